@@ -1,0 +1,226 @@
+#!/usr/bin/python3
+"""Export a PyTorch nn.Sequential to gapnet's JSON model format (docs/model-format.md).
+
+As a program, on a whole pickled module (`torch.save(model, "model.pt")`):
+
+    /usr/bin/python3 tools/export_pytorch.py model.pt out.json --input 1x28x28 --color grayscale \
+        --labels labels.txt [--mean 0.286 --std 0.353] [--scale 0.00392156862745098] [--name NAME]
+
+As a library, from a training script:
+
+    import export_pytorch
+    export_pytorch.export(model, "out.json", input_spec, labels)
+
+Supported modules: Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1),
+AdaptiveMaxPool2d(1), Flatten, Linear, Softmax; Dropout* and Identity are skipped (they do nothing
+at inference). Anything else, or an option the engine cannot honour exactly, is refused with a
+message naming the module. Layouts are PyTorch's own, so weights are written as they are.
+"""
+import argparse
+import base64
+import json
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+class ExportError(Exception):
+    pass
+
+
+def _pair(v):
+    return [int(v), int(v)] if isinstance(v, int) else [int(x) for x in v]
+
+
+def _tensor(t, encoding):
+    a = t.detach().cpu().to(torch.float32).contiguous().numpy()
+    if not np.all(np.isfinite(a)):
+        raise ExportError("tensor holds NaN or Inf")
+    if encoding == "base64":
+        data = base64.b64encode(a.astype("<f4").tobytes()).decode("ascii")
+        return {"shape": list(a.shape), "dtype": "float32", "encoding": "base64", "data": data}
+    return {"shape": list(a.shape), "data": [float(x) for x in a.reshape(-1)]}
+
+
+def _leaves(module, prefix=""):
+    """The modules of a (possibly nested) nn.Sequential, in order, with their dotted names."""
+    if isinstance(module, nn.Sequential):
+        for name, child in module.named_children():
+            yield from _leaves(child, f"{prefix}{name}.")
+    else:
+        yield prefix.rstrip("."), module
+
+
+def _conv_padding(m):
+    if isinstance(m.padding, str):  # 'valid' or 'same' (stride 1): PyTorch puts the odd pixel after
+        if m.padding == "valid":
+            return [0, 0]
+        total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size)]
+        top, left = total[0] // 2, total[1] // 2
+        return [top, left, total[0] - top, total[1] - left]
+    return _pair(m.padding)
+
+
+def _pool_common(m, what):
+    if getattr(m, "return_indices", False):
+        raise ExportError(f"{what}: return_indices=True is not supported")
+    if isinstance(m, nn.MaxPool2d) and _pair(m.dilation) != [1, 1]:
+        raise ExportError(f"{what}: dilation {_pair(m.dilation)} is not supported (only 1)")
+    kernel = _pair(m.kernel_size)
+    stride = _pair(m.stride) if m.stride is not None else kernel
+    return {"kernel_size": kernel, "stride": stride, "padding": _pair(m.padding),
+            "ceil_mode": bool(m.ceil_mode)}
+
+
+def _is_one(size):
+    return size == 1 or (isinstance(size, (tuple, list)) and list(size) == [1, 1])
+
+
+def layer_dicts(model, encoding="base64"):
+    """The gapnet layer list for `model`; raises ExportError naming the first unsupported module."""
+    layers, counts = [], {}
+
+    def name_for(short):
+        counts[short] = counts.get(short, 0) + 1
+        return f"{short}{counts[short]}"
+
+    for path, m in _leaves(model):
+        what = f"module '{path}' ({type(m).__name__})"
+        if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+                          nn.Identity)):
+            continue
+        if isinstance(m, nn.Conv2d):
+            if m.padding_mode != "zeros":
+                raise ExportError(f"{what}: padding_mode '{m.padding_mode}' is not supported (only zeros)")
+            d = {"type": "conv2d", "name": name_for("conv"), "in_channels": m.in_channels,
+                 "out_channels": m.out_channels, "kernel_size": _pair(m.kernel_size),
+                 "stride": _pair(m.stride), "padding": _conv_padding(m),
+                 "dilation": _pair(m.dilation), "groups": m.groups,
+                 "weight": _tensor(m.weight, encoding)}
+            if m.bias is not None:
+                d["bias"] = _tensor(m.bias, encoding)
+        elif isinstance(m, nn.BatchNorm2d):
+            if m.running_mean is None:
+                raise ExportError(f"{what}: track_running_stats=False has no running statistics to export")
+            d = {"type": "batch_norm2d", "name": name_for("bn"), "num_features": m.num_features,
+                 "eps": float(m.eps)}
+            if m.affine:
+                d["weight"] = _tensor(m.weight, encoding)
+                d["bias"] = _tensor(m.bias, encoding)
+            d["running_mean"] = _tensor(m.running_mean, encoding)
+            d["running_var"] = _tensor(m.running_var, encoding)
+        elif isinstance(m, nn.ReLU):
+            d = {"type": "relu", "name": name_for("relu")}
+        elif isinstance(m, nn.MaxPool2d):
+            d = {"type": "max_pool2d", "name": name_for("pool"), **_pool_common(m, what)}
+        elif isinstance(m, nn.AvgPool2d):
+            if m.divisor_override is not None:
+                raise ExportError(f"{what}: divisor_override is not supported")
+            d = {"type": "avg_pool2d", "name": name_for("avgpool"), **_pool_common(m, what),
+                 "count_include_pad": bool(m.count_include_pad)}
+        elif isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            if not _is_one(m.output_size):
+                raise ExportError(f"{what}: output_size {m.output_size} is not supported "
+                                  "(only 1, which is global pooling)")
+            if getattr(m, "return_indices", False):
+                raise ExportError(f"{what}: return_indices=True is not supported")
+            avg = isinstance(m, nn.AdaptiveAvgPool2d)
+            d = {"type": "global_avg_pool2d" if avg else "global_max_pool2d",
+                 "name": name_for("gap" if avg else "gmp")}
+        elif isinstance(m, nn.Flatten):
+            if m.start_dim != 1 or m.end_dim != -1:
+                raise ExportError(f"{what}: start_dim={m.start_dim}, end_dim={m.end_dim} is not "
+                                  "supported (only start_dim=1, end_dim=-1)")
+            d = {"type": "flatten", "name": name_for("flatten")}
+        elif isinstance(m, nn.Linear):
+            d = {"type": "dense", "name": name_for("fc"), "in_features": m.in_features,
+                 "out_features": m.out_features, "weight": _tensor(m.weight, encoding)}
+            if m.bias is not None:
+                d["bias"] = _tensor(m.bias, encoding)
+        elif isinstance(m, nn.Softmax):
+            if m.dim not in (1, -1):
+                raise ExportError(f"{what}: softmax over dim {m.dim} is not supported (only the "
+                                  "class dimension, dim=1)")
+            d = {"type": "softmax", "name": name_for("softmax")}
+        else:
+            raise ExportError(f"{what}: not supported by gapnet (supported: Conv2d, BatchNorm2d, "
+                              "ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1), "
+                              "Flatten, Linear, Softmax, Dropout, Identity)")
+        layers.append(d)
+    return layers
+
+
+def model_dict(model, input_spec, labels, name="model", encoding="base64", metadata=None):
+    if not isinstance(model, nn.Sequential):
+        raise ExportError(f"the model is a {type(model).__name__}; only nn.Sequential can be exported")
+    spec = {"scale": 1.0 / 255.0, **input_spec}
+    channels = spec["channels"]
+    spec.setdefault("color", "grayscale" if channels == 1 else "rgb")
+    spec.setdefault("mean", [0.0] * channels)
+    spec.setdefault("std", [1.0] * channels)
+    doc = {"format": "gapnet", "version": 1, "name": name, "input": spec, "labels": list(labels),
+           "layers": layer_dicts(model, encoding)}
+    if metadata:
+        doc["metadata"] = metadata
+    return doc
+
+
+def export(model, path, input_spec, labels, name="model", encoding="base64", metadata=None):
+    """Write `model` (an nn.Sequential in eval mode) to `path` in gapnet's format.
+
+    input_spec: {"channels", "height", "width", and optionally "color", "scale", "mean", "std"}.
+    """
+    doc = model_dict(model, input_spec, labels, name, encoding, metadata)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1 if encoding == "json" else None)
+        f.write("\n")
+    return doc
+
+
+def _parse_input(text):
+    try:
+        c, h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--input '{text}': expected CxHxW, e.g. 1x28x28")
+    return c, h, w
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Export a pickled PyTorch nn.Sequential to gapnet's format.")
+    ap.add_argument("model", help="a whole module saved with torch.save(model, PATH)")
+    ap.add_argument("out", help="the gapnet JSON file to write")
+    ap.add_argument("--input", type=_parse_input, required=True, help="CxHxW, e.g. 1x28x28")
+    ap.add_argument("--color", choices=["grayscale", "rgb"])
+    ap.add_argument("--labels", required=True, help="a text file with one class label per line")
+    ap.add_argument("--scale", type=float, default=1.0 / 255.0)
+    ap.add_argument("--mean", type=float, nargs="+")
+    ap.add_argument("--std", type=float, nargs="+")
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--encoding", choices=["base64", "json"], default="base64",
+                    help="tensor data as base64 float32 (default, fast to load) or JSON numbers")
+    args = ap.parse_args()
+
+    c, h, w = args.input
+    spec = {"channels": c, "height": h, "width": w, "scale": args.scale}
+    if args.color:
+        spec["color"] = args.color
+    if args.mean:
+        spec["mean"] = args.mean
+    if args.std:
+        spec["std"] = args.std
+    with open(args.labels) as f:
+        labels = [line.rstrip("\n") for line in f if line.strip()]
+    try:
+        model = torch.load(args.model, map_location="cpu")
+        model.eval()
+        export(model, args.out, spec, labels, args.name or args.model.rsplit("/", 1)[-1].split(".")[0],
+               args.encoding)
+    except ExportError as e:
+        sys.exit(f"export_pytorch: error: {args.model}: {e}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
