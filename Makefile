@@ -1,0 +1,34 @@
+# The two commands of the README's Quickstart, and a few conveniences around CMake.
+#   make demo   install what is missing, build, classify the sample images
+#   make test   install what is missing (PyTorch too), build, run every test
+BUILD     ?= build/release
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD_DEPS = libeigen3-dev libstb-dev nlohmann-json3-dev catch2
+TEST_DEPS  = python3-torch python3-numpy python3-pil
+
+.PHONY: demo test build sanitize clean
+
+demo:
+	tools/install_deps.sh $(BUILD_DEPS)
+	$(MAKE) --no-print-directory build
+	tools/demo.sh $(BUILD)/gapnet
+
+test:
+	tools/install_deps.sh $(BUILD_DEPS) $(TEST_DEPS)
+	$(MAKE) --no-print-directory build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DGAPNET_WERROR=ON
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+sanitize:
+	tools/install_deps.sh $(BUILD_DEPS) $(TEST_DEPS)
+	cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAPNET_SANITIZE=ON -DGAPNET_WERROR=ON
+	cmake --build build/sanitize -j $(JOBS)
+	cd build/sanitize && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf build

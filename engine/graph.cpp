@@ -1,0 +1,104 @@
+#include "graph.h"
+
+#include "error.h"
+
+namespace gapnet {
+
+Graph::Graph(Shape input_shape, Limits limits) : input_shape_(std::move(input_shape)), limits_(limits) {
+    for (int64_t d : input_shape_)
+        if (d < 1) throw Error("input shape " + to_string(input_shape_) + " has a non-positive size");
+    element_count(input_shape_, limits_.max_activation_elements);
+}
+
+const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std::string& input) {
+    if (name.empty()) throw Error("must not be empty", "name");
+    if (name == "input") throw Error("'input' names the graph input and cannot name a layer", "name");
+    if (find(name) >= 0) throw Error("'" + name + "' is already used by another layer", "name");
+    if (static_cast<int64_t>(nodes_.size()) >= limits_.max_layers)
+        throw Error("more than " + std::to_string(limits_.max_layers) + " layers (limit max_layers)");
+
+    int from = static_cast<int>(nodes_.size()) - 1;
+    if (input == "input") from = -1;
+    else if (!input.empty() && (from = find(input)) < 0)
+        throw Error("no earlier layer is named '" + input + "'", "input");
+
+    const Shape& in = from < 0 ? input_shape_ : nodes_[from].output_shape;
+    Shape out = layer->output_shape(in);
+    for (int64_t d : out)
+        if (d < 1) throw Error("output shape " + to_string(out) + " has a non-positive size");
+    try {
+        element_count(out, limits_.max_activation_elements);
+    } catch (const Error&) {
+        throw Error("output shape " + to_string(out) + " exceeds " +
+                    std::to_string(limits_.max_activation_elements) + " values (limit max_activation_elements)");
+    }
+    const int64_t macs = layer->macs(in), parameters = layer->parameter_count();
+    nodes_.push_back({std::move(name), std::move(layer), from, std::move(out), parameters, macs});
+    return nodes_.back();
+}
+
+const Shape& Graph::output_shape() const {
+    return nodes_.empty() ? input_shape_ : nodes_.back().output_shape;
+}
+
+int Graph::find(const std::string& name) const {
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].name == name) return static_cast<int>(i);
+    return -1;
+}
+
+int64_t Graph::parameter_count() const {
+    int64_t total = 0;
+    for (const Node& n : nodes_) total += n.parameters;
+    return total;
+}
+
+int64_t Graph::macs() const {
+    int64_t total = 0;
+    for (const Node& n : nodes_) total += n.macs;
+    return total;
+}
+
+int Graph::head_start() const {
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].output_shape.size() == 1) return static_cast<int>(i);
+    return static_cast<int>(nodes_.size());
+}
+
+namespace {
+
+Shape batched(int64_t n, const Shape& sample) {
+    Shape s{n};
+    s.insert(s.end(), sample.begin(), sample.end());
+    return s;
+}
+
+}  // namespace
+
+std::vector<Tensor> Graph::run(const Tensor& batch, bool keep_all) const {
+    if (batch.shape.size() != input_shape_.size() + 1 ||
+        Shape(batch.shape.begin() + 1, batch.shape.end()) != input_shape_)
+        throw Error("input batch " + to_string(batch.shape) + " does not match the model input [N," +
+                    to_string(input_shape_).substr(1));
+    // Unless all are kept, each intermediate output is freed once its last reader has run.
+    std::vector<size_t> last_use(nodes_.size(), 0);
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].input >= 0) last_use[nodes_[i].input] = i;
+    std::vector<Tensor> outputs(nodes_.size());
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+        const Node& node = nodes_[i];
+        outputs[i] = Tensor(batched(batch.shape[0], node.output_shape));
+        node.layer->forward(node.input < 0 ? batch : outputs[node.input], outputs[i]);
+        if (!keep_all && node.input >= 0 && last_use[node.input] == i) outputs[node.input] = Tensor();
+    }
+    return outputs;
+}
+
+std::vector<Tensor> Graph::forward_all(const Tensor& batch) const { return run(batch, true); }
+
+Tensor Graph::forward(const Tensor& batch) const {
+    if (nodes_.empty()) return batch;
+    return std::move(run(batch, false).back());
+}
+
+}  // namespace gapnet

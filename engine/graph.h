@@ -1,0 +1,61 @@
+// A model's layers as a graph of named nodes. Each node reads the output of one earlier node (or the
+// graph input), so nodes are stored in an order where inputs come first and forward() runs them in
+// that order. Shapes, parameter counts and MACs are inferred and checked as each node is added, so a
+// built Graph is known to run on its input shape.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layer.h"
+#include "limits.h"
+#include "tensor.h"
+
+namespace gapnet {
+
+struct Node {
+    std::string name;
+    std::unique_ptr<Layer> layer;
+    int input;           // index of the node whose output this reads; -1 = the graph input
+    Shape output_shape;  // per sample
+    int64_t parameters;
+    int64_t macs;        // per sample
+};
+
+class Graph {
+public:
+    // `input_shape` is per sample, e.g. {1, 28, 28}.
+    explicit Graph(Shape input_shape, Limits limits = {});
+
+    // Appends `layer` as node `name`, reading node `input` ("input" for the graph input; empty for the
+    // last node added). Throws gapnet::Error, located at the layer's offending attribute, when the
+    // name is taken or the input does not fit the layer.
+    const Node& add(std::string name, std::unique_ptr<Layer> layer, const std::string& input = {});
+
+    const Shape& input_shape() const { return input_shape_; }
+    const Shape& output_shape() const;
+    const std::vector<Node>& nodes() const { return nodes_; }
+    int find(const std::string& name) const;  // node index, or -1
+
+    int64_t parameter_count() const;
+    int64_t macs() const;
+
+    // The classifier head: the nodes from the first one whose output is a vector (a global pool or a
+    // flatten) to the end. Returns that node's index, or nodes().size() if no node outputs a vector.
+    int head_start() const;
+
+    // Runs a batch [N, ...input_shape] through every node; returns the last node's output [N, ...].
+    Tensor forward(const Tensor& batch) const;
+    // Same, returning the output of every node (index-aligned with nodes()).
+    std::vector<Tensor> forward_all(const Tensor& batch) const;
+
+private:
+    std::vector<Tensor> run(const Tensor& batch, bool keep_all) const;
+
+    Shape input_shape_;
+    Limits limits_;
+    std::vector<Node> nodes_;
+};
+
+}  // namespace gapnet

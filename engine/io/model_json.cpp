@@ -1,0 +1,371 @@
+// The JSON model loader. nlohmann/json stays inside this file: the engine sees a Model.
+#include "model_json.h"
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "../error.h"
+#include "../layer_registry.h"
+#include "file.h"
+
+namespace gapnet {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kMaxNesting = 64;         // deeper JSON is not a model file (and would recurse deeply)
+constexpr size_t kMaxListLength = 8;    // kernel sizes, strides, paddings: at most 4 values
+
+std::string describe(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::string: return "a string";
+        case json::value_t::array: return "an array";
+        case json::value_t::object: return "an object";
+        case json::value_t::number_float: return "a number with a fraction or exponent";
+        default: return "a number";
+    }
+}
+
+// Rejects keys of `object` that are not in `known`, naming the first one.
+void reject_unknown_keys(const json& object, const std::set<std::string>& known, const std::string& where,
+                         const std::string& what) {
+    for (const auto& [key, value] : object.items())
+        if (!known.count(key))
+            throw Error("unknown key for " + what + " (a typo? see docs/model-format.md)",
+                        where.empty() ? key : where + "." + key);
+}
+
+int64_t read_integer(const json& v, const std::string& where, int64_t min, int64_t max) {
+    if (!v.is_number_integer()) throw Error("expected an integer, got " + describe(v), where);
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max))
+        throw Error(std::to_string(v.get<uint64_t>()) + " is larger than " + std::to_string(max), where);
+    const int64_t n = v.get<int64_t>();
+    if (n < min) throw Error(std::to_string(n) + " is less than " + std::to_string(min), where);
+    if (n > max) throw Error(std::to_string(n) + " is larger than " + std::to_string(max), where);
+    return n;
+}
+
+double read_number(const json& v, const std::string& where) {
+    if (!v.is_number()) throw Error("expected a number, got " + describe(v), where);
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) throw Error("is not finite", where);
+    return d;
+}
+
+// Decodes standard base64 (RFC 4648, with padding) of exactly `count` little-endian float32 values.
+std::vector<float> decode_base64_floats(const std::string& text, int64_t count, const std::string& where) {
+    const int64_t bytes = count * 4;
+    const int64_t expected_chars = (bytes + 2) / 3 * 4;
+    if (static_cast<int64_t>(text.size()) != expected_chars)
+        throw Error(std::to_string(text.size()) + " base64 characters, " + std::to_string(count) +
+                        " float32 values need " + std::to_string(expected_chars), where);
+    static const auto table = [] {
+        std::array<int8_t, 256> t{};
+        t.fill(-1);
+        const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
+        return t;
+    }();
+    // Each character carries 6 bits; every full 8 become a byte. Trailing '=' only pad.
+    const size_t padding = (text.size() >= 1 && text.back() == '=') + (text.size() >= 2 && text[text.size() - 2] == '=');
+    std::vector<unsigned char> raw;
+    raw.reserve(static_cast<size_t>(bytes));
+    uint32_t bits = 0;
+    int bit_count = 0;
+    for (size_t i = 0; i + padding < text.size(); ++i) {
+        const int8_t v = table[static_cast<unsigned char>(text[i])];
+        if (v < 0) throw Error("invalid base64 character at offset " + std::to_string(i), where);
+        bits = (bits << 6 | static_cast<uint32_t>(v)) & 0xFFFFFF;
+        if ((bit_count += 6) >= 8) raw.push_back(static_cast<unsigned char>(bits >> (bit_count -= 8)));
+    }
+    if (static_cast<int64_t>(raw.size()) != bytes)
+        throw Error("decodes to " + std::to_string(raw.size()) + " bytes, " + std::to_string(count) +
+                        " float32 values need " + std::to_string(bytes), where);
+    std::vector<float> values(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) {
+        const unsigned char* b = raw.data() + 4 * i;
+        const uint32_t u = uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
+        std::memcpy(&values[i], &u, 4);
+    }
+    return values;
+}
+
+// LayerConfig over one object of the "layers" array. Remembers which keys were asked for, so keys no
+// layer reads can be reported as unknown.
+class JsonLayerConfig : public LayerConfig {
+public:
+    JsonLayerConfig(const json& object, std::string where, const Limits& limits, int64_t& parameters)
+        : object_(object), where_(std::move(where)), limits_(limits), parameters_(parameters) {}
+
+    int64_t integer(const std::string& key, int64_t min, std::optional<int64_t> fallback) override {
+        const json* v = find(key);
+        if (!v) {
+            if (!fallback) fail(key, "required");
+            return *fallback;
+        }
+        return read_integer(*v, at(key), min, limits_.max_activation_elements);
+    }
+
+    std::vector<int64_t> integers(const std::string& key, int64_t min, std::vector<int64_t> fallback) override {
+        const json* v = find(key);
+        if (!v) return fallback;
+        if (!v->is_array()) return {read_integer(*v, at(key), min, limits_.max_activation_elements)};
+        if (v->empty() || v->size() > kMaxListLength)
+            fail(key, "expected 1 to " + std::to_string(kMaxListLength) + " integers, got " +
+                          std::to_string(v->size()));
+        std::vector<int64_t> out;
+        for (size_t i = 0; i < v->size(); ++i)
+            out.push_back(read_integer((*v)[i], at(key) + "[" + std::to_string(i) + "]", min,
+                                       limits_.max_activation_elements));
+        return out;
+    }
+
+    double positive_number(const std::string& key, double fallback) override {
+        const json* v = find(key);
+        if (!v) return fallback;
+        const double d = read_number(*v, at(key));
+        if (d <= 0) fail(key, "must be positive");
+        return d;
+    }
+
+    bool boolean(const std::string& key, bool fallback) override {
+        const json* v = find(key);
+        if (!v) return fallback;
+        if (!v->is_boolean()) fail(key, "expected true or false, got " + describe(*v));
+        return v->get<bool>();
+    }
+
+    std::optional<std::vector<float>> tensor(const std::string& key, const Shape& shape, bool required) override {
+        const json* v = find(key);
+        if (!v) {
+            if (required) fail(key, "required (a tensor of shape " + to_string(shape) + ")");
+            return std::nullopt;
+        }
+        const std::string where = at(key);
+        if (!v->is_object()) throw Error("expected a tensor object {\"shape\": [...], \"data\": ...}, got " + describe(*v), where);
+        reject_unknown_keys(*v, {"shape", "data", "dtype", "encoding"}, where, "a tensor");
+
+        // The declared shape must be the one the layer's attributes imply.
+        const auto shape_it = v->find("shape");
+        if (shape_it == v->end()) throw Error("required", where + ".shape");
+        if (!shape_it->is_array() || shape_it->size() > kMaxListLength)
+            throw Error("expected an array of sizes", where + ".shape");
+        Shape declared;
+        for (size_t i = 0; i < shape_it->size(); ++i)
+            declared.push_back(read_integer((*shape_it)[i], where + ".shape[" + std::to_string(i) + "]", 1,
+                                            limits_.max_tensor_elements));
+        if (declared != shape)
+            throw Error(to_string(declared) + " does not match the layer's attributes, which need " + to_string(shape),
+                        where + ".shape");
+        int64_t count;
+        try {
+            count = element_count(shape, limits_.max_tensor_elements);
+        } catch (const Error&) {
+            throw Error("shape " + to_string(shape) + " exceeds " + std::to_string(limits_.max_tensor_elements) +
+                        " values (limit max_tensor_elements)", where + ".shape");
+        }
+        if (count > limits_.max_parameters - parameters_)
+            throw Error("the model's tensors exceed " + std::to_string(limits_.max_parameters) +
+                        " values in total (limit max_parameters)", where);
+        parameters_ += count;
+
+        if (const auto dtype = v->find("dtype"); dtype != v->end() && *dtype != "float32")
+            throw Error("only \"float32\" is supported", where + ".dtype");
+        std::string encoding = "json";
+        if (const auto e = v->find("encoding"); e != v->end()) {
+            if (!e->is_string() || (*e != "json" && *e != "base64"))
+                throw Error("expected \"json\" or \"base64\"", where + ".encoding");
+            encoding = e->get<std::string>();
+        }
+        const auto data_it = v->find("data");
+        if (data_it == v->end()) throw Error("required", where + ".data");
+        const std::string data_where = where + ".data";
+        std::vector<float> values;
+        if (encoding == "base64") {
+            if (!data_it->is_string()) throw Error("expected a base64 string, got " + describe(*data_it), data_where);
+            values = decode_base64_floats(data_it->get_ref<const std::string&>(), count, data_where);
+        } else {
+            if (!data_it->is_array()) throw Error("expected an array of numbers, got " + describe(*data_it), data_where);
+            if (static_cast<int64_t>(data_it->size()) != count)
+                throw Error(std::to_string(data_it->size()) + " values, shape " + to_string(shape) + " needs " +
+                                std::to_string(count), data_where);
+            values.resize(static_cast<size_t>(count));
+            for (size_t i = 0; i < values.size(); ++i) {
+                const json& x = (*data_it)[i];
+                if (!x.is_number())
+                    throw Error("value " + std::to_string(i) + " is " + describe(x) + ", not a number", data_where);
+                values[i] = static_cast<float>(x.get<double>());
+            }
+        }
+        for (size_t i = 0; i < values.size(); ++i)
+            if (!std::isfinite(values[i]))
+                throw Error("value " + std::to_string(i) + " is not finite in float32", data_where);
+        return values;
+    }
+
+    [[noreturn]] void fail(const std::string& key, const std::string& problem) override {
+        throw Error(problem, key.empty() ? where_ : at(key));
+    }
+
+    void reject_unread_keys(const std::string& type) const {
+        std::set<std::string> known = read_;
+        known.insert({"type", "name", "input"});
+        reject_unknown_keys(object_, known, where_, type);
+    }
+
+private:
+    const json* find(const std::string& key) {
+        read_.insert(key);
+        const auto it = object_.find(key);
+        return it == object_.end() ? nullptr : &*it;
+    }
+    std::string at(const std::string& key) const { return where_ + "." + key; }
+
+    const json& object_;
+    std::string where_;
+    const Limits& limits_;
+    int64_t& parameters_;
+    std::set<std::string> read_;
+};
+
+const json& required(const json& object, const std::string& key, const std::string& where) {
+    const auto it = object.find(key);
+    if (it == object.end()) throw Error("required", where.empty() ? key : where + "." + key);
+    return *it;
+}
+
+std::string read_string(const json& v, const std::string& where) {
+    if (!v.is_string()) throw Error("expected a string, got " + describe(v), where);
+    return v.get<std::string>();
+}
+
+std::vector<float> read_per_channel(const json& input, const std::string& key, int64_t channels, float fallback,
+                                    bool positive) {
+    const std::string where = "input." + key;
+    const auto it = input.find(key);
+    if (it == input.end()) return std::vector<float>(static_cast<size_t>(channels), fallback);
+    if (!it->is_array() || static_cast<int64_t>(it->size()) != channels)
+        throw Error("expected an array of " + std::to_string(channels) + " numbers (one per channel)", where);
+    std::vector<float> values;
+    for (size_t i = 0; i < it->size(); ++i) {
+        const double d = read_number((*it)[i], where + "[" + std::to_string(i) + "]");
+        if (positive && d <= 0) throw Error("must be positive", where + "[" + std::to_string(i) + "]");
+        values.push_back(static_cast<float>(d));
+    }
+    return values;
+}
+
+InputSpec read_input(const json& doc, const Limits& limits) {
+    const json& input = required(doc, "input", "");
+    if (!input.is_object()) throw Error("expected an object, got " + describe(input), "input");
+    reject_unknown_keys(input, {"channels", "height", "width", "color", "scale", "mean", "std"}, "input", "input");
+    InputSpec spec;
+    spec.channels = read_integer(required(input, "channels", "input"), "input.channels", 1, 3);
+    if (spec.channels == 2) throw Error("must be 1 (grayscale) or 3 (rgb)", "input.channels");
+    spec.height = read_integer(required(input, "height", "input"), "input.height", 1, limits.max_input_side);
+    spec.width = read_integer(required(input, "width", "input"), "input.width", 1, limits.max_input_side);
+    const std::string color = read_string(required(input, "color", "input"), "input.color");
+    if (color == "grayscale") spec.color = ColorMode::grayscale;
+    else if (color == "rgb") spec.color = ColorMode::rgb;
+    else throw Error("'" + color + "' is not \"grayscale\" or \"rgb\"", "input.color");
+    if ((spec.color == ColorMode::grayscale) != (spec.channels == 1))
+        throw Error("'" + color + "' does not match " + std::to_string(spec.channels) + " channel(s)", "input.color");
+    if (const auto it = input.find("scale"); it != input.end()) {
+        spec.scale = read_number(*it, "input.scale");
+        if (spec.scale <= 0) throw Error("must be positive", "input.scale");
+    }
+    spec.mean = read_per_channel(input, "mean", spec.channels, 0.0f, false);
+    spec.std = read_per_channel(input, "std", spec.channels, 1.0f, true);
+    return spec;
+}
+
+Model build_model(const json& doc, const Limits& limits, const std::string& fallback_name) {
+    if (!doc.is_object()) throw Error("a model file is a JSON object, got " + describe(doc));
+    reject_unknown_keys(doc, {"format", "version", "name", "input", "labels", "layers", "metadata"}, "", "a model");
+    if (read_string(required(doc, "format", ""), "format") != "gapnet")
+        throw Error("expected \"gapnet\"", "format");
+    const int64_t version = read_integer(required(doc, "version", ""), "version", 1, INT32_MAX);
+    if (version != 1)
+        throw Error("version " + std::to_string(version) + " is newer than this gapnet reads (1): upgrade gapnet",
+                    "version");
+    std::string name = fallback_name;
+    if (const auto it = doc.find("name"); it != doc.end()) name = read_string(*it, "name");
+
+    InputSpec input = read_input(doc, limits);
+    Graph graph({input.channels, input.height, input.width}, limits);
+
+    const json& layers = required(doc, "layers", "");
+    if (!layers.is_array() || layers.empty()) throw Error("expected a non-empty array of layers", "layers");
+    if (static_cast<int64_t>(layers.size()) > limits.max_layers)
+        throw Error(std::to_string(layers.size()) + " layers exceed " + std::to_string(limits.max_layers) +
+                    " (limit max_layers)", "layers");
+    int64_t parameters = 0;
+    for (size_t i = 0; i < layers.size(); ++i) {
+        const std::string where = "layers[" + std::to_string(i) + "]";
+        const json& layer = layers[i];
+        if (!layer.is_object()) throw Error("expected a layer object, got " + describe(layer), where);
+        const std::string type = read_string(required(layer, "type", where), where + ".type");
+        std::string layer_name = type + "_" + std::to_string(i);
+        if (const auto it = layer.find("name"); it != layer.end()) layer_name = read_string(*it, where + ".name");
+        std::string from;
+        if (const auto it = layer.find("input"); it != layer.end()) from = read_string(*it, where + ".input");
+        try {
+            JsonLayerConfig config(layer, where, limits, parameters);
+            auto built = create_layer(type, config);
+            config.reject_unread_keys(type);
+            graph.add(layer_name, std::move(built), from);
+        } catch (const Error& e) {
+            // Errors from layers and the graph are located at an attribute; locate them in the file.
+            if (e.where().rfind(where, 0) == 0) throw;
+            throw Error(e.what(), e.where().empty() ? where : where + "." + e.where());
+        }
+    }
+
+    const json& labels_json = required(doc, "labels", "");
+    if (!labels_json.is_array()) throw Error("expected an array of strings", "labels");
+    std::vector<std::string> labels;
+    for (size_t i = 0; i < labels_json.size(); ++i)
+        labels.push_back(read_string(labels_json[i], "labels[" + std::to_string(i) + "]"));
+    const Shape& out = graph.output_shape();
+    if (out.size() != 1)
+        throw Error("the last layer outputs " + to_string(out) + "; a classifier must end in a vector "
+                    "(add a global pool or flatten, and a dense layer)", "layers");
+    if (static_cast<int64_t>(labels.size()) != out[0])
+        throw Error(std::to_string(labels.size()) + " labels for " + std::to_string(out[0]) + " outputs", "labels");
+
+    return Model{std::move(name), std::move(input), std::move(labels), std::move(graph)};
+}
+
+}  // namespace
+
+Model parse_model(std::string_view text, const Limits& limits, const std::string& fallback_name) {
+    json doc;
+    try {
+        // The callback bounds the nesting depth before the parser recurses further.
+        doc = json::parse(text.begin(), text.end(), [](int depth, json::parse_event_t, json&) {
+            if (depth > kMaxNesting)
+                throw Error("JSON nested deeper than " + std::to_string(kMaxNesting) + " levels");
+            return true;
+        });
+    } catch (const json::exception& e) {
+        // "[json.exception.parse_error.101] parse error at line 1, ..." -> "not valid JSON: parse error at ..."
+        std::string what = e.what();
+        if (const auto close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
+        throw Error("not valid JSON: " + what);
+    }
+    return build_model(doc, limits, fallback_name);
+}
+
+Model load_model(const std::string& path, const Limits& limits) {
+    return parse_model(read_file(path, limits.max_file_bytes, "max_file_bytes"), limits,
+                       std::filesystem::path(path).stem().string());
+}
+
+}  // namespace gapnet

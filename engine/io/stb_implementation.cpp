@@ -1,0 +1,7 @@
+// The one translation unit that compiles stb's implementations (from the system's libstb-dev headers).
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <stb_image_write.h>

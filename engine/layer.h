@@ -1,0 +1,39 @@
+// The interface every layer implements. A layer is immutable once built: its constructor checks its
+// own parameters, output_shape() checks that an input fits, forward() computes.
+//
+// Shapes given to output_shape() and macs() are per sample ({C,H,W} or {F}); forward() sees the batch
+// ({N,C,H,W} or {N,F}) and writes into an output the graph has already allocated.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "layer_config.h"
+#include "shape.h"
+#include "tensor.h"
+
+namespace gapnet {
+
+class Layer {
+public:
+    virtual ~Layer() = default;
+
+    // The type name used in model files, e.g. "conv2d".
+    virtual std::string_view type() const = 0;
+
+    // The shape this layer produces from `input`; throws gapnet::Error (with the offending attribute
+    // as `where`, e.g. "in_channels") when the input does not fit.
+    virtual Shape output_shape(const Shape& input) const = 0;
+
+    // Stored values: weights, biases, and batch norm's running statistics.
+    virtual int64_t parameter_count() const { return 0; }
+
+    // Multiply-accumulates for one sample of shape `input`. Convention: the products of weights and
+    // activations (conv2d, dense, batch_norm2d); pooling, ReLU and softmax count none.
+    virtual int64_t macs(const Shape& /*input*/) const { return 0; }
+
+    // output = layer(input), for a batch. `output` has the shape output_shape() gave, batch in front.
+    virtual void forward(const Tensor& input, Tensor& output) const = 0;
+};
+
+}  // namespace gapnet

@@ -1,0 +1,102 @@
+#include "conv2d.h"
+
+#include <algorithm>
+
+#include "../error.h"
+
+namespace gapnet {
+
+Shape Conv2d::weight_shape(const Params& p) {
+    return {p.out_channels, p.in_channels / p.groups, p.window.kernel_h, p.window.kernel_w};
+}
+
+Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias)
+    : p_(params), weight_(std::move(weight)), bias_(std::move(bias)) {
+    if (p_.in_channels < 1 || p_.out_channels < 1 || p_.groups < 1)
+        throw Error("channels and groups must be positive");
+    if (p_.in_channels % p_.groups != 0)
+        throw Error("in_channels " + std::to_string(p_.in_channels) + " is not divisible by groups " +
+                        std::to_string(p_.groups), "groups");
+    if (p_.out_channels % p_.groups != 0)
+        throw Error("out_channels " + std::to_string(p_.out_channels) + " is not divisible by groups " +
+                        std::to_string(p_.groups), "groups");
+    p_.window.ceil_mode = false;
+    if (static_cast<int64_t>(weight_.size()) != element_count(weight_shape(p_)))
+        throw Error(std::to_string(weight_.size()) + " values, shape " + to_string(weight_shape(p_)) +
+                        " needs " + std::to_string(element_count(weight_shape(p_))), "weight");
+    if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != p_.out_channels)
+        throw Error(std::to_string(bias_.size()) + " values, out_channels is " +
+                        std::to_string(p_.out_channels), "bias");
+}
+
+std::unique_ptr<Layer> Conv2d::create(LayerConfig& config) {
+    Params p;
+    p.in_channels = config.integer("in_channels", 1);
+    p.out_channels = config.integer("out_channels", 1);
+    p.groups = config.integer("groups", 1, 1);
+    if (p.in_channels % p.groups != 0 || p.out_channels % p.groups != 0)
+        config.fail("groups", "in_channels " + std::to_string(p.in_channels) + " and out_channels " +
+                                  std::to_string(p.out_channels) + " must both be divisible by groups " +
+                                  std::to_string(p.groups));
+    p.window = Window2d::read(config, {}, {1, 1}, /*with_dilation=*/true);
+    auto weight = config.tensor("weight", weight_shape(p), true);
+    auto bias = config.tensor("bias", {p.out_channels}, false);
+    return std::make_unique<Conv2d>(p, std::move(*weight), bias ? std::move(*bias) : std::vector<float>{});
+}
+
+Shape Conv2d::output_shape(const Shape& input) const {
+    if (input.size() != 3)
+        throw Error("needs a C x H x W input, got " + to_string(input), "in_channels");
+    if (input[0] != p_.in_channels)
+        throw Error("is " + std::to_string(p_.in_channels) + " but the input has " +
+                        std::to_string(input[0]) + " channels", "in_channels");
+    return {p_.out_channels, p_.window.output_h(input[1]), p_.window.output_w(input[2])};
+}
+
+int64_t Conv2d::parameter_count() const {
+    return static_cast<int64_t>(weight_.size() + bias_.size());
+}
+
+int64_t Conv2d::macs(const Shape& input) const {
+    const Shape out = output_shape(input);
+    return out[0] * out[1] * out[2] * (p_.in_channels / p_.groups) * p_.window.kernel_h * p_.window.kernel_w;
+}
+
+// The direct method, one output plane at a time: out[oc] = bias[oc] + sum over the group's input
+// channels ic and kernel taps (ky, kx) of w[oc, ic, ky, kx] * in[ic, oy*s - pad + ky*d, ox*s - pad + kx*d].
+void Conv2d::forward(const Tensor& input, Tensor& output) const {
+    const Window2d& w = p_.window;
+    const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
+    const int64_t out_h = output.shape[2], out_w = output.shape[3];
+    const int64_t in_per_group = p_.in_channels / p_.groups, out_per_group = p_.out_channels / p_.groups;
+    const int64_t in_plane = in_h * in_w, out_plane = out_h * out_w;
+
+    for (int64_t n = 0; n < batch; ++n) {
+        for (int64_t oc = 0; oc < p_.out_channels; ++oc) {
+            float* out = output.ptr() + (n * p_.out_channels + oc) * out_plane;
+            std::fill(out, out + out_plane, bias_.empty() ? 0.0f : bias_[oc]);
+            const int64_t group = oc / out_per_group;
+            for (int64_t i = 0; i < in_per_group; ++i) {
+                const float* in = input.ptr() + (n * p_.in_channels + group * in_per_group + i) * in_plane;
+                const float* kernel = weight_.data() + (oc * in_per_group + i) * w.kernel_h * w.kernel_w;
+                for (int64_t ky = 0; ky < w.kernel_h; ++ky) {
+                    for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
+                        const float k = kernel[ky * w.kernel_w + kx];
+                        for (int64_t oy = 0; oy < out_h; ++oy) {
+                            const int64_t iy = oy * w.stride_h - w.pad_top + ky * w.dilation_h;
+                            if (iy < 0 || iy >= in_h) continue;
+                            const float* in_row = in + iy * in_w;
+                            float* out_row = out + oy * out_w;
+                            for (int64_t ox = 0; ox < out_w; ++ox) {
+                                const int64_t ix = ox * w.stride_w - w.pad_left + kx * w.dilation_w;
+                                if (ix >= 0 && ix < in_w) out_row[ox] += k * in_row[ix];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace gapnet

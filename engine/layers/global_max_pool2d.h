@@ -1,0 +1,20 @@
+// global_max_pool2d: the maximum of each feature map.
+//   input [N, C, H, W] -> output [N, C]
+#pragma once
+
+#include <memory>
+
+#include "../layer.h"
+
+namespace gapnet {
+
+class GlobalMaxPool2d : public Layer {
+public:
+    static std::unique_ptr<Layer> create(LayerConfig&) { return std::make_unique<GlobalMaxPool2d>(); }
+
+    std::string_view type() const override { return "global_max_pool2d"; }
+    Shape output_shape(const Shape& input) const override;
+    void forward(const Tensor& input, Tensor& output) const override;
+};
+
+}  // namespace gapnet

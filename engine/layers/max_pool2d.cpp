@@ -1,0 +1,43 @@
+#include "max_pool2d.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "../error.h"
+
+namespace gapnet {
+
+MaxPool2d::MaxPool2d(Window2d window) : w_(window) { w_.check_pads_smaller_than_kernel(); }
+
+std::unique_ptr<Layer> MaxPool2d::create(LayerConfig& config) {
+    return std::make_unique<MaxPool2d>(Window2d::read_pooling(config));
+}
+
+Shape MaxPool2d::output_shape(const Shape& input) const {
+    if (input.size() != 3) throw Error("needs a C x H x W input, got " + to_string(input), "kernel_size");
+    return {input[0], w_.output_h(input[1]), w_.output_w(input[2])};
+}
+
+void MaxPool2d::forward(const Tensor& input, Tensor& output) const {
+    const int64_t planes = input.shape[0] * input.shape[1];
+    const int64_t in_h = input.shape[2], in_w = input.shape[3];
+    const int64_t out_h = output.shape[2], out_w = output.shape[3];
+    for (int64_t p = 0; p < planes; ++p) {
+        const float* in = input.ptr() + p * in_h * in_w;
+        float* out = output.ptr() + p * out_h * out_w;
+        for (int64_t oy = 0; oy < out_h; ++oy) {
+            const int64_t y0 = std::max<int64_t>(oy * w_.stride_h - w_.pad_top, 0);
+            const int64_t y1 = std::min(oy * w_.stride_h - w_.pad_top + w_.kernel_h, in_h);
+            for (int64_t ox = 0; ox < out_w; ++ox) {
+                const int64_t x0 = std::max<int64_t>(ox * w_.stride_w - w_.pad_left, 0);
+                const int64_t x1 = std::min(ox * w_.stride_w - w_.pad_left + w_.kernel_w, in_w);
+                float m = -std::numeric_limits<float>::infinity();
+                for (int64_t y = y0; y < y1; ++y)
+                    for (int64_t x = x0; x < x1; ++x) m = std::max(m, in[y * in_w + x]);
+                out[oy * out_w + ox] = m;
+            }
+        }
+    }
+}
+
+}  // namespace gapnet

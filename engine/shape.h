@@ -1,0 +1,24 @@
+// Shapes of tensors, and arithmetic on sizes that cannot overflow.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gapnet {
+
+// Dimensions, outermost first: a feature map is {C, H, W}, a vector {F}, a batch adds N in front.
+using Shape = std::vector<int64_t>;
+
+// join({32,28,28}, "x") == "32x28x28"
+std::string join(const Shape& shape, const char* separator);
+// "[32,1,3,3]"
+std::string to_string(const Shape& shape);
+
+// The number of elements; throws gapnet::Error if it would exceed `limit` (so never overflows).
+int64_t element_count(const Shape& shape, int64_t limit = INT64_MAX);
+
+// a * b, throwing gapnet::Error when the product exceeds `limit` (a, b >= 0).
+int64_t checked_mul(int64_t a, int64_t b, int64_t limit = INT64_MAX);
+
+}  // namespace gapnet

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# End-to-end test of the gapnet program: classify and summary on a tiny hand-made model, exit
+# statuses, one-line errors, and the bundled default model on the bundled samples.
+#   usage: cli_test.sh PATH/TO/gapnet SOURCE_DIR
+#
+# tests/models/brightness.json averages its 2x2 gray input (GAP), then dense [2, -2] and softmax:
+# p(bright) = 1 / (1 + exp(-4 m)) for a mean pixel m in 0..1. For data/test-images/gray.png,
+# m = (0 + 64 + 128 + 255) / 4 / 255 = 0.438235, p = 0.852323386; for rgb.png the BT.601 luma mean is
+# 68.2875 / 255, p = 0.744820584.
+set -u
+gapnet=$1
+src=$2
+model=$src/tests/models/brightness.json
+images=$src/data/test-images
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+# run NAME EXPECTED_STATUS COMMAND...: runs it, keeping stdout and stderr in $tmp/out and $tmp/err.
+run() {
+    local name=$1 expected=$2
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local status=$?
+    if [ "$status" -ne "$expected" ]; then
+        echo "FAIL $name: exit status $status, expected $expected"; cat "$tmp/out" "$tmp/err"
+        failures=$((failures + 1))
+        return 1
+    fi
+    return 0
+}
+# expect NAME FILE TEXT: FILE contains the line TEXT exactly.
+expect_line() {
+    if ! grep -qxF -- "$3" "$2"; then
+        echo "FAIL $1: no line '$3' in:"; cat "$2"
+        failures=$((failures + 1))
+    fi
+}
+expect_lines() {  # expect_lines NAME FILE N: FILE has exactly N lines
+    local n
+    n=$(wc -l <"$2")
+    if [ "$n" -ne "$3" ]; then
+        echo "FAIL $1: $n lines, expected $3:"; cat "$2"
+        failures=$((failures + 1))
+    fi
+}
+
+run help 0 "$gapnet" --help && grep -q "gapnet classify" "$tmp/out" || { echo "FAIL help text"; failures=$((failures + 1)); }
+run classify-help 0 "$gapnet" classify --help && grep -q -- "--top K" "$tmp/out" || { echo "FAIL classify help"; failures=$((failures + 1)); }
+run summary-help 0 "$gapnet" summary --help
+
+# The table: file, then rank, label, probability.
+if run table 0 "$gapnet" classify --model "$model" "$images/gray.png"; then
+    expect_line table "$tmp/out" "$images/gray.png"
+    expect_line table "$tmp/out" "   1  bright  0.8523"
+    expect_line table "$tmp/out" "   2  dark    0.1477"
+    expect_lines table "$tmp/err" 0
+fi
+
+# JSON lines, and --top K capped at the number of classes.
+if run json 0 "$gapnet" classify --model="$model" --top 1 --json "$images/gray.png" "$images/rgb.png"; then
+    expect_line json "$tmp/out" "{\"file\": \"$images/gray.png\", \"top\": [{\"label\": \"bright\", \"index\": 0, \"probability\": 0.852323413}]}"
+    expect_line json "$tmp/out" "{\"file\": \"$images/rgb.png\", \"top\": [{\"label\": \"bright\", \"index\": 0, \"probability\": 0.744820595}]}"
+fi
+if run top-all 0 "$gapnet" classify --model "$model" --top 10 --json "$images/gray.png"; then
+    grep -q '"label": "dark", "index": 1, "probability": 0.147676' "$tmp/out" || { echo "FAIL top-all"; cat "$tmp/out"; failures=$((failures + 1)); }
+fi
+
+# One bad image among good ones: the others are classified, one error line, exit 1.
+if run partial 1 "$gapnet" classify --model "$model" --top 1 "$images/gray.png" "$images/missing.png" "$images/not-an-image.png" "$images/rgb.png"; then
+    expect_line partial "$tmp/out" "$images/gray.png"
+    expect_line partial "$tmp/out" "$images/rgb.png"
+    expect_line partial "$tmp/err" "gapnet: error: $images/missing.png: cannot open: No such file or directory"
+    expect_line partial "$tmp/err" "gapnet: error: $images/not-an-image.png: not an image gapnet can read (unknown image type)"
+    expect_lines partial "$tmp/err" 2
+fi
+if run partial-json 1 "$gapnet" classify --model "$model" --json "$images/missing.png" "$images/gray.png"; then
+    expect_line partial-json "$tmp/out" "{\"file\": \"$images/missing.png\", \"error\": \"cannot open: No such file or directory\"}"
+    expect_lines partial-json "$tmp/out" 2
+fi
+
+# Bad models: one line naming the file and the problem, exit 1.
+sed 's/"in_features": 1/"in_features": 3/' "$model" >"$tmp/bad.json"
+if run bad-model 1 "$gapnet" classify --model "$tmp/bad.json" "$images/gray.png"; then
+    expect_line bad-model "$tmp/err" "gapnet: error: $tmp/bad.json: layers[1].weight.shape: [2,1] does not match the layer's attributes, which need [2,3]"
+    expect_lines bad-model "$tmp/err" 1
+    expect_lines bad-model "$tmp/out" 0
+fi
+printf '{"format": "gapnet", ' >"$tmp/truncated.json"
+if run truncated-model 1 "$gapnet" summary "$tmp/truncated.json"; then
+    grep -q "^gapnet: error: $tmp/truncated.json: not valid JSON: parse error" "$tmp/err" || { echo "FAIL truncated-model"; cat "$tmp/err"; failures=$((failures + 1)); }
+    expect_lines truncated-model "$tmp/err" 1
+fi
+run missing-model 1 "$gapnet" summary "$tmp/none.json" &&
+    expect_line missing-model "$tmp/err" "gapnet: error: $tmp/none.json: cannot open: No such file or directory"
+
+# Usage errors: exit 2.
+run no-images 2 "$gapnet" classify --model "$model"
+run bad-top 2 "$gapnet" classify --model "$model" --top 0 "$images/gray.png"
+run unknown-option 2 "$gapnet" classify --colour "$images/gray.png" &&
+    expect_line unknown-option "$tmp/err" "gapnet: error: unknown option '--colour' (see gapnet classify --help)"
+run unknown-command 2 "$gapnet" clasify
+run no-command 2 "$gapnet"
+
+# summary: per-layer table, totals, head.
+if run summary 0 "$gapnet" summary "$model"; then
+    grep -qE '^H +1 +fc +dense +2 +4 +2$' "$tmp/out" || { echo "FAIL summary row"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -q '^Total parameters   4$' "$tmp/out" || { echo "FAIL summary total"; failures=$((failures + 1)); }
+fi
+if run summary-json 0 "$gapnet" summary "$model" --json; then
+    grep -q '"parameters": 4, "macs": 2, "backbone_parameters": 0, "head": {"first_layer": "gap", "path": "global_avg_pool2d -> dense -> softmax", "parameters": 4}}' "$tmp/out" ||
+        { echo "FAIL summary json"; cat "$tmp/out"; failures=$((failures + 1)); }
+fi
+
+# The bundled default model on the bundled samples: every sample classified.
+if run default-model 0 "$gapnet" classify --top 1 "$src"/data/samples/*.png; then
+    n=$(grep -c '^   1  ' "$tmp/out")
+    [ "$n" -eq 10 ] || { echo "FAIL default-model: $n predictions"; failures=$((failures + 1)); }
+fi
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure(s)"
+    exit 1
+fi
+echo "all CLI checks passed"

@@ -1,0 +1,118 @@
+// Image input: every format and pixel layout decodes to the known pixels of data/test-images/
+// (written by tools/make_test_images.py), colour conversion, resizing, normalization, and errors.
+#include "engine/error.h"
+#include "engine/io/image.h"
+#include "helpers.h"
+
+using namespace gapnet;
+using gapnet::test::require_values;
+using gapnet::test::source_path;
+
+namespace {
+
+InputSpec identity_spec(int64_t channels, int64_t height = 2, int64_t width = 2) {
+    InputSpec spec;
+    spec.channels = channels, spec.height = height, spec.width = width;
+    spec.color = channels == 1 ? ColorMode::grayscale : ColorMode::rgb;
+    spec.scale = 1.0;
+    spec.mean.assign(static_cast<size_t>(channels), 0.0f);
+    spec.std.assign(static_cast<size_t>(channels), 1.0f);
+    return spec;
+}
+
+Tensor load(const std::string& name, const InputSpec& spec) {
+    return load_image(source_path("data/test-images/" + name), spec);
+}
+
+std::string error_of(const std::string& path) {
+    try {
+        load_image(path, identity_spec(1));
+    } catch (const Error& e) {
+        return e.message();
+    }
+    return "(no error)";
+}
+
+// The 2x2 test image: red, green, blue, (10,20,30); as planes R, G, B.
+const std::vector<float> kRgbPlanes = {255, 0, 0, 10, 0, 255, 0, 20, 0, 0, 255, 30};
+// Its BT.601 luma: 0.299 R + 0.587 G + 0.114 B.
+const std::vector<float> kLuma = {76.245f, 149.685f, 29.07f, 18.15f};
+
+}  // namespace
+
+TEST_CASE("every format decodes to the same RGB pixels") {
+    for (const char* name : {"rgb.png", "rgb.bmp", "rgb.tga", "rgb.ppm", "rgb.psd", "rgba.png", "palette.png",
+                             "animated.gif"}) {
+        INFO(name);
+        const Tensor t = load(name, identity_spec(3));
+        REQUIRE(t.shape == Shape{3, 2, 2});
+        require_values(t.data, kRgbPlanes, 0);  // alpha dropped, palette expanded, GIF's first frame
+    }
+}
+
+TEST_CASE("RGB becomes gray by BT.601 luma; gray becomes RGB by copying") {
+    require_values(load("rgb.png", identity_spec(1)).data, kLuma, 1e-4);
+    require_values(load("rgba.png", identity_spec(1)).data, kLuma, 1e-4);
+    require_values(load("gray.png", identity_spec(1)).data, {0, 64, 128, 255}, 0);
+    require_values(load("gray_alpha.png", identity_spec(1)).data, {0, 64, 128, 255}, 0);
+    require_values(load("gray.png", identity_spec(3)).data, {0, 64, 128, 255, 0, 64, 128, 255, 0, 64, 128, 255}, 0);
+}
+
+TEST_CASE("16-bit images are scaled to 0..255 (divided by 257)") {
+    for (const char* name : {"gray16.png", "gray16.pgm"}) {
+        INFO(name);
+        require_values(load(name, identity_spec(1)).data, {0, 64, 255, 1000.0f / 257}, 1e-5);
+    }
+}
+
+TEST_CASE("PNM samples are scaled by their maxval") {
+    require_values(load("gray-maxval15.pgm", identity_spec(1)).data, {0, 68, 136, 255}, 1e-4);
+}
+
+TEST_CASE("JPEG decodes within its compression error") {
+    const Tensor t = load("rgb.jpg", identity_spec(3, 8, 8));
+    for (int64_t i = 0; i < 64; ++i) {
+        REQUIRE(t.data[i] == Approx(200).margin(3));
+        REQUIRE(t.data[64 + i] == Approx(100).margin(3));
+        REQUIRE(t.data[128 + i] == Approx(50).margin(3));
+    }
+}
+
+TEST_CASE("resizing: area when shrinking, bilinear when enlarging") {
+    // [[0, 64], [128, 255]] shrunk to 1x1 is its mean.
+    require_values(load("gray.png", identity_spec(1, 1, 1)).data, {111.75f}, 1e-4);
+    // Enlarged to 4x4: output pixel centres sit at -0.25, 0.25, 0.75, 1.25 in input pixels (clamped
+    // at the edges), so the first row is 0, 16, 48, 64 and pixel (1,1) mixes all four:
+    // 0.75*0.75*0 + 0.75*0.25*64 + 0.25*0.75*128 + 0.25*0.25*255 = 51.9375.
+    const Tensor big = load("gray.png", identity_spec(1, 4, 4));
+    REQUIRE(big.shape == Shape{1, 4, 4});
+    require_values({big.data[0], big.data[1], big.data[2], big.data[3]}, {0, 16, 48, 64}, 1e-3);
+    REQUIRE(big.data[5] == Approx(51.9375).margin(1e-3));
+    REQUIRE(big.data[15] == Approx(255).margin(1e-3));
+    // Only one axis shrinks: 2x2 -> 2x1 averages each row.
+    require_values(load("gray.png", identity_spec(1, 2, 1)).data, {32, 191.5f}, 1e-3);
+}
+
+TEST_CASE("normalization: (p * scale - mean[c]) / std[c]") {
+    InputSpec spec = identity_spec(3);
+    spec.scale = 1.0 / 255;
+    spec.mean = {0.5f, 0.0f, 1.0f};
+    spec.std = {0.25f, 1.0f, 2.0f};
+    const Tensor t = load("rgb.png", spec);
+    REQUIRE(t.data[0] == Approx(2.0).margin(1e-6));                    // R 255: (1 - 0.5) / 0.25
+    REQUIRE(t.data[1] == Approx(-2.0).margin(1e-6));                   // R 0:  (0 - 0.5) / 0.25
+    REQUIRE(t.data[5] == Approx(1.0).margin(1e-6));                    // G 255: (1 - 0) / 1
+    REQUIRE(t.data[11] == Approx((30.0 / 255 - 1.0) / 2).margin(1e-6)); // B 30
+}
+
+TEST_CASE("unreadable images are refused with the reason") {
+    REQUIRE(error_of(source_path("data/test-images/empty.png")) == "empty file, not an image");
+    REQUIRE(error_of(source_path("data/test-images/not-an-image.png")) ==
+            "not an image gapnet can read (unknown image type)");
+    REQUIRE(error_of(source_path("data/test-images/truncated.png")).rfind("cannot decode image (", 0) == 0);
+    REQUIRE(error_of(source_path("data/test-images/truncated.pgm")) == "truncated PNM: 4x4 needs 16 bytes of samples");
+    REQUIRE(error_of(source_path("data/test-images/huge-header.bmp")) ==
+            "image is 100000x100000, beyond the limit of 32768 per side and 268435456 pixels");
+    REQUIRE(error_of(source_path("data/test-images/missing.png")) == "cannot open: No such file or directory");
+    REQUIRE(error_of(source_path("data/test-images")) == "is a directory, not a file");
+}

@@ -1,0 +1,316 @@
+// The model loader: a valid file loads; every validation rule refuses its defect with the JSON
+// location and a message that names the problem.
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "engine/io/model_json.h"
+#include "engine/layers/conv2d.h"
+#include "helpers.h"
+
+using namespace gapnet;
+using json = nlohmann::json;
+
+namespace {
+
+json tensor(const Shape& shape, float first = 0.5f) {
+    std::vector<float> data(static_cast<size_t>(element_count(shape)));
+    for (size_t i = 0; i < data.size(); ++i) data[i] = first + 0.01f * static_cast<float>(i);
+    return {{"shape", shape}, {"data", data}};
+}
+
+// 1x6x6 -> conv(1->2, 3x3, pad 1) -> bn -> relu -> max_pool -> gap -> dense(2->3) -> softmax
+json valid_model() {
+    return {
+        {"format", "gapnet"}, {"version", 1}, {"name", "tiny"},
+        {"input", {{"channels", 1}, {"height", 6}, {"width", 6}, {"color", "grayscale"},
+                   {"scale", 1.0 / 255}, {"mean", {0.5}}, {"std", {0.25}}}},
+        {"labels", {"a", "b", "c"}},
+        {"layers", json::array({
+            {{"type", "conv2d"}, {"name", "conv1"}, {"in_channels", 1}, {"out_channels", 2},
+             {"kernel_size", {3, 3}}, {"stride", {1, 1}}, {"padding", {1, 1}}, {"dilation", {1, 1}},
+             {"groups", 1}, {"weight", tensor({2, 1, 3, 3})}, {"bias", tensor({2})}},
+            {{"type", "batch_norm2d"}, {"num_features", 2}, {"eps", 1e-5}, {"weight", tensor({2})},
+             {"bias", tensor({2})}, {"running_mean", tensor({2})}, {"running_var", tensor({2})}},
+            {{"type", "relu"}},
+            {{"type", "max_pool2d"}, {"kernel_size", {2, 2}}, {"stride", {2, 2}}},
+            {{"type", "global_avg_pool2d"}},
+            {{"type", "dense"}, {"name", "fc"}, {"in_features", 2}, {"out_features", 3},
+             {"weight", tensor({3, 2})}, {"bias", tensor({3})}},
+            {{"type", "softmax"}}})}};
+}
+
+// The error parse_model throws for `doc`, as "where: what".
+std::string error_of(const json& doc, const Limits& limits = {}) {
+    try {
+        parse_model(doc.dump(), limits);
+    } catch (const Error& e) {
+        return e.message();
+    }
+    return "(no error)";
+}
+
+std::string error_of_text(const std::string& text) {
+    try {
+        parse_model(text);
+    } catch (const Error& e) {
+        return e.message();
+    }
+    return "(no error)";
+}
+
+std::string base64_of(const std::vector<float>& values) {
+    static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bytes(values.size() * 4, '\0');
+    std::memcpy(bytes.data(), values.data(), bytes.size());  // little-endian host
+    std::string out;
+    for (size_t i = 0; i < bytes.size(); i += 3) {
+        uint32_t group = 0;
+        const size_t n = std::min<size_t>(3, bytes.size() - i);
+        for (size_t j = 0; j < 3; ++j) group = group << 8 | (j < n ? static_cast<unsigned char>(bytes[i + j]) : 0u);
+        for (size_t j = 0; j < 4; ++j) out += j <= n ? alphabet[(group >> (18 - 6 * j)) & 63] : '=';
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a valid model loads with shapes, parameters and MACs inferred") {
+    const Model model = parse_model(valid_model().dump());
+    REQUIRE(model.name == "tiny");
+    REQUIRE(model.labels == std::vector<std::string>{"a", "b", "c"});
+    const auto& nodes = model.graph.nodes();
+    REQUIRE(nodes.size() == 7);
+    REQUIRE(nodes[0].name == "conv1");
+    REQUIRE(nodes[1].name == "batch_norm2d_1");  // default name: type and index
+    REQUIRE(nodes[0].output_shape == Shape{2, 6, 6});
+    REQUIRE(nodes[3].output_shape == Shape{2, 3, 3});
+    REQUIRE(nodes[4].output_shape == Shape{2});
+    REQUIRE(nodes[0].parameters == 20);
+    REQUIRE(nodes[0].macs == 2 * 36 * 9);
+    REQUIRE(model.graph.parameter_count() == 20 + 8 + 9);
+    REQUIRE(model.graph.head_start() == 4);
+    REQUIRE(model.input.mean == std::vector<float>{0.5f});
+}
+
+TEST_CASE("optional keys take PyTorch's defaults") {
+    json doc = valid_model();
+    auto& conv = doc["layers"][0];
+    conv.erase("stride"), conv.erase("dilation"), conv.erase("groups"), conv.erase("bias");
+    conv["kernel_size"] = 3;  // an integer means [3, 3]
+    conv["padding"] = 1;
+    doc["layers"][3].erase("stride");  // pooling stride defaults to the kernel size
+    doc["input"].erase("mean"), doc["input"].erase("std"), doc["input"].erase("scale");
+    const Model model = parse_model(doc.dump());
+    REQUIRE(model.graph.nodes()[3].output_shape == Shape{2, 3, 3});
+    REQUIRE(model.graph.nodes()[0].parameters == 18);
+    REQUIRE(model.input.std == std::vector<float>{1.0f});
+    REQUIRE(model.input.scale == Approx(1.0 / 255));
+}
+
+TEST_CASE("base64 float32 data loads the same values as a number array") {
+    json doc = valid_model();
+    const std::vector<float> w = {0.5f, -1.25f, 3e-8f, 1e30f, 0, 2, -3, 4.5f, 7, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    doc["layers"][0]["weight"] = {{"shape", {2, 1, 3, 3}}, {"dtype", "float32"}, {"encoding", "base64"},
+                                  {"data", base64_of(w)}};
+    const Model model = parse_model(doc.dump());
+    REQUIRE(dynamic_cast<const Conv2d&>(*model.graph.nodes()[0].layer).weight() == w);
+    doc["layers"][0]["weight"]["data"] = base64_of(std::vector<float>(w.begin(), w.end() - 1));
+    REQUIRE(error_of(doc) == "layers[0].weight.data: 92 base64 characters, 18 float32 values need 96");
+    std::string bad = base64_of(w);
+    bad[5] = '*';
+    doc["layers"][0]["weight"]["data"] = bad;
+    REQUIRE(error_of(doc) == "layers[0].weight.data: invalid base64 character at offset 5");
+    doc["layers"][0]["weight"]["data"] = base64_of({1, NAN, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 4, 5, 6, 7, 8});
+    REQUIRE(error_of(doc) == "layers[0].weight.data: value 1 is not finite in float32");
+}
+
+TEST_CASE("not JSON, not an object, wrong format or version") {
+    REQUIRE(error_of_text("{\"format\": ").rfind("not valid JSON: parse error at line 1, column 12", 0) == 0);
+    REQUIRE(error_of_text("") .rfind("not valid JSON", 0) == 0);
+    REQUIRE(error_of(json::array()) == "a model file is a JSON object, got an array");
+    json doc = valid_model();
+    doc["format"] = "keras";
+    REQUIRE(error_of(doc) == "format: expected \"gapnet\"");
+    doc = valid_model();
+    doc["version"] = 2;
+    REQUIRE(error_of(doc) == "version: version 2 is newer than this gapnet reads (1): upgrade gapnet");
+    doc = valid_model();
+    doc.erase("layers");
+    REQUIRE(error_of(doc) == "layers: required");
+    doc = valid_model();
+    doc["extra"] = 1;
+    REQUIRE(error_of(doc) == "extra: unknown key for a model (a typo? see docs/model-format.md)");
+}
+
+TEST_CASE("JSON nested beyond the bound is refused before recursing") {
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    REQUIRE(error_of_text(deep) == "JSON nested deeper than 64 levels");
+}
+
+TEST_CASE("input section") {
+    json doc = valid_model();
+    doc["input"]["channels"] = 2;
+    REQUIRE(error_of(doc) == "input.channels: must be 1 (grayscale) or 3 (rgb)");
+    doc = valid_model();
+    doc["input"]["color"] = "rgb";
+    REQUIRE(error_of(doc) == "input.color: 'rgb' does not match 1 channel(s)");
+    doc = valid_model();
+    doc["input"]["std"] = {0};
+    REQUIRE(error_of(doc) == "input.std[0]: must be positive");
+    doc = valid_model();
+    doc["input"]["mean"] = {0.1, 0.2};
+    REQUIRE(error_of(doc) == "input.mean: expected an array of 1 numbers (one per channel)");
+    doc = valid_model();
+    doc["input"]["height"] = "28";
+    REQUIRE(error_of(doc) == "input.height: expected an integer, got a string");
+    doc = valid_model();
+    doc["input"]["width"] = 0;
+    REQUIRE(error_of(doc) == "input.width: 0 is less than 1");
+}
+
+TEST_CASE("unknown layer types and keys, mistyped fields") {
+    json doc = valid_model();
+    doc["layers"][2]["type"] = "leaky_relu";
+    REQUIRE(error_of(doc).rfind("layers[2].type: unknown layer type 'leaky_relu' (known: conv2d, batch_norm2d,", 0) == 0);
+    doc = valid_model();
+    doc["layers"][0]["stide"] = {2, 2};
+    REQUIRE(error_of(doc) == "layers[0].stide: unknown key for conv2d (a typo? see docs/model-format.md)");
+    doc = valid_model();
+    doc["layers"][0]["kernel_size"] = "3";
+    REQUIRE(error_of(doc) == "layers[0].kernel_size: expected an integer, got a string");
+    doc = valid_model();
+    doc["layers"][0]["kernel_size"] = {3, 3, 3};
+    REQUIRE(error_of(doc) == "layers[0].kernel_size: expected an integer or [height, width], got 3 values");
+    doc = valid_model();
+    doc["layers"][3]["ceil_mode"] = 1;
+    REQUIRE(error_of(doc) == "layers[3].ceil_mode: expected true or false, got a number");
+    doc = valid_model();
+    doc["layers"][1]["eps"] = -1;
+    REQUIRE(error_of(doc) == "layers[1].eps: must be positive");
+    doc = valid_model();
+    doc["layers"][0].erase("weight");
+    REQUIRE(error_of(doc) == "layers[0].weight: required (a tensor of shape [2,1,3,3])");
+    doc = valid_model();
+    doc["layers"][1] = "relu";
+    REQUIRE(error_of(doc) == "layers[1]: expected a layer object, got a string");
+}
+
+TEST_CASE("tensor data must match its shape and be finite") {
+    json doc = valid_model();
+    doc["layers"][0]["weight"]["data"].erase(0);
+    REQUIRE(error_of(doc) == "layers[0].weight.data: 17 values, shape [2,1,3,3] needs 18");
+    doc = valid_model();
+    doc["layers"][0]["weight"]["shape"] = {2, 1, 5, 5};
+    REQUIRE(error_of(doc) == "layers[0].weight.shape: [2,1,5,5] does not match the layer's attributes, which need [2,1,3,3]");
+    doc = valid_model();
+    doc["layers"][5]["bias"]["data"][1] = "x";
+    REQUIRE(error_of(doc) == "layers[5].bias.data: value 1 is a string, not a number");
+    doc = valid_model();
+    doc["layers"][5]["bias"]["data"][2] = 1e39;  // finite as a double, infinite as float32
+    REQUIRE(error_of(doc) == "layers[5].bias.data: value 2 is not finite in float32");
+    doc = valid_model();
+    doc["layers"][1]["running_var"]["data"][0] = -1;
+    REQUIRE(error_of(doc) == "layers[1].running_var: value 0 is negative");
+    doc = valid_model();
+    doc["layers"][0]["weight"]["dtype"] = "float16";
+    REQUIRE(error_of(doc) == "layers[0].weight.dtype: only \"float32\" is supported");
+}
+
+TEST_CASE("channels, features and sizes must fit the previous layer") {
+    json doc = valid_model();
+    doc["layers"][0]["in_channels"] = 3;
+    doc["layers"][0]["weight"] = tensor({2, 3, 3, 3});
+    REQUIRE(error_of(doc) == "layers[0].in_channels: is 3 but the input has 1 channels");
+    doc = valid_model();
+    doc["layers"][1]["num_features"] = 4;
+    for (const char* k : {"weight", "bias", "running_mean", "running_var"}) doc["layers"][1][k] = tensor({4});
+    REQUIRE(error_of(doc) == "layers[1].num_features: is 4 but the input has 2 channels");
+    doc = valid_model();
+    doc["layers"][5]["in_features"] = 5;
+    doc["layers"][5]["weight"] = tensor({3, 5});
+    REQUIRE(error_of(doc) == "layers[5].in_features: is 5 but the input has 2 features");
+    doc = valid_model();
+    doc["layers"].erase(4);  // dense straight after a feature map
+    REQUIRE(error_of(doc) == "layers[4].in_features: needs a vector input, got [2,3,3] (put a flatten or a global pool before it)");
+}
+
+TEST_CASE("kernels larger than the padded input, non-positive sizes and strides") {
+    json doc = valid_model();
+    doc["layers"][3]["kernel_size"] = 7;
+    REQUIRE(error_of(doc) == "layers[3].kernel_size: kernel extent 7 is larger than the padded input height 6");
+    doc = valid_model();
+    doc["layers"][0]["out_channels"] = 0;
+    REQUIRE(error_of(doc) == "layers[0].out_channels: 0 is less than 1");
+    doc = valid_model();
+    doc["layers"][0]["stride"] = {1, 0};
+    REQUIRE(error_of(doc) == "layers[0].stride[1]: 0 is less than 1");
+    doc = valid_model();
+    doc["layers"][0]["padding"] = {-1, 0};
+    REQUIRE(error_of(doc) == "layers[0].padding[0]: -1 is less than 0");
+    doc = valid_model();
+    doc["layers"][3]["padding"] = 2;
+    REQUIRE(error_of(doc) == "layers[3].padding: each pad must be smaller than the kernel, so that every window covers the input");
+    doc = valid_model();
+    doc["layers"][0]["groups"] = 2;
+    REQUIRE(error_of(doc) == "layers[0].groups: in_channels 1 and out_channels 2 must both be divisible by groups 2");
+}
+
+TEST_CASE("labels must match the output, and the model must end in a vector") {
+    json doc = valid_model();
+    doc["labels"] = {"a", "b"};
+    REQUIRE(error_of(doc) == "labels: 2 labels for 3 outputs");
+    doc = valid_model();
+    doc["labels"][1] = 7;
+    REQUIRE(error_of(doc) == "labels[1]: expected a string, got a number");
+    doc = valid_model();
+    doc["layers"] = json::array({doc["layers"][0]});
+    REQUIRE(error_of(doc).rfind("layers: the last layer outputs [2,6,6]; a classifier must end in a vector", 0) == 0);
+}
+
+TEST_CASE("declared sizes beyond the limits are refused before allocating") {
+    Limits small;
+    small.max_tensor_elements = 10;
+    REQUIRE(error_of(valid_model(), small) == "layers[0].weight.shape: shape [2,1,3,3] exceeds 10 values (limit max_tensor_elements)");
+    // A dense layer declaring 2^29 weights fails on its shape, without reading a single value.
+    json doc = valid_model();
+    doc["layers"][5]["out_features"] = int64_t{1} << 28;
+    doc["layers"][5]["weight"] = {{"shape", {int64_t{1} << 28, 2}}, {"data", json::array()}};
+    REQUIRE(error_of(doc) == "layers[5].weight.shape: shape [268435456,2] exceeds 268435456 values (limit max_tensor_elements)");
+    Limits few_layers;
+    few_layers.max_layers = 3;
+    REQUIRE(error_of(valid_model(), few_layers) == "layers: 7 layers exceed 3 (limit max_layers)");
+    Limits small_total;
+    small_total.max_parameters = 30;
+    REQUIRE(error_of(valid_model(), small_total) == "layers[5].weight: the model's tensors exceed 30 values in total (limit max_parameters)");
+    Limits small_maps;
+    small_maps.max_activation_elements = 50;
+    REQUIRE(error_of(valid_model(), small_maps) == "layers[0]: output shape [2,6,6] exceeds 50 values (limit max_activation_elements)");
+    doc = valid_model();
+    doc["input"]["height"] = 100000;
+    REQUIRE(error_of(doc) == "input.height: 100000 is larger than 16384");
+}
+
+TEST_CASE("layer names are unique; a layer may read any earlier layer by name") {
+    json doc = valid_model();
+    doc["layers"][5]["name"] = "conv1";
+    REQUIRE(error_of(doc) == "layers[5].name: 'conv1' is already used by another layer");
+    doc = valid_model();
+    doc["layers"][2]["input"] = "nope";
+    REQUIRE(error_of(doc) == "layers[2].input: no earlier layer is named 'nope'");
+    // The relu reads conv1 directly, skipping the batch norm: a graph, not only a chain.
+    doc = valid_model();
+    doc["layers"][2]["input"] = "conv1";
+    const Model model = parse_model(doc.dump());
+    REQUIRE(model.graph.nodes()[2].input == 0);
+}
+
+TEST_CASE("flatten after a global pool is accepted and changes nothing") {
+    json doc = valid_model();
+    doc["layers"].insert(doc["layers"].begin() + 5, json{{"type", "flatten"}});
+    const Model with_flatten = parse_model(doc.dump());
+    const Model without = parse_model(valid_model().dump());
+    Tensor x({1, 1, 6, 6});
+    for (int64_t i = 0; i < x.size(); ++i) x.data[i] = static_cast<float>(i % 7) - 3;
+    gapnet::test::require_values(with_flatten.graph.forward(x).data, without.graph.forward(x).data, 0);
+}

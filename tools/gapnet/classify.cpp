@@ -1,0 +1,101 @@
+// gapnet classify: the top-K labels of each image, as a table or as JSON lines.
+#include <cstdio>
+#include <iostream>
+
+#include "cli.h"
+#include "commands.h"
+#include "engine/error.h"
+#include "engine/io/image.h"
+#include "engine/top_k.h"
+
+namespace gapnet::cli {
+namespace {
+
+const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] IMAGE...
+
+Classifies each IMAGE (PNG, JPEG, BMP, GIF, TGA, PSD, PNM) with the model and prints its K most
+probable labels. Images are converted, resized and normalized as the model file says.
+
+Options:
+  --model FILE   the model (default: the bundled models/fashion_gap.json, or $GAPNET_MODEL)
+  --top K        labels per image (default 5, at most the number of classes)
+  --json         one JSON object per image per line:
+                 {"file": "...", "top": [{"label": "...", "index": 3, "probability": 0.91}, ...]}
+                 an image that cannot be read gives {"file": "...", "error": "..."}
+
+An unreadable image is reported and the others are still classified; the exit status is then 1.
+)";
+
+void print_table(const std::string& file, const std::vector<Ranked>& top, const std::vector<std::string>& labels) {
+    size_t width = 0;
+    for (const Ranked& r : top) width = std::max(width, labels[r.index].size());
+    std::printf("%s\n", file.c_str());
+    for (size_t i = 0; i < top.size(); ++i)
+        std::printf("  %2zu  %-*s  %.4f\n", i + 1, static_cast<int>(width), labels[top[i].index].c_str(),
+                    static_cast<double>(top[i].value));
+}
+
+void print_json(const std::string& file, const std::vector<Ranked>& top, const std::vector<std::string>& labels) {
+    std::string line = "{\"file\": " + json_quote(file) + ", \"top\": [";
+    for (size_t i = 0; i < top.size(); ++i) {
+        char probability[32];
+        std::snprintf(probability, sizeof probability, "%.9g", static_cast<double>(top[i].value));
+        line += (i ? ", " : "") + std::string("{\"label\": ") + json_quote(labels[top[i].index]) +
+                ", \"index\": " + std::to_string(top[i].index) + ", \"probability\": " + probability + "}";
+    }
+    std::printf("%s]}\n", line.c_str());
+}
+
+}  // namespace
+
+int classify_command(std::vector<std::string> arguments) {
+    Args args(std::move(arguments));
+    std::string model_path;
+    int64_t k = 5;
+    bool json = false;
+    std::vector<std::string> images;
+    while (args.next()) {
+        if (args.is("--help") || args.is("-h")) {
+            std::cout << kHelp;
+            return kExitOk;
+        } else if (args.is("--model")) {
+            model_path = args.value();
+        } else if (args.is("--top")) {
+            k = args.integer_value(1, INT32_MAX);
+        } else if (args.is("--json")) {
+            json = true;
+        } else if (args.positional()) {
+            images.push_back(args.current());
+        } else {
+            args.unknown();
+        }
+    }
+    if (images.empty()) throw UsageError("no image given");
+    if (model_path.empty()) model_path = default_model_path();
+
+    std::optional<Model> loaded = load_model_or_report(model_path);
+    if (!loaded) return kExitInputFailed;
+    const Model& model = *loaded;
+    const int64_t classes = static_cast<int64_t>(model.labels.size());
+
+    int failed = 0;
+    for (const std::string& file : images) {
+        std::vector<Ranked> top;
+        try {
+            Tensor input = load_image(file, model.input);
+            input.shape.insert(input.shape.begin(), 1);  // a batch of one
+            const Tensor probabilities = model.graph.forward(input);
+            top = top_k(probabilities.ptr(), classes, k);
+        } catch (const Error& e) {
+            ++failed;
+            print_error(file, e.message());
+            if (json) std::printf("{\"file\": %s, \"error\": %s}\n", json_quote(file).c_str(), json_quote(e.message()).c_str());
+            continue;
+        }
+        json ? print_json(file, top, model.labels) : print_table(file, top, model.labels);
+    }
+    std::fflush(stdout);
+    return failed ? kExitInputFailed : kExitOk;
+}
+
+}  // namespace gapnet::cli

@@ -1,0 +1,115 @@
+#include "cli.h"
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "engine/error.h"
+#include "engine/io/model_json.h"
+
+namespace gapnet::cli {
+
+bool Args::next() {
+    i_ = i_ == SIZE_MAX ? 0 : i_ + 1;
+    if (i_ < args_.size() && !options_ended_ && args_[i_] == "--") {
+        options_ended_ = true;
+        ++i_;
+    }
+    has_inline_value_ = false;
+    if (i_ < args_.size() && !positional()) {
+        const auto eq = args_[i_].find('=');
+        if (eq != std::string::npos) {
+            inline_value_ = args_[i_].substr(eq + 1);
+            args_[i_].resize(eq);
+            has_inline_value_ = true;
+        }
+    }
+    return i_ < args_.size();
+}
+
+bool Args::is(const char* option) const { return !positional() && args_[i_] == option; }
+
+bool Args::positional() const {
+    const std::string& a = args_[i_];
+    return options_ended_ || a.size() < 2 || a[0] != '-';
+}
+
+std::string Args::value() {
+    if (has_inline_value_) return inline_value_;
+    if (i_ + 1 >= args_.size()) throw UsageError(args_[i_] + " needs a value");
+    return args_[++i_];
+}
+
+int64_t Args::integer_value(int64_t min, int64_t max) {
+    const std::string option = args_[i_], text = value();
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end || errno || v < min || v > max)
+        throw UsageError(option + " '" + text + "': expected an integer from " + std::to_string(min) + " to " +
+                         std::to_string(max));
+    return v;
+}
+
+void Args::unknown() const {
+    throw UsageError(positional() ? "unexpected argument '" + args_[i_] + "'" : "unknown option '" + args_[i_] + "'");
+}
+
+void print_error(const std::string& file, const std::string& message) {
+    std::cerr << "gapnet: error: " << (file.empty() ? "" : file + ": ") << message << "\n";
+}
+
+std::string default_model_path() {
+    if (const char* env = std::getenv("GAPNET_MODEL"); env && *env) return env;
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        const auto installed = exe.parent_path().parent_path() / "share/gapnet/models/fashion_gap.json";
+        if (std::filesystem::exists(installed, ec)) return installed.string();
+    }
+    return GAPNET_SOURCE_MODELS "/fashion_gap.json";
+}
+
+std::optional<Model> load_model_or_report(const std::string& path) {
+    try {
+        return load_model(path);
+    } catch (const Error& e) {
+        print_error(path, e.message());
+        return std::nullopt;
+    }
+}
+
+std::string with_commas(int64_t n) {
+    std::string digits = std::to_string(n < 0 ? -n : n), out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return n < 0 ? "-" + out : out;
+}
+
+std::string json_quote(const std::string& s) {
+    std::string out = "\"";
+    for (const unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace gapnet::cli
