@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "../error.h"
 
 namespace gapnet {
 
@@ -14,11 +13,6 @@ AvgPool2d::AvgPool2d(Window2d window, bool count_include_pad)
 std::unique_ptr<Layer> AvgPool2d::create(LayerConfig& config) {
     const Window2d w = Window2d::read_pooling(config);
     return std::make_unique<AvgPool2d>(w, config.boolean("count_include_pad", true));
-}
-
-Shape AvgPool2d::output_shape(const Shape& input) const {
-    if (input.size() != 3) throw Error("needs a C x H x W input, got " + to_string(input), "kernel_size");
-    return {input[0], w_.output_h(input[1]), w_.output_w(input[2])};
 }
 
 // The divisor follows PyTorch's CPU kernel (aten/src/ATen/native/cpu/AvgPoolKernel.cpp): the window

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 
-#include "../error.h"
 
 namespace gapnet {
 
@@ -11,11 +10,6 @@ MaxPool2d::MaxPool2d(Window2d window) : w_(window) { w_.check_pads_smaller_than_
 
 std::unique_ptr<Layer> MaxPool2d::create(LayerConfig& config) {
     return std::make_unique<MaxPool2d>(Window2d::read_pooling(config));
-}
-
-Shape MaxPool2d::output_shape(const Shape& input) const {
-    if (input.size() != 3) throw Error("needs a C x H x W input, got " + to_string(input), "kernel_size");
-    return {input[0], w_.output_h(input[1]), w_.output_w(input[2])};
 }
 
 void MaxPool2d::forward(const Tensor& input, Tensor& output) const {

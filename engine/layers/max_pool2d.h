@@ -15,7 +15,7 @@ public:
     static std::unique_ptr<Layer> create(LayerConfig& config);
 
     std::string_view type() const override { return "max_pool2d"; }
-    Shape output_shape(const Shape& input) const override;
+    Shape output_shape(const Shape& input) const override { return w_.pooled_shape(input); }
     void forward(const Tensor& input, Tensor& output) const override;
 
 private:

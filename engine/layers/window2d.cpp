@@ -73,6 +73,11 @@ int64_t Window2d::output_w(int64_t in_w) const {
     return axis_output(in_w, kernel_w, stride_w, dilation_w, pad_left, pad_right, ceil_mode, "width");
 }
 
+Shape Window2d::pooled_shape(const Shape& input) const {
+    if (input.size() != 3) throw Error("needs a C x H x W input, got " + to_string(input), "kernel_size");
+    return {input[0], output_h(input[1]), output_w(input[2])};
+}
+
 void Window2d::check_pads_smaller_than_kernel() const {
     if (pad_top >= kernel_h || pad_bottom >= kernel_h || pad_left >= kernel_w || pad_right >= kernel_w)
         throw Error("each pad must be smaller than the kernel, so that every window covers the input",

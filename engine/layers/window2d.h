@@ -11,8 +11,8 @@
 namespace gapnet {
 
 struct Window2d {
-    int64_t kernel_h = 2, kernel_w = 2;
-    int64_t stride_h = 2, stride_w = 2;
+    int64_t kernel_h = 1, kernel_w = 1;
+    int64_t stride_h = 1, stride_w = 1;
     int64_t dilation_h = 1, dilation_w = 1;
     int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
     // Pooling only: round the output size up instead of down (PyTorch's ceil_mode).
@@ -34,6 +34,9 @@ struct Window2d {
     // (ceil_mode), but, as in PyTorch, a last window starting in the bottom/right padding is dropped.
     int64_t output_h(int64_t in_h) const;
     int64_t output_w(int64_t in_w) const;
+
+    // A pooling layer's output for a C x H x W input: C x output_h(H) x output_w(W).
+    Shape pooled_shape(const Shape& input) const;
 
     // Throws unless every pad is smaller than its kernel extent, so each pooling window covers at
     // least one input pixel.
