@@ -15,7 +15,8 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
     if (name == "input") throw Error("'input' names the graph input and cannot name a layer", "name");
     if (find(name) >= 0) throw Error("'" + name + "' is already used by another layer", "name");
     if (static_cast<int64_t>(nodes_.size()) >= limits_.max_layers)
-        throw Error("more than " + std::to_string(limits_.max_layers) + " layers (limit max_layers)");
+        throw Error("more than " + std::to_string(limits_.max_layers) + " layers " +
+                    limit_note("max_layers", limits_.max_layers));
 
     int from = static_cast<int>(nodes_.size()) - 1;
     if (input == "input") from = -1;
@@ -30,7 +31,8 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
         element_count(out, limits_.max_activation_elements);
     } catch (const Error&) {
         throw Error("output shape " + to_string(out) + " exceeds " +
-                    std::to_string(limits_.max_activation_elements) + " values (limit max_activation_elements)");
+                    std::to_string(limits_.max_activation_elements) + " values " +
+                    limit_note("max_activation_elements", limits_.max_activation_elements));
     }
     const int64_t macs = layer->macs(in), parameters = layer->parameter_count();
     nodes_.push_back({std::move(name), std::move(layer), from, std::move(out), parameters, macs});

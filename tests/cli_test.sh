@@ -94,6 +94,14 @@ fi
 run missing-model 1 "$gapnet" summary "$tmp/none.json" &&
     expect_line missing-model "$tmp/err" "gapnet: error: $tmp/none.json: cannot open: No such file or directory"
 
+# Limits: a lowered one refuses the model and says how to raise it.
+if run limit 1 "$gapnet" summary --limit max_parameters=3 "$model"; then
+    expect_line limit "$tmp/err" "gapnet: error: $model: layers[1].bias: the model's tensors exceed 3 values in total (limit max_parameters = 3; raise it with --limit max_parameters=N)"
+fi
+run limit-ok 0 "$gapnet" summary --limit=max_parameters=4 "$model"
+run limit-unknown 2 "$gapnet" summary --limit max_weights=4 "$model"
+run limit-bad-value 2 "$gapnet" summary --limit max_layers=-1 "$model"
+
 # Usage errors: exit 2.
 run no-images 2 "$gapnet" classify --model "$model"
 run bad-top 2 "$gapnet" classify --model "$model" --top 0 "$images/gray.png"

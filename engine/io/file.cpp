@@ -10,7 +10,7 @@
 
 namespace gapnet {
 
-std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit_name) {
+std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit) {
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw Error("is a directory, not a file");
@@ -22,7 +22,7 @@ std::string read_file(const std::string& path, int64_t max_bytes, const std::str
     size_t got;
     while ((got = std::fread(chunk, 1, sizeof chunk, f.get())) > 0) {
         if (static_cast<int64_t>(bytes.size() + got) > max_bytes)
-            throw Error("is larger than " + std::to_string(max_bytes) + " bytes (limit " + limit_name + ")");
+            throw Error("is larger than " + std::to_string(max_bytes) + " bytes " + limit);
         bytes.append(chunk, got);
     }
     if (std::ferror(f.get())) throw Error(std::string("read failed: ") + std::strerror(errno));

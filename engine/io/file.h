@@ -7,7 +7,7 @@
 namespace gapnet {
 
 // The bytes of `path`; throws gapnet::Error ("cannot open: No such file or directory", "is a
-// directory", "is larger than N bytes (limit ...)") with no location.
-std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit_name);
+// directory", "is larger than N bytes " + `limit`) with no location.
+std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit);
 
 }  // namespace gapnet

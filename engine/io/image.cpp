@@ -141,7 +141,7 @@ Tensor preprocess(const Image& image, const InputSpec& spec) {
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
     // A compressed image is rarely larger than its raw pixels; bound the file by that plus headroom.
     const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
-    return preprocess(decode_image(read_file(path, max_bytes, "max_pixels"), limits), spec);
+    return preprocess(decode_image(read_file(path, max_bytes, "(the bound for an image of at most max_pixels pixels)"), limits), spec);
 }
 
 }  // namespace gapnet

@@ -169,11 +169,11 @@ public:
             count = element_count(shape, limits_.max_tensor_elements);
         } catch (const Error&) {
             throw Error("shape " + to_string(shape) + " exceeds " + std::to_string(limits_.max_tensor_elements) +
-                        " values (limit max_tensor_elements)", where + ".shape");
+                        " values " + limit_note("max_tensor_elements", limits_.max_tensor_elements), where + ".shape");
         }
         if (count > limits_.max_parameters - parameters_)
             throw Error("the model's tensors exceed " + std::to_string(limits_.max_parameters) +
-                        " values in total (limit max_parameters)", where);
+                        " values in total " + limit_note("max_parameters", limits_.max_parameters), where);
         parameters_ += count;
 
         if (const auto dtype = v->find("dtype"); dtype != v->end() && *dtype != "float32")
@@ -305,7 +305,7 @@ Model build_model(const json& doc, const Limits& limits, const std::string& fall
     if (!layers.is_array() || layers.empty()) throw Error("expected a non-empty array of layers", "layers");
     if (static_cast<int64_t>(layers.size()) > limits.max_layers)
         throw Error(std::to_string(layers.size()) + " layers exceed " + std::to_string(limits.max_layers) +
-                    " (limit max_layers)", "layers");
+                    " " + limit_note("max_layers", limits.max_layers), "layers");
     int64_t parameters = 0;
     for (size_t i = 0; i < layers.size(); ++i) {
         const std::string where = "layers[" + std::to_string(i) + "]";
@@ -364,7 +364,7 @@ Model parse_model(std::string_view text, const Limits& limits, const std::string
 }
 
 Model load_model(const std::string& path, const Limits& limits) {
-    return parse_model(read_file(path, limits.max_file_bytes, "max_file_bytes"), limits,
+    return parse_model(read_file(path, limits.max_file_bytes, limit_note("max_file_bytes", limits.max_file_bytes)), limits,
                        std::filesystem::path(path).stem().string());
 }
 

@@ -11,7 +11,7 @@
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] IMAGE...
+const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] [--limit NAME=N] IMAGE...
 
 Classifies each IMAGE (PNG, JPEG, BMP, GIF, TGA, PSD, PNM) with the model and prints its K most
 probable labels. Images are converted, resized and normalized as the model file says.
@@ -54,14 +54,17 @@ int classify_command(std::vector<std::string> arguments) {
     int64_t k = 5;
     bool json = false;
     std::vector<std::string> images;
+    Limits limits;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp;
+            std::cout << kHelp << "\n" << limit_option_help();
             return kExitOk;
         } else if (args.is("--model")) {
             model_path = args.value();
         } else if (args.is("--top")) {
             k = args.integer_value(1, INT32_MAX);
+        } else if (args.is("--limit")) {
+            apply_limit_option(args.value(), limits);
         } else if (args.is("--json")) {
             json = true;
         } else if (args.positional()) {
@@ -73,7 +76,7 @@ int classify_command(std::vector<std::string> arguments) {
     if (images.empty()) throw UsageError("no image given");
     if (model_path.empty()) model_path = default_model_path();
 
-    std::optional<Model> loaded = load_model_or_report(model_path);
+    std::optional<Model> loaded = load_model_or_report(model_path, limits);
     if (!loaded) return kExitInputFailed;
     const Model& model = *loaded;
     const int64_t classes = static_cast<int64_t>(model.labels.size());

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -72,13 +73,32 @@ std::string default_model_path() {
     return GAPNET_SOURCE_MODELS "/fashion_gap.json";
 }
 
-std::optional<Model> load_model_or_report(const std::string& path) {
+std::optional<Model> load_model_or_report(const std::string& path, const Limits& limits) {
     try {
-        return load_model(path);
+        return load_model(path, limits);
     } catch (const Error& e) {
         print_error(path, e.message());
         return std::nullopt;
     }
+}
+
+void apply_limit_option(const std::string& text, Limits& limits) {
+    const auto eq = text.find('=');
+    const std::string name = text.substr(0, eq);
+    char* end = nullptr;
+    const long long value = eq == std::string::npos ? 0 : std::strtoll(text.c_str() + eq + 1, &end, 10);
+    if (eq == std::string::npos || eq + 1 == text.size() || *end || value < 1)
+        throw UsageError("--limit '" + text + "': expected NAME=VALUE with a positive integer VALUE");
+    if (!set_limit(limits, name, value)) throw UsageError("--limit: no limit is named '" + name + "'");
+}
+
+std::string limit_option_help() {
+    const Limits defaults;
+    std::string text = "Limits: --limit NAME=N changes a bound the model is checked against before anything\n"
+                       "is allocated. The bounds and their defaults:\n";
+    for (const NamedLimit& limit : named_limits())
+        text += "  " + std::string(limit.name) + "=" + std::to_string(defaults.*limit.value) + "\n";
+    return text;
 }
 
 std::string with_commas(int64_t n) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/limits.h"
 #include "engine/model.h"
 
 namespace gapnet::cli {
@@ -50,7 +51,13 @@ void print_error(const std::string& file, const std::string& message);
 std::string default_model_path();
 
 // The model at `path`, or std::nullopt after printing the error line naming the file and the problem.
-std::optional<Model> load_model_or_report(const std::string& path);
+std::optional<Model> load_model_or_report(const std::string& path, const Limits& limits);
+
+// Applies the value of a "--limit NAME=VALUE" option; throws UsageError if it is not one.
+void apply_limit_option(const std::string& text, Limits& limits);
+
+// The help text's line for --limit, listing the limits and their defaults.
+std::string limit_option_help();
 
 // 1568500 -> "1,568,500"
 std::string with_commas(int64_t n);

@@ -13,6 +13,7 @@ const char* kUsage = R"(gapnet — a small CNN inference engine
 Usage:
   gapnet classify [--model FILE] [--top K] [--json] IMAGE...   classify images
   gapnet summary MODEL [--json]                                layers, shapes, parameters, MACs
+  (both take --limit NAME=N to change a bound models are checked against)
   gapnet COMMAND --help                                        help on one command
   gapnet --version
 

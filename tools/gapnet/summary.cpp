@@ -9,7 +9,7 @@
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet summary MODEL [--json]
+const char* kHelp = R"(Usage: gapnet summary MODEL [--json] [--limit NAME=N]
 
 Prints each layer's name, type, output shape, parameters and multiply-accumulates (MACs) per image,
 the totals, and the split between the backbone and the classifier head. The head starts at the first
@@ -97,10 +97,13 @@ int summary_command(std::vector<std::string> arguments) {
     Args args(std::move(arguments));
     std::string file;
     bool json = false;
+    Limits limits;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp;
+            std::cout << kHelp << "\n" << limit_option_help();
             return kExitOk;
+        } else if (args.is("--limit")) {
+            apply_limit_option(args.value(), limits);
         } else if (args.is("--json")) {
             json = true;
         } else if (args.positional() && file.empty()) {
@@ -110,7 +113,7 @@ int summary_command(std::vector<std::string> arguments) {
         }
     }
     if (file.empty()) throw UsageError("no model given");
-    const std::optional<Model> model = load_model_or_report(file);
+    const std::optional<Model> model = load_model_or_report(file, limits);
     if (!model) return kExitInputFailed;
     json ? print_json(file, *model) : print_table(file, *model);
     return kExitOk;
