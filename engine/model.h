@@ -19,11 +19,19 @@ struct InputSpec {
     std::vector<float> mean, std;  // one per channel
 };
 
+// A recorded input (already preprocessed, [channels, height, width]) and the output the training
+// framework computed for it: the file's proof that it computes what the framework computed.
+struct ModelTest {
+    Tensor input;
+    Tensor output;
+};
+
 struct Model {
     std::string name;
     InputSpec input;
     std::vector<std::string> labels;  // one per output value
     Graph graph;
+    std::vector<ModelTest> tests;     // may be empty
 };
 
 }  // namespace gapnet

@@ -102,6 +102,12 @@ run limit-ok 0 "$gapnet" summary --limit=max_parameters=4 "$model"
 run limit-unknown 2 "$gapnet" summary --limit max_weights=4 "$model"
 run limit-bad-value 2 "$gapnet" summary --limit max_layers=-1 "$model"
 
+# verify: a file without recorded tests cannot be verified.
+run verify-none 1 "$gapnet" verify "$model" &&
+    expect_line verify-none "$tmp/err" "gapnet: error: $model: has no \"tests\" to verify (tools/export_pytorch.py records them)"
+run verify-default 0 "$gapnet" verify "$src/models/fashion_gap.json"
+run classify-verify 0 "$gapnet" classify --verify --top 1 "$src/data/samples/bag.png"
+
 # Usage errors: exit 2.
 run no-images 2 "$gapnet" classify --model "$model"
 run bad-top 2 "$gapnet" classify --model "$model" --top 0 "$images/gray.png"

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The PyTorch exporter, end to end: seeded random networks using every module and option the
 exporter maps are exported, an image is classified by the gapnet binary, and its probabilities must
-equal PyTorch's within 1e-5. Unsupported modules must be refused with a message naming them.
+equal PyTorch's within 1e-5. Each file's recorded tests must pass `gapnet verify`, also after batch
+norm is folded into the convolutions, and fail on a tampered file. Unsupported modules must be
+refused with a message naming them.
 
     /usr/bin/python3 tests/test_export_pytorch.py PATH/TO/gapnet
 
@@ -89,6 +91,18 @@ def check_parity(gapnet, tmp, name, model, c, h, w, mean, std, encoding, seed):
     assert diff <= TOLERANCE, f"{name}: largest difference {diff:.3g} > {TOLERANCE}\n gapnet  {got}\n pytorch {expected}"
     print(f"ok  {name}: {len(labels)} probabilities within {diff:.2g} of PyTorch")
 
+    verify = subprocess.run([gapnet, "verify", path], capture_output=True, text=True)
+    assert verify.returncode == 0, f"{name}: gapnet verify failed: {verify.stderr}"
+    folded = os.path.join(tmp, name + "-folded.json")
+    doc = export_pytorch.export(model, folded, {"channels": c, "height": h, "width": w, "mean": mean, "std": std},
+                                labels, name=name, encoding=encoding, fold_bn=True)
+    batch_norms = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert sum(layer["type"] == "batch_norm2d" for layer in doc["layers"]) == 0 or batch_norms == 0, name
+    verify = subprocess.run([gapnet, "verify", "--json", folded], capture_output=True, text=True)
+    assert verify.returncode == 0, f"{name}: the folded file does not verify: {verify.stderr}"
+    print(f"ok  {name}: recorded tests verify; with {batch_norms} batch norm(s) folded, largest difference "
+          f"{json.loads(verify.stdout)['largest_difference']:.2g}")
+
 
 def check_refusals():
     class Custom(nn.Module):
@@ -135,6 +149,24 @@ def check_command_line(gapnet, tmp):
     print("ok  export_pytorch.py on a pickled module, read back by gapnet summary")
 
 
+def check_tampered_file(gapnet, tmp):
+    """verify must fail, naming the output position, value and recorded value."""
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3), nn.Softmax(dim=1))
+    path = os.path.join(tmp, "tampered.json")
+    doc = export_pytorch.export(model, path, {"channels": 1, "height": 6, "width": 6}, ["a", "b", "c"],
+                                encoding="json", tests=2)
+    recorded = doc["tests"][1]["output"]["data"][2]
+    doc["tests"][1]["output"]["data"][2] = recorded + 0.001
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    run = subprocess.run([gapnet, "verify", path], capture_output=True, text=True)
+    assert run.returncode == 1, run
+    assert f"gapnet: error: {path}: tests[1].output[2] (c): " in run.stderr, run.stderr
+    assert "but the file records" in run.stderr and "> tolerance 1e-05" in run.stderr, run.stderr
+    print("ok  a tampered recorded output fails gapnet verify at its position")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: test_export_pytorch.py PATH/TO/gapnet")
@@ -143,6 +175,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for seed, (name, model, c, h, w, mean, std, encoding) in enumerate(networks()):
             check_parity(gapnet, tmp, name, model, c, h, w, mean, std, encoding, seed)
+        check_tampered_file(gapnet, tmp)
         check_refusals()
         check_command_line(gapnet, tmp)
 

@@ -6,6 +6,7 @@
 #include "engine/error.h"
 #include "engine/io/model_json.h"
 #include "engine/layers/conv2d.h"
+#include "engine/verify.h"
 #include "helpers.h"
 
 using namespace gapnet;
@@ -303,6 +304,36 @@ TEST_CASE("layer names are unique; a layer may read any earlier layer by name") 
     doc["layers"][2]["input"] = "conv1";
     const Model model = parse_model(doc.dump());
     REQUIRE(model.graph.nodes()[2].input == 0);
+}
+
+TEST_CASE("recorded tests: shapes checked at load, re-run by verify") {
+    json doc = valid_model();
+    const Model plain = parse_model(doc.dump());
+    Tensor x({1, 1, 6, 6});
+    for (int64_t i = 0; i < x.size(); ++i) x.data[i] = static_cast<float>(i % 5) - 2;
+    const Tensor y = plain.graph.forward(x);
+    doc["tests"] = {{{"input", {{"shape", {1, 6, 6}}, {"data", x.data}}}, {"output", {{"shape", {3}}, {"data", y.data}}}}};
+    const Model model = parse_model(doc.dump());
+    REQUIRE(model.tests.size() == 1);
+    VerifyReport report = verify(model);
+    REQUIRE(report.passed);
+    REQUIRE(report.largest_difference == 0);
+
+    // A recorded value off by 1e-3 fails, and the report says where.
+    std::vector<float> wrong = y.data;
+    wrong[2] += 1e-3f;
+    doc["tests"][0]["output"]["data"] = wrong;
+    report = verify(parse_model(doc.dump()));
+    REQUIRE_FALSE(report.passed);
+    REQUIRE(report.worst_case == 0);
+    REQUIRE(report.worst_index == 2);
+    REQUIRE(report.largest_difference == Approx(1e-3).epsilon(1e-3));
+
+    doc["tests"][0]["input"]["shape"] = {1, 5, 6};
+    REQUIRE(error_of(doc) == "tests[0].input.shape: [1,5,6] does not match the model input, which need [1,6,6]");
+    doc["tests"][0]["input"]["shape"] = {1, 6, 6};
+    doc["tests"][0].erase("output");
+    REQUIRE(error_of(doc) == "tests[0].output: required");
 }
 
 TEST_CASE("flatten after a global pool is accepted and changes nothing") {

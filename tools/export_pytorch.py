@@ -4,12 +4,19 @@
 As a program, on a whole pickled module (`torch.save(model, "model.pt")`):
 
     /usr/bin/python3 tools/export_pytorch.py model.pt out.json --input 1x28x28 --color grayscale \
-        --labels labels.txt [--mean 0.286 --std 0.353] [--scale 0.00392156862745098] [--name NAME]
+        --labels labels.txt [--mean 0.286 --std 0.353] [--scale 0.00392156862745098] [--name NAME] \
+        [--tests 3] [--fold-bn] [--check]
 
 As a library, from a training script:
 
     import export_pytorch
     export_pytorch.export(model, "out.json", input_spec, labels)
+
+Every file carries its own proof: `tests` fixed inputs (seeded random pixels, preprocessed as the file
+says, plus any `test_inputs` given) and PyTorch's outputs for them, which `gapnet verify` re-runs.
+`--check` runs it right away. `--fold-bn` folds each BatchNorm2d that directly follows a Conv2d into
+the convolution (PyTorch's own fuse_conv_bn_eval); the recorded outputs come from the unfolded model,
+so verifying the file checks the folding too.
 
 Supported modules: Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1),
 AdaptiveMaxPool2d(1), Flatten, Linear, Softmax; Dropout* and Identity are skipped (they do nothing
@@ -19,11 +26,16 @@ message naming the module. Layouts are PyTorch's own, so weights are written as 
 import argparse
 import base64
 import json
+import os
+import subprocess
 import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ExportError(Exception):
@@ -78,7 +90,19 @@ def _is_one(size):
     return size == 1 or (isinstance(size, (tuple, list)) and list(size) == [1, 1])
 
 
-def layer_dicts(model, encoding="base64"):
+def _fold_batch_norms(leaves):
+    """Each Conv2d directly followed by a BatchNorm2d becomes one Conv2d computing both."""
+    folded = []
+    for path, m in leaves:
+        if (isinstance(m, nn.BatchNorm2d) and folded and isinstance(folded[-1][1], nn.Conv2d)
+                and m.running_mean is not None and folded[-1][1].out_channels == m.num_features):
+            folded[-1] = (folded[-1][0], fuse_conv_bn_eval(folded[-1][1], m))
+        else:
+            folded.append((path, m))
+    return folded
+
+
+def layer_dicts(model, encoding="base64", fold_bn=False):
     """The gapnet layer list for `model`; raises ExportError naming the first unsupported module."""
     layers, counts = [], {}
 
@@ -86,7 +110,10 @@ def layer_dicts(model, encoding="base64"):
         counts[short] = counts.get(short, 0) + 1
         return f"{short}{counts[short]}"
 
-    for path, m in _leaves(model):
+    leaves = list(_leaves(model))
+    if fold_bn:
+        leaves = _fold_batch_norms(leaves)
+    for path, m in leaves:
         what = f"module '{path}' ({type(m).__name__})"
         if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
                           nn.Identity)):
@@ -152,31 +179,76 @@ def layer_dicts(model, encoding="base64"):
     return layers
 
 
-def model_dict(model, input_spec, labels, name="model", encoding="base64", metadata=None):
-    if not isinstance(model, nn.Sequential):
-        raise ExportError(f"the model is a {type(model).__name__}; only nn.Sequential can be exported")
+def random_inputs(spec, count, seed=0):
+    """`count` inputs [N, C, H, W] made of seeded random pixels 0..255, preprocessed as `spec` says."""
+    gen = torch.Generator().manual_seed(seed)
+    pixels = torch.randint(0, 256, (count, spec["channels"], spec["height"], spec["width"]), generator=gen)
+    return preprocess(pixels.to(torch.float32), spec)
+
+
+def preprocess(pixels, spec):
+    """Pixels [N, C, H, W] on the 0..255 scale -> the model input: (p * scale - mean[c]) / std[c]."""
+    mean = torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1)
+    return (pixels * spec["scale"] - mean) / std
+
+
+def _complete_spec(input_spec):
     spec = {"scale": 1.0 / 255.0, **input_spec}
     channels = spec["channels"]
     spec.setdefault("color", "grayscale" if channels == 1 else "rgb")
     spec.setdefault("mean", [0.0] * channels)
     spec.setdefault("std", [1.0] * channels)
+    return spec
+
+
+def model_dict(model, input_spec, labels, name="model", encoding="base64", metadata=None, tests=3,
+               test_inputs=None, fold_bn=False):
+    """The whole file as a dict. `tests` random inputs, plus `test_inputs` ([N, C, H, W], already
+    preprocessed) if given, are recorded with the model's outputs for them."""
+    if not isinstance(model, nn.Sequential):
+        raise ExportError(f"the model is a {type(model).__name__}; only nn.Sequential can be exported")
+    spec = _complete_spec(input_spec)
     doc = {"format": "gapnet", "version": 1, "name": name, "input": spec, "labels": list(labels),
-           "layers": layer_dicts(model, encoding)}
+           "layers": layer_dicts(model, encoding, fold_bn)}
+    inputs = [random_inputs(spec, tests)] if tests else []
+    if test_inputs is not None:
+        inputs.append(torch.as_tensor(test_inputs, dtype=torch.float32))
+    if inputs:
+        x = torch.cat(inputs)
+        with torch.no_grad():
+            y = model(x)
+        doc["tests"] = [{"input": _tensor(x[i], encoding), "output": _tensor(y[i], encoding)} for i in range(len(x))]
     if metadata:
         doc["metadata"] = metadata
     return doc
 
 
-def export(model, path, input_spec, labels, name="model", encoding="base64", metadata=None):
-    """Write `model` (an nn.Sequential in eval mode) to `path` in gapnet's format.
+def export(model, path, input_spec, labels, name="model", encoding="base64", metadata=None, tests=3,
+           test_inputs=None, fold_bn=False):
+    """Write `model` (an nn.Sequential in eval mode) to `path` in gapnet's format; returns the dict.
 
     input_spec: {"channels", "height", "width", and optionally "color", "scale", "mean", "std"}.
+    tests: how many seeded random inputs to record with PyTorch's outputs (gapnet verify re-runs them);
+    test_inputs: more inputs to record, [N, C, H, W] already preprocessed (e.g. real images).
+    fold_bn: fold each BatchNorm2d that follows a Conv2d into it.
     """
-    doc = model_dict(model, input_spec, labels, name, encoding, metadata)
+    model.eval()
+    doc = model_dict(model, input_spec, labels, name, encoding, metadata, tests, test_inputs, fold_bn)
     with open(path, "w") as f:
         json.dump(doc, f, indent=1 if encoding == "json" else None)
         f.write("\n")
     return doc
+
+
+def check(path, gapnet=None):
+    """Runs `gapnet verify` on the written file: PyTorch's recorded outputs against the engine's.
+    Returns (passed, the line gapnet printed)."""
+    gapnet = gapnet or os.path.join(ROOT, "build", "release", "gapnet")
+    if not os.path.exists(gapnet):
+        raise ExportError(f"--check needs the gapnet program: build it (make build) or pass --gapnet PATH")
+    run = subprocess.run([gapnet, "verify", path], capture_output=True, text=True)
+    return run.returncode == 0, (run.stdout + run.stderr).strip()
 
 
 def _parse_input(text):
@@ -200,6 +272,11 @@ def main():
     ap.add_argument("--name", default=None)
     ap.add_argument("--encoding", choices=["base64", "json"], default="base64",
                     help="tensor data as base64 float32 (default, fast to load) or JSON numbers")
+    ap.add_argument("--tests", type=int, default=3, help="random test inputs to record (default 3)")
+    ap.add_argument("--fold-bn", action="store_true", help="fold batch norm into the preceding convolution")
+    ap.add_argument("--check", action="store_true",
+                    help="then run gapnet verify on the file and report the largest difference")
+    ap.add_argument("--gapnet", help="the gapnet program for --check (default: build/release/gapnet)")
     args = ap.parse_args()
 
     c, h, w = args.input
@@ -216,10 +293,15 @@ def main():
         model = torch.load(args.model, map_location="cpu")
         model.eval()
         export(model, args.out, spec, labels, args.name or args.model.rsplit("/", 1)[-1].split(".")[0],
-               args.encoding)
+               args.encoding, tests=args.tests, fold_bn=args.fold_bn)
+        print(f"wrote {args.out}")
+        if args.check:
+            passed, line = check(args.out, args.gapnet)
+            print(line)
+            if not passed:
+                sys.exit(1)
     except ExportError as e:
         sys.exit(f"export_pytorch: error: {args.model}: {e}")
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

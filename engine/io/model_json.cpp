@@ -20,6 +20,7 @@ using json = nlohmann::json;
 
 constexpr int kMaxNesting = 64;         // deeper JSON is not a model file (and would recurse deeply)
 constexpr size_t kMaxListLength = 8;    // kernel sizes, strides, paddings: at most 4 values
+constexpr size_t kMaxTests = 100;       // recorded test cases in one file
 
 std::string describe(const json& v) {
     switch (v.type()) {
@@ -97,6 +98,74 @@ std::vector<float> decode_base64_floats(const std::string& text, int64_t count, 
     return values;
 }
 
+// A tensor object ({"shape", "data"[, "dtype", "encoding"]}) whose shape must be `shape` (which
+// `shape_source` names in the error); its values are counted against max_parameters through
+// `parameters` when that is given.
+std::vector<float> read_tensor(const json& v, const std::string& where, const Shape& shape, const Limits& limits,
+                               int64_t* parameters, const char* shape_source = "the layer's attributes") {
+    if (!v.is_object()) throw Error("expected a tensor object {\"shape\": [...], \"data\": ...}, got " + describe(v), where);
+    reject_unknown_keys(v, {"shape", "data", "dtype", "encoding"}, where, "a tensor");
+
+    // The declared shape must be the one the layer's attributes (or the model) imply.
+    const auto shape_it = v.find("shape");
+    if (shape_it == v.end()) throw Error("required", where + ".shape");
+    if (!shape_it->is_array() || shape_it->size() > kMaxListLength)
+        throw Error("expected an array of sizes", where + ".shape");
+    Shape declared;
+    for (size_t i = 0; i < shape_it->size(); ++i)
+        declared.push_back(read_integer((*shape_it)[i], where + ".shape[" + std::to_string(i) + "]", 1,
+                                        limits.max_tensor_elements));
+    if (declared != shape)
+        throw Error(to_string(declared) + " does not match " + shape_source + ", which need " + to_string(shape),
+                    where + ".shape");
+    int64_t count;
+    try {
+        count = element_count(shape, limits.max_tensor_elements);
+    } catch (const Error&) {
+        throw Error("shape " + to_string(shape) + " exceeds " + std::to_string(limits.max_tensor_elements) +
+                    " values " + limit_note("max_tensor_elements", limits.max_tensor_elements), where + ".shape");
+    }
+    if (parameters) {
+        if (count > limits.max_parameters - *parameters)
+            throw Error("the model's tensors exceed " + std::to_string(limits.max_parameters) +
+                        " values in total " + limit_note("max_parameters", limits.max_parameters), where);
+        *parameters += count;
+    }
+
+    if (const auto dtype = v.find("dtype"); dtype != v.end() && *dtype != "float32")
+        throw Error("only \"float32\" is supported", where + ".dtype");
+    std::string encoding = "json";
+    if (const auto e = v.find("encoding"); e != v.end()) {
+        if (!e->is_string() || (*e != "json" && *e != "base64"))
+            throw Error("expected \"json\" or \"base64\"", where + ".encoding");
+        encoding = e->get<std::string>();
+    }
+    const auto data_it = v.find("data");
+    if (data_it == v.end()) throw Error("required", where + ".data");
+    const std::string data_where = where + ".data";
+    std::vector<float> values;
+    if (encoding == "base64") {
+        if (!data_it->is_string()) throw Error("expected a base64 string, got " + describe(*data_it), data_where);
+        values = decode_base64_floats(data_it->get_ref<const std::string&>(), count, data_where);
+    } else {
+        if (!data_it->is_array()) throw Error("expected an array of numbers, got " + describe(*data_it), data_where);
+        if (static_cast<int64_t>(data_it->size()) != count)
+            throw Error(std::to_string(data_it->size()) + " values, shape " + to_string(shape) + " needs " +
+                            std::to_string(count), data_where);
+        values.resize(static_cast<size_t>(count));
+        for (size_t i = 0; i < values.size(); ++i) {
+            const json& x = (*data_it)[i];
+            if (!x.is_number())
+                throw Error("value " + std::to_string(i) + " is " + describe(x) + ", not a number", data_where);
+            values[i] = static_cast<float>(x.get<double>());
+        }
+    }
+    for (size_t i = 0; i < values.size(); ++i)
+        if (!std::isfinite(values[i]))
+            throw Error("value " + std::to_string(i) + " is not finite in float32", data_where);
+    return values;
+}
+
 // LayerConfig over one object of the "layers" array. Remembers which keys were asked for, so keys no
 // layer reads can be reported as unknown.
 class JsonLayerConfig : public LayerConfig {
@@ -148,66 +217,7 @@ public:
             if (required) fail(key, "required (a tensor of shape " + to_string(shape) + ")");
             return std::nullopt;
         }
-        const std::string where = at(key);
-        if (!v->is_object()) throw Error("expected a tensor object {\"shape\": [...], \"data\": ...}, got " + describe(*v), where);
-        reject_unknown_keys(*v, {"shape", "data", "dtype", "encoding"}, where, "a tensor");
-
-        // The declared shape must be the one the layer's attributes imply.
-        const auto shape_it = v->find("shape");
-        if (shape_it == v->end()) throw Error("required", where + ".shape");
-        if (!shape_it->is_array() || shape_it->size() > kMaxListLength)
-            throw Error("expected an array of sizes", where + ".shape");
-        Shape declared;
-        for (size_t i = 0; i < shape_it->size(); ++i)
-            declared.push_back(read_integer((*shape_it)[i], where + ".shape[" + std::to_string(i) + "]", 1,
-                                            limits_.max_tensor_elements));
-        if (declared != shape)
-            throw Error(to_string(declared) + " does not match the layer's attributes, which need " + to_string(shape),
-                        where + ".shape");
-        int64_t count;
-        try {
-            count = element_count(shape, limits_.max_tensor_elements);
-        } catch (const Error&) {
-            throw Error("shape " + to_string(shape) + " exceeds " + std::to_string(limits_.max_tensor_elements) +
-                        " values " + limit_note("max_tensor_elements", limits_.max_tensor_elements), where + ".shape");
-        }
-        if (count > limits_.max_parameters - parameters_)
-            throw Error("the model's tensors exceed " + std::to_string(limits_.max_parameters) +
-                        " values in total " + limit_note("max_parameters", limits_.max_parameters), where);
-        parameters_ += count;
-
-        if (const auto dtype = v->find("dtype"); dtype != v->end() && *dtype != "float32")
-            throw Error("only \"float32\" is supported", where + ".dtype");
-        std::string encoding = "json";
-        if (const auto e = v->find("encoding"); e != v->end()) {
-            if (!e->is_string() || (*e != "json" && *e != "base64"))
-                throw Error("expected \"json\" or \"base64\"", where + ".encoding");
-            encoding = e->get<std::string>();
-        }
-        const auto data_it = v->find("data");
-        if (data_it == v->end()) throw Error("required", where + ".data");
-        const std::string data_where = where + ".data";
-        std::vector<float> values;
-        if (encoding == "base64") {
-            if (!data_it->is_string()) throw Error("expected a base64 string, got " + describe(*data_it), data_where);
-            values = decode_base64_floats(data_it->get_ref<const std::string&>(), count, data_where);
-        } else {
-            if (!data_it->is_array()) throw Error("expected an array of numbers, got " + describe(*data_it), data_where);
-            if (static_cast<int64_t>(data_it->size()) != count)
-                throw Error(std::to_string(data_it->size()) + " values, shape " + to_string(shape) + " needs " +
-                                std::to_string(count), data_where);
-            values.resize(static_cast<size_t>(count));
-            for (size_t i = 0; i < values.size(); ++i) {
-                const json& x = (*data_it)[i];
-                if (!x.is_number())
-                    throw Error("value " + std::to_string(i) + " is " + describe(x) + ", not a number", data_where);
-                values[i] = static_cast<float>(x.get<double>());
-            }
-        }
-        for (size_t i = 0; i < values.size(); ++i)
-            if (!std::isfinite(values[i]))
-                throw Error("value " + std::to_string(i) + " is not finite in float32", data_where);
-        return values;
+        return read_tensor(*v, at(key), shape, limits_, &parameters_);
     }
 
     [[noreturn]] void fail(const std::string& key, const std::string& problem) override {
@@ -288,7 +298,7 @@ InputSpec read_input(const json& doc, const Limits& limits) {
 
 Model build_model(const json& doc, const Limits& limits, const std::string& fallback_name) {
     if (!doc.is_object()) throw Error("a model file is a JSON object, got " + describe(doc));
-    reject_unknown_keys(doc, {"format", "version", "name", "input", "labels", "layers", "metadata"}, "", "a model");
+    reject_unknown_keys(doc, {"format", "version", "name", "input", "labels", "layers", "tests", "metadata"}, "", "a model");
     if (read_string(required(doc, "format", ""), "format") != "gapnet")
         throw Error("expected \"gapnet\"", "format");
     const int64_t version = read_integer(required(doc, "version", ""), "version", 1, INT32_MAX);
@@ -340,7 +350,26 @@ Model build_model(const json& doc, const Limits& limits, const std::string& fall
     if (static_cast<int64_t>(labels.size()) != out[0])
         throw Error(std::to_string(labels.size()) + " labels for " + std::to_string(out[0]) + " outputs", "labels");
 
-    return Model{std::move(name), std::move(input), std::move(labels), std::move(graph)};
+    std::vector<ModelTest> tests;
+    if (const auto it = doc.find("tests"); it != doc.end()) {
+        if (!it->is_array()) throw Error("expected an array of {\"input\", \"output\"} objects", "tests");
+        if (it->size() > kMaxTests)
+            throw Error(std::to_string(it->size()) + " test cases, more than " + std::to_string(kMaxTests), "tests");
+        for (size_t i = 0; i < it->size(); ++i) {
+            const std::string where = "tests[" + std::to_string(i) + "]";
+            const json& test = (*it)[i];
+            if (!test.is_object()) throw Error("expected an {\"input\", \"output\"} object", where);
+            reject_unknown_keys(test, {"input", "output"}, where, "a test");
+            const Shape& in = graph.input_shape();
+            const Shape& out = graph.output_shape();
+            tests.push_back({Tensor(in, read_tensor(required(test, "input", where), where + ".input", in, limits, nullptr,
+                                                    "the model input")),
+                             Tensor(out, read_tensor(required(test, "output", where), where + ".output", out, limits,
+                                                     nullptr, "the model output"))});
+        }
+    }
+
+    return Model{std::move(name), std::move(input), std::move(labels), std::move(graph), std::move(tests)};
 }
 
 }  // namespace

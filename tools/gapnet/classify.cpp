@@ -7,11 +7,12 @@
 #include "engine/error.h"
 #include "engine/io/image.h"
 #include "engine/top_k.h"
+#include "engine/verify.h"
 
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] [--limit NAME=N] IMAGE...
+const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] [--verify] [--limit NAME=N] IMAGE...
 
 Classifies each IMAGE (PNG, JPEG, BMP, GIF, TGA, PSD, PNM) with the model and prints its K most
 probable labels. Images are converted, resized and normalized as the model file says.
@@ -19,6 +20,7 @@ probable labels. Images are converted, resized and normalized as the model file 
 Options:
   --model FILE   the model (default: the bundled models/fashion_gap.json, or $GAPNET_MODEL)
   --top K        labels per image (default 5, at most the number of classes)
+  --verify       first re-run the test cases recorded in the model file (see gapnet verify)
   --json         one JSON object per image per line:
                  {"file": "...", "top": [{"label": "...", "index": 3, "probability": 0.91}, ...]}
                  an image that cannot be read gives {"file": "...", "error": "..."}
@@ -52,7 +54,7 @@ int classify_command(std::vector<std::string> arguments) {
     Args args(std::move(arguments));
     std::string model_path;
     int64_t k = 5;
-    bool json = false;
+    bool json = false, check = false;
     std::vector<std::string> images;
     Limits limits;
     while (args.next()) {
@@ -65,6 +67,8 @@ int classify_command(std::vector<std::string> arguments) {
             k = args.integer_value(1, INT32_MAX);
         } else if (args.is("--limit")) {
             apply_limit_option(args.value(), limits);
+        } else if (args.is("--verify")) {
+            check = true;
         } else if (args.is("--json")) {
             json = true;
         } else if (args.positional()) {
@@ -79,6 +83,14 @@ int classify_command(std::vector<std::string> arguments) {
     std::optional<Model> loaded = load_model_or_report(model_path, limits);
     if (!loaded) return kExitInputFailed;
     const Model& model = *loaded;
+    if (check) {
+        const VerifyReport report = verify(model);
+        if (model.tests.empty() || !report.passed) {
+            print_error(model_path, model.tests.empty() ? "has no \"tests\" to verify"
+                                                        : describe_failure(model, report, kDefaultVerifyTolerance));
+            return kExitInputFailed;
+        }
+    }
     const int64_t classes = static_cast<int64_t>(model.labels.size());
 
     int failed = 0;

@@ -54,6 +54,17 @@ int64_t Args::integer_value(int64_t min, int64_t max) {
     return v;
 }
 
+double Args::number_value(double min, double max) {
+    const std::string option = args_[i_], text = value();
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end || errno || !(v >= min && v <= max))
+        throw UsageError(option + " '" + text + "': expected a number from " + std::to_string(min) + " to " +
+                         std::to_string(max));
+    return v;
+}
+
 void Args::unknown() const {
     throw UsageError(positional() ? "unexpected argument '" + args_[i_] + "'" : "unknown option '" + args_[i_] + "'");
 }

@@ -34,6 +34,7 @@ public:
     const std::string& current() const { return args_[i_]; }
     std::string value();                // the value of the current option
     int64_t integer_value(int64_t min, int64_t max);
+    double number_value(double min, double max);
     [[noreturn]] void unknown() const;  // throws UsageError for the current argument
 
 private:

@@ -13,6 +13,7 @@ const char* kUsage = R"(gapnet — a small CNN inference engine
 Usage:
   gapnet classify [--model FILE] [--top K] [--json] IMAGE...   classify images
   gapnet summary MODEL [--json]                                layers, shapes, parameters, MACs
+  gapnet verify MODEL                                          re-run the tests recorded in the file
   (both take --limit NAME=N to change a bound models are checked against)
   gapnet COMMAND --help                                        help on one command
   gapnet --version
@@ -28,6 +29,7 @@ struct Command {
 const Command kCommands[] = {
     {"classify", gapnet::cli::classify_command},
     {"summary", gapnet::cli::summary_command},
+    {"verify", gapnet::cli::verify_command},
 };
 
 }  // namespace

@@ -1,0 +1,79 @@
+// gapnet verify: re-run the test cases a model file carries (recorded by the exporter from the
+// training framework) and compare the outputs.
+#include <cstdio>
+#include <iostream>
+
+#include "cli.h"
+#include "commands.h"
+#include "engine/verify.h"
+
+namespace gapnet::cli {
+namespace {
+
+const char* kHelp = R"(Usage: gapnet verify MODEL [--tolerance T] [--json] [--limit NAME=N]
+
+Runs the model on the inputs recorded in its "tests" (written by tools/export_pytorch.py from
+PyTorch's own outputs) and reports the largest difference. An output v matches its recorded value r
+when |v - r| <= T * max(1, |r|); T defaults to 1e-5. Exit status 1 if any value does not match, or if
+the file has no tests.
+
+Options:
+  --tolerance T   the tolerance (default 1e-5)
+  --json          {"file", "cases", "largest_difference", "tolerance", "passed"}
+)";
+
+}  // namespace
+
+std::string describe_failure(const Model& model, const VerifyReport& report, double tolerance) {
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "tests[%lld].output[%lld] (%s): %.9g, but the file records %.9g (difference %.3g > tolerance %.3g)",
+                  static_cast<long long>(report.worst_case), static_cast<long long>(report.worst_index),
+                  model.labels[report.worst_index].c_str(), static_cast<double>(report.worst_value),
+                  static_cast<double>(report.worst_expected), report.largest_difference, tolerance);
+    return text;
+}
+
+int verify_command(std::vector<std::string> arguments) {
+    Args args(std::move(arguments));
+    std::string file;
+    double tolerance = kDefaultVerifyTolerance;
+    bool json = false;
+    Limits limits;
+    while (args.next()) {
+        if (args.is("--help") || args.is("-h")) {
+            std::cout << kHelp << "\n" << limit_option_help();
+            return kExitOk;
+        } else if (args.is("--tolerance")) {
+            tolerance = args.number_value(0, 1);
+        } else if (args.is("--json")) {
+            json = true;
+        } else if (args.is("--limit")) {
+            apply_limit_option(args.value(), limits);
+        } else if (args.positional() && file.empty()) {
+            file = args.current();
+        } else {
+            args.unknown();
+        }
+    }
+    if (file.empty()) throw UsageError("no model given");
+    const std::optional<Model> model = load_model_or_report(file, limits);
+    if (!model) return kExitInputFailed;
+    if (model->tests.empty()) {
+        print_error(file, "has no \"tests\" to verify (tools/export_pytorch.py records them)");
+        return kExitInputFailed;
+    }
+    const VerifyReport report = verify(*model, tolerance);
+    if (json) {
+        std::printf("{\"file\": %s, \"cases\": %lld, \"largest_difference\": %.6g, \"tolerance\": %.6g, \"passed\": %s}\n",
+                    json_quote(file).c_str(), static_cast<long long>(report.cases), report.largest_difference,
+                    tolerance, report.passed ? "true" : "false");
+    } else if (report.passed) {
+        std::printf("%s: %lld test case(s) match: largest difference %.3g (tolerance %.3g)\n", file.c_str(),
+                    static_cast<long long>(report.cases), report.largest_difference, tolerance);
+    }
+    if (!report.passed) print_error(file, describe_failure(*model, report, tolerance));
+    return report.passed ? kExitOk : kExitInputFailed;
+}
+
+}  // namespace gapnet::cli
