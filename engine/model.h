@@ -8,7 +8,13 @@
 
 namespace gapnet {
 
-enum class ColorMode { grayscale, rgb };
+// grayscale and rgb models read images; a `none` model reads tensors only (e.g. ONNX test cases),
+// through its recorded tests or the API.
+enum class ColorMode { grayscale, rgb, none };
+
+inline const char* color_name(ColorMode color) {
+    return color == ColorMode::grayscale ? "grayscale" : color == ColorMode::rgb ? "rgb" : "none";
+}
 
 // How an image becomes the model's input tensor [channels, height, width]: converted to `color`,
 // resized to height x width, then each pixel p (0..255) becomes (p * scale - mean[c]) / std[c].

@@ -163,6 +163,15 @@ TEST_CASE("input section") {
     doc["input"]["mean"] = {0.1, 0.2};
     REQUIRE(error_of(doc) == "input.mean: expected an array of 1 numbers (one per channel)");
     doc = valid_model();
+    doc["input"]["color"] = "none";  // a tensor model: any channel count
+    doc["input"]["channels"] = 2;
+    doc["input"]["mean"] = {0, 0};
+    doc["input"]["std"] = {1, 1};
+    REQUIRE(error_of(doc) == "layers[0].in_channels: is 1 but the input has 2 channels");
+    doc = valid_model();
+    doc["input"]["color"] = "cmyk";
+    REQUIRE(error_of(doc) == "input.color: 'cmyk' is not \"grayscale\", \"rgb\" or \"none\"");
+    doc = valid_model();
     doc["input"]["height"] = "28";
     REQUIRE(error_of(doc) == "input.height: expected an integer, got a string");
     doc = valid_model();

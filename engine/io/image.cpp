@@ -111,6 +111,8 @@ std::vector<float> convert_color(const Image& image, int64_t channels) {
 }  // namespace
 
 Tensor preprocess(const Image& image, const InputSpec& spec) {
+    if (spec.color == ColorMode::none)
+        throw Error("the model's input is a tensor, not an image (input.color is \"none\")");
     const int64_t channels = spec.channels;
     std::vector<float> pixels = convert_color(image, channels);
 

@@ -277,15 +277,17 @@ InputSpec read_input(const json& doc, const Limits& limits) {
     if (!input.is_object()) throw Error("expected an object, got " + describe(input), "input");
     reject_unknown_keys(input, {"channels", "height", "width", "color", "scale", "mean", "std"}, "input", "input");
     InputSpec spec;
-    spec.channels = read_integer(required(input, "channels", "input"), "input.channels", 1, 3);
-    if (spec.channels == 2) throw Error("must be 1 (grayscale) or 3 (rgb)", "input.channels");
-    spec.height = read_integer(required(input, "height", "input"), "input.height", 1, limits.max_input_side);
-    spec.width = read_integer(required(input, "width", "input"), "input.width", 1, limits.max_input_side);
     const std::string color = read_string(required(input, "color", "input"), "input.color");
     if (color == "grayscale") spec.color = ColorMode::grayscale;
     else if (color == "rgb") spec.color = ColorMode::rgb;
-    else throw Error("'" + color + "' is not \"grayscale\" or \"rgb\"", "input.color");
-    if ((spec.color == ColorMode::grayscale) != (spec.channels == 1))
+    else if (color == "none") spec.color = ColorMode::none;
+    else throw Error("'" + color + "' is not \"grayscale\", \"rgb\" or \"none\"", "input.color");
+    spec.channels = read_integer(required(input, "channels", "input"), "input.channels", 1, limits.max_activation_elements);
+    if (spec.color != ColorMode::none && spec.channels != 1 && spec.channels != 3)
+        throw Error("must be 1 (grayscale) or 3 (rgb)", "input.channels");
+    spec.height = read_integer(required(input, "height", "input"), "input.height", 1, limits.max_input_side);
+    spec.width = read_integer(required(input, "width", "input"), "input.width", 1, limits.max_input_side);
+    if (spec.color != ColorMode::none && (spec.color == ColorMode::grayscale) != (spec.channels == 1))
         throw Error("'" + color + "' does not match " + std::to_string(spec.channels) + " channel(s)", "input.color");
     if (const auto it = input.find("scale"); it != input.end()) {
         spec.scale = read_number(*it, "input.scale");

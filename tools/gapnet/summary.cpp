@@ -46,7 +46,7 @@ void print_table(const std::string& file, const Model& model) {
 
     std::printf("Model \"%s\" (%s)\n", model.name.c_str(), file.c_str());
     std::printf("Input %s, %s, %zu classes\n\n", join(graph.input_shape(), "x").c_str(),
-                model.input.color == ColorMode::rgb ? "rgb" : "grayscale", model.labels.size());
+                color_name(model.input.color), model.labels.size());
     std::printf("  %3s  %-*s  %-18s  %-12s  %12s  %15s\n", "#", nw, "layer", "type", "output", "parameters", "MACs");
     for (size_t i = 0; i < nodes.size(); ++i) {
         const Node& n = nodes[i];
