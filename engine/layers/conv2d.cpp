@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "../error.h"
+#include "../kernels/conv2d.h"
 
 namespace gapnet {
 
@@ -62,41 +63,6 @@ int64_t Conv2d::macs(const Shape& input) const {
     return out[0] * out[1] * out[2] * (p_.in_channels / p_.groups) * p_.window.kernel_h * p_.window.kernel_w;
 }
 
-// The direct method, one output plane at a time: out[oc] = bias[oc] + sum over the group's input
-// channels ic and kernel taps (ky, kx) of w[oc, ic, ky, kx] * in[ic, oy*s - pad + ky*d, ox*s - pad + kx*d].
-void Conv2d::forward(const Tensor& input, Tensor& output) const {
-    const Window2d& w = p_.window;
-    const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
-    const int64_t out_h = output.shape[2], out_w = output.shape[3];
-    const int64_t in_per_group = p_.in_channels / p_.groups, out_per_group = p_.out_channels / p_.groups;
-    const int64_t in_plane = in_h * in_w, out_plane = out_h * out_w;
-
-    for (int64_t n = 0; n < batch; ++n) {
-        for (int64_t oc = 0; oc < p_.out_channels; ++oc) {
-            float* out = output.ptr() + (n * p_.out_channels + oc) * out_plane;
-            std::fill(out, out + out_plane, bias_.empty() ? 0.0f : bias_[oc]);
-            const int64_t group = oc / out_per_group;
-            for (int64_t i = 0; i < in_per_group; ++i) {
-                const float* in = input.ptr() + (n * p_.in_channels + group * in_per_group + i) * in_plane;
-                const float* kernel = weight_.data() + (oc * in_per_group + i) * w.kernel_h * w.kernel_w;
-                for (int64_t ky = 0; ky < w.kernel_h; ++ky) {
-                    for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
-                        const float k = kernel[ky * w.kernel_w + kx];
-                        for (int64_t oy = 0; oy < out_h; ++oy) {
-                            const int64_t iy = oy * w.stride_h - w.pad_top + ky * w.dilation_h;
-                            if (iy < 0 || iy >= in_h) continue;
-                            const float* in_row = in + iy * in_w;
-                            float* out_row = out + oy * out_w;
-                            for (int64_t ox = 0; ox < out_w; ++ox) {
-                                const int64_t ix = ox * w.stride_w - w.pad_left + kx * w.dilation_w;
-                                if (ix >= 0 && ix < in_w) out_row[ox] += k * in_row[ix];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
+void Conv2d::forward(const Tensor& input, Tensor& output) const { conv2d_gemm(p_, weight_, bias_, input, output); }
 
 }  // namespace gapnet

@@ -3,6 +3,7 @@
 //   weight [out_channels, in_channels / groups, kernel_h, kernel_w]   (PyTorch's layout)
 //   output [N, out_channels, H', W'],  H' = floor((H + pad_top + pad_bottom - dilation*(kh-1) - 1) / stride) + 1
 // Channels split into `groups` independent groups; groups == in_channels is a depthwise convolution.
+// The arithmetic is in kernels/conv2d.h (a fast GEMM kernel, and the plain reference loop).
 #pragma once
 
 #include <memory>

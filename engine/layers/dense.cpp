@@ -1,6 +1,7 @@
 #include "dense.h"
 
 #include "../error.h"
+#include "../kernels/dense.h"
 
 namespace gapnet {
 
@@ -32,18 +33,6 @@ Shape Dense::output_shape(const Shape& input) const {
     return {out_};
 }
 
-void Dense::forward(const Tensor& input, Tensor& output) const {
-    const int64_t batch = input.shape[0];
-    for (int64_t n = 0; n < batch; ++n) {
-        const float* x = input.ptr() + n * in_;
-        float* y = output.ptr() + n * out_;
-        for (int64_t o = 0; o < out_; ++o) {
-            const float* w = weight_.data() + o * in_;
-            float sum = bias_.empty() ? 0.0f : bias_[o];
-            for (int64_t i = 0; i < in_; ++i) sum += w[i] * x[i];
-            y[o] = sum;
-        }
-    }
-}
+void Dense::forward(const Tensor& input, Tensor& output) const { dense_gemm(in_, out_, weight_, bias_, input, output); }
 
 }  // namespace gapnet
