@@ -24,7 +24,7 @@ struct NamedLimit {
 };
 const std::vector<NamedLimit>& named_limits();
 
-// "(limit NAME = VALUE; raise it with --limit NAME=N)", for the message of an exceeded limit.
+// "(limit NAME = VALUE; raise it with --model-limit NAME=N)", for the message of an exceeded limit.
 std::string limit_note(const char* name, int64_t value);
 
 // Sets the limit called `name`; false if there is no such limit.

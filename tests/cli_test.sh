@@ -95,18 +95,30 @@ run missing-model 1 "$gapnet" summary "$tmp/none.json" &&
     expect_line missing-model "$tmp/err" "gapnet: error: $tmp/none.json: cannot open: No such file or directory"
 
 # Limits: a lowered one refuses the model and says how to raise it.
-if run limit 1 "$gapnet" summary --limit max_parameters=3 "$model"; then
-    expect_line limit "$tmp/err" "gapnet: error: $model: layers[1].bias: the model's tensors exceed 3 values in total (limit max_parameters = 3; raise it with --limit max_parameters=N)"
+if run limit 1 "$gapnet" summary --model-limit max_parameters=3 "$model"; then
+    expect_line limit "$tmp/err" "gapnet: error: $model: layers[1].bias: the model's tensors exceed 3 values in total (limit max_parameters = 3; raise it with --model-limit max_parameters=N)"
 fi
-run limit-ok 0 "$gapnet" summary --limit=max_parameters=4 "$model"
-run limit-unknown 2 "$gapnet" summary --limit max_weights=4 "$model"
-run limit-bad-value 2 "$gapnet" summary --limit max_layers=-1 "$model"
+run limit-ok 0 "$gapnet" summary --model-limit=max_parameters=4 "$model"
+run limit-unknown 2 "$gapnet" summary --model-limit max_weights=4 "$model"
+run limit-bad-value 2 "$gapnet" summary --model-limit max_layers=-1 "$model"
 
 # verify: a file without recorded tests cannot be verified.
 run verify-none 1 "$gapnet" verify "$model" &&
     expect_line verify-none "$tmp/err" "gapnet: error: $model: has no \"tests\" to verify (tools/export_pytorch.py records them)"
 run verify-default 0 "$gapnet" verify "$src/models/fashion_gap.json"
 run classify-verify 0 "$gapnet" classify --verify --top 1 "$src/data/samples/bag.png"
+
+# heads: the textbook comparison, computed from sizes.
+if run heads 0 "$gapnet" heads --input 7x7x64 --classes 10 --hidden 500; then
+    grep -qE '^  dense 3136 -> 500 +1,568,000 +500 +1,568,500$' "$tmp/out" || { echo "FAIL heads dense"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -qE '^  total +1,573,000 +510 +1,573,510$' "$tmp/out" || { echo "FAIL heads flatten total"; failures=$((failures + 1)); }
+    grep -qE '^  dense 64 -> 10 +640 +10 +650$' "$tmp/out" || { echo "FAIL heads gap"; failures=$((failures + 1)); }
+fi
+if run heads-json 0 "$gapnet" heads --input 7x7x1024 --classes 10 --json; then
+    grep -q '"gap": {"reduction": "global_avg_pool2d", "output": 1024, "dense": \[{"in": 1024, "out": 10, "weights": 10240, "biases": 10, "parameters": 10250}\]' "$tmp/out" ||
+        { echo "FAIL heads-json"; cat "$tmp/out"; failures=$((failures + 1)); }
+fi
+run heads-bad-input 2 "$gapnet" heads --input 7x7 --classes 10
 
 # Usage errors: exit 2.
 run no-images 2 "$gapnet" classify --model "$model"

@@ -281,21 +281,21 @@ TEST_CASE("labels must match the output, and the model must end in a vector") {
 TEST_CASE("declared sizes beyond the limits are refused before allocating") {
     Limits small;
     small.max_tensor_elements = 10;
-    REQUIRE(error_of(valid_model(), small) == "layers[0].weight.shape: shape [2,1,3,3] exceeds 10 values (limit max_tensor_elements = 10; raise it with --limit max_tensor_elements=N)");
+    REQUIRE(error_of(valid_model(), small) == "layers[0].weight.shape: shape [2,1,3,3] exceeds 10 values (limit max_tensor_elements = 10; raise it with --model-limit max_tensor_elements=N)");
     // A dense layer declaring 2^29 weights fails on its shape, without reading a single value.
     json doc = valid_model();
     doc["layers"][5]["out_features"] = int64_t{1} << 28;
     doc["layers"][5]["weight"] = {{"shape", {int64_t{1} << 28, 2}}, {"data", json::array()}};
-    REQUIRE(error_of(doc) == "layers[5].weight.shape: shape [268435456,2] exceeds 268435456 values (limit max_tensor_elements = 268435456; raise it with --limit max_tensor_elements=N)");
+    REQUIRE(error_of(doc) == "layers[5].weight.shape: shape [268435456,2] exceeds 268435456 values (limit max_tensor_elements = 268435456; raise it with --model-limit max_tensor_elements=N)");
     Limits few_layers;
     few_layers.max_layers = 3;
-    REQUIRE(error_of(valid_model(), few_layers) == "layers: 7 layers exceed 3 (limit max_layers = 3; raise it with --limit max_layers=N)");
+    REQUIRE(error_of(valid_model(), few_layers) == "layers: 7 layers exceed 3 (limit max_layers = 3; raise it with --model-limit max_layers=N)");
     Limits small_total;
     small_total.max_parameters = 30;
-    REQUIRE(error_of(valid_model(), small_total) == "layers[5].weight: the model's tensors exceed 30 values in total (limit max_parameters = 30; raise it with --limit max_parameters=N)");
+    REQUIRE(error_of(valid_model(), small_total) == "layers[5].weight: the model's tensors exceed 30 values in total (limit max_parameters = 30; raise it with --model-limit max_parameters=N)");
     Limits small_maps;
     small_maps.max_activation_elements = 50;
-    REQUIRE(error_of(valid_model(), small_maps) == "layers[0]: output shape [2,6,6] exceeds 50 values (limit max_activation_elements = 50; raise it with --limit max_activation_elements=N)");
+    REQUIRE(error_of(valid_model(), small_maps) == "layers[0]: output shape [2,6,6] exceeds 50 values (limit max_activation_elements = 50; raise it with --model-limit max_activation_elements=N)");
     doc = valid_model();
     doc["input"]["height"] = 100000;
     REQUIRE(error_of(doc) == "input.height: 100000 is larger than 16384");

@@ -12,7 +12,7 @@
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] [--verify] [--limit NAME=N] IMAGE...
+const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] [--verify] [--model-limit NAME=N] IMAGE...
 
 Classifies each IMAGE (PNG, JPEG, BMP, GIF, TGA, PSD, PNM) with the model and prints its K most
 probable labels. Images are converted, resized and normalized as the model file says.
@@ -65,7 +65,7 @@ int classify_command(std::vector<std::string> arguments) {
             model_path = args.value();
         } else if (args.is("--top")) {
             k = args.integer_value(1, INT32_MAX);
-        } else if (args.is("--limit")) {
+        } else if (args.is("--model-limit")) {
             apply_limit_option(args.value(), limits);
         } else if (args.is("--verify")) {
             check = true;

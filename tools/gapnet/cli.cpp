@@ -99,13 +99,13 @@ void apply_limit_option(const std::string& text, Limits& limits) {
     char* end = nullptr;
     const long long value = eq == std::string::npos ? 0 : std::strtoll(text.c_str() + eq + 1, &end, 10);
     if (eq == std::string::npos || eq + 1 == text.size() || *end || value < 1)
-        throw UsageError("--limit '" + text + "': expected NAME=VALUE with a positive integer VALUE");
-    if (!set_limit(limits, name, value)) throw UsageError("--limit: no limit is named '" + name + "'");
+        throw UsageError("--model-limit '" + text + "': expected NAME=VALUE with a positive integer VALUE");
+    if (!set_limit(limits, name, value)) throw UsageError("--model-limit: no limit is named '" + name + "'");
 }
 
 std::string limit_option_help() {
     const Limits defaults;
-    std::string text = "Limits: --limit NAME=N changes a bound the model is checked against before anything\n"
+    std::string text = "Limits: --model-limit NAME=N changes a bound the model is checked against before anything\n"
                        "is allocated. The bounds and their defaults:\n";
     for (const NamedLimit& limit : named_limits())
         text += "  " + std::string(limit.name) + "=" + std::to_string(defaults.*limit.value) + "\n";

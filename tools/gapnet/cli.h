@@ -54,10 +54,10 @@ std::string default_model_path();
 // The model at `path`, or std::nullopt after printing the error line naming the file and the problem.
 std::optional<Model> load_model_or_report(const std::string& path, const Limits& limits);
 
-// Applies the value of a "--limit NAME=VALUE" option; throws UsageError if it is not one.
+// Applies the value of a "--model-limit NAME=VALUE" option; throws UsageError if it is not one.
 void apply_limit_option(const std::string& text, Limits& limits);
 
-// The help text's line for --limit, listing the limits and their defaults.
+// The help text for --model-limit, listing the limits and their defaults.
 std::string limit_option_help();
 
 // 1568500 -> "1,568,500"

@@ -12,6 +12,7 @@ namespace gapnet::cli {
 int classify_command(std::vector<std::string> args);
 int summary_command(std::vector<std::string> args);
 int verify_command(std::vector<std::string> args);
+int heads_command(std::vector<std::string> args);
 
 // "tests[2].output[7] (Coat): 0.12, but the file records 0.13 (difference ... > tolerance ...)"
 std::string describe_failure(const Model& model, const VerifyReport& report, double tolerance);

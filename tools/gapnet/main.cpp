@@ -14,7 +14,8 @@ Usage:
   gapnet classify [--model FILE] [--top K] [--json] IMAGE...   classify images
   gapnet summary MODEL [--json]                                layers, shapes, parameters, MACs
   gapnet verify MODEL                                          re-run the tests recorded in the file
-  (both take --limit NAME=N to change a bound models are checked against)
+  gapnet heads --input HxWxC --classes N [--hidden H]          GAP head vs flatten + dense head, by size
+  (both take --model-limit NAME=N to change a bound models are checked against)
   gapnet COMMAND --help                                        help on one command
   gapnet --version
 
@@ -30,6 +31,7 @@ const Command kCommands[] = {
     {"classify", gapnet::cli::classify_command},
     {"summary", gapnet::cli::summary_command},
     {"verify", gapnet::cli::verify_command},
+    {"heads", gapnet::cli::heads_command},
 };
 
 }  // namespace

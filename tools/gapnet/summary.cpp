@@ -9,7 +9,7 @@
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet summary MODEL [--json] [--limit NAME=N]
+const char* kHelp = R"(Usage: gapnet summary MODEL [--json] [--model-limit NAME=N]
 
 Prints each layer's name, type, output shape, parameters and multiply-accumulates (MACs) per image,
 the totals, and the split between the backbone and the classifier head. The head starts at the first
@@ -102,7 +102,7 @@ int summary_command(std::vector<std::string> arguments) {
         if (args.is("--help") || args.is("-h")) {
             std::cout << kHelp << "\n" << limit_option_help();
             return kExitOk;
-        } else if (args.is("--limit")) {
+        } else if (args.is("--model-limit")) {
             apply_limit_option(args.value(), limits);
         } else if (args.is("--json")) {
             json = true;

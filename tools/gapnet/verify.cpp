@@ -10,7 +10,7 @@
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet verify MODEL [--tolerance T] [--json] [--limit NAME=N]
+const char* kHelp = R"(Usage: gapnet verify MODEL [--tolerance T] [--json] [--model-limit NAME=N]
 
 Runs the model on the inputs recorded in its "tests" (written by tools/export_pytorch.py from
 PyTorch's own outputs) and reports the largest difference. An output v matches its recorded value r
@@ -48,7 +48,7 @@ int verify_command(std::vector<std::string> arguments) {
             tolerance = args.number_value(0, 1);
         } else if (args.is("--json")) {
             json = true;
-        } else if (args.is("--limit")) {
+        } else if (args.is("--model-limit")) {
             apply_limit_option(args.value(), limits);
         } else if (args.positional() && file.empty()) {
             file = args.current();
