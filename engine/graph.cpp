@@ -1,5 +1,7 @@
 #include "graph.h"
 
+#include <algorithm>
+
 #include "error.h"
 
 namespace gapnet {
@@ -59,6 +61,23 @@ int64_t Graph::macs() const {
     int64_t total = 0;
     for (const Node& n : nodes_) total += n.macs;
     return total;
+}
+
+int64_t Graph::peak_memory_bytes(int64_t batch) const {
+    std::vector<size_t> last_use(nodes_.size(), 0);
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].input >= 0) last_use[nodes_[i].input] = i;
+    // Activations scale with the batch (the caller's input batch stays alive throughout); a layer's
+    // scratch space is reused from sample to sample.
+    int64_t live = element_count(input_shape_), peak = 0;  // floats per sample
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+        const Node& node = nodes_[i];
+        const Shape& in = node.input < 0 ? input_shape_ : nodes_[node.input].output_shape;
+        live += element_count(node.output_shape);
+        peak = std::max(peak, batch * live + node.layer->workspace_elements(in));
+        if (node.input >= 0 && last_use[node.input] == i) live -= element_count(nodes_[node.input].output_shape);
+    }
+    return 4 * (parameter_count() + peak);
 }
 
 int Graph::head_start() const {

@@ -32,6 +32,9 @@ public:
     // activations (conv2d, dense, batch_norm2d); pooling, ReLU and softmax count none.
     virtual int64_t macs(const Shape& /*input*/) const { return 0; }
 
+    // Scratch memory forward() allocates for one sample of shape `input`, in floats.
+    virtual int64_t workspace_elements(const Shape& /*input*/) const { return 0; }
+
     // output = layer(input), for a batch. `output` has the shape output_shape() gave, batch in front.
     virtual void forward(const Tensor& input, Tensor& output) const = 0;
 };

@@ -120,6 +120,52 @@ if run heads-json 0 "$gapnet" heads --input 7x7x1024 --classes 10 --json; then
 fi
 run heads-bad-input 2 "$gapnet" heads --input 7x7 --classes 10
 
+# eval: the ten samples as IDX (raw and gzip) and as class folders. PyTorch's recorded probabilities
+# (tests/golden/fashion_gap_samples.json) put 9 of 10 first (the shirt goes to T-shirt/top) and all
+# 10 in the top five; the engine must agree.
+default_model=$src/models/fashion_gap.json
+datasets=$src/data/test-datasets
+for d in idx/samples-images-idx3-ubyte idx-gz/samples-images-idx3-ubyte.gz; do
+    if run "eval-$d" 0 "$gapnet" eval --model "$default_model" --dataset "$datasets/$d"; then
+        expect_line "eval-$d" "$tmp/out" "Top-1 accuracy   90.00 %  (9 of 10)"
+        expect_line "eval-$d" "$tmp/out" "Top-5 accuracy  100.00 %"
+        grep -qE '^    6 +1 +0 +0 +0 +0 +0 +0 +0 +0 +0$' "$tmp/out" && grep -qE '^    0 +1 +0 +0 +0 +0 +0 +0 +0 +0 +0$' "$tmp/out" ||
+            { echo "FAIL eval-$d confusion"; cat "$tmp/out"; failures=$((failures + 1)); }
+    fi
+done
+if run eval-json 0 "$gapnet" eval --dataset "$datasets/idx/samples-images-idx3-ubyte" --limit 3 --json; then
+    grep -q '"results": {"images": 3, "unreadable": 0, "top1": 1, "top5": 1,' "$tmp/out" || { echo "FAIL eval-json"; cat "$tmp/out"; failures=$((failures + 1)); }
+fi
+# A class folder with an unreadable image: a warning and a count, the rest evaluated, exit 1.
+if run eval-folders 1 "$gapnet" eval --dataset "$datasets/folders"; then
+    expect_line eval-folders "$tmp/out" "Top-1 accuracy   90.00 %  (9 of 10)"
+    expect_line eval-folders "$tmp/err" "gapnet: warning: $datasets/folders/bag/broken.png: not an image gapnet can read (unknown image type) (skipped)"
+    expect_line eval-folders "$tmp/err" "gapnet: warning: $datasets/folders: 1 of 11 images could not be read and were skipped"
+fi
+run eval-mismatch 1 "$gapnet" eval --dataset "$datasets/idx-mismatch/samples-images-idx3-ubyte" &&
+    expect_line eval-mismatch "$tmp/err" "gapnet: error: $datasets/idx-mismatch/samples-labels-idx1-ubyte: has 9 labels for the 10 images of $datasets/idx-mismatch/samples-images-idx3-ubyte"
+run eval-unknown-class 1 "$gapnet" eval --dataset "$datasets/folders-unknown-class" &&
+    expect_line eval-unknown-class "$tmp/err" "gapnet: error: $datasets/folders-unknown-class: class folder 'hat' matches none of the model's labels (compared case-insensitively, punctuation and spaces as '_')"
+run eval-missing 1 "$gapnet" eval --dataset "$tmp/nowhere" &&
+    expect_line eval-missing "$tmp/err" "gapnet: error: $tmp/nowhere: does not exist"
+run eval-not-idx 1 "$gapnet" eval --dataset "$images/gray.png" &&
+    expect_line eval-not-idx "$tmp/err" "gapnet: error: $images/gray.png: not an IDX file (bad magic number)"
+run eval-no-dataset 2 "$gapnet" eval
+
+# compare: the bundled model against the hand-made one is refused only for a dataset it cannot map;
+# side by side on the samples it reports both.
+if run compare 0 "$gapnet" compare "$default_model" "$default_model" --dataset "$datasets/idx-gz/samples-images-idx3-ubyte.gz"; then
+    grep -qE '^    in the head +650 +650$' "$tmp/out" || { echo "FAIL compare head"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -qE '^  top-1 accuracy +90.00 % +90.00 %$' "$tmp/out" || { echo "FAIL compare accuracy"; failures=$((failures + 1)); }
+    expect_line compare "$tmp/out" "Both heads hold 650 parameters."
+    expect_line compare "$tmp/out" "Top-1 accuracy: fashion_gap 90.00 %, fashion_gap 90.00 % (a difference of 0.00 points)."
+fi
+if run compare-json 0 "$gapnet" compare "$model" "$default_model" --json; then
+    grep -q '"head_parameters": 4, "file_bytes": ' "$tmp/out" || { echo "FAIL compare-json"; cat "$tmp/out"; failures=$((failures + 1)); }
+fi
+run compare-bad 1 "$gapnet" compare "$model" "$tmp/none.json"
+run compare-one 2 "$gapnet" compare "$model"
+
 # Usage errors: exit 2.
 run no-images 2 "$gapnet" classify --model "$model"
 run bad-top 2 "$gapnet" classify --model "$model" --top 0 "$images/gray.png"

@@ -91,6 +91,11 @@ TEST_CASE("a valid model loads with shapes, parameters and MACs inferred") {
     REQUIRE(nodes[0].macs == 2 * 36 * 9);
     REQUIRE(model.graph.parameter_count() == 20 + 8 + 9);
     REQUIRE(model.graph.head_start() == 4);
+    // Peak memory at the convolution: the 36 input values, its 72 outputs and its im2col matrix of
+    // 9 taps x 36 pixels, plus the 37 parameters: 4 * (37 + 36 + 72 + 324) bytes. With a batch of 2,
+    // the activations double and the im2col matrix (reused per sample) does not.
+    REQUIRE(model.graph.peak_memory_bytes(1) == 4 * (37 + 36 + 72 + 324));
+    REQUIRE(model.graph.peak_memory_bytes(2) == 4 * (37 + 2 * (36 + 72) + 324));
     REQUIRE(model.input.mean == std::vector<float>{0.5f});
 }
 

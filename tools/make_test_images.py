@@ -1,15 +1,22 @@
 #!/usr/bin/python3
 """Writes data/test-images/: tiny images of every format and pixel layout gapnet reads, with known
-pixel values (see tests/test_image.cpp), plus a few broken files. Re-running rewrites them identically.
+pixel values (see tests/test_image.cpp), plus a few broken files; and data/test-datasets/: the ten
+sample images (data/samples/) as an IDX pair, raw and gzipped, and as a class-folder tree, with
+broken variants (see tests/cli_test.sh). Re-running rewrites them identically.
 
     /usr/bin/python3 tools/make_test_images.py
 """
+import gzip
 import os
+import shutil
 import struct
 
 from PIL import Image
 
-OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "test-images")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "data", "test-images")
+DATASETS = os.path.join(ROOT, "data", "test-datasets")
+LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 RGB = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (10, 20, 30)]  # a 2x2 image, row by row
 GRAY = [0, 64, 128, 255]
 GRAY16 = [0, 16448, 65535, 1000]
@@ -69,6 +76,46 @@ def main():
         f.write(b"BM" + struct.pack("<IHHI", 54, 0, 0, 54))
         f.write(struct.pack("<IiiHHIIiiII", 40, 100000, 100000, 1, 24, 0, 0, 2835, 2835, 0, 0))
     print(f"wrote {len(os.listdir(OUT))} files in {OUT}")
+    make_datasets()
+
+
+def idx(dims, values):
+    """An IDX file of unsigned bytes: magic 0x0000 0x08 rank, big-endian sizes, values."""
+    return bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + bytes(values)
+
+
+def make_datasets():
+    """The ten samples, in class order, as IDX files and as class folders."""
+    files = [os.path.join(ROOT, "data", "samples", label.lower().replace("/", "_").replace(" ", "_") + ".png")
+             for label in LABELS]
+    pixels = [list(Image.open(f).getdata()) for f in files]
+    if os.path.exists(DATASETS):
+        shutil.rmtree(DATASETS)
+    os.makedirs(os.path.join(DATASETS, "idx"))
+    os.makedirs(os.path.join(DATASETS, "idx-gz"))
+    os.makedirs(os.path.join(DATASETS, "idx-mismatch"))
+    images = idx([10, 28, 28], [v for p in pixels for v in p])
+    labels = idx([10], range(10))
+    for name, content in (("samples-images-idx3-ubyte", images), ("samples-labels-idx1-ubyte", labels)):
+        with open(os.path.join(DATASETS, "idx", name), "wb") as f:
+            f.write(content)
+        # A fixed mtime keeps the file identical from run to run; the name goes in the header (FNAME).
+        with gzip.GzipFile(os.path.join(DATASETS, "idx-gz", name + ".gz"), "wb", mtime=0) as f:
+            f.write(content)
+    with open(os.path.join(DATASETS, "idx-mismatch", "samples-images-idx3-ubyte"), "wb") as f:
+        f.write(images)
+    with open(os.path.join(DATASETS, "idx-mismatch", "samples-labels-idx1-ubyte"), "wb") as f:
+        f.write(idx([9], range(9)))  # one label short
+    # Class folders named like the labels ("T-shirt/top" -> "t-shirt_top"), plus an unreadable file.
+    for f in files:
+        name = os.path.splitext(os.path.basename(f))[0]
+        os.makedirs(os.path.join(DATASETS, "folders", name))
+        shutil.copy(f, os.path.join(DATASETS, "folders", name, "0.png"))
+    with open(os.path.join(DATASETS, "folders", "bag", "broken.png"), "w") as f:
+        f.write("not an image\n")
+    os.makedirs(os.path.join(DATASETS, "folders-unknown-class", "hat"))
+    shutil.copy(files[0], os.path.join(DATASETS, "folders-unknown-class", "hat", "0.png"))
+    print(f"wrote the test datasets in {DATASETS}")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,16 @@ int64_t Conv2d::macs(const Shape& input) const {
     return out[0] * out[1] * out[2] * (p_.in_channels / p_.groups) * p_.window.kernel_h * p_.window.kernel_w;
 }
 
+// conv2d_gemm's im2col matrix, [in_channels/groups * kh * kw, H' * W'] (none for a 1x1 stride-1 unpadded conv).
+int64_t Conv2d::workspace_elements(const Shape& input) const {
+    const Window2d& w = p_.window;
+    if (w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1 && w.pad_top == 0 &&
+        w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0)
+        return 0;
+    const Shape out = output_shape(input);
+    return (p_.in_channels / p_.groups) * w.kernel_h * w.kernel_w * out[1] * out[2];
+}
+
 void Conv2d::forward(const Tensor& input, Tensor& output) const { conv2d_gemm(p_, weight_, bias_, input, output); }
 
 }  // namespace gapnet

@@ -31,6 +31,7 @@ public:
     Shape output_shape(const Shape& input) const override;
     int64_t parameter_count() const override;
     int64_t macs(const Shape& input) const override;
+    int64_t workspace_elements(const Shape& input) const override;
     void forward(const Tensor& input, Tensor& output) const override;
 
     const Params& params() const { return p_; }

@@ -15,6 +15,8 @@ Usage:
   gapnet summary MODEL [--json]                                layers, shapes, parameters, MACs
   gapnet verify MODEL                                          re-run the tests recorded in the file
   gapnet heads --input HxWxC --classes N [--hidden H]          GAP head vs flatten + dense head, by size
+  gapnet eval --model FILE --dataset PATH [--limit N]          accuracy, per class, confusion matrix
+  gapnet compare MODEL_A MODEL_B [--dataset PATH]              two models side by side
   (both take --model-limit NAME=N to change a bound models are checked against)
   gapnet COMMAND --help                                        help on one command
   gapnet --version
@@ -32,6 +34,8 @@ const Command kCommands[] = {
     {"summary", gapnet::cli::summary_command},
     {"verify", gapnet::cli::verify_command},
     {"heads", gapnet::cli::heads_command},
+    {"eval", gapnet::cli::eval_command},
+    {"compare", gapnet::cli::compare_command},
 };
 
 }  // namespace

@@ -1,0 +1,140 @@
+// gapnet eval: a model's accuracy on a labelled dataset: top-1, top-5, per class, confusion matrix.
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "engine/error.h"
+#include "evaluation.h"
+
+namespace gapnet::cli {
+namespace {
+
+const char* kHelp = R"(Usage: gapnet eval --model FILE --dataset PATH [--limit N] [--json]
+
+Classifies every image of PATH and reports top-1 and top-5 accuracy, the accuracy of each class and
+the confusion matrix (rows: true class; columns: predicted class).
+
+PATH is either an IDX image file such as Fashion-MNIST's t10k-images-idx3-ubyte.gz (gzip or not; the
+labels file, t10k-labels-idx1-ubyte[.gz], is found beside it; labels are output indices), or a folder
+with one sub-folder of images per class, each named like one of the model's labels (compared
+case-insensitively, punctuation and spaces as '_': "t-shirt_top" matches "T-shirt/top").
+An unreadable image is skipped with a warning and counted.
+
+Options:
+  --model FILE   the model (default: the bundled models/fashion_gap.json)
+  --dataset PATH the images (required)
+  --limit N      only the first N images
+  --json         the results as one JSON object
+)";
+
+double percent(int64_t part, int64_t whole) { return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0; }
+
+void print_table(const std::string& model_path, const Model& model, const std::string& dataset_path, const Evaluation& e) {
+    const int64_t classes = static_cast<int64_t>(model.labels.size());
+    std::printf("Model    %s (%s)\nDataset  %s: %s images in %.1f s\n\n", model_path.c_str(), model.name.c_str(),
+                dataset_path.c_str(), with_commas(e.images).c_str(), e.seconds);
+    std::printf("Top-1 accuracy  %6.2f %%  (%s of %s)\n", percent(e.top1, e.images), with_commas(e.top1).c_str(),
+                with_commas(e.images).c_str());
+    std::printf("Top-5 accuracy  %6.2f %%\n\n", percent(e.top5, e.images));
+
+    size_t width = 5;
+    for (const auto& l : model.labels) width = std::max(width, l.size());
+    const int w = static_cast<int>(width);
+    std::printf("  %3s  %-*s  %8s  %s\n", "#", w, "class", "accuracy", "correct / images");
+    for (int64_t c = 0; c < classes; ++c) {
+        int64_t n = 0;
+        for (int64_t p = 0; p < classes; ++p) n += e.confusion[c][p];
+        if (n == 0) continue;
+        std::printf("  %3lld  %-*s  %6.2f %%  %s / %s\n", static_cast<long long>(c), w, model.labels[c].c_str(),
+                    percent(e.confusion[c][c], n), with_commas(e.confusion[c][c]).c_str(), with_commas(n).c_str());
+    }
+    if (classes > 30) return;  // too wide to be read as a table
+    std::printf("\nConfusion matrix (rows: true class, columns: predicted class)\n      ");
+    for (int64_t p = 0; p < classes; ++p) std::printf("%6lld", static_cast<long long>(p));
+    std::printf("\n");
+    for (int64_t c = 0; c < classes; ++c) {
+        std::printf("  %3lld ", static_cast<long long>(c));
+        for (int64_t p = 0; p < classes; ++p) std::printf("%6lld", static_cast<long long>(e.confusion[c][p]));
+        std::printf("\n");
+    }
+}
+
+}  // namespace
+
+std::string evaluation_json(const Model& model, const Evaluation& e) {
+    std::string per_class, confusion;
+    const size_t classes = model.labels.size();
+    for (size_t c = 0; c < classes; ++c) {
+        int64_t n = 0;
+        std::string row;
+        for (size_t p = 0; p < classes; ++p) {
+            n += e.confusion[c][p];
+            row += (p ? ", " : "") + std::to_string(e.confusion[c][p]);
+        }
+        confusion += std::string(c ? ", " : "") + "[" + row + "]";
+        char accuracy[32];
+        std::snprintf(accuracy, sizeof accuracy, "%.6g", n ? static_cast<double>(e.confusion[c][c]) / static_cast<double>(n) : 0.0);
+        per_class += std::string(c ? ", " : "") + "{\"label\": " + json_quote(model.labels[c]) + ", \"images\": " +
+                     std::to_string(n) + ", \"correct\": " + std::to_string(e.confusion[c][c]) + ", \"accuracy\": " + accuracy + "}";
+    }
+    char numbers[160];
+    std::snprintf(numbers, sizeof numbers, "\"top1\": %.6g, \"top5\": %.6g, \"seconds\": %.3f",
+                  e.images ? static_cast<double>(e.top1) / static_cast<double>(e.images) : 0.0,
+                  e.images ? static_cast<double>(e.top5) / static_cast<double>(e.images) : 0.0, e.seconds);
+    return "{\"images\": " + std::to_string(e.images) + ", \"unreadable\": " + std::to_string(e.unreadable) + ", " +
+           numbers + ", \"per_class\": [" + per_class + "], \"confusion\": [" + confusion + "]}";
+}
+
+int eval_command(std::vector<std::string> arguments) {
+    Args args(std::move(arguments));
+    std::string model_path, dataset_path;
+    int64_t limit = 0;
+    bool json = false;
+    Limits limits;
+    while (args.next()) {
+        if (args.is("--help") || args.is("-h")) {
+            std::cout << kHelp << "\n" << limit_option_help();
+            return kExitOk;
+        } else if (args.is("--model")) {
+            model_path = args.value();
+        } else if (args.is("--dataset")) {
+            dataset_path = args.value();
+        } else if (args.is("--limit")) {
+            limit = args.integer_value(1, INT64_MAX);
+        } else if (args.is("--json")) {
+            json = true;
+        } else if (args.is("--model-limit")) {
+            apply_limit_option(args.value(), limits);
+        } else {
+            args.unknown();
+        }
+    }
+    if (dataset_path.empty()) throw UsageError("--dataset PATH is required");
+    if (model_path.empty()) model_path = default_model_path();
+    const std::optional<Model> model = load_model_or_report(model_path, limits);
+    if (!model) return kExitInputFailed;
+
+    Evaluation result;
+    try {
+        const auto dataset = open_dataset(dataset_path);
+        result = evaluate(*model, *dataset, dataset_path, limit, isatty(STDERR_FILENO));
+    } catch (const Error& e) {
+        print_error(e.where().empty() ? dataset_path : e.where(), e.what());
+        return kExitInputFailed;
+    }
+    if (result.images == 0) {
+        print_error(dataset_path, "no image could be read");
+        return kExitInputFailed;
+    }
+    if (json) {
+        std::printf("{\"model\": %s, \"dataset\": %s, \"results\": %s}\n", json_quote(model_path).c_str(),
+                    json_quote(dataset_path).c_str(), evaluation_json(*model, result).c_str());
+    } else {
+        print_table(model_path, *model, dataset_path, result);
+    }
+    return result.unreadable ? kExitInputFailed : kExitOk;
+}
+
+}  // namespace gapnet::cli
