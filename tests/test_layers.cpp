@@ -143,6 +143,7 @@ TEST_CASE("batch_norm2d: (x - mean) / sqrt(var + eps) * weight + bias") {
 
 TEST_CASE("relu, flatten (C-H-W order) and dense") {
     require_values(run(Relu(), {4}, {-1, 0, 2, -0.5f}).data, {0, 0, 2, 0});
+    REQUIRE(std::isnan(run(Relu(), {1}, {NAN}).data[0]));  // as torch.relu: NaN is not clamped to 0
     const Tensor flat = run(Flatten(), {2, 1, 2}, {1, 2, 3, 4});
     REQUIRE(flat.shape == Shape{4});
     require_values(flat.data, {1, 2, 3, 4});

@@ -1,4 +1,4 @@
-// relu: y = max(x, 0), element-wise, any shape.
+// relu: y = max(x, 0), element-wise, any shape. NaN stays NaN, as in PyTorch and ONNX.
 #pragma once
 
 #include <memory>
@@ -14,7 +14,7 @@ public:
     std::string_view type() const override { return "relu"; }
     Shape output_shape(const Shape& input) const override { return input; }
     void forward(const Tensor& input, Tensor& output) const override {
-        for (int64_t i = 0; i < input.size(); ++i) output.data[i] = input.data[i] > 0 ? input.data[i] : 0.0f;
+        for (int64_t i = 0; i < input.size(); ++i) output.data[i] = input.data[i] < 0 ? 0.0f : input.data[i];
     }
 };
 
