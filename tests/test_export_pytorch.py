@@ -116,6 +116,14 @@ def check_refusals():
         (nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect")), "padding_mode 'reflect' is not supported"),
         (nn.Sequential(nn.Softmax(dim=0)), "softmax over dim 0 is not supported"),
         (nn.Sequential(nn.Sequential(nn.ReLU(), Custom())), "module '0.1' (Custom): not supported by gapnet"),
+        (nn.Sequential(nn.ZeroPad2d((1, 0, 2, 0)), nn.ReLU(), nn.Conv2d(1, 1, 3)),
+         "module '0' (ZeroPad2d): a ZeroPad2d is only supported immediately before a Conv2d, whose padding "
+         "it joins; it is followed by a ReLU"),
+        (nn.Sequential(nn.Conv2d(1, 1, 3), nn.ZeroPad2d(1)),
+         "module '1' (ZeroPad2d): a ZeroPad2d is only supported immediately before a Conv2d, whose padding "
+         "it joins; it is followed by nothing"),
+        (nn.Sequential(nn.ZeroPad2d((1, -1, 0, 0)), nn.Conv2d(1, 1, 3)),
+         "module '0' (ZeroPad2d): negative padding (1, -1, 0, 0) (cropping) is not supported"),
         (Custom(), "the model is a Custom; only nn.Sequential can be exported"),
     ]
     for model, message in cases:
@@ -126,6 +134,21 @@ def check_refusals():
             continue
         raise AssertionError(f"{model} was not refused")
     print(f"ok  {len(cases)} unsupported models refused with a message naming the module")
+
+
+def check_zero_pad_folding():
+    """ZeroPad2d's (left, right, top, bottom) joins the next convolution's padding as gapnet's
+    [top, left, bottom, right], added to the convolution's own padding (symmetric or 'same')."""
+    cases = [
+        (nn.Sequential(nn.ZeroPad2d((1, 0, 2, 3)), nn.Conv2d(1, 1, 3)), [2, 1, 3, 0]),
+        (nn.Sequential(nn.ZeroPad2d((1, 0, 2, 3)), nn.Conv2d(1, 1, 3, padding=(1, 2))), [3, 3, 4, 2]),
+        (nn.Sequential(nn.ZeroPad2d(1), nn.Conv2d(1, 1, 4, padding="same")), [2, 2, 3, 3]),
+    ]
+    for model, padding in cases:
+        layers = export_pytorch.layer_dicts(model)
+        assert [layer["type"] for layer in layers] == ["conv2d"], layers
+        assert layers[0]["padding"] == padding, f"{model}: padding {layers[0]['padding']}, expected {padding}"
+    print(f"ok  ZeroPad2d folded into the next convolution's padding ({len(cases)} cases)")
 
 
 def check_command_line(gapnet, tmp):
@@ -177,6 +200,7 @@ def main():
             check_parity(gapnet, tmp, name, model, c, h, w, mean, std, encoding, seed)
         check_tampered_file(gapnet, tmp)
         check_refusals()
+        check_zero_pad_folding()
         check_command_line(gapnet, tmp)
 
 

@@ -54,6 +54,14 @@ TEST_CASE("max_pool2d: padding never wins, ceil_mode keeps the partial window") 
     require_values(ceil.data, {5, 6, 8, 9});
     // Without ceil_mode the partial window is dropped.
     REQUIRE(run(MaxPool2d(window(2, 2)), {1, 3, 3}, kOneToNine).shape == Shape{1, 1, 1});
+    // With ceil_mode a window may be larger than the whole map, as in PyTorch: a 2x2 pool of a
+    // 1x4 map gives [max(0.1, 0.7), max(-0.3, 0.2)] (avg: the mean of the covered pixels).
+    const Tensor thin = run(MaxPool2d(window(2, 2, 0, true)), {1, 1, 4}, {0.1f, 0.7f, -0.3f, 0.2f});
+    REQUIRE(thin.shape == Shape{1, 1, 2});
+    require_values(thin.data, {0.7f, 0.2f});
+    require_values(run(AvgPool2d(window(2, 2, 0, true), true), {1, 1, 4}, {0.1f, 0.7f, -0.3f, 0.2f}).data, {0.4f, -0.05f});
+    REQUIRE_THROWS_WITH(MaxPool2d(window(4, 2, 0, true)).output_shape({1, 1, 4}),
+                        "kernel extent 4 is larger than the padded input height 1 by more than stride - 1 (even with ceil_mode)");
 }
 
 TEST_CASE("avg_pool2d: count_include_pad and ceil_mode follow PyTorch") {

@@ -20,8 +20,10 @@ so verifying the file checks the folding too.
 
 Supported modules: Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1),
 AdaptiveMaxPool2d(1), Flatten, Linear, Softmax; Dropout* and Identity are skipped (they do nothing
-at inference). Anything else, or an option the engine cannot honour exactly, is refused with a
-message naming the module. Layouts are PyTorch's own, so weights are written as they are.
+at inference); a ZeroPad2d immediately followed by a Conv2d is folded into the convolution's padding
+(gapnet's per-side [top, left, bottom, right]), which is how asymmetric padding is written in
+PyTorch. Anything else, or an option the engine cannot honour exactly, is refused with a message
+naming the module. Layouts are PyTorch's own, so weights are written as they are.
 """
 import argparse
 import base64
@@ -75,6 +77,20 @@ def _conv_padding(m):
     return _pair(m.padding)
 
 
+def _zero_pad(m, what, following):
+    """The padding [top, left, bottom, right] of ZeroPad2d `m`, to be added to the Conv2d that must
+    come right after it (`following`: the next module, or None). ZeroPad2d's own order is
+    (left, right, top, bottom)."""
+    left, right, top, bottom = (int(v) for v in m.padding)
+    if min(left, right, top, bottom) < 0:
+        raise ExportError(f"{what}: negative padding {tuple(m.padding)} (cropping) is not supported")
+    if not isinstance(following, nn.Conv2d):
+        after = "nothing" if following is None else f"a {type(following).__name__}"
+        raise ExportError(f"{what}: a ZeroPad2d is only supported immediately before a Conv2d, "
+                          f"whose padding it joins; it is followed by {after}")
+    return [top, left, bottom, right]
+
+
 def _pool_common(m, what):
     if getattr(m, "return_indices", False):
         raise ExportError(f"{what}: return_indices=True is not supported")
@@ -113,8 +129,12 @@ def layer_dicts(model, encoding="base64", fold_bn=False):
     leaves = list(_leaves(model))
     if fold_bn:
         leaves = _fold_batch_norms(leaves)
-    for path, m in leaves:
+    pad_before = None  # [top, left, bottom, right] from a ZeroPad2d just before a Conv2d
+    for i, (path, m) in enumerate(leaves):
         what = f"module '{path}' ({type(m).__name__})"
+        if isinstance(m, nn.ZeroPad2d):
+            pad_before = _zero_pad(m, what, leaves[i + 1][1] if i + 1 < len(leaves) else None)
+            continue
         if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
                           nn.Identity)):
             continue
@@ -126,6 +146,10 @@ def layer_dicts(model, encoding="base64", fold_bn=False):
                  "stride": _pair(m.stride), "padding": _conv_padding(m),
                  "dilation": _pair(m.dilation), "groups": m.groups,
                  "weight": _tensor(m.weight, encoding)}
+            if pad_before is not None:  # zero padding twice is zero padding by the sum, per side
+                own = d["padding"] if len(d["padding"]) == 4 else d["padding"] * 2
+                d["padding"] = [a + b for a, b in zip(pad_before, own)]
+                pad_before = None
             if m.bias is not None:
                 d["bias"] = _tensor(m.bias, encoding)
         elif isinstance(m, nn.BatchNorm2d):
@@ -174,7 +198,7 @@ def layer_dicts(model, encoding="base64", fold_bn=False):
         else:
             raise ExportError(f"{what}: not supported by gapnet (supported: Conv2d, BatchNorm2d, "
                               "ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1), "
-                              "Flatten, Linear, Softmax, Dropout, Identity)")
+                              "Flatten, Linear, Softmax, Dropout, Identity, ZeroPad2d before a Conv2d)")
         layers.append(d)
     return layers
 

@@ -16,17 +16,21 @@ std::vector<int64_t> read_pair(LayerConfig& config, const std::string& key, int6
     return v;
 }
 
-// PyTorch's output size for one axis: floor((in + pads - dilation*(k-1) - 1) / stride) + 1, or
-// with ceil_mode the ceiling, dropping a last window that would start in the trailing padding.
+// PyTorch's output size for one axis (pooling_output_shape in aten/src/ATen/native/Pool.h):
+// floor((in + pads - extent + (ceil_mode ? stride - 1 : 0)) / stride) + 1, where the extent is
+// dilation*(k-1) + 1; with ceil_mode a last window starting in the trailing padding is dropped.
+// So a window may hang past the input with ceil_mode (a 2-wide pool on a 1-wide map gives 1 output),
+// but without it the dilated kernel must fit in the padded input.
 int64_t axis_output(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_before,
                     int64_t pad_after, bool ceil_mode, const char* axis) {
     const int64_t padded = in + pad_before + pad_after;
     const int64_t extent = dilation * (kernel - 1) + 1;
-    if (extent > padded)
-        throw Error("kernel extent " + std::to_string(extent) + " is larger than the padded input " +
-                        axis + " " + std::to_string(padded),
+    const int64_t numerator = padded - extent + (ceil_mode ? stride - 1 : 0);
+    if (numerator < 0)
+        throw Error("kernel extent " + std::to_string(extent) + " is larger than the padded input " + axis + " " +
+                        std::to_string(padded) + (ceil_mode ? " by more than stride - 1 (even with ceil_mode)" : ""),
                     "kernel_size");
-    int64_t out = (padded - extent + (ceil_mode ? stride - 1 : 0)) / stride + 1;
+    int64_t out = numerator / stride + 1;
     if (ceil_mode && (out - 1) * stride >= in + pad_before) --out;
     return out;
 }
