@@ -166,6 +166,22 @@ fi
 run compare-bad 1 "$gapnet" compare "$model" "$tmp/none.json"
 run compare-one 2 "$gapnet" compare "$model"
 
+# Standard input, odd file names, image limits.
+if run stdin 0 "$gapnet" classify --model "$model" --top 1 --json - <"$images/gray.png"; then
+    expect_line stdin "$tmp/out" '{"file": "-", "top": [{"label": "bright", "index": 0, "probability": 0.852323413}]}'
+fi
+cp "$images/gray.png" "$tmp/a name with spaces é.png"
+cp "$images/gray.png" "$tmp/latin1-$(printf '\xe9').png"
+if run odd-names 0 "$gapnet" classify --model "$model" --top 1 --json "$tmp/a name with spaces é.png" "$tmp/latin1-$(printf '\xe9').png"; then
+    expect_line odd-names "$tmp/out" "{\"file\": \"$tmp/a name with spaces é.png\", \"top\": [{\"label\": \"bright\", \"index\": 0, \"probability\": 0.852323413}]}"
+    expect_line odd-names "$tmp/out" "{\"file\": \"$tmp/latin1-\\ufffd.png\", \"top\": [{\"label\": \"bright\", \"index\": 0, \"probability\": 0.852323413}]}"
+fi
+if run image-limit 1 "$gapnet" classify --model "$model" --max-image-side 1 "$images/gray.png"; then
+    grep -q "^gapnet: error: $images/gray.png: image is 2x2, beyond the limit" "$tmp/err" || { echo "FAIL image-limit"; cat "$tmp/err"; failures=$((failures + 1)); }
+fi
+run directory 1 "$gapnet" classify --model "$model" "$images" &&
+    expect_line directory "$tmp/err" "gapnet: error: $images: is a directory, not a file"
+
 # Usage errors: exit 2.
 run no-images 2 "$gapnet" classify --model "$model"
 run bad-top 2 "$gapnet" classify --model "$model" --top 0 "$images/gray.png"

@@ -16,7 +16,11 @@ then measures train and test accuracy and writes:
   data/samples/<class>.png                   the first test image of each class
   tests/golden/fashion_<head>_samples.json   PyTorch's probabilities on those PNGs (the parity oracle)
 
-Run with the system interpreter: Debian's PyTorch is installed for /usr/bin/python3.
+Run with the system interpreter: Debian's PyTorch is installed for /usr/bin/python3. Install
+OpenBLAS first (`apt-get install libopenblas0-pthread`): Debian's PyTorch runs dense layers through the
+system BLAS, and the reference BLAS makes the flatten head's 3136x500 layer ~10x slower to train. The
+BLAS in use is recorded in the model's metadata, since another BLAS sums in another order and so
+trains to slightly different weights.
 """
 import argparse
 import gzip
@@ -119,6 +123,12 @@ def train(model, x, y, epochs, batch, lr, seed):
     return model
 
 
+def blas_library():
+    """The BLAS library the dynamic linker resolves for libblas.so.3 (Debian's alternatives)."""
+    path = "/usr/lib/x86_64-linux-gnu/libblas.so.3"
+    return os.path.realpath(path) if os.path.exists(path) else "unknown"
+
+
 def write_samples(test_images, test_labels, samples_dir):
     """The first test image of each class, as an 8-bit grayscale PNG named by its class."""
     from PIL import Image
@@ -188,6 +198,7 @@ def main():
         "train_accuracy": round(train_acc, 4), "test_accuracy": round(test_acc, 4),
         "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed,
         "command": "/usr/bin/python3 tools/train_fashion_mnist.py" + ("" if args.head == "gap" else " --head " + args.head),
+        "torch": torch.__version__, "blas": blas_library(),
     }
     if not args.export_only:
         metadata["train_seconds"] = round(train_seconds)

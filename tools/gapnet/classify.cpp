@@ -12,10 +12,11 @@
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] [--verify] [--model-limit NAME=N] IMAGE...
+const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] [--verify] [options] IMAGE...
 
 Classifies each IMAGE (PNG, JPEG, BMP, GIF, TGA, PSD, PNM) with the model and prints its K most
-probable labels. Images are converted, resized and normalized as the model file says.
+probable labels. Images are converted, resized and normalized as the model file says. An IMAGE of
+"-" is read from standard input.
 
 Options:
   --model FILE   the model (default: the bundled models/fashion_gap.json, or $GAPNET_MODEL)
@@ -57,9 +58,10 @@ int classify_command(std::vector<std::string> arguments) {
     bool json = false, check = false;
     std::vector<std::string> images;
     Limits limits;
+    ImageLimits image_limits;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << "\n" << limit_option_help();
+            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
             return kExitOk;
         } else if (args.is("--model")) {
             model_path = args.value();
@@ -67,6 +69,7 @@ int classify_command(std::vector<std::string> arguments) {
             k = args.integer_value(1, INT32_MAX);
         } else if (args.is("--model-limit")) {
             apply_limit_option(args.value(), limits);
+        } else if (image_limit_option(args, image_limits)) {
         } else if (args.is("--verify")) {
             check = true;
         } else if (args.is("--json")) {
@@ -97,7 +100,7 @@ int classify_command(std::vector<std::string> arguments) {
     for (const std::string& file : images) {
         std::vector<Ranked> top;
         try {
-            Tensor input = load_image(file, model.input);
+            Tensor input = read_image_input(file, model.input, image_limits);
             input.shape.insert(input.shape.begin(), 1);  // a batch of one
             const Tensor probabilities = model.graph.forward(input);
             top = top_k(probabilities.ptr(), classes, k);

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "engine/error.h"
+#include "engine/io/image.h"
 #include "engine/io/model_json.h"
 
 namespace gapnet::cli {
@@ -112,6 +113,32 @@ std::string limit_option_help() {
     return text;
 }
 
+const char* const kImageLimitHelp =
+    "  --max-image-side N     refuse images wider or taller than N pixels (default 32768)\n"
+    "  --max-image-pixels N   refuse images of more than N pixels (default 268435456)\n";
+
+bool image_limit_option(Args& args, ImageLimits& limits) {
+    if (args.is("--max-image-side")) limits.max_side = args.integer_value(1, INT32_MAX);
+    else if (args.is("--max-image-pixels")) limits.max_pixels = args.integer_value(1, int64_t{1} << 40);
+    else return false;
+    return true;
+}
+
+Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
+    if (path != "-") return load_image(path, spec, limits);
+    // Standard input: read it whole, bounded as load_image bounds a file.
+    std::string bytes;
+    char chunk[1 << 16];
+    size_t got;
+    const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
+    while ((got = std::fread(chunk, 1, sizeof chunk, stdin)) > 0) {
+        if (static_cast<int64_t>(bytes.size() + got) > max_bytes)
+            throw Error("standard input is larger than " + std::to_string(max_bytes) + " bytes");
+        bytes.append(chunk, got);
+    }
+    return preprocess(decode_image(bytes, limits), spec);
+}
+
 std::string with_commas(int64_t n) {
     std::string digits = std::to_string(n < 0 ? -n : n), out;
     for (size_t i = 0; i < digits.size(); ++i) {
@@ -121,9 +148,39 @@ std::string with_commas(int64_t n) {
     return n < 0 ? "-" + out : out;
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF).
+size_t utf8_length(const std::string& s, size_t i) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char c = byte(i);
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (c > 0xF4 || n == 0 || i + n > s.size()) return 0;
+    for (size_t k = 1; k < n; ++k)
+        if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    const unsigned char d = byte(i + 1);
+    if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) || (c == 0xF4 && d > 0x8F))
+        return 0;
+    return n;
+}
+
+}  // namespace
+
 std::string json_quote(const std::string& s) {
     std::string out = "\"";
-    for (const unsigned char c : s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {  // JSON text is UTF-8: an invalid byte (e.g. in a Latin-1 file name) becomes U+FFFD
+            const size_t n = utf8_length(s, i);
+            if (n == 0) {
+                out += "\\ufffd";
+            } else {
+                out.append(s, i, n);
+                i += n - 1;
+            }
+            continue;
+        }
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/image.h"
 #include "engine/limits.h"
 #include "engine/model.h"
 
@@ -60,10 +61,18 @@ void apply_limit_option(const std::string& text, Limits& limits);
 // The help text for --model-limit, listing the limits and their defaults.
 std::string limit_option_help();
 
+// Handles --max-image-side N and --max-image-pixels N if the current argument is one; returns
+// whether it was.
+bool image_limit_option(Args& args, ImageLimits& limits);
+extern const char* const kImageLimitHelp;
+
+// The model input for the image file `path`, or for the bytes of standard input when `path` is "-".
+Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits);
+
 // 1568500 -> "1,568,500"
 std::string with_commas(int64_t n);
 
-// A JSON string literal, quoted and escaped.
+// A JSON string literal, quoted and escaped; bytes that are not valid UTF-8 become U+FFFD.
 std::string json_quote(const std::string& s);
 
 }  // namespace gapnet::cli

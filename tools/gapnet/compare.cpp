@@ -92,9 +92,10 @@ int compare_command(std::vector<std::string> arguments) {
     int64_t limit = 0;
     bool json = false;
     Limits limits;
+    ImageLimits image_limits;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << "\n" << limit_option_help();
+            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
             return kExitOk;
         } else if (args.is("--dataset")) {
             dataset_path = args.value();
@@ -102,6 +103,7 @@ int compare_command(std::vector<std::string> arguments) {
             limit = args.integer_value(1, INT64_MAX);
         } else if (args.is("--json")) {
             json = true;
+        } else if (image_limit_option(args, image_limits)) {
         } else if (args.is("--model-limit")) {
             apply_limit_option(args.value(), limits);
         } else if (args.positional() && files.size() < 2) {
@@ -127,7 +129,7 @@ int compare_command(std::vector<std::string> arguments) {
     bool unreadable = false;
     if (!dataset_path.empty()) {
         try {
-            const auto dataset = open_dataset(dataset_path);
+            const auto dataset = open_dataset(dataset_path, image_limits);
             for (Measured& m : models) {
                 m.accuracy = evaluate(*m.model, *dataset, dataset_path, limit, isatty(STDERR_FILENO) && !json);
                 unreadable |= m.accuracy->unreadable > 0;

@@ -93,9 +93,10 @@ int eval_command(std::vector<std::string> arguments) {
     int64_t limit = 0;
     bool json = false;
     Limits limits;
+    ImageLimits image_limits;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << "\n" << limit_option_help();
+            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
             return kExitOk;
         } else if (args.is("--model")) {
             model_path = args.value();
@@ -105,6 +106,7 @@ int eval_command(std::vector<std::string> arguments) {
             limit = args.integer_value(1, INT64_MAX);
         } else if (args.is("--json")) {
             json = true;
+        } else if (image_limit_option(args, image_limits)) {
         } else if (args.is("--model-limit")) {
             apply_limit_option(args.value(), limits);
         } else {
@@ -118,7 +120,7 @@ int eval_command(std::vector<std::string> arguments) {
 
     Evaluation result;
     try {
-        const auto dataset = open_dataset(dataset_path);
+        const auto dataset = open_dataset(dataset_path, image_limits);
         result = evaluate(*model, *dataset, dataset_path, limit, isatty(STDERR_FILENO));
     } catch (const Error& e) {
         print_error(e.where().empty() ? dataset_path : e.where(), e.what());
