@@ -182,6 +182,42 @@ fi
 run directory 1 "$gapnet" classify --model "$model" "$images" &&
     expect_line directory "$tmp/err" "gapnet: error: $images: is a directory, not a file"
 
+# features: the preprocessed input of gray.png is its pixels / 255; the GAP output is their mean.
+if run features-input 0 "$gapnet" features --model "$model" --layer input --json "$images/gray.png"; then
+    expect_line features-input "$tmp/out" "{\"file\": \"$images/gray.png\", \"layer\": \"input\", \"shape\": [1, 2, 2], \"data\": [0, 0.250980407, 0.501960814, 1]}"
+fi
+if run features-gap 0 "$gapnet" features --model "$model" --layer gap "$images/gray.png"; then
+    expect_line features-gap "$tmp/out" "$images/gray.png: layer gap (global_avg_pool2d), shape 1: min 0.438235, max 0.438235, mean 0.438235"
+fi
+if run features-npy 0 "$gapnet" features --layer conv4 -o "$tmp/conv4.npy" "$src/data/samples/bag.png"; then
+    expect_line features-npy "$tmp/out" "wrote $tmp/conv4.npy: layer conv4, shape 64x14x14, float32"
+    "$gapnet" features --layer conv4 --json "$src/data/samples/bag.png" >"$tmp/conv4.json"
+    /usr/bin/python3 -c "
+import json, sys, numpy
+a = numpy.load(sys.argv[1]); j = json.load(open(sys.argv[2]))
+assert a.dtype == numpy.float32 and a.shape == (64, 14, 14), (a.dtype, a.shape)
+assert numpy.array_equal(a.reshape(-1), numpy.array(j['data'], dtype=numpy.float32)), 'npy and json differ'
+" "$tmp/conv4.npy" "$tmp/conv4.json" || { echo "FAIL features-npy: numpy.load"; failures=$((failures + 1)); }
+fi
+run features-unknown 1 "$gapnet" features --model "$model" --layer conv9 "$images/gray.png" &&
+    expect_line features-unknown "$tmp/err" "gapnet: error: $model: has no layer named 'conv9' (its layers: input, gap, fc, softmax)"
+
+# cam: a PNG with one panel per class; refused for a head without learned maps.
+if run cam 0 "$gapnet" cam --top 2 -o "$tmp/cam.png" "$src/data/samples/sneaker.png"; then
+    grep -q "^wrote $tmp/cam.png: Sneaker (" "$tmp/out" || { echo "FAIL cam output"; cat "$tmp/out"; failures=$((failures + 1)); }
+    [ "$(head -c 8 "$tmp/cam.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || { echo "FAIL cam: not a PNG"; failures=$((failures + 1)); }
+    # Two 224x224 panels side by side with a 4-pixel gap, a 22-pixel label strip below.
+    /usr/bin/python3 -c "
+import sys; from PIL import Image
+im = Image.open(sys.argv[1]); assert im.size == (452, 246), im.size
+" "$tmp/cam.png" || { echo "FAIL cam size"; failures=$((failures + 1)); }
+fi
+run cam-class 0 "$gapnet" cam --class bag -o "$tmp/cam-bag.png" "$src/data/samples/sneaker.png" &&
+    grep -q "^wrote $tmp/cam-bag.png: Bag (" "$tmp/out" || { echo "FAIL cam-class"; failures=$((failures + 1)); }
+run cam-bad-class 2 "$gapnet" cam --class hat "$src/data/samples/sneaker.png"
+run cam-refused 1 "$gapnet" cam --model "$model" -o "$tmp/x.png" "$images/gray.png" &&
+    expect_line cam-refused "$tmp/err" "gapnet: error: $model: global_avg_pool2d reads the input itself: there are no learned feature maps to map"
+
 # Usage errors: exit 2.
 run no-images 2 "$gapnet" classify --model "$model"
 run bad-top 2 "$gapnet" classify --model "$model" --top 0 "$images/gray.png"

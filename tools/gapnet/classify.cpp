@@ -100,8 +100,7 @@ int classify_command(std::vector<std::string> arguments) {
     for (const std::string& file : images) {
         std::vector<Ranked> top;
         try {
-            Tensor input = read_image_input(file, model.input, image_limits);
-            input.shape.insert(input.shape.begin(), 1);  // a batch of one
+            const Tensor input = read_image_input(file, model.input, image_limits);
             const Tensor probabilities = model.graph.forward(input);
             top = top_k(probabilities.ptr(), classes, k);
         } catch (const Error& e) {

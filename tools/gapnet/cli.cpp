@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "engine/error.h"
+#include "engine/io/file.h"
 #include "engine/io/image.h"
 #include "engine/io/model_json.h"
 
@@ -124,19 +125,25 @@ bool image_limit_option(Args& args, ImageLimits& limits) {
     return true;
 }
 
-Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
-    if (path != "-") return load_image(path, spec, limits);
-    // Standard input: read it whole, bounded as load_image bounds a file.
+Image read_image(const std::string& path, const ImageLimits& limits) {
+    // A compressed image is rarely larger than its raw pixels: bound the bytes read by that.
+    const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
+    if (path != "-") return decode_image(read_file(path, max_bytes, "(the bound for an image of at most max_pixels pixels)"), limits);
     std::string bytes;
     char chunk[1 << 16];
     size_t got;
-    const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
     while ((got = std::fread(chunk, 1, sizeof chunk, stdin)) > 0) {
         if (static_cast<int64_t>(bytes.size() + got) > max_bytes)
             throw Error("standard input is larger than " + std::to_string(max_bytes) + " bytes");
         bytes.append(chunk, got);
     }
-    return preprocess(decode_image(bytes, limits), spec);
+    return decode_image(bytes, limits);
+}
+
+Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
+    Tensor input = preprocess(read_image(path, limits), spec);
+    input.shape.insert(input.shape.begin(), 1);
+    return input;
 }
 
 std::string with_commas(int64_t n) {

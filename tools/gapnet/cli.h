@@ -66,7 +66,10 @@ std::string limit_option_help();
 bool image_limit_option(Args& args, ImageLimits& limits);
 extern const char* const kImageLimitHelp;
 
-// The model input for the image file `path`, or for the bytes of standard input when `path` is "-".
+// The decoded image file `path`, or standard input when `path` is "-".
+Image read_image(const std::string& path, const ImageLimits& limits);
+
+// The model input for the image file `path` (or standard input for "-"), as a batch of one.
 Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits);
 
 // 1568500 -> "1,568,500"

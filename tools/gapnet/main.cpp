@@ -17,6 +17,8 @@ Usage:
   gapnet heads --input HxWxC --classes N [--hidden H]          GAP head vs flatten + dense head, by size
   gapnet eval --model FILE --dataset PATH [--limit N]          accuracy, per class, confusion matrix
   gapnet compare MODEL_A MODEL_B [--dataset PATH]              two models side by side
+  gapnet features [--model FILE] --layer NAME IMAGE            any layer's output (--json, -o OUT.npy)
+  gapnet cam [--model FILE] [--class C] [--top K] IMAGE        class activation map as PNG
   (both take --model-limit NAME=N to change a bound models are checked against)
   gapnet COMMAND --help                                        help on one command
   gapnet --version
@@ -36,6 +38,8 @@ const Command kCommands[] = {
     {"heads", gapnet::cli::heads_command},
     {"eval", gapnet::cli::eval_command},
     {"compare", gapnet::cli::compare_command},
+    {"features", gapnet::cli::features_command},
+    {"cam", gapnet::cli::cam_command},
 };
 
 }  // namespace

@@ -1,0 +1,120 @@
+// gapnet features: the output of any named layer for an image (or the exact preprocessed input), to
+// compare with the training framework layer by layer when an exported model disagrees with it.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "cli.h"
+#include "commands.h"
+#include "engine/error.h"
+#include "engine/io/npy.h"
+
+namespace gapnet::cli {
+namespace {
+
+const char* kHelp = R"(Usage: gapnet features [--model FILE] --layer NAME [--json | -o OUT.npy] IMAGE
+
+Runs the model on IMAGE ("-": standard input) and prints the output of layer NAME for it: its shape
+and statistics, or with --json every value, or with -o a NumPy .npy file (little-endian float32, the
+layer's shape: C x H x W or F) that numpy.load reads. NAME "input" is the exact tensor the first layer
+receives after decoding, colour conversion, resizing and normalization: compare it with your
+framework's preprocessing first, the most common cause of disagreement.
+
+Options:
+  --model FILE   the model (default: the bundled models/fashion_gap.json)
+  --layer NAME   a layer name as gapnet summary lists it, or "input"
+  --json         {"file", "layer", "shape", "data"}
+  -o OUT.npy     write the values to OUT.npy
+)";
+
+std::string layer_names(const Graph& graph) {
+    std::string names = "input";
+    for (const Node& n : graph.nodes()) names += ", " + n.name;
+    return names;
+}
+
+}  // namespace
+
+int features_command(std::vector<std::string> arguments) {
+    Args args(std::move(arguments));
+    std::string model_path, layer, out_path, image;
+    bool json = false;
+    Limits limits;
+    ImageLimits image_limits;
+    while (args.next()) {
+        if (args.is("--help") || args.is("-h")) {
+            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
+            return kExitOk;
+        } else if (args.is("--model")) {
+            model_path = args.value();
+        } else if (args.is("--layer")) {
+            layer = args.value();
+        } else if (args.is("--json")) {
+            json = true;
+        } else if (args.is("-o")) {
+            out_path = args.value();
+        } else if (image_limit_option(args, image_limits)) {
+        } else if (args.is("--model-limit")) {
+            apply_limit_option(args.value(), limits);
+        } else if (args.positional() && image.empty()) {
+            image = args.current();
+        } else {
+            args.unknown();
+        }
+    }
+    if (layer.empty()) throw UsageError("--layer NAME is required");
+    if (image.empty()) throw UsageError("no image given");
+    if (json && !out_path.empty()) throw UsageError("--json and -o exclude each other");
+    if (model_path.empty()) model_path = default_model_path();
+    const std::optional<Model> model = load_model_or_report(model_path, limits);
+    if (!model) return kExitInputFailed;
+    const int node = layer == "input" ? -1 : model->graph.find(layer);
+    if (layer != "input" && node < 0) {
+        print_error(model_path, "has no layer named '" + layer + "' (its layers: " + layer_names(model->graph) + ")");
+        return kExitInputFailed;
+    }
+
+    Tensor values;
+    try {
+        const Tensor input = read_image_input(image, model->input, image_limits);
+        if (node < 0) {
+            values = input;
+        } else {
+            values = std::move(model->graph.forward_all(input)[node]);
+        }
+    } catch (const Error& e) {
+        print_error(image, e.message());
+        return kExitInputFailed;
+    }
+    values.shape.erase(values.shape.begin());  // the batch of one
+
+    if (!out_path.empty()) {
+        try {
+            write_npy(out_path, values);
+        } catch (const Error& e) {
+            print_error(out_path, e.message());
+            return kExitInputFailed;
+        }
+        std::printf("wrote %s: layer %s, shape %s, float32\n", out_path.c_str(), layer.c_str(), join(values.shape, "x").c_str());
+    } else if (json) {
+        std::string data;
+        char number[32];
+        for (size_t i = 0; i < values.data.size(); ++i) {
+            std::snprintf(number, sizeof number, "%s%.9g", i ? ", " : "", static_cast<double>(values.data[i]));
+            data += number;
+        }
+        std::printf("{\"file\": %s, \"layer\": %s, \"shape\": [%s], \"data\": [%s]}\n", json_quote(image).c_str(),
+                    json_quote(layer).c_str(), join(values.shape, ", ").c_str(), data.c_str());
+    } else {
+        const auto [lo, hi] = std::minmax_element(values.data.begin(), values.data.end());
+        double sum = 0;
+        for (float v : values.data) sum += v;
+        std::printf("%s: layer %s (%s), shape %s: min %.6g, max %.6g, mean %.6g\n", image.c_str(), layer.c_str(),
+                    node < 0 ? "preprocessed input" : std::string(model->graph.nodes()[node].layer->type()).c_str(),
+                    join(values.shape, "x").c_str(), static_cast<double>(*lo), static_cast<double>(*hi),
+                    sum / static_cast<double>(values.data.size()));
+    }
+    return kExitOk;
+}
+
+}  // namespace gapnet::cli
