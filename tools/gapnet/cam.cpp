@@ -117,11 +117,10 @@ int cam_command(std::vector<std::string> arguments) {
     Args args(std::move(arguments));
     std::string model_path, class_text, out_path, image_path;
     int64_t k = 1;
-    Limits limits;
-    ImageLimits image_limits;
+    InputOptions options;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
+            print_help(kHelp);
             return kExitOk;
         } else if (args.is("--model")) {
             model_path = args.value();
@@ -131,9 +130,7 @@ int cam_command(std::vector<std::string> arguments) {
             k = args.integer_value(1, 64);
         } else if (args.is("-o")) {
             out_path = args.value();
-        } else if (image_limit_option(args, image_limits)) {
-        } else if (args.is("--model-limit")) {
-            apply_limit_option(args.value(), limits);
+        } else if (input_option(args, options)) {
         } else if (args.positional() && image_path.empty()) {
             image_path = args.current();
         } else {
@@ -143,7 +140,7 @@ int cam_command(std::vector<std::string> arguments) {
     if (image_path.empty()) throw UsageError("no image given");
     if (!class_text.empty() && k != 1) throw UsageError("--class and --top exclude each other");
     if (model_path.empty()) model_path = default_model_path();
-    const std::optional<Model> model = load_model_or_report(model_path, limits);
+    const std::optional<Model> model = load_model_or_report(model_path, options.model);
     if (!model) return kExitInputFailed;
     const Graph& graph = model->graph;
     CamHead head{};
@@ -158,7 +155,7 @@ int cam_command(std::vector<std::string> arguments) {
     Image image;
     std::vector<Tensor> activations;
     try {
-        image = read_image(image_path, image_limits);
+        image = read_image(image_path, options.image);
         Tensor input = preprocess(image, model->input);
         input.shape.insert(input.shape.begin(), 1);
         activations = graph.forward_all(input);  // one pass: probabilities and feature maps

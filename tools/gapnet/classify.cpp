@@ -57,19 +57,16 @@ int classify_command(std::vector<std::string> arguments) {
     int64_t k = 5;
     bool json = false, check = false;
     std::vector<std::string> images;
-    Limits limits;
-    ImageLimits image_limits;
+    InputOptions options;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
+            print_help(kHelp);
             return kExitOk;
         } else if (args.is("--model")) {
             model_path = args.value();
         } else if (args.is("--top")) {
             k = args.integer_value(1, INT32_MAX);
-        } else if (args.is("--model-limit")) {
-            apply_limit_option(args.value(), limits);
-        } else if (image_limit_option(args, image_limits)) {
+        } else if (input_option(args, options)) {
         } else if (args.is("--verify")) {
             check = true;
         } else if (args.is("--json")) {
@@ -83,7 +80,7 @@ int classify_command(std::vector<std::string> arguments) {
     if (images.empty()) throw UsageError("no image given");
     if (model_path.empty()) model_path = default_model_path();
 
-    std::optional<Model> loaded = load_model_or_report(model_path, limits);
+    std::optional<Model> loaded = load_model_or_report(model_path, options.model);
     if (!loaded) return kExitInputFailed;
     const Model& model = *loaded;
     if (check) {
@@ -100,7 +97,7 @@ int classify_command(std::vector<std::string> arguments) {
     for (const std::string& file : images) {
         std::vector<Ranked> top;
         try {
-            const Tensor input = read_image_input(file, model.input, image_limits);
+            const Tensor input = read_image_input(file, model.input, options.image);
             const Tensor probabilities = model.graph.forward(input);
             top = top_k(probabilities.ptr(), classes, k);
         } catch (const Error& e) {

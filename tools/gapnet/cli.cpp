@@ -95,6 +95,9 @@ std::optional<Model> load_model_or_report(const std::string& path, const Limits&
     }
 }
 
+namespace {
+
+// "NAME=VALUE" of --model-limit.
 void apply_limit_option(const std::string& text, Limits& limits) {
     const auto eq = text.find('=');
     const std::string name = text.substr(0, eq);
@@ -105,24 +108,25 @@ void apply_limit_option(const std::string& text, Limits& limits) {
     if (!set_limit(limits, name, value)) throw UsageError("--model-limit: no limit is named '" + name + "'");
 }
 
-std::string limit_option_help() {
-    const Limits defaults;
-    std::string text = "Limits: --model-limit NAME=N changes a bound the model is checked against before anything\n"
-                       "is allocated. The bounds and their defaults:\n";
-    for (const NamedLimit& limit : named_limits())
-        text += "  " + std::string(limit.name) + "=" + std::to_string(defaults.*limit.value) + "\n";
-    return text;
-}
+}  // namespace
 
-const char* const kImageLimitHelp =
-    "  --max-image-side N     refuse images wider or taller than N pixels (default 32768)\n"
-    "  --max-image-pixels N   refuse images of more than N pixels (default 268435456)\n";
-
-bool image_limit_option(Args& args, ImageLimits& limits) {
-    if (args.is("--max-image-side")) limits.max_side = args.integer_value(1, INT32_MAX);
-    else if (args.is("--max-image-pixels")) limits.max_pixels = args.integer_value(1, int64_t{1} << 40);
+bool input_option(Args& args, InputOptions& options) {
+    if (args.is("--model-limit")) apply_limit_option(args.value(), options.model);
+    else if (args.is("--max-image-side")) options.image.max_side = args.integer_value(1, INT32_MAX);
+    else if (args.is("--max-image-pixels")) options.image.max_pixels = args.integer_value(1, int64_t{1} << 40);
     else return false;
     return true;
+}
+
+void print_help(const char* text) {
+    const Limits model;
+    const ImageLimits image;
+    std::cout << text << "\nLimits (checked before anything is allocated):\n"
+              << "  --max-image-side N     refuse images wider or taller than N pixels (default " << image.max_side << ")\n"
+              << "  --max-image-pixels N   refuse images of more than N pixels (default " << image.max_pixels << ")\n"
+              << "  --model-limit NAME=N   change a bound models are checked against; the bounds and defaults:\n";
+    for (const NamedLimit& limit : named_limits())
+        std::cout << "                         " << limit.name << "=" << model.*limit.value << "\n";
 }
 
 Image read_image(const std::string& path, const ImageLimits& limits) {

@@ -55,16 +55,18 @@ std::string default_model_path();
 // The model at `path`, or std::nullopt after printing the error line naming the file and the problem.
 std::optional<Model> load_model_or_report(const std::string& path, const Limits& limits);
 
-// Applies the value of a "--model-limit NAME=VALUE" option; throws UsageError if it is not one.
-void apply_limit_option(const std::string& text, Limits& limits);
+// The bounds models and images are checked against, from the options every command that reads
+// them accepts: --model-limit NAME=N, --max-image-side N, --max-image-pixels N.
+struct InputOptions {
+    Limits model;
+    ImageLimits image;
+};
 
-// The help text for --model-limit, listing the limits and their defaults.
-std::string limit_option_help();
+// Handles the current argument if it is one of InputOptions' options; returns whether it was.
+bool input_option(Args& args, InputOptions& options);
 
-// Handles --max-image-side N and --max-image-pixels N if the current argument is one; returns
-// whether it was.
-bool image_limit_option(Args& args, ImageLimits& limits);
-extern const char* const kImageLimitHelp;
+// Prints a command's help text followed by the help for InputOptions' options.
+void print_help(const char* text);
 
 // The decoded image file `path`, or standard input when `path` is "-".
 Image read_image(const std::string& path, const ImageLimits& limits);

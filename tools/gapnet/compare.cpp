@@ -91,11 +91,10 @@ int compare_command(std::vector<std::string> arguments) {
     std::string dataset_path;
     int64_t limit = 0;
     bool json = false;
-    Limits limits;
-    ImageLimits image_limits;
+    InputOptions options;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
+            print_help(kHelp);
             return kExitOk;
         } else if (args.is("--dataset")) {
             dataset_path = args.value();
@@ -103,9 +102,7 @@ int compare_command(std::vector<std::string> arguments) {
             limit = args.integer_value(1, INT64_MAX);
         } else if (args.is("--json")) {
             json = true;
-        } else if (image_limit_option(args, image_limits)) {
-        } else if (args.is("--model-limit")) {
-            apply_limit_option(args.value(), limits);
+        } else if (input_option(args, options)) {
         } else if (args.positional() && files.size() < 2) {
             files.push_back(args.current());
         } else {
@@ -118,7 +115,7 @@ int compare_command(std::vector<std::string> arguments) {
     for (size_t i = 0; i < 2; ++i) {
         Measured& m = models[i];
         m.path = files[i];
-        m.model = load_model_or_report(m.path, limits);
+        m.model = load_model_or_report(m.path, options.model);
         if (!m.model) return kExitInputFailed;
         std::error_code ec;
         m.file_bytes = static_cast<int64_t>(std::filesystem::file_size(m.path, ec));
@@ -129,7 +126,7 @@ int compare_command(std::vector<std::string> arguments) {
     bool unreadable = false;
     if (!dataset_path.empty()) {
         try {
-            const auto dataset = open_dataset(dataset_path, image_limits);
+            const auto dataset = open_dataset(dataset_path, options.image);
             for (Measured& m : models) {
                 m.accuracy = evaluate(*m.model, *dataset, dataset_path, limit, isatty(STDERR_FILENO) && !json);
                 unreadable |= m.accuracy->unreadable > 0;

@@ -92,11 +92,10 @@ int eval_command(std::vector<std::string> arguments) {
     std::string model_path, dataset_path;
     int64_t limit = 0;
     bool json = false;
-    Limits limits;
-    ImageLimits image_limits;
+    InputOptions options;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
+            print_help(kHelp);
             return kExitOk;
         } else if (args.is("--model")) {
             model_path = args.value();
@@ -106,21 +105,19 @@ int eval_command(std::vector<std::string> arguments) {
             limit = args.integer_value(1, INT64_MAX);
         } else if (args.is("--json")) {
             json = true;
-        } else if (image_limit_option(args, image_limits)) {
-        } else if (args.is("--model-limit")) {
-            apply_limit_option(args.value(), limits);
+        } else if (input_option(args, options)) {
         } else {
             args.unknown();
         }
     }
     if (dataset_path.empty()) throw UsageError("--dataset PATH is required");
     if (model_path.empty()) model_path = default_model_path();
-    const std::optional<Model> model = load_model_or_report(model_path, limits);
+    const std::optional<Model> model = load_model_or_report(model_path, options.model);
     if (!model) return kExitInputFailed;
 
     Evaluation result;
     try {
-        const auto dataset = open_dataset(dataset_path, image_limits);
+        const auto dataset = open_dataset(dataset_path, options.image);
         result = evaluate(*model, *dataset, dataset_path, limit, isatty(STDERR_FILENO));
     } catch (const Error& e) {
         print_error(e.where().empty() ? dataset_path : e.where(), e.what());

@@ -39,11 +39,10 @@ int features_command(std::vector<std::string> arguments) {
     Args args(std::move(arguments));
     std::string model_path, layer, out_path, image;
     bool json = false;
-    Limits limits;
-    ImageLimits image_limits;
+    InputOptions options;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << kImageLimitHelp << "\n" << limit_option_help();
+            print_help(kHelp);
             return kExitOk;
         } else if (args.is("--model")) {
             model_path = args.value();
@@ -53,9 +52,7 @@ int features_command(std::vector<std::string> arguments) {
             json = true;
         } else if (args.is("-o")) {
             out_path = args.value();
-        } else if (image_limit_option(args, image_limits)) {
-        } else if (args.is("--model-limit")) {
-            apply_limit_option(args.value(), limits);
+        } else if (input_option(args, options)) {
         } else if (args.positional() && image.empty()) {
             image = args.current();
         } else {
@@ -66,7 +63,7 @@ int features_command(std::vector<std::string> arguments) {
     if (image.empty()) throw UsageError("no image given");
     if (json && !out_path.empty()) throw UsageError("--json and -o exclude each other");
     if (model_path.empty()) model_path = default_model_path();
-    const std::optional<Model> model = load_model_or_report(model_path, limits);
+    const std::optional<Model> model = load_model_or_report(model_path, options.model);
     if (!model) return kExitInputFailed;
     const int node = layer == "input" ? -1 : model->graph.find(layer);
     if (layer != "input" && node < 0) {
@@ -76,7 +73,7 @@ int features_command(std::vector<std::string> arguments) {
 
     Tensor values;
     try {
-        const Tensor input = read_image_input(image, model->input, image_limits);
+        const Tensor input = read_image_input(image, model->input, options.image);
         if (node < 0) {
             values = input;
         } else {

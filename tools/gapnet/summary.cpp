@@ -97,13 +97,12 @@ int summary_command(std::vector<std::string> arguments) {
     Args args(std::move(arguments));
     std::string file;
     bool json = false;
-    Limits limits;
+    InputOptions options;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << "\n" << limit_option_help();
+            print_help(kHelp);
             return kExitOk;
-        } else if (args.is("--model-limit")) {
-            apply_limit_option(args.value(), limits);
+        } else if (input_option(args, options)) {
         } else if (args.is("--json")) {
             json = true;
         } else if (args.positional() && file.empty()) {
@@ -113,7 +112,7 @@ int summary_command(std::vector<std::string> arguments) {
         }
     }
     if (file.empty()) throw UsageError("no model given");
-    const std::optional<Model> model = load_model_or_report(file, limits);
+    const std::optional<Model> model = load_model_or_report(file, options.model);
     if (!model) return kExitInputFailed;
     json ? print_json(file, *model) : print_table(file, *model);
     return kExitOk;

@@ -39,17 +39,16 @@ int verify_command(std::vector<std::string> arguments) {
     std::string file;
     double tolerance = kDefaultVerifyTolerance;
     bool json = false;
-    Limits limits;
+    InputOptions options;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp << "\n" << limit_option_help();
+            print_help(kHelp);
             return kExitOk;
         } else if (args.is("--tolerance")) {
             tolerance = args.number_value(0, 1);
         } else if (args.is("--json")) {
             json = true;
-        } else if (args.is("--model-limit")) {
-            apply_limit_option(args.value(), limits);
+        } else if (input_option(args, options)) {
         } else if (args.positional() && file.empty()) {
             file = args.current();
         } else {
@@ -57,7 +56,7 @@ int verify_command(std::vector<std::string> arguments) {
         }
     }
     if (file.empty()) throw UsageError("no model given");
-    const std::optional<Model> model = load_model_or_report(file, limits);
+    const std::optional<Model> model = load_model_or_report(file, options.model);
     if (!model) return kExitInputFailed;
     if (model->tests.empty()) {
         print_error(file, "has no \"tests\" to verify (tools/export_pytorch.py records them)");
