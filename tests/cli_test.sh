@@ -179,6 +179,13 @@ fi
 if run image-limit 1 "$gapnet" classify --model "$model" --max-image-side 1 "$images/gray.png"; then
     grep -q "^gapnet: error: $images/gray.png: image is 2x2, beyond the limit" "$tmp/err" || { echo "FAIL image-limit"; cat "$tmp/err"; failures=$((failures + 1)); }
 fi
+# A FIFO (as from process substitution) is read like a file.
+mkfifo "$tmp/pipe"
+cat "$images/gray.png" >"$tmp/pipe" &
+if run fifo 0 "$gapnet" classify --model "$model" --top 1 "$tmp/pipe"; then
+    expect_line fifo "$tmp/out" "   1  bright  0.8523"
+fi
+wait
 run directory 1 "$gapnet" classify --model "$model" "$images" &&
     expect_line directory "$tmp/err" "gapnet: error: $images: is a directory, not a file"
 
