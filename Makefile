@@ -1,12 +1,16 @@
 # The two commands of the README's Quickstart, and a few conveniences around CMake.
 #   make demo   install what is missing, build, classify the sample images
 #   make test   install what is missing (PyTorch too), build, run every test
+# CI (.ci/run) also runs `make sanitize` and `make fuzz`.
 BUILD     ?= build/release
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = libeigen3-dev libstb-dev nlohmann-json3-dev catch2
 TEST_DEPS  = python3-torch python3-numpy python3-pil python3-onnx libonnx-testdata
 
-.PHONY: demo test build sanitize clean
+FUZZ_DEPS  = clang libclang-rt-14-dev
+FUZZ_SECONDS ?= 60
+
+.PHONY: demo test build sanitize fuzz clean
 
 demo:
 	tools/install_deps.sh $(BUILD_DEPS)
@@ -29,6 +33,13 @@ sanitize:
 	cmake --build build/sanitize -j $(JOBS)
 	cd build/sanitize && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# The libFuzzer harnesses (clang, ASan + UBSan), each run for FUZZ_SECONDS on its committed corpus.
+fuzz:
+	tools/install_deps.sh $(BUILD_DEPS) $(FUZZ_DEPS)
+	CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Release -DGAPNET_FUZZ=ON -DGAPNET_BUILD_TESTS=OFF
+	cmake --build build/fuzz -j $(JOBS)
+	tests/fuzz/run_fuzzers.sh build/fuzz $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build

@@ -133,11 +133,14 @@ TEST_CASE("base64 float32 data loads the same values as a number array") {
 
 TEST_CASE("not JSON, not an object, wrong format or version") {
     REQUIRE(error_of_text("{\"format\": ").rfind("not valid JSON: parse error at line 1, column 12", 0) == 0);
-    REQUIRE(error_of_text("") .rfind("not valid JSON", 0) == 0);
+    REQUIRE(error_of_text("") == "empty file, not a model (a gapnet model is a JSON object: see docs/model-format.md)");
+    REQUIRE(error_of_text("{\"format\": \"gap\xff\"}") ==
+            "not valid JSON: parse error at line 1, column 16: syntax error while parsing value - invalid string: "
+            "ill-formed UTF-8 byte; last read: '\"gap\\xff'");
     REQUIRE(error_of(json::array()) == "a model file is a JSON object, got an array");
     json doc = valid_model();
     doc["format"] = "keras";
-    REQUIRE(error_of(doc) == "format: expected \"gapnet\"");
+    REQUIRE(error_of(doc) == "format: expected \"gapnet\", got \"keras\" (not a gapnet model file)");
     doc = valid_model();
     doc["version"] = 2;
     REQUIRE(error_of(doc) == "version: version 2 is newer than this gapnet reads (1): upgrade gapnet");
@@ -152,6 +155,35 @@ TEST_CASE("not JSON, not an object, wrong format or version") {
 TEST_CASE("JSON nested beyond the bound is refused before recursing") {
     const std::string deep = std::string(100000, '[') + std::string(100000, ']');
     REQUIRE(error_of_text(deep) == "JSON nested deeper than 64 levels");
+}
+
+TEST_CASE("a key repeated in one object is refused, not resolved to its last value") {
+    std::string text = valid_model().dump();
+    const std::string kernel = "\"kernel_size\":[2,2],";
+    REQUIRE(text.find(kernel) != std::string::npos);
+    text.replace(text.find(kernel), kernel.size(), kernel + "\"kernel_size\":[3,3],");
+    REQUIRE(error_of_text(text) == "layers[3]: key \"kernel_size\" appears twice in this object (JSON keys must be unique)");
+    REQUIRE(error_of_text("{\"format\": \"gapnet\", \"format\": \"gapnet\"}") ==
+            "key \"format\" appears twice in the top-level object (JSON keys must be unique)");
+    // The same key in different objects, and in an array of objects, is fine.
+    REQUIRE_NOTHROW(parse_model(valid_model().dump()));
+}
+
+TEST_CASE("strings from the file are quoted as one printable line") {
+    // A key with a newline and an escape sequence, and a layer name with a C1 control character (U+009B).
+    json doc = valid_model();
+    doc["layers"][0]["a\nb\x1b[2J"] = 1;
+    REQUIRE(error_of(doc) == "layers[0].a\\x0ab\\x1b[2J: unknown key for conv2d (a typo? see docs/model-format.md)");
+    doc = valid_model();
+    doc["layers"][1]["name"] = "bn\xc2\x9b\xc3\xa9";
+    doc["layers"][2]["name"] = "bn\xc2\x9b\xc3\xa9";
+    REQUIRE(error_of(doc) == "layers[2].name: 'bn\\xc2\\x9b\xc3\xa9' is already used by another layer");
+}
+
+TEST_CASE("a file cut short says it may be truncated") {
+    REQUIRE(error_of_text("{\"format\": \"gapnet\", ") ==
+            "not valid JSON: parse error at line 1, column 22: syntax error while parsing object key - unexpected end "
+            "of input; expected string literal (is the file truncated?)");
 }
 
 TEST_CASE("input section") {
@@ -229,14 +261,14 @@ TEST_CASE("tensor data must match its shape and be finite") {
     REQUIRE(error_of(doc) == "layers[1].running_var: value 0 is negative");
     doc = valid_model();
     doc["layers"][0]["weight"]["dtype"] = "float16";
-    REQUIRE(error_of(doc) == "layers[0].weight.dtype: only \"float32\" is supported");
+    REQUIRE(error_of(doc) == "layers[0].weight.dtype: only \"float32\" is supported, got \"float16\"");
 }
 
 TEST_CASE("channels, features and sizes must fit the previous layer") {
     json doc = valid_model();
     doc["layers"][0]["in_channels"] = 3;
     doc["layers"][0]["weight"] = tensor({2, 3, 3, 3});
-    REQUIRE(error_of(doc) == "layers[0].in_channels: is 3 but the input has 1 channels");
+    REQUIRE(error_of(doc) == "layers[0].in_channels: is 3 but the input has 1 channel");
     doc = valid_model();
     doc["layers"][1]["num_features"] = 4;
     for (const char* k : {"weight", "bias", "running_mean", "running_var"}) doc["layers"][1][k] = tensor({4});
@@ -301,9 +333,13 @@ TEST_CASE("declared sizes beyond the limits are refused before allocating") {
     Limits small_maps;
     small_maps.max_activation_elements = 50;
     REQUIRE(error_of(valid_model(), small_maps) == "layers[0]: output shape [2,6,6] exceeds 50 values (limit max_activation_elements = 50; raise it with --model-limit max_activation_elements=N)");
+    // A convolution's im2col buffer counts as an activation: [in/groups * kh * kw, H' * W'] = 9 x 36.
+    Limits small_scratch;
+    small_scratch.max_activation_elements = 300;
+    REQUIRE(error_of(valid_model(), small_scratch) == "layers[0]: its scratch buffer (im2col) for a 1x6x6 input would hold 324 values, more than 300 (limit max_activation_elements = 300; raise it with --model-limit max_activation_elements=N)");
     doc = valid_model();
     doc["input"]["height"] = 100000;
-    REQUIRE(error_of(doc) == "input.height: 100000 is larger than 16384");
+    REQUIRE(error_of(doc) == "input.height: 100000 is larger than 16384 (limit max_input_side = 16384; raise it with --model-limit max_input_side=N)");
 }
 
 TEST_CASE("layer names are unique; a layer may read any earlier layer by name") {
@@ -344,7 +380,7 @@ TEST_CASE("recorded tests: shapes checked at load, re-run by verify") {
     REQUIRE(report.largest_difference == Approx(1e-3).epsilon(1e-3));
 
     doc["tests"][0]["input"]["shape"] = {1, 5, 6};
-    REQUIRE(error_of(doc) == "tests[0].input.shape: [1,5,6] does not match the model input, which need [1,6,6]");
+    REQUIRE(error_of(doc) == "tests[0].input.shape: [1,5,6] does not match the model input, which is [1,6,6]");
     doc["tests"][0]["input"]["shape"] = {1, 6, 6};
     doc["tests"][0].erase("output");
     REQUIRE(error_of(doc) == "tests[0].output: required");

@@ -1,9 +1,15 @@
 #include "image.h"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
@@ -13,33 +19,479 @@
 namespace gapnet {
 namespace {
 
+// The formats gapnet reads (docs/model-format.md), told apart by their signatures so that messages
+// can name them. TGA has no signature: stb_image recognizes it by plausible header fields, last.
+enum class Format { png, jpeg, bmp, gif, psd, pnm, tga, other };
+
+Format detect_format(const std::string& b) {
+    auto starts = [&](const char* magic, size_t n) { return b.size() >= n && b.compare(0, n, magic, n) == 0; };
+    if (starts("\x89PNG\r\n\x1a\n", 8)) return Format::png;
+    if (!b.empty() && b[0] == '\xff' && b.find_first_not_of('\xff') != std::string::npos &&
+        b[b.find_first_not_of('\xff')] == '\xd8')
+        return Format::jpeg;  // SOI, after any number of fill bytes as stb allows
+    if (starts("BM", 2)) return Format::bmp;
+    if (starts("GIF87a", 6) || starts("GIF89a", 6)) return Format::gif;
+    if (starts("8BPS", 4)) return Format::psd;
+    if (starts("P5", 2) || starts("P6", 2)) return Format::pnm;
+    return Format::other;
+}
+
+const char* format_name(Format f) {
+    switch (f) {
+        case Format::png: return "PNG";
+        case Format::jpeg: return "JPEG";
+        case Format::bmp: return "BMP";
+        case Format::gif: return "GIF";
+        case Format::psd: return "PSD";
+        case Format::pnm: return "PNM";
+        case Format::tga: return "TGA";
+        default: return "image";
+    }
+}
+
+constexpr const char* kSupported = "gapnet reads PNG, JPEG, BMP, GIF, TGA, PSD and binary PGM/PPM";
+
+// `text` with every byte outside printable ASCII written as \xNN: messages quote bytes of the file
+// (a PNG chunk type; stb's reason for an unknown chunk is built from its type), and an error must
+// stay one printable line.
+std::string printable(const std::string& text) {
+    std::string out;
+    for (const unsigned char c : text) {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, c >= 0x20 && c < 0x7F ? "%c" : "\\x%02x", c);
+        out += escaped;
+    }
+    return out;
+}
+
+// stb's reason for its last failure, or "" when the call since `before` set none (stb 2.27 fails
+// silently on some paths, e.g. in its zlib decoder, leaving an earlier, unrelated reason in place).
+std::string reason_since(const char* before) {
+    const char* now = stbi_failure_reason();
+    return now && now != before ? printable(now) : "";
+}
+
+// Formats stb_image would decode but gapnet does not offer (undocumented and untested here, and
+// more decoder code exposed to hostile files), refused before stb sees them; or nullptr.
+const char* refused_format(const std::string& b) {
+    auto at = [&](size_t offset, const char* magic, size_t n) {
+        return b.size() >= offset + n && b.compare(offset, n, magic, n) == 0;
+    };
+    if (at(0, "#?RADIANCE\n", 11) || at(0, "#?RGBE\n", 7)) return "Radiance HDR";
+    if (at(0, "\x53\x80\xf6\x34", 4) && at(88, "PICT", 4)) return "Softimage PIC";
+    return nullptr;
+}
+
+// Common formats stb_image cannot read, recognized by their signatures so that the message says
+// what the file is rather than "unknown image type"; or nullptr.
+const char* unreadable_format(const std::string& b) {
+    auto at = [&](size_t offset, const char* magic, size_t n) {
+        return b.size() >= offset + n && b.compare(offset, n, magic, n) == 0;
+    };
+    if (at(0, "P1", 2) || at(0, "P2", 2) || at(0, "P3", 2) || at(0, "P4", 2))
+        return "Plain (ASCII) and 1-bit PNM (P1 to P4)";
+    if (at(0, "P7", 2)) return "PAM (P7)";
+    if (at(0, "II*\0", 4) || at(0, "MM\0*", 4)) return "TIFF";
+    if (at(0, "RIFF", 4) && at(8, "WEBP", 4)) return "WebP";
+    if (at(4, "ftyp", 4)) return "HEIF, AVIF and other ISO media";
+    if (at(0, "\0\0\1\0", 4)) return "ICO";
+    if (at(0, "%PDF", 4)) return "PDF";
+    return nullptr;
+}
+
 // stb_image 2.27 reads binary PNM (P5 gray, P6 RGB) but copies 16-bit samples without swapping them
-// from big-endian (the netpbm byte order), never scales by maxval, and ignores a short read, leaving
-// the missing pixels uninitialized. This header reader lets decode_image() correct all three.
+// from big-endian (the netpbm byte order), never scales by maxval, ignores a short read (leaving the
+// missing pixels uninitialized), and parses header numbers into an int without an overflow check.
+// This header reader tokenizes exactly as stb does (so both agree where the samples start), but
+// refuses what stb would misread, so that decode_image() can correct the rest.
 struct PnmHeader {
+    int64_t width = 0, height = 0, maxval = 255;
     size_t data_offset = 0;
-    int64_t maxval = 255;
 };
 
-std::optional<PnmHeader> read_pnm_header(const std::string& bytes) {
-    if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return std::nullopt;
-    size_t i = 2;
-    int64_t fields[3] = {0, 0, 0};  // width, height, maxval
-    for (int64_t& field : fields) {
-        while (i < bytes.size() && (std::isspace(static_cast<unsigned char>(bytes[i])) || bytes[i] == '#')) {
+PnmHeader read_pnm_header(const std::string& bytes) {
+    size_t i = 2;  // after "P5" or "P6"
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+    const char* names[3] = {"width", "height", "maxval"};
+    int64_t fields[3] = {0, 0, 0};
+    for (int f = 0; f < 3; ++f) {
+        // Whitespace and comments ('#' to the end of the line, as stb: '\n' or '\r') before each number.
+        const size_t before = i;
+        while (i < bytes.size() && (space(bytes[i]) || bytes[i] == '#')) {
             if (bytes[i] == '#')
-                while (i < bytes.size() && bytes[i] != '\n') ++i;
+                while (i < bytes.size() && bytes[i] != '\n' && bytes[i] != '\r') ++i;
             else
                 ++i;
         }
-        if (i >= bytes.size() || !std::isdigit(static_cast<unsigned char>(bytes[i])))
-            throw Error("not a valid PNM header");
-        while (i < bytes.size() && std::isdigit(static_cast<unsigned char>(bytes[i])) && field <= 65535)
-            field = field * 10 + (bytes[i++] - '0');
+        if (i == before || i >= bytes.size() || bytes[i] < '0' || bytes[i] > '9')
+            throw Error(std::string("not a valid PNM header: expected whitespace, then the ") + names[f]);
+        int digits = 0;
+        for (; i < bytes.size() && bytes[i] >= '0' && bytes[i] <= '9'; ++i) {
+            if (++digits > 9)  // past 999,999,999 stb's int would overflow
+                throw Error(std::string("not a valid PNM header: the ") + names[f] + " has more than 9 digits");
+            fields[f] = fields[f] * 10 + (bytes[i] - '0');
+        }
     }
-    if (fields[2] < 1 || fields[2] > 65535) throw Error("PNM maxval " + std::to_string(fields[2]) + " is not 1 to 65535");
+    if (fields[2] < 1 || fields[2] > 65535)
+        throw Error("PNM maxval " + std::to_string(fields[2]) + " is not 1 to 65535");
     // Exactly one whitespace character separates the header from the samples.
-    return PnmHeader{i + 1, fields[2]};
+    if (i >= bytes.size() || !space(bytes[i])) throw Error("not a valid PNM header: no whitespace after the maxval");
+    return PnmHeader{fields[0], fields[1], fields[2], i + 1};
+}
+
+uint32_t big_endian32(const std::string& b, size_t at) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(b[at])) << 24 |
+           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 16 |
+           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 8 |
+           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3]));
+}
+
+uint32_t crc32(const char* data, size_t size) {
+    static const auto table = [] {
+        std::array<uint32_t, 256> t{};
+        for (uint32_t i = 0; i < 256; ++i) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+        return t;
+    }();
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < size; ++i) crc = table[(crc ^ static_cast<unsigned char>(data[i])) & 0xFF] ^ (crc >> 8);
+    return crc ^ 0xFFFFFFFFu;
+}
+
+// What stb_image does not check in a PNG, checked before it decodes one:
+//  - every chunk lies inside the file (stb allocates an IDAT chunk's declared length, up to 2 GiB,
+//    before noticing the file is shorter);
+//  - the CRC-32 of every critical chunk (IHDR, PLTE, IDAT, IEND), which stb skips: a damaged file
+//    must be refused, not classified from garbage pixels (ancillary chunks' CRCs are not checked,
+//    as libpng only warns about them; their content cannot change the pixels gapnet uses);
+//  - the image data inflates to no more than the header's size needs (stb grows its buffer for
+//    whatever the stream holds, so a small file could make it allocate up to 2 GiB).
+// Returns normally when stb should decode the file; leaves structural errors stb reports well
+// (bad IHDR fields, a missing IDAT or IEND) to stb.
+void check_png(const std::string& b) {
+    size_t at = 8;
+    int64_t width = 0, height = 0, depth = 0, color = 0, interlace = 0;
+    bool iphone = false, have_header = false;
+    std::string idat;
+    while (at < b.size()) {
+        if (b.size() - at < 12)
+            throw Error("truncated PNG: the file ends inside a chunk header at byte " + std::to_string(at));
+        const uint32_t length = big_endian32(b, at);
+        const std::string type = b.substr(at + 4, 4), name = printable(type);  // a damaged type may hold any bytes
+        if (length > 0x7FFFFFFFu || b.size() - at - 12 < length)
+            throw Error("truncated PNG: the " + name + " chunk at byte " + std::to_string(at) + " declares " +
+                        std::to_string(length) + " bytes, but the file ends " + std::to_string(b.size() - at - 12) +
+                        " bytes later");
+        // Chunk types are four ASCII letters; an uppercase first letter marks a chunk a decoder must
+        // understand (stb's own message for an unknown one quotes the raw bytes, possibly cut short).
+        if (!std::all_of(type.begin(), type.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
+            throw Error("corrupt PNG: invalid chunk type '" + name + "' at byte " + std::to_string(at));
+        const bool critical = type[0] >= 'A' && type[0] <= 'Z';
+        if (critical && type != "IHDR" && type != "PLTE" && type != "IDAT" && type != "IEND" && type != "CgBI")
+            throw Error("PNG with the unknown critical chunk '" + type + "' at byte " + std::to_string(at) +
+                        " (gapnet reads standard PNG)");
+        if (critical && crc32(b.data() + at + 4, 4 + size_t{length}) != big_endian32(b, at + 8 + length))
+            throw Error("corrupt PNG: CRC mismatch in the " + name + " chunk at byte " + std::to_string(at));
+        if (type == "CgBI") iphone = true;  // Apple's variant: raw deflate without the zlib header
+        if (type == "IHDR" && length == 13 && !have_header) {
+            have_header = true;
+            width = big_endian32(b, at + 8), height = big_endian32(b, at + 12);
+            depth = static_cast<unsigned char>(b[at + 16]), color = static_cast<unsigned char>(b[at + 17]);
+            interlace = static_cast<unsigned char>(b[at + 20]);
+        }
+        if (type == "IDAT") idat.append(b, at + 8, length);
+        at += 12 + size_t{length};
+        if (type == "IEND") break;
+    }
+    // Leave files stb will refuse anyway, for its own reason, to stb.
+    if (!have_header || idat.empty() || width < 1 || height < 1 || width > (1 << 24) || height > (1 << 24)) return;
+    const int64_t samples = color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1;  // gray, palette: 1
+    // The filtered scanlines: per row one filter byte and the packed samples (stb's img_len), for
+    // each of Adam7's seven passes when interlaced.
+    auto rows_bytes = [&](int64_t w, int64_t h) { return w && h ? ((samples * w * depth + 7) / 8 + 1) * h : 0; };
+    int64_t needed = 0;
+    if (interlace == 1) {
+        const int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+        const int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+        for (int p = 0; p < 7; ++p)
+            needed += rows_bytes((width - x0[p] + dx[p] - 1) / dx[p], (height - y0[p] + dy[p] - 1) / dy[p]);
+    } else {
+        needed = rows_bytes(width, height);
+    }
+    // stb accepts data past what the image needs; allow some (an encoder's padding), not a bomb.
+    const int64_t allowed = needed + needed / 8 + 65536;
+    if (allowed > INT_MAX || idat.size() > static_cast<size_t>(INT_MAX)) return;  // stb refuses it as too large
+    const std::unique_ptr<char[]> out(new char[static_cast<size_t>(allowed)]);  // not zeroed: inflate writes it
+    const char* reason_before = stbi_failure_reason();
+    const int got = iphone ? stbi_zlib_decode_noheader_buffer(out.get(), static_cast<int>(allowed), idat.data(),
+                                                              static_cast<int>(idat.size()))
+                           : stbi_zlib_decode_buffer(out.get(), static_cast<int>(allowed), idat.data(),
+                                                     static_cast<int>(idat.size()));
+    const std::string reason = got < 0 ? reason_since(reason_before) : "";
+    if (reason == "output buffer limit")
+        throw Error("corrupt PNG: the image data decompresses to more than the " + std::to_string(needed) +
+                    " bytes a " + std::to_string(width) + "x" + std::to_string(height) + " image needs");
+    if (got < 0)
+        throw Error("corrupt PNG: the compressed image data is invalid" + (reason.empty() ? "" : " (" + reason + ")"));
+    if (got < needed)
+        throw Error("truncated PNG: the image data decompresses to " + std::to_string(got) + " bytes, a " +
+                    std::to_string(width) + "x" + std::to_string(height) + " image needs " + std::to_string(needed));
+}
+
+// What stb_image 2.27 does not check in a JPEG, checked before it parses one:
+//  - a Huffman table's 16 code counts total at most 256: stb builds the table without checking
+//    (fixed in stb 2.28) and writes past its arrays, heap corruption from a 300-byte file;
+//  - every table a scan uses was defined (DHT, DQT) before it: stb allocates its decoder state
+//    without zeroing it and would decode with uninitialized tables (nondeterministic pixels, or a
+//    failed assertion inside stb). Motion-JPEG frames, which rely on default Huffman tables, are
+//    refused here for that reason;
+//  - every component of the frame is in a scan (for a progressive JPEG, a first DC scan): stb's
+//    buffers for a component no scan covers keep uninitialized memory, returned as pixels.
+// The markers are walked as stb walks them: segments by their length, single bytes skipped between
+// segments and through entropy-coded data (where 0xFF 0x00 is a stuffed byte and 0xFF 0xD0-D7 a
+// restart marker), until EOI.
+void check_jpeg(const std::string& b) {
+    // A byte of the file; past its end 0, as stb reads there.
+    auto byte = [&](size_t i) -> size_t { return i < b.size() ? static_cast<unsigned char>(b[i]) : 0; };
+    bool huffman[2][4] = {}, quantization[4] = {}, progressive = false, frame = false;
+    struct Component {
+        size_t id, table;
+        bool scanned = false;
+    };
+    std::vector<Component> components;
+    size_t i = b.find('\xd8') + 1;  // after SOI (detect_format found it after the fill bytes)
+    while (i < b.size()) {
+        if (byte(i) != 0xFF) {
+            ++i;
+            continue;
+        }
+        while (i < b.size() && byte(i) == 0xFF) ++i;  // fill bytes
+        if (i >= b.size()) break;
+        const size_t marker = byte(i++);
+        // A stuffed 0xFF, TEM, RST0-7 or SOI: no segment follows.
+        if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;
+        if (marker == 0xD9) {  // EOI: every component must have been decoded by some scan
+            for (const Component& c : components)
+                if (!c.scanned)
+                    throw Error("corrupt JPEG: component " + std::to_string(c.id) +
+                                " is in no scan, so its pixels would be undefined");
+            break;
+        }
+        if (i + 2 > b.size()) break;
+        const size_t segment = i - 2, length = byte(i) << 8 | byte(i + 1), at = i + 2;
+        if (length < 2) break;  // stb refuses it
+        const std::string where = " at byte " + std::to_string(segment);
+        if (marker == 0xC4) {  // DHT: tables of (class << 4 | id, 16 counts, the values) while length remains
+            size_t table = at;
+            for (int64_t left = static_cast<int64_t>(length) - 2; left > 0;) {
+                int64_t codes = 0;
+                for (size_t k = 0; k < 16; ++k) codes += byte(table + 1 + k);
+                if (codes > 256)
+                    throw Error("corrupt JPEG: the Huffman table in the DHT segment" + where + " declares " +
+                                std::to_string(codes) + " codes, more than 256");
+                if (byte(table) >> 4 < 2 && (byte(table) & 15) < 4) huffman[byte(table) >> 4][byte(table) & 15] = true;
+                left -= 17 + codes;
+                table += 17 + static_cast<size_t>(codes);
+            }
+        } else if (marker == 0xDB) {  // DQT: tables of (precision << 4 | id, 64 values of 1 or 2 bytes)
+            for (size_t table = at; table < i + length;) {
+                if ((byte(table) & 15) < 4) quantization[byte(table) & 15] = true;
+                table += byte(table) >> 4 ? 129 : 65;
+            }
+        } else if ((marker == 0xC0 || marker == 0xC1 || marker == 0xC2) && !frame) {  // the frame header stb reads
+            frame = true, progressive = marker == 0xC2;
+            for (size_t k = 0, n = byte(at + 5); k < n && at + 8 + 3 * k < i + length; ++k)
+                components.push_back({byte(at + 6 + 3 * k), byte(at + 8 + 3 * k)});
+        } else if (marker == 0xDA) {  // SOS: its components with their tables, then Ss, Se, Ah << 4 | Al
+            const size_t n = byte(at), ss = byte(at + 1 + 2 * n), ah = byte(at + 3 + 2 * n) >> 4;
+            for (size_t k = 0; k < n; ++k) {
+                const size_t id = byte(at + 1 + 2 * k), dc = byte(at + 2 + 2 * k) >> 4, ac = byte(at + 2 + 2 * k) & 15;
+                auto c = std::find_if(components.begin(), components.end(),
+                                      [&](const Component& x) { return x.id == id; });
+                if (c == components.end() || dc > 3 || ac > 3) break;  // stb refuses the scan
+                // Which tables the scan decodes with: a baseline scan both; a progressive DC scan its DC
+                // table (only the first pass: refinements read raw bits), an AC scan its AC table.
+                const bool uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss > 0;
+                const char* missing = uses_dc && !huffman[0][dc] ? "DC" : uses_ac && !huffman[1][ac] ? "AC" : nullptr;
+                if (missing)
+                    throw Error(std::string("corrupt JPEG: the scan") + where + " uses Huffman table " + missing + " " +
+                                std::to_string(missing[0] == 'D' ? dc : ac) + ", which no DHT segment defines");
+                if (c->table > 3 || !quantization[c->table])
+                    throw Error("corrupt JPEG: the scan" + where + " uses quantization table " +
+                                std::to_string(c->table) + ", which no DQT segment defines");
+                if (!progressive || (ss == 0 && ah == 0)) c->scanned = true;
+            }
+        }
+        i += length;
+    }
+}
+
+// stb_image 2.27 removes Photoshop's white matte from a PSD with an alpha channel by computing, for
+// each colour value c with alpha a (0 < a < 1), c / a + max * (1 - 1 / a), and converting that to an
+// integer sample without a range check: for a colour darker than the matte allows the value is
+// negative, undefined behaviour, garbage in practice. Such pixels are found here first, decoding the
+// planes as stb does (raw, or PackBits per channel with stb's bounds), and the file is refused. The
+// sections before the pixel data must lie inside the file (stb skips them by their declared
+// lengths, wherever that leads).
+void check_psd(const std::string& b) {
+    auto u16 = [&](size_t i) {
+        return size_t{static_cast<unsigned char>(b[i])} << 8 | static_cast<unsigned char>(b[i + 1]);
+    };
+    if (b.size() < 26) return;  // stb refuses it
+    const size_t channels = u16(12), height = big_endian32(b, 14), width = big_endian32(b, 18), depth = u16(22);
+    if (channels < 4 || channels > 16 || u16(24) != 3 || (depth != 8 && depth != 16)) return;  // no matte, or refused
+    size_t at = 26;
+    for (const char* section : {"colour mode data", "image resources", "layer and mask information"}) {
+        if (b.size() - at < 4) throw Error("truncated PSD: the file ends before the pixel data");
+        const size_t length = big_endian32(b, at);
+        if (length > b.size() - at - 4)
+            throw Error(std::string("truncated PSD: the ") + section + " section at byte " + std::to_string(at) +
+                        " declares " + std::to_string(length) + " bytes, but the file ends " +
+                        std::to_string(b.size() - at - 4) + " bytes later");
+        at += 4 + length;
+    }
+    if (b.size() - at < 2 || u16(at) > 1) return;  // stb reports it
+    const bool rle = u16(at) == 1;
+    at += 2;
+    const size_t pixels = width * height;  // within the image limits, checked before
+    // RLE data are 8-bit whatever the depth (as stb reads them); raw 16-bit samples stay 16-bit.
+    const size_t bytes_per_sample = rle ? 1 : depth / 8;
+    const double max = bytes_per_sample == 2 ? 65535.0 : 255.0;
+    // The start of each of the first four planes, and the alpha plane's values.
+    std::vector<size_t> plane_start(4);
+    std::vector<uint16_t> alpha(pixels);
+    bool past_end = false;
+    auto sample = [&](size_t i) -> size_t {
+        if (i + bytes_per_sample > b.size()) return past_end = true, 0;  // as stb reads past the end
+        return bytes_per_sample == 2 ? u16(i) : static_cast<unsigned char>(b[i]);
+    };
+    // Decodes `pixels` PackBits values from `i` as stbi__psd_decode_rle does, calling put(index, value);
+    // returns where the plane ends, or npos for data stb would refuse.
+    auto unpack = [&](size_t i, const auto& put) -> size_t {
+        for (size_t count = 0; count < pixels;) {
+            const size_t len = sample(i++);
+            if (len == 128) continue;
+            const size_t run = len < 128 ? len + 1 : 257 - len;
+            if (run > pixels - count) return std::string::npos;
+            for (size_t k = 0; k < run; ++k) put(count + k, sample(len < 128 ? i + k : i));
+            i += len < 128 ? run : 1;
+            count += run;
+        }
+        return i;
+    };
+    if (rle) {
+        size_t i = at + height * channels * 2;  // after the per-row byte counts, which stb skips
+        for (size_t c = 0; c < 4; ++c) {
+            plane_start[c] = i;
+            i = unpack(i, [&](size_t p, size_t v) { if (c == 3) alpha[p] = static_cast<uint16_t>(v); });
+            if (i == std::string::npos) return;  // stb refuses it
+        }
+    } else {
+        for (size_t c = 0; c < 4; ++c) plane_start[c] = at + c * pixels * bytes_per_sample;
+        for (size_t p = 0; p < pixels; ++p)
+            alpha[p] = static_cast<uint16_t>(sample(plane_start[3] + p * bytes_per_sample));
+    }
+    if (past_end) throw Error("truncated PSD: the file ends before the image data does");
+    auto check = [&](size_t p, size_t value) {
+        if (alpha[p] == 0 || alpha[p] == max) return;
+        // stb's own float arithmetic; refused a little before -1, where the conversion becomes undefined.
+        const float a = static_cast<float>(alpha[p] / max), ra = 1.0f / a;
+        const float inv_a = static_cast<float>(max) * (1 - ra);
+        if (static_cast<float>(value) * ra + inv_a < -0.5f)
+            throw Error("corrupt PSD: pixel " + std::to_string(p) + " has colour value " + std::to_string(value) +
+                        " with alpha " + std::to_string(alpha[p]) + ", darker than Photoshop's white matte allows");
+    };
+    for (size_t c = 0; c < 3; ++c) {
+        if (rle)
+            unpack(plane_start[c], check);
+        else
+            for (size_t p = 0; p < pixels; ++p) check(p, sample(plane_start[c] + p * bytes_per_sample));
+    }
+}
+
+// The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end. From
+// memory, stb 2.27 turns a short read into zeros (BMP, GIF, TGA, PSD: get8 returns 0) or leaves the
+// pixels unread (getn fails, ignored by the TGA loader): a truncated file decodes "successfully" with
+// made-up or uninitialized pixels. Through callbacks the short read is seen here. stb reads in two
+// ways: refilling its own 128-byte buffer (the first read's destination; a short refill is normal,
+// an empty one means the decoder needs more) and getn() straight into the image (any short read).
+// Skipping past the end is not counted: it produces no pixels, and some BMP writers omit the last
+// row's padding.
+struct StbReader {
+    const std::string& bytes;
+    size_t position = 0;
+    const char* refill_buffer = nullptr;
+    bool past_end = false;
+
+    static int read(void* user, char* data, int size) {
+        auto& r = *static_cast<StbReader*>(user);
+        if (!r.refill_buffer) r.refill_buffer = data;
+        const size_t wanted = size > 0 ? static_cast<size_t>(size) : 0;
+        const size_t n = std::min(wanted, r.bytes.size() - r.position);
+        std::memcpy(data, r.bytes.data() + r.position, n);
+        r.position += n;
+        if (data == r.refill_buffer ? n == 0 && wanted > 0 : n < wanted) r.past_end = true;
+        return static_cast<int>(n);
+    }
+    static void skip(void* user, int n) {
+        auto& r = *static_cast<StbReader*>(user);
+        r.position = n < 0 ? r.position - std::min(r.position, static_cast<size_t>(-int64_t{n}))
+                           : std::min(r.bytes.size(), r.position + static_cast<size_t>(n));
+    }
+    static int eof(void* user) {
+        const auto& r = *static_cast<StbReader*>(user);
+        return r.position >= r.bytes.size();
+    }
+    static constexpr stbi_io_callbacks callbacks = {read, skip, eof};
+};
+
+// The width and height a header declares, for a message when stb_image refuses the header
+// (stb then only says "unknown image type"); nullopt when the header is too short to tell.
+std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, Format format) {
+    auto u8 = [&](size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
+    auto le16 = [&](size_t i) { return u8(i) | u8(i + 1) << 8; };
+    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
+    auto le32 = [&](size_t i) { return static_cast<int64_t>(static_cast<int32_t>(le16(i) | le16(i + 2) << 16)); };
+    switch (format) {
+        case Format::png:
+            if (b.size() >= 24) return std::pair{int64_t{big_endian32(b, 16)}, int64_t{big_endian32(b, 20)}};
+            break;
+        case Format::gif:
+            if (b.size() >= 10) return std::pair{le16(6), le16(8)};
+            break;
+        case Format::bmp:  // BITMAPINFOHEADER and later: int32 width and height (negative: top-down)
+            if (b.size() >= 26 && le32(14) >= 40) return std::pair{std::abs(le32(18)), std::abs(le32(22))};
+            break;
+        case Format::psd:
+            if (b.size() >= 22) return std::pair{be16(18) << 16 | be16(20), be16(14) << 16 | be16(16)};
+            break;
+        case Format::jpeg:  // the first start-of-frame marker (SOF0 to SOF15, not DHT, JPG or DAC)
+            for (size_t i = 2; i + 9 <= b.size() && u8(i) == 0xFF;) {
+                const int64_t marker = u8(i + 1);
+                if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
+                    return std::pair{be16(i + 7), be16(i + 5)};
+                i += 2 + static_cast<size_t>(be16(i + 2));
+            }
+            break;
+        default:
+            break;
+    }
+    return std::nullopt;
+}
+
+// Refuses a header size of no pixels, or beyond `limits`, naming the limit and how to raise it.
+void check_size(int64_t w, int64_t h, const ImageLimits& limits) {
+    const std::string size = "image is " + std::to_string(w) + "x" + std::to_string(h);
+    if (w < 1 || h < 1) throw Error(size + ": it has no pixels");
+    if (w > limits.max_side || h > limits.max_side)
+        throw Error(size + ", beyond the limit of " + std::to_string(limits.max_side) +
+                    " pixels per side (raise it with --max-image-side N)");
+    if (w * h > limits.max_pixels)
+        throw Error(size + " = " + std::to_string(w * h) + " pixels, beyond the limit of " +
+                    std::to_string(limits.max_pixels) + " pixels (raise it with --max-image-pixels N)");
 }
 
 }  // namespace
@@ -47,28 +499,56 @@ std::optional<PnmHeader> read_pnm_header(const std::string& bytes) {
 Image decode_image(const std::string& bytes, const ImageLimits& limits) {
     if (bytes.empty()) throw Error("empty file, not an image");
     if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error("file too large for the image decoder");
+    if (const char* refused = refused_format(bytes))
+        throw Error(std::string(refused) + " images are not supported (" + kSupported + ")");
+    Format format = detect_format(bytes);
+    std::optional<PnmHeader> pnm;
+    // Before stbi_info: stb parses the PNM header and a JPEG's tables up to the frame header there.
+    if (format == Format::pnm) pnm = read_pnm_header(bytes);
+    if (format == Format::jpeg) check_jpeg(bytes);
     const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
     const int size = static_cast<int>(bytes.size());
     int w = 0, h = 0, c = 0;
-    if (!stbi_info_from_memory(data, size, &w, &h, &c))
-        throw Error(std::string("not an image gapnet can read (") + stbi_failure_reason() + ")");
-    if (w < 1 || h < 1) throw Error("image has no pixels");
-    if (w > limits.max_side || h > limits.max_side || int64_t{w} * h > limits.max_pixels)
-        throw Error("image is " + std::to_string(w) + "x" + std::to_string(h) + ", beyond the limit of " +
-                    std::to_string(limits.max_side) + " per side and " + std::to_string(limits.max_pixels) + " pixels");
+    if (!stbi_info_from_memory(data, size, &w, &h, &c)) {
+        // stbi_info's reason is always "unknown image type": say more from the signature and header.
+        if (const char* unreadable = unreadable_format(bytes))
+            throw Error(std::string(unreadable) + " images are not supported (" + kSupported + ")");
+        if (format == Format::other) throw Error("not an image gapnet can read (unknown image type)");
+        if (const auto declared = pnm ? std::pair{pnm->width, pnm->height} : declared_size(bytes, format))
+            check_size(declared->first, declared->second, limits);  // stb refuses 0 pixels, and PNGs over 1 GiB
+        throw Error(std::string("corrupt or truncated ") + format_name(format) + " header");
+    }
+    if (format == Format::other) format = Format::tga;  // stb recognized it, and TGA is the only format left
+    check_size(w, h, limits);
+    if (format == Format::png) check_png(bytes);
+    if (format == Format::psd) check_psd(bytes);
 
-    const std::optional<PnmHeader> pnm = read_pnm_header(bytes);
-    const int64_t sample_bytes = stbi_is_16_bit_from_memory(data, size) ? 2 : 1;
-    if (pnm && static_cast<int64_t>(bytes.size()) - static_cast<int64_t>(pnm->data_offset) < int64_t{w} * h * c * sample_bytes)
+    const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
+    const int64_t sample_bytes = sixteen_bit ? 2 : 1;
+    if (pnm && static_cast<int64_t>(bytes.size()) - static_cast<int64_t>(pnm->data_offset) <
+                   int64_t{w} * h * c * sample_bytes)
         throw Error("truncated PNM: " + std::to_string(w) + "x" + std::to_string(h) + " needs " +
                     std::to_string(int64_t{w} * h * c * sample_bytes) + " bytes of samples");
 
     Image image;
-    const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
-    void* raw = sixteen_bit ? static_cast<void*>(stbi_load_16_from_memory(data, size, &w, &h, &c, 0))
-                            : static_cast<void*>(stbi_load_from_memory(data, size, &w, &h, &c, 0));
-    if (!raw) throw Error(std::string("cannot decode image (") + stbi_failure_reason() + ")");
+    const int expected_w = w, expected_h = h;
+    StbReader reader{bytes};
+    const char* reason_before = stbi_failure_reason();
+    const stbi_io_callbacks* io = &StbReader::callbacks;
+    void* raw = sixteen_bit ? static_cast<void*>(stbi_load_16_from_callbacks(io, &reader, &w, &h, &c, 0))
+                            : static_cast<void*>(stbi_load_from_callbacks(io, &reader, &w, &h, &c, 0));
+    if (!raw) {
+        const std::string reason = reason_since(reason_before);
+        throw Error(std::string("corrupt or truncated ") + format_name(format) +
+                    (reason.empty() ? "" : " (decoder: " + reason + ")"));
+    }
     std::unique_ptr<void, void (*)(void*)> owner(raw, stbi_image_free);
+    if (reader.past_end)
+        throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does");
+    // The limits were checked on the header stbi_info read; the decoder must have read the same one.
+    if (w != expected_w || h != expected_h || c < 1 || c > 4)
+        throw Error("inconsistent image header: " + std::to_string(expected_w) + "x" + std::to_string(expected_h) +
+                    ", decoded as " + std::to_string(w) + "x" + std::to_string(h) + "x" + std::to_string(c));
     image.width = w, image.height = h, image.channels = c;
     image.pixels.resize(static_cast<size_t>(w) * h * c);
     const auto* samples8 = static_cast<const stbi_uc*>(raw);
@@ -84,8 +564,15 @@ Image decode_image(const std::string& bytes, const ImageLimits& limits) {
         }
     }
     if (pnm) {  // samples run 0..maxval: bring them to 0..255
-        const float factor = 255.0f / static_cast<float>(pnm->maxval);
-        for (float& v : image.pixels) v *= factor;
+        const auto maxval = static_cast<float>(pnm->maxval);
+        for (size_t i = 0; i < image.pixels.size(); ++i)
+            if (image.pixels[i] > maxval)  // netpbm forbids it; scaled, it would leave 0..255
+                throw Error("corrupt PNM: sample " + std::to_string(i) + " is " +
+                            std::to_string(static_cast<int64_t>(image.pixels[i])) + ", larger than the maxval " +
+                            std::to_string(pnm->maxval));
+        // v * 255 is exact in float (at most 65535 * 255 < 2^24) and the division rounds once, so
+        // v == maxval gives exactly 255 (v * (255 / maxval) could give 255.00002).
+        for (float& v : image.pixels) v = v * 255.0f / maxval;
     }
     return image;
 }
@@ -143,7 +630,11 @@ Tensor preprocess(const Image& image, const InputSpec& spec) {
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
     // A compressed image is rarely larger than its raw pixels; bound the file by that plus headroom.
     const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
-    return preprocess(decode_image(read_file(path, max_bytes, "(the bound for an image of at most max_pixels pixels)"), limits), spec);
+    return preprocess(decode_image(read_file(path, max_bytes,
+                                             "(the bound for an image of at most " + std::to_string(limits.max_pixels) +
+                                                 " pixels; raise it with --max-image-pixels N)"),
+                                   limits),
+                      spec);
 }
 
 }  // namespace gapnet

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -99,10 +100,10 @@ std::vector<float> decode_base64_floats(const std::string& text, int64_t count, 
 }
 
 // A tensor object ({"shape", "data"[, "dtype", "encoding"]}) whose shape must be `shape` (which
-// `shape_source` names in the error); its values are counted against max_parameters through
-// `parameters` when that is given.
+// `shape_source` names in the error, e.g. "the model input, which is"); its values are counted
+// against max_parameters through `parameters` when that is given.
 std::vector<float> read_tensor(const json& v, const std::string& where, const Shape& shape, const Limits& limits,
-                               int64_t* parameters, const char* shape_source = "the layer's attributes") {
+                               int64_t* parameters, const char* shape_source = "the layer's attributes, which need") {
     if (!v.is_object()) throw Error("expected a tensor object {\"shape\": [...], \"data\": ...}, got " + describe(v), where);
     reject_unknown_keys(v, {"shape", "data", "dtype", "encoding"}, where, "a tensor");
 
@@ -116,8 +117,7 @@ std::vector<float> read_tensor(const json& v, const std::string& where, const Sh
         declared.push_back(read_integer((*shape_it)[i], where + ".shape[" + std::to_string(i) + "]", 1,
                                         limits.max_tensor_elements));
     if (declared != shape)
-        throw Error(to_string(declared) + " does not match " + shape_source + ", which need " + to_string(shape),
-                    where + ".shape");
+        throw Error(to_string(declared) + " does not match " + shape_source + " " + to_string(shape), where + ".shape");
     int64_t count;
     try {
         count = element_count(shape, limits.max_tensor_elements);
@@ -133,7 +133,9 @@ std::vector<float> read_tensor(const json& v, const std::string& where, const Sh
     }
 
     if (const auto dtype = v.find("dtype"); dtype != v.end() && *dtype != "float32")
-        throw Error("only \"float32\" is supported", where + ".dtype");
+        throw Error("only \"float32\" is supported, got " +
+                        (dtype->is_string() ? "\"" + dtype->get<std::string>() + "\"" : describe(*dtype)),
+                    where + ".dtype");
     std::string encoding = "json";
     if (const auto e = v.find("encoding"); e != v.end()) {
         if (!e->is_string() || (*e != "json" && *e != "base64"))
@@ -285,8 +287,17 @@ InputSpec read_input(const json& doc, const Limits& limits) {
     spec.channels = read_integer(required(input, "channels", "input"), "input.channels", 1, limits.max_activation_elements);
     if (spec.color != ColorMode::none && spec.channels != 1 && spec.channels != 3)
         throw Error("must be 1 (grayscale) or 3 (rgb)", "input.channels");
-    spec.height = read_integer(required(input, "height", "input"), "input.height", 1, limits.max_input_side);
-    spec.width = read_integer(required(input, "width", "input"), "input.width", 1, limits.max_input_side);
+    for (const char* side : {"height", "width"}) {
+        const json& v = required(input, side, "input");
+        const std::string where = std::string("input.") + side;
+        // Past the limit, say which limit it is and how to raise it (read_integer gives only the bound).
+        const bool beyond = v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(limits.max_input_side)
+                                                   : v.is_number_integer() && v.get<int64_t>() > limits.max_input_side;
+        if (beyond)
+            throw Error(v.dump() + " is larger than " + std::to_string(limits.max_input_side) + " " +
+                        limit_note("max_input_side", limits.max_input_side), where);
+        (side[0] == 'h' ? spec.height : spec.width) = read_integer(v, where, 1, limits.max_input_side);
+    }
     if (spec.color != ColorMode::none && (spec.color == ColorMode::grayscale) != (spec.channels == 1))
         throw Error("'" + color + "' does not match " + std::to_string(spec.channels) + " channel(s)", "input.color");
     if (const auto it = input.find("scale"); it != input.end()) {
@@ -301,8 +312,8 @@ InputSpec read_input(const json& doc, const Limits& limits) {
 Model build_model(const json& doc, const Limits& limits, const std::string& fallback_name) {
     if (!doc.is_object()) throw Error("a model file is a JSON object, got " + describe(doc));
     reject_unknown_keys(doc, {"format", "version", "name", "input", "labels", "layers", "tests", "metadata"}, "", "a model");
-    if (read_string(required(doc, "format", ""), "format") != "gapnet")
-        throw Error("expected \"gapnet\"", "format");
+    if (const std::string format = read_string(required(doc, "format", ""), "format"); format != "gapnet")
+        throw Error("expected \"gapnet\", got \"" + format + "\" (not a gapnet model file)", "format");
     const int64_t version = read_integer(required(doc, "version", ""), "version", 1, INT32_MAX);
     if (version != 1)
         throw Error("version " + std::to_string(version) + " is newer than this gapnet reads (1): upgrade gapnet",
@@ -332,7 +343,16 @@ Model build_model(const json& doc, const Limits& limits, const std::string& fall
             JsonLayerConfig config(layer, where, limits, parameters);
             auto built = create_layer(type, config);
             config.reject_unread_keys(type);
-            graph.add(layer_name, std::move(built), from);
+            const Node& node = graph.add(layer_name, std::move(built), from);
+            // A convolution's im2col buffer is allocated when it runs; a tiny file (a 64x64 kernel on a
+            // 1024x1024 input) could make it 16 GiB, so it is bounded like an activation.
+            const Shape& in = node.input < 0 ? graph.input_shape() : graph.nodes()[node.input].output_shape;
+            if (const int64_t scratch = node.layer->workspace_elements(in); scratch > limits.max_activation_elements)
+                throw Error("its scratch buffer (im2col) for a " + join(in, "x") + " input would hold " +
+                                std::to_string(scratch) + " values, more than " +
+                                std::to_string(limits.max_activation_elements) + " " +
+                                limit_note("max_activation_elements", limits.max_activation_elements),
+                            where);
         } catch (const Error& e) {
             // Errors from layers and the graph are located at an attribute; locate them in the file.
             if (e.where().rfind(where, 0) == 0) throw;
@@ -365,33 +385,124 @@ Model build_model(const json& doc, const Limits& limits, const std::string& fall
             const Shape& in = graph.input_shape();
             const Shape& out = graph.output_shape();
             tests.push_back({Tensor(in, read_tensor(required(test, "input", where), where + ".input", in, limits, nullptr,
-                                                    "the model input")),
+                                                    "the model input, which is")),
                              Tensor(out, read_tensor(required(test, "output", where), where + ".output", out, limits,
-                                                     nullptr, "the model output"))});
+                                                     nullptr, "the model output, which is"))});
         }
     }
 
     return Model{std::move(name), std::move(input), std::move(labels), std::move(graph), std::move(tests)};
 }
 
+// Watches nlohmann's parse events: bounds the nesting depth before the parser goes deeper, and
+// refuses a key repeated in one object, which nlohmann would silently resolve to its last value (a
+// model with two "weight"s must not load with whichever came last). Tracks the JSON location of the
+// value being parsed, to name it.
+class ParseWatcher {
+public:
+    bool operator()(int depth, json::parse_event_t event, json& parsed) {
+        if (depth > kMaxNesting) throw Error("JSON nested deeper than " + std::to_string(kMaxNesting) + " levels");
+        switch (event) {
+            case json::parse_event_t::object_start:
+            case json::parse_event_t::array_start:
+            case json::parse_event_t::value:
+                if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;  // an array element starts
+                if (event != json::parse_event_t::value)
+                    frames_.push_back({event == json::parse_event_t::object_start});
+                break;
+            case json::parse_event_t::key: {
+                Frame& object = frames_.back();
+                object.key = parsed.get<std::string>();
+                if (!object.keys.insert(object.key).second) {
+                    object.key.clear();  // locate the object itself
+                    const std::string where = location();
+                    throw Error("key \"" + parsed.get<std::string>() + "\" appears twice in " +
+                                    (where.empty() ? "the top-level object" : "this object") + " (JSON keys must be unique)",
+                                where);
+                }
+                break;
+            }
+            case json::parse_event_t::object_end:
+            case json::parse_event_t::array_end:
+                frames_.pop_back();
+                break;
+        }
+        return true;
+    }
+
+private:
+    struct Frame {
+        bool object;
+        std::set<std::string> keys = {};  // objects: the keys seen so far
+        std::string key = {};             // objects: the current key
+        size_t index = 0;                 // arrays: elements started so far
+    };
+
+    std::string location() const {  // e.g. "layers[3].weight"
+        std::string where;
+        // (appended piece by piece: GCC 12 warns falsely about "[" + std::to_string(...), -Wrestrict)
+        for (const Frame& f : frames_) {
+            if (f.object && !f.key.empty()) {
+                if (!where.empty()) where += '.';
+                where += f.key;
+            } else if (!f.object) {
+                where += '[';
+                where += std::to_string(f.index - 1);
+                where += ']';
+            }
+        }
+        return where;
+    }
+
+    std::vector<Frame> frames_;
+};
+
+// `text` with control characters (and, unless `keep_utf8`, every byte past ASCII) written as \xNN:
+// messages quote keys, names and bytes from the file, and an error must stay one printable line.
+std::string printable(const std::string& text, bool keep_utf8) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        // U+0080 to U+009F (0xC2 0x80-0x9F) are control characters too (C1: a terminal obeys some).
+        const bool c1 = c == 0xC2 && i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xE0) == 0x80;
+        const bool c1_second = i > 0 && static_cast<unsigned char>(text[i - 1]) == 0xC2 && (c & 0xE0) == 0x80;
+        if ((c >= 0x20 && c < 0x7F) || (keep_utf8 && c >= 0x80 && !c1 && !c1_second)) {
+            out += static_cast<char>(c);
+        } else {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+            out += escaped;
+        }
+    }
+    return out;
+}
+
+// nlohmann's message without its "[json.exception.parse_error.101] " prefix. The bytes it quotes
+// from the file ("last read: '...'") may be invalid UTF-8, so everything past ASCII is escaped.
+std::string json_error_text(const json::exception& e) {
+    std::string what = e.what();
+    if (const auto close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
+    if (what.find("unexpected end of input") != std::string::npos) what += " (is the file truncated?)";
+    return printable(what, false);
+}
+
 }  // namespace
 
 Model parse_model(std::string_view text, const Limits& limits, const std::string& fallback_name) {
-    json doc;
+    if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+        throw Error("empty file, not a model (a gapnet model is a JSON object: see docs/model-format.md)");
     try {
-        // The callback bounds the nesting depth before the parser recurses further.
-        doc = json::parse(text.begin(), text.end(), [](int depth, json::parse_event_t, json&) {
-            if (depth > kMaxNesting)
-                throw Error("JSON nested deeper than " + std::to_string(kMaxNesting) + " levels");
-            return true;
-        });
-    } catch (const json::exception& e) {
-        // "[json.exception.parse_error.101] parse error at line 1, ..." -> "not valid JSON: parse error at ..."
-        std::string what = e.what();
-        if (const auto close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
-        throw Error("not valid JSON: " + what);
+        json doc;
+        try {
+            doc = json::parse(text.begin(), text.end(), ParseWatcher());
+        } catch (const json::exception& e) {
+            throw Error("not valid JSON: " + json_error_text(e));
+        }
+        return build_model(doc, limits, fallback_name);
+    } catch (const Error& e) {
+        // Strings from the file (keys, names, types; valid UTF-8 once parsed) may hold control characters.
+        throw Error(printable(e.what(), true), printable(e.where(), true));
     }
-    return build_model(doc, limits, fallback_name);
 }
 
 Model load_model(const std::string& path, const Limits& limits) {

@@ -46,7 +46,7 @@ Shape BatchNorm2d::output_shape(const Shape& input) const {
     if (input.size() != 3) throw Error("needs a C x H x W input, got " + to_string(input), "num_features");
     if (input[0] != num_features_)
         throw Error("is " + std::to_string(num_features_) + " but the input has " +
-                        std::to_string(input[0]) + " channels", "num_features");
+                        std::to_string(input[0]) + (input[0] == 1 ? " channel" : " channels"), "num_features");
     return input;
 }
 

@@ -50,7 +50,7 @@ Shape Conv2d::output_shape(const Shape& input) const {
         throw Error("needs a C x H x W input, got " + to_string(input), "in_channels");
     if (input[0] != p_.in_channels)
         throw Error("is " + std::to_string(p_.in_channels) + " but the input has " +
-                        std::to_string(input[0]) + " channels", "in_channels");
+                        std::to_string(input[0]) + (input[0] == 1 ? " channel" : " channels"), "in_channels");
     return {p_.out_channels, p_.window.output_h(input[1]), p_.window.output_w(input[2])};
 }
 

@@ -29,7 +29,7 @@ Shape Dense::output_shape(const Shape& input) const {
                         " (put a flatten or a global pool before it)", "in_features");
     if (input[0] != in_)
         throw Error("is " + std::to_string(in_) + " but the input has " + std::to_string(input[0]) +
-                        " features", "in_features");
+                        (input[0] == 1 ? " feature" : " features"), "in_features");
     return {out_};
 }
 
