@@ -1,7 +1,7 @@
 # The two commands of the README's Quickstart, and a few conveniences around CMake.
 #   make demo   install what is missing, build, classify the sample images
 #   make test   install what is missing (PyTorch too), build, run every test
-# CI (.ci/run) also runs `make sanitize` and `make fuzz`.
+# CI (.ci/run) also runs `make sanitize`.
 BUILD     ?= build/release
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = libeigen3-dev libstb-dev nlohmann-json3-dev catch2
