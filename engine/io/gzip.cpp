@@ -1,28 +1,13 @@
 #include "gzip.h"
 
-#include <array>
 #include <climits>
 #include <stb_image.h>
 
 #include "../error.h"
+#include "crc32.h"
 
 namespace gapnet {
 namespace {
-
-uint32_t crc32(const std::string& data) {
-    static const auto table = [] {
-        std::array<uint32_t, 256> t{};
-        for (uint32_t i = 0; i < 256; ++i) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        return t;
-    }();
-    uint32_t crc = 0xFFFFFFFFu;
-    for (const unsigned char byte : data) crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8);
-    return crc ^ 0xFFFFFFFFu;
-}
 
 uint32_t little_endian32(const std::string& b, size_t at) {
     return static_cast<uint32_t>(static_cast<unsigned char>(b[at])) |
@@ -71,7 +56,7 @@ std::string gunzip(const std::string& bytes, int64_t max_bytes) {
     const int got = stbi_zlib_decode_noheader_buffer(out.data(), static_cast<int>(size), bytes.data() + at,
                                                      static_cast<int>(compressed));
     if (got != size) throw Error("corrupt gzip data (or more than one member)");
-    if (crc32(out) != little_endian32(bytes, bytes.size() - 8)) throw Error("gzip CRC-32 mismatch: the file is corrupt");
+    if (crc32(out.data(), out.size()) != little_endian32(bytes, bytes.size() - 8)) throw Error("gzip CRC-32 mismatch: the file is corrupt");
     return out;
 }
 

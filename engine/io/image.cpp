@@ -1,7 +1,6 @@
 #include "image.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <climits>
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include <stb_image_resize.h>
 
 #include "../error.h"
+#include "crc32.h"
 #include "file.h"
 
 namespace gapnet {
@@ -144,21 +144,6 @@ uint32_t big_endian32(const std::string& b, size_t at) {
            static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 16 |
            static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 8 |
            static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3]));
-}
-
-uint32_t crc32(const char* data, size_t size) {
-    static const auto table = [] {
-        std::array<uint32_t, 256> t{};
-        for (uint32_t i = 0; i < 256; ++i) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        return t;
-    }();
-    uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < size; ++i) crc = table[(crc ^ static_cast<unsigned char>(data[i])) & 0xFF] ^ (crc >> 8);
-    return crc ^ 0xFFFFFFFFu;
 }
 
 // What stb_image does not check in a PNG, checked before it decodes one:
