@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "../error.h"
+#include "byte_order.h"
 #include "file.h"
 #include "gzip.h"
 
@@ -21,13 +22,6 @@ struct Idx {
     std::string bytes;  // the whole (decompressed) file
     size_t offset = 0;  // where the values start
 };
-
-uint32_t big_endian32(const std::string& b, size_t at) {
-    return static_cast<uint32_t>(static_cast<unsigned char>(b[at])) << 24 |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 16 |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 8 |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3]));
-}
 
 Idx read_idx(const std::string& path) {
     std::string bytes;

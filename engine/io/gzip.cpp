@@ -4,17 +4,11 @@
 #include <stb_image.h>
 
 #include "../error.h"
+#include "byte_order.h"
 #include "crc32.h"
 
 namespace gapnet {
 namespace {
-
-uint32_t little_endian32(const std::string& b, size_t at) {
-    return static_cast<uint32_t>(static_cast<unsigned char>(b[at])) |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 8 |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 16 |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3])) << 24;
-}
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include <stb_image_resize.h>
 
 #include "../error.h"
+#include "byte_order.h"
 #include "crc32.h"
 #include "file.h"
 
@@ -137,13 +138,6 @@ PnmHeader read_pnm_header(const std::string& bytes) {
     // Exactly one whitespace character separates the header from the samples.
     if (i >= bytes.size() || !space(bytes[i])) throw Error("not a valid PNM header: no whitespace after the maxval");
     return PnmHeader{fields[0], fields[1], fields[2], i + 1};
-}
-
-uint32_t big_endian32(const std::string& b, size_t at) {
-    return static_cast<uint32_t>(static_cast<unsigned char>(b[at])) << 24 |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 16 |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 8 |
-           static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3]));
 }
 
 // What stb_image does not check in a PNG, checked before it decodes one:
@@ -612,14 +606,17 @@ Tensor preprocess(const Image& image, const InputSpec& spec) {
     return input;
 }
 
-Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
+Image read_image(const std::string& path, const ImageLimits& limits) {
     // A compressed image is rarely larger than its raw pixels; bound the file by that plus headroom.
     const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
-    return preprocess(decode_image(read_file(path, max_bytes,
-                                             "(the bound for an image of at most " + std::to_string(limits.max_pixels) +
-                                                 " pixels; raise it with --max-image-pixels N)"),
-                                   limits),
-                      spec);
+    return decode_image(read_file(path, max_bytes,
+                                  "(the bound for an image of at most " + std::to_string(limits.max_pixels) +
+                                      " pixels; raise it with --max-image-pixels N)"),
+                        limits);
+}
+
+Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
+    return preprocess(read_image(path, limits), spec);
 }
 
 }  // namespace gapnet

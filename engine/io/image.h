@@ -33,7 +33,11 @@ Image decode_image(const std::string& bytes, const ImageLimits& limits = {});
 //  3. values: p -> (p * scale - mean[c]) / std[c].
 Tensor preprocess(const Image& image, const InputSpec& spec);
 
-// read_file + decode_image + preprocess.
+// The decoded image file at `path` (any readable path: a FIFO, /dev/stdin), its size bounded by
+// what an image within `limits` can need.
+Image read_image(const std::string& path, const ImageLimits& limits = {});
+
+// read_image + preprocess.
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits = {});
 
 }  // namespace gapnet

@@ -115,7 +115,7 @@ int64_t parse_class(const std::string& text, const std::vector<std::string>& lab
 
 int cam_command(std::vector<std::string> arguments) {
     Args args(std::move(arguments));
-    std::string model_path, class_text, out_path, image_path;
+    std::string model_path, class_text, out_path, image_arg;
     int64_t k = 1;
     InputOptions options;
     while (args.next()) {
@@ -131,13 +131,13 @@ int cam_command(std::vector<std::string> arguments) {
         } else if (args.is("-o")) {
             out_path = args.value();
         } else if (input_option(args, options)) {
-        } else if (args.positional() && image_path.empty()) {
-            image_path = args.current();
+        } else if (args.positional() && image_arg.empty()) {
+            image_arg = args.current();
         } else {
             args.unknown();
         }
     }
-    if (image_path.empty()) throw UsageError("no image given");
+    if (image_arg.empty()) throw UsageError("no image given");
     if (!class_text.empty() && k != 1) throw UsageError("--class and --top exclude each other");
     if (model_path.empty()) model_path = default_model_path();
     const std::optional<Model> model = load_model_or_report(model_path, options.model);
@@ -155,12 +155,12 @@ int cam_command(std::vector<std::string> arguments) {
     Image image;
     std::vector<Tensor> activations;
     try {
-        image = read_image(image_path, options.image);
+        image = read_image(image_path(image_arg), options.image);
         Tensor input = preprocess(image, model->input);
         input.shape.insert(input.shape.begin(), 1);
         activations = graph.forward_all(input);  // one pass: probabilities and feature maps
     } catch (const Error& e) {
-        print_error(image_path, e.message());
+        print_error(image_arg, e.message());
         return kExitInputFailed;
     }
     const Tensor& probabilities = activations.back();
@@ -201,7 +201,7 @@ int cam_command(std::vector<std::string> arguments) {
     }
 
     if (out_path.empty())
-        out_path = image_path == "-" ? "cam.png" : std::filesystem::path(image_path).stem().string() + "-cam.png";
+        out_path = image_arg == "-" ? "cam.png" : std::filesystem::path(image_arg).stem().string() + "-cam.png";
     if (!stbi_write_png(out_path.c_str(), canvas.width, canvas.height, 3, canvas.rgb.data(), canvas.width * 3)) {
         print_error(out_path, "cannot write the PNG file");
         return kExitInputFailed;

@@ -129,23 +129,10 @@ void print_help(const char* text) {
         std::cout << "                         " << limit.name << "=" << model.*limit.value << "\n";
 }
 
-Image read_image(const std::string& path, const ImageLimits& limits) {
-    // A compressed image is rarely larger than its raw pixels: bound the bytes read by that.
-    const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
-    if (path != "-") return decode_image(read_file(path, max_bytes, "(the bound for an image of at most max_pixels pixels)"), limits);
-    std::string bytes;
-    char chunk[1 << 16];
-    size_t got;
-    while ((got = std::fread(chunk, 1, sizeof chunk, stdin)) > 0) {
-        if (static_cast<int64_t>(bytes.size() + got) > max_bytes)
-            throw Error("standard input is larger than " + std::to_string(max_bytes) + " bytes");
-        bytes.append(chunk, got);
-    }
-    return decode_image(bytes, limits);
-}
+std::string image_path(const std::string& argument) { return argument == "-" ? "/dev/stdin" : argument; }
 
 Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
-    Tensor input = preprocess(read_image(path, limits), spec);
+    Tensor input = load_image(image_path(path), spec, limits);
     input.shape.insert(input.shape.begin(), 1);
     return input;
 }

@@ -68,8 +68,8 @@ bool input_option(Args& args, InputOptions& options);
 // Prints a command's help text followed by the help for InputOptions' options.
 void print_help(const char* text);
 
-// The decoded image file `path`, or standard input when `path` is "-".
-Image read_image(const std::string& path, const ImageLimits& limits);
+// The file to read for an image argument: itself, or /dev/stdin for "-".
+std::string image_path(const std::string& argument);
 
 // The model input for the image file `path` (or standard input for "-"), as a batch of one.
 Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits);
