@@ -1,6 +1,7 @@
 #include "graph.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "error.h"
 
@@ -38,6 +39,9 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
     }
     const int64_t macs = layer->macs(in), parameters = layer->parameter_count();
     nodes_.push_back({std::move(name), std::move(layer), from, std::move(out), parameters, macs});
+    unfuse();
+    const int index = static_cast<int>(nodes_.size()) - 1;
+    steps_.push_back({index, index, nodes_.back().layer.get()});
     return nodes_.back();
 }
 
@@ -96,30 +100,85 @@ Shape batched(int64_t n, const Shape& sample) {
 
 }  // namespace
 
-std::vector<Tensor> Graph::run(const Tensor& batch, bool keep_all) const {
+void Graph::unfuse() {
+    if (fused_layers_.empty()) return;
+    steps_.clear();
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        steps_.push_back({static_cast<int>(i), static_cast<int>(i), nodes_[i].layer.get()});
+    fused_layers_.clear();
+}
+
+void Graph::fuse() {
+    unfuse();
+    std::vector<int> readers(nodes_.size(), 0);
+    for (const Node& node : nodes_)
+        if (node.input >= 0) ++readers[node.input];
+    std::vector<Step> steps;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+        const Node& node = nodes_[i];
+        if (!steps.empty() && node.input == steps.back().last && readers[node.input] == 1) {
+            if (auto fused = steps.back().layer->fused_with(*node.layer)) {
+                steps.back().layer = fused.get();
+                steps.back().last = static_cast<int>(i);
+                fused_layers_.push_back(std::move(fused));
+                continue;
+            }
+        }
+        steps.push_back({static_cast<int>(i), static_cast<int>(i), node.layer.get()});
+    }
+    steps_ = std::move(steps);
+}
+
+void Graph::check_batch(const Tensor& batch) const {
     if (batch.shape.size() != input_shape_.size() + 1 ||
         Shape(batch.shape.begin() + 1, batch.shape.end()) != input_shape_)
         throw Error("input batch " + to_string(batch.shape) + " does not match the model input [N," +
                     to_string(input_shape_).substr(1));
-    // Unless all are kept, each intermediate output is freed once its last reader has run.
+}
+
+Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>* seconds) const {
+    check_batch(batch);
+    if (nodes_.empty()) return batch;
+    if (seconds) seconds->resize(steps_.size(), 0.0);
+    // Each intermediate output is freed once the last step reading it has run.
     std::vector<size_t> last_use(nodes_.size(), 0);
-    for (size_t i = 0; i < nodes_.size(); ++i)
-        if (nodes_[i].input >= 0) last_use[nodes_[i].input] = i;
+    for (size_t k = 0; k < steps_.size(); ++k) {
+        const int in = nodes_[steps_[k].first].input;
+        if (in >= 0) last_use[in] = k;
+    }
+    std::vector<Tensor> outputs(nodes_.size());
+    for (size_t k = 0; k < steps_.size(); ++k) {
+        const Step& step = steps_[k];
+        const int in = nodes_[step.first].input;
+        Tensor& out = outputs[step.last];
+        out = Tensor(batched(batch.shape[0], nodes_[step.last].output_shape));
+        const auto start = std::chrono::steady_clock::now();
+        step.layer->forward(in < 0 ? batch : outputs[in], out, pool);
+        if (seconds) (*seconds)[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (in >= 0 && last_use[in] == k) outputs[in] = Tensor();
+    }
+    return std::move(outputs.back());
+}
+
+Tensor Graph::forward(const Tensor& batch) const {
+    ThreadPool serial(1);
+    return forward(batch, serial);
+}
+
+std::vector<Tensor> Graph::forward_all(const Tensor& batch, ThreadPool& pool) const {
+    check_batch(batch);
     std::vector<Tensor> outputs(nodes_.size());
     for (size_t i = 0; i < nodes_.size(); ++i) {
         const Node& node = nodes_[i];
         outputs[i] = Tensor(batched(batch.shape[0], node.output_shape));
-        node.layer->forward(node.input < 0 ? batch : outputs[node.input], outputs[i]);
-        if (!keep_all && node.input >= 0 && last_use[node.input] == i) outputs[node.input] = Tensor();
+        node.layer->forward(node.input < 0 ? batch : outputs[node.input], outputs[i], pool);
     }
     return outputs;
 }
 
-std::vector<Tensor> Graph::forward_all(const Tensor& batch) const { return run(batch, true); }
-
-Tensor Graph::forward(const Tensor& batch) const {
-    if (nodes_.empty()) return batch;
-    return std::move(run(batch, false).back());
+std::vector<Tensor> Graph::forward_all(const Tensor& batch) const {
+    ThreadPool serial(1);
+    return forward_all(batch, serial);
 }
 
 }  // namespace gapnet

@@ -1,6 +1,6 @@
 // A model's layers as a graph of named nodes. Each node reads the output of one earlier node (or the
 // graph input), so nodes are stored in an order where inputs come first and forward() runs them in
-// that order. Shapes, parameter counts and MACs are inferred and checked as each node is added, so a
+// that order (fusing conv2d + relu and the like, see fuse()). Shapes, parameter counts and MACs are inferred and checked as each node is added, so a
 // built Graph is known to run on its input shape.
 #pragma once
 
@@ -50,13 +50,32 @@ public:
     // flatten) to the end. Returns that node's index, or nodes().size() if no node outputs a vector.
     int head_start() const;
 
-    // Runs a batch [N, ...input_shape] through every node; returns the last node's output [N, ...].
-    Tensor forward(const Tensor& batch) const;
-    // Same, returning the output of every node (index-aligned with nodes()).
+    // Fuses what can run as one layer (e.g. conv2d + relu, conv2d + batch_norm2d: Layer::fused_with)
+    // into the steps forward() runs. A node's output is fused away only if no other node reads it.
+    // Called by the model loader once the graph is complete; adding a node undoes it.
+    void fuse();
+
+    // What forward() runs: one step per node, or per chain of fused nodes [first, last].
+    struct Step {
+        int first, last;     // node indices
+        const Layer* layer;  // the node's layer, or the fused layer
+    };
+    const std::vector<Step>& steps() const { return steps_; }
+
+    // Runs a batch [N, ...input_shape] through every step; returns the last node's output [N, ...].
+    // With `seconds`, adds each step's wall time to seconds[step] (resized to steps().size()).
+    Tensor forward(const Tensor& batch, ThreadPool& pool, std::vector<double>* seconds = nullptr) const;
+    Tensor forward(const Tensor& batch) const;  // on the calling thread only
+    // Every node's output (index-aligned with nodes()), each node run on its own (no fusion).
+    std::vector<Tensor> forward_all(const Tensor& batch, ThreadPool& pool) const;
     std::vector<Tensor> forward_all(const Tensor& batch) const;
 
 private:
-    std::vector<Tensor> run(const Tensor& batch, bool keep_all) const;
+    void check_batch(const Tensor& batch) const;
+    void unfuse();
+
+    std::vector<Step> steps_;
+    std::vector<std::unique_ptr<Layer>> fused_layers_;
 
     Shape input_shape_;
     Limits limits_;

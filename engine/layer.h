@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "layer_config.h"
 #include "shape.h"
 #include "tensor.h"
+#include "thread_pool.h"
 
 namespace gapnet {
 
@@ -36,7 +38,13 @@ public:
     virtual int64_t workspace_elements(const Shape& /*input*/) const { return 0; }
 
     // output = layer(input), for a batch. `output` has the shape output_shape() gave, batch in front.
-    virtual void forward(const Tensor& input, Tensor& output) const = 0;
+    // Work may be spread over `pool`; the result does not depend on the pool's size.
+    virtual void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const = 0;
+
+    // A layer computing next(this(x)) in one pass, for Graph::forward to run in place of the two
+    // (e.g. conv2d followed by relu or batch_norm2d); nullptr when this layer cannot absorb `next`.
+    // The fused layer may share this layer's parameters, so this layer must outlive it.
+    virtual std::unique_ptr<Layer> fused_with(const Layer& /*next*/) const { return nullptr; }
 };
 
 }  // namespace gapnet

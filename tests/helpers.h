@@ -18,7 +18,8 @@ inline Tensor run(const Layer& layer, const Shape& shape, std::vector<float> val
     const Shape sample_out = layer.output_shape(shape);
     out_shape.insert(out_shape.end(), sample_out.begin(), sample_out.end());
     Tensor output(out_shape);
-    layer.forward(input, output);
+    gapnet::ThreadPool serial(1);
+    layer.forward(input, output, serial);
     output.shape = sample_out;
     return output;
 }

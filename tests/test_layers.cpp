@@ -178,6 +178,7 @@ TEST_CASE("layers process every sample of a batch") {
     const Dense dense(2, 1, {1, -1}, {});
     const Tensor input({3, 2}, {1, 2, 5, 1, 0, 0});
     Tensor output({3, 1});
-    dense.forward(input, output);
+    ThreadPool serial(1);
+    dense.forward(input, output, serial);
     require_values(output.data, {-1, 4, 0});
 }

@@ -359,6 +359,7 @@ Model build_model(const json& doc, const Limits& limits, const std::string& fall
             throw Error(e.what(), e.where().empty() ? where : where + "." + e.where());
         }
     }
+    graph.fuse();
 
     const json& labels_json = required(doc, "labels", "");
     if (!labels_json.is_array()) throw Error("expected an array of strings", "labels");

@@ -17,7 +17,7 @@ std::unique_ptr<Layer> AvgPool2d::create(LayerConfig& config) {
 
 // The divisor follows PyTorch's CPU kernel (aten/src/ATen/native/cpu/AvgPoolKernel.cpp): the window
 // is first clipped to the padded input (that size is the count_include_pad divisor), then to the input.
-void AvgPool2d::forward(const Tensor& input, Tensor& output) const {
+void AvgPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];

@@ -50,7 +50,7 @@ Shape BatchNorm2d::output_shape(const Shape& input) const {
     return input;
 }
 
-void BatchNorm2d::forward(const Tensor& input, Tensor& output) const {
+void BatchNorm2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
     const int64_t planes = input.shape[0] * num_features_;
     const int64_t plane = input.shape[2] * input.shape[3];
     for (int64_t p = 0; p < planes; ++p) {

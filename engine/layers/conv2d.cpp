@@ -73,6 +73,6 @@ int64_t Conv2d::workspace_elements(const Shape& input) const {
     return (p_.in_channels / p_.groups) * w.kernel_h * w.kernel_w * out[1] * out[2];
 }
 
-void Conv2d::forward(const Tensor& input, Tensor& output) const { conv2d_gemm(p_, weight_, bias_, input, output); }
+void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const { conv2d_gemm(p_, weight_, bias_, input, output); }
 
 }  // namespace gapnet

@@ -32,7 +32,7 @@ public:
     int64_t parameter_count() const override;
     int64_t macs(const Shape& input) const override;
     int64_t workspace_elements(const Shape& input) const override;
-    void forward(const Tensor& input, Tensor& output) const override;
+    void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 
     const Params& params() const { return p_; }
     const std::vector<float>& weight() const { return weight_; }

@@ -33,6 +33,6 @@ Shape Dense::output_shape(const Shape& input) const {
     return {out_};
 }
 
-void Dense::forward(const Tensor& input, Tensor& output) const { dense_gemm(in_, out_, weight_, bias_, input, output); }
+void Dense::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const { dense_gemm(in_, out_, weight_, bias_, input, output); }
 
 }  // namespace gapnet

@@ -19,7 +19,7 @@ public:
     Shape output_shape(const Shape& input) const override;
     int64_t parameter_count() const override { return static_cast<int64_t>(weight_.size() + bias_.size()); }
     int64_t macs(const Shape&) const override { return in_ * out_; }
-    void forward(const Tensor& input, Tensor& output) const override;
+    void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 
     int64_t in_features() const { return in_; }
     int64_t out_features() const { return out_; }

@@ -15,7 +15,7 @@ public:
 
     std::string_view type() const override { return "flatten"; }
     Shape output_shape(const Shape& input) const override { return {element_count(input)}; }
-    void forward(const Tensor& input, Tensor& output) const override { output.data = input.data; }
+    void forward(const Tensor& input, Tensor& output, ThreadPool&) const override { output.data = input.data; }
 };
 
 }  // namespace gapnet

@@ -9,7 +9,7 @@ Shape GlobalAvgPool2d::output_shape(const Shape& input) const {
     return {input[0]};
 }
 
-void GlobalAvgPool2d::forward(const Tensor& input, Tensor& output) const {
+void GlobalAvgPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t plane = input.shape[2] * input.shape[3];
     for (int64_t p = 0; p < planes; ++p) {

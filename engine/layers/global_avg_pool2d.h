@@ -16,7 +16,7 @@ public:
 
     std::string_view type() const override { return "global_avg_pool2d"; }
     Shape output_shape(const Shape& input) const override;
-    void forward(const Tensor& input, Tensor& output) const override;
+    void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 };
 
 }  // namespace gapnet

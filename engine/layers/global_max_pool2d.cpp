@@ -11,7 +11,7 @@ Shape GlobalMaxPool2d::output_shape(const Shape& input) const {
     return {input[0]};
 }
 
-void GlobalMaxPool2d::forward(const Tensor& input, Tensor& output) const {
+void GlobalMaxPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t plane = input.shape[2] * input.shape[3];
     for (int64_t p = 0; p < planes; ++p) {

@@ -12,7 +12,7 @@ std::unique_ptr<Layer> MaxPool2d::create(LayerConfig& config) {
     return std::make_unique<MaxPool2d>(Window2d::read_pooling(config));
 }
 
-void MaxPool2d::forward(const Tensor& input, Tensor& output) const {
+void MaxPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];

@@ -13,7 +13,7 @@ public:
 
     std::string_view type() const override { return "relu"; }
     Shape output_shape(const Shape& input) const override { return input; }
-    void forward(const Tensor& input, Tensor& output) const override {
+    void forward(const Tensor& input, Tensor& output, ThreadPool&) const override {
         for (int64_t i = 0; i < input.size(); ++i) output.data[i] = input.data[i] < 0 ? 0.0f : input.data[i];
     }
 };

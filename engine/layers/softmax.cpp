@@ -13,7 +13,7 @@ Shape Softmax::output_shape(const Shape& input) const {
     return input;
 }
 
-void Softmax::forward(const Tensor& input, Tensor& output) const {
+void Softmax::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
     const int64_t batch = input.shape[0], features = input.shape[1];
     for (int64_t n = 0; n < batch; ++n) {
         const float* x = input.ptr() + n * features;

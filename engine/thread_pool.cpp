@@ -1,0 +1,113 @@
+#include "thread_pool.h"
+
+#include <chrono>
+#include <sched.h>
+
+namespace gapnet {
+
+namespace {
+
+// How long an idle worker polls for the next loop before it sleeps on the condition variable.
+constexpr auto kSpin = std::chrono::microseconds(300);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
+int ThreadPool::hardware_threads() {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        const int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    const unsigned n = std::thread::hardware_concurrency();
+    return n > 0 ? static_cast<int>(n) : 1;
+}
+
+ThreadPool::ThreadPool(int threads) {
+    if (threads <= 0) threads = hardware_threads();
+    workers_.reserve(static_cast<size_t>(threads - 1));
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+}
+
+// Takes chunks until none is left. job_ and chunks_ are only replaced while no worker is registered
+// (busy_workers_ == 0), so reading them here is safe.
+void ThreadPool::run_chunks() {
+    for (;;) {
+        const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+        if (i >= chunks_) return;
+        try {
+            (*job_)(i);
+        } catch (...) {
+            std::lock_guard lock(mutex_);
+            if (!error_) error_ = std::current_exception();
+        }
+        finished_.fetch_add(1, std::memory_order_acq_rel);
+    }
+}
+
+void ThreadPool::worker_loop() {
+    uint64_t seen = 0;
+    for (;;) {
+        const auto until = std::chrono::steady_clock::now() + kSpin;
+        for (int spins = 0; generation_.load(std::memory_order_acquire) == seen; ++spins) {
+            if ((spins & 63) == 63 && std::chrono::steady_clock::now() > until) break;
+            cpu_relax();
+        }
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_relaxed) != seen; });
+        if (stopping_) return;
+        seen = generation_.load(std::memory_order_relaxed);
+        ++busy_workers_;
+        lock.unlock();
+        run_chunks();
+        lock.lock();
+        if (--busy_workers_ == 0) done_.notify_all();
+    }
+}
+
+void ThreadPool::parallel_for(int64_t chunks, const std::function<void(int64_t)>& chunk) {
+    if (chunks <= 0) return;
+    if (workers_.empty() || chunks == 1) {
+        for (int64_t i = 0; i < chunks; ++i) chunk(i);
+        return;
+    }
+    {
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [&] { return busy_workers_ == 0; });  // stragglers of the previous loop
+        job_ = &chunk;
+        chunks_ = chunks;
+        next_.store(0, std::memory_order_relaxed);
+        finished_.store(0, std::memory_order_relaxed);
+        error_ = nullptr;
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    run_chunks();
+    while (finished_.load(std::memory_order_acquire) < chunks) cpu_relax();
+    std::exception_ptr error;
+    {
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [&] { return busy_workers_ == 0; });
+        error = error_;
+        error_ = nullptr;
+        job_ = nullptr;
+    }
+    if (error) std::rethrow_exception(error);
+}
+
+}  // namespace gapnet

@@ -1,0 +1,57 @@
+// A fixed set of worker threads that run one parallel loop at a time (intra-operator parallelism).
+//
+// Determinism: callers split their work into chunks whose boundaries do not depend on the number of
+// threads (e.g. blocks of 64 output columns), and each chunk is computed by the same code whichever
+// thread runs it, so results are bit-identical for any thread count.
+//
+// The calling thread takes part in the work. After a loop, workers spin briefly before sleeping, so
+// the many short loops of a small model do not pay a wake-up each.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace gapnet {
+
+class ThreadPool {
+public:
+    // `threads` counts the caller: 1 runs everything on the calling thread. 0 means all cores.
+    explicit ThreadPool(int threads = 1);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+    // Calls chunk(i) once for every i in [0, chunks), spread over the threads; returns when all have
+    // returned. Not reentrant: chunk() must not call parallel_for on the same pool. If a chunk throws,
+    // the first exception is rethrown here after every chunk has finished.
+    void parallel_for(int64_t chunks, const std::function<void(int64_t)>& chunk);
+
+    // The number of cores this process may use (at least 1).
+    static int hardware_threads();
+
+private:
+    void worker_loop();
+    void run_chunks();
+
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::condition_variable done_;
+    const std::function<void(int64_t)>* job_ = nullptr;
+    int64_t chunks_ = 0;
+    std::atomic<int64_t> next_{0};
+    std::atomic<int64_t> finished_{0};
+    std::atomic<uint64_t> generation_{0};
+    int busy_workers_ = 0;
+    bool stopping_ = false;
+    std::exception_ptr error_;
+};
+
+}  // namespace gapnet
