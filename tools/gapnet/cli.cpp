@@ -11,6 +11,7 @@
 #include "engine/io/file.h"
 #include "engine/io/image.h"
 #include "engine/io/model_json.h"
+#include "engine/thread_pool.h"
 
 namespace gapnet::cli {
 
@@ -114,6 +115,7 @@ bool input_option(Args& args, InputOptions& options) {
     if (args.is("--model-limit")) apply_limit_option(args.value(), options.model);
     else if (args.is("--max-image-side")) options.image.max_side = args.integer_value(1, INT32_MAX);
     else if (args.is("--max-image-pixels")) options.image.max_pixels = args.integer_value(1, int64_t{1} << 40);
+    else if (args.is("--threads")) options.threads = static_cast<int>(args.integer_value(1, 1024));
     else return false;
     return true;
 }
@@ -121,7 +123,10 @@ bool input_option(Args& args, InputOptions& options) {
 void print_help(const char* text) {
     const Limits model;
     const ImageLimits image;
-    std::cout << text << "\nLimits (checked before anything is allocated):\n"
+    std::cout << text << "\nThreads:\n"
+              << "  --threads N            run the model on N threads (default: all " << ThreadPool::hardware_threads()
+              << " cores); results do not depend on N\n"
+              << "\nLimits (checked before anything is allocated):\n"
               << "  --max-image-side N     refuse images wider or taller than N pixels (default " << image.max_side << ")\n"
               << "  --max-image-pixels N   refuse images of more than N pixels (default " << image.max_pixels << ")\n"
               << "  --model-limit NAME=N   change a bound models are checked against; the bounds and defaults:\n";

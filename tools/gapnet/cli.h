@@ -55,11 +55,12 @@ std::string default_model_path();
 // The model at `path`, or std::nullopt after printing the error line naming the file and the problem.
 std::optional<Model> load_model_or_report(const std::string& path, const Limits& limits);
 
-// The bounds models and images are checked against, from the options every command that reads
-// them accepts: --model-limit NAME=N, --max-image-side N, --max-image-pixels N.
+// The options every command that runs a model accepts: the bounds models and images are checked
+// against (--model-limit NAME=N, --max-image-side N, --max-image-pixels N) and --threads N.
 struct InputOptions {
     Limits model;
     ImageLimits image;
+    int threads = 0;  // 0: all the cores this process may use
 };
 
 // Handles the current argument if it is one of InputOptions' options; returns whether it was.

@@ -18,6 +18,7 @@ int eval_command(std::vector<std::string> args);
 int compare_command(std::vector<std::string> args);
 int features_command(std::vector<std::string> args);
 int cam_command(std::vector<std::string> args);
+int bench_command(std::vector<std::string> args);
 
 // An evaluation as JSON: images, top1, top5, per_class, confusion (used by eval and compare).
 std::string evaluation_json(const Model& model, const Evaluation& evaluation);

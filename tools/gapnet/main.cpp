@@ -19,7 +19,8 @@ Usage:
   gapnet compare MODEL_A MODEL_B [--dataset PATH]              two models side by side
   gapnet features [--model FILE] --layer NAME IMAGE            any layer's output (--json, -o OUT.npy)
   gapnet cam [--model FILE] [--class C] [--top K] IMAGE        class activation map as PNG
-  (both take --model-limit NAME=N to change a bound models are checked against)
+  gapnet bench [--model FILE] [--batch N] [--threads N]         latency, throughput, per-layer GFLOP/s
+  (commands that run a model take --threads N and --model-limit NAME=N)
   gapnet COMMAND --help                                        help on one command
   gapnet --version
 
@@ -40,6 +41,7 @@ const Command kCommands[] = {
     {"compare", gapnet::cli::compare_command},
     {"features", gapnet::cli::features_command},
     {"cam", gapnet::cli::cam_command},
+    {"bench", gapnet::cli::bench_command},
 };
 
 }  // namespace

@@ -1,0 +1,183 @@
+// gapnet bench: how fast a model runs here: load time, latency (median, p90), throughput, each step's
+// share of the time and achieved GFLOP/s, and the process's peak memory.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <sys/resource.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "engine/io/model_json.h"
+
+namespace gapnet::cli {
+namespace {
+
+const char* kHelp = R"(Usage: gapnet bench [--model FILE] [--batch N] [--threads N] [--iterations N] [--warmup N] [--json]
+
+Times the model on a batch of N random inputs (default 1; no image decoding), after --warmup runs
+(default 5), over --iterations runs (default 50), and prints:
+  load time      reading and checking the model file, building the graph
+  latency        median, p90, min and max of one forward pass over the batch, in ms
+  throughput     images per second at the median latency (batch / median)
+  per step       each step's median time, its share of the total and GFLOP/s (2 x MACs / time);
+                 fused layers (conv2d + relu, ...) are one step, named "conv1+relu1"
+  peak memory    the process's peak resident set size (load included), from getrusage
+With --json, one JSON object with the same figures.
+
+Numbers are of this machine as it is at the moment; compare engines side by side in one run
+(tools/bench_peers.py does, for PyTorch and OpenCV).
+)";
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The value at fraction q (0..1) of the sorted values, by the nearest-rank method.
+double quantile(std::vector<double> values, double q) {
+    std::sort(values.begin(), values.end());
+    const size_t rank = static_cast<size_t>(q * static_cast<double>(values.size()) + 0.999999);
+    return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+}
+
+int64_t peak_rss_bytes() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
+}
+
+struct StepFigures {
+    std::string name, type;
+    int64_t macs = 0;  // per image
+    double median_ms = 0;
+};
+
+std::string fixed(double v, int digits) {
+    char s[48];
+    std::snprintf(s, sizeof s, "%.*f", digits, v);
+    return s;
+}
+
+}  // namespace
+
+int bench_command(std::vector<std::string> arguments) {
+    Args args(std::move(arguments));
+    std::string model_path;
+    int64_t batch = 1, iterations = 50, warmup = 5;
+    bool json = false;
+    InputOptions options;
+    while (args.next()) {
+        if (args.is("--help") || args.is("-h")) {
+            print_help(kHelp);
+            return kExitOk;
+        } else if (args.is("--model")) {
+            model_path = args.value();
+        } else if (args.is("--batch")) {
+            batch = args.integer_value(1, 4096);
+        } else if (args.is("--iterations")) {
+            iterations = args.integer_value(1, 1000000);
+        } else if (args.is("--warmup")) {
+            warmup = args.integer_value(0, 1000000);
+        } else if (args.is("--json")) {
+            json = true;
+        } else if (input_option(args, options)) {
+        } else if (args.positional() && model_path.empty()) {
+            model_path = args.current();
+        } else {
+            args.unknown();
+        }
+    }
+    if (model_path.empty()) model_path = default_model_path();
+
+    const auto load_start = std::chrono::steady_clock::now();
+    std::optional<Model> loaded = load_model_or_report(model_path, options.model);
+    if (!loaded) return kExitInputFailed;
+    const double load_seconds = seconds_since(load_start);
+    const Graph& graph = loaded->graph;
+
+    Shape shape{batch};
+    shape.insert(shape.end(), graph.input_shape().begin(), graph.input_shape().end());
+    Tensor input(shape);
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> uniform(-1, 1);
+    for (float& v : input.data) v = uniform(rng);
+
+    ThreadPool pool(options.threads);
+    for (int64_t i = 0; i < warmup; ++i) graph.forward(input, pool);
+    std::vector<double> latencies;                                      // ms per run
+    std::vector<std::vector<double>> step_ms(graph.steps().size());    // ms per run, per step
+    for (int64_t i = 0; i < iterations; ++i) {
+        std::vector<double> seconds;
+        const auto start = std::chrono::steady_clock::now();
+        graph.forward(input, pool, &seconds);
+        latencies.push_back(1e3 * seconds_since(start));
+        for (size_t k = 0; k < seconds.size(); ++k) step_ms[k].push_back(1e3 * seconds[k]);
+    }
+    const double median = quantile(latencies, 0.5), p90 = quantile(latencies, 0.9);
+    const double min = *std::min_element(latencies.begin(), latencies.end());
+    const double max = *std::max_element(latencies.begin(), latencies.end());
+    double mean = 0;
+    for (double t : latencies) mean += t / static_cast<double>(latencies.size());
+    const double throughput = static_cast<double>(batch) * 1e3 / median;
+
+    std::vector<StepFigures> steps;
+    double steps_total_ms = 0;
+    for (size_t k = 0; k < graph.steps().size(); ++k) {
+        const Graph::Step& step = graph.steps()[k];
+        StepFigures f;
+        for (int n = step.first; n <= step.last; ++n) {
+            const Node& node = graph.nodes()[n];
+            if (n > step.first) f.name += '+', f.type += '+';
+            f.name += node.name;
+            f.type += node.layer->type();
+            f.macs += node.macs;
+        }
+        f.median_ms = quantile(step_ms[k], 0.5);
+        steps_total_ms += f.median_ms;
+        steps.push_back(std::move(f));
+    }
+    auto gflops = [&](int64_t macs, double ms) { return ms > 0 ? 2.0 * static_cast<double>(macs * batch) / (ms * 1e6) : 0.0; };
+    const int64_t rss = peak_rss_bytes();
+
+    if (json) {
+        std::string s = "{\"model\": " + json_quote(model_path) + ", \"name\": " + json_quote(loaded->name) +
+                        ", \"batch\": " + std::to_string(batch) + ", \"threads\": " + std::to_string(pool.size()) +
+                        ", \"iterations\": " + std::to_string(iterations) + ", \"warmup\": " + std::to_string(warmup) +
+                        ", \"load_seconds\": " + fixed(load_seconds, 6) +
+                        ", \"parameters\": " + std::to_string(graph.parameter_count()) +
+                        ", \"macs_per_image\": " + std::to_string(graph.macs()) + ", \"latency_ms\": {\"median\": " +
+                        fixed(median, 6) + ", \"p90\": " + fixed(p90, 6) + ", \"min\": " + fixed(min, 6) +
+                        ", \"max\": " + fixed(max, 6) + ", \"mean\": " + fixed(mean, 6) +
+                        "}, \"throughput_images_per_second\": " + fixed(throughput, 3) +
+                        ", \"gflops\": " + fixed(gflops(graph.macs(), median), 3) +
+                        ", \"peak_rss_bytes\": " + std::to_string(rss) + ", \"layers\": [";
+        for (size_t k = 0; k < steps.size(); ++k)
+            s += std::string(k ? ", " : "") + "{\"step\": " + json_quote(steps[k].name) + ", \"type\": " +
+                 json_quote(steps[k].type) + ", \"macs\": " + std::to_string(steps[k].macs) +
+                 ", \"median_ms\": " + fixed(steps[k].median_ms, 6) + ", \"share\": " +
+                 fixed(steps_total_ms > 0 ? steps[k].median_ms / steps_total_ms : 0, 4) +
+                 ", \"gflops\": " + fixed(gflops(steps[k].macs, steps[k].median_ms), 3) + "}";
+        std::printf("%s]}\n", s.c_str());
+        return kExitOk;
+    }
+
+    std::printf("%s: batch %lld, %d thread%s, %lld runs after %lld warm-up\n", model_path.c_str(),
+                static_cast<long long>(batch), pool.size(), pool.size() == 1 ? "" : "s",
+                static_cast<long long>(iterations), static_cast<long long>(warmup));
+    std::printf("  load        %10.1f ms\n", 1e3 * load_seconds);
+    std::printf("  latency     %10.3f ms median, %.3f p90, %.3f min, %.3f max\n", median, p90, min, max);
+    std::printf("  throughput  %10.1f images/s\n", throughput);
+    std::printf("  compute     %10.1f GFLOP/s (%s MACs per image)\n", gflops(graph.macs(), median),
+                with_commas(graph.macs()).c_str());
+    std::printf("  peak memory %10.1f MB (resident, load included)\n\n", static_cast<double>(rss) / 1e6);
+    size_t width = 4;
+    for (const StepFigures& f : steps) width = std::max(width, f.name.size());
+    std::printf("  %-*s  %-20s %10s %7s %9s\n", static_cast<int>(width), "step", "type", "median ms", "share", "GFLOP/s");
+    for (const StepFigures& f : steps)
+        std::printf("  %-*s  %-20s %10.4f %6.1f%% %9s\n", static_cast<int>(width), f.name.c_str(), f.type.c_str(),
+                    f.median_ms, steps_total_ms > 0 ? 100 * f.median_ms / steps_total_ms : 0,
+                    f.macs ? fixed(gflops(f.macs, f.median_ms), 1).c_str() : "");
+    return kExitOk;
+}
+
+}  // namespace gapnet::cli
