@@ -158,7 +158,8 @@ int cam_command(std::vector<std::string> arguments) {
         image = read_image(image_path(image_arg), options.image);
         Tensor input = preprocess(image, model->input);
         input.shape.insert(input.shape.begin(), 1);
-        activations = graph.forward_all(input);  // one pass: probabilities and feature maps
+        ThreadPool pool(options.threads);
+        activations = graph.forward_all(input, pool);  // one pass: probabilities and feature maps
     } catch (const Error& e) {
         print_error(image_arg, e.message());
         return kExitInputFailed;

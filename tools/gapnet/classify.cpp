@@ -1,4 +1,5 @@
 // gapnet classify: the top-K labels of each image, as a table or as JSON lines.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -21,6 +22,8 @@ probable labels. Images are converted, resized and normalized as the model file 
 Options:
   --model FILE   the model (default: the bundled models/fashion_gap.json, or $GAPNET_MODEL)
   --top K        labels per image (default 5, at most the number of classes)
+  --batch N      images run through the model together (default 32; fewer when one image's
+                 activations are large, so that a batch stays within 256 MB)
   --verify       first re-run the test cases recorded in the model file (see gapnet verify)
   --json         one JSON object per image per line:
                  {"file": "...", "top": [{"label": "...", "index": 3, "probability": 0.91}, ...]}
@@ -54,7 +57,7 @@ void print_json(const std::string& file, const std::vector<Ranked>& top, const s
 int classify_command(std::vector<std::string> arguments) {
     Args args(std::move(arguments));
     std::string model_path;
-    int64_t k = 5;
+    int64_t k = 5, batch_size = 32;
     bool json = false, check = false;
     std::vector<std::string> images;
     InputOptions options;
@@ -64,6 +67,8 @@ int classify_command(std::vector<std::string> arguments) {
             return kExitOk;
         } else if (args.is("--model")) {
             model_path = args.value();
+        } else if (args.is("--batch")) {
+            batch_size = args.integer_value(1, 4096);
         } else if (args.is("--top")) {
             k = args.integer_value(1, INT32_MAX);
         } else if (input_option(args, options)) {
@@ -93,20 +98,44 @@ int classify_command(std::vector<std::string> arguments) {
     }
     const int64_t classes = static_cast<int64_t>(model.labels.size());
 
+    // Images go through the model in batches; results are printed in the order the files were given.
+    const int64_t per_image = std::max<int64_t>(1, model.graph.peak_memory_bytes(1) - 4 * model.graph.parameter_count());
+    batch_size = std::clamp<int64_t>((int64_t{256} << 20) / per_image, 1, batch_size);
+    const Shape& in_shape = model.graph.input_shape();
+    const int64_t in_size = element_count(in_shape);
+    ThreadPool pool(options.threads);
     int failed = 0;
-    for (const std::string& file : images) {
-        std::vector<Ranked> top;
-        try {
-            const Tensor input = read_image_input(file, model.input, options.image);
-            const Tensor probabilities = model.graph.forward(input);
-            top = top_k(probabilities.ptr(), classes, k);
-        } catch (const Error& e) {
-            ++failed;
-            print_error(file, e.message());
-            if (json) std::printf("{\"file\": %s, \"error\": %s}\n", json_quote(file).c_str(), json_quote(e.message()).c_str());
-            continue;
+    for (size_t first = 0; first < images.size(); first += static_cast<size_t>(batch_size)) {
+        const size_t count = std::min(images.size() - first, static_cast<size_t>(batch_size));
+        std::vector<std::string> errors(count);  // empty: read into the batch
+        Shape shape{static_cast<int64_t>(count)};
+        shape.insert(shape.end(), in_shape.begin(), in_shape.end());
+        Tensor batch(shape);
+        int64_t readable = 0;
+        for (size_t i = 0; i < count; ++i) {
+            try {
+                const Tensor input = read_image_input(images[first + i], model.input, options.image);
+                std::copy(input.data.begin(), input.data.end(), batch.data.begin() + readable++ * in_size);
+            } catch (const Error& e) {
+                errors[i] = e.message();
+            }
         }
-        json ? print_json(file, top, model.labels) : print_table(file, top, model.labels);
+        batch.shape[0] = readable;
+        batch.data.resize(static_cast<size_t>(readable * in_size));
+        const Tensor probabilities = readable ? model.graph.forward(batch, pool) : Tensor();
+        int64_t n = 0;
+        for (size_t i = 0; i < count; ++i) {
+            const std::string& file = images[first + i];
+            if (!errors[i].empty()) {
+                ++failed;
+                std::fflush(stdout);
+                print_error(file, errors[i]);
+                if (json) std::printf("{\"file\": %s, \"error\": %s}\n", json_quote(file).c_str(), json_quote(errors[i]).c_str());
+                continue;
+            }
+            const std::vector<Ranked> top = top_k(probabilities.ptr() + n++ * classes, classes, k);
+            json ? print_json(file, top, model.labels) : print_table(file, top, model.labels);
+        }
     }
     std::fflush(stdout);
     return failed ? kExitInputFailed : kExitOk;

@@ -35,19 +35,19 @@ struct Measured {
     std::optional<Evaluation> accuracy;
 };
 
-double median_latency_ms(const Model& model) {
+double median_latency_ms(const Model& model, ThreadPool& pool) {
     Shape shape{1};
     shape.insert(shape.end(), model.graph.input_shape().begin(), model.graph.input_shape().end());
     Tensor input(shape);
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(-1, 1);
     for (float& v : input.data) v = u(rng);
-    for (int i = 0; i < 3; ++i) model.graph.forward(input);
+    for (int i = 0; i < 3; ++i) model.graph.forward(input, pool);
     std::vector<double> times;
     const auto start = std::chrono::steady_clock::now();
     while (times.size() < 15 || (times.size() < 200 && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(700))) {
         const auto t0 = std::chrono::steady_clock::now();
-        model.graph.forward(input);
+        model.graph.forward(input, pool);
         times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
@@ -111,6 +111,7 @@ int compare_command(std::vector<std::string> arguments) {
     }
     if (files.size() != 2) throw UsageError("two models are needed");
 
+    ThreadPool pool(options.threads);
     std::vector<Measured> models(2);
     for (size_t i = 0; i < 2; ++i) {
         Measured& m = models[i];
@@ -121,14 +122,14 @@ int compare_command(std::vector<std::string> arguments) {
         m.file_bytes = static_cast<int64_t>(std::filesystem::file_size(m.path, ec));
         const Graph& g = m.model->graph;
         for (size_t n = static_cast<size_t>(g.head_start()); n < g.nodes().size(); ++n) m.head_parameters += g.nodes()[n].parameters;
-        m.latency_ms = median_latency_ms(*m.model);
+        m.latency_ms = median_latency_ms(*m.model, pool);
     }
     bool unreadable = false;
     if (!dataset_path.empty()) {
         try {
             const auto dataset = open_dataset(dataset_path, options.image);
             for (Measured& m : models) {
-                m.accuracy = evaluate(*m.model, *dataset, dataset_path, limit, isatty(STDERR_FILENO) && !json);
+                m.accuracy = evaluate(*m.model, *dataset, dataset_path, limit, isatty(STDERR_FILENO) && !json, pool);
                 unreadable |= m.accuracy->unreadable > 0;
             }
         } catch (const Error& e) {

@@ -116,9 +116,10 @@ int eval_command(std::vector<std::string> arguments) {
     if (!model) return kExitInputFailed;
 
     Evaluation result;
+    ThreadPool pool(options.threads);
     try {
         const auto dataset = open_dataset(dataset_path, options.image);
-        result = evaluate(*model, *dataset, dataset_path, limit, isatty(STDERR_FILENO));
+        result = evaluate(*model, *dataset, dataset_path, limit, isatty(STDERR_FILENO), pool);
     } catch (const Error& e) {
         print_error(e.where().empty() ? dataset_path : e.where(), e.what());
         return kExitInputFailed;

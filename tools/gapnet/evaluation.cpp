@@ -55,7 +55,7 @@ void draw_progress(int64_t done, int64_t total) {
 }  // namespace
 
 Evaluation evaluate(const Model& model, const Dataset& dataset, const std::string& dataset_path, int64_t limit,
-                    bool progress) {
+                    bool progress, ThreadPool& pool) {
     const std::vector<int64_t> class_map = map_classes(model, dataset, dataset_path);
     const int64_t classes = static_cast<int64_t>(model.labels.size());
     const int64_t total = limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
@@ -84,7 +84,7 @@ Evaluation evaluate(const Model& model, const Dataset& dataset, const std::strin
         if (truth.empty()) continue;
         batch.shape[0] = static_cast<int64_t>(truth.size());
         batch.data.resize(truth.size() * static_cast<size_t>(in_size));
-        const Tensor out = model.graph.forward(batch);
+        const Tensor out = model.graph.forward(batch, pool);
         for (size_t n = 0; n < truth.size(); ++n) {
             const auto top = top_k(out.ptr() + n * classes, classes, 5);
             result.top1 += top[0].index == truth[n];

@@ -23,6 +23,6 @@ struct Evaluation {
 // punctuation or space as '_'). Throws gapnet::Error if the labels cannot be mapped; an unreadable
 // image is reported as a warning and counted. `progress` draws a bar on stderr.
 Evaluation evaluate(const Model& model, const Dataset& dataset, const std::string& dataset_path, int64_t limit,
-                    bool progress);
+                    bool progress, ThreadPool& pool);
 
 }  // namespace gapnet::cli

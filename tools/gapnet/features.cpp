@@ -73,11 +73,12 @@ int features_command(std::vector<std::string> arguments) {
 
     Tensor values;
     try {
+        ThreadPool pool(options.threads);
         const Tensor input = read_image_input(image, model->input, options.image);
         if (node < 0) {
             values = input;
         } else {
-            values = std::move(model->graph.forward_all(input)[node]);
+            values = std::move(model->graph.forward_all(input, pool)[node]);
         }
     } catch (const Error& e) {
         print_error(image, e.message());
