@@ -10,7 +10,7 @@ TEST_DEPS  = python3-torch python3-numpy python3-pil python3-onnx libonnx-testda
 FUZZ_DEPS  = clang libclang-rt-14-dev
 FUZZ_SECONDS ?= 60
 
-.PHONY: demo test build sanitize fuzz clean
+.PHONY: demo test build sanitize tsan fuzz clean
 
 demo:
 	tools/install_deps.sh $(BUILD_DEPS)
@@ -33,6 +33,14 @@ sanitize:
 	cmake --build build/sanitize -j $(JOBS)
 	cd build/sanitize && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# The C++ suite and the command-line tests under ThreadSanitizer (inference runs on a thread pool).
+tsan:
+	tools/install_deps.sh $(BUILD_DEPS)
+	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAPNET_TSAN=ON -DGAPNET_WERROR=ON
+	cmake --build build/tsan -j $(JOBS)
+	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS) -E 'export_pytorch|onnx|parity_generator|bench_peers'
 
 # The libFuzzer harnesses (clang, ASan + UBSan), each run for FUZZ_SECONDS on its committed corpus.
 fuzz:

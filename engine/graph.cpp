@@ -38,6 +38,12 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
                     limit_note("max_activation_elements", limits_.max_activation_elements));
     }
     const int64_t macs = layer->macs(in), parameters = layer->parameter_count();
+    // A few bytes of pooling attributes can ask for hours of work: bounded like memory.
+    const int64_t work = layer->work(in) + layer->workspace_elements(in);
+    if (work > limits_.max_operations - work_)
+        throw Error("the model needs more than " + std::to_string(limits_.max_operations) +
+                    " operations per image up to this layer " + limit_note("max_operations", limits_.max_operations));
+    work_ += work;
     nodes_.push_back({std::move(name), std::move(layer), from, std::move(out), parameters, macs});
     unfuse();
     const int index = static_cast<int>(nodes_.size()) - 1;

@@ -80,6 +80,7 @@ private:
     Shape input_shape_;
     Limits limits_;
     std::vector<Node> nodes_;
+    int64_t work_ = 0;  // Layer::work of every node, per image
 };
 
 }  // namespace gapnet

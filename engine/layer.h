@@ -5,6 +5,7 @@
 // ({N,C,H,W} or {N,F}) and writes into an output the graph has already allocated.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -33,6 +34,12 @@ public:
     // Multiply-accumulates for one sample of shape `input`. Convention: the products of weights and
     // activations (conv2d, dense, batch_norm2d); pooling, ReLU and softmax count none.
     virtual int64_t macs(const Shape& /*input*/) const { return 0; }
+
+    // An upper bound on the operations forward() does for one sample (multiply-adds, comparisons,
+    // values read): what the max_operations limit bounds. Pooling layers count their window reads.
+    virtual int64_t work(const Shape& input) const {
+        return std::max({macs(input), element_count(input), element_count(output_shape(input))});
+    }
 
     // Scratch memory forward() allocates for one sample of shape `input`, in floats.
     virtual int64_t workspace_elements(const Shape& /*input*/) const { return 0; }

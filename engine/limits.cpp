@@ -10,6 +10,7 @@ const std::vector<NamedLimit>& named_limits() {
         {"max_parameters", &Limits::max_parameters},
         {"max_activation_elements", &Limits::max_activation_elements},
         {"max_input_side", &Limits::max_input_side},
+        {"max_operations", &Limits::max_operations},
     };
     return table;
 }

@@ -15,6 +15,8 @@ struct Limits {
     int64_t max_parameters = int64_t{1} << 29;          // values in all tensors together (2 GiB)
     int64_t max_activation_elements = int64_t{1} << 28; // values in one layer's output, per image
     int64_t max_input_side = 16384;                     // model input height and width
+    int64_t max_operations = int64_t{1} << 38;          // Layer::work summed over the layers, per image
+                                                        // (~2.7e11: minutes of pooling, 10x VGG-16 at 1024x1024)
 };
 
 // The limits by name ("max_layers", ...), for command lines and messages.

@@ -18,6 +18,7 @@ public:
 
     std::string_view type() const override { return "avg_pool2d"; }
     Shape output_shape(const Shape& input) const override { return w_.pooled_shape(input); }
+    int64_t work(const Shape& input) const override { return w_.pooled_reads(input); }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 
 private:

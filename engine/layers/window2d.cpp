@@ -1,5 +1,6 @@
 #include "window2d.h"
 
+#include <algorithm>
 #include <string>
 
 #include "../error.h"
@@ -75,6 +76,11 @@ int64_t Window2d::output_h(int64_t in_h) const {
 
 int64_t Window2d::output_w(int64_t in_w) const {
     return axis_output(in_w, kernel_w, stride_w, dilation_w, pad_left, pad_right, ceil_mode, "width");
+}
+
+int64_t Window2d::pooled_reads(const Shape& input) const {
+    const Shape out = pooled_shape(input);
+    return checked_mul(element_count(out), std::min(kernel_h, input[1]) * std::min(kernel_w, input[2]));
 }
 
 Shape Window2d::pooled_shape(const Shape& input) const {

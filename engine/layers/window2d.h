@@ -37,6 +37,8 @@ struct Window2d {
 
     // A pooling layer's output for a C x H x W input: C x output_h(H) x output_w(W).
     Shape pooled_shape(const Shape& input) const;
+    // Values a pooling layer reads for one sample: each output reads its window, clipped to the input.
+    int64_t pooled_reads(const Shape& input) const;
 
     // Throws unless every pad is smaller than its kernel extent, so each pooling window covers at
     // least one input pixel.
