@@ -46,7 +46,8 @@ TEST_CASE("conv2d_gemm equals conv2d_reference for every option") {
         const Shape out = conv.output_shape({c.in, c.h, c.w});
         const Tensor input({2, c.in, c.h, c.w}, random_values(static_cast<size_t>(2 * c.in * c.h * c.w), rng));
         Tensor fast({2, out[0], out[1], out[2]}), reference({2, out[0], out[1], out[2]});
-        conv2d_gemm(p, conv.weight(), conv.bias(), input, fast);
+        ThreadPool serial(1);
+        conv2d_gemm(p, conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, false}, input, fast, serial);
         conv2d_reference(p, conv.weight(), conv.bias(), input, reference);
         INFO("in " << c.in << " out " << c.out << " groups " << c.groups << " kernel " << c.k_h << "x" << c.k_w);
         gapnet::test::require_values(fast.data, reference.data, 1e-5);
@@ -61,7 +62,8 @@ TEST_CASE("dense_gemm equals dense_reference") {
         const auto b = bias ? random_values(out, rng) : std::vector<float>{};
         const Tensor input({batch, in}, random_values(batch * in, rng));
         Tensor fast({batch, out}), reference({batch, out});
-        dense_gemm(in, out, weight, b, input, fast);
+        ThreadPool serial(1);
+        dense_fast(in, out, weight.data(), {bias ? b.data() : nullptr, false}, input, fast, serial);
         dense_reference(in, out, weight, b, input, reference);
         gapnet::test::require_values(fast.data, reference.data, 1e-5);
     }

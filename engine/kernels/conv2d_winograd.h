@@ -1,0 +1,44 @@
+// Winograd's minimal filtering F(4x4, 3x3) for 3x3, stride-1, undilated, ungrouped convolutions
+// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016).
+//
+// Each 4x4 block ("tile") of one output channel is computed from the 6x6 input patch d under it as
+//     Y = A^T [ sum over input channels c of  U_c (.) V_c ] A,   U_c = G g_c G^T,   V_c = B^T d_c B
+// where (.) is the element-wise product and g_c the 3x3 kernel. For a fixed position xi of the 6x6
+// grid the sum over c, for all output channels and all tiles at once, is one matrix product
+//     M[xi] (out_channels x tiles) = U[xi] (out_channels x in_channels) * V[xi] (in_channels x tiles),
+// so 36 GEMMs with 36 multiplies per tile and channel pair replace direct convolution's 144 (4x fewer).
+//
+// The matrices come from Toom-Cook: evaluate the two polynomials at 5 points and infinity, multiply,
+// interpolate. The points set the accuracy (Barabasz et al., "Error analysis and improving the
+// accuracy of Winograd convolution", 2020): Lavin's {0, 1, -1, 2, -2} puts 8 and 4 into A^T and B^T;
+// {0, 1, -1, 1/2, -2} halves the error we measured in float32 (tools: a NumPy model, then
+// tests/test_winograd.cpp). B^T is scaled to small integers (exact in float), the fractions (1/6,
+// 1/30, 16/15, ...) go into G, which is applied once to the weights in double precision.
+//
+// Measured error against conv2d_reference (random weights, see test_winograd.cpp and the report of
+// the kernels branch): a few float ulps of sum |w||x|; whole random-weight VGG-11: max relative 2e-6.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "../layers/conv2d.h"
+#include "epilogue.h"
+
+namespace gapnet {
+
+// The filters transformed to the 6x6 grid, U[xi][oc][ic] (36 x out x in floats, 4x the weights).
+std::vector<float> winograd_filter(const float* weight, int64_t out_channels, int64_t in_channels);
+
+// Scratch floats conv2d_winograd uses for one sample of in_channels x in_h x in_w (any batch and
+// any thread count: the tiles are processed in waves of a bounded size).
+int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w);
+
+// Whether conv2d_winograd computes this convolution: 3x3, stride 1, dilation 1, groups 1.
+bool winograd_applies(const Conv2d::Params& p);
+
+// output = epilogue(conv(input)); `u` from winograd_filter.
+void conv2d_winograd(const Conv2d::Params& p, const float* u, Epilogue epilogue, const Tensor& input, Tensor& output,
+                     ThreadPool& pool);
+
+}  // namespace gapnet
