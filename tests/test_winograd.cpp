@@ -44,10 +44,13 @@ void check_case(const Conv2d::Params& p, int64_t batch, int64_t h, int64_t w, bo
     const std::vector<float> b = bias ? uniform(static_cast<size_t>(p.out_channels), rng) : std::vector<float>{};
     const Tensor input({batch, p.in_channels, h, w}, uniform(static_cast<size_t>(batch * p.in_channels * h * w), rng));
     const Shape out{batch, p.out_channels, p.window.output_h(h), p.window.output_w(w)};
-    Tensor fast(out), reference(out), magnitude(out);
+    Tensor fast(out), uncached(out), reference(out), magnitude(out);
     const std::vector<float> u = winograd_filter(weight.data(), p.out_channels, p.in_channels);
     ThreadPool serial(1);
-    conv2d_winograd(p, u.data(), {bias ? b.data() : nullptr, relu}, input, fast, serial);
+    conv2d_winograd(p, u.data(), nullptr, {bias ? b.data() : nullptr, relu}, input, fast, serial);
+    // Filters transformed on the fly, a block of output channels at a time: the same values.
+    conv2d_winograd(p, nullptr, weight.data(), {bias ? b.data() : nullptr, relu}, input, uncached, serial);
+    REQUIRE(uncached.data == fast.data);
     conv2d_reference(p, weight, b, input, reference);
     conv2d_reference(p, absolute(weight), absolute(b), Tensor(input.shape, absolute(input.data)), magnitude);
     const double ulp = std::ldexp(1.0, -24), terms = static_cast<double>(p.in_channels * 9);
@@ -73,7 +76,7 @@ TEST_CASE("winograd: a hand-computed case") {
     Tensor output({1, 1, 5, 4});
     ThreadPool serial(1);
     const float bias = 0.5f;
-    conv2d_winograd(p, u.data(), {&bias, false}, input, output, serial);
+    conv2d_winograd(p, u.data(), nullptr, {&bias, false}, input, output, serial);
     gapnet::test::require_values(output.data, {4.5f, 6.5f, 6.5f, 4.5f,  //
                                                6.5f, 9.5f, 9.5f, 6.5f,  //
                                                6.5f, 9.5f, 9.5f, 6.5f,  //
@@ -92,6 +95,7 @@ TEST_CASE("winograd equals conv2d_reference on odd sizes, paddings, tiny maps an
         {20, 16, 1, 13, 13, 2, 2, 2, 2},   {16, 18, 2, 7, 6, 0, 1, 2, 0},    {33, 17, 1, 3, 3, 1, 1, 1, 1},
         {16, 16, 2, 1, 1, 1, 1, 1, 1},     {16, 16, 1, 2, 2, 1, 1, 1, 1},    {16, 24, 1, 3, 3, 0, 0, 0, 0},
         {3, 5, 2, 10, 9, 1, 1, 1, 1},      {1, 1, 1, 6, 6, 0, 0, 0, 0},      {64, 64, 1, 14, 14, 1, 1, 1, 1},
+        {16, 150, 1, 6, 6, 1, 1, 1, 1},  // output channels in several filter blocks, the last partial
         {16, 16, 40, 7, 7, 1, 1, 1, 1},  // several waves, spanning samples
     };
     for (const Case& c : cases)
@@ -108,11 +112,13 @@ TEST_CASE("winograd results do not depend on the thread count") {
     const Tensor input({5, 24, 15, 13}, uniform(5 * 24 * 15 * 13, rng));
     Tensor first({5, 20, 15, 13});
     ThreadPool serial(1);
-    conv2d_winograd(p, u.data(), {bias.data(), true}, input, first, serial);
+    conv2d_winograd(p, u.data(), nullptr, {bias.data(), true}, input, first, serial);
     for (const int threads : {2, 3}) {
         ThreadPool pool(threads);
         Tensor again({5, 20, 15, 13});
-        conv2d_winograd(p, u.data(), {bias.data(), true}, input, again, pool);
+        conv2d_winograd(p, u.data(), nullptr, {bias.data(), true}, input, again, pool);
+        REQUIRE(again.data == first.data);
+        conv2d_winograd(p, nullptr, weight.data(), {bias.data(), true}, input, again, pool);
         REQUIRE(again.data == first.data);
     }
 }

@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <memory>
 
 #include "parallel.h"
 
@@ -46,22 +47,38 @@ namespace {
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Strided = Eigen::Map<RowMajor, 0, Eigen::OuterStride<>>;
 
-// An im2col block holds at most this many floats (2 MiB, about an L2 cache): a map whose whole
-// column matrix is larger is cut into blocks of output pixels.
-constexpr int64_t kBlockFloats = int64_t{1} << 19;
+// The im2col matrix of a group is built for a wave of whole output rows of one sample: all of them
+// when it holds at most kWaveFloats (16 MiB), fewer otherwise (at least one row).
+constexpr int64_t kWaveFloats = int64_t{1} << 22;
+
+// How a wave's product, output [channels, pixels] = weight [channels, taps] x columns [taps, pixels],
+// is cut into chunks: in at least two when it is big enough for two threads to share, along the
+// dimension whose cut costs less (Eigen packs both operands per product, so a chunk along the
+// pixels re-packs the weights, one along the channels re-packs the columns), in blocks of at most
+// kMaxChunkPixels pixels so that each chunk's output is finished (bias, ReLU) while in cache.
+constexpr int64_t kMaxChunkPixels = 4096;
+constexpr int64_t kMinSplitWork = 1'000'000;  // multiply-adds
+
+struct Chunking {
+    int64_t channels, pixels;  // per chunk
+};
+
+Chunking chunking(int64_t channels, int64_t taps, int64_t pixels) {
+    const auto half = [](int64_t n) { return ((n + 1) / 2 + 15) / 16 * 16; };
+    Chunking c{channels, std::min(pixels, kMaxChunkPixels)};
+    if (c.pixels < pixels || channels * taps * pixels < kMinSplitWork) return c;
+    if (channels < pixels) c.pixels = std::min(pixels, half(pixels));
+    else c.channels = std::min(channels, half(channels));
+    return c;
+}
 
 bool is_pointwise(const Window2d& w) {
     return w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1 && w.pad_top == 0 &&
            w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0;
 }
 
-// Output pixels per block: the whole map when its columns fit in kBlockFloats, but cut in about
-// four so that two or more threads share even one sample's map (at least 64 pixels a block, a
-// multiple of 16 for the GEMM's vectors). Depends only on the shapes.
-int64_t block_pixels(int64_t taps, int64_t pixels) {
-    const int64_t fits = std::max<int64_t>(16, kBlockFloats / taps / 16 * 16);
-    const int64_t quarter = std::max<int64_t>(64, ((pixels + 3) / 4 + 15) / 16 * 16);
-    return std::min({fits, quarter, pixels});
+int64_t wave_rows(int64_t taps, int64_t out_h, int64_t out_w) {
+    return std::clamp<int64_t>(kWaveFloats / (taps * out_w), 1, out_h);
 }
 
 // columns[(i*kh + ky)*kw + kx][p - p0] = in[i][oy*s - pad + ky*d][ox*s - pad + kx*d] (0 outside the
@@ -101,10 +118,10 @@ void im2col(const float* in, int64_t channels, int64_t in_h, int64_t in_w, const
 
 }  // namespace
 
-// Reported as the whole column matrix of one group, [taps, H' x W'], as before blocking: an upper
-// bound of the block a thread holds (taps x block_pixels, at most 2 MiB unless taps alone is more
-// than 32768), kept so that the loader's limit on it still refuses absurd kernels the same way
-// (tests/bad_inputs: huge-conv-scratch.json). Tightening it to the block needs that case changed.
+// Reported as the whole column matrix of one group, [taps, H' x W'], as before waves: an upper bound
+// of the wave (at most 16 MiB unless one output row's columns are more), kept so that the loader's
+// limit on it refuses absurd kernels as it did (tests/bad_inputs: huge-conv-scratch.json).
+// Tightening it to the wave needs that case changed.
 int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t out_h, int64_t out_w) {
     if (is_pointwise(p.window)) return 0;
     const int64_t taps = p.in_channels / p.groups * p.window.kernel_h * p.window.kernel_w;
@@ -117,33 +134,53 @@ void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];
     const int64_t in_per_group = p.in_channels / p.groups, out_per_group = p.out_channels / p.groups;
-    const int64_t taps = in_per_group * w.kernel_h * w.kernel_w, pixels = out_h * out_w;
+    const int64_t kernel_taps = w.kernel_h * w.kernel_w, taps = in_per_group * kernel_taps, pixels = out_h * out_w;
     const bool pointwise = is_pointwise(w);
-    const int64_t block = block_pixels(taps, pixels), blocks = (pixels + block - 1) / block;
+    const int64_t rows_per_wave = pointwise ? out_h : wave_rows(taps, out_h, out_w);
+    // Not zeroed: im2col writes every value.
+    const std::unique_ptr<float[]> columns(pointwise ? nullptr : new float[static_cast<size_t>(taps * rows_per_wave * out_w)]);
 
-    // One chunk per (sample, group, block of output pixels).
-    run_chunks(pool, batch * p.groups * blocks, batch * p.out_channels * taps * pixels, [&](int64_t chunk) {
-        const int64_t n = chunk / (p.groups * blocks), g = chunk / blocks % p.groups, b = chunk % blocks;
-        const int64_t p0 = b * block, p1 = std::min(pixels, p0 + block), count = p1 - p0;
-        const float* in = input.ptr() + (n * p.in_channels + g * in_per_group) * in_h * in_w;
-        thread_local std::vector<float> columns;
-        const float* cols = in + p0;  // pointwise: the input is the column matrix
-        int64_t cols_stride = pixels;
-        if (!pointwise) {
-            columns.resize(static_cast<size_t>(taps * block));
-            im2col(in, in_per_group, in_h, in_w, w, out_w, p0, p1, columns.data());
-            cols = columns.data(), cols_stride = count;
-        }
-        const Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>> rhs(cols, taps, count,
-                                                                      Eigen::OuterStride<>(cols_stride));
-        const Eigen::Map<const RowMajor> kernel(weight + g * out_per_group * taps, out_per_group, taps);
-        float* out = output.ptr() + (n * p.out_channels + g * out_per_group) * pixels + p0;
-        Strided result(out, out_per_group, count, Eigen::OuterStride<>(pixels));
-        result.noalias() = kernel * rhs;
-        for (int64_t oc = 0; oc < out_per_group; ++oc)
-            finish(out + oc * pixels, count,
-                   epilogue.bias ? epilogue.bias[g * out_per_group + oc] : 0.0f, epilogue.relu);
-    });
+    for (int64_t n = 0; n < batch; ++n)
+        for (int64_t g = 0; g < p.groups; ++g)
+            for (int64_t y0 = 0; y0 < out_h; y0 += rows_per_wave) {
+                const int64_t p0 = y0 * out_w, p1 = std::min(out_h, y0 + rows_per_wave) * out_w, count = p1 - p0;
+                const float* in = input.ptr() + (n * p.in_channels + g * in_per_group) * in_h * in_w;
+                const Chunking c = chunking(out_per_group, taps, count);
+                const int64_t channel_chunks = (out_per_group + c.channels - 1) / c.channels;
+                const int64_t pixel_chunks = (count + c.pixels - 1) / c.pixels;
+                // With one channel chunk, each chunk builds its own pixels' columns (a block of
+                // [taps, pixels] at the chunk's offset in the wave) and multiplies them while they
+                // are in cache; with several, the columns are built first, shared by the chunks.
+                const bool own_columns = channel_chunks == 1;
+                if (!pointwise && !own_columns)
+                    run_chunks(pool, in_per_group, taps * count, [&](int64_t i) {
+                        im2col(in + i * in_h * in_w, 1, in_h, in_w, w, out_w, p0, p1,
+                               columns.get() + i * kernel_taps * count);
+                    });
+                run_chunks(pool, channel_chunks * pixel_chunks, out_per_group * taps * count, [&](int64_t chunk) {
+                    const int64_t oc0 = chunk / pixel_chunks * c.channels;
+                    const int64_t oc_count = std::min(c.channels, out_per_group - oc0);
+                    const int64_t q0 = chunk % pixel_chunks * c.pixels, q_count = std::min(c.pixels, count - q0);
+                    const float* cols = in + p0 + q0;  // pointwise: the input is the column matrix
+                    int64_t cols_stride = pixels;
+                    if (!pointwise && own_columns) {
+                        float* block = columns.get() + taps * q0;
+                        im2col(in, in_per_group, in_h, in_w, w, out_w, p0 + q0, p0 + q0 + q_count, block);
+                        cols = block, cols_stride = q_count;
+                    } else if (!pointwise) {
+                        cols = columns.get() + q0, cols_stride = count;
+                    }
+                    const Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>> rhs(cols, taps, q_count,
+                                                                                  Eigen::OuterStride<>(cols_stride));
+                    const Eigen::Map<const RowMajor> kernel(weight + (g * out_per_group + oc0) * taps, oc_count, taps);
+                    float* out = output.ptr() + (n * p.out_channels + g * out_per_group + oc0) * pixels + p0 + q0;
+                    Strided result(out, oc_count, q_count, Eigen::OuterStride<>(pixels));
+                    result.noalias() = kernel * rhs;
+                    for (int64_t oc = 0; oc < oc_count; ++oc)
+                        finish(out + oc * pixels, q_count,
+                               epilogue.bias ? epilogue.bias[g * out_per_group + oc0 + oc] : 0.0f, epilogue.relu);
+                });
+            }
 }
 
 }  // namespace gapnet

@@ -7,10 +7,10 @@
 //
 // conv2d_reference is the plain loop: the oracle the fast kernels are tested against.
 // conv2d_gemm lowers each group to matrix products (im2col, as in Caffe and Chellapilla et al.
-// 2006): the receptive fields of a block of output pixels become the columns of a
-// [in_per_group*kh*kw, pixels] matrix, so that output_block = weight_group x columns (Eigen's GEMM).
-// The blocks are bounded (conv2d_gemm_workspace), each one built, multiplied and finished (bias,
-// ReLU) while it is in cache. A 1x1, stride-1, unpadded convolution multiplies the input directly.
+// 2006): the receptive fields of a wave of output rows become the columns of a
+// [in_per_group*kh*kw, pixels] matrix, so that output = weight_group x columns (Eigen's GEMM), in
+// blocks of output channels and pixels each finished (bias, ReLU) while in cache. The wave is
+// bounded (16 MiB). A 1x1, stride-1, unpadded convolution multiplies the input directly.
 // Depthwise convolutions (kernels/conv2d_depthwise.h) and 3x3 stride-1 ones (conv2d_winograd.h)
 // have their own kernels; layers/conv2d.cpp chooses.
 #pragma once
@@ -25,8 +25,8 @@ namespace gapnet {
 void conv2d_reference(const Conv2d::Params& p, const std::vector<float>& weight, const std::vector<float>& bias,
                       const Tensor& input, Tensor& output);
 
-// An upper bound of the scratch floats conv2d_gemm uses per thread (its im2col block) for an
-// output map of out_h x out_w.
+// An upper bound of the scratch floats conv2d_gemm uses (its im2col wave, shared by the threads)
+// for an output map of out_h x out_w.
 int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t out_h, int64_t out_w);
 
 void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue, const Tensor& input,

@@ -48,6 +48,11 @@ constexpr float kBT[6][6] = {
 constexpr int64_t kWaveFloats = int64_t{1} << 21;
 constexpr int64_t kMinWaveTiles = 64;
 
+// Filters not cached by the layer are transformed per wave, kFilterBlock output channels at a time
+// into a per-thread buffer (36 x kFilterBlock x in_channels floats) that their 36 GEMMs then use.
+// (Blocks of 48 to 128 channels measured alike on 256 and 512 channels.)
+constexpr int64_t kFilterBlock = 64;
+
 struct Geometry {
     int64_t out_h, out_w, tiles_h, tiles_w;
     int64_t wave_rows;  // tile rows per wave
@@ -162,32 +167,54 @@ bool winograd_applies(const Conv2d::Params& p) {
            w.dilation_h == 1 && w.dilation_w == 1;
 }
 
+namespace {
+
+// U[xi][oc - oc0][ic] for the output channels [oc0, oc1), at u + xi * position_stride + ..., in
+// double precision, rounded once. A block of
+// input channels is transformed into a local buffer, then copied row by row: writing the 36 rows of
+// U directly, which lie a power of two apart for typical widths, would thrash a cache set.
+void transform_filters(const float* weight, int64_t in_channels, int64_t oc0, int64_t oc1, float* u,
+                       int64_t position_stride) {
+    constexpr int64_t kBlock = 64;
+    double g[9][kBlock], gg[6][3][kBlock];  // the kernels and G g, one input channel per column
+    float block[36][kBlock];
+    for (int64_t oc = oc0; oc < oc1; ++oc)
+        for (int64_t ic0 = 0; ic0 < in_channels; ic0 += kBlock) {
+            const int64_t count = std::min(kBlock, in_channels - ic0);
+            const float* w = weight + (oc * in_channels + ic0) * 9;
+            for (int64_t c = 0; c < count; ++c)
+                for (int t = 0; t < 9; ++t) g[t][c] = w[c * 9 + t];
+            for (int i = 0; i < 6; ++i)
+                for (int k = 0; k < 3; ++k)
+                    for (int64_t c = 0; c < count; ++c)
+                        gg[i][k][c] = kG[i][0] * g[k][c] + kG[i][1] * g[3 + k][c] + kG[i][2] * g[6 + k][c];
+            for (int i = 0; i < 6; ++i)
+                for (int j = 0; j < 6; ++j)
+                    for (int64_t c = 0; c < count; ++c)
+                        block[i * 6 + j][c] = static_cast<float>(gg[i][0][c] * kG[j][0] + gg[i][1][c] * kG[j][1] +
+                                                                 gg[i][2][c] * kG[j][2]);
+            for (int xi = 0; xi < 36; ++xi)
+                std::memcpy(u + xi * position_stride + (oc - oc0) * in_channels + ic0, block[xi],
+                            static_cast<size_t>(count) * sizeof(float));
+        }
+}
+
+}  // namespace
+
 std::vector<float> winograd_filter(const float* weight, int64_t out_channels, int64_t in_channels) {
     std::vector<float> u(static_cast<size_t>(kPositions * out_channels * in_channels));
-    for (int64_t oc = 0; oc < out_channels; ++oc)
-        for (int64_t ic = 0; ic < in_channels; ++ic) {
-            const float* g = weight + (oc * in_channels + ic) * 9;
-            double gg[6][3];  // G g
-            for (int i = 0; i < 6; ++i)
-                for (int c = 0; c < 3; ++c)
-                    gg[i][c] = kG[i][0] * g[c] + kG[i][1] * g[3 + c] + kG[i][2] * g[6 + c];
-            for (int i = 0; i < 6; ++i)
-                for (int j = 0; j < 6; ++j) {
-                    const double value = gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
-                    u[static_cast<size_t>(((i * 6 + j) * out_channels + oc) * in_channels + ic)] =
-                        static_cast<float>(value);
-                }
-        }
+    transform_filters(weight, in_channels, 0, out_channels, u.data(), out_channels * in_channels);
     return u;
 }
 
-int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w) {
+int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, bool filters_cached) {
     const Geometry g = geometry(p, in_h, in_w);
-    return kPositions * (p.in_channels + p.out_channels) * g.wave_rows * g.tiles_w;
+    return kPositions * (p.in_channels + p.out_channels) * g.wave_rows * g.tiles_w + kLanes +
+           (filters_cached ? 0 : kPositions * kFilterBlock * p.in_channels);
 }
 
-void conv2d_winograd(const Conv2d::Params& p, const float* u, Epilogue epilogue, const Tensor& input, Tensor& output,
-                     ThreadPool& pool) {
+void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weight, Epilogue epilogue,
+                     const Tensor& input, Tensor& output, ThreadPool& pool) {
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
     const int64_t in_channels = p.in_channels, out_channels = p.out_channels;
     const Geometry g = geometry(p, in_h, in_w);
@@ -213,12 +240,29 @@ void conv2d_winograd(const Conv2d::Params& p, const float* u, Epilogue epilogue,
                                     v + ic * tiles + (r - row0) * g.tiles_w, in_channels * tiles, buffer);
             }
         });
-        run_chunks(pool, kPositions, kPositions * out_channels * in_channels * tiles, [&](int64_t xi) {
-            const Eigen::Map<const RowMajor> uu(u + xi * out_channels * in_channels, out_channels, in_channels);
-            const Eigen::Map<const RowMajor> vv(v + xi * in_channels * tiles, in_channels, tiles);
-            Eigen::Map<RowMajor> mm(m + xi * out_channels * tiles, out_channels, tiles);
-            mm.noalias() = uu * vv;
-        });
+        const int64_t gemm_work = kPositions * out_channels * in_channels * tiles;
+        if (u) {
+            run_chunks(pool, kPositions, gemm_work, [&](int64_t xi) {
+                const Eigen::Map<const RowMajor> uu(u + xi * out_channels * in_channels, out_channels, in_channels);
+                const Eigen::Map<const RowMajor> vv(v + xi * in_channels * tiles, in_channels, tiles);
+                Eigen::Map<RowMajor> mm(m + xi * out_channels * tiles, out_channels, tiles);
+                mm.noalias() = uu * vv;
+            });
+        } else {  // filters transformed here, a block of output channels at a time
+            const int64_t blocks = (out_channels + kFilterBlock - 1) / kFilterBlock;
+            run_chunks(pool, blocks, gemm_work, [&](int64_t b) {
+                const int64_t oc0 = b * kFilterBlock, count = std::min(kFilterBlock, out_channels - oc0);
+                thread_local std::vector<float> filters;
+                filters.resize(static_cast<size_t>(kPositions * kFilterBlock * in_channels));
+                transform_filters(weight, in_channels, oc0, oc0 + count, filters.data(), count * in_channels);
+                for (int64_t xi = 0; xi < kPositions; ++xi) {
+                    const Eigen::Map<const RowMajor> uu(filters.data() + xi * count * in_channels, count, in_channels);
+                    const Eigen::Map<const RowMajor> vv(v + xi * in_channels * tiles, in_channels, tiles);
+                    Eigen::Map<RowMajor> mm(m + (xi * out_channels + oc0) * tiles, count, tiles);
+                    mm.noalias() = uu * vv;
+                }
+            });
+        }
         run_chunks(pool, out_channels, transform_work * out_channels, [&](int64_t oc) {
             const float bias = epilogue.bias ? epilogue.bias[oc] : 0.0f;
             for (int64_t r = row0; r < row1; ++r) {

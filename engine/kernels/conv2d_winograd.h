@@ -31,14 +31,16 @@ namespace gapnet {
 std::vector<float> winograd_filter(const float* weight, int64_t out_channels, int64_t in_channels);
 
 // Scratch floats conv2d_winograd uses for one sample of in_channels x in_h x in_w (any batch and
-// any thread count: the tiles are processed in waves of a bounded size).
-int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w);
+// any thread count: the tiles are processed in waves of a bounded size), plus the transformed
+// filters unless they are cached (passed as `u`).
+int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, bool filters_cached);
 
 // Whether conv2d_winograd computes this convolution: 3x3, stride 1, dilation 1, groups 1.
 bool winograd_applies(const Conv2d::Params& p);
 
-// output = epilogue(conv(input)); `u` from winograd_filter.
-void conv2d_winograd(const Conv2d::Params& p, const float* u, Epilogue epilogue, const Tensor& input, Tensor& output,
-                     ThreadPool& pool);
+// output = epilogue(conv(input)). `u`: the filters from winograd_filter, or null to transform
+// `weight` ([out, in, 3, 3]) into scratch on each call.
+void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weight, Epilogue epilogue,
+                     const Tensor& input, Tensor& output, ThreadPool& pool);
 
 }  // namespace gapnet

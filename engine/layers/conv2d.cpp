@@ -37,25 +37,36 @@ Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias
 Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, bool relu)
     : p_(params), parameters_(std::move(parameters)), relu_(relu) {}
 
-// Which convolutions run as Winograd F(4x4, 3x3), decided by measurement (the kernels branch's
-// report has the numbers; 2 cores with AVX-512, 1 and 2 threads):
-//  - 3x3, stride 1, undilated, ungrouped (what the algorithm computes);
-//  - at least kWinogradMinChannels input and output channels: with fewer, the 36 GEMMs are too thin
-//    and the input/output transforms (per channel, not per channel pair) dominate;
-//  - transformed weights (36/9 = 4x the weights) of at most kWinogradMaxBytes, as they are kept
-//    with the layer: the memory budget of a VGG-sized model could not hold 4x all its weights, and
-//    transforming them again on every forward() costs more than Winograd saves on the small maps
-//    where such wide layers sit;
+// Which convolutions run as Winograd F(4x4, 3x3), decided by measurement (VGG-11's layers, CPU time
+// of one thread, AVX-512; the kernels branch's report has all the numbers):
+//  - 3x3, stride 1, undilated, ungrouped (what the algorithm computes), with at least
+//    kWinogradMinChannels input and output channels: with fewer the 36 GEMMs are too thin and the
+//    input/output transforms (per channel, not per channel pair) dominate;
+//  - the transformed weights (36/9 = 4x the weights) are kept with the layer when they take at most
+//    kWinogradMaxBytes: all of VGG-11's would take 148 MB, beyond its memory budget (weights + 3x
+//    the largest activation + 64 MiB); 20 MB keeps 34 MB of them (the 64- to 256-channel layers);
+//  - wider layers transform their weights again on each call, a block of output channels at a time
+//    (kernels/conv2d_winograd.cpp), which pays on maps of at least kWinogradMinPixels output pixels:
+//    512 -> 512 channels on 28 x 28: 17 ms with cached filters, 21 ms transforming them, 31 ms as
+//    im2col + GEMM; on 14 x 14: 9, 13-17 and 8-11 ms (so GEMM there);
 //  - an output map of at least 4 x 4 pixels (one whole tile).
 constexpr int64_t kWinogradMinChannels = 16;
 constexpr int64_t kWinogradMaxBytes = int64_t{20} << 20;
+constexpr int64_t kWinogradMinPixels = 400;
+
+namespace {
+
+bool winograd_suits(const Conv2d::Params& p) {
+    return winograd_applies(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels;
+}
+
+}  // namespace
 
 std::shared_ptr<const Conv2d::Parameters> Conv2d::prepare(const Params& p, std::vector<float> weight, std::vector<float> bias) {
     auto parameters = std::make_shared<Parameters>();
     parameters->weight = std::move(weight);
     parameters->bias = std::move(bias);
-    if (winograd_applies(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels &&
-        36 * p.in_channels * p.out_channels * 4 <= kWinogradMaxBytes)
+    if (winograd_suits(p) && 36 * p.in_channels * p.out_channels * 4 <= kWinogradMaxBytes)
         parameters->winograd = winograd_filter(parameters->weight.data(), p.out_channels, p.in_channels);
     return parameters;
 }
@@ -95,7 +106,9 @@ int64_t Conv2d::macs(const Shape& input) const {
 
 Conv2d::Algorithm Conv2d::algorithm(const Shape& input) const {
     const Shape out = output_shape(input);
-    if (!parameters_->winograd.empty() && out[1] >= 4 && out[2] >= 4) return Algorithm::winograd;
+    const bool cached = !parameters_->winograd.empty();
+    if (winograd_suits(p_) && out[1] >= 4 && out[2] >= 4 && (cached || out[1] * out[2] >= kWinogradMinPixels))
+        return Algorithm::winograd;
     if (depthwise_applies(p_)) return Algorithm::depthwise;
     return Algorithm::gemm;
 }
@@ -104,7 +117,7 @@ Conv2d::Algorithm Conv2d::algorithm(const Shape& input) const {
 // the threads), or one im2col block per thread (none for a 1x1 stride-1 unpadded conv).
 int64_t Conv2d::workspace_elements(const Shape& input) const {
     switch (algorithm(input)) {
-        case Algorithm::winograd: return winograd_workspace(p_, input[1], input[2]);
+        case Algorithm::winograd: return winograd_workspace(p_, input[1], input[2], !parameters_->winograd.empty());
         case Algorithm::depthwise: return 0;
         case Algorithm::gemm: break;
     }
@@ -116,7 +129,8 @@ void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) cons
     const Epilogue epilogue{bias().empty() ? nullptr : bias().data(), relu_};
     switch (algorithm({input.shape[1], input.shape[2], input.shape[3]})) {
         case Algorithm::winograd:
-            return conv2d_winograd(p_, parameters_->winograd.data(), epilogue, input, output, pool);
+            return conv2d_winograd(p_, parameters_->winograd.empty() ? nullptr : parameters_->winograd.data(),
+                                   weight().data(), epilogue, input, output, pool);
         case Algorithm::depthwise: return conv2d_depthwise(p_, weight().data(), epilogue, input, output, pool);
         case Algorithm::gemm: return conv2d_gemm(p_, weight().data(), epilogue, input, output, pool);
     }
