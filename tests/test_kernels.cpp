@@ -162,7 +162,10 @@ TEST_CASE("the conv2d layer (whichever kernel it picks) equals conv2d_reference"
 TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, GEMM or depthwise otherwise") {
     std::mt19937 rng(1);
     using A = Conv2d::Algorithm;
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::winograd);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, true}, rng).algorithm({16, 16, 16}) == A::winograd);
+    // An 8x8 map is 4 tiles: too few for one sample, enough in a batch of 4.
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 4) == A::winograd);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::gemm);
     REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::gemm);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);

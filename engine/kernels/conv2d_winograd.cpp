@@ -100,61 +100,79 @@ inline void apply(const Vec* in, int in_stride, Vec* out, int out_stride) {
     }
 }
 
-// One input channel's tile row: V[xi][t] = (B^T d B)[xi] for the 6x6 patch d of each tile t,
-// `v` pointing at this channel's first tile in V[0], positions `position_stride` apart. The patch
-// rows are first split by column phase (x mod 4), so that a patch column of 16 consecutive tiles
-// (x = 4t + l) is one contiguous load.
-void transform_input_row(const float* in, int64_t in_h, int64_t in_w, int64_t y0, int64_t x0, int64_t tiles_w,
-                         float* v, int64_t position_stride, std::vector<float>& buffer) {
-    const int64_t n = (tiles_w + kLanes - 1) / kLanes * kLanes + 1;  // columns per phase (tile t reads t, t + 1)
-    buffer.resize(static_cast<size_t>(6 * 4 * n + 4 * n));
-    float* phases = buffer.data();      // [6 rows][4 phases][n]
-    float* line = phases + 6 * 4 * n;   // one padded input row, x = x0 .. x0 + 4n
-    for (int k = 0; k < 6; ++k) {
-        const int64_t y = y0 + k;
-        float* dst = phases + k * 4 * n;
-        if (y < 0 || y >= in_h) {
-            std::fill(dst, dst + 4 * n, 0.0f);
-            continue;
-        }
-        const int64_t begin = std::clamp<int64_t>(-x0, 0, 4 * n), end = std::clamp<int64_t>(in_w - x0, begin, 4 * n);
-        std::fill(line, line + begin, 0.0f);
-        std::copy(in + y * in_w + x0 + begin, in + y * in_w + x0 + end, line + begin);
-        std::fill(line + end, line + 4 * n, 0.0f);
-        for (int64_t t = 0; t < n; ++t)
-            for (int p = 0; p < 4; ++p) dst[p * n + t] = line[4 * t + p];
+// Where tile t of a wave (t counts the wave's tiles row by row, over samples) lies: sample n, and
+// the top-left corner (y, x) of its 4x4 output block.
+struct Tiles {
+    int64_t first_row, tiles_h, tiles_w;
+    void locate(int64_t t, int64_t& n, int64_t& y, int64_t& x) const {
+        const int64_t row = first_row + t / tiles_w;
+        n = row / tiles_h, y = 4 * (row % tiles_h), x = 4 * (t % tiles_w);
     }
-    for (int64_t t0 = 0; t0 < tiles_w; t0 += kLanes) {
+};
+
+// One input channel: V[xi][t] = (B^T d B)[xi] for the 6x6 input patch d of each of the wave's
+// `count` tiles, `v` pointing at this channel's row of V[0], positions `position_stride` apart.
+// `in` is the channel's plane in sample 0 (samples `sample_stride` apart). The patches of 16 tiles
+// are gathered into lanes (zero outside the input), then transformed as vectors.
+void transform_input(const float* in, int64_t sample_stride, int64_t in_h, int64_t in_w, int64_t pad_top,
+                     int64_t pad_left, const Tiles& tiles, int64_t count, float* v, int64_t position_stride) {
+    for (int64_t t0 = 0; t0 < count; t0 += kLanes) {
+        const int64_t lanes = std::min(kLanes, count - t0);
+        alignas(64) float patch[6][6][kLanes];
+        if (lanes < kLanes) std::memset(patch, 0, sizeof patch);
+        for (int64_t lane = 0; lane < lanes; ++lane) {
+            int64_t n, y0, x0;
+            tiles.locate(t0 + lane, n, y0, x0);
+            y0 -= pad_top, x0 -= pad_left;
+            const float* plane = in + n * sample_stride;
+            if (y0 >= 0 && x0 >= 0 && y0 + 6 <= in_h && x0 + 6 <= in_w) {
+                for (int k = 0; k < 6; ++k)
+                    for (int l = 0; l < 6; ++l) patch[k][l][lane] = plane[(y0 + k) * in_w + x0 + l];
+            } else {
+                for (int k = 0; k < 6; ++k)
+                    for (int l = 0; l < 6; ++l) {
+                        const int64_t y = y0 + k, x = x0 + l;
+                        patch[k][l][lane] = y >= 0 && y < in_h && x >= 0 && x < in_w ? plane[y * in_w + x] : 0.0f;
+                    }
+            }
+        }
         Vec d[6][6], rows[6][6], out[6][6];
         for (int k = 0; k < 6; ++k)
-            for (int l = 0; l < 6; ++l) d[k][l] = load(phases + (k * 4 + l % 4) * n + t0 + l / 4);
+            for (int l = 0; l < 6; ++l) d[k][l] = load(patch[k][l]);
         for (int k = 0; k < 6; ++k) apply<6, 6, kBT>(&d[k][0], 1, &rows[k][0], 1);      // d B, row by row
         for (int j = 0; j < 6; ++j) apply<6, 6, kBT>(&rows[0][j], 6, &out[0][j], 6);  // B^T (d B)
-        const int64_t count = std::min(kLanes, tiles_w - t0);
         for (int xi = 0; xi < 36; ++xi)
-            std::memcpy(v + xi * position_stride + t0, &out[xi / 6][xi % 6], static_cast<size_t>(count) * sizeof(float));
+            std::memcpy(v + xi * position_stride + t0, &out[xi / 6][xi % 6], static_cast<size_t>(lanes) * sizeof(float));
     }
 }
 
-// One output channel's tile row: Y = A^T M A for each tile, plus the epilogue, written to the
-// output rows y0..y0+3 (clipped to the map). `m` points at this channel's first tile in M[0]; it may
-// be read up to 15 floats past the row's last tile (the lanes of those reads are discarded).
-void transform_output_row(const float* m, int64_t position_stride, int64_t tiles_w, float bias, bool relu, float* out,
-                          int64_t out_h, int64_t out_w, int64_t y0) {
-    for (int64_t t0 = 0; t0 < tiles_w; t0 += kLanes) {
+// One output channel: Y = A^T M A for each of the wave's `count` tiles, plus the epilogue, written
+// to the tile's 4x4 block (clipped to the map). `m` points at this channel's row of M[0]; `out` is
+// the channel's plane in sample 0 (samples `sample_stride` apart). Rows of M are read up to 15
+// floats past the last tile (those lanes are discarded).
+void transform_output(const float* m, int64_t position_stride, const Tiles& tiles, int64_t count, float bias,
+                      bool relu, float* out, int64_t sample_stride, int64_t out_h, int64_t out_w) {
+    for (int64_t t0 = 0; t0 < count; t0 += kLanes) {
         Vec mm[6][6], columns[4][6], y[4][4];
         for (int xi = 0; xi < 36; ++xi) mm[xi / 6][xi % 6] = load(m + xi * position_stride + t0);
         for (int j = 0; j < 6; ++j) apply<4, 6, kAT>(&mm[0][j], 6, &columns[0][j], 6);  // A^T M
-        for (int a = 0; a < 4; ++a) apply<4, 6, kAT>(&columns[a][0], 1, &y[a][0], 1);   // (A^T M) A
-        const int64_t width = std::min(4 * kLanes, out_w - 4 * t0);
-        for (int a = 0; a < 4 && y0 + a < out_h; ++a) {
-            float line[4 * kLanes];
+        alignas(64) float block[4][4][kLanes];
+        for (int a = 0; a < 4; ++a) {
+            apply<4, 6, kAT>(&columns[a][0], 1, &y[a][0], 1);  // (A^T M) A
             for (int b = 0; b < 4; ++b) {
                 Vec value = y[a][b] + bias;
                 if (relu) value = value < 0.0f ? Vec{} : value;
-                for (int64_t lane = 0; lane < kLanes; ++lane) line[4 * lane + b] = value[lane];
+                std::memcpy(block[a][b], &value, sizeof value);
             }
-            std::memcpy(out + (y0 + a) * out_w + 4 * t0, line, static_cast<size_t>(width) * sizeof(float));
+        }
+        const int64_t lanes = std::min(kLanes, count - t0);
+        for (int64_t lane = 0; lane < lanes; ++lane) {
+            int64_t n, y0, x0;
+            tiles.locate(t0 + lane, n, y0, x0);
+            float* plane = out + n * sample_stride;
+            const int64_t rows = std::min<int64_t>(4, out_h - y0), cols = std::min<int64_t>(4, out_w - x0);
+            for (int64_t a = 0; a < rows; ++a)
+                for (int64_t b = 0; b < cols; ++b) plane[(y0 + a) * out_w + x0 + b] = block[a][b][lane];
         }
     }
 }
@@ -207,6 +225,11 @@ std::vector<float> winograd_filter(const float* weight, int64_t out_channels, in
     return u;
 }
 
+int64_t winograd_wave_tiles(const Conv2d::Params& p, int64_t in_h, int64_t in_w, int64_t batch) {
+    const Geometry g = geometry(p, in_h, in_w);
+    return std::min(g.wave_rows, batch * g.tiles_h) * g.tiles_w;
+}
+
 int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, bool filters_cached) {
     const Geometry g = geometry(p, in_h, in_w);
     return kPositions * (p.in_channels + p.out_channels) * g.wave_rows * g.tiles_w + kLanes +
@@ -231,14 +254,10 @@ void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weigh
         float* m = scratch.get() + kPositions * in_channels * tiles;  // M[36][out_channels][tiles]
         const int64_t transform_work = kPositions * 12 * tiles;  // per channel, roughly
 
+        const Tiles wave{row0, g.tiles_h, g.tiles_w};
         run_chunks(pool, in_channels, transform_work * in_channels, [&](int64_t ic) {
-            thread_local std::vector<float> buffer;
-            for (int64_t r = row0; r < row1; ++r) {
-                const int64_t n = r / g.tiles_h, ty = r % g.tiles_h;
-                const float* in = input.ptr() + (n * in_channels + ic) * in_h * in_w;
-                transform_input_row(in, in_h, in_w, 4 * ty - p.window.pad_top, -p.window.pad_left, g.tiles_w,
-                                    v + ic * tiles + (r - row0) * g.tiles_w, in_channels * tiles, buffer);
-            }
+            transform_input(input.ptr() + ic * in_h * in_w, in_channels * in_h * in_w, in_h, in_w, p.window.pad_top,
+                            p.window.pad_left, wave, tiles, v + ic * tiles, in_channels * tiles);
         });
         const int64_t gemm_work = kPositions * out_channels * in_channels * tiles;
         if (u) {
@@ -264,13 +283,9 @@ void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weigh
             });
         }
         run_chunks(pool, out_channels, transform_work * out_channels, [&](int64_t oc) {
-            const float bias = epilogue.bias ? epilogue.bias[oc] : 0.0f;
-            for (int64_t r = row0; r < row1; ++r) {
-                const int64_t n = r / g.tiles_h, ty = r % g.tiles_h;
-                float* out = output.ptr() + (n * out_channels + oc) * g.out_h * g.out_w;
-                transform_output_row(m + oc * tiles + (r - row0) * g.tiles_w, out_channels * tiles, g.tiles_w, bias,
-                                     epilogue.relu, out, g.out_h, g.out_w, 4 * ty);
-            }
+            transform_output(m + oc * tiles, out_channels * tiles, wave, tiles, epilogue.bias ? epilogue.bias[oc] : 0.0f,
+                             epilogue.relu, output.ptr() + oc * g.out_h * g.out_w, out_channels * g.out_h * g.out_w,
+                             g.out_h, g.out_w);
         });
     }
 }

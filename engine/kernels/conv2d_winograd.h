@@ -35,6 +35,10 @@ std::vector<float> winograd_filter(const float* weight, int64_t out_channels, in
 // filters unless they are cached (passed as `u`).
 int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, bool filters_cached);
 
+// How many tiles (4x4 output blocks) conv2d_winograd multiplies at once for a batch of `batch`
+// samples of in_h x in_w: the width of its GEMMs.
+int64_t winograd_wave_tiles(const Conv2d::Params& p, int64_t in_h, int64_t in_w, int64_t batch);
+
 // Whether conv2d_winograd computes this convolution: 3x3, stride 1, dilation 1, groups 1.
 bool winograd_applies(const Conv2d::Params& p);
 

@@ -37,22 +37,29 @@ Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias
 Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, bool relu)
     : p_(params), parameters_(std::move(parameters)), relu_(relu) {}
 
-// Which convolutions run as Winograd F(4x4, 3x3), decided by measurement (VGG-11's layers, CPU time
-// of one thread, AVX-512; the kernels branch's report has all the numbers):
+// Which convolutions run as Winograd F(4x4, 3x3), decided by measurement (CPU time of one thread,
+// AVX-512; the kernels branch's report has the numbers):
 //  - 3x3, stride 1, undilated, ungrouped (what the algorithm computes), with at least
-//    kWinogradMinChannels input and output channels: with fewer the 36 GEMMs are too thin and the
-//    input/output transforms (per channel, not per channel pair) dominate;
+//    kWinogradMinChannels input and output channels: with fewer the transforms (per channel, not
+//    per channel pair) cost what the 36 thin GEMMs save;
 //  - the transformed weights (36/9 = 4x the weights) are kept with the layer when they take at most
 //    kWinogradMaxBytes: all of VGG-11's would take 148 MB, beyond its memory budget (weights + 3x
-//    the largest activation + 64 MiB); 20 MB keeps 34 MB of them (the 64- to 256-channel layers);
-//  - wider layers transform their weights again on each call, a block of output channels at a time
-//    (kernels/conv2d_winograd.cpp), which pays on maps of at least kWinogradMinPixels output pixels:
-//    512 -> 512 channels on 28 x 28: 17 ms with cached filters, 21 ms transforming them, 31 ms as
-//    im2col + GEMM; on 14 x 14: 9, 13-17 and 8-11 ms (so GEMM there);
-//  - an output map of at least 4 x 4 pixels (one whole tile).
+//    the largest activation + 64 MiB); 20 MB keeps 34 MB of them (its 64- to 256-channel layers).
+//    Wider layers transform their weights again on each call, a block of output channels at a time;
+//  - the GEMMs must be wide enough: at least kWinogradMinTiles tiles (4x4 output blocks) a wave,
+//    kWinogradMinTilesUncached when the weights are transformed per call. Batch 1, ms:
+//        channels, map      Winograd  (weights transformed per call)  im2col+GEMM
+//        64 -> 128, 7x7     0.23      0.45                            0.16   (4 tiles)
+//        32 -> 64, 14x14    0.10      0.17                            0.15   (16 tiles)
+//        128 -> 128, 14x14  0.39      0.69                            0.66
+//        512 -> 512, 14x14  8.9       14.5                            8.3
+//        512 -> 512, 28x28  16        21                              31     (49 tiles)
+//        64 -> 128, 112x112 10                                        22
+//    and at batch 32 (Winograd's waves then span samples) it wins on all of these.
 constexpr int64_t kWinogradMinChannels = 16;
 constexpr int64_t kWinogradMaxBytes = int64_t{20} << 20;
-constexpr int64_t kWinogradMinPixels = 400;
+constexpr int64_t kWinogradMinTiles = 16;
+constexpr int64_t kWinogradMinTilesUncached = 48;
 
 namespace {
 
@@ -104,30 +111,31 @@ int64_t Conv2d::macs(const Shape& input) const {
     return out[0] * out[1] * out[2] * (p_.in_channels / p_.groups) * p_.window.kernel_h * p_.window.kernel_w;
 }
 
-Conv2d::Algorithm Conv2d::algorithm(const Shape& input) const {
-    const Shape out = output_shape(input);
-    const bool cached = !parameters_->winograd.empty();
-    if (winograd_suits(p_) && out[1] >= 4 && out[2] >= 4 && (cached || out[1] * out[2] >= kWinogradMinPixels))
+Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
+    (void)output_shape(input);  // checks the input
+    if (winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >=
+                                  (parameters_->winograd.empty() ? kWinogradMinTilesUncached : kWinogradMinTiles))
         return Algorithm::winograd;
     if (depthwise_applies(p_)) return Algorithm::depthwise;
     return Algorithm::gemm;
 }
 
-// The scratch of the chosen kernel: Winograd's transformed tiles (a bounded wave of them, shared by
-// the threads), or one im2col block per thread (none for a 1x1 stride-1 unpadded conv).
+// The scratch of the kernel, the larger of the two when the batch decides between Winograd (its
+// wave of transformed tiles, and per-call weights) and im2col + GEMM (its im2col wave).
 int64_t Conv2d::workspace_elements(const Shape& input) const {
-    switch (algorithm(input)) {
-        case Algorithm::winograd: return winograd_workspace(p_, input[1], input[2], !parameters_->winograd.empty());
-        case Algorithm::depthwise: return 0;
-        case Algorithm::gemm: break;
-    }
+    if (depthwise_applies(p_)) return 0;
     const Shape out = output_shape(input);
-    return conv2d_gemm_workspace(p_, out[1], out[2]);
+    int64_t scratch = conv2d_gemm_workspace(p_, out[1], out[2]);
+    if (algorithm(input, int64_t{1} << 20) == Algorithm::winograd) {  // Winograd for some batch
+        const int64_t winograd = winograd_workspace(p_, input[1], input[2], !parameters_->winograd.empty());
+        scratch = algorithm(input, 1) == Algorithm::winograd ? winograd : std::max(scratch, winograd);
+    }
+    return scratch;
 }
 
 void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
     const Epilogue epilogue{bias().empty() ? nullptr : bias().data(), relu_};
-    switch (algorithm({input.shape[1], input.shape[2], input.shape[3]})) {
+    switch (algorithm({input.shape[1], input.shape[2], input.shape[3]}, input.shape[0])) {
         case Algorithm::winograd:
             return conv2d_winograd(p_, parameters_->winograd.empty() ? nullptr : parameters_->winograd.data(),
                                    weight().data(), epilogue, input, output, pool);

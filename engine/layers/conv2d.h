@@ -46,8 +46,8 @@ public:
     bool applies_relu() const { return relu_; }  // fused with a following relu
 
     enum class Algorithm { gemm, winograd, depthwise };
-    // The kernel forward() runs for a per-sample input shape.
-    Algorithm algorithm(const Shape& input) const;
+    // The kernel forward() runs for a batch of `batch` inputs of per-sample shape `input`.
+    Algorithm algorithm(const Shape& input, int64_t batch = 1) const;
 
 private:
     struct Parameters {
