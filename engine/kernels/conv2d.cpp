@@ -52,23 +52,27 @@ using Strided = Eigen::Map<RowMajor, 0, Eigen::OuterStride<>>;
 constexpr int64_t kWaveFloats = int64_t{1} << 22;
 
 // How a wave's product, output [channels, pixels] = weight [channels, taps] x columns [taps, pixels],
-// is cut into chunks: in at least two when it is big enough for two threads to share, along the
-// dimension whose cut costs less (Eigen packs both operands per product, so a chunk along the
-// pixels re-packs the weights, one along the channels re-packs the columns), in blocks of at most
-// kMaxChunkPixels pixels so that each chunk's output is finished (bias, ReLU) while in cache.
-constexpr int64_t kMaxChunkPixels = 4096;
-constexpr int64_t kMinSplitWork = 1'000'000;  // multiply-adds
+// is cut into chunks (Eigen packs both operands of each product it computes):
+//  - weights that fit in cache (kCachedFloats) are cheap to re-pack: blocks of pixels whose columns
+//    take about kCachedFloats too (64 to 4096 pixels), each built, multiplied and finished (bias,
+//    ReLU) while in cache;
+//  - larger weights: the whole wave, cut in two when it is big enough for two threads to share,
+//    along the dimension whose cut re-packs less (pixels re-pack the weights, channels the columns).
+constexpr int64_t kCachedFloats = int64_t{1} << 18;  // 1 MiB, half an L2 cache
+constexpr int64_t kMinSplitWork = 1'000'000;          // multiply-adds
 
 struct Chunking {
     int64_t channels, pixels;  // per chunk
 };
 
 Chunking chunking(int64_t channels, int64_t taps, int64_t pixels) {
-    const auto half = [](int64_t n) { return ((n + 1) / 2 + 15) / 16 * 16; };
-    Chunking c{channels, std::min(pixels, kMaxChunkPixels)};
-    if (c.pixels < pixels || channels * taps * pixels < kMinSplitWork) return c;
-    if (channels < pixels) c.pixels = std::min(pixels, half(pixels));
-    else c.channels = std::min(channels, half(channels));
+    const auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
+    if (channels * taps <= kCachedFloats)
+        return {channels, std::min(pixels, std::clamp<int64_t>(round16(kCachedFloats / taps), 64, 4096))};
+    Chunking c{channels, pixels};
+    if (channels * taps * pixels < kMinSplitWork) return c;
+    if (channels * taps < taps * pixels) c.pixels = std::min(pixels, round16((pixels + 1) / 2));
+    else c.channels = std::min(channels, round16((channels + 1) / 2));
     return c;
 }
 
@@ -175,10 +179,14 @@ void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue
                     const Eigen::Map<const RowMajor> kernel(weight + (g * out_per_group + oc0) * taps, oc_count, taps);
                     float* out = output.ptr() + (n * p.out_channels + g * out_per_group + oc0) * pixels + p0 + q0;
                     Strided result(out, oc_count, q_count, Eigen::OuterStride<>(pixels));
-                    result.noalias() = kernel * rhs;
+                    // The block starts as the bias (Eigen would zero it otherwise), then accumulates
+                    // the product, then gets its ReLU while still in cache.
                     for (int64_t oc = 0; oc < oc_count; ++oc)
-                        finish(out + oc * pixels, q_count,
-                               epilogue.bias ? epilogue.bias[g * out_per_group + oc0 + oc] : 0.0f, epilogue.relu);
+                        std::fill(out + oc * pixels, out + oc * pixels + q_count,
+                                  epilogue.bias ? epilogue.bias[g * out_per_group + oc0 + oc] : 0.0f);
+                    result.noalias() += kernel * rhs;
+                    if (epilogue.relu)
+                        for (int64_t oc = 0; oc < oc_count; ++oc) finish(out + oc * pixels, q_count, 0.0f, true);
                 });
             }
 }
