@@ -243,16 +243,17 @@ void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weigh
     const Geometry g = geometry(p, in_h, in_w);
     const int64_t rows = batch * g.tiles_h;  // tile rows of the whole batch
     const int64_t wave_tiles = std::min(g.wave_rows, rows) * g.tiles_w;
-    // (+ kLanes: transform_output_row's reads past the last tile)
-    // Not zeroed: every value is written before it is read.
-    const std::unique_ptr<float[]> scratch(new float[static_cast<size_t>(kPositions * (in_channels + out_channels) * wave_tiles + kLanes)]);
+    // V and M of a wave, + kLanes for transform_output's reads past the last tile. Not zeroed: every
+    // value is written before it is read.
+    const std::unique_ptr<float[]> scratch(
+        new float[static_cast<size_t>(kPositions * (in_channels + out_channels) * wave_tiles + kLanes)]);
 
     for (int64_t row0 = 0; row0 < rows; row0 += g.wave_rows) {
         const int64_t row1 = std::min(row0 + g.wave_rows, rows);
         const int64_t tiles = (row1 - row0) * g.tiles_w;  // this wave's, the GEMMs' width
         float* v = scratch.get();                                 // V[36][in_channels][tiles]
         float* m = scratch.get() + kPositions * in_channels * tiles;  // M[36][out_channels][tiles]
-        const int64_t transform_work = kPositions * 12 * tiles;  // per channel, roughly
+        const int64_t transform_work = kPositions * 12 * tiles;  // per channel, in multiply-adds, roughly
 
         const Tiles wave{row0, g.tiles_h, g.tiles_w};
         run_chunks(pool, in_channels, transform_work * in_channels, [&](int64_t ic) {
