@@ -1,68 +1,317 @@
-// The fast kernels against the plain reference loops, on seeded random inputs over every option.
+// The fast kernels against the plain reference loops, on seeded random inputs over every option;
+// fused layers against the layers they replace; results independent of the thread count.
+#include <cmath>
 #include <random>
 
+#include "engine/graph.h"
 #include "engine/kernels/conv2d.h"
+#include "engine/kernels/conv2d_depthwise.h"
 #include "engine/kernels/dense.h"
+#include "engine/layers/avg_pool2d.h"
+#include "engine/layers/batch_norm2d.h"
+#include "engine/layers/dense.h"
+#include "engine/layers/global_avg_pool2d.h"
+#include "engine/layers/global_max_pool2d.h"
+#include "engine/layers/max_pool2d.h"
+#include "engine/layers/relu.h"
+#include "engine/layers/softmax.h"
 #include "helpers.h"
 
 using namespace gapnet;
 
 namespace {
 
-std::vector<float> random_values(size_t n, std::mt19937& rng) {
-    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+std::vector<float> random_values(size_t n, std::mt19937& rng, float scale = 1.0f) {
+    std::uniform_real_distribution<float> u(-scale, scale);
     std::vector<float> v(n);
     for (float& x : v) x = u(rng);
     return v;
 }
 
-}  // namespace
+struct ConvCase {
+    int64_t in, out, groups, k_h, k_w, stride, dilation, pad_t, pad_l, pad_b, pad_r, h, w;
+    bool bias;
+};
 
-TEST_CASE("conv2d_gemm equals conv2d_reference for every option") {
-    std::mt19937 rng(7);
-    struct Case {
-        int64_t in, out, groups, k_h, k_w, stride, dilation, pad_t, pad_l, pad_b, pad_r, h, w;
-        bool bias;
-    };
-    const Case cases[] = {
-        {1, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 9, 7, true},      // 3x3 same
-        {3, 5, 1, 5, 5, 2, 1, 2, 2, 2, 2, 11, 12, false},   // 5x5 stride 2
-        {4, 6, 2, 3, 3, 1, 2, 2, 2, 2, 2, 10, 10, true},    // groups, dilation
-        {6, 6, 6, 3, 3, 1, 1, 0, 1, 2, 0, 8, 9, true},      // depthwise, asymmetric padding
-        {8, 4, 1, 1, 1, 1, 1, 0, 0, 0, 0, 5, 6, true},      // pointwise: no im2col
-        {2, 3, 1, 1, 1, 2, 1, 0, 0, 0, 0, 5, 6, false},     // 1x1 stride 2
-        {3, 2, 1, 7, 7, 2, 1, 3, 3, 3, 3, 15, 13, true},    // 7x7
-        {2, 2, 1, 2, 4, 3, 1, 1, 0, 0, 3, 7, 7, true},      // rectangular kernel
-    };
-    for (const Case& c : cases) {
-        Conv2d::Params p;
-        p.in_channels = c.in, p.out_channels = c.out, p.groups = c.groups;
-        p.window.kernel_h = c.k_h, p.window.kernel_w = c.k_w;
-        p.window.stride_h = p.window.stride_w = c.stride;
-        p.window.dilation_h = p.window.dilation_w = c.dilation;
-        p.window.pad_top = c.pad_t, p.window.pad_left = c.pad_l, p.window.pad_bottom = c.pad_b, p.window.pad_right = c.pad_r;
-        const Conv2d conv(p, random_values(static_cast<size_t>(element_count(Conv2d::weight_shape(p))), rng),
-                          c.bias ? random_values(static_cast<size_t>(c.out), rng) : std::vector<float>{});
-        const Shape out = conv.output_shape({c.in, c.h, c.w});
-        const Tensor input({2, c.in, c.h, c.w}, random_values(static_cast<size_t>(2 * c.in * c.h * c.w), rng));
-        Tensor fast({2, out[0], out[1], out[2]}), reference({2, out[0], out[1], out[2]});
-        conv2d_gemm(p, conv.weight(), conv.bias(), input, fast);
-        conv2d_reference(p, conv.weight(), conv.bias(), input, reference);
-        INFO("in " << c.in << " out " << c.out << " groups " << c.groups << " kernel " << c.k_h << "x" << c.k_w);
-        gapnet::test::require_values(fast.data, reference.data, 1e-5);
+// Every option of conv2d: kernel sizes, strides, dilation, symmetric and asymmetric padding, groups
+// and depthwise, 1x1, tiny maps, channel counts that are not multiples of 16, Winograd's 3x3 s1.
+const ConvCase kConvCases[] = {
+    {1, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 9, 7, true},      // 3x3 same, one input channel
+    {3, 5, 1, 5, 5, 2, 1, 2, 2, 2, 2, 11, 12, false},   // 5x5 stride 2
+    {4, 6, 2, 3, 3, 1, 2, 2, 2, 2, 2, 10, 10, true},    // groups, dilation
+    {6, 6, 6, 3, 3, 1, 1, 0, 1, 2, 0, 8, 9, true},      // depthwise, asymmetric padding
+    {5, 10, 5, 3, 3, 2, 1, 1, 1, 1, 1, 9, 8, false},    // depthwise, multiplier 2, stride 2
+    {7, 7, 7, 5, 3, 1, 2, 4, 2, 4, 2, 6, 5, true},      // depthwise, dilated, rectangular
+    {8, 4, 1, 1, 1, 1, 1, 0, 0, 0, 0, 5, 6, true},      // pointwise: no im2col
+    {19, 33, 1, 1, 1, 1, 1, 0, 0, 0, 0, 13, 11, true},  // pointwise, odd channels
+    {2, 3, 1, 1, 1, 2, 1, 0, 0, 0, 0, 5, 6, false},     // 1x1 stride 2
+    {3, 2, 1, 7, 7, 2, 1, 3, 3, 3, 3, 15, 13, true},    // 7x7
+    {2, 2, 1, 2, 4, 3, 1, 1, 0, 0, 3, 7, 7, true},      // rectangular kernel
+    {17, 18, 1, 3, 3, 1, 1, 1, 1, 1, 1, 11, 9, true},   // Winograd, odd sizes
+    {16, 20, 1, 3, 3, 1, 1, 0, 0, 0, 0, 6, 7, false},   // Winograd, unpadded
+    {16, 16, 1, 3, 3, 1, 1, 2, 0, 1, 2, 5, 5, true},    // Winograd, asymmetric padding
+    {16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true},    // tiny maps: 3x3, 2x2, 1x1
+    {16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, true},
+    {16, 17, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false},
+    {18, 16, 1, 3, 3, 2, 1, 1, 1, 1, 1, 9, 9, true},    // 3x3 stride 2: GEMM
+    {32, 48, 2, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true},    // grouped 3x3: GEMM
+    {40, 24, 1, 3, 3, 1, 1, 1, 1, 1, 1, 30, 30, true},  // several im2col blocks per map
+};
+
+Conv2d::Params params_of(const ConvCase& c) {
+    Conv2d::Params p;
+    p.in_channels = c.in, p.out_channels = c.out, p.groups = c.groups;
+    p.window.kernel_h = c.k_h, p.window.kernel_w = c.k_w;
+    p.window.stride_h = p.window.stride_w = c.stride;
+    p.window.dilation_h = p.window.dilation_w = c.dilation;
+    p.window.pad_top = c.pad_t, p.window.pad_left = c.pad_l, p.window.pad_bottom = c.pad_b, p.window.pad_right = c.pad_r;
+    return p;
+}
+
+Conv2d make_conv(const ConvCase& c, std::mt19937& rng) {
+    const Conv2d::Params p = params_of(c);
+    const float scale = std::sqrt(3.0f / static_cast<float>(c.in / c.groups * c.k_h * c.k_w));
+    return Conv2d(p, random_values(static_cast<size_t>(element_count(Conv2d::weight_shape(p))), rng, scale),
+                  c.bias ? random_values(static_cast<size_t>(c.out), rng) : std::vector<float>{});
+}
+
+Tensor batch_of(const Shape& sample, int64_t n, std::mt19937& rng) {
+    Shape s{n};
+    s.insert(s.end(), sample.begin(), sample.end());
+    return Tensor(s, random_values(static_cast<size_t>(element_count(s)), rng));
+}
+
+Tensor run(const Layer& layer, const Tensor& input, int threads = 1) {
+    Shape s{input.shape[0]};
+    const Shape out = layer.output_shape(Shape(input.shape.begin() + 1, input.shape.end()));
+    s.insert(s.end(), out.begin(), out.end());
+    Tensor output(s);
+    ThreadPool pool(threads);
+    layer.forward(input, output, pool);
+    return output;
+}
+
+// |v - r| <= tolerance * max(1, |r|): the engine's parity criterion.
+void require_close(const std::vector<float>& actual, const std::vector<float>& expected, double tolerance = 1e-5) {
+    REQUIRE(actual.size() == expected.size());
+    for (size_t i = 0; i < actual.size(); ++i) {
+        INFO("value " << i << ": " << actual[i] << " vs " << expected[i]);
+        REQUIRE(std::abs(static_cast<double>(actual[i]) - expected[i]) <=
+                tolerance * std::max(1.0, std::abs(static_cast<double>(expected[i]))));
     }
 }
 
-TEST_CASE("dense_gemm equals dense_reference") {
-    std::mt19937 rng(3);
-    for (const bool bias : {true, false}) {
-        const int64_t in = 37, out = 11, batch = 5;
-        const auto weight = random_values(in * out, rng);
-        const auto b = bias ? random_values(out, rng) : std::vector<float>{};
-        const Tensor input({batch, in}, random_values(batch * in, rng));
-        Tensor fast({batch, out}), reference({batch, out});
-        dense_gemm(in, out, weight, b, input, fast);
-        dense_reference(in, out, weight, b, input, reference);
-        gapnet::test::require_values(fast.data, reference.data, 1e-5);
+std::vector<float> relu_of(std::vector<float> v) {
+    for (float& x : v) x = x < 0 ? 0.0f : x;
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d_gemm equals conv2d_reference for every option, with and without the ReLU epilogue") {
+    std::mt19937 rng(7);
+    for (const ConvCase& c : kConvCases) {
+        const Conv2d conv = make_conv(c, rng);
+        const Conv2d::Params& p = conv.params();
+        const Tensor input = batch_of({c.in, c.h, c.w}, 2, rng);
+        const Shape out = conv.output_shape({c.in, c.h, c.w});
+        Tensor reference({2, out[0], out[1], out[2]});
+        conv2d_reference(p, conv.weight(), conv.bias(), input, reference);
+        for (const bool relu : {false, true}) {
+            Tensor fast({2, out[0], out[1], out[2]});
+            ThreadPool serial(1);
+            conv2d_gemm(p, conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, relu}, input, fast, serial);
+            INFO("in " << c.in << " out " << c.out << " groups " << c.groups << " kernel " << c.k_h << "x" << c.k_w
+                       << " map " << c.h << "x" << c.w << " relu " << relu);
+            require_close(fast.data, relu ? relu_of(reference.data) : reference.data);
+        }
     }
+}
+
+TEST_CASE("conv2d_depthwise equals conv2d_reference") {
+    std::mt19937 rng(8);
+    for (const ConvCase& c : kConvCases) {
+        if (c.groups != c.in || c.groups == 1) continue;
+        const Conv2d conv = make_conv(c, rng);
+        REQUIRE(depthwise_applies(conv.params()));
+        const Tensor input = batch_of({c.in, c.h, c.w}, 3, rng);
+        const Shape out = conv.output_shape({c.in, c.h, c.w});
+        Tensor fast({3, out[0], out[1], out[2]}), reference({3, out[0], out[1], out[2]});
+        ThreadPool serial(1);
+        conv2d_depthwise(conv.params(), conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, true}, input,
+                         fast, serial);
+        conv2d_reference(conv.params(), conv.weight(), conv.bias(), input, reference);
+        require_close(fast.data, relu_of(reference.data));
+    }
+}
+
+TEST_CASE("the conv2d layer (whichever kernel it picks) equals conv2d_reference") {
+    std::mt19937 rng(9);
+    for (const ConvCase& c : kConvCases) {
+        const Conv2d conv = make_conv(c, rng);
+        for (const int64_t batch : {1, 3}) {
+            const Tensor input = batch_of({c.in, c.h, c.w}, batch, rng);
+            Tensor reference(run(conv, input).shape);
+            conv2d_reference(conv.params(), conv.weight(), conv.bias(), input, reference);
+            INFO("in " << c.in << " out " << c.out << " map " << c.h << "x" << c.w << " batch " << batch);
+            require_close(run(conv, input).data, reference.data);
+        }
+    }
+}
+
+TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, GEMM or depthwise otherwise") {
+    std::mt19937 rng(1);
+    using A = Conv2d::Algorithm;
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, true}, rng).algorithm({16, 16, 16}) == A::winograd);
+    // An 8x8 map is 4 tiles: too few for one sample, enough in a batch of 4.
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 4) == A::winograd);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::gemm);
+    REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::gemm);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);
+    REQUIRE(make_conv({6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({6, 8, 8}) == A::depthwise);
+}
+
+TEST_CASE("a hand-computed convolution through every kernel") {
+    // in = [[1,2,3],[4,5,6],[7,8,9]], kernel [[0,1,0],[1,-4,1],[0,1,0]] (a Laplacian), padding 1, bias 1.
+    Conv2d::Params p;
+    p.window.kernel_h = p.window.kernel_w = 3;
+    p.window.pad_top = p.window.pad_left = p.window.pad_bottom = p.window.pad_right = 1;
+    const Conv2d conv(p, {0, 1, 0, 1, -4, 1, 0, 1, 0}, {1});
+    const Tensor input({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+    const std::vector<float> expected{3, 2, -3, -2, 1, -6, -15, -10, -21};
+    gapnet::test::require_values(run(conv, input).data, expected, 1e-6);
+    Tensor out({1, 1, 3, 3});
+    ThreadPool serial(1);
+    const float bias = 1;
+    conv2d_gemm(p, conv.weight().data(), {&bias, true}, input, out, serial);
+    gapnet::test::require_values(out.data, relu_of(expected), 1e-6);
+}
+
+TEST_CASE("dense_fast equals dense_reference") {
+    std::mt19937 rng(3);
+    struct Case {
+        int64_t in, out, batch;
+    };
+    for (const Case c : {Case{37, 11, 5}, Case{3136, 500, 1}, Case{500, 10, 2}, Case{128, 130, 8}, Case{1, 1, 1}})
+        for (const bool bias : {true, false})
+            for (const bool relu : {false, true}) {
+                const auto weight = random_values(static_cast<size_t>(c.in * c.out), rng, 1.0f / std::sqrt(c.in));
+                const auto b = bias ? random_values(static_cast<size_t>(c.out), rng) : std::vector<float>{};
+                const Tensor input({c.batch, c.in}, random_values(static_cast<size_t>(c.batch * c.in), rng));
+                Tensor fast({c.batch, c.out}), reference({c.batch, c.out});
+                ThreadPool serial(1);
+                dense_fast(c.in, c.out, weight.data(), {bias ? b.data() : nullptr, relu}, input, fast, serial);
+                dense_reference(c.in, c.out, weight, b, input, reference);
+                INFO("in " << c.in << " out " << c.out << " batch " << c.batch);
+                require_close(fast.data, relu ? relu_of(reference.data) : reference.data);
+            }
+}
+
+TEST_CASE("fused conv2d + relu and dense + relu equal the layers run one by one") {
+    std::mt19937 rng(4);
+    const Relu relu;
+    for (const ConvCase& c : kConvCases) {
+        const Conv2d conv = make_conv(c, rng);
+        const auto fused = conv.fused_with(relu);
+        REQUIRE(fused);
+        REQUIRE(fused->fused_with(relu) == nullptr);  // one relu is absorbed, not two
+        REQUIRE(&dynamic_cast<const Conv2d&>(*fused).weight() == &conv.weight());  // shared, not copied
+        const Tensor input = batch_of({c.in, c.h, c.w}, 2, rng);
+        REQUIRE(run(*fused, input).data == run(relu, run(conv, input)).data);
+    }
+    const Dense dense(50, 30, random_values(1500, rng), random_values(30, rng));
+    const auto fused = dense.fused_with(relu);
+    REQUIRE(fused);
+    REQUIRE(&dynamic_cast<const Dense&>(*fused).weight() == &dense.weight());
+    for (const int64_t batch : {1, 6}) {
+        const Tensor input = batch_of({50}, batch, rng);
+        REQUIRE(run(*fused, input).data == run(relu, run(dense, input)).data);
+    }
+    REQUIRE(dense.fused_with(Softmax()) == nullptr);
+}
+
+TEST_CASE("conv2d + batch_norm2d (+ relu) folds into one conv2d within rounding") {
+    std::mt19937 rng(6);
+    for (const ConvCase& c : kConvCases) {
+        const Conv2d conv = make_conv(c, rng);
+        std::vector<float> var = random_values(static_cast<size_t>(c.out), rng);
+        for (float& v : var) v = v * v + 0.1f;
+        const BatchNorm2d bn(c.out, 1e-5, random_values(static_cast<size_t>(c.out), rng),
+                             random_values(static_cast<size_t>(c.out), rng), random_values(static_cast<size_t>(c.out), rng),
+                             var);
+        const auto folded = conv.fused_with(bn);
+        REQUIRE(folded);
+        const auto folded_relu = folded->fused_with(Relu());
+        REQUIRE(folded_relu);
+        const Tensor input = batch_of({c.in, c.h, c.w}, 2, rng);
+        const Tensor expected = run(bn, run(conv, input));
+        INFO("in " << c.in << " out " << c.out << " groups " << c.groups);
+        require_close(run(*folded, input).data, expected.data, 2e-5);
+        require_close(run(*folded_relu, input).data, relu_of(expected.data), 2e-5);
+    }
+    // A relu-fused conv2d cannot take a batch norm after its relu.
+    const Conv2d conv = make_conv(kConvCases[0], rng);
+    const BatchNorm2d bn(4, 1e-5, {}, {}, {0, 0, 0, 0}, {1, 1, 1, 1});
+    REQUIRE(conv.fused_with(Relu())->fused_with(bn) == nullptr);
+}
+
+TEST_CASE("Graph::fuse runs conv2d+batch_norm2d+relu and dense+relu as one step, with the same result") {
+    std::mt19937 rng(12);
+    Graph g({3, 12, 12});
+    g.add("conv", std::make_unique<Conv2d>(make_conv({3, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, true}, rng)));
+    g.add("bn", std::make_unique<BatchNorm2d>(16, 1e-5, random_values(16, rng), random_values(16, rng),
+                                              random_values(16, rng), std::vector<float>(16, 0.5f)));
+    g.add("relu", std::make_unique<Relu>());
+    g.add("conv2", std::make_unique<Conv2d>(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, true}, rng)));
+    g.add("relu2", std::make_unique<Relu>());
+    g.add("gap", std::make_unique<GlobalAvgPool2d>());
+    g.add("fc", std::make_unique<Dense>(16, 8, random_values(128, rng), random_values(8, rng)));
+    g.add("relu3", std::make_unique<Relu>());
+    const Tensor input = batch_of({3, 12, 12}, 2, rng);
+    const Tensor unfused = g.forward_all(input).back();
+    g.fuse();
+    REQUIRE(g.steps().size() == 4);
+    require_close(g.forward(input).data, unfused.data, 2e-5);
+}
+
+TEST_CASE("every fast path gives bit-identical results on 1, 2 and 3 threads") {
+    std::mt19937 rng(13);
+    std::vector<std::unique_ptr<Layer>> layers;
+    std::vector<Shape> shapes;
+    for (const ConvCase& c : kConvCases) {
+        layers.push_back(std::make_unique<Conv2d>(make_conv(c, rng)));
+        shapes.push_back({c.in, c.h, c.w});
+    }
+    layers.push_back(std::make_unique<Conv2d>(make_conv({32, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 20, 20, true}, rng)));
+    shapes.push_back({32, 20, 20});
+    layers.push_back(std::make_unique<Dense>(700, 300, random_values(210000, rng), random_values(300, rng)));
+    shapes.push_back({700});
+    Window2d w;
+    w.kernel_h = w.kernel_w = 2, w.stride_h = w.stride_w = 2;
+    layers.push_back(std::make_unique<MaxPool2d>(w));
+    shapes.push_back({64, 33, 34});
+    Window2d a;
+    a.kernel_h = a.kernel_w = 3, a.pad_top = a.pad_left = a.pad_bottom = a.pad_right = 1;
+    layers.push_back(std::make_unique<AvgPool2d>(a, false));
+    shapes.push_back({64, 33, 34});
+    layers.push_back(std::make_unique<GlobalAvgPool2d>());
+    shapes.push_back({64, 40, 40});
+    layers.push_back(std::make_unique<GlobalMaxPool2d>());
+    shapes.push_back({64, 40, 40});
+    layers.push_back(std::make_unique<Relu>());
+    shapes.push_back({64, 40, 40});
+    layers.push_back(std::make_unique<BatchNorm2d>(64, 1e-5, std::vector<float>{}, std::vector<float>{},
+                                                   random_values(64, rng), std::vector<float>(64, 2.0f)));
+    shapes.push_back({64, 40, 40});
+    layers.push_back(std::make_unique<Softmax>());
+    shapes.push_back({1000});
+    for (size_t i = 0; i < layers.size(); ++i)
+        for (const int64_t batch : {1, 5}) {
+            const Tensor input = batch_of(shapes[i], batch, rng);
+            const Tensor one = run(*layers[i], input, 1);
+            INFO("layer " << i << " (" << layers[i]->type() << ") batch " << batch);
+            REQUIRE(run(*layers[i], input, 2).data == one.data);
+            REQUIRE(run(*layers[i], input, 3).data == one.data);
+        }
 }

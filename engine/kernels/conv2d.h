@@ -1,26 +1,35 @@
-// Convolution kernels. Both compute, for one batch,
+// Convolution kernels. Each computes, for one batch,
 //   output[n, oc, oy, ox] = bias[oc] + sum over the group's input channels ic and taps (ky, kx) of
 //       weight[oc, ic, ky, kx] * input[n, g*in_per_group + ic, oy*stride - pad + ky*dilation, ...]
-// with zero padding.
+// with zero padding, then (fast kernels) the epilogue's optional ReLU.
 //   input [N, in_channels, H, W], weight [out_channels, in_channels/groups, kh, kw],
 //   output [N, out_channels, H', W'] (allocated by the caller)
 //
-// conv2d_reference is the plain loop: the oracle the fast kernel is tested against.
-// conv2d_gemm lowers each group to one matrix product (im2col, as in Caffe and Chellapilla et al.
-// 2006): the receptive fields become the columns of a [in_per_group*kh*kw, H'*W'] matrix, so that
-// output_group = weight_group [out_per_group, in_per_group*kh*kw] x columns, done by Eigen's GEMM.
+// conv2d_reference is the plain loop: the oracle the fast kernels are tested against.
+// conv2d_gemm lowers each group to matrix products (im2col, as in Caffe and Chellapilla et al.
+// 2006): the receptive fields of a wave of output rows become the columns of a
+// [in_per_group*kh*kw, pixels] matrix, so that output = weight_group x columns (Eigen's GEMM), in
+// blocks of output channels and pixels each finished (bias, ReLU) while in cache. The wave is
+// bounded (16 MiB). A 1x1, stride-1, unpadded convolution multiplies the input directly.
+// Depthwise convolutions (kernels/conv2d_depthwise.h) and 3x3 stride-1 ones (conv2d_winograd.h)
+// have their own kernels; layers/conv2d.cpp chooses.
 #pragma once
 
 #include <vector>
 
 #include "../layers/conv2d.h"
+#include "epilogue.h"
 
 namespace gapnet {
 
 void conv2d_reference(const Conv2d::Params& p, const std::vector<float>& weight, const std::vector<float>& bias,
                       const Tensor& input, Tensor& output);
 
-void conv2d_gemm(const Conv2d::Params& p, const std::vector<float>& weight, const std::vector<float>& bias,
-                 const Tensor& input, Tensor& output);
+// An upper bound of the scratch floats conv2d_gemm uses (its im2col wave, shared by the threads)
+// for an output map of out_h x out_w.
+int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t out_h, int64_t out_w);
+
+void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue, const Tensor& input,
+                 Tensor& output, ThreadPool& pool);
 
 }  // namespace gapnet

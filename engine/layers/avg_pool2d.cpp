@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "../kernels/parallel.h"
 
 namespace gapnet {
 
@@ -17,11 +18,12 @@ std::unique_ptr<Layer> AvgPool2d::create(LayerConfig& config) {
 
 // The divisor follows PyTorch's CPU kernel (aten/src/ATen/native/cpu/AvgPoolKernel.cpp): the window
 // is first clipped to the padded input (that size is the count_include_pad divisor), then to the input.
-void AvgPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
+// Planes are spread over the threads, one chunk each.
+void AvgPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];
-    for (int64_t p = 0; p < planes; ++p) {
+    run_chunks(pool, planes, planes * out_h * out_w * w_.kernel_h * w_.kernel_w, [&](int64_t p) {
         const float* in = input.ptr() + p * in_h * in_w;
         float* out = output.ptr() + p * out_h * out_w;
         for (int64_t oy = 0; oy < out_h; ++oy) {
@@ -41,7 +43,7 @@ void AvgPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*
                 out[oy * out_w + ox] = sum / static_cast<float>(divisor);
             }
         }
-    }
+    });
 }
 
 }  // namespace gapnet

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "../error.h"
+#include "../kernels/parallel.h"
 
 namespace gapnet {
 
@@ -50,15 +51,17 @@ Shape BatchNorm2d::output_shape(const Shape& input) const {
     return input;
 }
 
-void BatchNorm2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
+// Planes are spread over the threads, one chunk each. (After a conv2d, Graph::fuse folds this
+// layer into the convolution's weights: Conv2d::fused_with.)
+void BatchNorm2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
     const int64_t planes = input.shape[0] * num_features_;
     const int64_t plane = input.shape[2] * input.shape[3];
-    for (int64_t p = 0; p < planes; ++p) {
+    run_chunks(pool, planes, planes * plane, [&](int64_t p) {
         const float a = scale_[p % num_features_], b = shift_[p % num_features_];
         const float* in = input.ptr() + p * plane;
         float* out = output.ptr() + p * plane;
         for (int64_t i = 0; i < plane; ++i) out[i] = in[i] * a + b;
-    }
+    });
 }
 
 }  // namespace gapnet

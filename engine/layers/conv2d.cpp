@@ -4,6 +4,10 @@
 
 #include "../error.h"
 #include "../kernels/conv2d.h"
+#include "../kernels/conv2d_depthwise.h"
+#include "../kernels/conv2d_winograd.h"
+#include "batch_norm2d.h"
+#include "relu.h"
 
 namespace gapnet {
 
@@ -11,8 +15,7 @@ Shape Conv2d::weight_shape(const Params& p) {
     return {p.out_channels, p.in_channels / p.groups, p.window.kernel_h, p.window.kernel_w};
 }
 
-Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias)
-    : p_(params), weight_(std::move(weight)), bias_(std::move(bias)) {
+Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias) : p_(params) {
     if (p_.in_channels < 1 || p_.out_channels < 1 || p_.groups < 1)
         throw Error("channels and groups must be positive");
     if (p_.in_channels % p_.groups != 0)
@@ -22,12 +25,57 @@ Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias
         throw Error("out_channels " + std::to_string(p_.out_channels) + " is not divisible by groups " +
                         std::to_string(p_.groups), "groups");
     p_.window.ceil_mode = false;
-    if (static_cast<int64_t>(weight_.size()) != element_count(weight_shape(p_)))
-        throw Error(std::to_string(weight_.size()) + " values, shape " + to_string(weight_shape(p_)) +
+    if (static_cast<int64_t>(weight.size()) != element_count(weight_shape(p_)))
+        throw Error(std::to_string(weight.size()) + " values, shape " + to_string(weight_shape(p_)) +
                         " needs " + std::to_string(element_count(weight_shape(p_))), "weight");
-    if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != p_.out_channels)
-        throw Error(std::to_string(bias_.size()) + " values, out_channels is " +
+    if (!bias.empty() && static_cast<int64_t>(bias.size()) != p_.out_channels)
+        throw Error(std::to_string(bias.size()) + " values, out_channels is " +
                         std::to_string(p_.out_channels), "bias");
+    parameters_ = prepare(p_, std::move(weight), std::move(bias));
+}
+
+Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, bool relu)
+    : p_(params), parameters_(std::move(parameters)), relu_(relu) {}
+
+// Which convolutions run as Winograd F(4x4, 3x3), decided by measurement (CPU time of one thread,
+// AVX-512; the kernels branch's report has the numbers):
+//  - 3x3, stride 1, undilated, ungrouped (what the algorithm computes), with at least
+//    kWinogradMinChannels input and output channels: with fewer the transforms (per channel, not
+//    per channel pair) cost what the 36 thin GEMMs save;
+//  - the transformed weights (36/9 = 4x the weights) are kept with the layer when they take at most
+//    kWinogradMaxBytes: all of VGG-11's would take 148 MB, beyond its memory budget (weights + 3x
+//    the largest activation + 64 MiB); 20 MB keeps 34 MB of them (its 64- to 256-channel layers).
+//    Wider layers transform their weights again on each call, a block of output channels at a time;
+//  - the GEMMs must be wide enough: at least kWinogradMinTiles tiles (4x4 output blocks) a wave,
+//    kWinogradMinTilesUncached when the weights are transformed per call. Batch 1, ms:
+//        channels, map      Winograd  (weights transformed per call)  im2col+GEMM
+//        64 -> 128, 7x7     0.23      0.45                            0.16   (4 tiles)
+//        32 -> 64, 14x14    0.10      0.17                            0.15   (16 tiles)
+//        128 -> 128, 14x14  0.39      0.69                            0.66
+//        512 -> 512, 14x14  8.9       14.5                            8.3
+//        512 -> 512, 28x28  16        21                              31     (49 tiles)
+//        64 -> 128, 112x112 10                                        22
+//    and at batch 32 (Winograd's waves then span samples) it wins on all of these.
+constexpr int64_t kWinogradMinChannels = 16;
+constexpr int64_t kWinogradMaxBytes = int64_t{20} << 20;
+constexpr int64_t kWinogradMinTiles = 16;
+constexpr int64_t kWinogradMinTilesUncached = 48;
+
+namespace {
+
+bool winograd_suits(const Conv2d::Params& p) {
+    return winograd_applies(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels;
+}
+
+}  // namespace
+
+std::shared_ptr<const Conv2d::Parameters> Conv2d::prepare(const Params& p, std::vector<float> weight, std::vector<float> bias) {
+    auto parameters = std::make_shared<Parameters>();
+    parameters->weight = std::move(weight);
+    parameters->bias = std::move(bias);
+    if (winograd_suits(p) && 36 * p.in_channels * p.out_channels * 4 <= kWinogradMaxBytes)
+        parameters->winograd = winograd_filter(parameters->weight.data(), p.out_channels, p.in_channels);
+    return parameters;
 }
 
 std::unique_ptr<Layer> Conv2d::create(LayerConfig& config) {
@@ -55,7 +103,7 @@ Shape Conv2d::output_shape(const Shape& input) const {
 }
 
 int64_t Conv2d::parameter_count() const {
-    return static_cast<int64_t>(weight_.size() + bias_.size());
+    return static_cast<int64_t>(weight().size() + bias().size());
 }
 
 int64_t Conv2d::macs(const Shape& input) const {
@@ -63,16 +111,57 @@ int64_t Conv2d::macs(const Shape& input) const {
     return out[0] * out[1] * out[2] * (p_.in_channels / p_.groups) * p_.window.kernel_h * p_.window.kernel_w;
 }
 
-// conv2d_gemm's im2col matrix, [in_channels/groups * kh * kw, H' * W'] (none for a 1x1 stride-1 unpadded conv).
-int64_t Conv2d::workspace_elements(const Shape& input) const {
-    const Window2d& w = p_.window;
-    if (w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1 && w.pad_top == 0 &&
-        w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0)
-        return 0;
-    const Shape out = output_shape(input);
-    return (p_.in_channels / p_.groups) * w.kernel_h * w.kernel_w * out[1] * out[2];
+Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
+    (void)output_shape(input);  // checks the input
+    if (winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >=
+                                  (parameters_->winograd.empty() ? kWinogradMinTilesUncached : kWinogradMinTiles))
+        return Algorithm::winograd;
+    if (depthwise_applies(p_)) return Algorithm::depthwise;
+    return Algorithm::gemm;
 }
 
-void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const { conv2d_gemm(p_, weight_, bias_, input, output); }
+// The scratch of the kernel, the larger of the two when the batch decides between Winograd (its
+// wave of transformed tiles, and per-call weights) and im2col + GEMM (its im2col wave).
+int64_t Conv2d::workspace_elements(const Shape& input) const {
+    if (depthwise_applies(p_)) return 0;
+    const Shape out = output_shape(input);
+    int64_t scratch = conv2d_gemm_workspace(p_, out[1], out[2]);
+    if (algorithm(input, int64_t{1} << 20) == Algorithm::winograd) {  // Winograd for some batch
+        const int64_t winograd = winograd_workspace(p_, input[1], input[2], !parameters_->winograd.empty());
+        scratch = algorithm(input, 1) == Algorithm::winograd ? winograd : std::max(scratch, winograd);
+    }
+    return scratch;
+}
+
+void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
+    const Epilogue epilogue{bias().empty() ? nullptr : bias().data(), relu_};
+    switch (algorithm({input.shape[1], input.shape[2], input.shape[3]}, input.shape[0])) {
+        case Algorithm::winograd:
+            return conv2d_winograd(p_, parameters_->winograd.empty() ? nullptr : parameters_->winograd.data(),
+                                   weight().data(), epilogue, input, output, pool);
+        case Algorithm::depthwise: return conv2d_depthwise(p_, weight().data(), epilogue, input, output, pool);
+        case Algorithm::gemm: return conv2d_gemm(p_, weight().data(), epilogue, input, output, pool);
+    }
+}
+
+// relu: the same parameters, ReLU in the epilogue. batch_norm2d (y = x*scale + shift per channel):
+// w' = w*scale, b' = b*scale + shift, i.e. w*gamma/sqrt(var+eps) and (b-mean)*gamma/sqrt(var+eps)+beta.
+std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next) const {
+    if (relu_) return nullptr;
+    if (dynamic_cast<const Relu*>(&next)) return std::unique_ptr<Layer>(new Conv2d(p_, parameters_, true));
+    if (const auto* bn = dynamic_cast<const BatchNorm2d*>(&next)) {
+        if (static_cast<int64_t>(bn->scale().size()) != p_.out_channels) return nullptr;
+        std::vector<float> w = weight(), b(static_cast<size_t>(p_.out_channels));
+        const size_t per_channel = w.size() / b.size();
+        for (size_t oc = 0; oc < b.size(); ++oc) {
+            const double scale = bn->scale()[oc];
+            for (size_t i = oc * per_channel; i < (oc + 1) * per_channel; ++i)
+                w[i] = static_cast<float>(w[i] * scale);
+            b[oc] = static_cast<float>((bias().empty() ? 0.0 : bias()[oc]) * scale + bn->shift()[oc]);
+        }
+        return std::unique_ptr<Layer>(new Conv2d(p_, prepare(p_, std::move(w), std::move(b)), false));
+    }
+    return nullptr;
+}
 
 }  // namespace gapnet

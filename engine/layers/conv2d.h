@@ -3,7 +3,12 @@
 //   weight [out_channels, in_channels / groups, kernel_h, kernel_w]   (PyTorch's layout)
 //   output [N, out_channels, H', W'],  H' = floor((H + pad_top + pad_bottom - dilation*(kh-1) - 1) / stride) + 1
 // Channels split into `groups` independent groups; groups == in_channels is a depthwise convolution.
-// The arithmetic is in kernels/conv2d.h (a fast GEMM kernel, and the plain reference loop).
+// The arithmetic is in kernels/: the plain reference loop and the fast kernels (conv2d.h: im2col +
+// GEMM, conv2d_winograd.h, conv2d_depthwise.h), one chosen per layer (see algorithm()).
+//
+// Fusion (Graph::fuse): a conv2d absorbs a following relu (applied as each output block is
+// finished) and a following batch_norm2d (folded into its weights and bias, after which it can
+// absorb a relu too). A relu-fused layer shares this layer's parameters (no copy).
 #pragma once
 
 #include <memory>
@@ -33,14 +38,29 @@ public:
     int64_t macs(const Shape& input) const override;
     int64_t workspace_elements(const Shape& input) const override;
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
+    std::unique_ptr<Layer> fused_with(const Layer& next) const override;
 
     const Params& params() const { return p_; }
-    const std::vector<float>& weight() const { return weight_; }
-    const std::vector<float>& bias() const { return bias_; }
+    const std::vector<float>& weight() const { return parameters_->weight; }
+    const std::vector<float>& bias() const { return parameters_->bias; }
+    bool applies_relu() const { return relu_; }  // fused with a following relu
+
+    enum class Algorithm { gemm, winograd, depthwise };
+    // The kernel forward() runs for a batch of `batch` inputs of per-sample shape `input`.
+    Algorithm algorithm(const Shape& input, int64_t batch = 1) const;
 
 private:
+    struct Parameters {
+        std::vector<float> weight, bias;
+        std::vector<float> winograd;  // the weights transformed by winograd_filter, or empty
+    };
+    Conv2d(Params params, std::shared_ptr<const Parameters> parameters, bool relu);
+    static std::shared_ptr<const Parameters> prepare(const Params& p, std::vector<float> weight,
+                                                     std::vector<float> bias);
+
     Params p_;
-    std::vector<float> weight_, bias_;
+    std::shared_ptr<const Parameters> parameters_;
+    bool relu_ = false;
 };
 
 }  // namespace gapnet

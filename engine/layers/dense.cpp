@@ -2,18 +2,23 @@
 
 #include "../error.h"
 #include "../kernels/dense.h"
+#include "relu.h"
 
 namespace gapnet {
 
 Dense::Dense(int64_t in_features, int64_t out_features, std::vector<float> weight, std::vector<float> bias)
-    : in_(in_features), out_(out_features), weight_(std::move(weight)), bias_(std::move(bias)) {
+    : in_(in_features), out_(out_features) {
     if (in_ < 1 || out_ < 1) throw Error("in_features and out_features must be positive");
-    if (static_cast<int64_t>(weight_.size()) != in_ * out_)
-        throw Error(std::to_string(weight_.size()) + " values, shape [" + std::to_string(out_) + "," +
+    if (static_cast<int64_t>(weight.size()) != in_ * out_)
+        throw Error(std::to_string(weight.size()) + " values, shape [" + std::to_string(out_) + "," +
                         std::to_string(in_) + "] needs " + std::to_string(in_ * out_), "weight");
-    if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != out_)
-        throw Error(std::to_string(bias_.size()) + " values, out_features is " + std::to_string(out_), "bias");
+    if (!bias.empty() && static_cast<int64_t>(bias.size()) != out_)
+        throw Error(std::to_string(bias.size()) + " values, out_features is " + std::to_string(out_), "bias");
+    parameters_ = std::make_shared<const Parameters>(Parameters{std::move(weight), std::move(bias)});
 }
+
+Dense::Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters, bool relu)
+    : in_(in_features), out_(out_features), parameters_(std::move(parameters)), relu_(relu) {}
 
 std::unique_ptr<Layer> Dense::create(LayerConfig& config) {
     const int64_t in = config.integer("in_features", 1);
@@ -33,6 +38,13 @@ Shape Dense::output_shape(const Shape& input) const {
     return {out_};
 }
 
-void Dense::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const { dense_gemm(in_, out_, weight_, bias_, input, output); }
+void Dense::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
+    dense_fast(in_, out_, weight().data(), {bias().empty() ? nullptr : bias().data(), relu_}, input, output, pool);
+}
+
+std::unique_ptr<Layer> Dense::fused_with(const Layer& next) const {
+    if (relu_ || !dynamic_cast<const Relu*>(&next)) return nullptr;
+    return std::unique_ptr<Layer>(new Dense(in_, out_, parameters_, true));
+}
 
 }  // namespace gapnet

@@ -1,5 +1,7 @@
 // dense: a fully connected layer (PyTorch's nn.Linear): y = W x + b.
 //   input [N, in_features] -> output [N, out_features];  weight [out_features, in_features]
+// The arithmetic is in kernels/dense.h. A following relu is fused into it (Graph::fuse), sharing
+// the parameters.
 #pragma once
 
 #include <memory>
@@ -17,18 +19,26 @@ public:
 
     std::string_view type() const override { return "dense"; }
     Shape output_shape(const Shape& input) const override;
-    int64_t parameter_count() const override { return static_cast<int64_t>(weight_.size() + bias_.size()); }
+    int64_t parameter_count() const override { return static_cast<int64_t>(weight().size() + bias().size()); }
     int64_t macs(const Shape&) const override { return in_ * out_; }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
+    std::unique_ptr<Layer> fused_with(const Layer& next) const override;
 
     int64_t in_features() const { return in_; }
     int64_t out_features() const { return out_; }
-    const std::vector<float>& weight() const { return weight_; }
-    const std::vector<float>& bias() const { return bias_; }
+    const std::vector<float>& weight() const { return parameters_->weight; }
+    const std::vector<float>& bias() const { return parameters_->bias; }
+    bool applies_relu() const { return relu_; }  // fused with a following relu
 
 private:
+    struct Parameters {
+        std::vector<float> weight, bias;
+    };
+    Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters, bool relu);
+
     int64_t in_, out_;
-    std::vector<float> weight_, bias_;
+    std::shared_ptr<const Parameters> parameters_;
+    bool relu_ = false;
 };
 
 }  // namespace gapnet

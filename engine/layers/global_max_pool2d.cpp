@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "../error.h"
+#include "../kernels/parallel.h"
 
 namespace gapnet {
 
@@ -11,13 +12,14 @@ Shape GlobalMaxPool2d::output_shape(const Shape& input) const {
     return {input[0]};
 }
 
-void GlobalMaxPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& /*pool*/) const {
+// Planes are spread over the threads, one chunk each.
+void GlobalMaxPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t plane = input.shape[2] * input.shape[3];
-    for (int64_t p = 0; p < planes; ++p) {
+    run_chunks(pool, planes, planes * plane, [&](int64_t p) {
         const float* in = input.ptr() + p * plane;
         output.data[p] = *std::max_element(in, in + plane);
-    }
+    });
 }
 
 }  // namespace gapnet

@@ -1,0 +1,25 @@
+// How kernels spread work over a ThreadPool: a fixed number of chunks (their boundaries depend only
+// on the shapes, never on the pool's size, so results are bit-identical for any thread count), run
+// on the calling thread alone when the whole loop is too little work to be worth waking workers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "../thread_pool.h"
+
+namespace gapnet {
+
+// Below this many multiply-adds (or element operations) in total a loop runs serially: waking the
+// workers and collecting them costs a few microseconds, the time of ~100k multiply-adds.
+inline constexpr int64_t kMinParallelWork = 100'000;
+
+inline void run_chunks(ThreadPool& pool, int64_t chunks, int64_t total_work, const std::function<void(int64_t)>& chunk) {
+    if (pool.size() == 1 || chunks <= 1 || total_work < kMinParallelWork) {
+        for (int64_t i = 0; i < chunks; ++i) chunk(i);
+        return;
+    }
+    pool.parallel_for(chunks, chunk);
+}
+
+}  // namespace gapnet
