@@ -101,19 +101,19 @@ void im2col(const float* in, int64_t channels, int64_t in_h, int64_t in_w, const
                 for (int64_t p = p0; p < p1;) {
                     const int64_t oy = p / out_w, ox0 = p % out_w;
                     const int64_t ox1 = std::min(out_w, ox0 + (p1 - p));
-                    float* dst = row + (p - p0) - ox0;  // dst[ox] for ox in [ox0, ox1)
+                    float* dst = row + (p - p0);  // dst[ox - ox0] for ox in [ox0, ox1)
                     const int64_t iy = oy * w.stride_h - w.pad_top + ky * w.dilation_h;
                     if (iy < 0 || iy >= in_h) {
-                        std::fill(dst + ox0, dst + ox1, 0.0f);
+                        std::fill(dst, dst + (ox1 - ox0), 0.0f);
                     } else {
-                        const float* src = in + (i * in_h + iy) * in_w + offset;
+                        const float* src = in + (i * in_h + iy) * in_w;  // src[ox*stride + offset]
                         const int64_t a = std::clamp(x_begin, ox0, ox1), b = std::clamp(x_end, a, ox1);
-                        std::fill(dst + ox0, dst + a, 0.0f);
-                        if (w.stride_w == 1)
-                            std::copy(src + a, src + b, dst + a);
+                        std::fill(dst, dst + (a - ox0), 0.0f);
+                        if (w.stride_w == 1 && a < b)
+                            std::copy(src + a + offset, src + b + offset, dst + (a - ox0));
                         else
-                            for (int64_t ox = a; ox < b; ++ox) dst[ox] = src[ox * w.stride_w];
-                        std::fill(dst + b, dst + ox1, 0.0f);
+                            for (int64_t ox = a; ox < b; ++ox) dst[ox - ox0] = src[ox * w.stride_w + offset];
+                        std::fill(dst + (b - ox0), dst + (ox1 - ox0), 0.0f);
                     }
                     p += ox1 - ox0;
                 }

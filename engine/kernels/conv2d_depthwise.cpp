@@ -33,12 +33,12 @@ void conv2d_depthwise(const Conv2d::Params& p, const float* weight, Epilogue epi
                     for (int64_t oy = 0; oy < out_h; ++oy) {
                         const int64_t iy = oy * w.stride_h - w.pad_top + ky * w.dilation_h;
                         if (iy < 0 || iy >= in_h) continue;
-                        const float* src = in + iy * in_w + offset;
+                        const float* src = in + iy * in_w;  // src[ox*stride + offset]
                         float* dst = out + oy * out_w;
                         if (w.stride_w == 1)
-                            for (int64_t ox = x_begin; ox < x_end; ++ox) dst[ox] += k * src[ox];
+                            for (int64_t ox = x_begin; ox < x_end; ++ox) dst[ox] += k * src[ox + offset];
                         else
-                            for (int64_t ox = x_begin; ox < x_end; ++ox) dst[ox] += k * src[ox * w.stride_w];
+                            for (int64_t ox = x_begin; ox < x_end; ++ox) dst[ox] += k * src[ox * w.stride_w + offset];
                     }
                 }
             if (epilogue.relu)
