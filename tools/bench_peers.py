@@ -41,6 +41,11 @@ round, so a slow spell of a shared machine hits all engines alike. Each reported
 block are --iterations for small models and fewer for big ones (about --block-seconds of work, at
 least --min-iterations), the same count for every engine.
 
+After the first round, a peer more than --prune-factor (2) times slower than the best peer in a
+configuration cannot be the best peer there and is not run again in it (its cell keeps the first
+round's figure, marked †); without this, PyTorch without oneDNN on M3 at batch 32 takes most of a
+full run. Most of a full run's time is M3 at batch 32.
+
 Ratios compare gapnet's median with the best peer's (best PyTorch or OpenCV, whichever is faster in
 that configuration), both measured in this run.
 """
@@ -489,6 +494,7 @@ def plan_configurations(args):
 def run_benchmark(args, models, number_arrays_file):
     configs = plan_configurations(args)
     blocks, refused = [], {}  # refused: (engine, model) -> reason
+    pruned = {}  # (engine, model, threads, batch) -> the factor by which it trailed the best peer in round 1
     total = args.rounds * len(configs) * len(ENGINES)
     print(f"{len(configs)} configurations x {len(ENGINES)} engines x {args.rounds} rounds", flush=True)
     done = 0
@@ -502,7 +508,8 @@ def run_benchmark(args, models, number_arrays_file):
             warmup = max(2, args.warmup if iterations >= 10 else 2)
             for engine in engines:
                 done += 1
-                if (engine, key) in refused or (args.smoke and engine == "pytorch-no-mkldnn" and key != "m1"):
+                if ((engine, key) in refused or (engine, key, threads, batch) in pruned
+                        or (args.smoke and engine == "pytorch-no-mkldnn" and key != "m1")):
                     continue
                 if engine == "gapnet":
                     command = gapnet_command(args.gapnet, model["gapnet_file"], threads, batch, iterations, warmup)
@@ -511,8 +518,11 @@ def run_benchmark(args, models, number_arrays_file):
                 started = time.time()
                 result = run_json(command, env=thread_env(threads))
                 if engine == "gapnet":
-                    latencies = result["latency_ms"]
-                    median = latencies["median"]
+                    median = result["latency_ms"]["median"]
+                    counted = (result.get("parameters"), result.get("macs_per_image"))
+                    if key in REFERENCE and counted != (model["parameters"], model["macs"]):
+                        raise BenchError(f"gapnet bench counts {counted[0]} parameters and {counted[1]} MACs "
+                                         f"in {key}, not {model['parameters']} and {model['macs']}: a different model?")
                 else:
                     if "refused" in result:
                         refused[(engine, key)] = result["refused"]
@@ -530,7 +540,28 @@ def run_benchmark(args, models, number_arrays_file):
             result = run_json(gapnet_command(args.gapnet, number_arrays_file, 1, 1, 1, 0), env=thread_env(1))
             blocks.append({"round": round_index, "model": "number_arrays", "engine": "gapnet", "threads": 1,
                            "batch": 1, "result": result})
-    return blocks, refused
+        if round_index == 0 and args.prune_factor > 0:
+            pruned = prune_slow_peers(blocks, configs, args.prune_factor)
+    return blocks, refused, pruned
+
+
+def prune_slow_peers(blocks, configs, factor):
+    """After the first round: the peers more than `factor` times slower than the best peer in a
+    configuration, which cannot be the best peer there, are not run again in it (they keep their
+    first-round figure). Saves most of the time of a full run (PyTorch without oneDNN on M3)."""
+    pruned = {}
+    for key, threads, batch in configs:
+        medians = {b["engine"]: b["median_ms"] for b in blocks
+                   if (b["model"], b["threads"], b["batch"]) == (key, threads, batch) and b["engine"] in PEERS}
+        if not medians:
+            continue
+        best = min(medians.values())
+        for engine, median in medians.items():
+            if median > factor * best:
+                pruned[(engine, key, threads, batch)] = median / best
+                print(f"  not run again: {engine} on {key} t{threads} b{batch} ({median / best:.1f}x the best peer)",
+                      flush=True)
+    return pruned
 
 
 # ----------------------------------------------------------------------------------------------
@@ -647,8 +678,9 @@ def fmt_number(v):
 
 
 def fmt_spread(values):
+    """median [min-max]; a single value alone."""
     median, low, high = spread(values)
-    return f"{fmt_number(median)} [{fmt_number(low)}-{fmt_number(high)}]"
+    return fmt_number(median) if len(values) == 1 else f"{fmt_number(median)} [{fmt_number(low)}-{fmt_number(high)}]"
 
 
 def fmt_bytes(n):
@@ -659,7 +691,7 @@ def cell_values(blocks, key, threads, batch, engine, field):
     return [b[field] for b in blocks if (b["model"], b["threads"], b["batch"], b["engine"]) == (key, threads, batch, engine)]
 
 
-def comparison_table(blocks, refused, models, threads, batch, field):
+def comparison_table(blocks, refused, pruned, models, threads, batch, field):
     """Markdown rows of one table (latency: field median_ms at batch 1; throughput: at batch 32) and
     the ratio rows for the summary."""
     latency = field == "median_ms"
@@ -675,7 +707,8 @@ def comparison_table(blocks, refused, models, threads, batch, field):
             if (engine, key) in refused:
                 row.append("refused")
             elif values:
-                row.append(fmt_spread(values))
+                mark = " †" if (engine, key, threads, batch) in pruned else ""
+                row.append(fmt_spread(values) + mark)
                 medians[engine] = statistics.median(values)
             else:
                 row.append("—")
@@ -692,13 +725,13 @@ def comparison_table(blocks, refused, models, threads, batch, field):
         met_text = "—" if met is None else ("yes" if met else "**no**")
         row += [ENGINE_TITLES[best], f"{ratio:.2f}×", target_text, met_text]
         lines.append("| " + " | ".join(row) + " |")
-        summary.append({"model": model["title"], "what": f"{'latency, batch 1' if latency else 'throughput, batch 32'}",
+        summary.append({"key": key, "model": model["title"], "what": f"{'latency, batch 1' if latency else 'throughput, batch 32'}",
                         "threads": threads, "ratio": ratio, "target": target_text, "met": met_text,
                         "best": ENGINE_TITLES[best]})
     return lines, summary
 
 
-def write_report(path, args, machine, info, models, blocks, refused, number_arrays_file, elapsed):
+def write_report(path, args, machine, info, models, blocks, refused, pruned, number_arrays_file, elapsed):
     out = []
     add = out.append
     command = "/usr/bin/python3 tools/bench_peers.py " + shlex.join(args.argv)
@@ -768,11 +801,13 @@ def write_report(path, args, machine, info, models, blocks, refused, number_arra
     for batch, field, title in ((1, "median_ms", "Latency (batch 1, ms; lower is better)"),
                                 (32, "throughput", "Throughput (batch 32, images/s; higher is better)")):
         for threads in args.threads:
-            lines, rows = comparison_table(blocks, refused, models, threads, batch, field)
+            lines, rows = comparison_table(blocks, refused, pruned, models, threads, batch, field)
             if len(lines) > 2:
                 tables.append((f"### {title}, {threads} thread{'s' if threads > 1 else ''}", lines))
                 summary += rows
 
+    order = list(models)
+    summary.sort(key=lambda r: (order.index(r["key"]), r["what"], r["threads"]))
     add("## Targets\n")
     add("Ratios of medians, gapnet / best peer; targets from the performance issue (reference models only).\n")
     add("| model | measure | threads | gapnet / best peer | best peer | target | met |")
@@ -782,6 +817,13 @@ def write_report(path, args, machine, info, models, blocks, refused, number_arra
     add("")
 
     add("## Speed\n")
+    if pruned:
+        add(f"† first round only: more than {args.prune_factor:g}× slower than the best peer there, so not run "
+            "again (`--prune-factor`).\n")
+    runs = sorted({(b["model"], b["batch"], b["iterations"], b["warmup"]) for b in blocks if "iterations" in b},
+                  key=lambda r: (list(models).index(r[0]), r[1]))
+    add("Timed runs (after untimed warm-up runs) per block, the same for every engine: " +
+        "; ".join(f"{models[m]['title']} batch {b}: {n} ({w})" for m, b, n, w in runs) + ".\n")
     for title, lines in tables:
         add(title + "\n")
         out.extend(lines)
@@ -877,6 +919,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=5, help="untimed runs per block (1 where a block has < 10 runs)")
     ap.add_argument("--block-seconds", type=float, default=2.0,
                     help="aim for about this much work per block when choosing the iterations of big models")
+    ap.add_argument("--prune-factor", type=float, default=2.0,
+                    help="after round 1, stop running a peer more than this many times slower than the best "
+                         "peer in a configuration (0: never; default 2)")
     ap.add_argument("--assumed-macs-per-second", type=float, default=25e9, help=argparse.SUPPRESS)
     ap.add_argument("--models", default=",".join(ALL_MODELS), help=f"comma-separated, from {','.join(ALL_MODELS)}")
     ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
@@ -944,12 +989,14 @@ def main():
         number_arrays_file = prepared["number_arrays"]["file"]
         print(f"models prepared ({time.time() - started:.0f} s)", flush=True)
         check_gapnet(args.gapnet, models)
-        blocks, refused = run_benchmark(args, models, number_arrays_file)
-        write_report(args.out, args, machine, info, models, blocks, refused, number_arrays_file, time.time() - started)
+        blocks, refused, pruned = run_benchmark(args, models, number_arrays_file)
+        write_report(args.out, args, machine, info, models, blocks, refused, pruned, number_arrays_file,
+                     time.time() - started)
         if args.raw:
             with open(args.raw, "w") as f:
                 json.dump({"machine": machine, "info": info, "models": models, "blocks": blocks,
-                           "refused": {f"{e}/{m}": r for (e, m), r in refused.items()}}, f, indent=1)
+                           "refused": {f"{e}/{m}": r for (e, m), r in refused.items()},
+                           "pruned": {"/".join(map(str, k)): v for k, v in pruned.items()}}, f, indent=1)
         print(f"wrote {args.out}")
         if refused and args.smoke:
             sys.exit("bench_peers: error: refused peers: " + "; ".join(f"{e} on {m}: {r}" for (e, m), r in refused.items()))
