@@ -58,7 +58,7 @@ public:
         ModelDocument doc;
         doc.tree = value();
         skip_whitespace();
-        if (p_ != end_) refuse();
+        if (p_ != end_ && *p_ != '\0') refuse();  // nlohmann's lexer reads a NUL as the end of the input
         doc.tensor_data = std::move(tensor_data_);
         return doc;
     }

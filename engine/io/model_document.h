@@ -44,9 +44,10 @@ struct ModelDocument {
     TensorData* tensor_data_of(const nlohmann::json& value);
 };
 
-// Reads `text` as strict JSON (RFC 8259, with nlohmann's UTF-8 checks and skipped byte order mark)
-// with gapnet's two extra rules: at most kMaxJsonNesting levels, no key twice in one object.
-// std::nullopt for a text that breaks any rule: nlohmann's parser then says why.
+// Reads `text` as strict JSON (RFC 8259) the way nlohmann reads it (UTF-8 checked, a byte order
+// mark skipped, a NUL byte after the value taken for the end of the text), with gapnet's two extra
+// rules: at most kMaxJsonNesting levels, no key twice in one object. std::nullopt for a text that
+// breaks any rule: nlohmann's parser then says why.
 std::optional<ModelDocument> read_model_document(std::string_view text);
 
 // The same document out of nlohmann's DOM of the text.
