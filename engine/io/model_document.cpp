@@ -3,6 +3,7 @@
 #include <bit>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <system_error>
 
@@ -43,6 +44,25 @@ void note_non_number(TensorData& data, json::value_t type) {
     if (data.first_non_number) return;
     data.first_non_number = data.length;
     data.non_number_type = type;
+}
+
+// Whether [first, last) holds only printable ASCII characters other than '\\': a JSON string's
+// text as it stands, with no escape to undo and no UTF-8 to check. Eight bytes at a time: a byte's
+// top bit is set, or is borrowed from by subtracting 0x20 (a byte below 0x20) or 1 from the byte
+// xor '\\' (a backslash).
+bool plain_ascii(const char* first, const char* last) {
+    constexpr uint64_t ones = 0x0101010101010101, tops = 0x8080808080808080;
+    for (; last - first >= 8; first += 8) {
+        uint64_t w;
+        std::memcpy(&w, first, 8);
+        const uint64_t x = w ^ ones * '\\';
+        if ((w | ((w - ones * 0x20) & ~w) | ((x - ones) & ~x)) & tops) return false;
+    }
+    for (; first < last; ++first) {
+        const auto c = static_cast<unsigned char>(*first);
+        if (c < 0x20 || c >= 0x80 || c == '\\') return false;
+    }
+    return true;
 }
 
 // A recursive-descent reader over the text, building what nlohmann's parser would, and refusing
@@ -221,11 +241,12 @@ private:
     // escapes nor non-ASCII characters, else of `buffer`.
     std::string_view string(std::string& buffer) {
         const char* first = ++p_;
-        while (p_ < end_ && static_cast<unsigned char>(*p_) >= 0x20 && static_cast<unsigned char>(*p_) < 0x80 &&
-               *p_ != '"' && *p_ != '\\')
-            ++p_;
-        if (consume('"')) return {first, static_cast<size_t>(p_ - 1 - first)};
-        buffer.assign(first, p_);
+        if (const auto* quote = static_cast<const char*>(std::memchr(p_, '"', static_cast<size_t>(end_ - p_)));
+            quote && plain_ascii(first, quote)) {
+            p_ = quote + 1;
+            return {first, static_cast<size_t>(quote - first)};
+        }
+        buffer.clear();
         while (true) {
             if (p_ == end_) refuse();
             const auto c = static_cast<unsigned char>(*p_);
