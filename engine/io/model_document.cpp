@@ -208,7 +208,7 @@ private:
     json number_array() {
         open_container();
         TensorData data;
-        data.values.reserve(elements_before_bracket());
+        data.values.reserve(numbers_before_bracket());
         skip_whitespace();
         if (!at(']')) {
             do {
@@ -230,11 +230,21 @@ private:
         return placeholder(tensor_data_, std::move(data));
     }
 
-    // The commas up to the next ']', plus one: the length of an array of numbers starting at p_.
-    size_t elements_before_bracket() const {
+    // How many numbers the array starting at p_ holds, counting its commas, if it holds only numbers
+    // (0 if it does not: then it is not worth a guess, and counting the commas in strings, nested
+    // arrays and nested "data" would reserve far more memory than the file's size).
+    size_t numbers_before_bracket() const {
         size_t commas = 0;
-        for (const char* q = p_; q < end_ && *q != ']'; ++q) commas += *q == ',';
-        return commas + 1;
+        for (const char* q = p_; q < end_; ++q) {
+            switch (*q) {
+                case ',': ++commas; break;
+                case ']': return commas + 1;
+                case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
+                case '-': case '+': case '.': case 'e': case 'E': case ' ': case '\n': case '\r': case '\t': break;
+                default: return 0;
+            }
+        }
+        return 0;
     }
 
     // The string at p_ (its opening quote), unescaped: a view of the text itself when it has neither

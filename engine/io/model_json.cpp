@@ -1,10 +1,10 @@
-// The JSON model loader. nlohmann/json stays inside this file: the engine sees a Model.
+// The JSON model loader. nlohmann/json stays inside it (this file and model_document.h, which reads
+// the text): the engine sees a Model.
 #include "model_json.h"
 
 #include <cassert>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -111,7 +111,6 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
     if (data_it == v.end()) throw Error("required", where + ".data");
     const std::string data_where = where + ".data";
     TensorData* data = doc.tensor_data_of(*data_it);  // set for any array or string
-    std::vector<float> values;
     if (encoding == "base64") {
         if (!data || data->source != TensorData::Source::base64_string)
             throw Error("expected a base64 string, got " + (data ? describe(json::value_t::array) : describe(*data_it)),
@@ -137,7 +136,7 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
             throw Error("value " + std::to_string(*data->first_non_number) + " is " + describe(data->non_number_type) +
                             ", not a number", data_where);
     }
-    values = std::move(data->values);  // each tensor is read once
+    std::vector<float> values = std::move(data->values);  // each tensor is read once
     for (size_t i = 0; i < values.size(); ++i)
         if (!std::isfinite(values[i]))
             throw Error("value " + std::to_string(i) + " is not finite in float32", data_where);
