@@ -589,4 +589,15 @@ TEST_CASE("every \"data\" array or string is decoded, wherever it is; the rest o
     REQUIRE(text->source == TensorData::Source::base64_string);
     REQUIRE(text->invalid_character == size_t{3});
     REQUIRE(doc->tensor_data_of(n) == nullptr);
+
+    // From nlohmann's DOM of the same text (the loader's way when the reader refuses a text that
+    // nlohmann then accepts): the same data.
+    ModelDocument from_dom = model_document_from(json::parse(
+        "{\"metadata\": {\"data\": \"not base64!\"}, \"data\": [1, 2.5], \"t\": {\"data\": \"AAAAQA==\"}}"));
+    REQUIRE(from_dom.tensor_data_of(from_dom.tree["data"])->values == std::vector<float>{1.0f, 2.5f});
+    REQUIRE(from_dom.tensor_data_of(from_dom.tree["metadata"]["data"])->invalid_character == size_t{3});
+    TensorData* two = from_dom.tensor_data_of(from_dom.tree["t"]["data"]);
+    REQUIRE(two->source == TensorData::Source::base64_string);
+    REQUIRE(two->bytes == 4);
+    REQUIRE(two->values == std::vector<float>{2.0f});
 }
