@@ -590,6 +590,14 @@ TEST_CASE("every \"data\" array or string is decoded, wherever it is; the rest o
     REQUIRE(text->invalid_character == size_t{3});
     REQUIRE(doc->tensor_data_of(n) == nullptr);
 
+    // A "data" inside an element of another: each keeps its own numbers.
+    doc = read_model_document("[{\"data\": [1, {\"data\": [5, 6]}, 3]}, {\"data\": [2, 4]}]");
+    REQUIRE(doc);
+    REQUIRE(doc->tensor_data_of(doc->tree[0]["data"])->first_non_number == size_t{1});
+    REQUIRE(doc->tensor_data_of(doc->tree[1]["data"])->values == std::vector<float>{2.0f, 4.0f});
+    REQUIRE(doc->tensor_data.size() == 3);
+    REQUIRE(doc->tensor_data[0].values == std::vector<float>{5.0f, 6.0f});  // the nested one, read first
+
     // From nlohmann's DOM of the same text (the loader's way when the reader refuses a text that
     // nlohmann then accepts): the same data.
     ModelDocument from_dom = model_document_from(json::parse(

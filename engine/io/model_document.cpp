@@ -205,10 +205,12 @@ private:
         return value();
     }
 
+    // Numbers are collected in numbers_, reused from array to array, and copied out at their exact
+    // count: a vector grown in place would keep up to twice the memory it needs.
     json number_array() {
         open_container();
         TensorData data;
-        data.values.reserve(numbers_before_bracket());
+        numbers_.clear();
         skip_whitespace();
         if (!at(']')) {
             do {
@@ -217,9 +219,10 @@ private:
                     scalar_or_key();
                     const std::optional<double> d = json_number_value({p_, number.length}, number.integer);
                     if (!d) refuse();
-                    data.values.push_back(static_cast<float>(*d));
+                    if (!data.first_non_number) numbers_.push_back(static_cast<float>(*d));
                     p_ += number.length;
                 } else {
+                    // Its values are not used from here on: numbers_ is free for a "data" nested in the element.
                     note_non_number(data, value().type());
                 }
                 ++data.length;
@@ -227,24 +230,8 @@ private:
             } while (consume(','));
         }
         close_container(']');
+        if (!data.first_non_number) data.values.assign(numbers_.begin(), numbers_.end());
         return placeholder(tensor_data_, std::move(data));
-    }
-
-    // How many numbers the array starting at p_ holds, counting its commas, if it holds only numbers
-    // (0 if it does not: then it is not worth a guess, and counting the commas in strings, nested
-    // arrays and nested "data" would reserve far more memory than the file's size).
-    size_t numbers_before_bracket() const {
-        size_t commas = 0;
-        for (const char* q = p_; q < end_; ++q) {
-            switch (*q) {
-                case ',': ++commas; break;
-                case ']': return commas + 1;
-                case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
-                case '-': case '+': case '.': case 'e': case 'E': case ' ': case '\n': case '\r': case '\t': break;
-                default: return 0;
-            }
-        }
-        return 0;
     }
 
     // The string at p_ (its opening quote), unescaped: a view of the text itself when it has neither
@@ -351,6 +338,7 @@ private:
     const char* end_;
     int level_ = 0;  // containers open around p_
     std::vector<TensorData> tensor_data_;
+    std::vector<float> numbers_;  // number_array()'s
 };
 
 // model_document_from's walk: "data" arrays and strings become placeholders.
