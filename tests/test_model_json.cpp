@@ -1,11 +1,16 @@
 // The model loader: a valid file loads; every validation rule refuses its defect with the JSON
 // location and a message that names the problem.
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "engine/error.h"
+#include "engine/io/model_document.h"
 #include "engine/io/model_json.h"
 #include "engine/layers/conv2d.h"
+#include "engine/layers/dense.h"
 #include "engine/verify.h"
 #include "helpers.h"
 
@@ -72,6 +77,54 @@ std::string base64_of(const std::vector<float>& values) {
         for (size_t j = 0; j < 4; ++j) out += j <= n ? alphabet[(group >> (18 - 6 * j)) & 63] : '=';
     }
     return out;
+}
+
+// valid_model() as text, with the dense layer's bias data (3 values) written as `data`, verbatim.
+std::string with_bias_data(const std::string& data, const std::string& extra_bias_keys = "") {
+    json doc = valid_model();
+    doc["layers"][5]["bias"]["data"] = "BIAS-DATA";
+    std::string text = doc.dump();
+    const std::string marker = "\"BIAS-DATA\"";
+    text.replace(text.find(marker), marker.size(), data + extra_bias_keys);
+    return text;
+}
+
+std::vector<float> dense_bias(const std::string& text) {
+    const Model model = parse_model(text);
+    return dynamic_cast<const Dense&>(*model.graph.nodes()[5].layer).bias();
+}
+
+// What nlohmann's DOM made of a number (the loader before it read tensor data itself): a double,
+// then a float.
+float through_nlohmann(const std::string& number) { return static_cast<float>(json::parse(number).get<double>()); }
+
+// `text` in quotes. (Built by appending: GCC 12 warns falsely about "\"" + text, -Wrestrict.)
+std::string in_quotes(const std::string& text) {
+    std::string out = "\"";
+    out += text;
+    out += '"';
+    return out;
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+// Whether nlohmann's parser, with the loader's rules (nesting, unique keys), accepts `text`.
+bool nlohmann_accepts(const std::string& text) {
+    struct Refused {};
+    std::vector<std::set<std::string>> keys;
+    try {
+        const json parsed = json::parse(text, [&](int depth, json::parse_event_t event, json& value) {
+            if (depth > kMaxJsonNesting) throw Refused{};
+            if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) keys.emplace_back();
+            if (event == json::parse_event_t::object_end || event == json::parse_event_t::array_end) keys.pop_back();
+            if (event == json::parse_event_t::key && !keys.back().insert(value.get<std::string>()).second) throw Refused{};
+            return true;
+        });
+        return true;
+    } catch (const Refused&) {
+    } catch (const json::exception&) {
+    }
+    return false;
 }
 
 }  // namespace
@@ -394,4 +447,165 @@ TEST_CASE("flatten after a global pool is accepted and changes nothing") {
     Tensor x({1, 1, 6, 6});
     for (int64_t i = 0; i < x.size(); ++i) x.data[i] = static_cast<float>(i % 7) - 3;
     gapnet::test::require_values(with_flatten.graph.forward(x).data, without.graph.forward(x).data, 0);
+}
+
+TEST_CASE("tensor numbers load as nlohmann's double, cast to float, bit for bit") {
+    // Exponents, signs, denormals, integers past int64 and uint64, digits past a double's precision.
+    const std::vector<std::string> numbers = {
+        "0", "-0", "0.0", "-0.0", "1.5e3", "2.5E-3", "1e+2", "-7.25e-1", "3.4028234663852886e38",
+        "1e-45", "1.4e-45", "7e-46", "1e-40", "1e-310", "4.9e-324", "1e-400", "-1e-400",
+        "123456789", "9223372036854775807", "-9223372036854775808", "18446744073709551615",
+        "18446744073709551616", "-9223372036854775809", "123456789012345678901234567890",
+        "0.1000000000000000055511151231257827021181583404541015625000000000000000000001",
+        "3.14159265358979323846264338327950288419716939937510582097494459230781640628620899",
+        "0.000000000000000000000000000000000000000000000000000000000000000000000000000000001234",
+        std::string("1").append(30, '0'), std::string("0.").append(400, '0').append("1e400")};
+    for (const std::string& number : numbers) {
+        INFO(number);
+        const std::vector<float> bias = dense_bias(with_bias_data("[" + number + ", 1, 2]"));
+        REQUIRE(same_bits(bias[0], through_nlohmann(number)));
+    }
+    // Some of them, by value: -0 is the integer 0 (positive); -0.0 keeps its sign.
+    REQUIRE(same_bits(dense_bias(with_bias_data("[-0, -0.0, 1.5e3]"))[0], 0.0f));
+    REQUIRE(same_bits(dense_bias(with_bias_data("[-0, -0.0, 1.5e3]"))[1], -0.0f));
+    REQUIRE(dense_bias(with_bias_data("[-0, -0.0, 1.5e3]"))[2] == 1500.0f);
+    const std::vector<float> small = dense_bias(with_bias_data("[1e-45, 1e-400, 18446744073709551615]"));
+    REQUIRE(small[0] == std::numeric_limits<float>::denorm_min());
+    REQUIRE(small[1] == 0.0f);
+    REQUIRE(small[2] == 18446744073709551616.0f);
+    // Rounded twice, as before: to the double 1 + 2^-24 (this is just above it), then to the even
+    // float 1. Straight to float it would round up, to 1 + 2^-23.
+    const std::string just_above_a_tie = "1.00000005960464477539147";
+    REQUIRE(std::strtof(just_above_a_tie.c_str(), nullptr) == 1.0f + 0x1p-23f);
+    REQUIRE(dense_bias(with_bias_data("[" + just_above_a_tie + ", 0, 0]"))[0] == 1.0f);
+}
+
+TEST_CASE("numbers that JSON or float32 cannot hold are refused as before") {
+    REQUIRE(error_of_text(with_bias_data("[1, 2, 1e39]")) == "layers[5].bias.data: value 2 is not finite in float32");
+    REQUIRE(error_of_text(with_bias_data("[1, -3.5e38, 2]")) == "layers[5].bias.data: value 1 is not finite in float32");
+    // Beyond a double, nlohmann's parser refuses the file.
+    REQUIRE(error_of_text(with_bias_data("[1, 1e400, 2]")) == "not valid JSON: number overflow parsing '1e400'");
+    for (const char* bad : {"[01, 1, 2]", "[1., 1, 2]", "[.5, 1, 2]", "[1e, 1, 2]", "[-, 1, 2]", "[+1, 1, 2]",
+                            "[1, 2, 3,]", "[0x10, 1, 2]", "[NaN, 1, 2]", "[Infinity, 1, 2]", "[1 2 3]"})
+        REQUIRE(error_of_text(with_bias_data(bad)).find("not valid JSON: parse error at line 1, column ") == 0);
+}
+
+TEST_CASE("tensor data of the wrong kind is named") {
+    REQUIRE(error_of_text(with_bias_data("[1, 2, null]")) == "layers[5].bias.data: value 2 is null, not a number");
+    REQUIRE(error_of_text(with_bias_data("[[1], 2, 3]")) == "layers[5].bias.data: value 0 is an array, not a number");
+    REQUIRE(error_of_text(with_bias_data("[1, {\"data\": [1]}, \"3\"]")) ==
+            "layers[5].bias.data: value 1 is an object, not a number");
+    REQUIRE(error_of_text(with_bias_data("[1, 2, 3, \"x\"]")) == "layers[5].bias.data: 4 values, shape [3] needs 3");
+    REQUIRE(error_of_text(with_bias_data("{}")) == "layers[5].bias.data: expected an array of numbers, got an object");
+    REQUIRE(error_of_text(with_bias_data("7")) == "layers[5].bias.data: expected an array of numbers, got a number");
+    REQUIRE(error_of_text(with_bias_data("\"AAAA\"")) == "layers[5].bias.data: expected an array of numbers, got a string");
+    REQUIRE(error_of_text(with_bias_data("[1, 2, 3]", ", \"encoding\": \"base64\"")) ==
+            "layers[5].bias.data: expected a base64 string, got an array");
+    REQUIRE(error_of_text(with_bias_data("null", ", \"encoding\": \"base64\"")) ==
+            "layers[5].bias.data: expected a base64 string, got null");
+}
+
+TEST_CASE("base64 data: padding, escapes, misplaced padding") {
+    const auto base64_bias = [](const std::string& text) { return with_bias_data(text, ", \"encoding\": \"base64\""); };
+    // 3 floats are 12 bytes, 16 characters without padding; base64_of's own output loads as is.
+    const std::vector<float> values = {1.5f, -0.0f, std::numeric_limits<float>::denorm_min()};
+    const std::string text = base64_of(values);
+    REQUIRE(text.size() == 16);
+    const std::vector<float> loaded = dense_bias(base64_bias(in_quotes(text)));
+    REQUIRE(loaded.size() == 3);
+    for (size_t i = 0; i < 3; ++i) REQUIRE(same_bits(loaded[i], values[i]));
+    // A JSON string is base64 once unescaped: \u0041 is 'A' and \/ is '/'.
+    const std::string zeros = "AAAAAAAAAAAAAAAA";
+    const std::string escaped = std::string("\\u0041").append(zeros, 1, 14).append("\\/");
+    REQUIRE(dense_bias(base64_bias(in_quotes(escaped)))[2] != 0.0f);  // the '/' sets bits in the last byte
+    REQUIRE(dense_bias(base64_bias(in_quotes(escaped)))[0] == 0.0f);
+    // Padding where none belongs: 16 characters, but "==" leaves 14, which make 10 bytes.
+    REQUIRE(error_of_text(base64_bias(in_quotes(zeros.substr(0, 14) + "=="))) ==
+            "layers[5].bias.data: decodes to 10 bytes, 3 float32 values need 12");
+    // '=' inside the text, a character outside the alphabet, a non-ASCII one.
+    REQUIRE(error_of_text(base64_bias("\"AAAA=AAAAAAAAAAA\"")) == "layers[5].bias.data: invalid base64 character at offset 4");
+    REQUIRE(error_of_text(base64_bias("\"AAAAAAAAAAAAAA-_\"")) == "layers[5].bias.data: invalid base64 character at offset 14");
+    // A two-byte UTF-8 character counts as two characters, as it did (the string's bytes).
+    REQUIRE(error_of_text(base64_bias("\"AAAAAAAAAAAAAA\\u00e9\"")) == "layers[5].bias.data: invalid base64 character at offset 14");
+    REQUIRE(error_of_text(base64_bias("\"AAAA\"")) == "layers[5].bias.data: 4 base64 characters, 3 float32 values need 16");
+    // 2 floats are 8 bytes: 12 characters, the last one '='.
+    json doc = valid_model();
+    doc["layers"][0]["bias"] = {{"shape", {2}}, {"encoding", "base64"}, {"data", base64_of({-2.0f, 0.75f})}};
+    REQUIRE(doc["layers"][0]["bias"]["data"] == "AAAAwAAAQD8=");
+    REQUIRE(dynamic_cast<const Conv2d&>(*parse_model(doc.dump()).graph.nodes()[0].layer).bias() ==
+            std::vector<float>{-2.0f, 0.75f});
+}
+
+TEST_CASE("the JSON reader accepts exactly what nlohmann's parser, with the loader's rules, accepts") {
+    const std::string deep_value = std::string(64, '[') + "1" + std::string(64, ']');
+    const std::string deep_empty = std::string(65, '[') + std::string(65, ']');
+    const std::string too_deep_value = std::string(65, '[') + "1" + std::string(65, ']');
+    const std::string too_deep_empty = std::string(66, '[') + std::string(66, ']');
+    const std::vector<std::string> texts = {
+        "{}", "[]", "1", "-0", "\"s\"", "true", "null", " {\"a\" : [ 1 , 2 ] } ", "\xEF\xBB\xBF{}", "\xEF\xBB{}",
+        std::string("{}\0garbage", 10), std::string("[1]\0", 4), std::string("\0{}", 3), "{} x", "{}{}", "",
+        "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":1},\"c\":{\"b\":1}}", "{\"data\":1,\"data\":[2]}",
+        "{\"a\":1,}", "[1,]", "[,1]", "{\"a\" 1}", "{1:2}", "[1 2]", "tru", "nul", "True",
+        "\"\\u00e9\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\\ud83d\\u0041\"", "\"\\u00G0\"", "\"\\x\"",
+        "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"", "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF4\x90\x80\x80\"",
+        "\"\xE0\x9F\xBF\"", "\"\xF0\x8F\xBF\xBF\"", "\"\xC3\"", "\"\x7F\"", "\"tab\there\"", "\"unterminated",
+        // Long strings are checked 8 bytes at a time: odd bytes in the first word, later ones, the tail.
+        "\"0123456789abcdef\\n0123456789\"", "\"0123456789abcdef\x1F" "0123456789\"", "\"0123456789abcdef\x7F" "0123456789\"",
+        "\"01234567\xC3\xA9" "abcdef01234567\"", "\"0123456\xC3\xA9" "abcdef01234567\"", "\"0123456\xC3" "abcdef01234567\"",
+        "\"0123456789abcde \x1F\"", "\"0123456789abcde\x20\\\"\"", "\"0123456789abcdef\\\"\"",
+        "{\"data\":\"AAAA\"}", "{\"data\":[1,\"x\",[2,{}]]}", "{\"data\":[01]}", "{\"data\":[1e400]}", "{\"data\":[1e-400]}",
+        "{\"data\":\"\\ud800\"}", "[1e309]", "[-1e309]", "[123456789012345678901234567890]",
+        deep_value, deep_empty, too_deep_value, too_deep_empty,
+        "{\"k\":" + std::string(64, '[') + std::string(64, ']') + "}", "{\"k\":" + std::string(64, '[') + "{}" + std::string(64, ']') + "}",
+        "{\"data\":" + std::string(63, '[') + "[1]" + std::string(63, ']') + "}",
+        "{\"data\":" + std::string(64, '[') + "[1]" + std::string(64, ']') + "}"};
+    for (const std::string& text : texts) {
+        INFO(text);
+        const std::optional<ModelDocument> doc = read_model_document(text);
+        REQUIRE(doc.has_value() == nlohmann_accepts(text));
+        if (doc && text.find("\"data\"") == std::string::npos) REQUIRE(doc->tree == json::parse(text));
+    }
+    REQUIRE(read_model_document(deep_value));
+    REQUIRE(read_model_document(deep_empty));
+    REQUIRE_FALSE(read_model_document(too_deep_value));
+    REQUIRE_FALSE(read_model_document(too_deep_empty));
+}
+
+TEST_CASE("every \"data\" array or string is decoded, wherever it is; the rest of the tree is nlohmann's") {
+    std::optional<ModelDocument> doc = read_model_document(
+        "{\"metadata\": {\"data\": \"not base64!\", \"n\": [-1, 18446744073709551615, 1.5]}, \"data\": [1, 2.5]}");
+    REQUIRE(doc);
+    const json& n = doc->tree["metadata"]["n"];
+    REQUIRE(n[0].is_number_integer());
+    REQUIRE(n[1].is_number_unsigned());
+    REQUIRE(n[1].get<uint64_t>() == UINT64_MAX);
+    REQUIRE(n[2].is_number_float());
+    TensorData* top = doc->tensor_data_of(doc->tree["data"]);
+    REQUIRE(top);
+    REQUIRE(top->source == TensorData::Source::number_array);
+    REQUIRE(top->values == std::vector<float>{1.0f, 2.5f});
+    TensorData* text = doc->tensor_data_of(doc->tree["metadata"]["data"]);
+    REQUIRE(text);
+    REQUIRE(text->source == TensorData::Source::base64_string);
+    REQUIRE(text->invalid_character == size_t{3});
+    REQUIRE(doc->tensor_data_of(n) == nullptr);
+
+    // A "data" inside an element of another: each keeps its own numbers.
+    doc = read_model_document("[{\"data\": [1, {\"data\": [5, 6]}, 3]}, {\"data\": [2, 4]}]");
+    REQUIRE(doc);
+    REQUIRE(doc->tensor_data_of(doc->tree[0]["data"])->first_non_number == size_t{1});
+    REQUIRE(doc->tensor_data_of(doc->tree[1]["data"])->values == std::vector<float>{2.0f, 4.0f});
+    REQUIRE(doc->tensor_data.size() == 3);
+    REQUIRE(doc->tensor_data[0].values == std::vector<float>{5.0f, 6.0f});  // the nested one, read first
+
+    // From nlohmann's DOM of the same text (the loader's way when the reader refuses a text that
+    // nlohmann then accepts): the same data.
+    ModelDocument from_dom = model_document_from(json::parse(
+        "{\"metadata\": {\"data\": \"not base64!\"}, \"data\": [1, 2.5], \"t\": {\"data\": \"AAAAQA==\"}}"));
+    REQUIRE(from_dom.tensor_data_of(from_dom.tree["data"])->values == std::vector<float>{1.0f, 2.5f});
+    REQUIRE(from_dom.tensor_data_of(from_dom.tree["metadata"]["data"])->invalid_character == size_t{3});
+    TensorData* two = from_dom.tensor_data_of(from_dom.tree["t"]["data"]);
+    REQUIRE(two->source == TensorData::Source::base64_string);
+    REQUIRE(two->bytes == 4);
+    REQUIRE(two->values == std::vector<float>{2.0f});
 }

@@ -1,0 +1,22 @@
+// Standard base64 (RFC 4648: A-Z a-z 0-9 + /, '=' padding), as model files carry float32 tensors.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace gapnet {
+
+// The '=' that end `text` (at most two), which carry no data.
+size_t base64_padding(std::string_view text);
+
+// The bytes `text` decodes to: every 4 characters before the padding are 3 bytes, and 2 or 3
+// trailing ones 1 or 2 (their leftover bits are dropped).
+size_t base64_decoded_size(std::string_view text);
+
+// Decodes `text` into `out` (base64_decoded_size(text) bytes). Returns std::string::npos, or the
+// offset of the first character before the padding that is not in the alphabet ('=' included);
+// `out` is then only partly written.
+size_t decode_base64(std::string_view text, unsigned char* out);
+
+}  // namespace gapnet
