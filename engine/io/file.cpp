@@ -16,8 +16,11 @@ std::string read_file(const std::string& path, int64_t max_bytes, const std::str
     if (S_ISDIR(st.st_mode)) throw Error("is a directory, not a file");
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
     if (!f) throw Error(std::string("cannot open: ") + std::strerror(errno));
-    // Read in chunks rather than trusting st_size: pipes and special files report 0.
+    // Read in chunks rather than trusting st_size: pipes and special files report 0, and a file may
+    // grow while it is read. A regular file's size (within the limit) is reserved up front, so a
+    // large model is not copied each time the string would have doubled.
     std::string bytes;
+    if (S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= max_bytes) bytes.reserve(static_cast<size_t>(st.st_size));
     char chunk[1 << 16];
     size_t got;
     while ((got = std::fread(chunk, 1, sizeof chunk, f.get())) > 0) {
