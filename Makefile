@@ -10,7 +10,7 @@ TEST_DEPS  = python3-torch python3-numpy python3-pil python3-onnx libonnx-testda
 FUZZ_DEPS  = clang libclang-rt-14-dev
 FUZZ_SECONDS ?= 60
 
-.PHONY: demo test build sanitize tsan fuzz clean
+.PHONY: demo test build portable sanitize tsan fuzz clean
 
 demo:
 	tools/install_deps.sh $(BUILD_DEPS)
@@ -25,6 +25,14 @@ test:
 build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DGAPNET_WERROR=ON
 	cmake --build $(BUILD) -j $(JOBS)
+
+# A build for any x86-64 (no -march=native: GCC's generic vector code instead of AVX-512), and its
+# C++ suite.
+portable:
+	tools/install_deps.sh $(BUILD_DEPS)
+	cmake -S . -B build/portable -DCMAKE_BUILD_TYPE=Release -DGAPNET_NATIVE=OFF -DGAPNET_WERROR=ON
+	cmake --build build/portable -j $(JOBS)
+	build/portable/tests/gapnet_tests
 
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 sanitize:
