@@ -6,6 +6,7 @@
 #include "engine/graph.h"
 #include "engine/kernels/conv2d.h"
 #include "engine/kernels/conv2d_depthwise.h"
+#include "engine/kernels/conv2d_direct.h"
 #include "engine/kernels/dense.h"
 #include "engine/layers/avg_pool2d.h"
 #include "engine/layers/batch_norm2d.h"
@@ -56,6 +57,10 @@ const ConvCase kConvCases[] = {
     {18, 16, 1, 3, 3, 2, 1, 1, 1, 1, 1, 9, 9, true},    // 3x3 stride 2: GEMM
     {32, 48, 2, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true},    // grouped 3x3: GEMM
     {40, 24, 1, 3, 3, 1, 1, 1, 1, 1, 1, 30, 30, true},  // several im2col blocks per map
+    {5, 9, 1, 3, 3, 1, 1, 1, 1, 1, 1, 37, 23, true},    // direct: many index groups and spans
+    {3, 7, 1, 5, 3, 1, 2, 3, 1, 2, 2, 12, 11, true},    // direct: dilated, rectangular, asymmetric
+    {33, 21, 1, 1, 1, 1, 1, 1, 0, 0, 1, 6, 5, false},   // direct: padded 1x1
+    {64, 130, 1, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, true},   // direct: M1's conv3 shape, odd channels
 };
 
 Conv2d::Params params_of(const ConvCase& c) {
@@ -128,6 +133,31 @@ TEST_CASE("conv2d_gemm equals conv2d_reference for every option, with and withou
     }
 }
 
+TEST_CASE("conv2d_direct equals conv2d_reference, bit-identical for 1 and 2 threads") {
+    std::mt19937 rng(10);
+    ThreadPool serial(1), two(2);
+    for (const ConvCase& c : kConvCases) {
+        const Conv2d conv = make_conv(c, rng);
+        if (!direct_applies(conv.params())) continue;
+        for (const int64_t batch : {1, 3}) {
+            const Tensor input = batch_of({c.in, c.h, c.w}, batch, rng);
+            const Shape out = conv.output_shape({c.in, c.h, c.w});
+            Tensor reference({batch, out[0], out[1], out[2]});
+            conv2d_reference(conv.params(), conv.weight(), conv.bias(), input, reference);
+            for (const bool relu : {false, true}) {
+                Tensor one({batch, out[0], out[1], out[2]}), both({batch, out[0], out[1], out[2]});
+                const Epilogue epilogue{c.bias ? conv.bias().data() : nullptr, relu};
+                conv2d_direct(conv.params(), conv.weight().data(), epilogue, input, one, serial);
+                conv2d_direct(conv.params(), conv.weight().data(), epilogue, input, both, two);
+                INFO("in " << c.in << " out " << c.out << " kernel " << c.k_h << "x" << c.k_w << " map " << c.h << "x"
+                           << c.w << " batch " << batch << " relu " << relu);
+                require_close(one.data, relu ? relu_of(reference.data) : reference.data);
+                REQUIRE(one.data == both.data);
+            }
+        }
+    }
+}
+
 TEST_CASE("conv2d_depthwise equals conv2d_reference") {
     std::mt19937 rng(8);
     for (const ConvCase& c : kConvCases) {
@@ -159,15 +189,18 @@ TEST_CASE("the conv2d layer (whichever kernel it picks) equals conv2d_reference"
     }
 }
 
-TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, GEMM or depthwise otherwise") {
+TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for small ones, GEMM or depthwise otherwise") {
     std::mt19937 rng(1);
     using A = Conv2d::Algorithm;
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, true}, rng).algorithm({16, 16, 16}) == A::winograd);
-    // An 8x8 map is 4 tiles: too few for one sample, enough in a batch of 4.
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 4) == A::winograd);
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::gemm);
-    REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::gemm);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 32, 32, true}, rng).algorithm({16, 32, 32}) == A::winograd);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, true}, rng).algorithm({16, 16, 16}) == A::direct);
+    // An 8x8 map is 4 tiles: too few for one sample, enough in a batch of 16.
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::direct);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 16) == A::winograd);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::direct);
+    REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::direct);
+    // A padded input too large for the cache: GEMM.
+    REQUIRE(make_conv({64, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1, 80, 80, true}, rng).algorithm({64, 80, 80}) == A::gemm);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);
     REQUIRE(make_conv({6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({6, 8, 8}) == A::depthwise);
 }
