@@ -15,9 +15,11 @@ namespace gapnet {
 namespace {
 
 constexpr int kLanes = 16;
-constexpr int kTileChannels = 4;  // output channels of a micro-tile
-constexpr int kMaxVectors = 6;    // index vectors of a micro-tile: 4 x 6 accumulators + 6 inputs
-constexpr int64_t kChunkChannels = 16;
+constexpr int kMaxVectors = 6;  // index vectors of a micro-tile
+// Output channels of a micro-tile of nr index vectors: as many as the 32 vector registers hold
+// (mr x nr accumulators + nr inputs + 1 broadcast weight): 4 x 6, 5 x 5, 6 x 4.
+constexpr int tile_channels(int64_t nr) { return nr >= 6 ? 4 : nr == 5 ? 5 : 6; }
+constexpr int64_t kChunkTiles = 3;  // micro-tiles of output channels per chunk
 // A chunk spans enough index groups to hold at least this many multiply-adds (a few microseconds).
 constexpr int64_t kMinChunkWork = int64_t{1} << 18;
 
@@ -63,7 +65,7 @@ void tile(const Grid& g, const float* padded, const float* weight, int64_t oc0, 
                 Vec in[Nr];
 #pragma GCC unroll 8
                 for (int v = 0; v < Nr; ++v) in[v] = load(src + v * kLanes);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int i = 0; i < Mr; ++i) {
                     const float s = w[i * g.taps + k];
                     Vec b = {s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
@@ -114,7 +116,9 @@ void any_tile(int mr, int nr, const Grid& g, const float* padded, const float* w
         case 1: return tile_vectors<1>(nr, g, padded, weight, oc0, j0, epilogue, out);
         case 2: return tile_vectors<2>(nr, g, padded, weight, oc0, j0, epilogue, out);
         case 3: return tile_vectors<3>(nr, g, padded, weight, oc0, j0, epilogue, out);
-        default: return tile_vectors<4>(nr, g, padded, weight, oc0, j0, epilogue, out);
+        case 4: return tile_vectors<4>(nr, g, padded, weight, oc0, j0, epilogue, out);
+        case 5: return tile_vectors<5>(std::min(nr, 5), g, padded, weight, oc0, j0, epilogue, out);
+        default: return tile_vectors<6>(std::min(nr, 4), g, padded, weight, oc0, j0, epilogue, out);
     }
 }
 
@@ -160,8 +164,10 @@ void conv2d_direct(const Conv2d::Params& p, const float* weight, Epilogue epilog
     // Groups of index vectors, as even as kMaxVectors allows (14 vectors: 5, 5, 4).
     const int64_t groups = (l.vectors + kMaxVectors - 1) / kMaxVectors;
     const int64_t per_group = (l.vectors + groups - 1) / groups;
-    const int64_t channel_chunks = (p.out_channels + kChunkChannels - 1) / kChunkChannels;
-    const int64_t group_work = std::min(kChunkChannels, p.out_channels) * g.taps * per_group * kLanes;
+    const int mr = tile_channels(per_group);
+    const int64_t chunk_channels = kChunkTiles * mr;
+    const int64_t channel_chunks = (p.out_channels + chunk_channels - 1) / chunk_channels;
+    const int64_t group_work = std::min(chunk_channels, p.out_channels) * g.taps * per_group * kLanes;
     const int64_t span = std::clamp<int64_t>(kMinChunkWork / group_work, 1, groups);
     const int64_t spans = (groups + span - 1) / span;
     // The calling thread's buffer, kept between calls (grown, never shrunk).
@@ -180,13 +186,13 @@ void conv2d_direct(const Conv2d::Params& p, const float* weight, Epilogue epilog
         // Chunks run in the order (index span, channel block): the chunks that threads run at the
         // same time write different output planes, not the two sides of one cache line.
         run_chunks(pool, channel_chunks * spans, p.out_channels * g.taps * l.vectors * kLanes, [&](int64_t chunk) {
-            const int64_t oc_begin = chunk % channel_chunks * kChunkChannels;
-            const int64_t oc_end = std::min(p.out_channels, oc_begin + kChunkChannels);
+            const int64_t oc_begin = chunk % channel_chunks * chunk_channels;
+            const int64_t oc_end = std::min(p.out_channels, oc_begin + chunk_channels);
             const int64_t group_end = std::min(groups, (chunk / channel_chunks + 1) * span);
             for (int64_t group = chunk / channel_chunks * span; group < group_end; ++group) {
                 const int64_t v0 = group * per_group, nr = std::min(per_group, l.vectors - v0);
-                for (int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += kTileChannels)
-                    any_tile(static_cast<int>(std::min<int64_t>(kTileChannels, oc_end - oc0)), static_cast<int>(nr),
+                for (int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += mr)
+                    any_tile(static_cast<int>(std::min<int64_t>(mr, oc_end - oc0)), static_cast<int>(nr),
                              g, padded, weight, oc0, v0 * kLanes, epilogue, out);
             }
         });

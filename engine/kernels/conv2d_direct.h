@@ -4,12 +4,12 @@
 // PW = W + pad_left + pad_right. On that grid an output pixel (y, x) has the index j = y*PW + x, and
 // its tap (ic, ky, kx) reads buffer[ic*PH*PW + ky*dh*PW + kx*dw + j]: for every tap, 16 consecutive
 // output indices read 16 consecutive floats, i.e. one unaligned vector load. A micro-kernel keeps
-// a tile of 4 output channels x up to 6 vectors of 16 indices in registers over all the taps
+// a tile of 4 to 6 output channels x up to 6 vectors of 16 indices in registers over all the taps
 // (broadcast weight x loaded input, fused multiply-add), then adds the bias, applies the ReLU and
 // writes the indices with x < W' (those with x >= W' straddle the padding and are dropped: PW/W'
 // of the arithmetic is wasted, 9/7 on a 7x7 map, 16/14 on 14x14).
 //
-// Work is cut into chunks of (16 output channels, one group of index vectors) fixed by the shapes,
+// Work is cut into chunks of (3 tiles of output channels, a span of index vectors) fixed by the shapes,
 // each output value summed in the same order (input channel, ky, kx) whichever thread computes
 // it: results do not depend on the thread count.
 #pragma once

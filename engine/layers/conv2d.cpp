@@ -63,16 +63,17 @@ constexpr int64_t kWinogradMinTiles = 16;
 constexpr int64_t kWinogradMinTilesUncached = 48;
 
 // Stride-1 ungrouped convolutions run as direct convolution (kernels/conv2d_direct.h) when one
-// sample's zero-padded input takes at most kDirectMaxFloats (it is re-read by every tile of output
-// channels, from L1/L2) and Winograd is not chosen with waves of at least kDirectMaxWinogradTiles
-// tiles. Measured, ms (1 thread; 2 threads):
+// sample's zero-padded input takes at most kDirectMaxFloats (128 KiB: it is re-read by every tile
+// of output channels, from L1/L2) and Winograd is not chosen with waves of at least
+// kDirectMaxWinogradTiles tiles. Measured, ms (1 thread; 2 threads), isolated layers:
 //        channels, map      direct        Winograd      im2col+GEMM
 //        1 -> 32, 28x28     0.012; 0.011                0.012; 0.014
 //        32 -> 64, 14x14    0.064; 0.054  0.075; 0.10   0.17
 //        64 -> 128, 7x7     0.076; 0.062                0.10;  0.10
-//        3 -> 64, 224x224   2.7;   1.2                  3.1;   1.35
-// while at batch 32 Winograd's waves span samples and it wins (64 -> 128, 7x7: 1.5 vs 2.1).
-constexpr int64_t kDirectMaxFloats = int64_t{1} << 18;
+// while at batch 32 Winograd's waves span samples and it wins (64 -> 128, 7x7: 1.5 vs 2.1). Larger
+// inputs stay with Winograd/GEMM: VGG-11's 256 -> 512 at 28x28 took 8.0 ms direct, 3.5 Winograd
+// (2 threads), its 3 -> 64 at 224x224 was slower direct within the model (4.1-6.2 vs 4.5 ms).
+constexpr int64_t kDirectMaxFloats = int64_t{1} << 15;
 constexpr int64_t kDirectMaxWinogradTiles = 64;
 
 namespace {
