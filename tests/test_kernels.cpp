@@ -1,11 +1,14 @@
 // The fast kernels against the plain reference loops, on seeded random inputs over every option;
 // fused layers against the layers they replace; results independent of the thread count.
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 
 #include "engine/graph.h"
 #include "engine/kernels/conv2d.h"
 #include "engine/kernels/conv2d_depthwise.h"
+#include "engine/kernels/conv2d_direct.h"
 #include "engine/kernels/dense.h"
 #include "engine/layers/avg_pool2d.h"
 #include "engine/layers/batch_norm2d.h"
@@ -56,6 +59,10 @@ const ConvCase kConvCases[] = {
     {18, 16, 1, 3, 3, 2, 1, 1, 1, 1, 1, 9, 9, true},    // 3x3 stride 2: GEMM
     {32, 48, 2, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true},    // grouped 3x3: GEMM
     {40, 24, 1, 3, 3, 1, 1, 1, 1, 1, 1, 30, 30, true},  // several im2col blocks per map
+    {5, 9, 1, 3, 3, 1, 1, 1, 1, 1, 1, 37, 23, true},    // direct: many index groups and spans
+    {3, 7, 1, 5, 3, 1, 2, 3, 1, 2, 2, 12, 11, true},    // direct: dilated, rectangular, asymmetric
+    {33, 21, 1, 1, 1, 1, 1, 1, 0, 0, 1, 6, 5, false},   // direct: padded 1x1
+    {64, 130, 1, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, true},   // direct: M1's conv3 shape, odd channels
 };
 
 Conv2d::Params params_of(const ConvCase& c) {
@@ -128,6 +135,31 @@ TEST_CASE("conv2d_gemm equals conv2d_reference for every option, with and withou
     }
 }
 
+TEST_CASE("conv2d_direct equals conv2d_reference, bit-identical for 1 and 2 threads") {
+    std::mt19937 rng(10);
+    ThreadPool serial(1), two(2);
+    for (const ConvCase& c : kConvCases) {
+        const Conv2d conv = make_conv(c, rng);
+        if (!direct_applies(conv.params())) continue;
+        for (const int64_t batch : {1, 3}) {
+            const Tensor input = batch_of({c.in, c.h, c.w}, batch, rng);
+            const Shape out = conv.output_shape({c.in, c.h, c.w});
+            Tensor reference({batch, out[0], out[1], out[2]});
+            conv2d_reference(conv.params(), conv.weight(), conv.bias(), input, reference);
+            for (const bool relu : {false, true}) {
+                Tensor one({batch, out[0], out[1], out[2]}), both({batch, out[0], out[1], out[2]});
+                const Epilogue epilogue{c.bias ? conv.bias().data() : nullptr, relu};
+                conv2d_direct(conv.params(), conv.weight().data(), epilogue, input, one, serial);
+                conv2d_direct(conv.params(), conv.weight().data(), epilogue, input, both, two);
+                INFO("in " << c.in << " out " << c.out << " kernel " << c.k_h << "x" << c.k_w << " map " << c.h << "x"
+                           << c.w << " batch " << batch << " relu " << relu);
+                require_close(one.data, relu ? relu_of(reference.data) : reference.data);
+                REQUIRE(one.data == both.data);
+            }
+        }
+    }
+}
+
 TEST_CASE("conv2d_depthwise equals conv2d_reference") {
     std::mt19937 rng(8);
     for (const ConvCase& c : kConvCases) {
@@ -159,15 +191,18 @@ TEST_CASE("the conv2d layer (whichever kernel it picks) equals conv2d_reference"
     }
 }
 
-TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, GEMM or depthwise otherwise") {
+TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for small ones, GEMM or depthwise otherwise") {
     std::mt19937 rng(1);
     using A = Conv2d::Algorithm;
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, true}, rng).algorithm({16, 16, 16}) == A::winograd);
-    // An 8x8 map is 4 tiles: too few for one sample, enough in a batch of 4.
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 4) == A::winograd);
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::gemm);
-    REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::gemm);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 32, 32, true}, rng).algorithm({16, 32, 32}) == A::winograd);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, true}, rng).algorithm({16, 16, 16}) == A::direct);
+    // An 8x8 map is 4 tiles: too few for one sample, enough in a batch of 16.
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::direct);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 16) == A::winograd);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::direct);
+    REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::direct);
+    // A padded input too large for the cache: GEMM.
+    REQUIRE(make_conv({64, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1, 80, 80, true}, rng).algorithm({64, 80, 80}) == A::gemm);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);
     REQUIRE(make_conv({6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({6, 8, 8}) == A::depthwise);
 }
@@ -313,5 +348,38 @@ TEST_CASE("every fast path gives bit-identical results on 1, 2 and 3 threads") {
             INFO("layer " << i << " (" << layers[i]->type() << ") batch " << batch);
             REQUIRE(run(*layers[i], input, 2).data == one.data);
             REQUIRE(run(*layers[i], input, 3).data == one.data);
+        }
+}
+
+TEST_CASE("max_pool2d 2x2 stride 2 (vectorized rows) equals a plain loop bit for bit, NaN and signed zeros included") {
+    std::mt19937 rng(11);
+    Window2d w;
+    w.kernel_h = w.kernel_w = 2;
+    w.stride_h = w.stride_w = 2;
+    const MaxPool2d pool(w);
+    for (const int64_t h : {2, 5, 28})
+        for (const int64_t width : {2, 3, 14, 31, 32, 33, 64, 67}) {
+            Tensor input({2, 3, h, width});
+            auto values = random_values(static_cast<size_t>(input.size()), rng);
+            for (size_t i = 0; i < values.size(); ++i) {
+                if (i % 7 == 0) values[i] = 0.0f;
+                if (i % 11 == 0) values[i] = -0.0f;
+                if (i % 13 == 0) values[i] = std::numeric_limits<float>::quiet_NaN();
+                if (i % 17 == 0) values[i] = -std::numeric_limits<float>::infinity();
+            }
+            std::copy(values.begin(), values.end(), input.ptr());
+            const Tensor out = run(pool, input);
+            const int64_t out_h = h / 2, out_w = width / 2;
+            REQUIRE(out.shape == Shape{2, 3, out_h, out_w});
+            for (int64_t p = 0; p < 6; ++p)
+                for (int64_t oy = 0; oy < out_h; ++oy)
+                    for (int64_t ox = 0; ox < out_w; ++ox) {
+                        const float* in = input.ptr() + p * h * width + 2 * oy * width + 2 * ox;
+                        float m = -std::numeric_limits<float>::infinity();
+                        for (const float v : {in[0], in[1], in[width], in[width + 1]}) m = std::max(m, v);
+                        const float got = out.ptr()[(p * out_h + oy) * out_w + ox];
+                        INFO("map " << h << "x" << width << " at " << p << "," << oy << "," << ox);
+                        REQUIRE(std::memcmp(&got, &m, sizeof m) == 0);
+                    }
         }
 }

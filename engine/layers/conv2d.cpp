@@ -5,6 +5,7 @@
 #include "../error.h"
 #include "../kernels/conv2d.h"
 #include "../kernels/conv2d_depthwise.h"
+#include "../kernels/conv2d_direct.h"
 #include "../kernels/conv2d_winograd.h"
 #include "batch_norm2d.h"
 #include "relu.h"
@@ -61,6 +62,20 @@ constexpr int64_t kWinogradMaxBytes = int64_t{20} << 20;
 constexpr int64_t kWinogradMinTiles = 16;
 constexpr int64_t kWinogradMinTilesUncached = 48;
 
+// Stride-1 ungrouped convolutions run as direct convolution (kernels/conv2d_direct.h) when one
+// sample's zero-padded input takes at most kDirectMaxFloats (128 KiB: it is re-read by every tile
+// of output channels, from L1/L2) and Winograd is not chosen with waves of at least
+// kDirectMaxWinogradTiles tiles. Measured, ms (1 thread; 2 threads), isolated layers:
+//        channels, map      direct        Winograd      im2col+GEMM
+//        1 -> 32, 28x28     0.012; 0.011                0.012; 0.014
+//        32 -> 64, 14x14    0.064; 0.054  0.075; 0.10   0.17
+//        64 -> 128, 7x7     0.076; 0.062                0.10;  0.10
+// while at batch 32 Winograd's waves span samples and it wins (64 -> 128, 7x7: 1.5 vs 2.1). Larger
+// inputs stay with Winograd/GEMM: VGG-11's 256 -> 512 at 28x28 took 8.0 ms direct, 3.5 Winograd
+// (2 threads), its 3 -> 64 at 224x224 was slower direct within the model (4.1-6.2 vs 4.5 ms).
+constexpr int64_t kDirectMaxFloats = int64_t{1} << 15;
+constexpr int64_t kDirectMaxWinogradTiles = 64;
+
 namespace {
 
 bool winograd_suits(const Conv2d::Params& p) {
@@ -113,6 +128,9 @@ int64_t Conv2d::macs(const Shape& input) const {
 
 Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
     (void)output_shape(input);  // checks the input
+    if (direct_applies(p_) && conv2d_direct_workspace(p_, input[1], input[2]) <= kDirectMaxFloats &&
+        !(winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >= kDirectMaxWinogradTiles))
+        return Algorithm::direct;
     if (winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >=
                                   (parameters_->winograd.empty() ? kWinogradMinTilesUncached : kWinogradMinTiles))
         return Algorithm::winograd;
@@ -130,6 +148,8 @@ int64_t Conv2d::workspace_elements(const Shape& input) const {
         const int64_t winograd = winograd_workspace(p_, input[1], input[2], !parameters_->winograd.empty());
         scratch = algorithm(input, 1) == Algorithm::winograd ? winograd : std::max(scratch, winograd);
     }
+    if (algorithm(input, 1) == Algorithm::direct)  // its padded input (a per-thread buffer)
+        scratch = std::max(scratch, conv2d_direct_workspace(p_, input[1], input[2]));
     return scratch;
 }
 
@@ -139,6 +159,7 @@ void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) cons
         case Algorithm::winograd:
             return conv2d_winograd(p_, parameters_->winograd.empty() ? nullptr : parameters_->winograd.data(),
                                    weight().data(), epilogue, input, output, pool);
+        case Algorithm::direct: return conv2d_direct(p_, weight().data(), epilogue, input, output, pool);
         case Algorithm::depthwise: return conv2d_depthwise(p_, weight().data(), epilogue, input, output, pool);
         case Algorithm::gemm: return conv2d_gemm(p_, weight().data(), epilogue, input, output, pool);
     }

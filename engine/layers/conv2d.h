@@ -45,7 +45,7 @@ public:
     const std::vector<float>& bias() const { return parameters_->bias; }
     bool applies_relu() const { return relu_; }  // fused with a following relu
 
-    enum class Algorithm { gemm, winograd, depthwise };
+    enum class Algorithm { gemm, winograd, depthwise, direct };
     // The kernel forward() runs for a batch of `batch` inputs of per-sample shape `input`.
     Algorithm algorithm(const Shape& input, int64_t batch = 1) const;
 
