@@ -96,16 +96,6 @@ int Graph::head_start() const {
     return static_cast<int>(nodes_.size());
 }
 
-namespace {
-
-Shape batched(int64_t n, const Shape& sample) {
-    Shape s{n};
-    s.insert(s.end(), sample.begin(), sample.end());
-    return s;
-}
-
-}  // namespace
-
 void Graph::unfuse() {
     if (fused_layers_.empty()) return;
     steps_.clear();

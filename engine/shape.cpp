@@ -4,6 +4,12 @@
 
 namespace gapnet {
 
+Shape batched(int64_t n, const Shape& sample) {
+    Shape s{n};
+    s.insert(s.end(), sample.begin(), sample.end());
+    return s;
+}
+
 std::string join(const Shape& shape, const char* separator) {
     std::string s;
     for (size_t i = 0; i < shape.size(); ++i) {

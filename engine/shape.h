@@ -18,6 +18,9 @@ std::string to_string(const Shape& shape);
 // The number of elements; throws gapnet::Error if it would exceed `limit` (so never overflows).
 int64_t element_count(const Shape& shape, int64_t limit = INT64_MAX);
 
+// The shape of a batch of n samples of shape `sample`: {n, sample...}.
+Shape batched(int64_t n, const Shape& sample);
+
 // a * b, throwing gapnet::Error when the product exceeds `limit` (a, b >= 0).
 int64_t checked_mul(int64_t a, int64_t b, int64_t limit = INT64_MAX);
 

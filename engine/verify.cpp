@@ -11,9 +11,7 @@ VerifyReport verify(const Model& model, double tolerance) {
     if (model.tests.empty()) return report;
 
     const Shape& in_shape = model.graph.input_shape();
-    Shape batch_shape{report.cases};
-    batch_shape.insert(batch_shape.end(), in_shape.begin(), in_shape.end());
-    Tensor batch(batch_shape);
+    Tensor batch(batched(report.cases, in_shape));
     const int64_t in_size = element_count(in_shape);
     for (int64_t c = 0; c < report.cases; ++c)
         std::copy(model.tests[c].input.data.begin(), model.tests[c].input.data.end(), batch.data.begin() + c * in_size);

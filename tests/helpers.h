@@ -2,6 +2,7 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -11,17 +12,21 @@ namespace gapnet::test {
 
 // Runs `layer` on one sample of shape `shape` holding `values`; returns the output without the batch.
 inline Tensor run(const Layer& layer, const Shape& shape, std::vector<float> values) {
-    Shape batch_shape{1};
-    batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
-    const Tensor input(batch_shape, std::move(values));
-    Shape out_shape{1};
+    const Tensor input(batched(1, shape), std::move(values));
     const Shape sample_out = layer.output_shape(shape);
-    out_shape.insert(out_shape.end(), sample_out.begin(), sample_out.end());
-    Tensor output(out_shape);
+    Tensor output(batched(1, sample_out));
     gapnet::ThreadPool serial(1);
     layer.forward(input, output, serial);
     output.shape = sample_out;
     return output;
+}
+
+// n values uniform in [-scale, scale].
+inline std::vector<float> random_values(size_t n, std::mt19937& rng, float scale = 1.0f) {
+    std::uniform_real_distribution<float> u(-scale, scale);
+    std::vector<float> v(n);
+    for (float& x : v) x = u(rng);
+    return v;
 }
 
 // Every value of `actual` equals `expected` within `tolerance`.

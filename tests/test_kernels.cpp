@@ -21,15 +21,9 @@
 #include "helpers.h"
 
 using namespace gapnet;
+using gapnet::test::random_values;
 
 namespace {
-
-std::vector<float> random_values(size_t n, std::mt19937& rng, float scale = 1.0f) {
-    std::uniform_real_distribution<float> u(-scale, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = u(rng);
-    return v;
-}
 
 struct ConvCase {
     int64_t in, out, groups, k_h, k_w, stride, dilation, pad_t, pad_l, pad_b, pad_r, h, w;
@@ -83,16 +77,12 @@ Conv2d make_conv(const ConvCase& c, std::mt19937& rng) {
 }
 
 Tensor batch_of(const Shape& sample, int64_t n, std::mt19937& rng) {
-    Shape s{n};
-    s.insert(s.end(), sample.begin(), sample.end());
+    const Shape s = batched(n, sample);
     return Tensor(s, random_values(static_cast<size_t>(element_count(s)), rng));
 }
 
 Tensor run(const Layer& layer, const Tensor& input, int threads = 1) {
-    Shape s{input.shape[0]};
-    const Shape out = layer.output_shape(Shape(input.shape.begin() + 1, input.shape.end()));
-    s.insert(s.end(), out.begin(), out.end());
-    Tensor output(s);
+    Tensor output(batched(input.shape[0], layer.output_shape(Shape(input.shape.begin() + 1, input.shape.end()))));
     ThreadPool pool(threads);
     layer.forward(input, output, pool);
     return output;

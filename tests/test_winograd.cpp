@@ -14,15 +14,9 @@
 #include "helpers.h"
 
 using namespace gapnet;
+using gapnet::test::random_values;
 
 namespace {
-
-std::vector<float> uniform(size_t n, std::mt19937& rng, float scale = 1.0f) {
-    std::uniform_real_distribution<float> u(-scale, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = u(rng);
-    return v;
-}
 
 std::vector<float> absolute(std::vector<float> v) {
     for (float& x : v) x = std::abs(x);
@@ -40,9 +34,9 @@ Conv2d::Params params3x3(int64_t in, int64_t out, int64_t top, int64_t left, int
 // Runs conv2d_winograd and conv2d_reference on one case; checks the tolerances described above.
 void check_case(const Conv2d::Params& p, int64_t batch, int64_t h, int64_t w, bool bias, bool relu, std::mt19937& rng) {
     const float scale = std::sqrt(6.0f / static_cast<float>(p.in_channels * 9));  // uniform with He's variance
-    const std::vector<float> weight = uniform(static_cast<size_t>(p.out_channels * p.in_channels * 9), rng, scale);
-    const std::vector<float> b = bias ? uniform(static_cast<size_t>(p.out_channels), rng) : std::vector<float>{};
-    const Tensor input({batch, p.in_channels, h, w}, uniform(static_cast<size_t>(batch * p.in_channels * h * w), rng));
+    const std::vector<float> weight = random_values(static_cast<size_t>(p.out_channels * p.in_channels * 9), rng, scale);
+    const std::vector<float> b = bias ? random_values(static_cast<size_t>(p.out_channels), rng) : std::vector<float>{};
+    const Tensor input({batch, p.in_channels, h, w}, random_values(static_cast<size_t>(batch * p.in_channels * h * w), rng));
     const Shape out{batch, p.out_channels, p.window.output_h(h), p.window.output_w(w)};
     Tensor fast(out), uncached(out), reference(out), magnitude(out);
     const std::vector<float> u = winograd_filter(weight.data(), p.out_channels, p.in_channels);
@@ -106,10 +100,10 @@ TEST_CASE("winograd equals conv2d_reference on odd sizes, paddings, tiny maps an
 TEST_CASE("winograd results do not depend on the thread count") {
     std::mt19937 rng(5);
     const Conv2d::Params p = params3x3(24, 20, 1, 1, 1, 1);
-    const std::vector<float> weight = uniform(static_cast<size_t>(20 * 24 * 9), rng, 0.1f);
+    const std::vector<float> weight = random_values(static_cast<size_t>(20 * 24 * 9), rng, 0.1f);
     const std::vector<float> u = winograd_filter(weight.data(), 20, 24);
-    const std::vector<float> bias = uniform(20, rng);
-    const Tensor input({5, 24, 15, 13}, uniform(5 * 24 * 15 * 13, rng));
+    const std::vector<float> bias = random_values(20, rng);
+    const Tensor input({5, 24, 15, 13}, random_values(5 * 24 * 15 * 13, rng));
     Tensor first({5, 20, 15, 13});
     ThreadPool serial(1);
     conv2d_winograd(p, u.data(), nullptr, {bias.data(), true}, input, first, serial);
@@ -127,12 +121,12 @@ TEST_CASE("a VGG-like stack through Winograd stays within the tolerance of the r
     // Conv layers of growing width on a small map (the start of VGG-11's stack at 16x16), each
     // through the layer (Winograd where it applies) and through conv2d_reference, output fed on.
     std::mt19937 rng(2);
-    Tensor x({1, 3, 16, 16}, uniform(3 * 16 * 16, rng)), reference = x;
+    Tensor x({1, 3, 16, 16}, random_values(3 * 16 * 16, rng)), reference = x;
     int64_t channels = 3;
     for (const int64_t width : {32, 64, 64}) {
         const Conv2d::Params p = params3x3(channels, width, 1, 1, 1, 1);
-        const Conv2d conv(p, uniform(static_cast<size_t>(width * channels * 9), rng, std::sqrt(6.0f / (channels * 9))),
-                          uniform(static_cast<size_t>(width), rng, 0.1f));
+        const Conv2d conv(p, random_values(static_cast<size_t>(width * channels * 9), rng, std::sqrt(6.0f / (channels * 9))),
+                          random_values(static_cast<size_t>(width), rng, 0.1f));
         Tensor fast({1, width, 16, 16}), slow({1, width, 16, 16});
         ThreadPool serial(1);
         conv.forward(x, fast, serial);

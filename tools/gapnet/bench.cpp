@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <random>
 #include <sys/resource.h>
 
 #include "cli.h"
@@ -52,12 +51,6 @@ struct StepFigures {
     double median_ms = 0;
 };
 
-std::string fixed(double v, int digits) {
-    char s[48];
-    std::snprintf(s, sizeof s, "%.*f", digits, v);
-    return s;
-}
-
 }  // namespace
 
 int bench_command(std::vector<std::string> arguments) {
@@ -95,12 +88,7 @@ int bench_command(std::vector<std::string> arguments) {
     const double load_seconds = seconds_since(load_start);
     const Graph& graph = loaded->graph;
 
-    Shape shape{batch};
-    shape.insert(shape.end(), graph.input_shape().begin(), graph.input_shape().end());
-    Tensor input(shape);
-    std::mt19937 rng(1);
-    std::uniform_real_distribution<float> uniform(-1, 1);
-    for (float& v : input.data) v = uniform(rng);
+    const Tensor input = random_input(graph, batch);
 
     ThreadPool pool(options.threads);
     for (int64_t i = 0; i < warmup; ++i) graph.forward(input, pool);
@@ -143,20 +131,20 @@ int bench_command(std::vector<std::string> arguments) {
         std::string s = "{\"model\": " + json_quote(model_path) + ", \"name\": " + json_quote(loaded->name) +
                         ", \"batch\": " + std::to_string(batch) + ", \"threads\": " + std::to_string(pool.size()) +
                         ", \"iterations\": " + std::to_string(iterations) + ", \"warmup\": " + std::to_string(warmup) +
-                        ", \"load_seconds\": " + fixed(load_seconds, 6) +
+                        ", \"load_seconds\": " + fixed(load_seconds, "%.6f") +
                         ", \"parameters\": " + std::to_string(graph.parameter_count()) +
                         ", \"macs_per_image\": " + std::to_string(graph.macs()) + ", \"latency_ms\": {\"median\": " +
-                        fixed(median, 6) + ", \"p90\": " + fixed(p90, 6) + ", \"min\": " + fixed(min, 6) +
-                        ", \"max\": " + fixed(max, 6) + ", \"mean\": " + fixed(mean, 6) +
-                        "}, \"throughput_images_per_second\": " + fixed(throughput, 3) +
-                        ", \"gflops\": " + fixed(gflops(graph.macs(), median), 3) +
+                        fixed(median, "%.6f") + ", \"p90\": " + fixed(p90, "%.6f") + ", \"min\": " + fixed(min, "%.6f") +
+                        ", \"max\": " + fixed(max, "%.6f") + ", \"mean\": " + fixed(mean, "%.6f") +
+                        "}, \"throughput_images_per_second\": " + fixed(throughput, "%.3f") +
+                        ", \"gflops\": " + fixed(gflops(graph.macs(), median), "%.3f") +
                         ", \"peak_rss_bytes\": " + std::to_string(rss) + ", \"layers\": [";
         for (size_t k = 0; k < steps.size(); ++k)
             s += std::string(k ? ", " : "") + "{\"step\": " + json_quote(steps[k].name) + ", \"type\": " +
                  json_quote(steps[k].type) + ", \"macs\": " + std::to_string(steps[k].macs) +
-                 ", \"median_ms\": " + fixed(steps[k].median_ms, 6) + ", \"share\": " +
-                 fixed(steps_total_ms > 0 ? steps[k].median_ms / steps_total_ms : 0, 4) +
-                 ", \"gflops\": " + fixed(gflops(steps[k].macs, steps[k].median_ms), 3) + "}";
+                 ", \"median_ms\": " + fixed(steps[k].median_ms, "%.6f") + ", \"share\": " +
+                 fixed(steps_total_ms > 0 ? steps[k].median_ms / steps_total_ms : 0, "%.4f") +
+                 ", \"gflops\": " + fixed(gflops(steps[k].macs, steps[k].median_ms), "%.3f") + "}";
         std::printf("%s]}\n", s.c_str());
         return kExitOk;
     }
@@ -176,7 +164,7 @@ int bench_command(std::vector<std::string> arguments) {
     for (const StepFigures& f : steps)
         std::printf("  %-*s  %-20s %10.4f %6.1f%% %9s\n", static_cast<int>(width), f.name.c_str(), f.type.c_str(),
                     f.median_ms, steps_total_ms > 0 ? 100 * f.median_ms / steps_total_ms : 0,
-                    f.macs ? fixed(gflops(f.macs, f.median_ms), 1).c_str() : "");
+                    f.macs ? fixed(gflops(f.macs, f.median_ms), "%.1f").c_str() : "");
     return kExitOk;
 }
 

@@ -108,9 +108,7 @@ int classify_command(std::vector<std::string> arguments) {
     for (size_t first = 0; first < images.size(); first += static_cast<size_t>(batch_size)) {
         const size_t count = std::min(images.size() - first, static_cast<size_t>(batch_size));
         std::vector<std::string> errors(count);  // empty: read into the batch
-        Shape shape{static_cast<int64_t>(count)};
-        shape.insert(shape.end(), in_shape.begin(), in_shape.end());
-        Tensor batch(shape);
+        Tensor batch(batched(static_cast<int64_t>(count), in_shape));
         int64_t readable = 0;
         for (size_t i = 0; i < count; ++i) {
             try {

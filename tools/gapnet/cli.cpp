@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <random>
 
 #include "engine/error.h"
 #include "engine/io/file.h"
@@ -140,6 +141,20 @@ Tensor read_image_input(const std::string& path, const InputSpec& spec, const Im
     Tensor input = load_image(image_path(path), spec, limits);
     input.shape.insert(input.shape.begin(), 1);
     return input;
+}
+
+Tensor random_input(const Graph& graph, int64_t batch) {
+    Tensor input(batched(batch, graph.input_shape()));
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> uniform(-1, 1);
+    for (float& v : input.data) v = uniform(rng);
+    return input;
+}
+
+std::string fixed(double v, const char* format) {
+    char s[64];
+    std::snprintf(s, sizeof s, format, v);
+    return s;
 }
 
 std::string with_commas(int64_t n) {

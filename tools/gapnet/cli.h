@@ -75,6 +75,12 @@ std::string image_path(const std::string& argument);
 // The model input for the image file `path` (or standard input for "-"), as a batch of one.
 Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits);
 
+// A batch of `batch` inputs for `graph`, uniform in [-1, 1] from a fixed seed: what timings run on.
+Tensor random_input(const Graph& graph, int64_t batch);
+
+// v printed with a printf format holding one floating-point conversion: fixed(0.5, "%.3f ms").
+std::string fixed(double v, const char* format);
+
 // 1568500 -> "1,568,500"
 std::string with_commas(int64_t n);
 

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <random>
 #include <unistd.h>
 
 #include "cli.h"
@@ -36,12 +35,7 @@ struct Measured {
 };
 
 double median_latency_ms(const Model& model, ThreadPool& pool) {
-    Shape shape{1};
-    shape.insert(shape.end(), model.graph.input_shape().begin(), model.graph.input_shape().end());
-    Tensor input(shape);
-    std::mt19937 rng(1);
-    std::uniform_real_distribution<float> u(-1, 1);
-    for (float& v : input.data) v = u(rng);
+    const Tensor input = random_input(model.graph, 1);
     for (int i = 0; i < 3; ++i) model.graph.forward(input, pool);
     std::vector<double> times;
     const auto start = std::chrono::steady_clock::now();
@@ -57,12 +51,6 @@ double median_latency_ms(const Model& model, ThreadPool& pool) {
 std::string megabytes(int64_t bytes) {
     char s[32];
     std::snprintf(s, sizeof s, "%.2f MB", static_cast<double>(bytes) / 1e6);
-    return s;
-}
-
-std::string fixed(double v, const char* format) {
-    char s[32];
-    std::snprintf(s, sizeof s, format, v);
     return s;
 }
 

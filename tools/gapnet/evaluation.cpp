@@ -67,9 +67,7 @@ Evaluation evaluate(const Model& model, const Dataset& dataset, const std::strin
     const auto start = std::chrono::steady_clock::now();
     for (int64_t first = 0; first < total; first += kBatch) {
         const int64_t count = std::min(kBatch, total - first);
-        Shape batch_shape{count};
-        batch_shape.insert(batch_shape.end(), in_shape.begin(), in_shape.end());
-        Tensor batch(batch_shape);
+        Tensor batch(batched(count, in_shape));
         std::vector<int64_t> truth;
         for (int64_t i = first; i < first + count; ++i) {
             try {
