@@ -148,9 +148,13 @@ Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>
         const int in = nodes_[step.first].input;
         Tensor& out = outputs[step.last];
         out = Tensor(batched(batch.shape[0], nodes_[step.last].output_shape));
-        const auto start = std::chrono::steady_clock::now();
-        step.layer->forward(in < 0 ? batch : outputs[in], out, pool);
-        if (seconds) (*seconds)[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (seconds) {
+            const auto start = std::chrono::steady_clock::now();
+            step.layer->forward(in < 0 ? batch : outputs[in], out, pool);
+            (*seconds)[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        } else {
+            step.layer->forward(in < 0 ? batch : outputs[in], out, pool);
+        }
         if (in >= 0 && last_use[in] == k) outputs[in] = Tensor();
     }
     return std::move(outputs.back());
