@@ -10,6 +10,7 @@
 #include "engine/kernels/conv2d_depthwise.h"
 #include "engine/kernels/conv2d_direct.h"
 #include "engine/kernels/dense.h"
+#include "engine/kernels/gemm.h"
 #include "engine/layers/avg_pool2d.h"
 #include "engine/layers/batch_norm2d.h"
 #include "engine/layers/dense.h"
@@ -57,6 +58,11 @@ const ConvCase kConvCases[] = {
     {3, 7, 1, 5, 3, 1, 2, 3, 1, 2, 2, 12, 11, true},    // direct: dilated, rectangular, asymmetric
     {33, 21, 1, 1, 1, 1, 1, 1, 0, 0, 1, 6, 5, false},   // direct: padded 1x1
     {64, 130, 1, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, true},   // direct: M1's conv3 shape, odd channels
+    // GEMM with weights past the cache (packed columns shared by blocks of output channels), 3x3
+    // taps of 64 and 70 channels (3 blocks of depth), last panels of 17 and of 10 pixels, 4 rows
+    // in the last tile of one
+    {64, 460, 1, 3, 3, 2, 1, 1, 1, 1, 1, 13, 13, true},
+    {70, 420, 1, 3, 3, 2, 1, 1, 1, 1, 1, 12, 14, false},
 };
 
 Conv2d::Params params_of(const ConvCase& c) {
@@ -123,6 +129,41 @@ TEST_CASE("conv2d_gemm equals conv2d_reference for every option, with and withou
             require_close(fast.data, relu ? relu_of(reference.data) : reference.data);
         }
     }
+}
+
+TEST_CASE("gemm_packed equals a plain triple loop for every tile shape, panel width and depth") {
+    std::mt19937 rng(12);
+    for (const int64_t m : {1, 5, 12, 13, 25})
+        for (const int64_t n : {1, 16, 17, 31, 32, 33, 70})
+            for (const int64_t k : {1, 7, 256, 257, 600}) {
+                const int64_t lda = k + 3, ldc = n + 5;  // A and C inside wider matrices
+                const auto a = random_values(static_cast<size_t>(m * lda), rng);
+                const auto b = random_values(static_cast<size_t>(k * n), rng);
+                const auto bias = random_values(static_cast<size_t>(m), rng);
+                // B packed as gemm.h lays it out: panels of 32 columns, each k rows of 32, zeros past n.
+                std::vector<float> packed(static_cast<size_t>(gemm_packed_size(k, n)), 0.0f);
+                for (int64_t kk = 0; kk < k; ++kk)
+                    for (int64_t j = 0; j < n; ++j)
+                        packed[static_cast<size_t>(j / 32 * k * 32 + kk * 32 + j % 32)] = b[static_cast<size_t>(kk * n + j)];
+                for (const bool with_bias : {false, true})
+                    for (const bool relu : {false, true}) {
+                        std::vector<float> c(static_cast<size_t>(m * ldc), 7.0f), expected = c;
+                        for (int64_t i = 0; i < m; ++i)
+                            for (int64_t j = 0; j < n; ++j) {
+                                double sum = with_bias ? bias[static_cast<size_t>(i)] : 0.0;
+                                for (int64_t kk = 0; kk < k; ++kk)
+                                    sum += static_cast<double>(a[static_cast<size_t>(i * lda + kk)]) * b[static_cast<size_t>(kk * n + j)];
+                                expected[static_cast<size_t>(i * ldc + j)] = static_cast<float>(relu && sum < 0 ? 0.0 : sum);
+                            }
+                        gemm_packed(m, n, k, a.data(), lda, packed.data(), c.data(), ldc,
+                                    {with_bias ? bias.data() : nullptr, relu});
+                        INFO("m " << m << " n " << n << " k " << k << " bias " << with_bias << " relu " << relu);
+                        // |error| <= 1e-5 * sqrt(k) * max(1, |value|): float sums of k products of values in [-1, 1]
+                        for (size_t i = 0; i < c.size(); ++i)
+                            REQUIRE(std::abs(c[i] - expected[i]) <=
+                                    1e-5 * std::sqrt(static_cast<double>(k)) * std::max(1.0f, std::abs(expected[i])));
+                    }
+            }
 }
 
 TEST_CASE("conv2d_direct equals conv2d_reference, bit-identical for 1 and 2 threads") {

@@ -144,11 +144,12 @@ TEST_CASE("a valid model loads with shapes, parameters and MACs inferred") {
     REQUIRE(nodes[0].macs == 2 * 36 * 9);
     REQUIRE(model.graph.parameter_count() == 20 + 8 + 9);
     REQUIRE(model.graph.head_start() == 4);
-    // Peak memory at the convolution: the 36 input values, its 72 outputs and its im2col matrix of
-    // 9 taps x 36 pixels, plus the 37 parameters: 4 * (37 + 36 + 72 + 324) bytes. With a batch of 2,
-    // the activations double and the im2col matrix (reused per sample) does not.
-    REQUIRE(model.graph.peak_memory_bytes(1) == 4 * (37 + 36 + 72 + 324));
-    REQUIRE(model.graph.peak_memory_bytes(2) == 4 * (37 + 2 * (36 + 72) + 324));
+    // Peak memory at the convolution: the 36 input values, its 72 outputs and its scratch (the
+    // padded input, 8 x 8, and its im2col matrix of 9 taps x 36 pixels packed in 2 panels of 32,
+    // 64 + 576 = 640), plus the 37 parameters. With a batch of 2, the
+    // activations double and the scratch (reused per sample) does not.
+    REQUIRE(model.graph.peak_memory_bytes(1) == 4 * (37 + 36 + 72 + 640));
+    REQUIRE(model.graph.peak_memory_bytes(2) == 4 * (37 + 2 * (36 + 72) + 640));
     REQUIRE(model.input.mean == std::vector<float>{0.5f});
 }
 
@@ -386,10 +387,10 @@ TEST_CASE("declared sizes beyond the limits are refused before allocating") {
     Limits small_maps;
     small_maps.max_activation_elements = 50;
     REQUIRE(error_of(valid_model(), small_maps) == "layers[0]: output shape [2,6,6] exceeds 50 values (limit max_activation_elements = 50; raise it with --model-limit max_activation_elements=N)");
-    // A convolution's im2col buffer counts as an activation: [in/groups * kh * kw, H' * W'] = 9 x 36.
+    // A convolution's scratch counts as an activation: 640 values (see above).
     Limits small_scratch;
-    small_scratch.max_activation_elements = 300;
-    REQUIRE(error_of(valid_model(), small_scratch) == "layers[0]: its scratch buffer (im2col) for a 1x6x6 input would hold 324 values, more than 300 (limit max_activation_elements = 300; raise it with --model-limit max_activation_elements=N)");
+    small_scratch.max_activation_elements = 600;
+    REQUIRE(error_of(valid_model(), small_scratch) == "layers[0]: its scratch buffer (im2col) for a 1x6x6 input would hold 640 values, more than 600 (limit max_activation_elements = 600; raise it with --model-limit max_activation_elements=N)");
     doc = valid_model();
     doc["input"]["height"] = 100000;
     REQUIRE(error_of(doc) == "input.height: 100000 is larger than 16384 (limit max_input_side = 16384; raise it with --model-limit max_input_side=N)");

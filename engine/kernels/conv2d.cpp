@@ -1,10 +1,14 @@
 #include "conv2d.h"
 
-#include <Eigen/Core>
 #include <algorithm>
-#include <memory>
+#include <cstring>
+#include <vector>
 
+#include "gemm.h"
+#include "padding.h"
 #include "parallel.h"
+#include "scratch.h"
+#include "vec16.h"
 
 namespace gapnet {
 
@@ -44,80 +48,84 @@ void conv2d_reference(const Conv2d::Params& p, const std::vector<float>& weight,
 
 namespace {
 
-using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Strided = Eigen::Map<RowMajor, 0, Eigen::OuterStride<>>;
-
-// The im2col matrix of a group is built for a wave of whole output rows of one sample: all of them
-// when it holds at most kWaveFloats (16 MiB), fewer otherwise (at least one row).
+// The packed columns (kernels/gemm.h) are built for a wave of whole output rows of one sample: all
+// of them when they hold at most kWaveFloats (16 MiB), fewer otherwise (at least one row).
 constexpr int64_t kWaveFloats = int64_t{1} << 22;
 
 // How a wave's product, output [channels, pixels] = weight [channels, taps] x columns [taps, pixels],
-// is cut into chunks (Eigen packs both operands of each product it computes):
-//  - weights that fit in cache (kCachedFloats) are cheap to re-pack: blocks of pixels whose columns
-//    take about kCachedFloats too (64 to 4096 pixels), each built, multiplied and finished (bias,
-//    ReLU) while in cache;
-//  - larger weights: the whole wave, cut in two when it is big enough for two threads to share,
-//    along the dimension whose cut re-packs less (pixels re-pack the weights, channels the columns).
-constexpr int64_t kCachedFloats = int64_t{1} << 18;  // 1 MiB, half an L2 cache
-constexpr int64_t kMinSplitWork = 1'000'000;          // multiply-adds
-
-struct Chunking {
-    int64_t channels, pixels;  // per chunk
-};
-
-Chunking chunking(int64_t channels, int64_t taps, int64_t pixels) {
-    const auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
-    if (channels * taps <= kCachedFloats)
-        return {channels, std::min(pixels, std::clamp<int64_t>(round16(kCachedFloats / taps), 64, 4096))};
-    Chunking c{channels, pixels};
-    if (channels * taps * pixels < kMinSplitWork) return c;
-    if (channels * taps < taps * pixels) c.pixels = std::min(pixels, round16((pixels + 1) / 2));
-    else c.channels = std::min(channels, round16((channels + 1) / 2));
-    return c;
-}
-
-bool is_pointwise(const Window2d& w) {
-    return w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1 && w.pad_top == 0 &&
-           w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0;
-}
+// is cut into chunks (blocks of whole panels of 32 pixels and of output channels):
+//  - weights that fit in cache (kCachedFloats, half an L2) are read again by every chunk at little
+//    cost: chunks of pixels whose columns take about kCachedFloats too (at least 2 panels), each
+//    packing its own columns and multiplying them while they are in cache;
+//  - larger weights: the wave's columns are packed first (a chunk per input channel), then chunks
+//    of kPixelPanels panels x all output channels, or, when that makes fewer than kMinChunks, of
+//    fewer channels (whole tiles of kGemmRows), so that two threads share the work evenly. Each
+//    chunk reads its block of columns once per block of channels: larger blocks read less.
+constexpr int64_t kCachedFloats = int64_t{1} << 18;
+constexpr int64_t kPixelPanels = 8;
+constexpr int64_t kMinChunks = 16;
 
 int64_t wave_rows(int64_t taps, int64_t out_h, int64_t out_w) {
     return std::clamp<int64_t>(kWaveFloats / (taps * out_w), 1, out_h);
 }
 
-// columns[(i*kh + ky)*kw + kx][p - p0] = in[i][oy*s - pad + ky*d][ox*s - pad + kx*d] (0 outside the
-// input) for the output pixels p = oy*out_w + ox in [p0, p1).
-void im2col(const float* in, int64_t channels, int64_t in_h, int64_t in_w, const Window2d& w, int64_t out_w,
-            int64_t p0, int64_t p1, float* columns) {
-    const int64_t count = p1 - p0;
-    for (int64_t i = 0; i < channels; ++i)
+// The grid the columns are read from: the sample's input zero-padded (kernels/padding.h), so that
+// an output pixel (oy, ox) reads tap (ky, kx) of input channel i at
+// padded[i*ph*pw + (oy*stride_h + ky*dilation_h)*pw + ox*stride_w + kx*dilation_w].
+struct PaddedGrid {
+    int64_t ph, pw;
+    int64_t floats() const { return ph * pw; }  // per channel
+};
+
+PaddedGrid padded_grid(const Window2d& w, int64_t in_h, int64_t in_w) {
+    return {in_h + w.pad_top + w.pad_bottom, in_w + w.pad_left + w.pad_right};
+}
+
+// The rows of input channels [i0, i1) of the packed columns (gemm.h's panel layout, `taps` rows per
+// panel) of the output pixels [p0, p1): row (i*kh + ky)*kw + kx of a panel holds, for each of its
+// pixels, the value its tap (ky, kx) reads from channel i. The panels' unused columns are zero.
+void pack_columns(const float* padded, const PaddedGrid& grid, int64_t i0, int64_t i1, const Window2d& w,
+                  int64_t out_w, int64_t taps, int64_t p0, int64_t p1, float* packed) {
+    const int64_t kernel_taps = w.kernel_h * w.kernel_w, rows = (i1 - i0) * kernel_taps;
+    // Where row (i, ky, kx) reads for output pixel (0, 0).
+    std::vector<int64_t> tap_offset(static_cast<size_t>(rows));
+    for (int64_t i = i0, r = 0; i < i1; ++i)
         for (int64_t ky = 0; ky < w.kernel_h; ++ky)
-            for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
-                float* row = columns + ((i * w.kernel_h + ky) * w.kernel_w + kx) * count;
-                const int64_t offset = kx * w.dilation_w - w.pad_left;  // ix = ox*stride + offset
-                // The ox whose ix falls inside the input: [x_begin, x_end).
-                const int64_t x_begin = offset >= 0 ? 0 : (-offset + w.stride_w - 1) / w.stride_w;
-                const int64_t x_end = in_w - offset <= 0 ? 0 : (in_w - offset - 1) / w.stride_w + 1;
-                for (int64_t p = p0; p < p1;) {
-                    const int64_t oy = p / out_w, ox0 = p % out_w;
-                    const int64_t ox1 = std::min(out_w, ox0 + (p1 - p));
-                    float* dst = row + (p - p0);  // dst[ox - ox0] for ox in [ox0, ox1)
-                    const int64_t iy = oy * w.stride_h - w.pad_top + ky * w.dilation_h;
-                    if (iy < 0 || iy >= in_h) {
-                        std::fill(dst, dst + (ox1 - ox0), 0.0f);
-                    } else {
-                        const float* src = in + (i * in_h + iy) * in_w;  // src[ox*stride + offset]
-                        const int64_t a = std::clamp(x_begin, ox0, ox1), b = std::clamp(x_end, a, ox1);
-                        std::fill(dst, dst + (a - ox0), 0.0f);
-                        if (w.stride_w == 1 && a < b)
-                            std::copy(src + a + offset, src + b + offset, dst + (a - ox0));
-                        else
-                            for (int64_t ox = a; ox < b; ++ox) dst[ox - ox0] = src[ox * w.stride_w + offset];
-                        std::fill(dst + (b - ox0), dst + (ox1 - ox0), 0.0f);
-                    }
-                    p += ox1 - ox0;
+            for (int64_t kx = 0; kx < w.kernel_w; ++kx, ++r)
+                tap_offset[static_cast<size_t>(r)] = i * grid.floats() + ky * w.dilation_h * grid.pw + kx * w.dilation_w;
+    for (int64_t j = 0; j < gemm_panels(p1 - p0); ++j) {
+        const int64_t q0 = p0 + j * kGemmPanel, count = std::min(p1 - q0, kGemmPanel);
+        float* panel = packed + j * taps * kGemmPanel + i0 * kernel_taps * kGemmPanel;
+        // The panel's pixels in runs along output rows, each copied into every row of the panel.
+        for (int64_t v0 = 0; v0 < count;) {
+            const int64_t oy = (q0 + v0) / out_w, ox = (q0 + v0) % out_w, length = std::min(count - v0, out_w - ox);
+            const float* src = padded + oy * w.stride_h * grid.pw + ox * w.stride_w;
+            float* dst = panel + v0;
+            if (w.stride_w != 1) {
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t v = 0; v < length; ++v)
+                        dst[r * kGemmPanel + v] = src[tap_offset[static_cast<size_t>(r)] + v * w.stride_w];
+            } else if (length == kGemmPanel) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    const float* from = src + tap_offset[static_cast<size_t>(r)];
+                    store16(dst + r * kGemmPanel, load16(from));
+                    store16(dst + r * kGemmPanel + kVec16Lanes, load16(from + kVec16Lanes));
                 }
+            } else if (length >= kVec16Lanes) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    const float* from = src + tap_offset[static_cast<size_t>(r)];
+                    store16(dst + r * kGemmPanel, load16(from));
+                    copy_under16(dst + r * kGemmPanel + kVec16Lanes, from + kVec16Lanes, length - kVec16Lanes);
+                }
+            } else {
+                for (int64_t r = 0; r < rows; ++r)
+                    copy_under16(dst + r * kGemmPanel, src + tap_offset[static_cast<size_t>(r)], length);
             }
+            v0 += length;
+        }
+        if (count < kGemmPanel)
+            for (int64_t r = 0; r < rows; ++r) std::fill(panel + r * kGemmPanel + count, panel + (r + 1) * kGemmPanel, 0.0f);
+    }
 }
 
 }  // namespace
@@ -126,10 +134,9 @@ void im2col(const float* in, int64_t channels, int64_t in_h, int64_t in_w, const
 // of the wave (at most 16 MiB unless one output row's columns are more), kept so that the loader's
 // limit on it refuses absurd kernels as it did (tests/bad_inputs: huge-conv-scratch.json).
 // Tightening it to the wave needs that case changed.
-int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t out_h, int64_t out_w) {
-    if (is_pointwise(p.window)) return 0;
-    const int64_t taps = p.in_channels / p.groups * p.window.kernel_h * p.window.kernel_w;
-    return taps * out_h * out_w;
+int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w) {
+    const int64_t in_per_group = p.in_channels / p.groups, taps = in_per_group * p.window.kernel_h * p.window.kernel_w;
+    return in_per_group * padded_grid(p.window, in_h, in_w).floats() + gemm_packed_size(taps, out_h * out_w);
 }
 
 void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue, const Tensor& input,
@@ -138,57 +145,63 @@ void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];
     const int64_t in_per_group = p.in_channels / p.groups, out_per_group = p.out_channels / p.groups;
-    const int64_t kernel_taps = w.kernel_h * w.kernel_w, taps = in_per_group * kernel_taps, pixels = out_h * out_w;
-    const bool pointwise = is_pointwise(w);
-    const int64_t rows_per_wave = pointwise ? out_h : wave_rows(taps, out_h, out_w);
-    // Not zeroed: im2col writes every value.
-    const std::unique_ptr<float[]> columns(pointwise ? nullptr : new float[static_cast<size_t>(taps * rows_per_wave * out_w)]);
+    const int64_t taps = in_per_group * w.kernel_h * w.kernel_w, pixels = out_h * out_w;
+    const int64_t rows_per_wave = wave_rows(taps, out_h, out_w);
+    const bool own_columns = out_per_group * taps <= kCachedFloats;
+    const PaddedGrid grid = padded_grid(w, in_h, in_w);
+    // The calling thread's scratch (shared with the workers while they run); the padded input of a
+    // group, and the packed columns of a wave unless each chunk packs its own. copy_padded and
+    // pack_columns write every value.
+    thread_local std::vector<float> padded_scratch, columns_scratch;
+    float* padded = thread_scratch(padded_scratch, in_per_group * grid.floats());
+    float* columns = own_columns ? nullptr : thread_scratch(columns_scratch, gemm_packed_size(taps, rows_per_wave * out_w));
 
     for (int64_t n = 0; n < batch; ++n)
-        for (int64_t g = 0; g < p.groups; ++g)
+        for (int64_t g = 0; g < p.groups; ++g) {
+            const float* in = input.ptr() + (n * p.in_channels + g * in_per_group) * in_h * in_w;
+            run_chunks(pool, in_per_group, in_per_group * grid.floats(), [&](int64_t i) {
+                copy_padded(in + i * in_h * in_w, 1, in_h, in_w, w.pad_top, w.pad_left, grid.ph, grid.pw,
+                            padded + i * grid.floats());
+            });
             for (int64_t y0 = 0; y0 < out_h; y0 += rows_per_wave) {
-                const int64_t p0 = y0 * out_w, p1 = std::min(out_h, y0 + rows_per_wave) * out_w, count = p1 - p0;
-                const float* in = input.ptr() + (n * p.in_channels + g * in_per_group) * in_h * in_w;
-                const Chunking c = chunking(out_per_group, taps, count);
-                const int64_t channel_chunks = (out_per_group + c.channels - 1) / c.channels;
-                const int64_t pixel_chunks = (count + c.pixels - 1) / c.pixels;
-                // With one channel chunk, each chunk builds its own pixels' columns (a block of
-                // [taps, pixels] at the chunk's offset in the wave) and multiplies them while they
-                // are in cache; with several, the columns are built first, shared by the chunks.
-                const bool own_columns = channel_chunks == 1;
-                if (!pointwise && !own_columns)
-                    run_chunks(pool, in_per_group, taps * count, [&](int64_t i) {
-                        im2col(in + i * in_h * in_w, 1, in_h, in_w, w, out_w, p0, p1,
-                               columns.get() + i * kernel_taps * count);
+                const int64_t p0 = y0 * out_w, p1 = std::min(out_h, y0 + rows_per_wave) * out_w;
+                const int64_t panels = gemm_panels(p1 - p0);
+                float* out = output.ptr() + (n * p.out_channels + g * out_per_group) * pixels + p0;
+                const float* kernel = weight + g * out_per_group * taps;
+                const float* bias = epilogue.bias ? epilogue.bias + g * out_per_group : nullptr;
+                int64_t chunk_panels = kPixelPanels, chunk_rows = out_per_group;
+                if (own_columns) {
+                    chunk_panels = std::max<int64_t>(2, kCachedFloats / (taps * kGemmPanel));
+                } else {
+                    run_chunks(pool, in_per_group, taps * (p1 - p0), [&](int64_t i) {
+                        pack_columns(padded, grid, i, i + 1, w, out_w, taps, p0, p1, columns);
                     });
-                run_chunks(pool, channel_chunks * pixel_chunks, out_per_group * taps * count, [&](int64_t chunk) {
-                    const int64_t oc0 = chunk / pixel_chunks * c.channels;
-                    const int64_t oc_count = std::min(c.channels, out_per_group - oc0);
-                    const int64_t q0 = chunk % pixel_chunks * c.pixels, q_count = std::min(c.pixels, count - q0);
-                    const float* cols = in + p0 + q0;  // pointwise: the input is the column matrix
-                    int64_t cols_stride = pixels;
-                    if (!pointwise && own_columns) {
-                        float* block = columns.get() + taps * q0;
-                        im2col(in, in_per_group, in_h, in_w, w, out_w, p0 + q0, p0 + q0 + q_count, block);
-                        cols = block, cols_stride = q_count;
-                    } else if (!pointwise) {
-                        cols = columns.get() + q0, cols_stride = count;
+                    const int64_t pixel_chunks = (panels + chunk_panels - 1) / chunk_panels;
+                    if (pixel_chunks < kMinChunks) {
+                        const int64_t channel_chunks = (kMinChunks + pixel_chunks - 1) / pixel_chunks;
+                        const int64_t tiles = (out_per_group + kGemmRows - 1) / kGemmRows;
+                        chunk_rows = (tiles + channel_chunks - 1) / channel_chunks * kGemmRows;
                     }
-                    const Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>> rhs(cols, taps, q_count,
-                                                                                  Eigen::OuterStride<>(cols_stride));
-                    const Eigen::Map<const RowMajor> kernel(weight + (g * out_per_group + oc0) * taps, oc_count, taps);
-                    float* out = output.ptr() + (n * p.out_channels + g * out_per_group + oc0) * pixels + p0 + q0;
-                    Strided result(out, oc_count, q_count, Eigen::OuterStride<>(pixels));
-                    // The block starts as the bias (Eigen would zero it otherwise), then accumulates
-                    // the product, then gets its ReLU while still in cache.
-                    for (int64_t oc = 0; oc < oc_count; ++oc)
-                        std::fill(out + oc * pixels, out + oc * pixels + q_count,
-                                  epilogue.bias ? epilogue.bias[g * out_per_group + oc0 + oc] : 0.0f);
-                    result.noalias() += kernel * rhs;
-                    if (epilogue.relu)
-                        for (int64_t oc = 0; oc < oc_count; ++oc) finish(out + oc * pixels, q_count, 0.0f, true);
+                }
+                const int64_t pixel_chunks = (panels + chunk_panels - 1) / chunk_panels;
+                const int64_t channel_chunks = (out_per_group + chunk_rows - 1) / chunk_rows;
+                run_chunks(pool, pixel_chunks * channel_chunks, out_per_group * taps * (p1 - p0), [&](int64_t chunk) {
+                    const int64_t oc0 = chunk % channel_chunks * chunk_rows;
+                    const int64_t rows = std::min(chunk_rows, out_per_group - oc0);
+                    const int64_t q0 = chunk / channel_chunks * chunk_panels * kGemmPanel;
+                    const int64_t q1 = std::min(p1 - p0, q0 + chunk_panels * kGemmPanel);
+                    const float* block = columns + q0 * taps;  // its first panel
+                    if (own_columns) {  // in the running thread's scratch
+                        thread_local std::vector<float> block_scratch;
+                        float* own = thread_scratch(block_scratch, gemm_packed_size(taps, q1 - q0));
+                        pack_columns(padded, grid, 0, in_per_group, w, out_w, taps, p0 + q0, p0 + q1, own);
+                        block = own;
+                    }
+                    gemm_packed(rows, q1 - q0, taps, kernel + oc0 * taps, taps, block, out + oc0 * pixels + q0, pixels,
+                                {bias ? bias + oc0 : nullptr, epilogue.relu});
                 });
             }
+        }
 }
 
 }  // namespace gapnet

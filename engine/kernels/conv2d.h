@@ -8,9 +8,10 @@
 // conv2d_reference is the plain loop: the oracle the fast kernels are tested against.
 // conv2d_gemm lowers each group to matrix products (im2col, as in Caffe and Chellapilla et al.
 // 2006): the receptive fields of a wave of output rows become the columns of a
-// [in_per_group*kh*kw, pixels] matrix, so that output = weight_group x columns (Eigen's GEMM), in
-// blocks of output channels and pixels each finished (bias, ReLU) while in cache. The wave is
-// bounded (16 MiB). A 1x1, stride-1, unpadded convolution multiplies the input directly.
+// [in_per_group*kh*kw, pixels] matrix, so that output = weight_group x columns (kernels/gemm.h,
+// which reads the weights where they are). The columns are written straight into the GEMM's
+// packed panels, read from a zero-padded copy of the input; blocks of output channels and pixels
+// are finished (bias, ReLU) in registers. The wave is bounded (16 MiB).
 // Depthwise convolutions (kernels/conv2d_depthwise.h) and 3x3 stride-1 ones (conv2d_winograd.h)
 // have their own kernels; layers/conv2d.cpp chooses.
 #pragma once
@@ -25,9 +26,9 @@ namespace gapnet {
 void conv2d_reference(const Conv2d::Params& p, const std::vector<float>& weight, const std::vector<float>& bias,
                       const Tensor& input, Tensor& output);
 
-// An upper bound of the scratch floats conv2d_gemm uses (its im2col wave, shared by the threads)
-// for an output map of out_h x out_w.
-int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t out_h, int64_t out_w);
+// An upper bound of the scratch floats conv2d_gemm uses (the padded input of a group and its packed
+// columns, shared by the threads) for an input map of in_h x in_w and output map of out_h x out_w.
+int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w);
 
 void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue, const Tensor& input,
                  Tensor& output, ThreadPool& pool);

@@ -4,17 +4,16 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
+#include "padding.h"
 #include "parallel.h"
+#include "scratch.h"
+#include "vec16.h"
 
 namespace gapnet {
 
 namespace {
 
-constexpr int kLanes = 16;
+constexpr int kLanes = kVec16Lanes;
 constexpr int kMaxVectors = 6;  // index vectors of a micro-tile
 // Output channels of a micro-tile of nr index vectors: as many as the 32 vector registers hold
 // (mr x nr accumulators + nr inputs + 1 broadcast weight): 4 x 6, 5 x 5, 6 x 4.
@@ -23,21 +22,7 @@ constexpr int64_t kChunkTiles = 3;  // micro-tiles of output channels per chunk
 // A chunk spans enough index groups to hold at least this many multiply-adds (a few microseconds).
 constexpr int64_t kMinChunkWork = int64_t{1} << 18;
 
-using Vec = float __attribute__((vector_size(64)));
-
-inline Vec load(const float* p) {
-    Vec v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-
-inline Vec fma(Vec a, Vec b, Vec c) {
-#if defined(__AVX512F__)
-    return _mm512_fmadd_ps(a, b, c);
-#else
-    return a * b + c;
-#endif
-}
+using Vec = Vec16;
 
 struct Grid {
     int64_t in_channels, plane, pw;  // the padded input: plane = PH * PW
@@ -64,13 +49,12 @@ void tile(const Grid& g, const float* padded, const float* weight, int64_t oc0, 
                 const float* src = row + kx * g.dw;
                 Vec in[Nr];
 #pragma GCC unroll 8
-                for (int v = 0; v < Nr; ++v) in[v] = load(src + v * kLanes);
+                for (int v = 0; v < Nr; ++v) in[v] = load16(src + v * kLanes);
 #pragma GCC unroll 8
                 for (int i = 0; i < Mr; ++i) {
-                    const float s = w[i * g.taps + k];
-                    Vec b = {s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
+                    const Vec b = broadcast16(w[i * g.taps + k]);
 #pragma GCC unroll 8
-                    for (int v = 0; v < Nr; ++v) acc[i][v] = fma(b, in[v], acc[i][v]);
+                    for (int v = 0; v < Nr; ++v) acc[i][v] = fma16(b, in[v], acc[i][v]);
                 }
             }
         }
@@ -81,7 +65,7 @@ void tile(const Grid& g, const float* padded, const float* weight, int64_t oc0, 
         for (int v = 0; v < Nr; ++v) {
             Vec value = acc[i][v] + bias;
             if (epilogue.relu) value = value < 0.0f ? Vec{} : value;
-            std::memcpy(values + v * kLanes, &value, sizeof value);
+            store16(values + v * kLanes, value);
         }
         float* dst = out + (oc0 + i) * plane;
         const int64_t j1 = std::min(j0 + Nr * kLanes, (g.out_h - 1) * g.pw + g.out_w);
@@ -170,18 +154,14 @@ void conv2d_direct(const Conv2d::Params& p, const float* weight, Epilogue epilog
     const int64_t group_work = std::min(chunk_channels, p.out_channels) * g.taps * per_group * kLanes;
     const int64_t span = std::clamp<int64_t>(kMinChunkWork / group_work, 1, groups);
     const int64_t spans = (groups + span - 1) / span;
-    // The calling thread's buffer, kept between calls (grown, never shrunk).
-    thread_local std::vector<float> buffer;
-    if (buffer.size() < static_cast<size_t>(l.floats)) buffer.resize(static_cast<size_t>(l.floats));
-    float* padded = buffer.data();
+    // The calling thread's scratch, shared with the workers.
+    thread_local std::vector<float> padded_scratch;
+    float* padded = thread_scratch(padded_scratch, l.floats);
 
     for (int64_t n = 0; n < batch; ++n) {
         const float* in = input.ptr() + n * p.in_channels * in_h * in_w;
-        std::fill(padded, padded + l.floats, 0.0f);
-        for (int64_t ic = 0; ic < p.in_channels; ++ic)
-            for (int64_t y = 0; y < in_h; ++y)
-                std::memcpy(padded + ic * g.plane + (y + w.pad_top) * l.pw + w.pad_left, in + (ic * in_h + y) * in_w,
-                            static_cast<size_t>(in_w) * sizeof(float));
+        copy_padded(in, p.in_channels, in_h, in_w, w.pad_top, w.pad_left, l.ph, l.pw, padded);
+        std::fill(padded + p.in_channels * g.plane, padded + l.floats, 0.0f);  // what the last vectors over-read
         float* out = output.ptr() + n * p.out_channels * l.out_h * l.out_w;
         // Chunks run in the order (index span, channel block): the chunks that threads run at the
         // same time write different output planes, not the two sides of one cache line.

@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "parallel.h"
+#include "scratch.h"
+#include "vec16.h"
 
 namespace gapnet {
 
@@ -73,14 +75,8 @@ Geometry geometry(const Conv2d::Params& p, int64_t in_h, int64_t in_w) {
 // The transforms work on 16 tiles at once, one per lane of a 16-float vector (one AVX-512
 // register; GCC's vector extension, split into narrower registers on other CPUs), so each 6x6
 // transform is a fixed sequence of vector multiply-adds whose zero coefficients the compiler drops.
-using Vec = float __attribute__((vector_size(64)));
-constexpr int64_t kLanes = 16;
-
-inline Vec load(const float* p) {
-    Vec v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
+using Vec = Vec16;
+constexpr int64_t kLanes = kVec16Lanes;
 
 // out[i * out_stride] = sum_k M[i][k] * in[k * in_stride], for the constant matrix M.
 template <int Rows, int Cols, const float (&M)[Rows][Cols]>
@@ -138,7 +134,7 @@ void transform_input(const float* in, int64_t sample_stride, int64_t in_h, int64
         }
         Vec d[6][6], rows[6][6], out[6][6];
         for (int k = 0; k < 6; ++k)
-            for (int l = 0; l < 6; ++l) d[k][l] = load(patch[k][l]);
+            for (int l = 0; l < 6; ++l) d[k][l] = load16(patch[k][l]);
         for (int k = 0; k < 6; ++k) apply<6, 6, kBT>(&d[k][0], 1, &rows[k][0], 1);      // d B, row by row
         for (int j = 0; j < 6; ++j) apply<6, 6, kBT>(&rows[0][j], 6, &out[0][j], 6);  // B^T (d B)
         for (int xi = 0; xi < 36; ++xi)
@@ -154,7 +150,7 @@ void transform_output(const float* m, int64_t position_stride, const Tiles& tile
                       bool relu, float* out, int64_t sample_stride, int64_t out_h, int64_t out_w) {
     for (int64_t t0 = 0; t0 < count; t0 += kLanes) {
         Vec mm[6][6], columns[4][6], y[4][4];
-        for (int xi = 0; xi < 36; ++xi) mm[xi / 6][xi % 6] = load(m + xi * position_stride + t0);
+        for (int xi = 0; xi < 36; ++xi) mm[xi / 6][xi % 6] = load16(m + xi * position_stride + t0);
         for (int j = 0; j < 6; ++j) apply<4, 6, kAT>(&mm[0][j], 6, &columns[0][j], 6);  // A^T M
         alignas(64) float block[4][4][kLanes];
         for (int a = 0; a < 4; ++a) {
@@ -162,7 +158,7 @@ void transform_output(const float* m, int64_t position_stride, const Tiles& tile
             for (int b = 0; b < 4; ++b) {
                 Vec value = y[a][b] + bias;
                 if (relu) value = value < 0.0f ? Vec{} : value;
-                std::memcpy(block[a][b], &value, sizeof value);
+                store16(block[a][b], value);
             }
         }
         const int64_t lanes = std::min(kLanes, count - t0);
@@ -243,16 +239,16 @@ void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weigh
     const Geometry g = geometry(p, in_h, in_w);
     const int64_t rows = batch * g.tiles_h;  // tile rows of the whole batch
     const int64_t wave_tiles = std::min(g.wave_rows, rows) * g.tiles_w;
-    // V and M of a wave, + kLanes for transform_output's reads past the last tile. Not zeroed: every
-    // value is written before it is read.
-    const std::unique_ptr<float[]> scratch(
-        new float[static_cast<size_t>(kPositions * (in_channels + out_channels) * wave_tiles + kLanes)]);
+    // V and M of a wave, + kLanes for transform_output's reads past the last tile; the calling
+    // thread's scratch, shared with the workers. Every value is written before it is read.
+    thread_local std::vector<float> wave_scratch;
+    float* scratch = thread_scratch(wave_scratch, kPositions * (in_channels + out_channels) * wave_tiles + kLanes);
 
     for (int64_t row0 = 0; row0 < rows; row0 += g.wave_rows) {
         const int64_t row1 = std::min(row0 + g.wave_rows, rows);
         const int64_t tiles = (row1 - row0) * g.tiles_w;  // this wave's, the GEMMs' width
-        float* v = scratch.get();                                 // V[36][in_channels][tiles]
-        float* m = scratch.get() + kPositions * in_channels * tiles;  // M[36][out_channels][tiles]
+        float* v = scratch;                                 // V[36][in_channels][tiles]
+        float* m = scratch + kPositions * in_channels * tiles;  // M[36][out_channels][tiles]
         const int64_t transform_work = kPositions * 12 * tiles;  // per channel, in multiply-adds, roughly
 
         const Tiles wave{row0, g.tiles_h, g.tiles_w};
@@ -272,11 +268,11 @@ void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weigh
             const int64_t blocks = (out_channels + kFilterBlock - 1) / kFilterBlock;
             run_chunks(pool, blocks, gemm_work, [&](int64_t b) {
                 const int64_t oc0 = b * kFilterBlock, count = std::min(kFilterBlock, out_channels - oc0);
-                thread_local std::vector<float> filters;
-                filters.resize(static_cast<size_t>(kPositions * kFilterBlock * in_channels));
-                transform_filters(weight, in_channels, oc0, oc0 + count, filters.data(), count * in_channels);
+                thread_local std::vector<float> filter_scratch;
+                float* filters = thread_scratch(filter_scratch, kPositions * kFilterBlock * in_channels);
+                transform_filters(weight, in_channels, oc0, oc0 + count, filters, count * in_channels);
                 for (int64_t xi = 0; xi < kPositions; ++xi) {
-                    const Eigen::Map<const RowMajor> uu(filters.data() + xi * count * in_channels, count, in_channels);
+                    const Eigen::Map<const RowMajor> uu(filters + xi * count * in_channels, count, in_channels);
                     const Eigen::Map<const RowMajor> vv(v + xi * in_channels * tiles, in_channels, tiles);
                     Eigen::Map<RowMajor> mm(m + (xi * out_channels + oc0) * tiles, count, tiles);
                     mm.noalias() = uu * vv;

@@ -1,6 +1,7 @@
 #include "conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "../error.h"
 #include "../kernels/conv2d.h"
@@ -73,10 +74,17 @@ constexpr int64_t kWinogradMinTilesUncached = 48;
 // while at batch 32 Winograd's waves span samples and it wins (64 -> 128, 7x7: 1.5 vs 2.1). Larger
 // inputs stay with Winograd/GEMM: VGG-11's 256 -> 512 at 28x28 took 8.0 ms direct, 3.5 Winograd
 // (2 threads), its 3 -> 64 at 224x224 was slower direct within the model (4.1-6.2 vs 4.5 ms).
+// Output maps of at most kDirectMaxPixels (16 x 16) run direct whatever the channels (unless
+// Winograd's waves are wide enough, as above): VGG-11's 512 -> 512 at 14x14, where Winograd would
+// transform its 9 MB of weights on every call, took (ms, 1 thread; 2 threads, gapnet bench
+// --conv-algorithm, interleaved): direct 7.3; 3.8, GEMM 7.5-7.8; 4.6, Winograd 10.9.
 constexpr int64_t kDirectMaxFloats = int64_t{1} << 15;
+constexpr int64_t kDirectMaxPixels = 256;
 constexpr int64_t kDirectMaxWinogradTiles = 64;
 
 namespace {
+
+std::atomic<int> preferred_algorithm{-1};  // Conv2d::prefer(); -1: none
 
 bool winograd_suits(const Conv2d::Params& p) {
     return winograd_applies(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels;
@@ -126,9 +134,30 @@ int64_t Conv2d::macs(const Shape& input) const {
     return out[0] * out[1] * out[2] * (p_.in_channels / p_.groups) * p_.window.kernel_h * p_.window.kernel_w;
 }
 
+const char* Conv2d::name(Algorithm algorithm) {
+    switch (algorithm) {
+        case Algorithm::gemm: return "gemm";
+        case Algorithm::winograd: return "winograd";
+        case Algorithm::depthwise: return "depthwise";
+        case Algorithm::direct: return "direct";
+    }
+    return "?";
+}
+
+void Conv2d::prefer(std::optional<Algorithm> algorithm) {
+    preferred_algorithm.store(algorithm ? static_cast<int>(*algorithm) : -1);
+}
+
 Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
-    (void)output_shape(input);  // checks the input
-    if (direct_applies(p_) && conv2d_direct_workspace(p_, input[1], input[2]) <= kDirectMaxFloats &&
+    const Shape out = output_shape(input);  // checks the input
+    if (const int preferred = preferred_algorithm.load(); preferred >= 0) {
+        const auto a = static_cast<Algorithm>(preferred);
+        if (a == Algorithm::gemm || (a == Algorithm::winograd && winograd_applies(p_)) ||
+            (a == Algorithm::direct && direct_applies(p_)) || (a == Algorithm::depthwise && depthwise_applies(p_)))
+            return a;
+    }
+    if (direct_applies(p_) &&
+        (conv2d_direct_workspace(p_, input[1], input[2]) <= kDirectMaxFloats || out[1] * out[2] <= kDirectMaxPixels) &&
         !(winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >= kDirectMaxWinogradTiles))
         return Algorithm::direct;
     if (winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >=
@@ -143,7 +172,7 @@ Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
 int64_t Conv2d::workspace_elements(const Shape& input) const {
     if (depthwise_applies(p_)) return 0;
     const Shape out = output_shape(input);
-    int64_t scratch = conv2d_gemm_workspace(p_, out[1], out[2]);
+    int64_t scratch = conv2d_gemm_workspace(p_, input[1], input[2], out[1], out[2]);
     if (algorithm(input, int64_t{1} << 20) == Algorithm::winograd) {  // Winograd for some batch
         const int64_t winograd = winograd_workspace(p_, input[1], input[2], !parameters_->winograd.empty());
         scratch = algorithm(input, 1) == Algorithm::winograd ? winograd : std::max(scratch, winograd);

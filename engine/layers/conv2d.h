@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "../layer.h"
@@ -46,8 +47,13 @@ public:
     bool applies_relu() const { return relu_; }  // fused with a following relu
 
     enum class Algorithm { gemm, winograd, depthwise, direct };
+    static const char* name(Algorithm algorithm);  // "gemm", "winograd", ...
     // The kernel forward() runs for a batch of `batch` inputs of per-sample shape `input`.
     Algorithm algorithm(const Shape& input, int64_t batch = 1) const;
+    // For benchmarks and comparisons (gapnet bench --conv-algorithm): every conv2d layer of the
+    // process runs `algorithm` wherever that kernel applies (gemm: always), its own choice elsewhere;
+    // nullopt restores the automatic choice. Not for use while a model runs.
+    static void prefer(std::optional<Algorithm> algorithm);
 
 private:
     struct Parameters {
