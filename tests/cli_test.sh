@@ -272,6 +272,20 @@ if run batch-1 1 "$gapnet" classify --json --top 3 --batch 1 --threads 1 "${mixe
     fi
 fi
 
+# bench: per-step figures and each convolution's kernel; --conv-algorithm forces one where it applies.
+gap=$src/models/fashion_gap.json
+if run bench-gemm 0 "$gapnet" bench --model "$gap" --iterations 2 --warmup 0 --threads 1 --conv-algorithm gemm --json; then
+    n_conv=$(grep -o '"type": "conv2d[^"]*"' "$tmp/out" | wc -l)
+    n_gemm=$(grep -o '"kernel": "gemm"' "$tmp/out" | wc -l)
+    [ "$n_conv" -ge 1 ] && [ "$n_conv" -eq "$n_gemm" ] ||
+        { echo "FAIL bench-gemm: $n_conv convolutions, $n_gemm on gemm"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -q '"fma_peak_gflops": [1-9]' "$tmp/out" || { echo "FAIL bench-gemm: no FMA peak"; failures=$((failures + 1)); }
+fi
+if run bench-bad-algorithm 2 "$gapnet" bench --model "$gap" --conv-algorithm fastest; then
+    grep -q -- "--conv-algorithm: 'fastest' is not auto, gemm, winograd, direct or depthwise" "$tmp/err" ||
+        { echo "FAIL bench-bad-algorithm message"; cat "$tmp/err"; failures=$((failures + 1)); }
+fi
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"
     exit 1

@@ -92,6 +92,12 @@ ALL_MODELS = list(REFERENCE) + list(TRAINED)
 # The issue's targets, for the reference models only: (latency ratio at most, throughput ratio at least).
 TARGETS = {"m1": (0.7, 1.3), "m2": (0.7, 1.3), "m3": (0.9, 1.1)}
 M3_LOAD_TARGET_SECONDS = 0.5
+# The issue's target for the GEMM and direct convolution kernels: a share of the measured FMA peak on
+# M3's large layers (those with at least LARGE_LAYER_SHARE of its multiply-adds: conv2 to conv8).
+CONV_KERNELS = ("gemm", "direct")
+KERNEL_MODEL = "m3"
+KERNEL_PEAK_TARGET = 0.75
+LARGE_LAYER_SHARE = 0.05
 
 
 class BenchError(Exception):
@@ -395,9 +401,9 @@ def worker_command(engine, model, threads, batch, iterations, warmup):
             "--iterations", str(iterations), "--warmup", str(warmup)]
 
 
-def gapnet_command(gapnet, model_file, threads, batch, iterations, warmup):
+def gapnet_command(gapnet, model_file, threads, batch, iterations, warmup, conv_algorithm="auto"):
     return [gapnet, "bench", "--model", model_file, "--batch", str(batch), "--threads", str(threads),
-            "--iterations", str(iterations), "--warmup", str(warmup), "--json"]
+            "--iterations", str(iterations), "--warmup", str(warmup), "--conv-algorithm", conv_algorithm, "--json"]
 
 
 def worker_prepare(args):
@@ -536,6 +542,19 @@ def run_benchmark(args, models, number_arrays_file):
                 blocks.append(block)
                 print(f"[{done}/{total}] round {round_index + 1} {key} t{threads} b{batch} {engine}: "
                       f"{median:.3f} ms ({time.time() - started:.1f} s)", flush=True)
+        # The convolution kernels on their own: every layer of the largest model through the GEMM and
+        # through the direct kernel (gapnet bench --conv-algorithm), batch 1, each thread count.
+        key = KERNEL_MODEL if KERNEL_MODEL in models else args.models[-1]
+        for threads in args.threads if not args.smoke else (1,):
+            for algorithm in CONV_KERNELS:
+                iterations = iterations_for(args, models[key], 1)
+                result = run_json(gapnet_command(args.gapnet, models[key]["gapnet_file"], threads, 1, iterations,
+                                                 max(2, min(args.warmup, iterations)), algorithm),
+                                  env=thread_env(threads))
+                blocks.append({"round": round_index, "model": key, "engine": "gapnet-" + algorithm,
+                               "threads": threads, "batch": 1, "result": result})
+                print(f"  round {round_index + 1} {key} t{threads} conv kernel {algorithm}: "
+                      f"{result['latency_ms']['median']:.3f} ms", flush=True)
         if number_arrays_file:
             result = run_json(gapnet_command(args.gapnet, number_arrays_file, 1, 1, 1, 0), env=thread_env(1))
             blocks.append({"round": round_index, "model": "number_arrays", "engine": "gapnet", "threads": 1,
@@ -733,6 +752,31 @@ def comparison_table(blocks, refused, pruned, models, threads, batch, field):
     return lines, summary
 
 
+def kernel_efficiency(blocks, models, args):
+    """Per convolution step and thread count: GFLOP/s of the GEMM and direct kernels over rounds, the
+    median share of the FMA peak of each, and whether the step is a large layer."""
+    rows = []
+    for key in models:
+        for threads in args.threads:
+            runs = {k: [b["result"] for b in blocks if (b["model"], b["threads"], b["engine"]) ==
+                        (key, threads, "gapnet-" + k)] for k in CONV_KERNELS}
+            if not all(runs.values()):
+                continue
+            first = runs["gemm"][0]
+            total = sum(l["macs"] for l in first["layers"])
+            for i, step in enumerate(first["layers"]):
+                if not step["type"].startswith("conv2d"):
+                    continue
+                row = {"model": key, "step": step["step"], "threads": threads, "mac_share": step["macs"] / total,
+                       "large": step["macs"] >= LARGE_LAYER_SHARE * total}
+                for k in CONV_KERNELS:
+                    row[k] = [r["layers"][i]["gflops"] for r in runs[k]]
+                    row[k + "_share"] = statistics.median(r["layers"][i]["gflops"] / r["fma_peak_gflops"] for r in runs[k])
+                row["best"] = max(row[k + "_share"] for k in CONV_KERNELS)
+                rows.append(row)
+    return rows
+
+
 def write_report(path, args, machine, info, models, blocks, refused, pruned, number_arrays_file, elapsed):
     out = []
     add = out.append
@@ -817,6 +861,14 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     for s in summary:
         add(f"| {s['model']} | {s['what']} | {s['threads']} | {s['ratio']:.2f}× | {s['best']} | {s['target']} | {s['met']} |")
     add("")
+    large = [r for r in kernel_efficiency(blocks, models, args) if r["large"]]
+    for threads in sorted({r["threads"] for r in large}):
+        rows = [r for r in large if r["threads"] == threads]
+        worst = min(rows, key=lambda r: r["best"])
+        add(f"GEMM/direct kernels on {models[rows[0]['model']]['title']}'s large layers, {threads} thread(s): the "
+            f"better kernel reaches {100 * worst['best']:.0f} % of the measured FMA peak on its worst layer "
+            f"({worst['step']}; target ≥ {100 * KERNEL_PEAK_TARGET:.0f} %: "
+            f"{'met' if worst['best'] >= KERNEL_PEAK_TARGET else '**not met**'}); see the kernels' table below.\n")
 
     add("## Speed\n")
     if pruned:
@@ -877,24 +929,48 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     for key in ("m3",) if "m3" in models else ():
         add(f"## gapnet per step, {models[key]['title']}, batch 1\n")
         add("From `gapnet bench --json`: each step's median time (median over rounds), its share of the "
-            "steps' total and GFLOP/s (2 × MACs / time).\n")
-        per_threads = {t: [b["result"]["layers"] for b in blocks if (b["model"], b["batch"], b["threads"],
+            "steps' total, GFLOP/s (2 × MACs / time) and that as a share of the FMA peak `gapnet bench` "
+            "measured in the same process (float32 multiply-adds from registers on every thread of the run); "
+            "the kernel of each convolution. Winograd does fewer multiplications than the GFLOP/s count, "
+            "so its share can pass 100 %.\n")
+        per_threads = {t: [b["result"] for b in blocks if (b["model"], b["batch"], b["threads"],
                            b["engine"]) == (key, 1, t, "gapnet")] for t in args.threads}
         per_threads = {t: v for t, v in per_threads.items() if v}
         if not per_threads:
             continue
-        header = "| step | type |" + "".join(f" ms ({t} thr) | share | GFLOP/s |" for t in per_threads)
+        header = "| step | type |" + "".join(f" kernel | ms ({t} thr) | share | GFLOP/s | of peak |" for t in per_threads)
         add(header)
-        add("| --- | --- |" + " ---: | ---: | ---: |" * len(per_threads))
-        first = next(iter(per_threads.values()))[0]
+        add("| --- | --- |" + " --- | ---: | ---: | ---: | ---: |" * len(per_threads))
+        first = next(iter(per_threads.values()))[0]["layers"]
         for i, step in enumerate(first):
             row = f"| {step['step']} | {step['type']} |"
             for runs in per_threads.values():
-                ms = statistics.median(r[i]["median_ms"] for r in runs)
-                share = statistics.median(r[i]["share"] for r in runs)
-                gflops = statistics.median(r[i]["gflops"] for r in runs)
-                row += f" {fmt_number(ms)} | {100 * share:.1f} % | {fmt_number(gflops) if gflops else ''} |"
+                ms = statistics.median(r["layers"][i]["median_ms"] for r in runs)
+                share = statistics.median(r["layers"][i]["share"] for r in runs)
+                gflops = statistics.median(r["layers"][i]["gflops"] for r in runs)
+                of_peak = statistics.median(r["layers"][i]["gflops"] / r["fma_peak_gflops"] for r in runs)
+                row += (f" {step.get('kernel', '')} | {fmt_number(ms)} | {100 * share:.1f} % | "
+                        f"{fmt_number(gflops) if gflops else ''} | {f'{100 * of_peak:.0f} %' if gflops else ''} |")
             add(row)
+        add("")
+
+    kernel_rows = kernel_efficiency(blocks, models, args)
+    if kernel_rows:
+        key = kernel_rows[0]["model"]
+        add(f"## The GEMM and direct convolution kernels, {models[key]['title']}, batch 1\n")
+        add("Every convolution of the model run through one kernel (`gapnet bench --conv-algorithm gemm`, then "
+            "`direct`, in each round), whichever kernel gapnet would choose for it: GFLOP/s (2 × MACs / time, "
+            "median [min-max] over rounds of the per-run medians) and their share of the FMA peak measured by "
+            "the same process just before. Target (issue): at least "
+            f"{100 * KERNEL_PEAK_TARGET:.0f} % on the large layers, here those with at least "
+            f"{100 * LARGE_LAYER_SHARE:.0f} % of the model's multiply-adds (the better of the two kernels).\n")
+        add("| step | share of MACs | threads | GEMM GFLOP/s | of peak | direct GFLOP/s | of peak | best | target met |")
+        add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |")
+        for r in kernel_rows:
+            met = "—" if not r["large"] else ("yes" if r["best"] >= KERNEL_PEAK_TARGET else "**no**")
+            add(f"| {r['step']} | {100 * r['mac_share']:.1f} % | {r['threads']} | {fmt_spread(r['gemm'])} | "
+                f"{100 * r['gemm_share']:.0f} % | {fmt_spread(r['direct'])} | {100 * r['direct_share']:.0f} % | "
+                f"{100 * r['best']:.0f} % | {met} |")
         add("")
 
     add("## Reproduce\n")

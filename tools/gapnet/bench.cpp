@@ -8,21 +8,31 @@
 #include "cli.h"
 #include "commands.h"
 #include "engine/io/model_json.h"
+#include "engine/kernels/vec16.h"
+#include "engine/layers/conv2d.h"
 
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet bench [--model FILE] [--batch N] [--threads N] [--iterations N] [--warmup N] [--json]
+const char* kHelp = R"(Usage: gapnet bench [--model FILE] [--batch N] [--threads N] [--iterations N] [--warmup N]
+                    [--conv-algorithm auto|gemm|winograd|direct|depthwise] [--json]
 
 Times the model on a batch of N random inputs (default 1; no image decoding), after --warmup runs
 (default 5), over --iterations runs (default 50), and prints:
   load time      reading and checking the model file, building the graph
   latency        median, p90, min and max of one forward pass over the batch, in ms
   throughput     images per second at the median latency (batch / median)
-  per step       each step's median time, its share of the total and GFLOP/s (2 x MACs / time);
-                 fused layers (conv2d + relu, ...) are one step, named "conv1+relu1"
+  per step       each step's median time, its share of the total, GFLOP/s (2 x MACs / time) and
+                 that as a share of the FMA peak; fused layers (conv2d + relu, ...) are one step,
+                 named "conv1+relu1"; a convolution's kernel (gemm, winograd, direct, depthwise)
+  FMA peak       what this machine's cores do at most, float32 fused multiply-adds from registers
+                 on every thread of the run, measured just before the runs
   peak memory    the process's peak resident set size (load included), from getrusage
 With --json, one JSON object with the same figures.
+
+--conv-algorithm K runs every convolution with kernel K where K applies (gemm applies to all; auto,
+the default, is each layer's own choice): to compare kernels on the same model. Winograd's GFLOP/s
+count the multiply-adds of the direct method, which it does fewer of, so they can pass the peak.
 
 Numbers are of this machine as it is at the moment; compare engines side by side in one run
 (tools/bench_peers.py does, for PyTorch and OpenCV).
@@ -45,8 +55,36 @@ int64_t peak_rss_bytes() {
     return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
+// Float32 GFLOP/s of the pool's threads doing fused multiply-adds on registers (24 independent
+// chains of 16-float vectors, enough to keep two FMA units busy): the ceiling of any kernel here.
+// The best of 5 runs of ~10 ms.
+double fma_peak_gflops(ThreadPool& pool) {
+    constexpr int kChains = 24;
+    constexpr int64_t kSteps = 200'000;
+    std::vector<float> sums(static_cast<size_t>(pool.size()));
+    double best = 0;
+    for (int run = 0; run < 5; ++run) {
+        const auto start = std::chrono::steady_clock::now();
+        pool.parallel_for(pool.size(), [&](int64_t thread) {
+            Vec16 acc[kChains];
+            for (int k = 0; k < kChains; ++k) acc[k] = broadcast16(0.001f * static_cast<float>(k));
+            const Vec16 b = broadcast16(0.999999f), c = broadcast16(1e-7f);
+            for (int64_t i = 0; i < kSteps; ++i) {
+#pragma GCC unroll 24
+                for (int k = 0; k < kChains; ++k) acc[k] = fma16(acc[k], b, c);
+            }
+            float total = 0;
+            for (int k = 0; k < kChains; ++k) total += acc[k][0];
+            sums[static_cast<size_t>(thread)] = total;  // keeps the work
+        });
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        best = std::max(best, 2.0 * 16 * kChains * static_cast<double>(kSteps) * pool.size() / seconds / 1e9);
+    }
+    return best;
+}
+
 struct StepFigures {
-    std::string name, type;
+    std::string name, type, kernel;
     int64_t macs = 0;  // per image
     double median_ms = 0;
 };
@@ -58,6 +96,7 @@ int bench_command(std::vector<std::string> arguments) {
     std::string model_path;
     int64_t batch = 1, iterations = 50, warmup = 5;
     bool json = false;
+    std::optional<Conv2d::Algorithm> algorithm;
     InputOptions options;
     while (args.next()) {
         if (args.is("--help") || args.is("-h")) {
@@ -71,6 +110,13 @@ int bench_command(std::vector<std::string> arguments) {
             iterations = args.integer_value(1, 1000000);
         } else if (args.is("--warmup")) {
             warmup = args.integer_value(0, 1000000);
+        } else if (args.is("--conv-algorithm")) {
+            const std::string k = args.value();
+            if (k == "gemm") algorithm = Conv2d::Algorithm::gemm;
+            else if (k == "winograd") algorithm = Conv2d::Algorithm::winograd;
+            else if (k == "direct") algorithm = Conv2d::Algorithm::direct;
+            else if (k == "depthwise") algorithm = Conv2d::Algorithm::depthwise;
+            else if (k != "auto") throw UsageError("--conv-algorithm: '" + k + "' is not auto, gemm, winograd, direct or depthwise");
         } else if (args.is("--json")) {
             json = true;
         } else if (input_option(args, options)) {
@@ -81,6 +127,7 @@ int bench_command(std::vector<std::string> arguments) {
         }
     }
     if (model_path.empty()) model_path = default_model_path();
+    Conv2d::prefer(algorithm);  // before loading: the loader's checks of scratch sizes see it
 
     const auto load_start = std::chrono::steady_clock::now();
     std::optional<Model> loaded = load_model_or_report(model_path, options.model);
@@ -91,6 +138,7 @@ int bench_command(std::vector<std::string> arguments) {
     const Tensor input = random_input(graph, batch);
 
     ThreadPool pool(options.threads);
+    const double peak_gflops = fma_peak_gflops(pool);
     for (int64_t i = 0; i < warmup; ++i) graph.forward(input, pool);
     std::vector<double> latencies;                                      // ms per run
     std::vector<std::vector<double>> step_ms(graph.steps().size());    // ms per run, per step
@@ -120,6 +168,11 @@ int bench_command(std::vector<std::string> arguments) {
             f.type += node.layer->type();
             f.macs += node.macs;
         }
+        if (const auto* conv = dynamic_cast<const Conv2d*>(step.layer))
+            f.kernel = Conv2d::name(conv->algorithm(graph.nodes()[step.first].input < 0
+                                                         ? graph.input_shape()
+                                                         : graph.nodes()[graph.nodes()[step.first].input].output_shape,
+                                                     batch));
         f.median_ms = quantile(step_ms[k], 0.5);
         steps_total_ms += f.median_ms;
         steps.push_back(std::move(f));
@@ -138,13 +191,15 @@ int bench_command(std::vector<std::string> arguments) {
                         ", \"max\": " + fixed(max, "%.6f") + ", \"mean\": " + fixed(mean, "%.6f") +
                         "}, \"throughput_images_per_second\": " + fixed(throughput, "%.3f") +
                         ", \"gflops\": " + fixed(gflops(graph.macs(), median), "%.3f") +
+                        ", \"fma_peak_gflops\": " + fixed(peak_gflops, "%.3f") +
                         ", \"peak_rss_bytes\": " + std::to_string(rss) + ", \"layers\": [";
         for (size_t k = 0; k < steps.size(); ++k)
             s += std::string(k ? ", " : "") + "{\"step\": " + json_quote(steps[k].name) + ", \"type\": " +
                  json_quote(steps[k].type) + ", \"macs\": " + std::to_string(steps[k].macs) +
                  ", \"median_ms\": " + fixed(steps[k].median_ms, "%.6f") + ", \"share\": " +
                  fixed(steps_total_ms > 0 ? steps[k].median_ms / steps_total_ms : 0, "%.4f") +
-                 ", \"gflops\": " + fixed(gflops(steps[k].macs, steps[k].median_ms), "%.3f") + "}";
+                 ", \"gflops\": " + fixed(gflops(steps[k].macs, steps[k].median_ms), "%.3f") +
+                 (steps[k].kernel.empty() ? "" : ", \"kernel\": " + json_quote(steps[k].kernel)) + "}";
         std::printf("%s]}\n", s.c_str());
         return kExitOk;
     }
@@ -157,14 +212,18 @@ int bench_command(std::vector<std::string> arguments) {
     std::printf("  throughput  %10.1f images/s\n", throughput);
     std::printf("  compute     %10.1f GFLOP/s (%s MACs per image)\n", gflops(graph.macs(), median),
                 with_commas(graph.macs()).c_str());
+    std::printf("  FMA peak    %10.1f GFLOP/s (%d thread%s)\n", peak_gflops, pool.size(), pool.size() == 1 ? "" : "s");
     std::printf("  peak memory %10.1f MB (resident, load included)\n\n", static_cast<double>(rss) / 1e6);
     size_t width = 4;
     for (const StepFigures& f : steps) width = std::max(width, f.name.size());
-    std::printf("  %-*s  %-20s %10s %7s %9s\n", static_cast<int>(width), "step", "type", "median ms", "share", "GFLOP/s");
+    std::printf("  %-*s  %-20s %-10s %10s %7s %9s %8s\n", static_cast<int>(width), "step", "type", "kernel", "median ms",
+                "share", "GFLOP/s", "of peak");
     for (const StepFigures& f : steps)
-        std::printf("  %-*s  %-20s %10.4f %6.1f%% %9s\n", static_cast<int>(width), f.name.c_str(), f.type.c_str(),
-                    f.median_ms, steps_total_ms > 0 ? 100 * f.median_ms / steps_total_ms : 0,
-                    f.macs ? fixed(gflops(f.macs, f.median_ms), "%.1f").c_str() : "");
+        std::printf("  %-*s  %-20s %-10s %10.4f %6.1f%% %9s %8s\n", static_cast<int>(width), f.name.c_str(),
+                    f.type.c_str(), f.kernel.c_str(), f.median_ms,
+                    steps_total_ms > 0 ? 100 * f.median_ms / steps_total_ms : 0,
+                    f.macs ? fixed(gflops(f.macs, f.median_ms), "%.1f").c_str() : "",
+                    f.macs ? (fixed(100 * gflops(f.macs, f.median_ms) / peak_gflops, "%.0f") + "%").c_str() : "");
     return kExitOk;
 }
 
