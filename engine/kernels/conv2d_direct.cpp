@@ -69,15 +69,10 @@ void tile(const Grid& g, const float* padded, const float* weight, int64_t oc0, 
         }
         float* dst = out + (oc0 + i) * plane;
         const int64_t j1 = std::min(j0 + Nr * kLanes, (g.out_h - 1) * g.pw + g.out_w);
-        for (int64_t j = j0; j < j1;) {  // the row segments of [j0, j1)
-            const int64_t y = j / g.pw, x0 = j % g.pw;
-            const int64_t row_end = y * g.pw + g.pw;
-            if (x0 < g.out_w) {
-                const int64_t count = std::min(g.out_w - x0, j1 - j);
-                std::memcpy(dst + y * g.out_w + x0, values + (j - j0), static_cast<size_t>(count) * sizeof(float));
-            }
-            j = row_end;
-        }
+        // the row segments of [j0, j1): from (y, x0) to the row's end, or to j1
+        for (int64_t y = j0 / g.pw, x0 = j0 % g.pw, j = j0; j < j1; ++y, j += g.pw - x0, x0 = 0)
+            if (x0 < g.out_w)
+                copy_floats(dst + y * g.out_w + x0, values + (j - j0), std::min(g.out_w - x0, j1 - j));
     }
 }
 

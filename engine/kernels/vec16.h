@@ -35,6 +35,13 @@ inline void copy_under16(float* dst, const float* src, int64_t n) {
 #endif
 }
 
+// Copies n floats, a vector at a time (nothing read or written past them).
+inline void copy_floats(float* dst, const float* src, int64_t n) {
+    int64_t i = 0;
+    for (; i + kVec16Lanes <= n; i += kVec16Lanes) store16(dst + i, load16(src + i));
+    if (i < n) copy_under16(dst + i, src + i, n - i);
+}
+
 // a * b + c, fused (one rounding) with AVX-512; without it, as the compiler contracts it.
 inline Vec16 fma16(Vec16 a, Vec16 b, Vec16 c) {
 #if defined(__AVX512F__)
