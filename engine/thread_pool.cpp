@@ -31,7 +31,7 @@ int ThreadPool::hardware_threads() {
 ThreadPool::ThreadPool(int threads) {
     if (threads <= 0) threads = hardware_threads();
     workers_.reserve(static_cast<size_t>(threads - 1));
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -44,11 +44,11 @@ ThreadPool::~ThreadPool() {
     for (std::thread& t : workers_) t.join();
 }
 
-// Takes chunks until none is left. job_ and chunks_ are only replaced while no worker is registered
-// (busy_workers_ == 0), so reading them here is safe.
-void ThreadPool::run_chunks() {
-    for (;;) {
-        const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+// Takes chunks until none is left (pinned: runs chunk `self` only). job_, chunks_ and pinned_ are
+// only replaced while no worker is registered (busy_workers_ == 0), so reading them here is safe.
+void ThreadPool::run_chunks(int self) {
+    for (bool once = true; once || !pinned_; once = false) {
+        const int64_t i = pinned_ ? self : next_.fetch_add(1, std::memory_order_relaxed);
         if (i >= chunks_) return;
         try {
             (*job_)(i);
@@ -60,7 +60,7 @@ void ThreadPool::run_chunks() {
     }
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int self) {
     uint64_t seen = 0;
     for (;;) {
         const auto until = std::chrono::steady_clock::now() + kSpin;
@@ -74,13 +74,19 @@ void ThreadPool::worker_loop() {
         seen = generation_.load(std::memory_order_relaxed);
         ++busy_workers_;
         lock.unlock();
-        run_chunks();
+        run_chunks(self);
         lock.lock();
         if (--busy_workers_ == 0) done_.notify_all();
     }
 }
 
 void ThreadPool::parallel_for(int64_t chunks, const std::function<void(int64_t)>& chunk) {
+    run(chunks, chunk, false);
+}
+
+void ThreadPool::on_each_thread(const std::function<void(int64_t)>& fn) { run(size(), fn, true); }
+
+void ThreadPool::run(int64_t chunks, const std::function<void(int64_t)>& chunk, bool pinned) {
     if (chunks <= 0) return;
     if (workers_.empty() || chunks == 1) {
         for (int64_t i = 0; i < chunks; ++i) chunk(i);
@@ -91,13 +97,14 @@ void ThreadPool::parallel_for(int64_t chunks, const std::function<void(int64_t)>
         done_.wait(lock, [&] { return busy_workers_ == 0; });  // stragglers of the previous loop
         job_ = &chunk;
         chunks_ = chunks;
+        pinned_ = pinned;
         next_.store(0, std::memory_order_relaxed);
         finished_.store(0, std::memory_order_relaxed);
         error_ = nullptr;
         generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
-    run_chunks();
+    run_chunks(0);
     while (finished_.load(std::memory_order_acquire) < chunks) cpu_relax();
     std::exception_ptr error;
     {

@@ -33,12 +33,18 @@ public:
     // the first exception is rethrown here after every chunk has finished.
     void parallel_for(int64_t chunks, const std::function<void(int64_t)>& chunk);
 
+    // Calls fn(t) once on each thread t of the pool (the caller is 0; t < size()), for work that a
+    // thread should find in its own cache when it comes back to it: fn decides from t what it does,
+    // the same t getting the same work on every call. Same rules as parallel_for otherwise.
+    void on_each_thread(const std::function<void(int64_t)>& fn);
+
     // The number of cores this process may use (at least 1).
     static int hardware_threads();
 
 private:
-    void worker_loop();
-    void run_chunks();
+    void worker_loop(int self);
+    void run_chunks(int self);
+    void run(int64_t chunks, const std::function<void(int64_t)>& chunk, bool pinned);
 
     std::vector<std::thread> workers_;
     std::mutex mutex_;
@@ -46,6 +52,7 @@ private:
     std::condition_variable done_;
     const std::function<void(int64_t)>* job_ = nullptr;
     int64_t chunks_ = 0;
+    bool pinned_ = false;  // chunk i runs on thread i (on_each_thread), not on whichever takes it
     std::atomic<int64_t> next_{0};
     std::atomic<int64_t> finished_{0};
     std::atomic<uint64_t> generation_{0};

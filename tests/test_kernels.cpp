@@ -274,6 +274,28 @@ TEST_CASE("dense_fast equals dense_reference") {
             }
 }
 
+TEST_CASE("dense_fast reads its blocks backwards or forwards, on any thread count, with the same result") {
+    std::mt19937 rng(14);
+    const int64_t in = 400, out = 333;  // past kMinParallelWork even for one sample
+    const auto weight = random_values(static_cast<size_t>(in * out), rng);
+    const auto bias = random_values(static_cast<size_t>(out), rng);
+    for (const int64_t batch : {1, 3}) {
+        const Tensor input({batch, in}, random_values(static_cast<size_t>(batch * in), rng));
+        Tensor forwards({batch, out});
+        ThreadPool serial(1);
+        dense_fast(in, out, weight.data(), {bias.data(), true}, input, forwards, serial, false);
+        for (const int threads : {1, 2, 3}) {
+            ThreadPool pool(threads);
+            for (const bool backwards : {false, true}) {
+                Tensor other({batch, out});
+                dense_fast(in, out, weight.data(), {bias.data(), true}, input, other, pool, backwards);
+                INFO("batch " << batch << " threads " << threads << " backwards " << backwards);
+                REQUIRE(other.data == forwards.data);
+            }
+        }
+    }
+}
+
 TEST_CASE("fused conv2d + relu and dense + relu equal the layers run one by one") {
     std::mt19937 rng(4);
     const Relu relu;

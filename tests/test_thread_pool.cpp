@@ -60,3 +60,25 @@ TEST_CASE("a pool of one thread runs chunks on the caller, in order") {
     REQUIRE(order == std::vector<int64_t>{0, 1, 2, 3});
     REQUIRE(ThreadPool(0).size() == ThreadPool::hardware_threads());
 }
+
+TEST_CASE("on_each_thread runs once on every thread, the same index on the same thread every time") {
+    for (int threads : {1, 2, 3, 8}) {
+        ThreadPool pool(threads);
+        std::vector<std::thread::id> first(static_cast<size_t>(threads));
+        for (int call = 0; call < 50; ++call) {
+            std::vector<std::atomic<int>> runs(static_cast<size_t>(threads));
+            std::vector<std::thread::id> ids(static_cast<size_t>(threads));
+            pool.on_each_thread([&](int64_t t) {
+                runs[static_cast<size_t>(t)]++;
+                ids[static_cast<size_t>(t)] = std::this_thread::get_id();
+            });
+            for (int t = 0; t < threads; ++t) REQUIRE(runs[static_cast<size_t>(t)] == 1);
+            REQUIRE(ids[0] == std::this_thread::get_id());  // the caller is thread 0
+            if (call == 0) first = ids;
+            REQUIRE(ids == first);
+            for (int t = 1; t < threads; ++t) REQUIRE(ids[static_cast<size_t>(t)] != ids[0]);
+            if (call % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // workers asleep
+            pool.parallel_for(7, [](int64_t) {});  // interleaved with ordinary loops
+        }
+    }
+}

@@ -23,25 +23,11 @@ void dense_reference(int64_t in, int64_t out, const std::vector<float>& weight, 
 }
 
 void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue, const Tensor& input,
-                Tensor& output, ThreadPool& pool) {
+                Tensor& output, ThreadPool& pool, bool backwards) {
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const int64_t batch = input.shape[0];
-    // 64 outputs a chunk: a 3136-input layer's block is 800 KB of weights, cut into 8 for 500 outputs.
-    constexpr int64_t kBlock = 64;
-    const int64_t blocks = (out + kBlock - 1) / kBlock;
-    run_chunks(pool, blocks, batch * in * out, [&](int64_t b) {
-        const int64_t o0 = b * kBlock, rows = std::min(kBlock, out - o0);
-        const Eigen::Map<const RowMajor> w(weight + o0 * in, rows, in);
-        if (batch < 4) {
-            for (int64_t n = 0; n < batch; ++n) {
-                Eigen::Map<Eigen::VectorXf> y(output.ptr() + n * out + o0, rows);
-                y.noalias() = w * Eigen::Map<const Eigen::VectorXf>(input.ptr() + n * in, in);
-            }
-        } else {
-            const Eigen::Map<const RowMajor> x(input.ptr(), batch, in);
-            Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> y(output.ptr() + o0, batch, rows, Eigen::OuterStride<>(out));
-            y.noalias() = x * w.transpose();
-        }
+    // The block's outputs, bias and ReLU added.
+    const auto finish_block = [&](int64_t o0, int64_t rows) {
         for (int64_t n = 0; n < batch; ++n) {
             float* y = output.ptr() + n * out + o0;
             for (int64_t o = 0; o < rows; ++o) {
@@ -49,6 +35,40 @@ void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue,
                 y[o] = epilogue.relu && v < 0.0f ? 0.0f : v;
             }
         }
+    };
+    if (batch < 4) {
+        // Blocks of 16 rows (a 3136-input layer's block is 200 KB of weights), thread t taking the
+        // t-th of as many even runs of blocks as there are threads.
+        constexpr int64_t kBlock = 16;
+        const int64_t blocks = (out + kBlock - 1) / kBlock;
+        const auto gemv = [&](int64_t b) {
+            const int64_t o0 = b * kBlock, rows = std::min(kBlock, out - o0);
+            const Eigen::Map<const RowMajor> w(weight + o0 * in, rows, in);
+            for (int64_t n = 0; n < batch; ++n) {
+                Eigen::Map<Eigen::VectorXf> y(output.ptr() + n * out + o0, rows);
+                y.noalias() = w * Eigen::Map<const Eigen::VectorXf>(input.ptr() + n * in, in);
+            }
+            finish_block(o0, rows);
+        };
+        const int64_t threads = pool.size() == 1 || batch * in * out < kMinParallelWork ? 1 : pool.size();
+        const auto run_share = [&](int64_t t) {
+            const int64_t b0 = blocks * t / threads, b1 = blocks * (t + 1) / threads;
+            for (int64_t i = 0; i < b1 - b0; ++i) gemv(backwards ? b1 - 1 - i : b0 + i);
+        };
+        if (threads == 1) run_share(0);
+        else pool.on_each_thread(run_share);
+        return;
+    }
+    // 64 outputs a chunk: a 3136-input layer's block is 800 KB of weights, cut into 8 for 500 outputs.
+    constexpr int64_t kBlock = 64;
+    const int64_t blocks = (out + kBlock - 1) / kBlock;
+    run_chunks(pool, blocks, batch * in * out, [&](int64_t b) {
+        const int64_t o0 = b * kBlock, rows = std::min(kBlock, out - o0);
+        const Eigen::Map<const RowMajor> w(weight + o0 * in, rows, in);
+        const Eigen::Map<const RowMajor> x(input.ptr(), batch, in);
+        Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> y(output.ptr() + o0, batch, rows, Eigen::OuterStride<>(out));
+        y.noalias() = x * w.transpose();
+        finish_block(o0, rows);
     });
 }
 

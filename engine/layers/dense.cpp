@@ -14,7 +14,10 @@ Dense::Dense(int64_t in_features, int64_t out_features, std::vector<float> weigh
                         std::to_string(in_) + "] needs " + std::to_string(in_ * out_), "weight");
     if (!bias.empty() && static_cast<int64_t>(bias.size()) != out_)
         throw Error(std::to_string(bias.size()) + " values, out_features is " + std::to_string(out_), "bias");
-    parameters_ = std::make_shared<const Parameters>(Parameters{std::move(weight), std::move(bias)});
+    auto parameters = std::make_shared<Parameters>();
+    parameters->weight = std::move(weight);
+    parameters->bias = std::move(bias);
+    parameters_ = std::move(parameters);
 }
 
 Dense::Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters, bool relu)
@@ -39,7 +42,9 @@ Shape Dense::output_shape(const Shape& input) const {
 }
 
 void Dense::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
-    dense_fast(in_, out_, weight().data(), {bias().empty() ? nullptr : bias().data(), relu_}, input, output, pool);
+    const bool backwards = input.shape[0] < 4 && parameters_->passes.fetch_add(1, std::memory_order_relaxed) % 2 == 1;
+    dense_fast(in_, out_, weight().data(), {bias().empty() ? nullptr : bias().data(), relu_}, input, output, pool,
+               backwards);
 }
 
 std::unique_ptr<Layer> Dense::fused_with(const Layer& next) const {

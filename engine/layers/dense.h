@@ -4,6 +4,7 @@
 // the parameters.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -33,6 +34,9 @@ public:
 private:
     struct Parameters {
         std::vector<float> weight, bias;
+        // Calls of forward() on a small batch so far: their parity alternates the order in which
+        // the weights are read (kernels/dense.h). Shared by the fused layer, as the weights are.
+        mutable std::atomic<uint64_t> passes{0};
     };
     Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters, bool relu);
 
