@@ -63,6 +63,10 @@ const ConvCase kConvCases[] = {
     // in the last tile of one
     {64, 460, 1, 3, 3, 2, 1, 1, 1, 1, 1, 13, 13, true},
     {70, 420, 1, 3, 3, 2, 1, 1, 1, 1, 1, 12, 14, false},
+    // GEMM on a map of 2304 pixels (72 panels): each chunk packs its own columns, in slices of input
+    // channels (2 of 15 channels x 9 taps; 2 of 150 x 1) summed into the output
+    {30, 20, 1, 3, 3, 1, 1, 1, 1, 1, 1, 48, 48, true},
+    {300, 8, 1, 1, 1, 1, 1, 0, 0, 0, 0, 48, 48, true},
 };
 
 Conv2d::Params params_of(const ConvCase& c) {

@@ -53,16 +53,16 @@ namespace {
 constexpr int64_t kWaveFloats = int64_t{1} << 22;
 
 // How a wave's product, output [channels, pixels] = weight [channels, taps] x columns [taps, pixels],
-// is cut into chunks (blocks of whole panels of 32 pixels and of output channels):
-//  - weights that fit in cache (kCachedFloats, half an L2) are read again by every chunk at little
-//    cost: chunks of pixels whose columns take about kCachedFloats too (at least 2 panels), each
-//    packing its own columns and multiplying them while they are in cache;
-//  - larger weights: the wave's columns are packed first (a chunk per input channel), then chunks
-//    of kPixelPanels panels x all output channels, or, when that makes fewer than kMinChunks, of
-//    fewer channels (whole tiles of kGemmRows), so that two threads share the work evenly. Each
-//    chunk reads its block of columns once per block of channels: larger blocks read less.
-constexpr int64_t kCachedFloats = int64_t{1} << 18;
-constexpr int64_t kPixelPanels = 8;
+// is cut into chunks of whole panels of 32 pixels (and of output channels):
+//  - with at least kMinChunks blocks of kOwnPanels panels, a chunk is such a block x all output
+//    channels. It packs its columns itself, a slice of input channels at a time (at most kGemmDepth
+//    taps: 22 channels of a 3x3 kernel for 64, 26 for 256), and multiplies each slice while it is in L2 (Goto's
+//    blocking: the packed slice, 128 KiB, stays put while the weights stream by);
+//  - with fewer (small maps), the wave's columns are packed first (a chunk per input channel),
+//    then shared by chunks of kSharedPanels panels x a block of output channels (whole tiles of
+//    kGemmRows), blocks small enough to make kMinChunks chunks: two threads share work evenly.
+constexpr int64_t kOwnPanels = 4;
+constexpr int64_t kSharedPanels = 8;
 constexpr int64_t kMinChunks = 16;
 
 int64_t wave_rows(int64_t taps, int64_t out_h, int64_t out_w) {
@@ -145,11 +145,15 @@ void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];
     const int64_t in_per_group = p.in_channels / p.groups, out_per_group = p.out_channels / p.groups;
-    const int64_t taps = in_per_group * w.kernel_h * w.kernel_w, pixels = out_h * out_w;
+    const int64_t kernel_taps = w.kernel_h * w.kernel_w, taps = in_per_group * kernel_taps, pixels = out_h * out_w;
     const int64_t rows_per_wave = wave_rows(taps, out_h, out_w);
-    const bool own_columns = out_per_group * taps <= kCachedFloats;
+    const bool own_columns = (gemm_panels(rows_per_wave * out_w) + kOwnPanels - 1) / kOwnPanels >= kMinChunks;
+    // own_columns: input channels per slice, as even as at most kGemmDepth taps a slice allows
+    const int64_t max_slice = std::max<int64_t>(1, kGemmDepth / kernel_taps);
+    const int64_t slices = (in_per_group + max_slice - 1) / max_slice;
+    const int64_t slice_channels = (in_per_group + slices - 1) / slices;
     const PaddedGrid grid = padded_grid(w, in_h, in_w);
-    // The calling thread's scratch (shared with the workers while they run); the padded input of a
+    // The calling thread's scratch (shared with the workers while they run): the padded input of a
     // group, and the packed columns of a wave unless each chunk packs its own. copy_padded and
     // pack_columns write every value.
     thread_local std::vector<float> padded_scratch, columns_scratch;
@@ -169,36 +173,37 @@ void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue
                 float* out = output.ptr() + (n * p.out_channels + g * out_per_group) * pixels + p0;
                 const float* kernel = weight + g * out_per_group * taps;
                 const float* bias = epilogue.bias ? epilogue.bias + g * out_per_group : nullptr;
-                int64_t chunk_panels = kPixelPanels, chunk_rows = out_per_group;
                 if (own_columns) {
-                    chunk_panels = std::max<int64_t>(2, kCachedFloats / (taps * kGemmPanel));
-                } else {
-                    run_chunks(pool, in_per_group, taps * (p1 - p0), [&](int64_t i) {
-                        pack_columns(padded, grid, i, i + 1, w, out_w, taps, p0, p1, columns);
+                    const int64_t chunks = (panels + kOwnPanels - 1) / kOwnPanels;
+                    run_chunks(pool, chunks, out_per_group * taps * (p1 - p0), [&](int64_t chunk) {
+                        const int64_t q0 = chunk * kOwnPanels * kGemmPanel;
+                        const int64_t q1 = std::min(p1 - p0, q0 + kOwnPanels * kGemmPanel);
+                        thread_local std::vector<float> slice_scratch;
+                        float* slice = thread_scratch(slice_scratch, gemm_packed_size(slice_channels * kernel_taps, q1 - q0));
+                        for (int64_t i0 = 0; i0 < in_per_group; i0 += slice_channels) {
+                            const int64_t i1 = std::min(in_per_group, i0 + slice_channels), depth = (i1 - i0) * kernel_taps;
+                            pack_columns(padded + i0 * grid.floats(), grid, 0, i1 - i0, w, out_w, depth, p0 + q0, p0 + q1, slice);
+                            gemm_packed(out_per_group, q1 - q0, depth, kernel + i0 * kernel_taps, taps, slice, out + q0,
+                                        pixels, {i0 == 0 ? bias : nullptr, epilogue.relu && i1 == in_per_group}, i0 > 0);
+                        }
                     });
-                    const int64_t pixel_chunks = (panels + chunk_panels - 1) / chunk_panels;
-                    if (pixel_chunks < kMinChunks) {
-                        const int64_t channel_chunks = (kMinChunks + pixel_chunks - 1) / pixel_chunks;
-                        const int64_t tiles = (out_per_group + kGemmRows - 1) / kGemmRows;
-                        chunk_rows = (tiles + channel_chunks - 1) / channel_chunks * kGemmRows;
-                    }
+                    continue;
                 }
-                const int64_t pixel_chunks = (panels + chunk_panels - 1) / chunk_panels;
+                run_chunks(pool, in_per_group, taps * (p1 - p0), [&](int64_t i) {
+                    pack_columns(padded, grid, i, i + 1, w, out_w, taps, p0, p1, columns);
+                });
+                const int64_t pixel_chunks = (panels + kSharedPanels - 1) / kSharedPanels;
+                const int64_t tiles = (out_per_group + kGemmRows - 1) / kGemmRows;
+                const int64_t channel_chunks_wanted = (kMinChunks + pixel_chunks - 1) / pixel_chunks;
+                const int64_t chunk_rows = (tiles + channel_chunks_wanted - 1) / channel_chunks_wanted * kGemmRows;
                 const int64_t channel_chunks = (out_per_group + chunk_rows - 1) / chunk_rows;
                 run_chunks(pool, pixel_chunks * channel_chunks, out_per_group * taps * (p1 - p0), [&](int64_t chunk) {
                     const int64_t oc0 = chunk % channel_chunks * chunk_rows;
                     const int64_t rows = std::min(chunk_rows, out_per_group - oc0);
-                    const int64_t q0 = chunk / channel_chunks * chunk_panels * kGemmPanel;
-                    const int64_t q1 = std::min(p1 - p0, q0 + chunk_panels * kGemmPanel);
-                    const float* block = columns + q0 * taps;  // its first panel
-                    if (own_columns) {  // in the running thread's scratch
-                        thread_local std::vector<float> block_scratch;
-                        float* own = thread_scratch(block_scratch, gemm_packed_size(taps, q1 - q0));
-                        pack_columns(padded, grid, 0, in_per_group, w, out_w, taps, p0 + q0, p0 + q1, own);
-                        block = own;
-                    }
-                    gemm_packed(rows, q1 - q0, taps, kernel + oc0 * taps, taps, block, out + oc0 * pixels + q0, pixels,
-                                {bias ? bias + oc0 : nullptr, epilogue.relu});
+                    const int64_t q0 = chunk / channel_chunks * kSharedPanels * kGemmPanel;
+                    const int64_t q1 = std::min(p1 - p0, q0 + kSharedPanels * kGemmPanel);
+                    gemm_packed(rows, q1 - q0, taps, kernel + oc0 * taps, taps, columns + q0 * taps,
+                                out + oc0 * pixels + q0, pixels, {bias ? bias + oc0 : nullptr, epilogue.relu});
                 });
             }
         }

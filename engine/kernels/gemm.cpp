@@ -10,9 +10,6 @@ namespace gapnet {
 namespace {
 
 constexpr int kLanes = kVec16Lanes;
-// k per block: a panel's block of B (kGemmDepth x 32 floats, 32 KiB) streams from L2 past the
-// tile's block of A (12 x kGemmDepth floats, 12 KiB), which stays in L1.
-constexpr int64_t kGemmDepth = 256;
 
 using Vec = Vec16;
 
@@ -81,7 +78,7 @@ void any_tile(int64_t rows, int vecs, int64_t depth, const float* a, int64_t lda
 }  // namespace
 
 void gemm_packed(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b_packed, float* c,
-                 int64_t ldc, Epilogue epilogue) {
+                 int64_t ldc, Epilogue epilogue, bool accumulate) {
     // Blocks of depth and tiles of rows as even as their limits allow (576 = 3 x 192, not
     // 256 + 256 + 64; 128 rows = 7 x 12 + 4 x 11, not 10 x 12 + 8): a thin block or tile does as
     // many loads and stores of C for fewer multiply-adds.
@@ -89,7 +86,7 @@ void gemm_packed(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, c
     const int64_t tiles = (m + kGemmRows - 1) / kGemmRows;
     for (int64_t block = 0, k0 = 0; block < depth_blocks; ++block) {
         const int64_t depth = k / depth_blocks + (block < k % depth_blocks ? 1 : 0);
-        const bool first = block == 0, relu = epilogue.relu && block == depth_blocks - 1;
+        const bool first = block == 0 && !accumulate, relu = epilogue.relu && block == depth_blocks - 1;
         // Rows outer: the tile's block of A (rows x depth) stays in L1 while B's panels stream by.
         for (int64_t t = 0, i = 0; t < tiles; ++t) {
             const int64_t rows = m / tiles + (t < m % tiles ? 1 : 0);
