@@ -754,7 +754,8 @@ def comparison_table(blocks, refused, pruned, models, threads, batch, field):
 
 def kernel_efficiency(blocks, models, args):
     """Per convolution step and thread count: GFLOP/s of the GEMM and direct kernels over rounds, the
-    median share of the FMA peak of each, and whether the step is a large layer."""
+    share of the FMA peak of each (median over rounds of the median runs; and the best run), and
+    whether the step is a large layer."""
     rows = []
     for key in models:
         for threads in args.threads:
@@ -772,7 +773,10 @@ def kernel_efficiency(blocks, models, args):
                 for k in CONV_KERNELS:
                     row[k] = [r["layers"][i]["gflops"] for r in runs[k]]
                     row[k + "_share"] = statistics.median(r["layers"][i]["gflops"] / r["fma_peak_gflops"] for r in runs[k])
+                    row[k + "_best"] = max(2e-6 * step["macs"] / r["layers"][i]["min_ms"] / r["fma_peak_gflops"]
+                                           for r in runs[k])
                 row["best"] = max(row[k + "_share"] for k in CONV_KERNELS)
+                row["best_run"] = max(row[k + "_best"] for k in CONV_KERNELS)
                 rows.append(row)
     return rows
 
@@ -864,11 +868,15 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     large = [r for r in kernel_efficiency(blocks, models, args) if r["large"]]
     for threads in sorted({r["threads"] for r in large}):
         rows = [r for r in large if r["threads"] == threads]
-        worst = min(rows, key=lambda r: r["best"])
-        add(f"GEMM/direct kernels on {models[rows[0]['model']]['title']}'s large layers, {threads} thread(s): the "
-            f"better kernel reaches {100 * worst['best']:.0f} % of the measured FMA peak on its worst layer "
-            f"({worst['step']}; target ≥ {100 * KERNEL_PEAK_TARGET:.0f} %: "
-            f"{'met' if worst['best'] >= KERNEL_PEAK_TARGET else '**not met**'}); see the kernels' table below.\n")
+        median_worst = min(rows, key=lambda r: r["best"])
+        best_worst = min(rows, key=lambda r: r["best_run"])
+        verdict = lambda v: "met" if v >= KERNEL_PEAK_TARGET else "**not met**"
+        add(f"GEMM/direct kernels on {models[rows[0]['model']]['title']}'s large layers, {threads} thread(s), "
+            f"target ≥ {100 * KERNEL_PEAK_TARGET:.0f} % of the measured FMA peak: the better kernel's median run reaches "
+            f"{100 * median_worst['best']:.0f} % on its worst layer ({median_worst['step']}; {verdict(median_worst['best'])}), "
+            f"its best run {100 * best_worst['best_run']:.0f} % ({best_worst['step']}; {verdict(best_worst['best_run'])}); "
+            "see the kernels' table below.\n")
+    add("")
 
     add("## Speed\n")
     if pruned:
@@ -964,13 +972,20 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
             "the same process just before. Target (issue): at least "
             f"{100 * KERNEL_PEAK_TARGET:.0f} % on the large layers, here those with at least "
             f"{100 * LARGE_LAYER_SHARE:.0f} % of the model's multiply-adds (the better of the two kernels).\n")
-        add("| step | share of MACs | threads | GEMM GFLOP/s | of peak | direct GFLOP/s | of peak | best | target met |")
+        add("The machine's cores share their caches and memory with other tenants' work, which slows "
+            "kernels that read memory (these) and not the FMA loop (registers only): the median runs measure "
+            "that as well as the kernels. The best run of each (the fastest of its timed runs, against the "
+            "peak of the same process) shows what the kernel reaches when left alone.\n")
+        add("| step | share of MACs | threads | GEMM GFLOP/s | of peak (median; best run) | direct GFLOP/s | "
+            "of peak (median; best run) | better kernel, of peak (median; best run) | target met (median; best run) |")
         add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |")
         for r in kernel_rows:
-            met = "—" if not r["large"] else ("yes" if r["best"] >= KERNEL_PEAK_TARGET else "**no**")
+            met = "—" if not r["large"] else " ; ".join(
+                "yes" if v >= KERNEL_PEAK_TARGET else "**no**" for v in (r["best"], r["best_run"]))
             add(f"| {r['step']} | {100 * r['mac_share']:.1f} % | {r['threads']} | {fmt_spread(r['gemm'])} | "
-                f"{100 * r['gemm_share']:.0f} % | {fmt_spread(r['direct'])} | {100 * r['direct_share']:.0f} % | "
-                f"{100 * r['best']:.0f} % | {met} |")
+                f"{100 * r['gemm_share']:.0f} %; {100 * r['gemm_best']:.0f} % | {fmt_spread(r['direct'])} | "
+                f"{100 * r['direct_share']:.0f} %; {100 * r['direct_best']:.0f} % | "
+                f"{100 * r['best']:.0f} %; {100 * r['best_run']:.0f} % | {met} |")
         add("")
 
     add("## Reproduce\n")

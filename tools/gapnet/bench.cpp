@@ -28,7 +28,7 @@ Times the model on a batch of N random inputs (default 1; no image decoding), af
   FMA peak       what this machine's cores do at most, float32 fused multiply-adds from registers
                  on every thread of the run, measured just before the runs
   peak memory    the process's peak resident set size (load included), from getrusage
-With --json, one JSON object with the same figures.
+With --json, one JSON object with the same figures, and each step's fastest run (min_ms).
 
 --conv-algorithm K runs every convolution with kernel K where K applies (gemm applies to all; auto,
 the default, is each layer's own choice): to compare kernels on the same model. Winograd's GFLOP/s
@@ -86,7 +86,7 @@ double fma_peak_gflops(ThreadPool& pool) {
 struct StepFigures {
     std::string name, type, kernel;
     int64_t macs = 0;  // per image
-    double median_ms = 0;
+    double median_ms = 0, min_ms = 0;
 };
 
 }  // namespace
@@ -174,6 +174,7 @@ int bench_command(std::vector<std::string> arguments) {
                                                          : graph.nodes()[graph.nodes()[step.first].input].output_shape,
                                                      batch));
         f.median_ms = quantile(step_ms[k], 0.5);
+        f.min_ms = *std::min_element(step_ms[k].begin(), step_ms[k].end());
         steps_total_ms += f.median_ms;
         steps.push_back(std::move(f));
     }
@@ -196,7 +197,8 @@ int bench_command(std::vector<std::string> arguments) {
         for (size_t k = 0; k < steps.size(); ++k)
             s += std::string(k ? ", " : "") + "{\"step\": " + json_quote(steps[k].name) + ", \"type\": " +
                  json_quote(steps[k].type) + ", \"macs\": " + std::to_string(steps[k].macs) +
-                 ", \"median_ms\": " + fixed(steps[k].median_ms, "%.6f") + ", \"share\": " +
+                 ", \"median_ms\": " + fixed(steps[k].median_ms, "%.6f") +
+                 ", \"min_ms\": " + fixed(steps[k].min_ms, "%.6f") + ", \"share\": " +
                  fixed(steps_total_ms > 0 ? steps[k].median_ms / steps_total_ms : 0, "%.4f") +
                  ", \"gflops\": " + fixed(gflops(steps[k].macs, steps[k].median_ms), "%.3f") +
                  (steps[k].kernel.empty() ? "" : ", \"kernel\": " + json_quote(steps[k].kernel)) + "}";
