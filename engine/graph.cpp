@@ -26,7 +26,7 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
     else if (!input.empty() && (from = find(input)) < 0)
         throw Error("no earlier layer is named '" + input + "'", "input");
 
-    const Shape& in = from < 0 ? input_shape_ : nodes_[from].output_shape;
+    const Shape& in = shape_of(from);
     Shape out = layer->output_shape(in);
     for (int64_t d : out)
         if (d < 1) throw Error("output shape " + to_string(out) + " has a non-positive size");
@@ -82,7 +82,7 @@ int64_t Graph::peak_memory_bytes(int64_t batch) const {
     int64_t live = element_count(input_shape_), peak = 0;  // floats per sample
     for (size_t i = 0; i < nodes_.size(); ++i) {
         const Node& node = nodes_[i];
-        const Shape& in = node.input < 0 ? input_shape_ : nodes_[node.input].output_shape;
+        const Shape& in = shape_of(node.input);
         live += element_count(node.output_shape);
         peak = std::max(peak, batch * live + node.layer->workspace_elements(in));
         if (node.input >= 0 && last_use[node.input] == i) live -= element_count(nodes_[node.input].output_shape);

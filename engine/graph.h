@@ -35,6 +35,9 @@ public:
 
     const Shape& input_shape() const { return input_shape_; }
     const Shape& output_shape() const;
+    // The per-sample shape of node `node`'s output; node -1 is the graph input (what a node whose
+    // `input` is -1 reads).
+    const Shape& shape_of(int node) const { return node < 0 ? input_shape_ : nodes_[node].output_shape; }
     const std::vector<Node>& nodes() const { return nodes_; }
     int find(const std::string& name) const;  // node index, or -1
 

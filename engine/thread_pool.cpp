@@ -44,12 +44,10 @@ ThreadPool::~ThreadPool() {
     for (std::thread& t : workers_) t.join();
 }
 
-// Takes chunks until none is left (pinned: runs chunk `self` only). job_, chunks_ and pinned_ are
-// only replaced while no worker is registered (busy_workers_ == 0), so reading them here is safe.
+// Runs chunk `self` (pinned) or takes chunks until none is left. job_, chunks_ and pinned_ are only
+// replaced while no worker is registered (busy_workers_ == 0), so reading them here is safe.
 void ThreadPool::run_chunks(int self) {
-    for (bool once = true; once || !pinned_; once = false) {
-        const int64_t i = pinned_ ? self : next_.fetch_add(1, std::memory_order_relaxed);
-        if (i >= chunks_) return;
+    const auto run_one = [this](int64_t i) {
         try {
             (*job_)(i);
         } catch (...) {
@@ -57,7 +55,12 @@ void ThreadPool::run_chunks(int self) {
             if (!error_) error_ = std::current_exception();
         }
         finished_.fetch_add(1, std::memory_order_acq_rel);
+    };
+    if (pinned_) {
+        if (self < chunks_) run_one(self);
+        return;
     }
+    for (int64_t i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < chunks_;) run_one(i);
 }
 
 void ThreadPool::worker_loop(int self) {

@@ -586,74 +586,6 @@ def prune_slow_peers(blocks, configs, factor):
 # ----------------------------------------------------------------------------------------------
 # Machine facts.
 
-FMA_SOURCE = r"""
-#include <immintrin.h>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <thread>
-#include <vector>
-#ifdef __AVX512F__
-typedef __m512 vec; enum { kLanes = 16 };
-static vec set1(float v) { return _mm512_set1_ps(v); }
-static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
-static float first(vec v) { return _mm512_reduce_add_ps(v); }
-#else
-typedef __m256 vec; enum { kLanes = 8 };
-static vec set1(float v) { return _mm256_set1_ps(v); }
-static vec fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
-static float first(vec v) { float s[8]; _mm256_storeu_ps(s, v); return s[0]; }
-#endif
-enum { kChains = 24 };  // independent FMA chains: enough to hide the latency on two FMA ports
-volatile float sink;
-static void chains(long n) {
-    vec acc[kChains];
-    for (int k = 0; k < kChains; ++k) acc[k] = set1(0.001f * k);
-    const vec b = set1(0.999999f), c = set1(1e-7f);
-    for (long i = 0; i < n; ++i) {
-#pragma GCC unroll 24
-        for (int k = 0; k < kChains; ++k) acc[k] = fma(acc[k], b, c);
-    }
-    float s = 0;
-    for (int k = 0; k < kChains; ++k) s += first(acc[k]);
-    sink = s;
-}
-int main(int argc, char** argv) {
-    const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
-    const long n = 10000000;
-    double best = 0;
-    for (int repeat = 0; repeat < 5; ++repeat) {
-        auto start = std::chrono::steady_clock::now();
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; ++t) pool.emplace_back(chains, n);
-        for (auto& t : pool) t.join();
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        double gflops = 2.0 * kLanes * kChains * (double)n * threads / s / 1e9;
-        if (gflops > best) best = gflops;
-    }
-    std::printf("{\"gflops\": %.1f, \"lanes\": %d}\n", best, (int)kLanes);
-}
-"""
-
-
-def measure_fma_peak(workdir):
-    """Single-precision FMA GFLOP/s with 1 and 2 threads, from a tiny program compiled here (or None)."""
-    compiler = shutil.which("g++") or shutil.which("c++")
-    if not compiler:
-        return None
-    source, binary = os.path.join(workdir, "fma_peak.cpp"), os.path.join(workdir, "fma_peak")
-    with open(source, "w") as f:
-        f.write(FMA_SOURCE)
-    if subprocess.run([compiler, "-O3", "-march=native", "-pthread", source, "-o", binary],
-                      capture_output=True).returncode != 0:
-        return None
-    peak = {}
-    for threads in (1, 2):
-        result = run_json([binary, str(threads)], timeout=120)
-        peak[threads], peak["lanes"] = result["gflops"], result["lanes"]
-    return peak
-
-
 def command_output(command, cwd=None):
     try:
         return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=60).stdout.strip()
@@ -661,7 +593,7 @@ def command_output(command, cwd=None):
         return ""
 
 
-def machine_facts(args, workdir):
+def machine_facts(args):
     lscpu = command_output(["lscpu"])
     field = lambda name: next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()  # noqa: E731
                                if line.startswith(name + ":")), "?")
@@ -673,7 +605,6 @@ def machine_facts(args, workdir):
             "simd": " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16") if f in flags),
             "kernel": platform.release(), "debian": debian, "openblas_package": openblas_package,
             "load_average_start": os.getloadavg(),
-            "fma_peak_gflops": measure_fma_peak(workdir) if not args.no_fma_peak else None,
             "gapnet_version": command_output([args.gapnet, "--version"]),
             "git_describe": command_output(["git", "describe", "--always", "--dirty", "--tags"], cwd=ROOT),
             "compiler": command_output(["c++", "--version"]).splitlines()[0] if shutil.which("c++") else "?"}
@@ -808,12 +739,14 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     add(f"| CPU | {machine['cpu']}, {machine['cpus']} logical CPUs ({machine['threads_per_core']} thread per core), "
         f"hypervisor {machine['hypervisor']} |")
     add(f"| SIMD | {machine['simd']} |")
-    peak = machine["fma_peak_gflops"]
-    if peak:
-        add(f"| measured FMA peak (float32, {peak['lanes']}-lane FMA loop) | {peak[1]:.0f} GFLOP/s with 1 thread, "
-            f"{peak[2]:.0f} GFLOP/s with 2 threads |")
-    else:
-        add("| measured FMA peak | not measured |")
+    # The FMA peak gapnet bench measures at the start of each of its blocks (float32 multiply-adds of
+    # 16-float vectors from registers, on every thread of the block): the largest over the blocks.
+    peaks = {}
+    for b in blocks:
+        if b["engine"].startswith("gapnet") and "fma_peak_gflops" in b["result"]:
+            peaks[b["threads"]] = max(peaks.get(b["threads"], 0), b["result"]["fma_peak_gflops"])
+    add("| measured FMA peak (float32, `gapnet bench`'s FMA loop, the largest over its blocks) | " +
+        ", ".join(f"{peaks[t]:.0f} GFLOP/s with {t} thread{'s' if t > 1 else ''}" for t in sorted(peaks)) + " |")
     add(f"| load average at start (1, 5, 15 min) | {', '.join(f'{v:.2f}' for v in machine['load_average_start'])} |")
     add(f"| load average at end | {', '.join(f'{v:.2f}' for v in os.getloadavg())} |")
     add(f"| OS | Debian {machine['debian']}, Linux {machine['kernel']} |")
@@ -1025,7 +958,6 @@ def main():
     ap.add_argument("--workdir", help="where the exported files go (default: a temporary directory, removed)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the reference models' weights")
     ap.add_argument("--smoke", action="store_true", help="tiny counts and a subset of configurations; fail on any error")
-    ap.add_argument("--no-fma-peak", action="store_true", help="skip measuring the FMA peak")
     # Worker mode (internal): one block of one peer engine, printed as JSON.
     ap.add_argument("--worker", choices=["info", "prepare"] + PEERS, help=argparse.SUPPRESS)
     ap.add_argument("--model-file", help=argparse.SUPPRESS)
@@ -1072,8 +1004,8 @@ def main():
             print("warning: PyTorch does not load OpenBLAS (install libopenblas0-pthread)", file=sys.stderr)
         print(f"peers: torch {info['torch']}, OpenCV {info['cv2']}, OpenBLAS: {info['torch_uses_openblas']} "
               f"({time.time() - started:.0f} s)", flush=True)
-        machine = machine_facts(args, workdir)
-        print(f"machine: {machine['cpu']}, FMA peak {machine['fma_peak_gflops']} ({time.time() - started:.0f} s)", flush=True)
+        machine = machine_facts(args)
+        print(f"machine: {machine['cpu']} ({time.time() - started:.0f} s)", flush=True)
         prepare = [sys.executable, os.path.abspath(__file__), "--worker", "prepare", "--workdir", workdir,
                    "--models", ",".join(args.models), "--seed", str(args.seed)] + (["--smoke"] if args.smoke else [])
         prepared = run_json(prepare, env=thread_env(2), timeout=3600, echo=True)
