@@ -58,6 +58,10 @@ const ConvCase kConvCases[] = {
     {3, 7, 1, 5, 3, 1, 2, 3, 1, 2, 2, 12, 11, true},    // direct: dilated, rectangular, asymmetric
     {33, 21, 1, 1, 1, 1, 1, 1, 0, 0, 1, 6, 5, false},   // direct: padded 1x1
     {64, 130, 1, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, true},   // direct: M1's conv3 shape, odd channels
+    // direct with channel tiles (>= 256 taps): a block of 32 and one of 8 channels, 3 tiles of a
+    // 31-pixel row (11, 10, 10), dilated, asymmetric padding; a 5x3 kernel, one channel past 32
+    {30, 40, 1, 3, 3, 1, 2, 2, 1, 2, 3, 13, 31, true},
+    {20, 33, 1, 5, 3, 1, 1, 2, 1, 0, 1, 9, 29, false},
     // GEMM with weights past the cache (packed columns shared by blocks of output channels), 3x3
     // taps of 64 and 70 channels (3 blocks of depth), last panels of 17 and of 10 pixels, 4 rows
     // in the last tile of one
@@ -173,9 +177,12 @@ TEST_CASE("gemm_packed equals a plain triple loop for every tile shape, panel wi
 TEST_CASE("conv2d_direct equals conv2d_reference, bit-identical for 1 and 2 threads") {
     std::mt19937 rng(10);
     ThreadPool serial(1), two(2);
+    int channel_tiled = 0;
     for (const ConvCase& c : kConvCases) {
         const Conv2d conv = make_conv(c, rng);
         if (!direct_applies(conv.params())) continue;
+        const std::vector<float> packed = direct_pack_weights(conv.params(), conv.weight().data());
+        channel_tiled += direct_channel_tiles(conv.params());
         for (const int64_t batch : {1, 3}) {
             const Tensor input = batch_of({c.in, c.h, c.w}, batch, rng);
             const Shape out = conv.output_shape({c.in, c.h, c.w});
@@ -184,8 +191,8 @@ TEST_CASE("conv2d_direct equals conv2d_reference, bit-identical for 1 and 2 thre
             for (const bool relu : {false, true}) {
                 Tensor one({batch, out[0], out[1], out[2]}), both({batch, out[0], out[1], out[2]});
                 const Epilogue epilogue{c.bias ? conv.bias().data() : nullptr, relu};
-                conv2d_direct(conv.params(), conv.weight().data(), epilogue, input, one, serial);
-                conv2d_direct(conv.params(), conv.weight().data(), epilogue, input, both, two);
+                conv2d_direct(conv.params(), conv.weight().data(), packed.data(), epilogue, input, one, serial);
+                conv2d_direct(conv.params(), conv.weight().data(), packed.data(), epilogue, input, both, two);
                 INFO("in " << c.in << " out " << c.out << " kernel " << c.k_h << "x" << c.k_w << " map " << c.h << "x"
                            << c.w << " batch " << batch << " relu " << relu);
                 require_close(one.data, relu ? relu_of(reference.data) : reference.data);
@@ -193,6 +200,7 @@ TEST_CASE("conv2d_direct equals conv2d_reference, bit-identical for 1 and 2 thre
             }
         }
     }
+    REQUIRE(channel_tiled == 6);  // the cases of >= 256 taps (the rest run vector tiles)
 }
 
 TEST_CASE("conv2d_depthwise equals conv2d_reference") {

@@ -188,10 +188,18 @@ void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) cons
         case Algorithm::winograd:
             return conv2d_winograd(p_, parameters_->winograd.empty() ? nullptr : parameters_->winograd.data(),
                                    weight().data(), epilogue, input, output, pool);
-        case Algorithm::direct: return conv2d_direct(p_, weight().data(), epilogue, input, output, pool);
+        case Algorithm::direct:
+            return conv2d_direct(p_, weight().data(), direct_weights(), epilogue, input, output, pool);
         case Algorithm::depthwise: return conv2d_depthwise(p_, weight().data(), epilogue, input, output, pool);
         case Algorithm::gemm: return conv2d_gemm(p_, weight().data(), epilogue, input, output, pool);
     }
+}
+
+const float* Conv2d::direct_weights() const {
+    if (!direct_channel_tiles(p_)) return nullptr;
+    std::call_once(parameters_->direct_once,
+                   [&] { parameters_->direct = direct_pack_weights(p_, parameters_->weight.data()); });
+    return parameters_->direct.data();
 }
 
 // relu: the same parameters, ReLU in the epilogue. batch_norm2d (y = x*scale + shift per channel):

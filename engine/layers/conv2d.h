@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -59,7 +60,12 @@ private:
     struct Parameters {
         std::vector<float> weight, bias;
         std::vector<float> winograd;  // the weights transformed by winograd_filter, or empty
+        // The weights packed for the direct kernel's channel tiles (direct_pack_weights), made by the
+        // first call that runs them: only layers that run them keep this copy of their weights.
+        mutable std::once_flag direct_once;
+        mutable std::vector<float> direct;
     };
+    const float* direct_weights() const;  // parameters_->direct, packed on first use; null if unused
     Conv2d(Params params, std::shared_ptr<const Parameters> parameters, bool relu);
     static std::shared_ptr<const Parameters> prepare(const Params& p, std::vector<float> weight,
                                                      std::vector<float> bias);
