@@ -290,7 +290,9 @@ void conv2d_direct(const Conv2d::Params& p, const float* weight, const float* pa
 
     for (int64_t n = 0; n < batch; ++n) {
         const float* in = input.ptr() + n * p.in_channels * in_h * in_w;
-        copy_padded(in, p.in_channels, in_h, in_w, w.pad_top, w.pad_left, l.ph, l.pw, padded);
+        run_chunks(pool, p.in_channels, p.in_channels * g.plane, [&](int64_t c) {
+            copy_padded(in + c * in_h * in_w, 1, in_h, in_w, w.pad_top, w.pad_left, l.ph, l.pw, padded + c * g.plane);
+        });
         std::fill(padded + p.in_channels * g.plane, padded + l.floats, 0.0f);  // what the last vectors over-read
         float* out = output.ptr() + n * p.out_channels * l.out_h * l.out_w;
         if (direct_channel_tiles(p))
