@@ -72,12 +72,13 @@ constexpr int64_t kWinogradMinTilesUncached = 48;
 //        32 -> 64, 14x14    0.064; 0.054  0.075; 0.10   0.17
 //        64 -> 128, 7x7     0.076; 0.062                0.10;  0.10
 // while at batch 32 Winograd's waves span samples and it wins (64 -> 128, 7x7: 1.5 vs 2.1). Larger
-// inputs stay with Winograd/GEMM: VGG-11's 256 -> 512 at 28x28 took 8.0 ms direct, 3.5 Winograd
-// (2 threads), its 3 -> 64 at 224x224 was slower direct within the model (4.1-6.2 vs 4.5 ms).
-// Output maps of at most kDirectMaxPixels (16 x 16) run direct whatever the channels (unless
-// Winograd's waves are wide enough, as above): VGG-11's 512 -> 512 at 14x14, where Winograd would
-// transform its 9 MB of weights on every call, took (ms, 1 thread; 2 threads, gapnet bench
-// --conv-algorithm, interleaved): direct 7.3; 3.8, GEMM 7.5-7.8; 4.6, Winograd 10.9.
+// inputs stay with Winograd/GEMM: VGG-11's 256 -> 512 at 28x28 took 6.1-7.0 ms direct (channel
+// tiles), 3.9-4.4 Winograd (2 threads), its 3 -> 64 at 224x224 was slower direct within the model
+// (4.1-6.2 vs 4.5 ms). Output maps of at most kDirectMaxPixels (16 x 16) run direct whatever the
+// channels (unless Winograd's waves are wide enough, as above): VGG-11's 512 -> 512 at 14x14, where
+// Winograd would transform its 9 MB of weights on every call, took (ms, 1 thread; 2 threads, gapnet
+// bench --conv-algorithm, 3 interleaved rounds): direct 6.1-6.2; 3.3-3.5, GEMM 7.4-8.1; 4.3-4.5,
+// Winograd 10.9-13.4; 6.1-7.6.
 constexpr int64_t kDirectMaxFloats = int64_t{1} << 15;
 constexpr int64_t kDirectMaxPixels = 256;
 constexpr int64_t kDirectMaxWinogradTiles = 64;
