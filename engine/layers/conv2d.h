@@ -4,7 +4,7 @@
 //   output [N, out_channels, H', W'],  H' = floor((H + pad_top + pad_bottom - dilation*(kh-1) - 1) / stride) + 1
 // Channels split into `groups` independent groups; groups == in_channels is a depthwise convolution.
 // The arithmetic is in kernels/: the plain reference loop and the fast kernels (conv2d.h: im2col +
-// GEMM, conv2d_winograd.h, conv2d_depthwise.h), one chosen per layer (see algorithm()).
+// GEMM, conv2d_winograd.h, conv2d_direct.h, conv2d_depthwise.h), one chosen per layer (see algorithm()).
 //
 // Fusion (Graph::fuse): a conv2d absorbs a following relu (applied as each output block is
 // finished) and a following batch_norm2d (folded into its weights and bias, after which it can
