@@ -254,7 +254,9 @@ bool direct_applies(const Conv2d::Params& p) {
 }
 
 bool direct_channel_tiles(const Conv2d::Params& p) {
-    return p.in_channels * p.window.kernel_h * p.window.kernel_w >= kChannelTilesMinTaps;
+    // At least a block of output channels: the packed copy then takes at most twice the weights.
+    return p.in_channels * p.window.kernel_h * p.window.kernel_w >= kChannelTilesMinTaps &&
+           p.out_channels >= kChannelBlock;
 }
 
 std::vector<float> direct_pack_weights(const Conv2d::Params& p, const float* weight) {

@@ -11,13 +11,14 @@
 // with x < W' (those with x >= W' straddle the padding and are dropped: PW/W' of the arithmetic is
 // wasted, 9/7 on a 7x7 map, 16/14 on 14x14).
 //
-// Channel tiles (layers of many taps, where that waste and the weights' traffic matter): the vector
-// lanes hold output channels instead, as in oneDNN's blocked layouts. A tile keeps 32 output
-// channels (two vectors) x up to 14 pixels of an output row in 28 registers; per tap it loads the
-// two vectors of weights and multiplies them by each pixel's input value, broadcast. No lane is
-// wasted whatever the map's width, and each weight loaded serves 14 multiply-adds. The weights must
-// be packed for it once, by direct_pack_weights: [out_channels/32][taps][32], zeros past the last
-// channel. The sums (in registers, pixel-major) are transposed into the output as they are written.
+// Channel tiles (layers of >= 256 taps and >= 32 output channels, where that waste and the
+// weights' traffic matter): the vector lanes hold output channels instead, as in oneDNN's blocked
+// layouts. A tile keeps 32 output channels (two vectors) x up to 14 pixels of an output row in 28
+// registers; per tap it loads the two vectors of weights and multiplies them by each pixel's input
+// value, broadcast. No lane is wasted whatever the map's width, and each weight loaded serves 14
+// multiply-adds. The weights must be packed for it once, by direct_pack_weights:
+// [out_channels/32][taps][32], zeros past the last channel (at most twice the weights). The sums (in
+// registers, pixel-major) are transposed into the output as they are written.
 //
 // Work is cut into chunks fixed by the shapes (vector tiles: 3 tiles of output channels x a span of
 // index vectors; channel tiles: a block of 32 output channels x a span of rows), each output value
