@@ -73,6 +73,12 @@ int64_t Graph::macs() const {
     return total;
 }
 
+int64_t Graph::prepared_elements() const {
+    int64_t total = 0;
+    for (const Node& n : nodes_) total += n.layer->prepared_elements(shape_of(n.input));
+    return total;
+}
+
 int64_t Graph::peak_memory_bytes(int64_t batch) const {
     std::vector<size_t> last_use(nodes_.size(), 0);
     for (size_t i = 0; i < nodes_.size(); ++i)
@@ -87,7 +93,7 @@ int64_t Graph::peak_memory_bytes(int64_t batch) const {
         peak = std::max(peak, batch * live + node.layer->workspace_elements(in));
         if (node.input >= 0 && last_use[node.input] == i) live -= element_count(nodes_[node.input].output_shape);
     }
-    return 4 * (parameter_count() + peak);
+    return 4 * (parameter_count() + prepared_elements() + peak);
 }
 
 int Graph::head_start() const {

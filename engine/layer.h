@@ -44,6 +44,10 @@ public:
     // Scratch memory forward() allocates for one sample of shape `input`, in floats.
     virtual int64_t workspace_elements(const Shape& /*input*/) const { return 0; }
 
+    // Values the layer keeps besides its parameters to run on inputs of shape `input` (weights
+    // transformed or packed for a fast kernel), made when it is built or by its first forward().
+    virtual int64_t prepared_elements(const Shape& /*input*/) const { return 0; }
+
     // output = layer(input), for a batch. `output` has the shape output_shape() gave, batch in front.
     // Work may be spread over `pool`; the result does not depend on the pool's size.
     virtual void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const = 0;

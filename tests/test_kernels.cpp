@@ -250,6 +250,19 @@ TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for small 
     REQUIRE(make_conv({6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({6, 8, 8}) == A::depthwise);
 }
 
+TEST_CASE("conv2d counts the weights it prepares: Winograd's transform, the direct kernel's packed copy") {
+    std::mt19937 rng(2);
+    const Conv2d conv = make_conv({64, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, true}, rng);
+    // Winograd's 6x6 transformed filters, kept from construction: 36 x 64 x 64. On a 7x7 map batch 1
+    // runs direct with channel tiles (576 taps): 2 blocks x 576 taps x 32 channels, plus the zeros the
+    // prefetch reaches past them (16 taps + one row of 3 taps, x 32).
+    REQUIRE(conv.algorithm({64, 7, 7}) == Conv2d::Algorithm::direct);
+    REQUIRE(conv.prepared_elements({64, 7, 7}) == 36 * 64 * 64 + 2 * 576 * 32 + 19 * 32);
+    REQUIRE(conv.algorithm({64, 32, 32}) == Conv2d::Algorithm::winograd);
+    REQUIRE(conv.prepared_elements({64, 32, 32}) == 36 * 64 * 64);
+    REQUIRE(make_conv({16, 8, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).prepared_elements({16, 8, 8}) == 0);
+}
+
 TEST_CASE("a hand-computed convolution through every kernel") {
     // in = [[1,2,3],[4,5,6],[7,8,9]], kernel [[0,1,0],[1,-4,1],[0,1,0]] (a Laplacian), padding 1, bias 1.
     Conv2d::Params p;

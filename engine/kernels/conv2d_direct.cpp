@@ -259,12 +259,16 @@ bool direct_channel_tiles(const Conv2d::Params& p) {
            p.out_channels >= kChannelBlock;
 }
 
-std::vector<float> direct_pack_weights(const Conv2d::Params& p, const float* weight) {
+int64_t direct_packed_size(const Conv2d::Params& p) {
     const int64_t taps = p.in_channels * p.window.kernel_h * p.window.kernel_w;
     const int64_t blocks = (p.out_channels + kChannelBlock - 1) / kChannelBlock;
     // and zeros past the last block, as far as the tiles' prefetch reaches
-    const int64_t tail = kWeightPrefetch + p.window.kernel_w * kChannelBlock;
-    std::vector<float> packed(static_cast<size_t>(blocks * taps * kChannelBlock + tail), 0.0f);
+    return blocks * taps * kChannelBlock + kWeightPrefetch + p.window.kernel_w * kChannelBlock;
+}
+
+std::vector<float> direct_pack_weights(const Conv2d::Params& p, const float* weight) {
+    const int64_t taps = p.in_channels * p.window.kernel_h * p.window.kernel_w;
+    std::vector<float> packed(static_cast<size_t>(direct_packed_size(p)), 0.0f);
     for (int64_t oc = 0; oc < p.out_channels; ++oc)
         for (int64_t k = 0; k < taps; ++k)
             packed[static_cast<size_t>((oc / kChannelBlock * taps + k) * kChannelBlock + oc % kChannelBlock)] =

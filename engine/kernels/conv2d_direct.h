@@ -38,6 +38,7 @@ bool direct_applies(const Conv2d::Params& p);  // stride 1, groups 1
 // Whether conv2d_direct runs channel tiles for this layer (then it needs direct_pack_weights').
 bool direct_channel_tiles(const Conv2d::Params& p);
 std::vector<float> direct_pack_weights(const Conv2d::Params& p, const float* weight);
+int64_t direct_packed_size(const Conv2d::Params& p);  // the floats direct_pack_weights returns
 
 // The scratch floats conv2d_direct uses (one sample's padded input, plus the over-read tail).
 int64_t conv2d_direct_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w);

@@ -183,6 +183,14 @@ int64_t Conv2d::workspace_elements(const Shape& input) const {
     return scratch;
 }
 
+// Winograd's transformed weights (kept from construction), and the direct kernel's packed ones if
+// batch 1 runs it (a larger batch runs direct only where batch 1 does: Winograd's waves only grow).
+int64_t Conv2d::prepared_elements(const Shape& input) const {
+    int64_t floats = static_cast<int64_t>(parameters_->winograd.size());
+    if (algorithm(input, 1) == Algorithm::direct && direct_channel_tiles(p_)) floats += direct_packed_size(p_);
+    return floats;
+}
+
 void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
     const Epilogue epilogue{bias().empty() ? nullptr : bias().data(), relu_};
     switch (algorithm({input.shape[1], input.shape[2], input.shape[3]}, input.shape[0])) {

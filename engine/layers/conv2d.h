@@ -39,6 +39,7 @@ public:
     int64_t parameter_count() const override;
     int64_t macs(const Shape& input) const override;
     int64_t workspace_elements(const Shape& input) const override;
+    int64_t prepared_elements(const Shape& input) const override;
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
     std::unique_ptr<Layer> fused_with(const Layer& next) const override;
 

@@ -21,8 +21,9 @@ Shows two models side by side: parameters (total, backbone, classifier head), fi
 image, peak memory of a batch-1 inference, median latency per image, and with --dataset top-1 and
 top-5 accuracy (PATH as for gapnet eval; --limit N evaluates only the first N images).
 
-Peak memory is computed from the model: weights, plus the activations alive at the worst layer and
-that layer's scratch space. Latency is the median of repeated batch-1 runs on one image after a
+Peak memory is computed from the model: weights and the copies fast kernels make of them (Winograd's
+transformed, the direct kernel's packed), plus the activations alive at the worst layer and that
+layer's scratch space. Latency is the median of repeated batch-1 runs on one image after a
 warm-up, on this machine as it is at the moment (a shared machine makes it noisy).
 )";
 
