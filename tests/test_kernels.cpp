@@ -234,7 +234,7 @@ TEST_CASE("the conv2d layer (whichever kernel it picks) equals conv2d_reference"
     }
 }
 
-TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for small ones, GEMM or depthwise otherwise") {
+TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for other stride-1 ones, GEMM or depthwise otherwise") {
     std::mt19937 rng(1);
     using A = Conv2d::Algorithm;
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 32, 32, true}, rng).algorithm({16, 32, 32}) == A::winograd);
@@ -244,8 +244,9 @@ TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for small 
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 16) == A::winograd);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::direct);
     REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::direct);
-    // A padded input too large for the cache: GEMM.
-    REQUIRE(make_conv({64, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1, 80, 80, true}, rng).algorithm({64, 80, 80}) == A::gemm);
+    // A padded input too large for the cache, too few channels for Winograd: direct too; 1x1: GEMM.
+    REQUIRE(make_conv({64, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1, 80, 80, true}, rng).algorithm({64, 80, 80}) == A::direct);
+    REQUIRE(make_conv({64, 8, 1, 1, 1, 1, 1, 0, 0, 0, 0, 80, 80, true}, rng).algorithm({64, 80, 80}) == A::gemm);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::gemm);
     REQUIRE(make_conv({6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({6, 8, 8}) == A::depthwise);
 }

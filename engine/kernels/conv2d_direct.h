@@ -1,4 +1,4 @@
-// Direct convolution for stride-1 layers on small maps (batch-1 latency), without im2col.
+// Direct convolution for stride-1 ungrouped layers, without im2col.
 //
 // Each sample's input is copied once into a zero-padded buffer, [in_channels][PH][PW] with
 // PW = W + pad_left + pad_right, read in place by register-tiled micro-kernels of one of two kinds:

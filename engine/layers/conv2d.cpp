@@ -79,6 +79,10 @@ constexpr int64_t kWinogradMinTilesUncached = 48;
 // Winograd would transform its 9 MB of weights on every call, took (ms, 1 thread; 2 threads, gapnet
 // bench --conv-algorithm, 3 interleaved rounds): direct 6.1-6.2; 3.3-3.5, GEMM 7.4-8.1; 4.3-4.5,
 // Winograd 10.9-13.4; 6.1-7.6.
+// Larger inputs run direct too when neither Winograd nor the depthwise kernel is chosen, except 1x1
+// kernels (their GEMM reads the input in place, no im2col): VGG-11's 3 -> 64 at 224x224 took
+// 2.8-3.7 ms direct, 4.6-5.1 GEMM (1 thread; 1.8-2.0 and 3.5-5.0 with 2; 3 interleaved rounds of
+// gapnet bench --conv-algorithm), where im2col copies 27 floats per pixel for 64 multiply-adds each.
 constexpr int64_t kDirectMaxFloats = int64_t{1} << 15;
 constexpr int64_t kDirectMaxPixels = 256;
 constexpr int64_t kDirectMaxWinogradTiles = 64;
@@ -165,6 +169,7 @@ Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
                                   (parameters_->winograd.empty() ? kWinogradMinTilesUncached : kWinogradMinTiles))
         return Algorithm::winograd;
     if (depthwise_applies(p_)) return Algorithm::depthwise;
+    if (direct_applies(p_) && p_.window.kernel_h * p_.window.kernel_w > 1) return Algorithm::direct;
     return Algorithm::gemm;
 }
 
