@@ -72,13 +72,12 @@ constexpr int64_t kWinogradMinTilesUncached = 48;
 //        32 -> 64, 14x14    0.064; 0.054  0.075; 0.10   0.17
 //        64 -> 128, 7x7     0.076; 0.062                0.10;  0.10
 // while at batch 32 Winograd's waves span samples and it wins (64 -> 128, 7x7: 1.5 vs 2.1). Larger
-// inputs stay with Winograd/GEMM: VGG-11's 256 -> 512 at 28x28 took 6.1-7.0 ms direct (channel
-// tiles), 3.9-4.4 Winograd (2 threads), its 3 -> 64 at 224x224 was slower direct within the model
-// (4.1-6.2 vs 4.5 ms). Output maps of at most kDirectMaxPixels (16 x 16) run direct whatever the
-// channels (unless Winograd's waves are wide enough, as above): VGG-11's 512 -> 512 at 14x14, where
-// Winograd would transform its 9 MB of weights on every call, took (ms, 1 thread; 2 threads, gapnet
-// bench --conv-algorithm, 3 interleaved rounds): direct 6.1-6.2; 3.3-3.5, GEMM 7.4-8.1; 4.3-4.5,
-// Winograd 10.9-13.4; 6.1-7.6.
+// inputs go to Winograd first where it suits: VGG-11's 256 -> 512 at 28x28 took 6.1-7.0 ms direct
+// (channel tiles), 3.9-4.4 Winograd (2 threads). Output maps of at most kDirectMaxPixels (16 x 16) run
+// direct whatever the channels (unless Winograd's waves are wide enough, as above): VGG-11's
+// 512 -> 512 at 14x14, where Winograd would transform its 9 MB of weights on every call, took (ms,
+// 1 thread; 2 threads, gapnet bench --conv-algorithm, 3 interleaved rounds): direct 6.1-6.2; 3.3-3.5,
+// GEMM 7.4-8.1; 4.3-4.5, Winograd 10.9-13.4; 6.1-7.6.
 // Larger inputs run direct too when neither Winograd nor the depthwise kernel is chosen, except 1x1
 // kernels (their GEMM reads the input in place, no im2col): VGG-11's 3 -> 64 at 224x224 took
 // 2.8-3.7 ms direct, 4.6-5.1 GEMM (1 thread; 1.8-2.0 and 3.5-5.0 with 2; 3 interleaved rounds of
