@@ -79,7 +79,7 @@ int64_t Graph::prepared_elements() const {
     return total;
 }
 
-int64_t Graph::peak_memory_bytes(int64_t batch) const {
+int64_t Graph::working_memory_bytes(int64_t batch) const {
     std::vector<size_t> last_use(nodes_.size(), 0);
     for (size_t i = 0; i < nodes_.size(); ++i)
         if (nodes_[i].input >= 0) last_use[nodes_[i].input] = i;
@@ -93,7 +93,11 @@ int64_t Graph::peak_memory_bytes(int64_t batch) const {
         peak = std::max(peak, batch * live + node.layer->workspace_elements(in));
         if (node.input >= 0 && last_use[node.input] == i) live -= element_count(nodes_[node.input].output_shape);
     }
-    return 4 * (parameter_count() + prepared_elements() + peak);
+    return 4 * peak;
+}
+
+int64_t Graph::peak_memory_bytes(int64_t batch) const {
+    return 4 * (parameter_count() + prepared_elements()) + working_memory_bytes(batch);
 }
 
 int Graph::head_start() const {

@@ -48,10 +48,11 @@ public:
     int64_t prepared_elements() const;
 
     // The most memory forward() holds at once for a batch of `batch`, in bytes: the weights and what
-    // the layers prepare from them, plus the activations alive at the worst node (its input, its
-    // output, and outputs still to be read) and that node's scratch space. Computed from the shapes,
-    // following forward()'s freeing order.
+    // the layers prepare from them, plus the working memory: the activations alive at the worst node
+    // (its input, its output, and outputs still to be read) and that node's scratch space. Computed
+    // from the shapes, following forward()'s freeing order.
     int64_t peak_memory_bytes(int64_t batch = 1) const;
+    int64_t working_memory_bytes(int64_t batch = 1) const;
 
     // The classifier head: the nodes from the first one whose output is a vector (a global pool or a
     // flatten) to the end. Returns that node's index, or nodes().size() if no node outputs a vector.

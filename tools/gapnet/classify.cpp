@@ -99,8 +99,7 @@ int classify_command(std::vector<std::string> arguments) {
     const int64_t classes = static_cast<int64_t>(model.labels.size());
 
     // Images go through the model in batches; results are printed in the order the files were given.
-    const int64_t per_image = std::max<int64_t>(
-        1, model.graph.peak_memory_bytes(1) - 4 * (model.graph.parameter_count() + model.graph.prepared_elements()));
+    const int64_t per_image = std::max<int64_t>(1, model.graph.working_memory_bytes(1));
     batch_size = std::clamp<int64_t>((int64_t{256} << 20) / per_image, 1, batch_size);
     const Shape& in_shape = model.graph.input_shape();
     const int64_t in_size = element_count(in_shape);
