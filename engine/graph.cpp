@@ -13,20 +13,36 @@ Graph::Graph(Shape input_shape, Limits limits) : input_shape_(std::move(input_sh
     element_count(input_shape_, limits_.max_activation_elements);
 }
 
-const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std::string& input) {
+const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std::vector<std::string>& inputs) {
     if (name.empty()) throw Error("must not be empty", "name");
     if (name == "input") throw Error("'input' names the graph input and cannot name a layer", "name");
     if (find(name) >= 0) throw Error("'" + name + "' is already used by another layer", "name");
     if (static_cast<int64_t>(nodes_.size()) >= limits_.max_layers)
         throw Error("more than " + std::to_string(limits_.max_layers) + " layers " +
                     limit_note("max_layers", limits_.max_layers));
+    if (static_cast<int>(inputs.size()) > kMaxInputs)
+        throw Error(std::to_string(inputs.size()) + " inputs, more than " + std::to_string(kMaxInputs), "inputs");
 
-    int from = static_cast<int>(nodes_.size()) - 1;
-    if (input == "input") from = -1;
-    else if (!input.empty() && (from = find(input)) < 0)
-        throw Error("no earlier layer is named '" + input + "'", "input");
+    std::vector<int> from;
+    if (inputs.empty()) from.push_back(static_cast<int>(nodes_.size()) - 1);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const std::string where = "inputs[" + std::to_string(i) + "]";
+        if (inputs[i] == "input") from.push_back(-1);
+        else if (const int node = find(inputs[i]); node >= 0) from.push_back(node);
+        else if (inputs[i] == name) throw Error("'" + name + "' cannot read its own output", where);
+        else throw Error("no earlier layer is named '" + inputs[i] + "'", where);
+    }
+    const int count = static_cast<int>(from.size());
+    if (count < layer->min_inputs() || count > layer->max_inputs())
+        throw Error(std::string(layer->type()) + " reads " +
+                        (layer->min_inputs() == layer->max_inputs()
+                             ? std::to_string(layer->min_inputs())
+                             : std::to_string(layer->min_inputs()) + " or more") +
+                        (layer->max_inputs() == 1 ? " input" : " inputs") + ", got " + std::to_string(count),
+                    "inputs");
 
-    const Shape& in = shape_of(from);
+    Shapes in;
+    for (int node : from) in.push_back(shape_of(node));
     Shape out = layer->output_shape(in);
     for (int64_t d : out)
         if (d < 1) throw Error("output shape " + to_string(out) + " has a non-positive size");
@@ -47,8 +63,14 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
     nodes_.push_back({std::move(name), std::move(layer), from, std::move(out), parameters, macs});
     unfuse();
     const int index = static_cast<int>(nodes_.size()) - 1;
-    steps_.push_back({index, index, nodes_.back().layer.get()});
+    steps_.push_back({index, index, nodes_.back().layer.get(), std::move(from)});
     return nodes_.back();
+}
+
+Shapes Graph::input_shapes(const Node& node) const {
+    Shapes shapes;
+    for (int input : node.inputs) shapes.push_back(shape_of(input));
+    return shapes;
 }
 
 const Shape& Graph::output_shape() const {
@@ -75,23 +97,27 @@ int64_t Graph::macs() const {
 
 int64_t Graph::prepared_elements() const {
     int64_t total = 0;
-    for (const Node& n : nodes_) total += n.layer->prepared_elements(shape_of(n.input));
+    for (const Node& n : nodes_) total += n.layer->prepared_elements(input_shapes(n));
     return total;
 }
 
 int64_t Graph::working_memory_bytes(int64_t batch) const {
     std::vector<size_t> last_use(nodes_.size(), 0);
     for (size_t i = 0; i < nodes_.size(); ++i)
-        if (nodes_[i].input >= 0) last_use[nodes_[i].input] = i;
+        for (int input : nodes_[i].inputs)
+            if (input >= 0) last_use[input] = i;
     // Activations scale with the batch (the caller's input batch stays alive throughout); a layer's
     // scratch space is reused from sample to sample.
     int64_t live = element_count(input_shape_), peak = 0;  // floats per sample
     for (size_t i = 0; i < nodes_.size(); ++i) {
         const Node& node = nodes_[i];
-        const Shape& in = shape_of(node.input);
         live += element_count(node.output_shape);
-        peak = std::max(peak, batch * live + node.layer->workspace_elements(in));
-        if (node.input >= 0 && last_use[node.input] == i) live -= element_count(nodes_[node.input].output_shape);
+        peak = std::max(peak, batch * live + node.layer->workspace_elements(input_shapes(node)));
+        for (size_t k = 0; k < node.inputs.size(); ++k) {
+            const int input = node.inputs[k];
+            const bool repeated = std::find(node.inputs.begin(), node.inputs.begin() + k, input) != node.inputs.begin() + k;
+            if (input >= 0 && last_use[input] == i && !repeated) live -= element_count(nodes_[input].output_shape);
+        }
     }
     return 4 * peak;
 }
@@ -100,37 +126,65 @@ int64_t Graph::peak_memory_bytes(int64_t batch) const {
     return 4 * (parameter_count() + prepared_elements()) + working_memory_bytes(batch);
 }
 
-int Graph::head_start() const {
+std::vector<int> Graph::readers(const std::vector<bool>& counted) const {
+    std::vector<int> readers(nodes_.size(), 0);
     for (size_t i = 0; i < nodes_.size(); ++i)
-        if (nodes_[i].output_shape.size() == 1) return static_cast<int>(i);
-    return static_cast<int>(nodes_.size());
+        if (counted[i])
+            for (int input : nodes_[i].inputs)
+                if (input >= 0) ++readers[input];
+    if (!nodes_.empty()) ++readers.back();
+    return readers;
+}
+
+int Graph::head_start() const {
+    for (size_t i = nodes_.size(); i > 0; --i)
+        if (nodes_[i - 1].output_shape.size() != 1) return static_cast<int>(i);
+    return 0;
 }
 
 void Graph::unfuse() {
     if (fused_layers_.empty()) return;
     steps_.clear();
     for (size_t i = 0; i < nodes_.size(); ++i)
-        steps_.push_back({static_cast<int>(i), static_cast<int>(i), nodes_[i].layer.get()});
+        steps_.push_back({static_cast<int>(i), static_cast<int>(i), nodes_[i].layer.get(), nodes_[i].inputs});
     fused_layers_.clear();
 }
 
+// A node joins the step before it when it reads that step's output once, nothing else reads that
+// output, and its other inputs were computed before the step began (so the fused step can read them).
 void Graph::fuse() {
     unfuse();
-    std::vector<int> readers(nodes_.size(), 0);
-    for (const Node& node : nodes_)
-        if (node.input >= 0) ++readers[node.input];
+    // The nodes the output depends on: the last, and, backwards, every node a needed node reads.
+    std::vector<bool> needed(nodes_.size(), false);
+    if (!nodes_.empty()) needed.back() = true;
+    for (size_t i = nodes_.size(); i-- > 0;)
+        if (needed[i])
+            for (int input : nodes_[i].inputs)
+                if (input >= 0) needed[input] = true;
+    const std::vector<int> count = readers(needed);
     std::vector<Step> steps;
     for (size_t i = 0; i < nodes_.size(); ++i) {
         const Node& node = nodes_[i];
-        if (!steps.empty() && node.input == steps.back().last && readers[node.input] == 1) {
-            if (auto fused = steps.back().layer->fused_with(*node.layer)) {
-                steps.back().layer = fused.get();
-                steps.back().last = static_cast<int>(i);
-                fused_layers_.push_back(std::move(fused));
-                continue;
+        if (!needed[i]) continue;
+        if (!steps.empty()) {
+            Step& step = steps.back();
+            const auto reads = std::find(node.inputs.begin(), node.inputs.end(), step.last);
+            const bool others_ready = std::all_of(node.inputs.begin(), node.inputs.end(), [&](int input) {
+                return input == step.last || input < step.first;
+            });
+            if (reads != node.inputs.end() && count[step.last] == 1 && others_ready) {
+                const int position = static_cast<int>(reads - node.inputs.begin());
+                if (auto fused = step.layer->fused_with(*node.layer, position, static_cast<int>(node.inputs.size()))) {
+                    step.layer = fused.get();
+                    step.last = static_cast<int>(i);
+                    for (int input : node.inputs)
+                        if (input != node.inputs[position]) step.inputs.push_back(input);
+                    fused_layers_.push_back(std::move(fused));
+                    continue;
+                }
             }
         }
-        steps.push_back({static_cast<int>(i), static_cast<int>(i), node.layer.get()});
+        steps.push_back({static_cast<int>(i), static_cast<int>(i), node.layer.get(), node.inputs});
     }
     steps_ = std::move(steps);
 }
@@ -148,24 +202,26 @@ Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>
     if (seconds) seconds->resize(steps_.size(), 0.0);
     // Each intermediate output is freed once the last step reading it has run.
     std::vector<size_t> last_use(nodes_.size(), 0);
-    for (size_t k = 0; k < steps_.size(); ++k) {
-        const int in = nodes_[steps_[k].first].input;
-        if (in >= 0) last_use[in] = k;
-    }
+    for (size_t k = 0; k < steps_.size(); ++k)
+        for (int input : steps_[k].inputs)
+            if (input >= 0) last_use[input] = k;
     std::vector<Tensor> outputs(nodes_.size());
+    Inputs inputs;
     for (size_t k = 0; k < steps_.size(); ++k) {
         const Step& step = steps_[k];
-        const int in = nodes_[step.first].input;
+        inputs.clear();
+        for (int input : step.inputs) inputs.push_back(input < 0 ? &batch : &outputs[input]);
         Tensor& out = outputs[step.last];
         out = Tensor(batched(batch.shape[0], nodes_[step.last].output_shape));
         if (seconds) {
             const auto start = std::chrono::steady_clock::now();
-            step.layer->forward(in < 0 ? batch : outputs[in], out, pool);
+            step.layer->forward(inputs, out, pool);
             (*seconds)[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         } else {
-            step.layer->forward(in < 0 ? batch : outputs[in], out, pool);
+            step.layer->forward(inputs, out, pool);
         }
-        if (in >= 0 && last_use[in] == k) outputs[in] = Tensor();
+        for (int input : step.inputs)
+            if (input >= 0 && last_use[input] == k) outputs[input] = Tensor();
     }
     return std::move(outputs.back());
 }
@@ -178,10 +234,13 @@ Tensor Graph::forward(const Tensor& batch) const {
 std::vector<Tensor> Graph::forward_all(const Tensor& batch, ThreadPool& pool) const {
     check_batch(batch);
     std::vector<Tensor> outputs(nodes_.size());
+    Inputs inputs;
     for (size_t i = 0; i < nodes_.size(); ++i) {
         const Node& node = nodes_[i];
+        inputs.clear();
+        for (int input : node.inputs) inputs.push_back(input < 0 ? &batch : &outputs[input]);
         outputs[i] = Tensor(batched(batch.shape[0], node.output_shape));
-        node.layer->forward(node.input < 0 ? batch : outputs[node.input], outputs[i], pool);
+        node.layer->forward(inputs, outputs[i], pool);
     }
     return outputs;
 }

@@ -1,6 +1,7 @@
-// A model's layers as a graph of named nodes. Each node reads the output of one earlier node (or the
-// graph input), so nodes are stored in an order where inputs come first and forward() runs them in
-// that order (fusing conv2d + relu and the like, see fuse()). Shapes, parameter counts and MACs are inferred and checked as each node is added, so a
+// A model's layers as a graph of named nodes. Each node reads the outputs of one or more earlier
+// nodes (or the graph input), so nodes are stored in an order where inputs come first and forward()
+// runs them in that order (fusing conv2d + relu and the like, see fuse()); the last node's output is
+// the graph's. Shapes, parameter counts and MACs are inferred and checked as each node is added, so a
 // built Graph is known to run on its input shape.
 #pragma once
 
@@ -17,7 +18,7 @@ namespace gapnet {
 struct Node {
     std::string name;
     std::unique_ptr<Layer> layer;
-    int input;           // index of the node whose output this reads; -1 = the graph input
+    std::vector<int> inputs;  // indices of the nodes whose outputs this reads, in order; -1 = the graph input
     Shape output_shape;  // per sample
     int64_t parameters;
     int64_t macs;        // per sample
@@ -28,16 +29,19 @@ public:
     // `input_shape` is per sample, e.g. {1, 28, 28}.
     explicit Graph(Shape input_shape, Limits limits = {});
 
-    // Appends `layer` as node `name`, reading node `input` ("input" for the graph input; empty for the
-    // last node added). Throws gapnet::Error, located at the layer's offending attribute, when the
-    // name is taken or the input does not fit the layer.
-    const Node& add(std::string name, std::unique_ptr<Layer> layer, const std::string& input = {});
+    // Appends `layer` as node `name`, reading the nodes named `inputs` ("input" for the graph input;
+    // none: the last node added). Throws gapnet::Error, located at the layer's offending attribute
+    // (or at "inputs[i]"), when the name is taken, an input is unknown or later, or the inputs do not
+    // fit the layer. At most kMaxInputs inputs.
+    static constexpr int kMaxInputs = 64;
+    const Node& add(std::string name, std::unique_ptr<Layer> layer, const std::vector<std::string>& inputs = {});
 
     const Shape& input_shape() const { return input_shape_; }
     const Shape& output_shape() const;
     // The per-sample shape of node `node`'s output; node -1 is the graph input (what a node whose
-    // `input` is -1 reads).
+    // `inputs` hold -1 reads).
     const Shape& shape_of(int node) const { return node < 0 ? input_shape_ : nodes_[node].output_shape; }
+    Shapes input_shapes(const Node& node) const;  // the shapes `node` reads, in order
     const std::vector<Node>& nodes() const { return nodes_; }
     int find(const std::string& name) const;  // node index, or -1
 
@@ -54,19 +58,23 @@ public:
     int64_t peak_memory_bytes(int64_t batch = 1) const;
     int64_t working_memory_bytes(int64_t batch = 1) const;
 
-    // The classifier head: the nodes from the first one whose output is a vector (a global pool or a
-    // flatten) to the end. Returns that node's index, or nodes().size() if no node outputs a vector.
+    // The classifier head: the nodes after the last one that outputs a feature map (from the global
+    // pool or flatten on) to the end. Returns the first one's index, or nodes().size() if the last
+    // node outputs a feature map.
     int head_start() const;
 
     // Fuses what can run as one layer (e.g. conv2d + relu, conv2d + batch_norm2d: Layer::fused_with)
-    // into the steps forward() runs. A node's output is fused away only if no other node reads it.
-    // Called by the model loader once the graph is complete; adding a node undoes it.
+    // into the steps forward() runs, and leaves out the nodes the output does not depend on (a model
+    // file may hold such branches; forward_all() still runs them). A node's output is fused away
+    // only if no other node reads it. Called by the model loader once the graph is complete; adding a
+    // node undoes it.
     void fuse();
 
     // What forward() runs: one step per node, or per chain of fused nodes [first, last].
     struct Step {
-        int first, last;     // node indices
-        const Layer* layer;  // the node's layer, or the fused layer
+        int first, last;          // node indices
+        const Layer* layer;       // the node's layer, or the fused layer
+        std::vector<int> inputs;  // the nodes `layer` reads, in order (-1 = the graph input)
     };
     const std::vector<Step>& steps() const { return steps_; }
 
@@ -80,6 +88,8 @@ public:
 
 private:
     void check_batch(const Tensor& batch) const;
+    // Per node: how many inputs of the nodes marked in `counted` read it (the last node: one more).
+    std::vector<int> readers(const std::vector<bool>& counted) const;
     void unfuse();
 
     std::vector<Step> steps_;

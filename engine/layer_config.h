@@ -27,6 +27,8 @@ public:
                                           std::vector<int64_t> fallback) = 0;
     // A finite number > 0; absent: `fallback`.
     virtual double positive_number(const std::string& key, double fallback) = 0;
+    // A finite number; std::nullopt when absent.
+    virtual std::optional<double> number(const std::string& key) = 0;
     virtual bool boolean(const std::string& key, bool fallback) = 0;
     // A tensor of exactly `shape`, every value finite; std::nullopt when absent and not required.
     virtual std::optional<std::vector<float>> tensor(const std::string& key, const Shape& shape,

@@ -3,15 +3,18 @@
 #include <utility>
 
 #include "error.h"
+#include "layers/activation.h"
+#include "layers/add.h"
 #include "layers/avg_pool2d.h"
 #include "layers/batch_norm2d.h"
+#include "layers/concat.h"
 #include "layers/conv2d.h"
 #include "layers/dense.h"
 #include "layers/flatten.h"
 #include "layers/global_avg_pool2d.h"
 #include "layers/global_max_pool2d.h"
 #include "layers/max_pool2d.h"
-#include "layers/relu.h"
+#include "layers/multiply.h"
 #include "layers/softmax.h"
 
 namespace gapnet {
@@ -22,7 +25,15 @@ using Factory = std::unique_ptr<Layer> (*)(LayerConfig&);
 const std::pair<const char*, Factory> kLayers[] = {
     {"conv2d", Conv2d::create},
     {"batch_norm2d", BatchNorm2d::create},
-    {"relu", Relu::create},
+    {"relu", ActivationLayer::create_relu},
+    {"relu6", ActivationLayer::create_relu6},
+    {"clip", ActivationLayer::create_clip},
+    {"leaky_relu", ActivationLayer::create_leaky_relu},
+    {"sigmoid", ActivationLayer::create_sigmoid},
+    {"hard_sigmoid", ActivationLayer::create_hard_sigmoid},
+    {"hard_swish", ActivationLayer::create_hard_swish},
+    {"silu", ActivationLayer::create_silu},
+    {"tanh", ActivationLayer::create_tanh},
     {"max_pool2d", MaxPool2d::create},
     {"avg_pool2d", AvgPool2d::create},
     {"global_avg_pool2d", GlobalAvgPool2d::create},
@@ -30,6 +41,9 @@ const std::pair<const char*, Factory> kLayers[] = {
     {"flatten", Flatten::create},
     {"dense", Dense::create},
     {"softmax", Softmax::create},
+    {"add", Add::create},
+    {"concat", Concat::create},
+    {"multiply", Multiply::create},
 };
 
 }  // namespace

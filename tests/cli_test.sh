@@ -223,7 +223,7 @@ run cam-class 0 "$gapnet" cam --class bag -o "$tmp/cam-bag.png" "$src/data/sampl
     grep -q "^wrote $tmp/cam-bag.png: Bag (" "$tmp/out" || { echo "FAIL cam-class"; failures=$((failures + 1)); }
 run cam-bad-class 2 "$gapnet" cam --class hat "$src/data/samples/sneaker.png"
 run cam-flatten 1 "$gapnet" cam --model "$src/models/fashion_flatten.json" -o "$tmp/x.png" "$src/data/samples/bag.png" &&
-    grep -q "^gapnet: error: $src/models/fashion_flatten.json: this model has no global average pooling, so there is no class activation map" "$tmp/err" ||
+    grep -q "^gapnet: error: $src/models/fashion_flatten.json: this model has no global average pooling at the start of its head, so there is no class activation map" "$tmp/err" ||
     { echo "FAIL cam-flatten"; cat "$tmp/err"; failures=$((failures + 1)); }
 run cam-refused 1 "$gapnet" cam --model "$model" -o "$tmp/x.png" "$images/gray.png" &&
     expect_line cam-refused "$tmp/err" "gapnet: error: $model: global_avg_pool2d reads the input itself: there are no learned feature maps to map"

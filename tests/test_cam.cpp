@@ -84,7 +84,7 @@ TEST_CASE("cam: heads without GAP -> dense are refused with the reason") {
     doc["layers"][3]["in_features"] = 128;
     doc["layers"][3]["weight"] = tensor({2, 128}, std::vector<float>(256, 0.5f));
     REQUIRE_THROWS_WITH(find_cam_head(parse_model(doc.dump()).graph),
-                        Catch::StartsWith("this model has no global average pooling, so there is no class activation map"));
+                        Catch::StartsWith("this model has no global average pooling at the start of its head, so there is no class activation map"));
     doc = corner_model();
     doc["layers"].insert(doc["layers"].begin() + 4, json{{"type", "relu"}, {"name", "relu2"}});
     REQUIRE_THROWS_WITH(find_cam_head(parse_model(doc.dump()).graph),

@@ -7,22 +7,27 @@
 
 #include "engine/graph.h"
 #include "engine/kernels/conv2d.h"
+#include "engine/layers/conv2d.h"
 #include "engine/kernels/conv2d_depthwise.h"
 #include "engine/kernels/conv2d_direct.h"
 #include "engine/kernels/dense.h"
 #include "engine/kernels/gemm.h"
+#include "engine/layers/activation.h"
+#include "engine/layers/add.h"
 #include "engine/layers/avg_pool2d.h"
 #include "engine/layers/batch_norm2d.h"
 #include "engine/layers/dense.h"
 #include "engine/layers/global_avg_pool2d.h"
 #include "engine/layers/global_max_pool2d.h"
 #include "engine/layers/max_pool2d.h"
-#include "engine/layers/relu.h"
 #include "engine/layers/softmax.h"
 #include "helpers.h"
 
 using namespace gapnet;
+using gapnet::test::activated;
+using gapnet::test::every_activation;
 using gapnet::test::random_values;
+using gapnet::test::relu_if;
 
 namespace {
 
@@ -95,12 +100,17 @@ Tensor batch_of(const Shape& sample, int64_t n, std::mt19937& rng) {
     return Tensor(s, random_values(static_cast<size_t>(element_count(s)), rng));
 }
 
-Tensor run(const Layer& layer, const Tensor& input, int threads = 1) {
-    Tensor output(batched(input.shape[0], layer.output_shape(Shape(input.shape.begin() + 1, input.shape.end()))));
+// Runs `layer` on `inputs` (batches of equal size).
+Tensor run(const Layer& layer, const std::vector<const Tensor*>& inputs, int threads = 1) {
+    Shapes shapes;
+    for (const Tensor* t : inputs) shapes.push_back(Shape(t->shape.begin() + 1, t->shape.end()));
+    Tensor output(batched(inputs[0]->shape[0], layer.output_shape(shapes)));
     ThreadPool pool(threads);
-    layer.forward(input, output, pool);
+    layer.forward(inputs, output, pool);
     return output;
 }
+
+Tensor run(const Layer& layer, const Tensor& input, int threads = 1) { return run(layer, {&input}, threads); }
 
 // |v - r| <= tolerance * max(1, |r|): the engine's parity criterion.
 void require_close(const std::vector<float>& actual, const std::vector<float>& expected, double tolerance = 1e-5) {
@@ -119,7 +129,7 @@ std::vector<float> relu_of(std::vector<float> v) {
 
 }  // namespace
 
-TEST_CASE("conv2d_gemm equals conv2d_reference for every option, with and without the ReLU epilogue") {
+TEST_CASE("conv2d_gemm equals conv2d_reference for every option, with every activation in the epilogue") {
     std::mt19937 rng(7);
     for (const ConvCase& c : kConvCases) {
         const Conv2d conv = make_conv(c, rng);
@@ -128,13 +138,13 @@ TEST_CASE("conv2d_gemm equals conv2d_reference for every option, with and withou
         const Shape out = conv.output_shape({c.in, c.h, c.w});
         Tensor reference({2, out[0], out[1], out[2]});
         conv2d_reference(p, conv.weight(), conv.bias(), input, reference);
-        for (const bool relu : {false, true}) {
+        for (const Activation& activation : every_activation()) {
             Tensor fast({2, out[0], out[1], out[2]});
             ThreadPool serial(1);
-            conv2d_gemm(p, conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, relu}, input, fast, serial);
+            conv2d_gemm(p, conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, activation}, input, fast, serial);
             INFO("in " << c.in << " out " << c.out << " groups " << c.groups << " kernel " << c.k_h << "x" << c.k_w
-                       << " map " << c.h << "x" << c.w << " relu " << relu);
-            require_close(fast.data, relu ? relu_of(reference.data) : reference.data);
+                       << " map " << c.h << "x" << c.w << " activation " << static_cast<int>(activation.kind));
+            require_close(fast.data, activated(reference.data, activation));
         }
     }
 }
@@ -164,7 +174,7 @@ TEST_CASE("gemm_packed equals a plain triple loop for every tile shape, panel wi
                                 expected[static_cast<size_t>(i * ldc + j)] = static_cast<float>(relu && sum < 0 ? 0.0 : sum);
                             }
                         gemm_packed(m, n, k, a.data(), lda, packed.data(), c.data(), ldc,
-                                    {with_bias ? bias.data() : nullptr, relu});
+                                    {with_bias ? bias.data() : nullptr, relu_if(relu)});
                         INFO("m " << m << " n " << n << " k " << k << " bias " << with_bias << " relu " << relu);
                         // |error| <= 1e-5 * sqrt(k) * max(1, |value|): float sums of k products of values in [-1, 1]
                         for (size_t i = 0; i < c.size(); ++i)
@@ -188,14 +198,14 @@ TEST_CASE("conv2d_direct equals conv2d_reference, bit-identical for 1 and 2 thre
             const Shape out = conv.output_shape({c.in, c.h, c.w});
             Tensor reference({batch, out[0], out[1], out[2]});
             conv2d_reference(conv.params(), conv.weight(), conv.bias(), input, reference);
-            for (const bool relu : {false, true}) {
+            for (const Activation& activation : every_activation()) {
                 Tensor one({batch, out[0], out[1], out[2]}), both({batch, out[0], out[1], out[2]});
-                const Epilogue epilogue{c.bias ? conv.bias().data() : nullptr, relu};
+                const Epilogue epilogue{c.bias ? conv.bias().data() : nullptr, activation};
                 conv2d_direct(conv.params(), conv.weight().data(), packed.data(), epilogue, input, one, serial);
                 conv2d_direct(conv.params(), conv.weight().data(), packed.data(), epilogue, input, both, two);
                 INFO("in " << c.in << " out " << c.out << " kernel " << c.k_h << "x" << c.k_w << " map " << c.h << "x"
-                           << c.w << " batch " << batch << " relu " << relu);
-                require_close(one.data, relu ? relu_of(reference.data) : reference.data);
+                           << c.w << " batch " << batch << " activation " << static_cast<int>(activation.kind));
+                require_close(one.data, activated(reference.data, activation));
                 REQUIRE(one.data == both.data);
             }
         }
@@ -213,10 +223,12 @@ TEST_CASE("conv2d_depthwise equals conv2d_reference") {
         const Shape out = conv.output_shape({c.in, c.h, c.w});
         Tensor fast({3, out[0], out[1], out[2]}), reference({3, out[0], out[1], out[2]});
         ThreadPool serial(1);
-        conv2d_depthwise(conv.params(), conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, true}, input,
-                         fast, serial);
         conv2d_reference(conv.params(), conv.weight(), conv.bias(), input, reference);
-        require_close(fast.data, relu_of(reference.data));
+        for (const Activation& activation : every_activation()) {
+            conv2d_depthwise(conv.params(), conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, activation},
+                             input, fast, serial);
+            require_close(fast.data, activated(reference.data, activation));
+        }
     }
 }
 
@@ -276,7 +288,7 @@ TEST_CASE("a hand-computed convolution through every kernel") {
     Tensor out({1, 1, 3, 3});
     ThreadPool serial(1);
     const float bias = 1;
-    conv2d_gemm(p, conv.weight().data(), {&bias, true}, input, out, serial);
+    conv2d_gemm(p, conv.weight().data(), {&bias, relu_if(true)}, input, out, serial);
     gapnet::test::require_values(out.data, relu_of(expected), 1e-6);
 }
 
@@ -287,16 +299,16 @@ TEST_CASE("dense_fast equals dense_reference") {
     };
     for (const Case c : {Case{37, 11, 5}, Case{3136, 500, 1}, Case{500, 10, 2}, Case{128, 130, 8}, Case{1, 1, 1}})
         for (const bool bias : {true, false})
-            for (const bool relu : {false, true}) {
+            for (const Activation& activation : every_activation()) {
                 const auto weight = random_values(static_cast<size_t>(c.in * c.out), rng, 1.0f / std::sqrt(c.in));
                 const auto b = bias ? random_values(static_cast<size_t>(c.out), rng) : std::vector<float>{};
                 const Tensor input({c.batch, c.in}, random_values(static_cast<size_t>(c.batch * c.in), rng));
                 Tensor fast({c.batch, c.out}), reference({c.batch, c.out});
                 ThreadPool serial(1);
-                dense_fast(c.in, c.out, weight.data(), {bias ? b.data() : nullptr, relu}, input, fast, serial);
+                dense_fast(c.in, c.out, weight.data(), {bias ? b.data() : nullptr, activation}, input, fast, serial);
                 dense_reference(c.in, c.out, weight, b, input, reference);
                 INFO("in " << c.in << " out " << c.out << " batch " << c.batch);
-                require_close(fast.data, relu ? relu_of(reference.data) : reference.data);
+                require_close(fast.data, activated(reference.data, activation));
             }
 }
 
@@ -309,12 +321,12 @@ TEST_CASE("dense_fast reads its blocks backwards or forwards, on any thread coun
         const Tensor input({batch, in}, random_values(static_cast<size_t>(batch * in), rng));
         Tensor forwards({batch, out});
         ThreadPool serial(1);
-        dense_fast(in, out, weight.data(), {bias.data(), true}, input, forwards, serial, false);
+        dense_fast(in, out, weight.data(), {bias.data(), relu_if(true)}, input, forwards, serial, false);
         for (const int threads : {1, 2, 3}) {
             ThreadPool pool(threads);
             for (const bool backwards : {false, true}) {
                 Tensor other({batch, out});
-                dense_fast(in, out, weight.data(), {bias.data(), true}, input, other, pool, backwards);
+                dense_fast(in, out, weight.data(), {bias.data(), relu_if(true)}, input, other, pool, backwards);
                 INFO("batch " << batch << " threads " << threads << " backwards " << backwards);
                 REQUIRE(other.data == forwards.data);
             }
@@ -322,27 +334,53 @@ TEST_CASE("dense_fast reads its blocks backwards or forwards, on any thread coun
     }
 }
 
-TEST_CASE("fused conv2d + relu and dense + relu equal the layers run one by one") {
+TEST_CASE("fused conv2d + activation and dense + activation equal the layers run one by one bit for bit") {
     std::mt19937 rng(4);
-    const Relu relu;
-    for (const ConvCase& c : kConvCases) {
-        const Conv2d conv = make_conv(c, rng);
-        const auto fused = conv.fused_with(relu);
+    for (const Activation& activation : every_activation()) {
+        const ActivationLayer act("activation", activation);
+        INFO("activation " << static_cast<int>(activation.kind));
+        for (const ConvCase& c : kConvCases) {
+            const Conv2d conv = make_conv(c, rng);
+            const auto fused = conv.fused_with(act, 0, 1);
+            REQUIRE(fused);
+            if (!activation.is_identity())
+                REQUIRE(fused->fused_with(act, 0, 1) == nullptr);  // one activation is absorbed, not two
+            REQUIRE(&dynamic_cast<const Conv2d&>(*fused).weight() == &conv.weight());  // shared, not copied
+            const Tensor input = batch_of({c.in, c.h, c.w}, 2, rng);
+            REQUIRE(run(*fused, input).data == run(act, run(conv, input)).data);
+        }
+        const Dense dense(50, 30, random_values(1500, rng), random_values(30, rng));
+        const auto fused = dense.fused_with(act, 0, 1);
         REQUIRE(fused);
-        REQUIRE(fused->fused_with(relu) == nullptr);  // one relu is absorbed, not two
-        REQUIRE(&dynamic_cast<const Conv2d&>(*fused).weight() == &conv.weight());  // shared, not copied
-        const Tensor input = batch_of({c.in, c.h, c.w}, 2, rng);
-        REQUIRE(run(*fused, input).data == run(relu, run(conv, input)).data);
+        REQUIRE(&dynamic_cast<const Dense&>(*fused).weight() == &dense.weight());
+        for (const int64_t batch : {1, 6}) {
+            const Tensor input = batch_of({50}, batch, rng);
+            REQUIRE(run(*fused, input).data == run(act, run(dense, input)).data);
+        }
+        REQUIRE(dense.fused_with(Softmax(), 0, 1) == nullptr);
     }
-    const Dense dense(50, 30, random_values(1500, rng), random_values(30, rng));
-    const auto fused = dense.fused_with(relu);
-    REQUIRE(fused);
-    REQUIRE(&dynamic_cast<const Dense&>(*fused).weight() == &dense.weight());
-    for (const int64_t batch : {1, 6}) {
-        const Tensor input = batch_of({50}, batch, rng);
-        REQUIRE(run(*fused, input).data == run(relu, run(dense, input)).data);
+}
+
+TEST_CASE("fused conv2d + add (+ activation) equals the layers run one by one bit for bit in either operand order") {
+    std::mt19937 rng(14);
+    const Add add;
+    for (const Activation& activation : every_activation()) {
+        const ActivationLayer act("activation", activation);
+        for (const ConvCase& c : kConvCases) {
+            const Conv2d conv = make_conv(c, rng);
+            const auto fused_add = conv.fused_with(add, 1, 2);
+            REQUIRE(fused_add);
+            REQUIRE(conv.fused_with(add, 0, 3) == nullptr);  // only an add of two tensors
+            const auto fused = fused_add->fused_with(act, 0, 1);
+            REQUIRE(fused);
+            const Tensor input = batch_of({c.in, c.h, c.w}, 2, rng);
+            const Tensor conv_out = run(conv, input);
+            const Tensor residual = batch_of(Shape(conv_out.shape.begin() + 1, conv_out.shape.end()), 2, rng);
+            INFO("activation " << static_cast<int>(activation.kind) << " in " << c.in << " out " << c.out);
+            REQUIRE(run(*fused_add, {&input, &residual}).data == run(add, {&residual, &conv_out}).data);
+            REQUIRE(run(*fused, {&input, &residual}, 2).data == run(act, run(add, {&conv_out, &residual})).data);
+        }
     }
-    REQUIRE(dense.fused_with(Softmax()) == nullptr);
 }
 
 TEST_CASE("conv2d + batch_norm2d (+ relu) folds into one conv2d within rounding") {
@@ -354,9 +392,9 @@ TEST_CASE("conv2d + batch_norm2d (+ relu) folds into one conv2d within rounding"
         const BatchNorm2d bn(c.out, 1e-5, random_values(static_cast<size_t>(c.out), rng),
                              random_values(static_cast<size_t>(c.out), rng), random_values(static_cast<size_t>(c.out), rng),
                              var);
-        const auto folded = conv.fused_with(bn);
+        const auto folded = conv.fused_with(bn, 0, 1);
         REQUIRE(folded);
-        const auto folded_relu = folded->fused_with(Relu());
+        const auto folded_relu = folded->fused_with(relu_layer(), 0, 1);
         REQUIRE(folded_relu);
         const Tensor input = batch_of({c.in, c.h, c.w}, 2, rng);
         const Tensor expected = run(bn, run(conv, input));
@@ -367,7 +405,7 @@ TEST_CASE("conv2d + batch_norm2d (+ relu) folds into one conv2d within rounding"
     // A relu-fused conv2d cannot take a batch norm after its relu.
     const Conv2d conv = make_conv(kConvCases[0], rng);
     const BatchNorm2d bn(4, 1e-5, {}, {}, {0, 0, 0, 0}, {1, 1, 1, 1});
-    REQUIRE(conv.fused_with(Relu())->fused_with(bn) == nullptr);
+    REQUIRE(conv.fused_with(relu_layer(), 0, 1)->fused_with(bn, 0, 1) == nullptr);
 }
 
 TEST_CASE("Graph::fuse runs conv2d+batch_norm2d+relu and dense+relu as one step, with the same result") {
@@ -376,12 +414,12 @@ TEST_CASE("Graph::fuse runs conv2d+batch_norm2d+relu and dense+relu as one step,
     g.add("conv", std::make_unique<Conv2d>(make_conv({3, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, true}, rng)));
     g.add("bn", std::make_unique<BatchNorm2d>(16, 1e-5, random_values(16, rng), random_values(16, rng),
                                               random_values(16, rng), std::vector<float>(16, 0.5f)));
-    g.add("relu", std::make_unique<Relu>());
+    g.add("relu", std::make_unique<ActivationLayer>(relu_layer()));
     g.add("conv2", std::make_unique<Conv2d>(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, true}, rng)));
-    g.add("relu2", std::make_unique<Relu>());
+    g.add("relu2", std::make_unique<ActivationLayer>(relu_layer()));
     g.add("gap", std::make_unique<GlobalAvgPool2d>());
     g.add("fc", std::make_unique<Dense>(16, 8, random_values(128, rng), random_values(8, rng)));
-    g.add("relu3", std::make_unique<Relu>());
+    g.add("relu3", std::make_unique<ActivationLayer>(relu_layer()));
     const Tensor input = batch_of({3, 12, 12}, 2, rng);
     const Tensor unfused = g.forward_all(input).back();
     g.fuse();
@@ -413,7 +451,7 @@ TEST_CASE("every fast path gives bit-identical results on 1, 2 and 3 threads") {
     shapes.push_back({64, 40, 40});
     layers.push_back(std::make_unique<GlobalMaxPool2d>());
     shapes.push_back({64, 40, 40});
-    layers.push_back(std::make_unique<Relu>());
+    layers.push_back(std::make_unique<ActivationLayer>(relu_layer()));
     shapes.push_back({64, 40, 40});
     layers.push_back(std::make_unique<BatchNorm2d>(64, 1e-5, std::vector<float>{}, std::vector<float>{},
                                                    random_values(64, rng), std::vector<float>(64, 2.0f)));

@@ -1,16 +1,21 @@
 // Every layer against hand-computed values (checked once against PyTorch's functional ops).
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/io/model_json.h"
+#include "engine/layers/activation.h"
+#include "engine/layers/add.h"
 #include "engine/layers/avg_pool2d.h"
 #include "engine/layers/batch_norm2d.h"
+#include "engine/layers/concat.h"
 #include "engine/layers/conv2d.h"
 #include "engine/layers/dense.h"
 #include "engine/layers/flatten.h"
 #include "engine/layers/global_avg_pool2d.h"
 #include "engine/layers/global_max_pool2d.h"
 #include "engine/layers/max_pool2d.h"
-#include "engine/layers/relu.h"
+#include "engine/layers/multiply.h"
 #include "engine/layers/softmax.h"
 #include "helpers.h"
 
@@ -150,8 +155,8 @@ TEST_CASE("batch_norm2d: (x - mean) / sqrt(var + eps) * weight + bias") {
 }
 
 TEST_CASE("relu, flatten (C-H-W order) and dense") {
-    require_values(run(Relu(), {4}, {-1, 0, 2, -0.5f}).data, {0, 0, 2, 0});
-    REQUIRE(std::isnan(run(Relu(), {1}, {NAN}).data[0]));  // as torch.relu: NaN is not clamped to 0
+    require_values(run(relu_layer(), {4}, {-1, 0, 2, -0.5f}).data, {0, 0, 2, 0});
+    REQUIRE(std::isnan(run(relu_layer(), {1}, {NAN}).data[0]));  // as torch.relu: NaN is not clamped to 0
     const Tensor flat = run(Flatten(), {2, 1, 2}, {1, 2, 3, 4});
     REQUIRE(flat.shape == Shape{4});
     require_values(flat.data, {1, 2, 3, 4});
@@ -181,4 +186,117 @@ TEST_CASE("layers process every sample of a batch") {
     ThreadPool serial(1);
     dense.forward(input, output, serial);
     require_values(output.data, {-1, 4, 0});
+}
+
+TEST_CASE("activations: hand-computed values, PyTorch's formulas") {
+    using K = Activation::Kind;
+    const std::vector<float> x{-4, -1, -0.25f, 0, 0.5f, 2, 7};
+    const auto apply = [&](const char* type, Activation a) { return run(ActivationLayer(type, a), {7}, x).data; };
+    require_values(apply("relu", {K::relu}), {0, 0, 0, 0, 0.5f, 2, 7});
+    require_values(apply("relu6", {K::clip, 0, 6}), {0, 0, 0, 0, 0.5f, 2, 6});
+    require_values(apply("clip", {K::clip, -0.5f, 1}), {-0.5f, -0.5f, -0.25f, 0, 0.5f, 1, 1});
+    require_values(apply("leaky_relu", {K::leaky_relu, 0.1f}), {-0.4f, -0.1f, -0.025f, 0, 0.5f, 2, 7});
+    // sigmoid(x) = 1 / (1 + e^-x): sigmoid(-1) = 0.26894142, sigmoid(2) = 0.88079708
+    require_values(apply("sigmoid", {K::sigmoid}),
+                   {0.01798621f, 0.26894142f, 0.43782350f, 0.5f, 0.62245933f, 0.88079708f, 0.99908895f});
+    // ONNX's defaults: clamp(0.2 x + 0.5, 0, 1); PyTorch's Hardsigmoid: clamp(x / 6 + 0.5, 0, 1)
+    require_values(apply("hard_sigmoid", {K::hard_sigmoid, 0.2f, 0.5f}), {0, 0.3f, 0.45f, 0.5f, 0.6f, 0.9f, 1});
+    require_values(apply("hard_sigmoid", {K::hard_sigmoid, 1.0f / 6, 0.5f}),
+                   {0, 1.0f / 3, 0.45833333f, 0.5f, 0.58333333f, 0.83333333f, 1});
+    // x * clamp(x + 3, 0, 6) / 6: -1 * 2 / 6, 2 * 5 / 6, 7 * 6 / 6
+    require_values(apply("hard_swish", {K::hard_swish}), {0, -1.0f / 3, -0.11458333f, 0, 0.29166667f, 1.6666667f, 7});
+    // x * sigmoid(x)
+    require_values(apply("silu", {K::silu}),
+                   {-0.07194484f, -0.26894142f, -0.10945588f, 0, 0.31122967f, 1.76159416f, 6.99362264f});
+    require_values(apply("tanh", {K::tanh}),
+                   {-0.99932930f, -0.76159416f, -0.24491866f, 0, 0.46211716f, 0.96402758f, 0.99999834f});
+    // NaN stays NaN through the clamping activations, as in PyTorch.
+    for (const Activation a : {Activation{K::relu}, Activation{K::clip, 0, 6}, Activation{K::leaky_relu, 0.01f}})
+        REQUIRE(std::isnan(run(ActivationLayer("a", a), {1}, {NAN}).data[0]));
+}
+
+TEST_CASE("activation attributes are read and checked") {
+    // Through the model loader: clip's bounds, leaky_relu's slope, hard_sigmoid's defaults.
+    const auto one = [](const nlohmann::json& layer) {
+        nlohmann::json doc = {{"format", "gapnet"}, {"version", 1},
+                              {"input", {{"channels", 1}, {"height", 1}, {"width", 2}, {"color", "none"}}},
+                              {"labels", {"a", "b"}},
+                              {"layers", {layer, {{"type", "flatten"}}}}};
+        return doc.dump();
+    };
+    const auto output = [&](const nlohmann::json& layer) {
+        const Model m = parse_model(one(layer));
+        return m.graph.forward(Tensor({1, 1, 1, 2}, {-3, 3})).data;
+    };
+    require_values(output({{"type", "clip"}, {"min", -1}}), {-1, 3});
+    require_values(output({{"type", "clip"}, {"max", 1}}), {-3, 1});
+    require_values(output({{"type", "clip"}, {"min", -2.5}, {"max", 2}}), {-2.5f, 2});
+    require_values(output({{"type", "leaky_relu"}}), {-0.03f, 3});  // PyTorch's default slope 0.01
+    require_values(output({{"type", "leaky_relu"}, {"negative_slope", 0.5}}), {-1.5f, 3});
+    require_values(output({{"type", "hard_sigmoid"}}), {0, 1});                 // 0.2 * 3 + 0.5 > 1
+    require_values(output({{"type", "hard_sigmoid"}, {"alpha", 0.1}}), {0.2f, 0.8f});
+    const auto error = [](const std::string& text) {
+        try {
+            parse_model(text);
+        } catch (const Error& e) {
+            return e.message();
+        }
+        return std::string("(no error)");
+    };
+    REQUIRE(error(one({{"type", "clip"}, {"min", 2}, {"max", 1}})) == "layers[0].max: is less than min");
+    REQUIRE(error(one({{"type", "leaky_relu"}, {"negative_slope", "x"}})) ==
+            "layers[0].negative_slope: expected a number, got a string");
+    REQUIRE(error(one({{"type", "clip"}, {"min", 1e39}})) == "layers[0].min: is beyond the float32 range");
+    REQUIRE(error(one({{"type", "relu6"}, {"max", 5}})) ==
+            "layers[0].max: unknown key for relu6 (a typo? see docs/model-format.md)");
+}
+
+namespace {
+
+// Runs a multi-input layer on one sample per input.
+Tensor run_many(const Layer& layer, const Shapes& shapes, const std::vector<std::vector<float>>& values) {
+    std::vector<Tensor> inputs;
+    Inputs pointers;
+    for (size_t i = 0; i < shapes.size(); ++i) inputs.emplace_back(batched(1, shapes[i]), values[i]);
+    for (const Tensor& t : inputs) pointers.push_back(&t);
+    const Shape out = layer.output_shape(shapes);
+    Tensor output(batched(1, out));
+    ThreadPool serial(1);
+    layer.forward(pointers, output, serial);
+    output.shape = out;
+    return output;
+}
+
+}  // namespace
+
+TEST_CASE("add, concat and multiply: hand-computed values and shape checks") {
+    const Add add;
+    require_values(run_many(add, {{2, 1, 2}, {2, 1, 2}, {2, 1, 2}}, {{1, 2, 3, 4}, {10, 20, 30, 40}, {-1, -1, 0, 0.5f}}).data,
+                   {10, 21, 33, 44.5f});
+    REQUIRE(add.macs({{4}, {4}}) == 0);
+    REQUIRE_THROWS_WITH(add.output_shape({{2, 3, 3}, {2, 3, 3}, {3, 3, 3}}),
+                        "shape [3,3,3] differs from inputs[0]'s [2,3,3] (add needs inputs of one shape)");
+    REQUIRE(add.min_inputs() == 2);
+
+    const Concat concat;
+    const Tensor joined = run_many(concat, {{1, 2, 2}, {2, 2, 2}}, {{1, 2, 3, 4}, {5, 6, 7, 8, 9, 10, 11, 12}});
+    REQUIRE(joined.shape == Shape{3, 2, 2});
+    require_values(joined.data, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+    require_values(run_many(concat, {{2}, {1}, {3}}, {{1, 2}, {3}, {4, 5, 6}}).data, {1, 2, 3, 4, 5, 6});
+    REQUIRE_THROWS_WITH(concat.output_shape({{1, 2, 2}, {1, 2, 3}}),
+                        "shape [1,2,3] does not fit inputs[0]'s [1,2,2] (concat joins feature maps of one height and "
+                        "width along channels)");
+    REQUIRE_THROWS_AS(concat.output_shape({{4}, {1, 2, 2}}), Error);
+
+    // A feature map [2,1,2] times a per-channel gate [2] (either order), and two equal maps.
+    const Multiply multiply;
+    require_values(run_many(multiply, {{2, 1, 2}, {2}}, {{1, 2, 3, 4}, {0.5f, -2}}).data, {0.5f, 1, -6, -8});
+    require_values(run_many(multiply, {{2}, {2, 1, 2}}, {{0.5f, -2}, {1, 2, 3, 4}}).data, {0.5f, 1, -6, -8});
+    require_values(run_many(multiply, {{2, 1, 2}, {2, 1, 2}}, {{1, 2, 3, 4}, {2, 2, -1, 0}}).data, {2, 4, -3, 0});
+    require_values(run_many(multiply, {{3}, {3}}, {{1, 2, 3}, {4, 5, 6}}).data, {4, 10, 18});
+    REQUIRE(multiply.output_shape({{2}, {2, 5, 5}}) == Shape{2, 5, 5});
+    REQUIRE_THROWS_WITH(multiply.output_shape({{2, 5, 5}, {3}}),
+                        "shape [3] fits neither the output [2,5,5] nor its channels [2] (multiply needs equal shapes, "
+                        "or a per-channel vector and a feature map)");
+    REQUIRE_THROWS_AS(multiply.output_shape({{2, 5, 5}, {2, 5, 4}}), Error);
 }

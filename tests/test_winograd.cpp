@@ -41,9 +41,9 @@ void check_case(const Conv2d::Params& p, int64_t batch, int64_t h, int64_t w, bo
     Tensor fast(out), uncached(out), reference(out), magnitude(out);
     const std::vector<float> u = winograd_filter(weight.data(), p.out_channels, p.in_channels);
     ThreadPool serial(1);
-    conv2d_winograd(p, u.data(), nullptr, {bias ? b.data() : nullptr, relu}, input, fast, serial);
+    conv2d_winograd(p, u.data(), nullptr, {bias ? b.data() : nullptr, gapnet::test::relu_if(relu)}, input, fast, serial);
     // Filters transformed on the fly, a block of output channels at a time: the same values.
-    conv2d_winograd(p, nullptr, weight.data(), {bias ? b.data() : nullptr, relu}, input, uncached, serial);
+    conv2d_winograd(p, nullptr, weight.data(), {bias ? b.data() : nullptr, gapnet::test::relu_if(relu)}, input, uncached, serial);
     REQUIRE(uncached.data == fast.data);
     conv2d_reference(p, weight, b, input, reference);
     conv2d_reference(p, absolute(weight), absolute(b), Tensor(input.shape, absolute(input.data)), magnitude);
@@ -70,7 +70,7 @@ TEST_CASE("winograd: a hand-computed case") {
     Tensor output({1, 1, 5, 4});
     ThreadPool serial(1);
     const float bias = 0.5f;
-    conv2d_winograd(p, u.data(), nullptr, {&bias, false}, input, output, serial);
+    conv2d_winograd(p, u.data(), nullptr, {&bias, gapnet::test::relu_if(false)}, input, output, serial);
     gapnet::test::require_values(output.data, {4.5f, 6.5f, 6.5f, 4.5f,  //
                                                6.5f, 9.5f, 9.5f, 6.5f,  //
                                                6.5f, 9.5f, 9.5f, 6.5f,  //
@@ -106,13 +106,13 @@ TEST_CASE("winograd results do not depend on the thread count") {
     const Tensor input({5, 24, 15, 13}, random_values(5 * 24 * 15 * 13, rng));
     Tensor first({5, 20, 15, 13});
     ThreadPool serial(1);
-    conv2d_winograd(p, u.data(), nullptr, {bias.data(), true}, input, first, serial);
+    conv2d_winograd(p, u.data(), nullptr, {bias.data(), gapnet::test::relu_if(true)}, input, first, serial);
     for (const int threads : {2, 3}) {
         ThreadPool pool(threads);
         Tensor again({5, 20, 15, 13});
-        conv2d_winograd(p, u.data(), nullptr, {bias.data(), true}, input, again, pool);
+        conv2d_winograd(p, u.data(), nullptr, {bias.data(), gapnet::test::relu_if(true)}, input, again, pool);
         REQUIRE(again.data == first.data);
-        conv2d_winograd(p, nullptr, weight.data(), {bias.data(), true}, input, again, pool);
+        conv2d_winograd(p, nullptr, weight.data(), {bias.data(), gapnet::test::relu_if(true)}, input, again, pool);
         REQUIRE(again.data == first.data);
     }
 }

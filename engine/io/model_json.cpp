@@ -182,6 +182,12 @@ public:
         return d;
     }
 
+    std::optional<double> number(const std::string& key) override {
+        const json* v = find(key);
+        if (!v) return std::nullopt;
+        return read_number(*v, at(key));
+    }
+
     bool boolean(const std::string& key, bool fallback) override {
         const json* v = find(key);
         if (!v) return fallback;
@@ -204,7 +210,7 @@ public:
 
     void reject_unread_keys(const std::string& type) const {
         std::set<std::string> known = read_;
-        known.insert({"type", "name", "input"});
+        known.insert({"type", "name", "input", "inputs"});
         reject_unknown_keys(object_, known, where_, type);
     }
 
@@ -233,6 +239,22 @@ const json& required(const json& object, const std::string& key, const std::stri
 std::string read_string(const json& v, const std::string& where) {
     if (!v.is_string()) throw Error("expected a string, got " + describe(v), where);
     return v.get<std::string>();
+}
+
+// A layer's "input" (one name) or "inputs" (a list of names), never both; neither: empty (the
+// previous layer).
+std::vector<std::string> read_inputs(const json& layer, const std::string& where) {
+    const auto one = layer.find("input"), many = layer.find("inputs");
+    if (one != layer.end() && many != layer.end())
+        throw Error("give \"input\" or \"inputs\", not both", where + ".inputs");
+    if (one != layer.end()) return {read_string(*one, where + ".input")};
+    if (many == layer.end()) return {};
+    if (!many->is_array() || many->empty() || many->size() > static_cast<size_t>(Graph::kMaxInputs))
+        throw Error("expected an array of 1 to " + std::to_string(Graph::kMaxInputs) + " layer names", where + ".inputs");
+    std::vector<std::string> names;
+    for (size_t i = 0; i < many->size(); ++i)
+        names.push_back(read_string((*many)[i], where + ".inputs[" + std::to_string(i) + "]"));
+    return names;
 }
 
 std::vector<float> read_per_channel(const json& input, const std::string& key, int64_t channels, float fallback,
@@ -315,8 +337,7 @@ Model build_model(ModelDocument& document, const Limits& limits, const std::stri
         const std::string type = read_string(required(layer, "type", where), where + ".type");
         std::string layer_name = type + "_" + std::to_string(i);
         if (const auto it = layer.find("name"); it != layer.end()) layer_name = read_string(*it, where + ".name");
-        std::string from;
-        if (const auto it = layer.find("input"); it != layer.end()) from = read_string(*it, where + ".input");
+        const std::vector<std::string> from = read_inputs(layer, where);
         try {
             JsonLayerConfig config(document, layer, where, limits, parameters);
             auto built = create_layer(type, config);
@@ -324,17 +345,21 @@ Model build_model(ModelDocument& document, const Limits& limits, const std::stri
             const Node& node = graph.add(layer_name, std::move(built), from);
             // A convolution's im2col buffer is allocated when it runs; a tiny file (a 64x64 kernel on a
             // 1024x1024 input) could make it 16 GiB, so it is bounded like an activation.
-            const Shape& in = node.input < 0 ? graph.input_shape() : graph.nodes()[node.input].output_shape;
+            const Shapes in = graph.input_shapes(node);
             if (const int64_t scratch = node.layer->workspace_elements(in); scratch > limits.max_activation_elements)
-                throw Error("its scratch buffer (im2col) for a " + join(in, "x") + " input would hold " +
+                throw Error("its scratch buffer (im2col) for a " + join(in.at(0), "x") + " input would hold " +
                                 std::to_string(scratch) + " values, more than " +
                                 std::to_string(limits.max_activation_elements) + " " +
                                 limit_note("max_activation_elements", limits.max_activation_elements),
                             where);
         } catch (const Error& e) {
-            // Errors from layers and the graph are located at an attribute; locate them in the file.
+            // Errors from layers and the graph are located at an attribute; locate them in the file
+            // (an error at the graph's inputs[0] is at "input" when the file says "input").
             if (e.where().rfind(where, 0) == 0) throw;
-            throw Error(e.what(), e.where().empty() ? where : where + "." + e.where());
+            std::string at = e.where();
+            if ((at == "inputs[0]" || at == "inputs") && !layer.contains("inputs") && layer.contains("input"))
+                at = "input";
+            throw Error(e.what(), at.empty() ? where : where + "." + at);
         }
     }
     graph.fuse();

@@ -12,7 +12,7 @@
 
 namespace gapnet {
 
-void conv2d_reference(const Conv2d::Params& p, const std::vector<float>& weight, const std::vector<float>& bias,
+void conv2d_reference(const ConvParams& p, const std::vector<float>& weight, const std::vector<float>& bias,
                       const Tensor& input, Tensor& output) {
     const Window2d& w = p.window;
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
@@ -134,12 +134,12 @@ void pack_columns(const float* padded, const PaddedGrid& grid, int64_t i0, int64
 // of the wave (at most 16 MiB unless one output row's columns are more), kept so that the loader's
 // limit on it refuses absurd kernels as it did (tests/bad_inputs: huge-conv-scratch.json).
 // Tightening it to the wave needs that case changed.
-int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w) {
+int64_t conv2d_gemm_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w) {
     const int64_t in_per_group = p.in_channels / p.groups, taps = in_per_group * p.window.kernel_h * p.window.kernel_w;
     return in_per_group * padded_grid(p.window, in_h, in_w).floats() + gemm_packed_size(taps, out_h * out_w);
 }
 
-void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue, const Tensor& input,
+void conv2d_gemm(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input,
                  Tensor& output, ThreadPool& pool) {
     const Window2d& w = p.window;
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
@@ -184,7 +184,7 @@ void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue
                             const int64_t i1 = std::min(in_per_group, i0 + slice_channels), depth = (i1 - i0) * kernel_taps;
                             pack_columns(padded + i0 * grid.floats(), grid, 0, i1 - i0, w, out_w, depth, p0 + q0, p0 + q1, slice);
                             gemm_packed(out_per_group, q1 - q0, depth, kernel + i0 * kernel_taps, taps, slice, out + q0,
-                                        pixels, {i0 == 0 ? bias : nullptr, epilogue.relu && i1 == in_per_group}, i0 > 0);
+                                        pixels, {i0 == 0 ? bias : nullptr, i1 == in_per_group ? epilogue.activation : Activation{}}, i0 > 0);
                         }
                     });
                     continue;
@@ -203,7 +203,7 @@ void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue
                     const int64_t q0 = chunk / channel_chunks * kSharedPanels * kGemmPanel;
                     const int64_t q1 = std::min(p1 - p0, q0 + kSharedPanels * kGemmPanel);
                     gemm_packed(rows, q1 - q0, taps, kernel + oc0 * taps, taps, columns + q0 * taps,
-                                out + oc0 * pixels + q0, pixels, {bias ? bias + oc0 : nullptr, epilogue.relu});
+                                out + oc0 * pixels + q0, pixels, {bias ? bias + oc0 : nullptr, epilogue.activation});
                 });
             }
         }

@@ -18,19 +18,21 @@
 
 #include <vector>
 
-#include "../layers/conv2d.h"
+#include "../tensor.h"
+#include "../thread_pool.h"
+#include "conv2d_params.h"
 #include "epilogue.h"
 
 namespace gapnet {
 
-void conv2d_reference(const Conv2d::Params& p, const std::vector<float>& weight, const std::vector<float>& bias,
+void conv2d_reference(const ConvParams& p, const std::vector<float>& weight, const std::vector<float>& bias,
                       const Tensor& input, Tensor& output);
 
 // An upper bound of the scratch floats conv2d_gemm uses (the padded input of a group and its packed
 // columns, shared by the threads) for an input map of in_h x in_w and output map of out_h x out_w.
-int64_t conv2d_gemm_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w);
+int64_t conv2d_gemm_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w);
 
-void conv2d_gemm(const Conv2d::Params& p, const float* weight, Epilogue epilogue, const Tensor& input,
+void conv2d_gemm(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input,
                  Tensor& output, ThreadPool& pool);
 
 }  // namespace gapnet

@@ -6,9 +6,9 @@
 
 namespace gapnet {
 
-bool depthwise_applies(const Conv2d::Params& p) { return p.groups > 1 && p.groups == p.in_channels; }
+bool depthwise_applies(const ConvParams& p) { return p.groups > 1 && p.groups == p.in_channels; }
 
-void conv2d_depthwise(const Conv2d::Params& p, const float* weight, Epilogue epilogue, const Tensor& input,
+void conv2d_depthwise(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input,
                       Tensor& output, ThreadPool& pool) {
     const Window2d& w = p.window;
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
@@ -41,8 +41,7 @@ void conv2d_depthwise(const Conv2d::Params& p, const float* weight, Epilogue epi
                             for (int64_t ox = x_begin; ox < x_end; ++ox) dst[ox] += k * src[ox * w.stride_w + offset];
                     }
                 }
-            if (epilogue.relu)
-                for (int64_t i = 0; i < out_h * out_w; ++i) out[i] = out[i] < 0.0f ? 0.0f : out[i];
+            epilogue.activation.apply(out, out_h * out_w);
         }
     });
 }

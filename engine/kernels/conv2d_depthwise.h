@@ -4,14 +4,16 @@
 // output rows instead (a loop the compiler vectorizes), one chunk per (sample, channel), no scratch.
 #pragma once
 
-#include "../layers/conv2d.h"
+#include "../tensor.h"
+#include "../thread_pool.h"
+#include "conv2d_params.h"
 #include "epilogue.h"
 
 namespace gapnet {
 
-bool depthwise_applies(const Conv2d::Params& p);  // groups == in_channels
+bool depthwise_applies(const ConvParams& p);  // groups == in_channels
 
-void conv2d_depthwise(const Conv2d::Params& p, const float* weight, Epilogue epilogue, const Tensor& input,
+void conv2d_depthwise(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input,
                       Tensor& output, ThreadPool& pool);
 
 }  // namespace gapnet

@@ -78,9 +78,7 @@ void tile(const Grid& g, const float* padded, const float* weight, int64_t oc0, 
         const float bias = epilogue.bias ? epilogue.bias[oc0 + i] : 0.0f;
         alignas(64) float values[Nr * kLanes];
         for (int v = 0; v < Nr; ++v) {
-            Vec value = acc[i][v] + bias;
-            if (epilogue.relu) value = value < 0.0f ? Vec{} : value;
-            store16(values + v * kLanes, value);
+            store16(values + v * kLanes, epilogue.activation(acc[i][v] + bias));
         }
         float* dst = out + (oc0 + i) * plane;
         const int64_t j1 = std::min(j0 + Nr * kLanes, (g.out_h - 1) * g.pw + g.out_w);
@@ -153,10 +151,7 @@ void channel_tile(const Grid& g, const float* padded, const float* w, int64_t y,
     float* dst = out + oc0 * plane + y * g.out_w + x0;
     for (int64_t c = 0; c < channels; ++c, dst += plane) {
         const float bias = epilogue.bias ? epilogue.bias[oc0 + c] : 0.0f;
-        for (int p = 0; p < Px; ++p) {
-            const float value = values[p][c] + bias;
-            dst[p] = epilogue.relu && value < 0.0f ? 0.0f : value;
-        }
+        for (int p = 0; p < Px; ++p) dst[p] = epilogue.activation(values[p][c] + bias);
     }
 }
 
@@ -179,7 +174,7 @@ struct Layout {
     int64_t floats;   // the padded input plus the over-read of the last vectors, zeroed
 };
 
-Layout layout(const Conv2d::Params& p, int64_t in_h, int64_t in_w) {
+Layout layout(const ConvParams& p, int64_t in_h, int64_t in_w) {
     const Window2d& w = p.window;
     Layout l;
     l.ph = in_h + w.pad_top + w.pad_bottom;
@@ -247,24 +242,24 @@ void channel_tiles(const Grid& g, int64_t out_channels, const float* padded, con
 
 }  // namespace
 
-bool direct_applies(const Conv2d::Params& p) {
+bool direct_applies(const ConvParams& p) {
     return p.groups == 1 && p.window.stride_h == 1 && p.window.stride_w == 1;
 }
 
-bool direct_channel_tiles(const Conv2d::Params& p) {
+bool direct_channel_tiles(const ConvParams& p) {
     // At least a block of output channels: the packed copy then takes at most twice the weights.
     return p.in_channels * p.window.kernel_h * p.window.kernel_w >= kChannelTilesMinTaps &&
            p.out_channels >= kChannelBlock;
 }
 
-int64_t direct_packed_size(const Conv2d::Params& p) {
+int64_t direct_packed_size(const ConvParams& p) {
     const int64_t taps = p.in_channels * p.window.kernel_h * p.window.kernel_w;
     const int64_t blocks = (p.out_channels + kChannelBlock - 1) / kChannelBlock;
     // and zeros past the last block, as far as the tiles' prefetch reaches
     return blocks * taps * kChannelBlock + kWeightPrefetch + p.window.kernel_w * kChannelBlock;
 }
 
-std::vector<float> direct_pack_weights(const Conv2d::Params& p, const float* weight) {
+std::vector<float> direct_pack_weights(const ConvParams& p, const float* weight) {
     const int64_t taps = p.in_channels * p.window.kernel_h * p.window.kernel_w;
     std::vector<float> packed(static_cast<size_t>(direct_packed_size(p)), 0.0f);
     for (int64_t oc = 0; oc < p.out_channels; ++oc)
@@ -274,11 +269,11 @@ std::vector<float> direct_pack_weights(const Conv2d::Params& p, const float* wei
     return packed;
 }
 
-int64_t conv2d_direct_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w) {
+int64_t conv2d_direct_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
     return layout(p, in_h, in_w).floats;
 }
 
-void conv2d_direct(const Conv2d::Params& p, const float* weight, const float* packed, Epilogue epilogue,
+void conv2d_direct(const ConvParams& p, const float* weight, const float* packed, Epilogue epilogue,
                    const Tensor& input, Tensor& output, ThreadPool& pool) {
     const Window2d& w = p.window;
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];

@@ -28,23 +28,25 @@
 
 #include <vector>
 
-#include "../layers/conv2d.h"
+#include "../tensor.h"
+#include "../thread_pool.h"
+#include "conv2d_params.h"
 #include "epilogue.h"
 
 namespace gapnet {
 
-bool direct_applies(const Conv2d::Params& p);  // stride 1, groups 1
+bool direct_applies(const ConvParams& p);  // stride 1, groups 1
 
 // Whether conv2d_direct runs channel tiles for this layer (then it needs direct_pack_weights').
-bool direct_channel_tiles(const Conv2d::Params& p);
-std::vector<float> direct_pack_weights(const Conv2d::Params& p, const float* weight);
-int64_t direct_packed_size(const Conv2d::Params& p);  // the floats direct_pack_weights returns
+bool direct_channel_tiles(const ConvParams& p);
+std::vector<float> direct_pack_weights(const ConvParams& p, const float* weight);
+int64_t direct_packed_size(const ConvParams& p);  // the floats direct_pack_weights returns
 
 // The scratch floats conv2d_direct uses (one sample's padded input, plus the over-read tail).
-int64_t conv2d_direct_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w);
+int64_t conv2d_direct_workspace(const ConvParams& p, int64_t in_h, int64_t in_w);
 
 // `packed`: direct_pack_weights(p, weight) when direct_channel_tiles(p), else unused (may be null).
-void conv2d_direct(const Conv2d::Params& p, const float* weight, const float* packed, Epilogue epilogue,
+void conv2d_direct(const ConvParams& p, const float* weight, const float* packed, Epilogue epilogue,
                    const Tensor& input, Tensor& output, ThreadPool& pool);
 
 }  // namespace gapnet

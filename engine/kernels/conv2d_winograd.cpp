@@ -60,7 +60,7 @@ struct Geometry {
     int64_t wave_rows;  // tile rows per wave
 };
 
-Geometry geometry(const Conv2d::Params& p, int64_t in_h, int64_t in_w) {
+Geometry geometry(const ConvParams& p, int64_t in_h, int64_t in_w) {
     Geometry g;
     g.out_h = in_h + p.window.pad_top + p.window.pad_bottom - 2;
     g.out_w = in_w + p.window.pad_left + p.window.pad_right - 2;
@@ -147,7 +147,7 @@ void transform_input(const float* in, int64_t sample_stride, int64_t in_h, int64
 // the channel's plane in sample 0 (samples `sample_stride` apart). Rows of M are read up to 15
 // floats past the last tile (those lanes are discarded).
 void transform_output(const float* m, int64_t position_stride, const Tiles& tiles, int64_t count, float bias,
-                      bool relu, float* out, int64_t sample_stride, int64_t out_h, int64_t out_w) {
+                      Activation activation, float* out, int64_t sample_stride, int64_t out_h, int64_t out_w) {
     for (int64_t t0 = 0; t0 < count; t0 += kLanes) {
         Vec mm[6][6], columns[4][6], y[4][4];
         for (int xi = 0; xi < 36; ++xi) mm[xi / 6][xi % 6] = load16(m + xi * position_stride + t0);
@@ -156,9 +156,7 @@ void transform_output(const float* m, int64_t position_stride, const Tiles& tile
         for (int a = 0; a < 4; ++a) {
             apply<4, 6, kAT>(&columns[a][0], 1, &y[a][0], 1);  // (A^T M) A
             for (int b = 0; b < 4; ++b) {
-                Vec value = y[a][b] + bias;
-                if (relu) value = value < 0.0f ? Vec{} : value;
-                store16(block[a][b], value);
+                store16(block[a][b], activation(y[a][b] + bias));
             }
         }
         const int64_t lanes = std::min(kLanes, count - t0);
@@ -175,7 +173,7 @@ void transform_output(const float* m, int64_t position_stride, const Tiles& tile
 
 }  // namespace
 
-bool winograd_applies(const Conv2d::Params& p) {
+bool winograd_applies(const ConvParams& p) {
     const Window2d& w = p.window;
     return p.groups == 1 && w.kernel_h == 3 && w.kernel_w == 3 && w.stride_h == 1 && w.stride_w == 1 &&
            w.dilation_h == 1 && w.dilation_w == 1;
@@ -221,18 +219,18 @@ std::vector<float> winograd_filter(const float* weight, int64_t out_channels, in
     return u;
 }
 
-int64_t winograd_wave_tiles(const Conv2d::Params& p, int64_t in_h, int64_t in_w, int64_t batch) {
+int64_t winograd_wave_tiles(const ConvParams& p, int64_t in_h, int64_t in_w, int64_t batch) {
     const Geometry g = geometry(p, in_h, in_w);
     return std::min(g.wave_rows, batch * g.tiles_h) * g.tiles_w;
 }
 
-int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, bool filters_cached) {
+int64_t winograd_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, bool filters_cached) {
     const Geometry g = geometry(p, in_h, in_w);
     return kPositions * (p.in_channels + p.out_channels) * g.wave_rows * g.tiles_w + kLanes +
            (filters_cached ? 0 : kPositions * kFilterBlock * p.in_channels);
 }
 
-void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weight, Epilogue epilogue,
+void conv2d_winograd(const ConvParams& p, const float* u, const float* weight, Epilogue epilogue,
                      const Tensor& input, Tensor& output, ThreadPool& pool) {
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
     const int64_t in_channels = p.in_channels, out_channels = p.out_channels;
@@ -281,7 +279,7 @@ void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weigh
         }
         run_chunks(pool, out_channels, transform_work * out_channels, [&](int64_t oc) {
             transform_output(m + oc * tiles, out_channels * tiles, wave, tiles, epilogue.bias ? epilogue.bias[oc] : 0.0f,
-                             epilogue.relu, output.ptr() + oc * g.out_h * g.out_w, out_channels * g.out_h * g.out_w,
+                             epilogue.activation, output.ptr() + oc * g.out_h * g.out_w, out_channels * g.out_h * g.out_w,
                              g.out_h, g.out_w);
         });
     }

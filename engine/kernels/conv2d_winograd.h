@@ -28,7 +28,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "../layers/conv2d.h"
+#include "../tensor.h"
+#include "../thread_pool.h"
+#include "conv2d_params.h"
 #include "epilogue.h"
 
 namespace gapnet {
@@ -39,18 +41,18 @@ std::vector<float> winograd_filter(const float* weight, int64_t out_channels, in
 // Scratch floats conv2d_winograd uses for one sample of in_channels x in_h x in_w (any batch and
 // any thread count: the tiles are processed in waves of a bounded size), plus the transformed
 // filters unless they are cached (passed as `u`).
-int64_t winograd_workspace(const Conv2d::Params& p, int64_t in_h, int64_t in_w, bool filters_cached);
+int64_t winograd_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, bool filters_cached);
 
 // How many tiles (4x4 output blocks) conv2d_winograd multiplies at once for a batch of `batch`
 // samples of in_h x in_w: the width of its GEMMs.
-int64_t winograd_wave_tiles(const Conv2d::Params& p, int64_t in_h, int64_t in_w, int64_t batch);
+int64_t winograd_wave_tiles(const ConvParams& p, int64_t in_h, int64_t in_w, int64_t batch);
 
 // Whether conv2d_winograd computes this convolution: 3x3, stride 1, dilation 1, groups 1.
-bool winograd_applies(const Conv2d::Params& p);
+bool winograd_applies(const ConvParams& p);
 
 // output = epilogue(conv(input)). `u`: the filters from winograd_filter, or null to transform
 // `weight` ([out, in, 3, 3]) into scratch on each call.
-void conv2d_winograd(const Conv2d::Params& p, const float* u, const float* weight, Epilogue epilogue,
+void conv2d_winograd(const ConvParams& p, const float* u, const float* weight, Epilogue epilogue,
                      const Tensor& input, Tensor& output, ThreadPool& pool);
 
 }  // namespace gapnet

@@ -26,14 +26,12 @@ void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue,
                 Tensor& output, ThreadPool& pool, bool backwards) {
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const int64_t batch = input.shape[0];
-    // The block's outputs, bias and ReLU added.
+    // The block's outputs, bias added and activation applied.
     const auto finish_block = [&](int64_t o0, int64_t rows) {
         for (int64_t n = 0; n < batch; ++n) {
             float* y = output.ptr() + n * out + o0;
-            for (int64_t o = 0; o < rows; ++o) {
-                const float v = y[o] + (epilogue.bias ? epilogue.bias[o0 + o] : 0.0f);
-                y[o] = epilogue.relu && v < 0.0f ? 0.0f : v;
-            }
+            for (int64_t o = 0; o < rows; ++o)
+                y[o] = epilogue.activation(y[o] + (epilogue.bias ? epilogue.bias[o0 + o] : 0.0f));
         }
     };
     if (batch < 4) {

@@ -12,7 +12,7 @@ AvgPool2d::AvgPool2d(Window2d window, bool count_include_pad)
 }
 
 std::unique_ptr<Layer> AvgPool2d::create(LayerConfig& config) {
-    const Window2d w = Window2d::read_pooling(config);
+    const Window2d w = read_pooling_window(config);
     return std::make_unique<AvgPool2d>(w, config.boolean("count_include_pad", true));
 }
 

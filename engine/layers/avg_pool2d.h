@@ -11,7 +11,7 @@
 
 namespace gapnet {
 
-class AvgPool2d : public Layer {
+class AvgPool2d : public UnaryLayer {
 public:
     AvgPool2d(Window2d window, bool count_include_pad);
     static std::unique_ptr<Layer> create(LayerConfig& config);

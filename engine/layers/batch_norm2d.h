@@ -11,7 +11,7 @@
 
 namespace gapnet {
 
-class BatchNorm2d : public Layer {
+class BatchNorm2d : public UnaryLayer {
 public:
     // weight and bias empty mean 1 and 0 (PyTorch's affine=False).
     BatchNorm2d(int64_t num_features, double eps, std::vector<float> weight, std::vector<float> bias,

@@ -8,8 +8,10 @@
 #include "../kernels/conv2d_depthwise.h"
 #include "../kernels/conv2d_direct.h"
 #include "../kernels/conv2d_winograd.h"
+#include "activation.h"
+#include "add.h"
 #include "batch_norm2d.h"
-#include "relu.h"
+#include "window2d.h"
 
 namespace gapnet {
 
@@ -36,8 +38,8 @@ Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias
     parameters_ = prepare(p_, std::move(weight), std::move(bias));
 }
 
-Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, bool relu)
-    : p_(params), parameters_(std::move(parameters)), relu_(relu) {}
+Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation)
+    : p_(params), parameters_(std::move(parameters)), activation_(activation) {}
 
 // Which convolutions run as Winograd F(4x4, 3x3), decided by measurement (CPU time of one thread,
 // AVX-512; the kernels branch's report has the numbers):
@@ -114,7 +116,7 @@ std::unique_ptr<Layer> Conv2d::create(LayerConfig& config) {
         config.fail("groups", "in_channels " + std::to_string(p.in_channels) + " and out_channels " +
                                   std::to_string(p.out_channels) + " must both be divisible by groups " +
                                   std::to_string(p.groups));
-    p.window = Window2d::read(config, {}, {1, 1}, /*with_dilation=*/true);
+    p.window = read_window(config, {}, {1, 1}, /*with_dilation=*/true);
     auto weight = config.tensor("weight", weight_shape(p), true);
     auto bias = config.tensor("bias", {p.out_channels}, false);
     return std::make_unique<Conv2d>(p, std::move(*weight), bias ? std::move(*bias) : std::vector<float>{});
@@ -196,7 +198,7 @@ int64_t Conv2d::prepared_elements(const Shape& input) const {
 }
 
 void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
-    const Epilogue epilogue{bias().empty() ? nullptr : bias().data(), relu_};
+    const Epilogue epilogue{bias().empty() ? nullptr : bias().data(), activation_};
     switch (algorithm({input.shape[1], input.shape[2], input.shape[3]}, input.shape[0])) {
         case Algorithm::winograd:
             return conv2d_winograd(p_, parameters_->winograd.empty() ? nullptr : parameters_->winograd.data(),
@@ -215,11 +217,14 @@ const float* Conv2d::direct_weights() const {
     return parameters_->direct.data();
 }
 
-// relu: the same parameters, ReLU in the epilogue. batch_norm2d (y = x*scale + shift per channel):
-// w' = w*scale, b' = b*scale + shift, i.e. w*gamma/sqrt(var+eps) and (b-mean)*gamma/sqrt(var+eps)+beta.
-std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next) const {
-    if (relu_) return nullptr;
-    if (dynamic_cast<const Relu*>(&next)) return std::unique_ptr<Layer>(new Conv2d(p_, parameters_, true));
+// An activation: the same parameters, the activation in the epilogue. An add of two tensors: a
+// FusedAdd (layers/add.h). batch_norm2d (y = x*scale + shift per channel): w' = w*scale,
+// b' = b*scale + shift, i.e. w*gamma/sqrt(var+eps) and (b-mean)*gamma/sqrt(var+eps)+beta.
+std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next, int, int next_inputs) const {
+    if (!activation_.is_identity()) return nullptr;
+    if (const auto* act = dynamic_cast<const ActivationLayer*>(&next))
+        return std::unique_ptr<Layer>(new Conv2d(p_, parameters_, act->activation()));
+    if (dynamic_cast<const Add*>(&next) && next_inputs == 2) return std::make_unique<FusedAdd>(*this, Activation{});
     if (const auto* bn = dynamic_cast<const BatchNorm2d*>(&next)) {
         if (static_cast<int64_t>(bn->scale().size()) != p_.out_channels) return nullptr;
         std::vector<float> w = weight(), b(static_cast<size_t>(p_.out_channels));
@@ -230,7 +235,7 @@ std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next) const {
                 w[i] = static_cast<float>(w[i] * scale);
             b[oc] = static_cast<float>((bias().empty() ? 0.0 : bias()[oc]) * scale + bn->shift()[oc]);
         }
-        return std::unique_ptr<Layer>(new Conv2d(p_, prepare(p_, std::move(w), std::move(b)), false));
+        return std::unique_ptr<Layer>(new Conv2d(p_, prepare(p_, std::move(w), std::move(b)), Activation{}));
     }
     return nullptr;
 }

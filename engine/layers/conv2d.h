@@ -6,9 +6,11 @@
 // The arithmetic is in kernels/: the plain reference loop and the fast kernels (conv2d.h: im2col +
 // GEMM, conv2d_winograd.h, conv2d_direct.h, conv2d_depthwise.h), one chosen per layer (see algorithm()).
 //
-// Fusion (Graph::fuse): a conv2d absorbs a following relu (applied as each output block is
-// finished) and a following batch_norm2d (folded into its weights and bias, after which it can
-// absorb a relu too). A relu-fused layer shares this layer's parameters (no copy).
+// Fusion (Graph::fuse): a conv2d absorbs a following activation (applied by the kernel as each
+// output block is finished), a following batch_norm2d (folded into its weights and bias, after
+// which it can absorb the rest too) and a following add of one more tensor (a residual
+// connection: layers/add.h's FusedAdd, which can absorb the activation after the add). An
+// activation-fused layer shares this layer's parameters (no copy).
 #pragma once
 
 #include <memory>
@@ -16,17 +18,15 @@
 #include <optional>
 #include <vector>
 
+#include "../kernels/activation.h"
+#include "../kernels/conv2d_params.h"
 #include "../layer.h"
-#include "window2d.h"
 
 namespace gapnet {
 
-class Conv2d : public Layer {
+class Conv2d : public UnaryLayer {
 public:
-    struct Params {
-        int64_t in_channels = 1, out_channels = 1, groups = 1;
-        Window2d window;  // ceil_mode is ignored
-    };
+    using Params = ConvParams;
 
     // `bias` empty means no bias. Throws gapnet::Error on inconsistent parameters.
     Conv2d(Params params, std::vector<float> weight, std::vector<float> bias);
@@ -41,12 +41,12 @@ public:
     int64_t workspace_elements(const Shape& input) const override;
     int64_t prepared_elements(const Shape& input) const override;
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
-    std::unique_ptr<Layer> fused_with(const Layer& next) const override;
+    std::unique_ptr<Layer> fused_with(const Layer& next, int next_position, int next_inputs) const override;
 
     const Params& params() const { return p_; }
     const std::vector<float>& weight() const { return parameters_->weight; }
     const std::vector<float>& bias() const { return parameters_->bias; }
-    bool applies_relu() const { return relu_; }  // fused with a following relu
+    const Activation& activation() const { return activation_; }  // a fused activation, or identity
 
     enum class Algorithm { gemm, winograd, depthwise, direct };
     static const char* name(Algorithm algorithm);  // "gemm", "winograd", ...
@@ -67,13 +67,13 @@ private:
         mutable std::vector<float> direct;
     };
     const float* direct_weights() const;  // parameters_->direct, packed on first use; null if unused
-    Conv2d(Params params, std::shared_ptr<const Parameters> parameters, bool relu);
+    Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation);
     static std::shared_ptr<const Parameters> prepare(const Params& p, std::vector<float> weight,
                                                      std::vector<float> bias);
 
     Params p_;
     std::shared_ptr<const Parameters> parameters_;
-    bool relu_ = false;
+    Activation activation_;
 };
 
 }  // namespace gapnet

@@ -2,7 +2,7 @@
 
 #include "../error.h"
 #include "../kernels/dense.h"
-#include "relu.h"
+#include "activation.h"
 
 namespace gapnet {
 
@@ -20,8 +20,9 @@ Dense::Dense(int64_t in_features, int64_t out_features, std::vector<float> weigh
     parameters_ = std::move(parameters);
 }
 
-Dense::Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters, bool relu)
-    : in_(in_features), out_(out_features), parameters_(std::move(parameters)), relu_(relu) {}
+Dense::Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters,
+             Activation activation)
+    : in_(in_features), out_(out_features), parameters_(std::move(parameters)), activation_(activation) {}
 
 std::unique_ptr<Layer> Dense::create(LayerConfig& config) {
     const int64_t in = config.integer("in_features", 1);
@@ -43,13 +44,14 @@ Shape Dense::output_shape(const Shape& input) const {
 
 void Dense::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
     const bool backwards = input.shape[0] < 4 && parameters_->passes.fetch_add(1, std::memory_order_relaxed) % 2 == 1;
-    dense_fast(in_, out_, weight().data(), {bias().empty() ? nullptr : bias().data(), relu_}, input, output, pool,
+    dense_fast(in_, out_, weight().data(), {bias().empty() ? nullptr : bias().data(), activation_}, input, output, pool,
                backwards);
 }
 
-std::unique_ptr<Layer> Dense::fused_with(const Layer& next) const {
-    if (relu_ || !dynamic_cast<const Relu*>(&next)) return nullptr;
-    return std::unique_ptr<Layer>(new Dense(in_, out_, parameters_, true));
+std::unique_ptr<Layer> Dense::fused_with(const Layer& next, int, int) const {
+    const auto* act = dynamic_cast<const ActivationLayer*>(&next);
+    if (!activation_.is_identity() || !act) return nullptr;
+    return std::unique_ptr<Layer>(new Dense(in_, out_, parameters_, act->activation()));
 }
 
 }  // namespace gapnet

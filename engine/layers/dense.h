@@ -1,18 +1,19 @@
 // dense: a fully connected layer (PyTorch's nn.Linear): y = W x + b.
 //   input [N, in_features] -> output [N, out_features];  weight [out_features, in_features]
-// The arithmetic is in kernels/dense.h. A following relu is fused into it (Graph::fuse), sharing
-// the parameters.
+// The arithmetic is in kernels/dense.h. A following activation is fused into it (Graph::fuse),
+// sharing the parameters.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <vector>
 
+#include "../kernels/activation.h"
 #include "../layer.h"
 
 namespace gapnet {
 
-class Dense : public Layer {
+class Dense : public UnaryLayer {
 public:
     // `bias` empty means no bias.
     Dense(int64_t in_features, int64_t out_features, std::vector<float> weight, std::vector<float> bias);
@@ -23,13 +24,13 @@ public:
     int64_t parameter_count() const override { return static_cast<int64_t>(weight().size() + bias().size()); }
     int64_t macs(const Shape&) const override { return in_ * out_; }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
-    std::unique_ptr<Layer> fused_with(const Layer& next) const override;
+    std::unique_ptr<Layer> fused_with(const Layer& next, int next_position, int next_inputs) const override;
 
     int64_t in_features() const { return in_; }
     int64_t out_features() const { return out_; }
     const std::vector<float>& weight() const { return parameters_->weight; }
     const std::vector<float>& bias() const { return parameters_->bias; }
-    bool applies_relu() const { return relu_; }  // fused with a following relu
+    const Activation& activation() const { return activation_; }  // a fused activation, or identity
 
 private:
     struct Parameters {
@@ -38,11 +39,12 @@ private:
         // the weights are read (kernels/dense.h). Shared by the fused layer, as the weights are.
         mutable std::atomic<uint64_t> passes{0};
     };
-    Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters, bool relu);
+    Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters,
+          Activation activation);
 
     int64_t in_, out_;
     std::shared_ptr<const Parameters> parameters_;
-    bool relu_ = false;
+    Activation activation_;
 };
 
 }  // namespace gapnet

@@ -9,7 +9,7 @@
 
 namespace gapnet {
 
-class Flatten : public Layer {
+class Flatten : public UnaryLayer {
 public:
     static std::unique_ptr<Layer> create(LayerConfig&) { return std::make_unique<Flatten>(); }
 

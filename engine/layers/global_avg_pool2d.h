@@ -10,7 +10,7 @@
 
 namespace gapnet {
 
-class GlobalAvgPool2d : public Layer {
+class GlobalAvgPool2d : public UnaryLayer {
 public:
     static std::unique_ptr<Layer> create(LayerConfig&) { return std::make_unique<GlobalAvgPool2d>(); }
 

@@ -8,7 +8,7 @@
 
 namespace gapnet {
 
-class GlobalMaxPool2d : public Layer {
+class GlobalMaxPool2d : public UnaryLayer {
 public:
     static std::unique_ptr<Layer> create(LayerConfig&) { return std::make_unique<GlobalMaxPool2d>(); }
 

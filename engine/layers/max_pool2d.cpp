@@ -46,7 +46,7 @@ int64_t max_2x2_row(const float* r0, const float* r1, int64_t count, float* out)
 MaxPool2d::MaxPool2d(Window2d window) : w_(window) { w_.check_pads_smaller_than_kernel(); }
 
 std::unique_ptr<Layer> MaxPool2d::create(LayerConfig& config) {
-    return std::make_unique<MaxPool2d>(Window2d::read_pooling(config));
+    return std::make_unique<MaxPool2d>(read_pooling_window(config));
 }
 
 // Planes are spread over the threads in fixed blocks. A 2x2 stride-2 unpadded window (the common

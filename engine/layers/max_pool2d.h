@@ -9,7 +9,7 @@
 
 namespace gapnet {
 
-class MaxPool2d : public Layer {
+class MaxPool2d : public UnaryLayer {
 public:
     explicit MaxPool2d(Window2d window);
     static std::unique_ptr<Layer> create(LayerConfig& config);

@@ -9,7 +9,7 @@
 
 namespace gapnet {
 
-class Softmax : public Layer {
+class Softmax : public UnaryLayer {
 public:
     static std::unique_ptr<Layer> create(LayerConfig&) { return std::make_unique<Softmax>(); }
 

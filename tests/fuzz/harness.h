@@ -90,13 +90,16 @@ constexpr int64_t kMaxForwardBytes = int64_t{64} << 20;        // Graph::peak_me
 inline int64_t forward_work(const Graph& graph) {
     int64_t work = 0;
     for (const Node& node : graph.nodes()) {
-        const Shape& in = node.input < 0 ? graph.input_shape() : graph.nodes()[node.input].output_shape;
-        const int64_t in_size = element_count(in), out_size = element_count(node.output_shape);
+        const Shapes inputs = graph.input_shapes(node);
+        const Shape& in = inputs[0];
+        int64_t in_size = 0;
+        for (const Shape& shape : inputs) in_size += element_count(shape);
+        const int64_t out_size = element_count(node.output_shape);
         int64_t cost = std::max({node.macs, in_size, out_size});
         // A pooling window is clipped to the input, so it reads at most H x W values per output.
         if (node.layer->type() == "max_pool2d" || node.layer->type() == "avg_pool2d")
             cost = checked_mul(out_size, in[1] * in[2]);
-        cost += node.layer->workspace_elements(in);
+        cost += node.layer->workspace_elements(inputs);
         if (cost > kMaxForwardWork - work) return kMaxForwardWork + 1;
         work += cost;
     }
@@ -129,7 +132,7 @@ inline std::vector<float> absolute(std::vector<float> v) {
 inline void check_against_reference(const Graph& graph, const Tensor& batch, const std::vector<Tensor>& outputs) {
     for (size_t i = 0; i < graph.nodes().size(); ++i) {
         const Node& node = graph.nodes()[i];
-        const Tensor& in = node.input < 0 ? batch : outputs[node.input];
+        const Tensor& in = node.inputs[0] < 0 ? batch : outputs[node.inputs[0]];
         const Tensor in_abs(in.shape, absolute(in.data));
         Tensor reference(outputs[i].shape), magnitude(outputs[i].shape);
         if (const auto* conv = dynamic_cast<const Conv2d*>(node.layer.get())) {
@@ -188,7 +191,7 @@ inline void model_case(std::string_view text) {
     check_against_reference(graph, batch, outputs);
     const Node& last = graph.nodes().back();
     if (last.layer->type() == "softmax") {
-        const Tensor& logits = last.input < 0 ? batch : outputs[last.input];
+        const Tensor& logits = last.inputs[0] < 0 ? batch : outputs[last.inputs[0]];
         if (std::all_of(logits.data.begin(), logits.data.end(), [](float v) { return std::isfinite(v); }))
             check_probabilities(outputs.back().ptr(), outputs.back().size(), "softmax");
     }

@@ -169,7 +169,7 @@ int bench_command(std::vector<std::string> arguments) {
             f.macs += node.macs;
         }
         if (const auto* conv = dynamic_cast<const Conv2d*>(step.layer))
-            f.kernel = Conv2d::name(conv->algorithm(graph.shape_of(graph.nodes()[step.first].input), batch));
+            f.kernel = Conv2d::name(conv->algorithm(graph.shape_of(graph.nodes()[step.first].inputs[0]), batch));
         f.median_ms = quantile(step_ms[k], 0.5);
         f.min_ms = *std::min_element(step_ms[k].begin(), step_ms[k].end());
         steps_total_ms += f.median_ms;

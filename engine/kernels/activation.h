@@ -1,0 +1,84 @@
+// An element-wise activation described as data (a kind and up to two numbers), so that one
+// definition serves the activation layers and every kernel that applies one to its results while
+// they are still in registers or cache (a conv2d or dense followed by an activation, Graph::fuse).
+// A kernel calls apply(); no kernel tests for particular activations (ncnn's fused_activation.h
+// does the same).
+//
+// The formulas are PyTorch's, so that fused and unfused results, and PyTorch's own, agree:
+//   identity      x
+//   relu          max(x, 0)                            NaN stays NaN (as torch.relu)
+//   clip          min(max(x, a), b)                    relu6 is clip(0, 6); NaN stays NaN
+//   leaky_relu    x >= 0 ? x : a * x
+//   sigmoid       1 / (1 + exp(-x))
+//   hard_sigmoid  max(0, min(1, a * x + b))            ONNX's defaults a = 0.2, b = 0.5;
+//                                                      PyTorch's nn.Hardsigmoid is a = 1/6, b = 0.5
+//   hard_swish    x * min(max(x + 3, 0), 6) / 6        PyTorch's nn.Hardswish, ONNX's HardSwish
+//   silu          x / (1 + exp(-x))                    x * sigmoid(x), a.k.a. swish
+//   tanh          tanh(x)
+// The vector form computes each lane exactly as the scalar form does (the cheap kinds with vector
+// operations of the same rounding, the others lane by lane), so results do not depend on which
+// kernel ran.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "vec16.h"
+
+namespace gapnet {
+
+struct Activation {
+    enum class Kind : uint8_t { identity, relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish, silu, tanh };
+    Kind kind = Kind::identity;
+    float a = 0.0f, b = 0.0f;  // clip: min, max; leaky_relu: negative slope; hard_sigmoid: alpha, beta
+
+    bool is_identity() const { return kind == Kind::identity; }
+
+    float operator()(float x) const {
+        switch (kind) {
+            case Kind::identity: return x;
+            case Kind::relu: return x < 0.0f ? 0.0f : x;
+            case Kind::clip: return x < a ? a : x > b ? b : x;
+            case Kind::leaky_relu: return x < 0.0f ? a * x : x;
+            case Kind::sigmoid: return 1.0f / (1.0f + std::exp(-x));
+            case Kind::hard_sigmoid: {
+                const float y = a * x + b;
+                return y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y;
+            }
+            case Kind::hard_swish: {
+                const float r = x + 3.0f;
+                return x * (r < 0.0f ? 0.0f : r > 6.0f ? 6.0f : r) / 6.0f;
+            }
+            case Kind::silu: return x / (1.0f + std::exp(-x));
+            case Kind::tanh: return std::tanh(x);
+        }
+        return x;
+    }
+
+    Vec16 operator()(Vec16 v) const {
+        switch (kind) {
+            case Kind::identity: return v;
+            case Kind::relu: return v < 0.0f ? Vec16{} : v;
+            case Kind::clip: {
+                const Vec16 low = v < a ? broadcast16(a) : v;
+                return low > b ? broadcast16(b) : low;
+            }
+            case Kind::leaky_relu: return v < 0.0f ? v * a : v;
+            default:
+                for (int i = 0; i < kVec16Lanes; ++i) v[i] = (*this)(v[i]);
+                return v;
+        }
+    }
+
+    // values[i] = f(values[i] + bias), for `count` values sharing one bias.
+    void apply(float* values, int64_t count, float bias = 0.0f) const {
+        if (is_identity()) {
+            if (bias != 0.0f)
+                for (int64_t i = 0; i < count; ++i) values[i] += bias;
+            return;
+        }
+        for (int64_t i = 0; i < count; ++i) values[i] = (*this)(values[i] + bias);
+    }
+};
+
+}  // namespace gapnet

@@ -1,0 +1,58 @@
+#include "add.h"
+
+#include <algorithm>
+
+#include "../error.h"
+#include "../kernels/parallel.h"
+#include "activation.h"
+
+namespace gapnet {
+namespace {
+
+constexpr int64_t kBlock = 1 << 16;  // values per chunk
+
+// Runs body(begin, end) over [0, size) in fixed blocks spread over the threads.
+template <typename Body>
+void in_blocks(ThreadPool& pool, int64_t size, int64_t work_per_value, const Body& body) {
+    run_chunks(pool, (size + kBlock - 1) / kBlock, size * work_per_value,
+               [&](int64_t b) { body(b * kBlock, std::min(size, (b + 1) * kBlock)); });
+}
+
+}  // namespace
+
+Shape Add::output_shape(const Shapes& inputs) const {
+    for (size_t i = 1; i < inputs.size(); ++i)
+        if (inputs[i] != inputs[0])
+            throw Error("shape " + to_string(inputs[i]) + " differs from inputs[0]'s " + to_string(inputs[0]) +
+                            " (add needs inputs of one shape)", "inputs[" + std::to_string(i) + "]");
+    return inputs.at(0);
+}
+
+void Add::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const {
+    in_blocks(pool, output.size(), static_cast<int64_t>(inputs.size()), [&](int64_t begin, int64_t end) {
+        float* y = output.ptr();
+        const float* x0 = inputs[0]->ptr();
+        std::copy(x0 + begin, x0 + end, y + begin);
+        for (size_t k = 1; k < inputs.size(); ++k) {
+            const float* x = inputs[k]->ptr();
+            for (int64_t i = begin; i < end; ++i) y[i] += x[i];
+        }
+    });
+}
+
+void FusedAdd::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const {
+    producer_.forward(*inputs.at(0), output, pool);
+    const float* residual = inputs.at(1)->ptr();
+    in_blocks(pool, output.size(), 2, [&](int64_t begin, int64_t end) {
+        float* y = output.ptr();
+        for (int64_t i = begin; i < end; ++i) y[i] = activation_(y[i] + residual[i]);
+    });
+}
+
+std::unique_ptr<Layer> FusedAdd::fused_with(const Layer& next, int, int) const {
+    const auto* act = dynamic_cast<const ActivationLayer*>(&next);
+    if (!act || !activation_.is_identity()) return nullptr;
+    return std::make_unique<FusedAdd>(producer_, act->activation());
+}
+
+}  // namespace gapnet
