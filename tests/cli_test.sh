@@ -110,12 +110,15 @@ run classify-verify 0 "$gapnet" classify --verify --top 1 "$src/data/samples/bag
 
 # heads: the textbook comparison, computed from sizes.
 if run heads 0 "$gapnet" heads --input 7x7x64 --classes 10 --hidden 500; then
-    grep -qE '^  dense 3136 -> 500 +1,568,000 +500 +1,568,500$' "$tmp/out" || { echo "FAIL heads dense"; cat "$tmp/out"; failures=$((failures + 1)); }
-    grep -qE '^  total +1,573,000 +510 +1,573,510$' "$tmp/out" || { echo "FAIL heads flatten total"; failures=$((failures + 1)); }
-    grep -qE '^  dense 64 -> 10 +640 +10 +650$' "$tmp/out" || { echo "FAIL heads gap"; failures=$((failures + 1)); }
+    grep -qE '^  dense 3136 -> 500 +1,568,000 +500 +1,568,500 +1,568,000$' "$tmp/out" || { echo "FAIL heads dense"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -qE '^  total +1,573,000 +510 +1,573,510 +1,573,000$' "$tmp/out" || { echo "FAIL heads flatten total"; failures=$((failures + 1)); }
+    grep -qE '^  dense 64 -> 10 +640 +10 +650 +640$' "$tmp/out" || { echo "FAIL heads gap"; failures=$((failures + 1)); }
+    # The all-convolutional head: the same 650 parameters, a 1x1 convolution at each of the 49 positions.
+    grep -qE '^  conv 1x1 64 -> 10 +640 +10 +650 +31,360$' "$tmp/out" || { echo "FAIL heads all-conv"; failures=$((failures + 1)); }
 fi
 if run heads-json 0 "$gapnet" heads --input 7x7x1024 --classes 10 --json; then
-    grep -q '"gap": {"reduction": "global_avg_pool2d", "output": 1024, "dense": \[{"in": 1024, "out": 10, "weights": 10240, "biases": 10, "parameters": 10250}\]' "$tmp/out" ||
+    grep -q '"gap": {"reduction": "global_avg_pool2d", "output": 1024, "dense": \[{"in": 1024, "out": 10, "weights": 10240, "biases": 10, "parameters": 10250, "macs": 10240}\]' "$tmp/out" &&
+    grep -q '"all_convolutional": {"conv1x1": \[{"in": 1024, "out": 10, "weights": 10240, "biases": 10, "parameters": 10250, "macs": 501760}\]' "$tmp/out" ||
         { echo "FAIL heads-json"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 run heads-bad-input 2 "$gapnet" heads --input 7x7 --classes 10
@@ -242,8 +245,25 @@ if run summary 0 "$gapnet" summary "$model"; then
     grep -q '^Total parameters   4$' "$tmp/out" || { echo "FAIL summary total"; failures=$((failures + 1)); }
 fi
 if run summary-json 0 "$gapnet" summary "$model" --json; then
-    grep -q '"parameters": 4, "macs": 2, "backbone_parameters": 0, "head": {"first_layer": "gap", "path": "global_avg_pool2d -> dense -> softmax", "parameters": 4}}' "$tmp/out" ||
+    grep -q '"parameters": 4, "macs": 2, "backbone_parameters": 0, "head": {"first_layer": "gap", "path": "global_avg_pool2d -> dense -> softmax", "kind": "gap_dense", "parameters": 4}}' "$tmp/out" &&
+    grep -q '{"name": "fc", "type": "dense", "output_shape": \[2\], "parameters": 4, "macs": 2, "inputs": \["gap"\], "head": true}' "$tmp/out" ||
         { echo "FAIL summary json"; cat "$tmp/out"; failures=$((failures + 1)); }
+fi
+
+# A graph model (tests/models/tiny_graph.json): the inputs column, the all-convolutional head, its
+# class activation map, and any node's output.
+graph="$src/tests/models/tiny_graph.json"
+if run summary-graph 0 "$gapnet" summary "$graph"; then
+    grep -qE '^ +4 +res +add +4x6x6 +0 +0  bn1, stem_relu$' "$tmp/out" || { echo "FAIL summary-graph inputs"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -qE '^H +15 +gap +global_avg_pool2d +3 +0 +0  classes_act$' "$tmp/out" || { echo "FAIL summary-graph head"; failures=$((failures + 1)); }
+    grep -q "^  head kind        all-convolutional: conv2d 'classes' gives one channel per class" "$tmp/out" ||
+        { echo "FAIL summary-graph kind"; failures=$((failures + 1)); }
+fi
+run cam-graph 0 "$gapnet" cam --model "$graph" -o "$tmp/graph-cam.png" "$src/data/samples/bag.png" &&
+    { [ -s "$tmp/graph-cam.png" ] || { echo "FAIL cam-graph: no PNG"; failures=$((failures + 1)); }; }
+# The residual add's output: 4 channels of 6x6.
+if run features-graph 0 "$gapnet" features --model "$graph" --layer res --json "$src/data/samples/bag.png"; then
+    grep -q '"layer": "res", "shape": \[4, 6, 6\]' "$tmp/out" || { echo "FAIL features-graph"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 
 # The bundled default model on the bundled samples: every sample classified.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Export a PyTorch nn.Sequential to gapnet's JSON model format (docs/model-format.md).
+"""Export a PyTorch nn.Sequential (with residual blocks) to gapnet's JSON model format (docs/model-format.md).
 
 As a program, on a whole pickled module (`torch.save(model, "model.pt")`):
 
@@ -18,12 +18,15 @@ says, plus any `test_inputs` given) and PyTorch's outputs for them, which `gapne
 the convolution (PyTorch's own fuse_conv_bn_eval); the recorded outputs come from the unfolded model,
 so verifying the file checks the folding too.
 
-Supported modules: Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1),
-AdaptiveMaxPool2d(1), Flatten, Linear, Softmax; Dropout* and Identity are skipped (they do nothing
-at inference); a ZeroPad2d immediately followed by a Conv2d is folded into the convolution's padding
-(gapnet's per-side [top, left, bottom, right]), which is how asymmetric padding is written in
-PyTorch. Anything else, or an option the engine cannot honour exactly, is refused with a message
-naming the module. Layouts are PyTorch's own, so weights are written as they are.
+Supported modules: Conv2d, BatchNorm2d, ReLU, ReLU6, Hardtanh, LeakyReLU, Sigmoid, Hardsigmoid,
+Hardswish, SiLU, Tanh, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1), Flatten,
+Linear, Softmax, and `Residual` below (a residual block: gapnet's `add`); Dropout* and Identity are
+skipped (they do nothing at inference); a ZeroPad2d immediately followed by a Conv2d is folded into
+the convolution's padding (gapnet's per-side [top, left, bottom, right]), which is how asymmetric
+padding is written in PyTorch. Anything else, or an option the engine cannot honour exactly, is
+refused with a message naming the module. Layouts are PyTorch's own, so weights are written as they
+are. Other graphs (torchvision's ResNets, MobileNets, ...) go through ONNX: tools/export_torchvision.py
+and tools/onnx_to_gapnet.py.
 """
 import argparse
 import base64
@@ -42,6 +45,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 class ExportError(Exception):
     pass
+
+
+class Residual(nn.Module):
+    """A residual block, y = activation(body(x) + shortcut(x)) (He et al., 2016): the shortcut is the
+    identity when None (or e.g. a strided 1x1 Conv2d + BatchNorm2d projection), the activation
+    nothing when None. Put it in an nn.Sequential; it is exported as gapnet's `add`."""
+
+    def __init__(self, body, shortcut=None, activation=None):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+        self.activation = activation
+
+    def forward(self, x):
+        y = self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+        return y if self.activation is None else self.activation(y)
 
 
 def _pair(v):
@@ -118,6 +137,29 @@ def _fold_batch_norms(leaves):
     return folded
 
 
+def _activation(m):
+    """The gapnet layer (type and attributes) of an activation module, or None if `m` is not one."""
+    if isinstance(m, nn.ReLU):
+        return {"type": "relu"}
+    if isinstance(m, nn.ReLU6):
+        return {"type": "relu6"}
+    if isinstance(m, nn.Hardtanh):
+        return {"type": "clip", "min": float(m.min_val), "max": float(m.max_val)}
+    if isinstance(m, nn.LeakyReLU):
+        return {"type": "leaky_relu", "negative_slope": float(m.negative_slope)}
+    if isinstance(m, nn.Sigmoid):
+        return {"type": "sigmoid"}
+    if isinstance(m, nn.Hardsigmoid):  # relu6(x + 3) / 6 = clamp(x / 6 + 0.5, 0, 1)
+        return {"type": "hard_sigmoid", "alpha": 1.0 / 6.0, "beta": 0.5}
+    if isinstance(m, nn.Hardswish):
+        return {"type": "hard_swish"}
+    if isinstance(m, nn.SiLU):
+        return {"type": "silu"}
+    if isinstance(m, nn.Tanh):
+        return {"type": "tanh"}
+    return None
+
+
 def layer_dicts(model, encoding="base64", fold_bn=False):
     """The gapnet layer list for `model`; raises ExportError naming the first unsupported module."""
     layers, counts = [], {}
@@ -126,12 +168,35 @@ def layer_dicts(model, encoding="base64", fold_bn=False):
         counts[short] = counts.get(short, 0) + 1
         return f"{short}{counts[short]}"
 
-    leaves = list(_leaves(model))
+    _append_layers(list(_leaves(model)), layers, name_for, encoding, fold_bn, None)
+    return layers
+
+
+def _append_layers(leaves, layers, name_for, encoding, fold_bn, reads):
+    """Appends the gapnet layers of `leaves` (path, module) to `layers`; the first reads the layer
+    named `reads` (None: the previous one). Returns the name of the last layer appended, or `reads`
+    (the input, unchanged) when every module was skipped."""
     if fold_bn:
         leaves = _fold_batch_norms(leaves)
+    last = reads if reads is not None else (layers[-1]["name"] if layers else "input")
     pad_before = None  # [top, left, bottom, right] from a ZeroPad2d just before a Conv2d
     for i, (path, m) in enumerate(leaves):
         what = f"module '{path}' ({type(m).__name__})"
+        if isinstance(m, Residual):
+            body = _append_layers(list(_leaves(m.body, f"{path}.body.")), layers, name_for, encoding, fold_bn, last)
+            shortcut = last if m.shortcut is None else _append_layers(
+                list(_leaves(m.shortcut, f"{path}.shortcut.")), layers, name_for, encoding, fold_bn, last)
+            if body == last and shortcut == last:
+                raise ExportError(f"{what}: its body and shortcut compute nothing")
+            layers.append({"type": "add", "name": name_for("add"), "inputs": [body, shortcut]})
+            last = layers[-1]["name"]
+            if m.activation is not None:
+                act = _activation(m.activation)
+                if act is None:
+                    raise ExportError(f"{what}: activation {type(m.activation).__name__} is not supported")
+                layers.append({**act, "name": name_for(act["type"].replace("_", ""))})
+                last = layers[-1]["name"]
+            continue
         if isinstance(m, nn.ZeroPad2d):
             pad_before = _zero_pad(m, what, leaves[i + 1][1] if i + 1 < len(leaves) else None)
             continue
@@ -162,8 +227,9 @@ def layer_dicts(model, encoding="base64", fold_bn=False):
                 d["bias"] = _tensor(m.bias, encoding)
             d["running_mean"] = _tensor(m.running_mean, encoding)
             d["running_var"] = _tensor(m.running_var, encoding)
-        elif isinstance(m, nn.ReLU):
-            d = {"type": "relu", "name": name_for("relu")}
+        elif _activation(m) is not None:
+            act = _activation(m)
+            d = {**act, "name": name_for(act["type"].replace("_", ""))}
         elif isinstance(m, nn.MaxPool2d):
             d = {"type": "max_pool2d", "name": name_for("pool"), **_pool_common(m, what)}
         elif isinstance(m, nn.AvgPool2d):
@@ -197,10 +263,15 @@ def layer_dicts(model, encoding="base64", fold_bn=False):
             d = {"type": "softmax", "name": name_for("softmax")}
         else:
             raise ExportError(f"{what}: not supported by gapnet (supported: Conv2d, BatchNorm2d, "
-                              "ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1), "
-                              "Flatten, Linear, Softmax, Dropout, Identity, ZeroPad2d before a Conv2d)")
+                              "ReLU, ReLU6, Hardtanh, LeakyReLU, Sigmoid, Hardsigmoid, Hardswish, SiLU, "
+                              "Tanh, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1), "
+                              "Flatten, Linear, Softmax, Residual, Dropout, Identity, ZeroPad2d before a "
+                              "Conv2d; other graphs: export to ONNX and use tools/onnx_to_gapnet.py)")
+        if last != (layers[-1]["name"] if layers else "input"):
+            d["input"] = last
         layers.append(d)
-    return layers
+        last = d["name"]
+    return last
 
 
 def random_inputs(spec, count, seed=0):

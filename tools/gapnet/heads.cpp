@@ -1,8 +1,12 @@
-// gapnet heads: the parameters of the two classifier heads, computed from sizes alone (no model file):
+// gapnet heads: the parameters of the classifier heads, computed from sizes alone (no model file):
 //   flatten -> dense(hidden) -> dense(classes)     versus     global average pooling -> dense(classes)
+//   versus the all-convolutional head: conv 1x1 (classes) -> global average pooling
 // Flatten keeps every value of the last H x W x C feature map, so its first dense layer needs
 // H*W*C*hidden weights; global average pooling reduces each of the C maps to one number first
-// (Lin et al., "Network In Network", 2014), so its dense layer needs only C*classes.
+// (Lin et al., "Network In Network", 2014), so its dense layer needs only C*classes. The
+// all-convolutional head (Network in Network, SqueezeNet, the mini-Xception) applies that dense
+// layer at every position as a 1x1 convolution before pooling: the same parameters (averaging
+// commutes with a linear map), H*W times the multiply-adds, and one map per class.
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -20,35 +24,39 @@ const char* kHelp = R"(Usage: gapnet heads --input HxWxC --classes N [--hidden H
 
 Compares, for a last feature map of H x W x C, the parameters of a flatten + dense head
 (flatten -> dense(H) [-> ReLU] -> dense(N); without --hidden: flatten -> dense(N)) with those of a
-global average pooling head (GAP -> dense(N)): weights and biases separately and together, and
-the ratio. No model file is needed.
+global average pooling head (GAP -> dense(N)) and of an all-convolutional head (conv 1x1 to the N
+classes -> GAP, no dense layer): weights and biases separately and together, multiply-accumulates
+per image, and the ratio. No model file is needed.
 
 Example: gapnet heads --input 7x7x64 --classes 10 --hidden 500
 )";
 
+// A dense layer in -> out, or (positions > 1) a 1x1 convolution applied at `positions` positions.
 struct DenseLayer {
     int64_t in, out;
+    int64_t positions = 1;
     int64_t weights() const { return checked_mul(in, out); }
     int64_t biases() const { return out; }
     int64_t total() const { return weights() + biases(); }
+    int64_t macs() const { return checked_mul(weights(), positions); }
 };
 
 struct Head {
     std::string name;
     std::string reduction;  // "flatten" or "global_avg_pool2d"
     int64_t reduced;        // the vector length after the reduction
-    std::vector<DenseLayer> dense;
-    int64_t weights() const {
+    std::vector<DenseLayer> dense;  // after the reduction
+    std::vector<DenseLayer> conv = {};  // 1x1 convolutions before it (the all-convolutional head)
+    int64_t sum(int64_t (DenseLayer::*count)() const) const {
         int64_t n = 0;
-        for (const auto& d : dense) n += d.weights();
+        for (const auto* layers : {&conv, &dense})
+            for (const auto& d : *layers) n += (d.*count)();
         return n;
     }
-    int64_t biases() const {
-        int64_t n = 0;
-        for (const auto& d : dense) n += d.biases();
-        return n;
-    }
-    int64_t total() const { return weights() + biases(); }
+    int64_t weights() const { return sum(&DenseLayer::weights); }
+    int64_t biases() const { return sum(&DenseLayer::biases); }
+    int64_t total() const { return sum(&DenseLayer::total); }
+    int64_t macs() const { return sum(&DenseLayer::macs); }
 };
 
 // "7x7x64" -> {7, 7, 64}
@@ -71,26 +79,41 @@ std::vector<int64_t> parse_hwc(const std::string& text) {
 }
 
 void print_head(const Head& head) {
+    const auto row = [](const std::string& layer, const DenseLayer& d) {
+        std::printf("  %-28s %15s %12s %15s %15s\n", layer.c_str(), with_commas(d.weights()).c_str(),
+                    with_commas(d.biases()).c_str(), with_commas(d.total()).c_str(), with_commas(d.macs()).c_str());
+    };
     std::printf("%s\n", head.name.c_str());
-    std::printf("  %-28s %15s %12s %15s\n", "layer", "weights", "biases", "parameters");
-    std::printf("  %-28s %15s %12s %15s\n", (head.reduction + " -> " + std::to_string(head.reduced)).c_str(), "0", "0", "0");
-    for (const auto& d : head.dense)
-        std::printf("  %-28s %15s %12s %15s\n",
-                    ("dense " + std::to_string(d.in) + " -> " + std::to_string(d.out)).c_str(),
-                    with_commas(d.weights()).c_str(), with_commas(d.biases()).c_str(), with_commas(d.total()).c_str());
-    std::printf("  %-28s %15s %12s %15s\n\n", "total", with_commas(head.weights()).c_str(),
-                with_commas(head.biases()).c_str(), with_commas(head.total()).c_str());
+    std::printf("  %-28s %15s %12s %15s %15s\n", "layer", "weights", "biases", "parameters", "MACs");
+    for (const auto& d : head.conv) row("conv 1x1 " + std::to_string(d.in) + " -> " + std::to_string(d.out), d);
+    std::printf("  %-28s %15s %12s %15s %15s\n", (head.reduction + " -> " + std::to_string(head.reduced)).c_str(), "0",
+                "0", "0", "0");
+    for (const auto& d : head.dense) row("dense " + std::to_string(d.in) + " -> " + std::to_string(d.out), d);
+    std::printf("  %-28s %15s %12s %15s %15s\n\n", "total", with_commas(head.weights()).c_str(),
+                with_commas(head.biases()).c_str(), with_commas(head.total()).c_str(), with_commas(head.macs()).c_str());
 }
 
 std::string head_json(const Head& head) {
-    std::string layers;
-    for (const auto& d : head.dense)
-        layers += std::string(layers.empty() ? "" : ", ") + "{\"in\": " + std::to_string(d.in) + ", \"out\": " +
-                  std::to_string(d.out) + ", \"weights\": " + std::to_string(d.weights()) + ", \"biases\": " +
-                  std::to_string(d.biases()) + ", \"parameters\": " + std::to_string(d.total()) + "}";
-    return "{\"reduction\": " + json_quote(head.reduction) + ", \"output\": " + std::to_string(head.reduced) +
-           ", \"dense\": [" + layers + "], \"weights\": " + std::to_string(head.weights()) + ", \"biases\": " +
-           std::to_string(head.biases()) + ", \"parameters\": " + std::to_string(head.total()) + "}";
+    const auto list = [](const std::vector<DenseLayer>& ds) {
+        std::string layers;
+        for (const auto& d : ds)
+            layers += std::string(layers.empty() ? "" : ", ") + "{\"in\": " + std::to_string(d.in) + ", \"out\": " +
+                      std::to_string(d.out) + ", \"weights\": " + std::to_string(d.weights()) + ", \"biases\": " +
+                      std::to_string(d.biases()) + ", \"parameters\": " + std::to_string(d.total()) +
+                      ", \"macs\": " + std::to_string(d.macs()) + "}";
+        return "[" + layers + "]";
+    };
+    // (built piece by piece: GCC 12 warns falsely about some string concatenations, -Wrestrict)
+    std::string out = "{";
+    if (!head.conv.empty()) out += "\"conv1x1\": " + list(head.conv) + ", ";
+    out += "\"reduction\": " + json_quote(head.reduction);
+    out += ", \"output\": " + std::to_string(head.reduced);
+    out += ", \"dense\": " + list(head.dense);
+    out += ", \"weights\": " + std::to_string(head.weights());
+    out += ", \"biases\": " + std::to_string(head.biases());
+    out += ", \"parameters\": " + std::to_string(head.total());
+    out += ", \"macs\": " + std::to_string(head.macs()) + "}";
+    return out;
 }
 
 }  // namespace
@@ -130,26 +153,33 @@ int heads_command(std::vector<std::string> arguments) {
         throw UsageError(std::string("these sizes overflow: ") + e.what());
     }
     const Head gap{"global average pooling head", "global_avg_pool2d", c, {{c, classes}}};
+    const Head all_conv{"all-convolutional head (no dense layer)", "global_avg_pool2d", classes, {},
+                        {{c, classes, h * w}}};
     const double ratio = static_cast<double>(flatten.total()) / static_cast<double>(gap.total());
 
     if (json) {
         std::printf("{\"input\": {\"height\": %lld, \"width\": %lld, \"channels\": %lld}, \"classes\": %lld, "
-                    "\"hidden\": %lld, \"flatten\": %s, \"gap\": %s, \"ratio\": %.6g}\n",
+                    "\"hidden\": %lld, \"flatten\": %s, \"gap\": %s, \"all_convolutional\": %s, \"ratio\": %.6g}\n",
                     static_cast<long long>(h), static_cast<long long>(w), static_cast<long long>(c),
                     static_cast<long long>(classes), static_cast<long long>(hidden), head_json(flatten).c_str(),
-                    head_json(gap).c_str(), ratio);
+                    head_json(gap).c_str(), head_json(all_conv).c_str(), ratio);
         return kExitOk;
     }
     std::printf("Last feature map %lld x %lld x %lld (H x W x C), %lld classes\n\n", static_cast<long long>(h),
                 static_cast<long long>(w), static_cast<long long>(c), static_cast<long long>(classes));
     print_head(flatten);
     print_head(gap);
+    print_head(all_conv);
     std::printf("The GAP head has %s parameters against %s: %.1fx fewer (%.2f %% less).\n",
                 with_commas(gap.total()).c_str(), with_commas(flatten.total()).c_str(), ratio,
                 100.0 * (1.0 - 1.0 / ratio));
     std::printf("Flatten passes on all %s values of the feature map; global average pooling passes on one per\n"
                 "channel, a vector of %lld whatever the map's height and width.\n",
                 with_commas(flatten.reduced).c_str(), static_cast<long long>(c));
+    std::printf("The all-convolutional head has the GAP head's parameters (a 1x1 convolution is its dense layer at\n"
+                "every position, and averaging commutes with it) for %lldx its multiply-adds, and keeps one map per\n"
+                "class (its class activation map).\n",
+                static_cast<long long>(h * w));
     return kExitOk;
 }
 

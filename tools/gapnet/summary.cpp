@@ -5,6 +5,8 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "engine/cam.h"
+#include "engine/error.h"
 
 namespace gapnet::cli {
 namespace {
@@ -12,8 +14,11 @@ namespace {
 const char* kHelp = R"(Usage: gapnet summary MODEL [--json] [--model-limit NAME=N]
 
 Prints each layer's name, type, output shape, parameters and multiply-accumulates (MACs) per image,
-the totals, and the split between the backbone and the classifier head. The head starts at the first
-layer whose output is a vector (a global pool or a flatten) and runs to the end.
+the totals, and the split between the backbone and the classifier head. For a graph (a layer that
+reads another than the one before it, or several) each layer's inputs are listed too. The head runs
+from the layer after the last feature map (a global pool or a flatten) to the end; a head with no
+dense layer, where a convolution gives one channel per class and global average pooling makes their
+means the class scores, is named all-convolutional.
 
 Parameters count every stored value (batch norm's running statistics included, as Keras counts them).
 MACs count the weight-times-activation products of conv2d, dense and batch_norm2d.
@@ -27,6 +32,46 @@ std::string head_path(const Graph& graph) {
     for (size_t i = static_cast<size_t>(graph.head_start()); i < graph.nodes().size(); ++i)
         path += (path.empty() ? "" : " -> ") + std::string(graph.nodes()[i].layer->type());
     return path.empty() ? "none" : path;
+}
+
+// What kind of head the graph has: "gap_dense" (global average pooling, then dense layers),
+// "all_convolutional" (a conv2d gives one channel per class, then global average pooling: no dense
+// layer), "flatten_dense", or "other"; in words for the all-convolutional one.
+struct HeadKind {
+    std::string keyword, words;
+};
+
+HeadKind head_kind(const Graph& graph) {
+    const auto& nodes = graph.nodes();
+    const size_t head = static_cast<size_t>(graph.head_start());
+    if (head >= nodes.size()) return {"other", ""};
+    bool dense = false;
+    for (size_t i = head; i < nodes.size(); ++i) dense = dense || nodes[i].layer->type() == "dense";
+    const std::string_view first = nodes[head].layer->type();
+    if (first == "flatten" && dense) return {"flatten_dense", ""};
+    if (first != "global_avg_pool2d") return {"other", ""};
+    if (dense) return {"gap_dense", ""};
+    try {
+        const CamHead cam = find_cam_head(graph);
+        return {"all_convolutional", "all-convolutional: conv2d '" + nodes[cam.classifier].name +
+                                         "' gives one channel per class, global average pooling makes them the "
+                                         "class scores (no dense layer)"};
+    } catch (const Error&) {
+        return {"other", ""};
+    }
+}
+
+// Whether some node reads anything but the node before it: then the table lists the inputs.
+bool is_graph(const Graph& graph) {
+    for (size_t i = 0; i < graph.nodes().size(); ++i)
+        if (graph.nodes()[i].inputs != std::vector<int>{static_cast<int>(i) - 1}) return true;
+    return false;
+}
+
+std::string input_names(const Graph& graph, const Node& node) {
+    std::string names;
+    for (int input : node.inputs) names += (names.empty() ? "" : ", ") + (input < 0 ? std::string("input") : graph.nodes()[input].name);
+    return names;
 }
 
 int64_t head_parameters(const Graph& graph) {
@@ -47,13 +92,16 @@ void print_table(const std::string& file, const Model& model) {
     std::printf("Model \"%s\" (%s)\n", model.name.c_str(), file.c_str());
     std::printf("Input %s, %s, %zu classes\n\n", join(graph.input_shape(), "x").c_str(),
                 color_name(model.input.color), model.labels.size());
-    std::printf("  %3s  %-*s  %-18s  %-12s  %12s  %15s\n", "#", nw, "layer", "type", "output", "parameters", "MACs");
+    const bool graph_table = is_graph(graph);
+    std::printf("  %3s  %-*s  %-18s  %-12s  %12s  %15s%s\n", "#", nw, "layer", "type", "output", "parameters", "MACs",
+                graph_table ? "  inputs" : "");
     for (size_t i = 0; i < nodes.size(); ++i) {
         const Node& n = nodes[i];
-        if (i == head) std::printf("  %s\n", std::string(nw + 69, '-').c_str());
-        std::printf("%s %3zu  %-*s  %-18s  %-12s  %12s  %15s\n", i >= head ? "H" : " ", i, nw, n.name.c_str(),
+        if (i == head) std::printf("  %s\n", std::string(nw + (graph_table ? 77 : 69), '-').c_str());
+        std::printf("%s %3zu  %-*s  %-18s  %-12s  %12s  %15s%s%s\n", i >= head ? "H" : " ", i, nw, n.name.c_str(),
                     std::string(n.layer->type()).c_str(), join(n.output_shape, "x").c_str(),
-                    with_commas(n.parameters).c_str(), with_commas(n.macs).c_str());
+                    with_commas(n.parameters).c_str(), with_commas(n.macs).c_str(), graph_table ? "  " : "",
+                    graph_table ? input_names(graph, n).c_str() : "");
     }
     const int64_t total = graph.parameter_count(), head_params = head_parameters(graph);
     std::printf("\nTotal parameters   %s\n", with_commas(total).c_str());
@@ -61,6 +109,8 @@ void print_table(const std::string& file, const Model& model) {
                 head == 0 ? 0 : head - 1);
     std::printf("  head (H)         %s  (%s)  %.2f %% of the model\n", with_commas(head_params).c_str(),
                 head_path(graph).c_str(), total ? 100.0 * static_cast<double>(head_params) / static_cast<double>(total) : 0.0);
+    if (const HeadKind kind = head_kind(graph); kind.keyword == "all_convolutional")
+        std::printf("  head kind        %s\n", kind.words.c_str());
     std::printf("Total MACs/image   %s\n", with_commas(graph.macs()).c_str());
 }
 
@@ -80,14 +130,18 @@ void print_json(const std::string& file, const Model& model) {
         out += std::string(i ? ", " : "") + "{\"name\": " + json_quote(n.name) + ", \"type\": " +
                json_quote(std::string(n.layer->type())) + ", \"output_shape\": " + json_shape(n.output_shape) +
                ", \"parameters\": " + std::to_string(n.parameters) + ", \"macs\": " + std::to_string(n.macs) +
-               ", \"head\": " + (i >= head ? "true" : "false") + "}";
+               ", \"inputs\": [";
+        for (size_t k = 0; k < n.inputs.size(); ++k)
+            out += (k ? ", " : "") + json_quote(n.inputs[k] < 0 ? std::string("input") : graph.nodes()[n.inputs[k]].name);
+        out += std::string("], \"head\": ") + (i >= head ? "true" : "false") + "}";
     }
     const int64_t total = graph.parameter_count(), head_params = head_parameters(graph);
     out += "], \"parameters\": " + std::to_string(total) + ", \"macs\": " + std::to_string(graph.macs()) +
            ", \"backbone_parameters\": " + std::to_string(total - head_params) +
            ", \"head\": {\"first_layer\": " +
            (head < graph.nodes().size() ? json_quote(graph.nodes()[head].name) : "null") +
-           ", \"path\": " + json_quote(head_path(graph)) + ", \"parameters\": " + std::to_string(head_params) + "}}";
+           ", \"path\": " + json_quote(head_path(graph)) + ", \"kind\": " + json_quote(head_kind(graph).keyword) +
+           ", \"parameters\": " + std::to_string(head_params) + "}}";
     std::printf("%s\n", out.c_str());
 }
 
