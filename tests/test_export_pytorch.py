@@ -55,6 +55,18 @@ def networks():
         nn.Conv2d(8, 8, 1, stride=2),
         nn.AdaptiveMaxPool2d((1, 1)), nn.Flatten(), nn.Linear(8, 4), nn.Softmax(dim=-1)),
         3, 16, 16, [0.5, 0.4, 0.3], [0.2, 0.25, 0.3], "base64")
+    # Residual blocks (identity and projection shortcuts) and every activation module: a graph model.
+    residual = export_pytorch.Residual
+    yield ("residual-activations", nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.Hardswish(),
+        residual(nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6), nn.SiLU(),
+                               nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6)), activation=nn.ReLU6()),
+        residual(nn.Sequential(nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.LeakyReLU(0.2)),
+                 shortcut=nn.Sequential(nn.Conv2d(6, 8, 1, stride=2), nn.BatchNorm2d(8)), activation=nn.Tanh()),
+        residual(nn.Sequential(nn.Conv2d(8, 8, 1), nn.Hardsigmoid()), activation=nn.Hardtanh(-0.5, 1.5)),
+        nn.Conv2d(8, 4, 1), nn.Sigmoid(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4), nn.ReLU(),
+        nn.Linear(4, 3), nn.Softmax(dim=1)),
+        3, 15, 13, [0.5, 0.4, 0.3], [0.2, 0.25, 0.3], "base64")
     yield ("flatten-dense-head", nn.Sequential(
         nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout2d(0.1),
         nn.Flatten(), nn.Linear(3 * 6 * 6, 7), nn.ReLU(), nn.Dropout(0.5), nn.Linear(7, 3), nn.Softmax(dim=1)),
