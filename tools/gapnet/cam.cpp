@@ -26,8 +26,13 @@ const char* kHelp = R"(Usage: gapnet cam [--model FILE] [--class LABEL|INDEX] [-
 Writes the class activation map of IMAGE (Zhou et al., CVPR 2016): for a model whose head is the last
 feature maps -> global average pooling -> dense (-> softmax), the map of class c is
 sum_k w[c,k] * A_k, where A_k are the last feature maps and w the dense weights; its mean is the
-class score minus the bias, so it shows where in the image the score comes from. It is computed from
-the same forward pass as the classification.
+class score minus the bias, so it shows where in the image the score comes from. For an
+all-convolutional head (a convolution with one output channel per class, optionally an activation,
+then global average pooling -> softmax, with no dense layer: Network in Network, SqueezeNet, the
+mini-Xception), the map of class c is channel c of what the pool reads; its mean is the class score.
+The feature maps may come from any layer (a relu after a residual add, say). It is computed from the
+same forward pass as the classification. Other heads (flatten -> dense, ...) have no such map and are
+refused with the reason.
 
 The map is upsampled to the image (bilinear), normalized to 0..1, coloured (viridis: dark blue low,
 yellow high) and blended over the image. Images smaller than 224 pixels are enlarged for viewing.
@@ -38,7 +43,6 @@ Options:
   --top K                one panel for each of the K most probable classes, side by side
   -o OUT.png             the file to write (default: IMAGE's name with -cam.png, in this folder)
 
-A model whose head is not GAP -> dense (e.g. flatten -> dense) has no such map and is refused.
 )";
 
 // Viridis (van der Walt and Smith, matplotlib's default colour map: perceptually uniform, readable in
