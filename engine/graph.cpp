@@ -143,7 +143,8 @@ int Graph::head_start() const {
 }
 
 void Graph::unfuse() {
-    if (fused_layers_.empty()) return;
+    if (!fused_) return;
+    fused_ = false;
     steps_.clear();
     for (size_t i = 0; i < nodes_.size(); ++i)
         steps_.push_back({static_cast<int>(i), static_cast<int>(i), nodes_[i].layer.get(), nodes_[i].inputs});
@@ -187,6 +188,7 @@ void Graph::fuse() {
         steps.push_back({static_cast<int>(i), static_cast<int>(i), node.layer.get(), node.inputs});
     }
     steps_ = std::move(steps);
+    fused_ = true;
 }
 
 void Graph::check_batch(const Tensor& batch) const {

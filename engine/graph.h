@@ -94,6 +94,7 @@ private:
 
     std::vector<Step> steps_;
     std::vector<std::unique_ptr<Layer>> fused_layers_;
+    bool fused_ = false;  // steps_ come from fuse() (not one per node)
 
     Shape input_shape_;
     Limits limits_;

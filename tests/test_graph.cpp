@@ -7,6 +7,7 @@
 #include "engine/cam.h"
 #include "engine/error.h"
 #include "engine/io/model_json.h"
+#include "engine/layers/activation.h"
 #include "helpers.h"
 
 using namespace gapnet;
@@ -177,6 +178,10 @@ TEST_CASE("a branch the output does not depend on loads and is not run by forwar
     for (const Graph::Step& s : model.graph.steps()) REQUIRE(model.graph.nodes()[s.first].name != "unused");
     const Tensor x = random_batch({3, 8, 8}, 1, rng);
     REQUIRE(model.graph.forward_all(x)[2].shape == Shape{1, 6, 4, 4});  // forward_all still computes it
+    // A node added after fuse() may read it: the graph runs every node again.
+    Graph g = parse_model(doc.dump()).graph;
+    g.add("reads_unused", std::make_unique<ActivationLayer>(relu_layer()), {"unused"});
+    REQUIRE(g.forward(x).shape == Shape{1, 6, 4, 4});
 }
 
 TEST_CASE("cam on a graph: the all-convolutional head's map is its class channel, a GAP-dense head reads the add") {

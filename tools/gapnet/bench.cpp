@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "engine/io/model_json.h"
 #include "engine/kernels/vec16.h"
+#include "engine/layers/add.h"
 #include "engine/layers/conv2d.h"
 
 namespace gapnet::cli {
@@ -168,7 +169,9 @@ int bench_command(std::vector<std::string> arguments) {
             f.type += node.layer->type();
             f.macs += node.macs;
         }
-        if (const auto* conv = dynamic_cast<const Conv2d*>(step.layer))
+        const Layer* layer = step.layer;  // a residual add fused after a convolution runs the convolution's kernel
+        if (const auto* fused = dynamic_cast<const FusedAdd*>(layer)) layer = &fused->producer();
+        if (const auto* conv = dynamic_cast<const Conv2d*>(layer))
             f.kernel = Conv2d::name(conv->algorithm(graph.shape_of(graph.nodes()[step.first].inputs[0]), batch));
         f.median_ms = quantile(step_ms[k], 0.5);
         f.min_ms = *std::min_element(step_ms[k].begin(), step_ms[k].end());
