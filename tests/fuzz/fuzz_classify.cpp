@@ -1,7 +1,8 @@
 // libFuzzer harness (c): the whole classify path on bytes as an image file: decode, preprocess,
 // forward and top-k with two fixed models loaded once (harness.h: classify_case):
 //   tests/models/brightness.json   1x2x2 grayscale, GAP -> dense -> softmax, with a known output range;
-//   tests/parity/parity-0-002.json 3x22x24 rgb, depthwise conv, batch norm, relu, max pool, GAP, dense.
+//   tests/parity/parity-0-002.json 3x8x13 rgb graph: squeeze-and-excitation multiplies, clip, tanh, an
+//   all-convolutional head.
 #include <cstddef>
 #include <cstdint>
 
