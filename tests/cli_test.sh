@@ -168,6 +168,22 @@ if run compare-json 0 "$gapnet" compare "$model" "$default_model" --json; then
 fi
 run compare-bad 1 "$gapnet" compare "$model" "$tmp/none.json"
 run compare-one 2 "$gapnet" compare "$model"
+# compare with three models: a column each, and the first model set against each other one in words.
+# tiny_graph's head (global_avg_pool2d -> softmax after its class convolution) holds no parameters.
+if run compare-three 0 "$gapnet" compare "$default_model" "$src/models/fashion_flatten.json" "$src/tests/models/tiny_graph.json"; then
+    grep -qE '^ +fashion_gap +fashion_flatten +tiny_graph$' "$tmp/out" || { echo "FAIL compare-three header"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -qE '^  parameters +66,410 +1,639,270 +241$' "$tmp/out" || { echo "FAIL compare-three parameters"; failures=$((failures + 1)); }
+    grep -qE '^    in the backbone +65,760 +65,760 +241$' "$tmp/out" || { echo "FAIL compare-three backbone"; failures=$((failures + 1)); }
+    grep -qE '^    in the head +650 +1,573,510 +0$' "$tmp/out" || { echo "FAIL compare-three head"; failures=$((failures + 1)); }
+    expect_line compare-three "$tmp/out" "fashion_gap's head holds 2421x fewer parameters than fashion_flatten's (650 against 1,573,510); the whole model is 24.7x smaller."
+    expect_line compare-three "$tmp/out" "tiny_graph's head holds no parameters, fashion_gap's 650; the whole model is 275.6x smaller."
+    [ "$(grep -c '^Latency: fashion_gap takes ' "$tmp/out")" -eq 2 ] || { echo "FAIL compare-three latency sentences"; failures=$((failures + 1)); }
+fi
+if run compare-three-json 0 "$gapnet" compare "$model" "$src/tests/models/tiny_graph.json" "$default_model" --json; then
+    [ "$(grep -o '"name": "[a-z_]*", "parameters": [0-9]*, "backbone_parameters": [0-9]*, "head_parameters": [0-9]*' "$tmp/out" | tr '\n' ';')" = \
+      '"name": "brightness", "parameters": 4, "backbone_parameters": 0, "head_parameters": 4;"name": "tiny_graph", "parameters": 241, "backbone_parameters": 241, "head_parameters": 0;"name": "fashion_gap", "parameters": 66410, "backbone_parameters": 65760, "head_parameters": 650;' ] ||
+        { echo "FAIL compare-three-json"; cat "$tmp/out"; failures=$((failures + 1)); }
+fi
 
 # Standard input, odd file names, image limits.
 if run stdin 0 "$gapnet" classify --model "$model" --top 1 --json - <"$images/gray.png"; then

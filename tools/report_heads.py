@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """Measure what a global-average-pooling head buys over flatten + dense, and write the report.
 
-    /usr/bin/python3 tools/report_heads.py            # ~5 min on 2 cores
+    /usr/bin/python3 tools/report_heads.py            # ~8 min on 2 cores
 
-Drives the gapnet binary (--gapnet, default build/release/gapnet) on the two shipped Fashion-MNIST
-models (models/fashion_gap.json and models/fashion_flatten.json: same backbone, seed and schedule,
-different heads) and writes docs/gap-vs-flatten.md with its figures in docs/gap-vs-flatten/:
+Drives the gapnet binary (--gapnet, default build/release/gapnet) on the three shipped Fashion-MNIST
+models: models/fashion_gap.json and models/fashion_flatten.json (same backbone, seed and schedule,
+different heads), the report's subject, and models/fashion_resnet.json (--resnet: the GAP head on a
+residual version of that backbone), which shows what residual connections do with the same small head.
+It writes docs/gap-vs-flatten.md (--out) with its figures in the folder of the same name without
+".md" (--figures):
 
   1. parameters per head and in total, file size       gapnet summary --json, gapnet compare --json
   2. train and test accuracy (the overfitting gap)     gapnet eval --json on all 60,000 / 10,000 images
@@ -41,7 +44,11 @@ COMMAND = "/usr/bin/python3 tools/report_heads.py"
 OBJECT_THRESHOLD = 26  # a pixel belongs to the object when its value is >= 26 (about 10 % of 255)
 MARGIN = 0.5           # accuracy differences (in points) at or below this are called "no clear difference"
 
-FIGURES = ("parameters.png", "train-vs-test.png", "translation.png", "cam-grid.png")
+FIGURES = ("parameters.png", "train-vs-test.png", "translation.png", "cam-grid.png", "cam-grid-resnet.png")
+# The models, in the order of every table and figure: the two heads the report compares, then the
+# residual GAP network beside them.
+KEYS = ("gap", "flatten", "resnet")
+KINDS = {"gap": "GAP", "flatten": "flatten", "resnet": "residual GAP"}
 T0 = time.time()
 
 
@@ -125,6 +132,20 @@ def decode_tensor(t):
     else:
         values = np.array(t["data"], dtype=np.float32)
     return values.reshape(t["shape"])
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"report_heads: {path}: {e}")
+
+
+def default_figures(out):
+    """The figures' folder for the report `out`: its path without ".md" (docs/gap-vs-flatten.md ->
+    docs/gap-vs-flatten)."""
+    return os.path.splitext(out)[0]
 
 
 def sha256(path):
@@ -217,31 +238,33 @@ def save(plt, fig, path):
     plt.close(fig)
 
 
-COLOURS = {"gap": "#1f77b4", "flatten": "#d62728"}
+COLOURS = {"gap": "#1f77b4", "flatten": "#d62728", "resnet": "#2ca02c"}
 
 
 def figure_parameters(plt, path, m):
     fig, ax = plt.subplots(figsize=(7, 4))
     groups = ["backbone", "head", "total"]
     x = np.arange(len(groups))
-    for j, key in enumerate(["gap", "flatten"]):
+    width = 0.8 / len(KEYS)
+    for j, key in enumerate(KEYS):
         vals = [m[key]["backbone"], m[key]["head"], m[key]["total"]]
-        bars = ax.bar(x + (j - 0.5) * 0.38, vals, 0.38, label=m[key]["label"], color=COLOURS[key])
+        bars = ax.bar(x + (j - (len(KEYS) - 1) / 2) * width, vals, width, label=m[key]["label"], color=COLOURS[key])
         for b, v in zip(bars, vals):
-            ax.text(b.get_x() + b.get_width() / 2, v * 1.15, n(v), ha="center", va="bottom", fontsize=8)
+            ax.text(b.get_x() + b.get_width() / 2, max(v, 100) * 1.15, n(v), ha="center", va="bottom", fontsize=7)
     ax.set_yscale("log")
-    ax.set_ylim(100, max(m["flatten"]["total"], m["gap"]["total"]) * 8)
+    ax.set_ylim(100, max(m[k]["total"] for k in KEYS) * 8)
     ax.set_xticks(x, groups)
     ax.set_ylabel("parameters (log scale)")
     ax.set_title("Parameters per part of the model")
-    ax.legend(loc="upper left")
+    # Below the axes: inside, three entries would cover the labels of the tallest bars.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(KEYS), fontsize=8)
     save(plt, fig, path)
 
 
 def figure_accuracy(plt, path, m):
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x = np.arange(2)
-    keys = ["gap", "flatten"]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    keys = KEYS
+    x = np.arange(len(keys))
     for j, split in enumerate(["train", "test"]):
         vals = [100 * m[k][split] for k in keys]
         bars = ax.bar(x + (j - 0.5) * 0.38, vals, 0.38, label=f"{split} set", color=["#9ecae1", "#3182bd"][j])
@@ -260,7 +283,7 @@ def figure_accuracy(plt, path, m):
 
 def figure_translation(plt, path, shifts, m, images):
     fig, ax = plt.subplots(figsize=(7, 4))
-    for k in ["gap", "flatten"]:
+    for k in KEYS:
         acc = [100 * a for a in m[k]["shift"]]
         ax.plot(shifts, acc, marker="o", label=m[k]["label"], color=COLOURS[k])
     ax.axhline(10, color="gray", linestyle=":", linewidth=1)
@@ -274,7 +297,9 @@ def figure_translation(plt, path, shifts, m, images):
     save(plt, fig, path)
 
 
-def figure_cam_grid(plt, path, samples):
+def figure_cam_grid(plt, path, samples, key, title):
+    """One panel per sample: its map from `gapnet cam` for model `key` ("gap" or "resnet"; each sample
+    holds <key>_cam_file, <key>_pred and <key>_prob), titled with the true class and the prediction."""
     from PIL import Image
     cols = 5
     rows = (len(samples) + cols - 1) // cols
@@ -282,11 +307,11 @@ def figure_cam_grid(plt, path, samples):
     for ax in np.atleast_1d(axes).ravel():
         ax.axis("off")
     for ax, s in zip(np.atleast_1d(axes).ravel(), samples):
-        ax.imshow(np.asarray(Image.open(s["cam_file"]).convert("RGB")))
-        ok = s["gap_pred"] == s["true"]
-        ax.set_title(f"true: {s['true']}\npredicted: {s['gap_pred']} ({100 * s['gap_prob']:.1f} %)\n"
+        ax.imshow(np.asarray(Image.open(s[f"{key}_cam_file"]).convert("RGB")))
+        ok = s[f"{key}_pred"] == s["true"]
+        ax.set_title(f"true: {s['true']}\npredicted: {s[f'{key}_pred']} ({100 * s[f'{key}_prob']:.1f} %)\n"
                      + ("correct" if ok else "WRONG"), fontsize=9, color="#1a7f37" if ok else "#cf222e")
-    fig.suptitle("Class activation maps of the GAP model, predicted class (gapnet cam)", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save(plt, fig, path)
 
@@ -294,15 +319,28 @@ def figure_cam_grid(plt, path, samples):
 # ---------------------------------------------------------------------------------------------
 # Class activation maps, measured
 
+def backbone_output(summary):
+    """The name of the layer whose output the head reads (gapnet summary --json): the last feature
+    maps. In a graph model that is the head's input, not necessarily the layer listed just before it."""
+    layers = summary["layers"]
+    first = next(i for i, l in enumerate(layers) if l["head"])
+    inputs = layers[first].get("inputs")
+    return inputs[0] if inputs else layers[first - 1]["name"]
+
+
 def cam_localization(gapnet, model_path, model_doc, summary, images, labels, tmp):
     """For each image: the predicted class (gapnet classify), the last feature maps (gapnet features)
     and from them and the dense weights the CAM of that class; where its peak and its mass lie
     relative to the object's pixels."""
-    layers = summary["layers"]
-    head_first = next(i for i, l in enumerate(layers) if l["head"])
-    feature_layer = layers[head_first - 1]["name"]
+    feature_layer = backbone_output(summary)
+    # The head's own global pool and the dense layer after it: in a graph model an earlier
+    # global_avg_pool2d (a squeeze-and-excitation gate, say) belongs to the backbone.
+    head_first = summary["head"]["first_layer"]
     doc_layers = model_doc["layers"]
-    gap_index = next(i for i, l in enumerate(doc_layers) if l["type"] == "global_avg_pool2d")
+    gap_index = next(i for i, l in enumerate(doc_layers) if l.get("name") == head_first)
+    if doc_layers[gap_index]["type"] != "global_avg_pool2d":
+        sys.exit(f"report_heads: {summary.get('file', 'a model')}: its head starts with {doc_layers[gap_index]['type']}, "
+                 "not global_avg_pool2d, so its CAM cannot be computed here")
     dense = next(l for l in doc_layers[gap_index:] if l["type"] == "dense")
     w, b = decode_tensor(dense["weight"]), decode_tensor(dense["bias"])
 
@@ -353,18 +391,24 @@ def main():
     ap.add_argument("--gap", default="models/fashion_gap.json", help="the GAP model (default: %(default)s)")
     ap.add_argument("--flatten", default="models/fashion_flatten.json",
                     help="the flatten + dense model (default: %(default)s)")
+    ap.add_argument("--resnet", default="models/fashion_resnet.json",
+                    help="the residual GAP model, shown beside the two (default: %(default)s)")
     ap.add_argument("--dataset", default=DATASET_DIR, help="folder with Fashion-MNIST's IDX files (default: %(default)s)")
     ap.add_argument("--samples", default="data/samples", help="one PNG per class, named by class (default: %(default)s)")
     ap.add_argument("--max-shift", type=int, default=8, help="largest shift in pixels (default: %(default)s)")
     ap.add_argument("--cam-images", type=int, default=1000,
                     help="first N test images whose CAMs are measured for localization (default: %(default)s)")
     ap.add_argument("--out", default="docs/gap-vs-flatten.md", help="the report (default: %(default)s)")
-    ap.add_argument("--figures", default="docs/gap-vs-flatten", help="folder for the figures (default: %(default)s)")
+    ap.add_argument("--figures", help="folder for the figures (default: --out without .md, docs/gap-vs-flatten); "
+                                      "its earlier cam-*.png and figures are deleted")
     args = ap.parse_args()
+    # The figures go beside the report they belong to, so that a report written elsewhere (a trial
+    # run) never replaces the figures of the committed one.
+    args.figures = args.figures or default_figures(args.out)
     os.chdir(ROOT)  # every relative path, and every path the report prints, is relative to the repository
 
     gapnet = Gapnet(args.gapnet if os.path.isabs(args.gapnet) else os.path.join(".", args.gapnet))
-    for path in (args.gapnet, args.gap, args.flatten):
+    for path in (args.gapnet, args.gap, args.flatten, args.resnet):
         if not os.path.exists(path):
             sys.exit(f"report_heads: {path}: no such file")
     plt = setup_matplotlib()
@@ -380,11 +424,12 @@ def main():
     args.loadavg = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     cpu_model, cores = machine()
     version = gapnet.run("--version").stdout.strip()
-    progress(f"{version}, {cpu_model}, {cores} cores; GAP model {args.gap}, flatten model {args.flatten}")
+    progress(f"{version}, {cpu_model}, {cores} cores; GAP model {args.gap}, flatten model {args.flatten}, "
+             f"residual GAP model {args.resnet}")
 
-    paths = {"gap": args.gap, "flatten": args.flatten}
-    docs = {k: json.load(open(p)) for k, p in paths.items()}
-    m = {k: {"path": p, "label": ("GAP" if k == "gap" else "flatten") + f" ({docs[k].get('name', '?')})",
+    paths = {"gap": args.gap, "flatten": args.flatten, "resnet": args.resnet}
+    docs = {k: load_json(p) for k, p in paths.items()}
+    m = {k: {"path": p, "label": f"{KINDS[k]} ({docs[k].get('name', '?')})",
              "sha": sha256(p)[:16], "meta": docs[k].get("metadata", {})} for k, p in paths.items()}
 
     # 1. Parameters, file size, MACs, memory, latency --------------------------------------------
@@ -397,8 +442,8 @@ def main():
                     head_path=s["head"]["path"], head_first=s["head"]["first_layer"], macs=s["macs"])
         v = gapnet.json("verify", p, "--json")
         m[k]["verify"] = v
-    compare = gapnet.json("compare", args.gap, args.flatten, "--json")["models"]
-    for k, c in zip(["gap", "flatten"], compare):
+    compare = gapnet.json("compare", *(paths[k] for k in KEYS), "--json")["models"]
+    for k, c in zip(KEYS, compare):
         m[k].update(file_bytes=c["file_bytes"], peak_memory=c["peak_memory_bytes"], latency_ms=c["median_latency_ms"])
         if c["parameters"] != m[k]["total"] or c["head_parameters"] != m[k]["head"]:
             print(f"warning: compare and summary disagree on {k}'s parameters", file=sys.stderr)
@@ -406,12 +451,11 @@ def main():
     heads_text = gapnet.run(*heads_args).stdout.rstrip()
     heads = gapnet.json(*heads_args, "--json")
     for k, s in summaries.items():
-        layers = s["layers"]
-        head_first = next(i for i, l in enumerate(layers) if l["head"])
-        m[k]["feature_shape"] = layers[head_first - 1]["output_shape"]  # C, H, W of the backbone's output
+        feature_layer = backbone_output(s)
+        m[k]["feature_shape"] = next(l["output_shape"] for l in s["layers"] if l["name"] == feature_layer)  # C, H, W
         m[k]["input_shape"] = s["input"]  # C, H, W
-    progress(f"  parameters: GAP {n(m['gap']['total'])} (head {n(m['gap']['head'])}), "
-             f"flatten {n(m['flatten']['total'])} (head {n(m['flatten']['head'])})")
+        m[k]["merges"] = sum(l["type"] == "add" for l in s["layers"])  # residual connections
+    progress("  parameters: " + ", ".join(f"{KINDS[k]} {n(m[k]['total'])} (head {n(m[k]['head'])})" for k in KEYS))
 
     # 2. Train and test accuracy --------------------------------------------------------------------
     train_images_path = os.path.join(args.dataset, "train-images-idx3-ubyte.gz")
@@ -448,7 +492,7 @@ def main():
                 r = gapnet.json("eval", "--model", p, "--dataset", images_file, "--json")["results"]
                 m[k]["shift"].append(r["top1"])
                 m[k]["shift_seconds"].append((r["images"], r["seconds"]))
-            progress(f"shift {s} px: GAP {pct(m['gap']['shift'][-1])}, flatten {pct(m['flatten']['shift'][-1])}")
+            progress(f"shift {s} px: " + ", ".join(f"{KINDS[k]} {pct(m[k]['shift'][-1])}" for k in KEYS))
 
         # 5. Class activation maps ----------------------------------------------------------------
         progress("gapnet classify --json and gapnet cam on the sample images")
@@ -457,18 +501,22 @@ def main():
         sample_files = sorted(os.path.join(args.samples, f) for f in os.listdir(args.samples) if f.endswith(".png"))
         gap_preds = gapnet.json_lines("classify", "--model", args.gap, "--top", "1", "--json", *sample_files)
         flat_preds = gapnet.json_lines("classify", "--model", args.flatten, "--top", "1", "--json", *sample_files)
+        resnet_preds = gapnet.json_lines("classify", "--model", args.resnet, "--top", "1", "--json", *sample_files)
         samples = []
-        for f, gp, fp in zip(sample_files, gap_preds, flat_preds):
+        for f, gp, fp, rp in zip(sample_files, gap_preds, flat_preds, resnet_preds):
             stem = os.path.splitext(os.path.basename(f))[0]
             if normalized(stem) not in by_norm:
                 sys.exit(f"report_heads: {f}: the file name names none of the model's labels")
             true = labels[by_norm[normalized(stem)]]
             cam_file = os.path.join(args.figures, f"cam-{stem}.png")
             gapnet.run("cam", "--model", args.gap, "-o", cam_file, f)
+            resnet_cam_file = os.path.join(args.figures, f"cam-resnet-{stem}.png")
+            gapnet.run("cam", "--model", args.resnet, "-o", resnet_cam_file, f)
             s = {"file": f, "stem": stem, "true": true, "true_index": by_norm[normalized(stem)],
                  "gap_pred": gp["top"][0]["label"], "gap_prob": gp["top"][0]["probability"],
                  "flat_pred": fp["top"][0]["label"], "flat_prob": fp["top"][0]["probability"],
-                 "cam_file": cam_file}
+                 "resnet_pred": rp["top"][0]["label"], "resnet_prob": rp["top"][0]["probability"],
+                 "gap_cam_file": cam_file, "resnet_cam_file": resnet_cam_file}
             if s["gap_pred"] != true:
                 s["cam_top2_file"] = os.path.join(args.figures, f"cam-{stem}-top2.png")
                 gapnet.run("cam", "--model", args.gap, "--top", "2", "-o", s["cam_top2_file"], f)
@@ -485,6 +533,10 @@ def main():
         count = min(args.cam_images, len(test_images))
         feature_layer, loc, agree = cam_localization(
             gapnet, args.gap, docs["gap"], summaries["gap"], test_images[:count], test_labels[:count], tmp)
+        progress(f"the same for the residual GAP model {args.resnet}")
+        resnet_cam = dict(zip(("feature_layer", "loc", "agree"), cam_localization(
+            gapnet, args.resnet, docs["resnet"], summaries["resnet"], test_images[:count], test_labels[:count],
+            os.path.join(tmp, "resnet"))))
         # the same measures for the sample images (first test image of each class)
         from PIL import Image
         sample_imgs = np.stack([np.asarray(Image.open(s["file"]).convert("L")) for s in samples])
@@ -500,12 +552,15 @@ def main():
     figure_parameters(plt, os.path.join(args.figures, "parameters.png"), m)
     figure_accuracy(plt, os.path.join(args.figures, "train-vs-test.png"), m)
     figure_translation(plt, os.path.join(args.figures, "translation.png"), shifts, m, m["gap"]["test_images"])
-    figure_cam_grid(plt, os.path.join(args.figures, "cam-grid.png"), samples)
+    figure_cam_grid(plt, os.path.join(args.figures, "cam-grid.png"), samples, "gap",
+                    "Class activation maps of the GAP model, predicted class (gapnet cam)")
+    figure_cam_grid(plt, os.path.join(args.figures, "cam-grid-resnet.png"), samples, "resnet",
+                    "Class activation maps of the residual GAP model, predicted class (gapnet cam)")
 
     # Report ----------------------------------------------------------------------------------------
     batch = eval_batch_size()
     report = write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agree, feature_layer,
-                          started, cpu_model, cores, version, batch, fig_rel)
+                          resnet_cam, started, cpu_model, cores, version, batch, fig_rel)
     with open(args.out, "w") as f:
         f.write(report)
     progress(f"wrote {args.out} ({time.time() - T0:.0f} s in all)")
@@ -643,20 +698,89 @@ def command_line(args):
     for option, value, default in (("--gapnet", args.gapnet, "build/release/gapnet"),
                                    ("--gap", args.gap, "models/fashion_gap.json"),
                                    ("--flatten", args.flatten, "models/fashion_flatten.json"),
+                                   ("--resnet", args.resnet, "models/fashion_resnet.json"),
                                    ("--dataset", args.dataset, DATASET_DIR),
                                    ("--samples", args.samples, "data/samples"),
                                    ("--max-shift", args.max_shift, 8),
                                    ("--cam-images", args.cam_images, 1000),
                                    ("--out", args.out, "docs/gap-vs-flatten.md"),
-                                   ("--figures", args.figures, "docs/gap-vs-flatten")):
+                                   ("--figures", args.figures, default_figures(args.out))):
         if value != default:
             cmd += f" {option} {value}"
     return cmd
 
 
+def mean_shift_loss(acc):
+    """Points of accuracy lost to the shift, mean over the shifts after 0 (acc[0] is unshifted)."""
+    return 100 * sum(acc[0] - a for a in acc[1:]) / max(len(acc) - 1, 1)
+
+
+def residual_vs_gap(m):
+    """The residual model's size against the plain GAP model's, as a phrase: "exactly the GAP model's
+    parameters (...) and MACs per image (...)" when both agree, else the counts with their differences."""
+    g, r = m["gap"], m["resnet"]
+    if r["total"] == g["total"] and r["head"] == g["head"] and r["macs"] == g["macs"]:
+        return (f"exactly the GAP model's parameters ({n(r['total'])}, {n(r['head'])} of them in the head) and MACs "
+                f"per image ({n(r['macs'])})")
+    return (f"{n(r['total'])} parameters ({r['total'] - g['total']:+,} against the GAP model; {n(r['head'])} in the "
+            f"head) and {n(r['macs'])} MACs per image ({r['macs'] - g['macs']:+,})")
+
+
+def epochs(k):
+    return f"{k} epoch{'' if k == 1 else 's'}"
+
+
+def above_below(d):
+    return f"{abs(d):.2f} points {'above' if d >= 0 else 'below'}"
+
+
+def verdict_resnet(m, loc, resnet_loc):
+    """The third model against the report's two: with the GAP model's small head on a residual
+    backbone, is it at least as accurate as the flatten model? Test accuracy decides (differences
+    within MARGIN are noise, one seed per model); parameters, overfitting, shifts and maps are context."""
+    g, f, r = m["gap"], m["flatten"], m["resnet"]
+    d = 100 * (r["test"] - f["test"])
+    dg = 100 * (r["test"] - g["test"])
+    if d >= 0:
+        word = "**At least as accurate as flatten.**"
+    elif d >= -MARGIN:
+        word = f"**As accurate as flatten, within {MARGIN} points.**"
+    else:
+        word = "**Less accurate than flatten.**"
+    head_ratio = f["head"] / max(r["head"], 1)
+    short = (f"test accuracy {pct(r['test'])}, {above_below(d)} flatten and {above_below(dg)} the plain GAP model, "
+             f"with a {n(r['head'])}-parameter head ({head_ratio:,.0f}× fewer than flatten's) and {n(r['total'])} "
+             f"parameters in all.")
+    rc, gc = cam_stats(resnet_loc), cam_stats(loc)
+    detail = (f"The residual GAP model has the GAP head (`{r['head_path']}`, {n(r['head'])} parameters) on a backbone "
+              f"with {r['merges']} residual additions; it has {residual_vs_gap(m)}. Test accuracy "
+              f"{pct(r['test'])}: {above_below(d)} flatten's {pct(f['test'])} and {above_below(dg)} the plain GAP "
+              f"model's {pct(g['test'])}. Train − test gap {100 * (r['train'] - r['test']):.2f} points (GAP "
+              f"{100 * (g['train'] - g['test']):.2f}, flatten {100 * (f['train'] - f['test']):.2f}). Shifted by "
+              f"1–{len(r['shift']) - 1} px it loses {mean_shift_loss(r['shift']):.2f} points on average (GAP "
+              f"{mean_shift_loss(g['shift']):.2f}, flatten {mean_shift_loss(f['shift']):.2f}); its class activation "
+              f"map's peak lies on the garment {pct(rc['hit'], 1)} of the time (GAP {pct(gc['hit'], 1)}, chance "
+              f"{pct(rc['chance'], 1)}).")
+    if d >= -MARGIN and r["head"] <= g["head"]:
+        detail += (f" The accuracy the flatten head buys with {n(f['head'])} parameters, the residual backbone "
+                   f"matches{'' if d >= 0 else ' within noise'} with a {n(r['head'])}-parameter head"
+                   + (": the skip connections add no parameters." if r["total"] == g["total"] else "."))
+    elif d < -MARGIN:
+        detail += (" Here the residual backbone does not close the gap to the flatten head"
+                   + (", though it narrows it." if r["test"] > g["test"] else ", and it is less accurate than the "
+                      "plain GAP model too."))
+    # A model trained for fewer epochs than the others says little about its architecture: say so.
+    trained = {k: m[k]["meta"].get("epochs") for k in KEYS}
+    if len(set(trained.values())) > 1:
+        detail += (f" **Not like for like**: trained for {epochs(trained['resnet'])} against {trained['gap']} (GAP) "
+                   f"and {trained['flatten']} (flatten), by the files' metadata.")
+        short += f" (**trained for {epochs(trained['resnet'])} against {trained['gap']}**)"
+    return word, short, detail
+
+
 def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agree, feature_layer,
-                 started, cpu_model, cores, version, batch, fig_rel):
-    g, f = m["gap"], m["flatten"]
+                 resnet_cam, started, cpu_model, cores, version, batch, fig_rel):
+    g, f, r = m["gap"], m["flatten"], m["resnet"]
     L = []
     add = L.append
     add("# GAP head vs flatten + dense head, measured on Fashion-MNIST\n")
@@ -666,12 +790,20 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
         f"date and the timings of section 4 (the figures contain no timings).\n")
     fs = g["feature_shape"]
     same = g["backbone"] == f["backbone"] and g["feature_shape"] == f["feature_shape"]
-    add(f"Both models were trained by `tools/train_fashion_mnist.py` with the same backbone, seed and schedule "
-        f"(`--head gap` / `--head flatten`); only the classifier head differs. The backbone (four 3×3 "
+    add(f"The two models compared were trained by `tools/train_fashion_mnist.py` with the same backbone, seed and "
+        f"schedule (`--head gap` / `--head flatten`); only the classifier head differs. The backbone (four 3×3 "
         f"convolutions with batch norm, two max pools) ends in a {fs[0]}×{fs[1]}×{fs[2]} feature map (C×H×W)"
         + ("" if same else " — **but here the two files' backbones differ in size or output shape**") + ".\n")
+    same_r = r["backbone"] == g["backbone"] and r["feature_shape"] == g["feature_shape"]
+    add(f"Beside them stands a third model, the residual GAP network (`--arch resnet`): the same four convolutions, "
+        f"the second and fourth as residual blocks (y = relu(x + bn(conv(x))), {r['merges']} `add` layers), and the "
+        f"same GAP head"
+        + (", so the same parameters" if same_r else " — **but here its backbone differs in size or output shape "
+           "from the GAP model's**")
+        + ". The four claims below are about the two heads; the residual model's column shows what residual "
+          "connections in the backbone do with the same small head.\n")
     rows = []
-    for k in ("gap", "flatten"):
+    for k in KEYS:
         x = m[k]
         meta = x["meta"]
         rows.append([f"`{x['path']}`", x["label"], f"`{x['head_path']}`",
@@ -685,35 +817,44 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
                 ("b", "less overfitting", verdict_overfitting(m)),
                 ("c", "more robust to translation", verdict_translation(m, shifts)),
                 ("d", "interpretable (class activation maps)", verdict_cam(loc, flat_cam, g["feature_shape"]))]
+    resnet_verdict = ("e", "a residual backbone with the GAP head", verdict_resnet(m, loc, resnet_cam["loc"]))
     add("## The four claims, in short\n")
     add("The course material credits a GAP head with four advantages over flatten + dense. On this data:\n")
     for letter, claim, (word, short, _) in verdicts:
         add(f"- **({letter}) {claim}**: {word} {short}")
+    add("\nAnd the third model, against the flatten head's accuracy:\n")
+    letter, claim, (word, short, _) = resnet_verdict
+    add(f"- **({letter}) {claim}**: {word} {short}")
     add("\nThe details, with the numbers behind each verdict, are in [the verdicts](#verdicts) at the end.\n")
 
     # 1
     add("## 1. Parameters and size\n")
     add(f"From `gapnet summary --json` and `gapnet compare --json` (parameters count every stored value, "
         f"batch norm's running statistics included).\n")
-    add(md_table(["", g["label"], f["label"], "flatten / GAP"], [
-        ["parameters, backbone", n(g["backbone"]), n(f["backbone"]), f"{f['backbone'] / g['backbone']:.2f}×"],
-        ["parameters, head", n(g["head"]), n(f["head"]), f"{f['head'] / g['head']:,.1f}×"],
-        ["parameters, total", n(g["total"]), n(f["total"]), f"{f['total'] / g['total']:.1f}×"],
-        ["head's share of the model", pct(g["head"] / g["total"]), pct(f["head"] / f["total"]), ""],
-        ["file size (bytes)", n(g["file_bytes"]), n(f["file_bytes"]), f"{f['file_bytes'] / g['file_bytes']:.1f}×"],
-        ["MACs per image", n(g["macs"]), n(f["macs"]), f"{f['macs'] / g['macs']:.3f}×"],
-        ["peak memory, batch 1 (bytes)", n(g["peak_memory"]), n(f["peak_memory"]),
-         f"{f['peak_memory'] / g['peak_memory']:.1f}×"],
+    cols = lambda key, fmt=n: [fmt(m[k][key]) for k in KEYS]
+    add(md_table(["", *(m[k]["label"] for k in KEYS), "flatten / GAP"], [
+        ["parameters, backbone", *cols("backbone"), f"{f['backbone'] / g['backbone']:.2f}×"],
+        ["parameters, head", *cols("head"), f"{f['head'] / g['head']:,.1f}×"],
+        ["parameters, total", *cols("total"), f"{f['total'] / g['total']:.1f}×"],
+        ["head's share of the model", *(pct(m[k]["head"] / m[k]["total"]) for k in KEYS), ""],
+        ["residual connections (`add` layers)", *cols("merges"), ""],
+        ["file size (bytes)", *cols("file_bytes"), f"{f['file_bytes'] / g['file_bytes']:.1f}×"],
+        ["MACs per image", *cols("macs"), f"{f['macs'] / g['macs']:.3f}×"],
+        ["peak memory, batch 1 (bytes)", *cols("peak_memory"), f"{f['peak_memory'] / g['peak_memory']:.1f}×"],
     ]))
-    add(f"\n![parameters per part, log scale]({fig_rel}/parameters.png)\n")
+    add(f"\nThe residual GAP model has {residual_vs_gap(m)}"
+        + (": an addition has no weights, and gapnet counts no multiply-accumulates for it"
+           if r["total"] == g["total"] and r["macs"] == g["macs"] else "") + ".\n")
+    add(f"![parameters per part, log scale]({fig_rel}/parameters.png)\n")
     add("The same comparison from the sizes alone, `gapnet heads --input 7x7x64 --classes 10 --hidden 500`:\n")
     add("```\n" + heads_text + "\n```\n")
-    if heads["flatten"]["parameters"] != f["head"] or heads["gap"]["parameters"] != g["head"]:
+    if (heads["flatten"]["parameters"] != f["head"] or heads["gap"]["parameters"] != g["head"]
+            or heads["gap"]["parameters"] != r["head"]):
         add(f"Note: the analytic head sizes ({n(heads['gap']['parameters'])} and "
-            f"{n(heads['flatten']['parameters'])}) differ from the models' heads ({n(g['head'])} and "
-            f"{n(f['head'])}).\n")
+            f"{n(heads['flatten']['parameters'])}) differ from the models' heads ({n(g['head'])}, "
+            f"{n(f['head'])} and {n(r['head'])}).\n")
     else:
-        add("The analytic head sizes match the two models' heads exactly.\n")
+        add("The analytic head sizes match the models' heads exactly (the residual model's is the GAP head).\n")
 
     # 2
     add("## 2. Overfitting: train vs test accuracy\n")
@@ -721,7 +862,7 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
         f"(`{os.path.join(args.dataset, 'train-images-idx3-ubyte.gz')}`) and all {n(g['test_images'])} test "
         f"images (`{os.path.join(args.dataset, 't10k-images-idx3-ubyte.gz')}`), top-1.\n")
     rows = []
-    for k in ("gap", "flatten"):
+    for k in KEYS:
         x = m[k]
         rows.append([x["label"], f"{pct(x['train'])} ({n(x['train_correct'])})",
                      f"{pct(x['test'])} ({n(x['test_correct'])})", f"{100 * (x['train'] - x['test']):.2f}",
@@ -734,9 +875,12 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
     add(f"Each model was trained once (one seed); the binomial standard error of a test accuracy near "
         f"{pct(g['test'], 1)} on {n(g['test_images'])} images is alone about {se:.2f} points, so differences "
         f"of a few tenths of a point say little.\n")
+    add(f"The residual GAP model's test accuracy is {above_below(100 * (r['test'] - f['test']))} the flatten "
+        f"model's and {above_below(100 * (r['test'] - g['test']))} the GAP model's, with a train − test gap of "
+        f"{100 * (r['train'] - r['test']):.2f} points.\n")
     add("Per class test accuracy (gapnet eval):\n")
-    add(md_table(["class"] + [m[k]["label"] for k in ("gap", "flatten")],
-                 [[c["label"], pct(c["accuracy"], 1), pct(f["test_per_class"][i]["accuracy"], 1)]
+    add(md_table(["class"] + [m[k]["label"] for k in KEYS],
+                 [[c["label"], *(pct(m[k]["test_per_class"][i]["accuracy"], 1) for k in KEYS)]
                   for i, c in enumerate(g["test_per_class"])]))
     add("")
 
@@ -751,21 +895,25 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
     rows = []
     for i, s in enumerate(shifts):
         a, b = g["shift"][i], f["shift"][i]
-        rows.append([s, pct(a), pct(b), pts(a - b),
-                     f"{100 * (a - g['shift'][0]):+.2f}", f"{100 * (b - f['shift'][0]):+.2f}"])
-    add(md_table(["shift (px)", f"GAP accuracy", f"flatten accuracy", "GAP − flatten (points)",
-                  "GAP change from 0 px", "flatten change from 0 px"], rows))
+        rows.append([s, *(pct(m[k]["shift"][i]) for k in KEYS), pts(a - b),
+                     *(f"{100 * (m[k]['shift'][i] - m[k]['shift'][0]):+.2f}" for k in KEYS)])
+    add(md_table(["shift (px)", "GAP accuracy", "flatten accuracy", "residual GAP accuracy", "GAP − flatten (points)",
+                  "GAP change from 0 px", "flatten change from 0 px", "residual GAP change from 0 px"], rows))
     add(f"\n![accuracy vs shift]({fig_rel}/translation.png)\n")
-    add("Neither model was trained with shifted images. Global average pooling makes the head itself "
+    add("None of the models was trained with shifted images. Global average pooling makes the head itself "
         f"indifferent to *where* in the {fs[1]}×{fs[2]} map a feature fires, but the backbone is not shift-invariant "
-        "(max pools, zero padding at the borders), and a shifted garment is also partly cut off by the frame.\n")
+        "(max pools, zero padding at the borders), and a shifted garment is also partly cut off by the frame. "
+        f"Mean loss over 1–{shifts[-1]} px: GAP {mean_shift_loss(g['shift']):.2f} points, flatten "
+        f"{mean_shift_loss(f['shift']):.2f}, residual GAP {mean_shift_loss(r['shift']):.2f}.\n")
 
     # 4
     add("## 4. Speed\n")
     lat = 100 * (f["latency_ms"] / g["latency_ms"] - 1)
     mac = 100 * (f["macs"] / g["macs"] - 1)
+    lat_r = 100 * (r["latency_ms"] / g["latency_ms"] - 1)
+    mac_r = 100 * (r["macs"] / g["macs"] - 1)
     rows = []
-    for k in ("gap", "flatten"):
+    for k in KEYS:
         x = m[k]
         shift_imgs = sum(i for i, _ in x["shift_seconds"])
         shift_secs = sum(s for _, s in x["shift_seconds"])
@@ -777,10 +925,10 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
                   f"eval: images/s (time per image), test set ({n(g['test_images'])})",
                   f"train set ({n(g['train_images'])})", f"shifted test sets ({n(len(shifts) - 1)} × "
                   f"{n(g['test_images'])})"], rows))
-    cpu = [m[k]["test_cpu"] / m[k]["test_wall"] for k in ("gap", "flatten")]
+    cpu = [m[k]["test_cpu"] / m[k]["test_wall"] for k in KEYS]
     cpu_note = (f"{'at most one core' if max(cpu) <= 1.05 else 'more than one core'} (CPU time over wall time of the "
-                f"two test-set evals: {cpu[0]:.2f} and {cpu[1]:.2f}; 1.00 is one core kept busy, less means the "
-                f"process waited for the CPU)")
+                f"three test-set evals: {', '.join(f'{c:.2f}' for c in cpu)}; 1.00 is one core kept busy, less means "
+                f"the process waited for the CPU)")
     add(f"\nLatency is `gapnet compare --json`'s `median_latency_ms`: the median of repeated batch-1 forward "
         f"passes on one input after a warm-up. Throughput is images divided by `gapnet eval --json`'s "
         f"`seconds`, which includes reading and normalizing each image from the IDX file; eval runs the model on "
@@ -790,7 +938,10 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
         f"report that re-running does not reproduce. In this run the flatten model's batch-1 latency is "
         f"{abs(lat):.0f} % {'higher' if lat >= 0 else 'lower'} than the GAP model's, while its MACs per image are "
         f"{abs(mac):.1f} % {'more' if mac >= 0 else 'fewer'} ({n(g['macs'])} vs {n(f['macs'])}): the "
-        f"convolutions are most of the arithmetic of both.\n")
+        f"convolutions are most of the arithmetic of both. The residual GAP model's latency is {abs(lat_r):.0f} % "
+        f"{'higher' if lat_r >= 0 else 'lower'} than the GAP model's, for "
+        + ("the same MACs" if r["macs"] == g["macs"]
+           else f"{abs(mac_r):.2f} % {'more' if mac_r >= 0 else 'fewer'} MACs") + ".\n")
 
     # 5
     add("## 5. Class activation maps\n")
@@ -800,18 +951,21 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
         f"true class and the prediction of `gapnet classify --json`.\n")
     add(f"![class activation maps]({fig_rel}/cam-grid.png)\n")
     rows = []
+    verdict_word = lambda pred, s: "correct" if pred == s["true"] else "**wrong**"
     for s in samples:
-        rows.append([f"`{s['stem']}.png`", s["true"], f"{s['gap_pred']} ({100 * s['gap_prob']:.1f} %)",
-                     "correct" if s["gap_pred"] == s["true"] else "**wrong**",
-                     f"{s['flat_pred']} ({100 * s['flat_prob']:.1f} %)",
-                     "correct" if s["flat_pred"] == s["true"] else "**wrong**",
+        rows.append([f"`{s['stem']}.png`", s["true"],
+                     f"{s['gap_pred']} ({100 * s['gap_prob']:.1f} %)", verdict_word(s["gap_pred"], s),
+                     f"{s['flat_pred']} ({100 * s['flat_prob']:.1f} %)", verdict_word(s["flat_pred"], s),
+                     f"{s['resnet_pred']} ({100 * s['resnet_prob']:.1f} %)", verdict_word(s["resnet_pred"], s),
                      "yes" if s["peak_on_object"] else "no", f"{100 * s['mass_on_object']:.0f} % / {100 * s['object_area']:.0f} %"])
     add(md_table(["image", "true class", "GAP prediction", "", "flatten prediction", "",
-                  "CAM peak on object", "CAM mass on object / object area"], rows,
-                 ["l", "l", "l", "l", "l", "l", "c", "r"]))
+                  "residual GAP prediction", "", "GAP CAM peak on object", "GAP CAM mass on object / object area"],
+                 rows, ["l", "l", "l", "l", "l", "l", "l", "l", "c", "r"]))
     ok = sum(s["gap_pred"] == s["true"] for s in samples)
     okf = sum(s["flat_pred"] == s["true"] for s in samples)
-    add(f"\nThe GAP model classifies {ok} of {len(samples)} sample images correctly, the flatten model {okf}.\n")
+    okr = sum(s["resnet_pred"] == s["true"] for s in samples)
+    add(f"\nThe GAP model classifies {ok} of {len(samples)} sample images correctly, the flatten model {okf}, "
+        f"the residual GAP model {okr}.\n")
     for s in samples:
         if "cam_top2_file" in s:
             add(f"`{s['stem']}.png` is misclassified as {s['gap_pred']}. Its two most probable classes "
@@ -819,42 +973,56 @@ def write_report(args, m, shifts, heads, heads_text, samples, flat_cam, loc, agr
                 f"{s['true_index']}`):\n")
             add(f"![{s['stem']}: top 2 classes]({fig_rel}/{os.path.basename(s['cam_top2_file'])}) "
                 f"![{s['stem']}: true class]({fig_rel}/{os.path.basename(s['cam_true_file'])})\n")
+    add(f"The residual GAP model's maps of the same images (`gapnet cam --model {args.resnet} -o "
+        f"{args.figures}/cam-resnet-<class>.png IMAGE`):\n")
+    add(f"![class activation maps of the residual GAP model]({fig_rel}/cam-grid-resnet.png)\n")
     add(f"**The flatten model has no class activation map.** `{flat_cam['command']}` (run with `-o` into a "
         f"temporary folder) exits with status {flat_cam['rc']} and says:\n")
     add("```\n" + (flat_cam["stderr"] or flat_cam["stdout"] or "(nothing)") + "\n```\n")
-    c = cam_stats(loc)
-    hit, base, mass, area = c["hit"], c["chance"], c["mass"], c["area"]
-    hit_ok = np.mean([r["peak_on_object"] for r in loc if r["pred"] == r["label"]])
-    hit_bad = [r["peak_on_object"] for r in loc if r["pred"] != r["label"]]
+    c, rc = cam_stats(loc), cam_stats(resnet_cam["loc"])
     add(f"**Do the maps localize the garment?** Measured on the first {n(len(loc))} test images: for each, the "
-        f"predicted class from `gapnet classify --json`, the last feature maps (layer `{feature_layer}`, the input "
-        f"of the global pool) from `gapnet features -o`, and the map of the predicted class computed from them and "
-        f"the dense layer's weights (Σₖ w[c,k]·Aₖ, as `gapnet cam` does; its argmax over classes agreed with "
-        f"classify on {n(agree)} of {n(len(loc))} images). A {fs[1]}×{fs[2]} cell covers a "
-        f"{g['input_shape'][1] // fs[1]}×{g['input_shape'][2] // fs[2]} pixel block; a pixel is "
+        f"predicted class from `gapnet classify --json`, the last feature maps (layer `{feature_layer}` of the GAP "
+        f"model, `{resnet_cam['feature_layer']}` of the residual one: the input of the global pool) from `gapnet "
+        f"features -o`, and the map of the predicted class computed from them and the dense layer's weights "
+        f"(Σₖ w[c,k]·Aₖ, as `gapnet cam` does; its argmax over classes agreed with classify on {n(agree)} of "
+        f"{n(len(loc))} images for the GAP model, {n(resnet_cam['agree'])} for the residual one). A {fs[1]}×{fs[2]} "
+        f"cell covers a {g['input_shape'][1] // fs[1]}×{g['input_shape'][2] // fs[2]} pixel block; a pixel is "
         f"*object* when its value is ≥ {OBJECT_THRESHOLD}, a cell when at least half of its block is.\n")
-    add(md_table(["measure", "CAM", "chance"], [
-        ["peak cell on the object", pct(hit, 1), f"{pct(base, 1)} (share of object cells)"],
-        ["  correctly classified images", pct(hit_ok, 1), ""],
-        ["  misclassified images", f"{pct(np.mean(hit_bad), 1)} ({len(hit_bad)} images)" if hit_bad else "—", ""],
-        ["map mass on object pixels (map min–max normalized)", pct(mass, 1), f"{pct(area, 1)} (object area)"],
+
+    def split(results):
+        """Peak-on-object rate of the correctly and of the wrongly classified images."""
+        right = [x["peak_on_object"] for x in results if x["pred"] == x["label"]]
+        wrong = [x["peak_on_object"] for x in results if x["pred"] != x["label"]]
+        return (pct(np.mean(right), 1) if right else "—",
+                f"{pct(np.mean(wrong), 1)} ({len(wrong)} images)" if wrong else "—")
+
+    chance = lambda key: (pct(c[key], 1) if abs(c[key] - rc[key]) < 5e-4
+                          else f"{pct(c[key], 1)} (residual GAP: {pct(rc[key], 1)})")
+    ok_g, bad_g = split(loc)
+    ok_r, bad_r = split(resnet_cam["loc"])
+    add(md_table(["measure", "GAP CAM", "residual GAP CAM", "chance"], [
+        ["peak cell on the object", pct(c["hit"], 1), pct(rc["hit"], 1), f"{chance('chance')} (share of object cells)"],
+        ["  correctly classified images", ok_g, ok_r, ""],
+        ["  misclassified images", bad_g, bad_r, ""],
+        ["map mass on object pixels (map min–max normalized)", pct(c["mass"], 1), pct(rc["mass"], 1),
+         f"{chance('area')} (object area)"],
     ]))
     add("")
 
     # Verdicts
     add("## Verdicts\n")
-    for letter, claim, (word, _, detail) in verdicts:
+    for letter, claim, (word, _, detail) in verdicts + [resnet_verdict]:
         add(f"**({letter}) {claim[0].upper() + claim[1:]}.** {word} {detail}\n")
 
     add("## Reproducing\n")
     add(f"```sh\n{command_line(args)}\n```\n")
-    add("It needs the gapnet binary (`build/release/gapnet`, or `--gapnet PATH`), both model files, Debian's "
-        "`dataset-fashion-mnist` and `python3-matplotlib`, and takes a few minutes on 2 cores. Everything "
+    add("It needs the gapnet binary (`build/release/gapnet`, or `--gapnet PATH`), the three model files "
+        "(`--gap`, `--flatten`, `--resnet`), Debian's `dataset-fashion-mnist` and `python3-matplotlib`, and takes "
+        "several minutes on 2 cores. Everything "
         "above is deterministic except section 4's timings and the date: no randomness is involved (the shifts "
         "are fixed by image index), and the PNG figures embed neither date nor software version. "
         "`--help` lists the options.\n")
     return "\n".join(L)
-
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,9 @@
-// gapnet compare: two models side by side: parameters (backbone and head), file size, MACs, peak
-// memory, latency and, with a dataset, accuracy. Made for a GAP head against a flatten + dense head.
+// gapnet compare: two or more models side by side, one column each: parameters (backbone and head),
+// file size, MACs, peak memory, latency and, with a dataset, accuracy. Made for a GAP head against a
+// flatten + dense head, and for a residual GAP network beside them.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -15,17 +17,25 @@
 namespace gapnet::cli {
 namespace {
 
-const char* kHelp = R"(Usage: gapnet compare MODEL_A MODEL_B [--dataset PATH] [--limit N] [--json]
+const char* kHelp = R"(Usage: gapnet compare MODEL_A MODEL_B [MODEL_C ...] [--dataset PATH] [--limit N] [--json]
 
-Shows two models side by side: parameters (total, backbone, classifier head), file size, MACs per
-image, peak memory of a batch-1 inference, median latency per image, and with --dataset top-1 and
-top-5 accuracy (PATH as for gapnet eval; --limit N evaluates only the first N images).
+Shows two or more models side by side, one column each, in the order given: parameters (total,
+backbone, classifier head), file size, MACs per image, peak memory of a batch-1 inference, median
+latency per image, and with --dataset top-1 and top-5 accuracy (PATH as for gapnet eval; --limit N
+evaluates only the first N images). Below the table, MODEL_A is compared in words with each other
+model in turn: the heads' parameters, top-1 accuracy, latency.
 
 Peak memory is computed from the model: weights and the copies fast kernels make of them (Winograd's
 transformed, the direct kernel's packed), plus the activations alive at the worst layer and that
 layer's scratch space. Latency is the median of repeated batch-1 runs on one image after a
 warm-up, on this machine as it is at the moment (a shared machine makes it noisy).
+
+--json prints one object, {"models": [...]}, with one entry per model in the order given.
 )";
+
+// A column is at least this wide, so that two models with short names keep the layout the README
+// shows; a longer name or value widens every column alike.
+constexpr size_t kMinColumnWidth = 22;
 
 struct Measured {
     std::string path;
@@ -33,6 +43,12 @@ struct Measured {
     int64_t file_bytes = 0, head_parameters = 0;
     double latency_ms = 0;
     std::optional<Evaluation> accuracy;
+};
+
+// One line of the table: its label and one cell per model.
+struct Row {
+    std::string label;
+    std::vector<std::string> cells;
 };
 
 double median_latency_ms(const Model& model, ThreadPool& pool) {
@@ -49,27 +65,137 @@ double median_latency_ms(const Model& model, ThreadPool& pool) {
     return times[times.size() / 2];
 }
 
+// The parameters of the classifier head: every node from the graph's head start on.
+int64_t head_parameters(const Graph& g) {
+    int64_t total = 0;
+    for (size_t n = static_cast<size_t>(g.head_start()); n < g.nodes().size(); ++n) total += g.nodes()[n].parameters;
+    return total;
+}
+
+int64_t backbone_parameters(const Measured& m) { return m.model->graph.parameter_count() - m.head_parameters; }
+
 std::string megabytes(int64_t bytes) {
     char s[32];
     std::snprintf(s, sizeof s, "%.2f MB", static_cast<double>(bytes) / 1e6);
     return s;
 }
 
-void row(const char* name, const std::string& a, const std::string& b) {
-    std::printf("  %-28s %22s %22s\n", name, a.c_str(), b.c_str());
+double percent(int64_t part, int64_t whole) {
+    return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
 std::string measured_json(const Measured& m) {
     const Graph& g = m.model->graph;
     std::string s = "{\"file\": " + json_quote(m.path) + ", \"name\": " + json_quote(m.model->name) +
                     ", \"parameters\": " + std::to_string(g.parameter_count()) +
-                    ", \"backbone_parameters\": " + std::to_string(g.parameter_count() - m.head_parameters) +
+                    ", \"backbone_parameters\": " + std::to_string(backbone_parameters(m)) +
                     ", \"head_parameters\": " + std::to_string(m.head_parameters) +
                     ", \"file_bytes\": " + std::to_string(m.file_bytes) + ", \"macs\": " + std::to_string(g.macs()) +
                     ", \"peak_memory_bytes\": " + std::to_string(g.peak_memory_bytes(1)) +
                     ", \"median_latency_ms\": " + fixed(m.latency_ms, "%.4f");
     if (m.accuracy) s += ", \"accuracy\": " + evaluation_json(*m.model, *m.accuracy);
     return s + "}";
+}
+
+// The table's rows, one cell per model; the accuracy rows only when every model was evaluated.
+std::vector<Row> table_rows(const std::vector<Measured>& models) {
+    std::vector<Row> rows = {{"parameters", {}}, {"  in the backbone", {}}, {"  in the head", {}},
+                             {"file size", {}},  {"MACs per image", {}},    {"peak memory (batch 1)", {}},
+                             {"median latency (batch 1)", {}}};
+    const bool evaluated = std::all_of(models.begin(), models.end(), [](const Measured& m) { return m.accuracy.has_value(); });
+    if (evaluated) rows.insert(rows.end(), {{"top-1 accuracy", {}}, {"top-5 accuracy", {}}});
+    for (const Measured& m : models) {
+        const Graph& g = m.model->graph;
+        std::vector<std::string> cells = {with_commas(g.parameter_count()), with_commas(backbone_parameters(m)),
+                                          with_commas(m.head_parameters), megabytes(m.file_bytes), with_commas(g.macs()),
+                                          megabytes(g.peak_memory_bytes(1)), fixed(m.latency_ms, "%.3f ms")};
+        if (evaluated) {
+            cells.push_back(fixed(percent(m.accuracy->top1, m.accuracy->images), "%.2f %%"));
+            cells.push_back(fixed(percent(m.accuracy->top5, m.accuracy->images), "%.2f %%"));
+        }
+        for (size_t r = 0; r < rows.size(); ++r) rows[r].cells.push_back(cells[r]);
+    }
+    return rows;
+}
+
+// The table: a header of model names, then one line per row, every column as wide as the widest cell.
+void print_table(const std::vector<Measured>& models, const std::vector<Row>& rows) {
+    size_t width = kMinColumnWidth;
+    for (const Measured& m : models) width = std::max(width, m.model->name.size());
+    for (const Row& row : rows)
+        for (const std::string& cell : row.cells) width = std::max(width, cell.size());
+    const int w = static_cast<int>(width);
+    std::printf("  %-28s", "");
+    for (const Measured& m : models) std::printf(" %*s", w, m.model->name.c_str());
+    std::printf("\n");
+    for (const Row& row : rows) {
+        std::printf("  %-28s", row.label.c_str());
+        for (const std::string& cell : row.cells) std::printf(" %*s", w, cell.c_str());
+        std::printf("\n");
+    }
+}
+
+// "the whole model is 24.7x smaller": the model with the smaller head against the other, in total
+// parameters; a smaller head on a bigger backbone can make the whole model larger, and then it says so.
+std::string whole_model_clause(const Measured& small_head, const Measured& big_head) {
+    const int64_t s = small_head.model->graph.parameter_count(), b = big_head.model->graph.parameter_count();
+    if (s == b) return "the whole models are the same size";
+    const double ratio = s < b ? static_cast<double>(b) / static_cast<double>(std::max<int64_t>(s, 1))
+                               : static_cast<double>(s) / static_cast<double>(std::max<int64_t>(b, 1));
+    return fixed(ratio, "the whole model is %.1fx ") + (s < b ? "smaller" : "larger");
+}
+
+// The heads' sizes in words, the smaller head first. With more than two models the sentence names the
+// pair even when the heads are equal, since several pairs are printed one after another.
+void print_head_sentence(const Measured& a, const Measured& b, bool name_pair) {
+    const Measured& small = a.head_parameters <= b.head_parameters ? a : b;
+    const Measured& big = &small == &a ? b : a;
+    if (small.head_parameters == big.head_parameters) {
+        if (name_pair) {
+            std::printf("%s's and %s's heads both hold %s parameters.\n", a.model->name.c_str(), b.model->name.c_str(),
+                        with_commas(a.head_parameters).c_str());
+        } else {
+            std::printf("Both heads hold %s parameters.\n", with_commas(small.head_parameters).c_str());
+        }
+        return;
+    }
+    // A head without parameters (an all-convolutional one: its classes come from the last convolution)
+    // is not some number of times smaller: there is no ratio to print.
+    if (small.head_parameters == 0) {
+        std::printf("%s's head holds no parameters, %s's %s; %s.\n", small.model->name.c_str(), big.model->name.c_str(),
+                    with_commas(big.head_parameters).c_str(), whole_model_clause(small, big).c_str());
+        return;
+    }
+    std::printf("%s's head holds %.0fx fewer parameters than %s's (%s against %s); %s.\n", small.model->name.c_str(),
+                static_cast<double>(big.head_parameters) / static_cast<double>(small.head_parameters),
+                big.model->name.c_str(), with_commas(small.head_parameters).c_str(), with_commas(big.head_parameters).c_str(),
+                whole_model_clause(small, big).c_str());
+}
+
+void print_accuracy_sentence(const Measured& a, const Measured& b) {
+    if (!a.accuracy || !b.accuracy || !a.accuracy->images || !b.accuracy->images) return;
+    const double pa = percent(a.accuracy->top1, a.accuracy->images);
+    const double pb = percent(b.accuracy->top1, b.accuracy->images);
+    std::printf("Top-1 accuracy: %s %.2f %%, %s %.2f %% (a difference of %.2f points).\n", a.model->name.c_str(), pa,
+                b.model->name.c_str(), pb, std::abs(pa - pb));
+}
+
+void print_latency_sentence(const Measured& a, const Measured& b) {
+    std::printf("Latency: %s takes %.2fx the time of %s per image.\n", a.model->name.c_str(),
+                a.latency_ms / std::max(b.latency_ms, 1e-9), b.model->name.c_str());
+}
+
+// The comparison in words: the first model against each other one, a paragraph per pair. Every
+// paragraph has the first model as its reference, so that a column added to the right reads as
+// "and against this one" rather than changing what the earlier sentences say.
+void print_sentences(const std::vector<Measured>& models) {
+    const Measured& first = models[0];
+    for (size_t i = 1; i < models.size(); ++i) {
+        std::printf("\n");
+        print_head_sentence(first, models[i], models.size() > 2);
+        print_accuracy_sentence(first, models[i]);
+        print_latency_sentence(first, models[i]);
+    }
 }
 
 }  // namespace
@@ -92,25 +218,24 @@ int compare_command(std::vector<std::string> arguments) {
         } else if (args.is("--json")) {
             json = true;
         } else if (input_option(args, options)) {
-        } else if (args.positional() && files.size() < 2) {
+        } else if (args.positional()) {
             files.push_back(args.current());
         } else {
             args.unknown();
         }
     }
-    if (files.size() != 2) throw UsageError("two models are needed");
+    if (files.size() < 2) throw UsageError("at least two models are needed");
 
     ThreadPool pool(options.threads);
-    std::vector<Measured> models(2);
-    for (size_t i = 0; i < 2; ++i) {
+    std::vector<Measured> models(files.size());
+    for (size_t i = 0; i < files.size(); ++i) {
         Measured& m = models[i];
         m.path = files[i];
         m.model = load_model_or_report(m.path, options.model);
         if (!m.model) return kExitInputFailed;
         std::error_code ec;
         m.file_bytes = static_cast<int64_t>(std::filesystem::file_size(m.path, ec));
-        const Graph& g = m.model->graph;
-        for (size_t n = static_cast<size_t>(g.head_start()); n < g.nodes().size(); ++n) m.head_parameters += g.nodes()[n].parameters;
+        m.head_parameters = head_parameters(m.model->graph);
         m.latency_ms = median_latency_ms(*m.model, pool);
     }
     bool unreadable = false;
@@ -128,48 +253,16 @@ int compare_command(std::vector<std::string> arguments) {
     }
 
     if (json) {
-        std::printf("{\"models\": [%s, %s]}\n", measured_json(models[0]).c_str(), measured_json(models[1]).c_str());
+        std::string list;
+        for (const Measured& m : models) list += (list.empty() ? "" : ", ") + measured_json(m);
+        std::printf("{\"models\": [%s]}\n", list.c_str());
         return unreadable ? kExitInputFailed : kExitOk;
     }
-    const Measured &a = models[0], &b = models[1];
-    const Graph &ga = a.model->graph, &gb = b.model->graph;
-    std::printf("  %-28s %22s %22s\n", "", a.model->name.c_str(), b.model->name.c_str());
-    row("parameters", with_commas(ga.parameter_count()), with_commas(gb.parameter_count()));
-    row("  in the backbone", with_commas(ga.parameter_count() - a.head_parameters), with_commas(gb.parameter_count() - b.head_parameters));
-    row("  in the head", with_commas(a.head_parameters), with_commas(b.head_parameters));
-    row("file size", megabytes(a.file_bytes), megabytes(b.file_bytes));
-    row("MACs per image", with_commas(ga.macs()), with_commas(gb.macs()));
-    row("peak memory (batch 1)", megabytes(ga.peak_memory_bytes(1)), megabytes(gb.peak_memory_bytes(1)));
-    row("median latency (batch 1)", fixed(a.latency_ms, "%.3f ms"), fixed(b.latency_ms, "%.3f ms"));
-    if (a.accuracy && b.accuracy) {
-        const auto pct = [](int64_t k, int64_t n) { return fixed(n ? 100.0 * static_cast<double>(k) / static_cast<double>(n) : 0, "%.2f %%"); };
-        row("top-1 accuracy", pct(a.accuracy->top1, a.accuracy->images), pct(b.accuracy->top1, b.accuracy->images));
-        row("top-5 accuracy", pct(a.accuracy->top5, a.accuracy->images), pct(b.accuracy->top5, b.accuracy->images));
-        std::printf("  (%s images of %s)\n", with_commas(a.accuracy->images).c_str(), dataset_path.c_str());
+    print_table(models, table_rows(models));
+    if (models[0].accuracy) {
+        std::printf("  (%s images of %s)\n", with_commas(models[0].accuracy->images).c_str(), dataset_path.c_str());
     }
-
-    // The comparison in words.
-    const Measured& small = a.head_parameters <= b.head_parameters ? a : b;
-    const Measured& big = &small == &a ? b : a;
-    if (small.head_parameters == big.head_parameters) {
-        std::printf("\nBoth heads hold %s parameters.\n", with_commas(small.head_parameters).c_str());
-    } else {
-        std::printf("\n%s's head holds %.0fx fewer parameters than %s's (%s against %s); the whole model is %.1fx smaller.\n",
-                    small.model->name.c_str(),
-                    static_cast<double>(big.head_parameters) / static_cast<double>(std::max<int64_t>(small.head_parameters, 1)),
-                    big.model->name.c_str(), with_commas(small.head_parameters).c_str(),
-                    with_commas(big.head_parameters).c_str(),
-                    static_cast<double>(big.model->graph.parameter_count()) /
-                        static_cast<double>(std::max<int64_t>(small.model->graph.parameter_count(), 1)));
-    }
-    if (a.accuracy && b.accuracy && a.accuracy->images && b.accuracy->images) {
-        const double pa = 100.0 * static_cast<double>(a.accuracy->top1) / static_cast<double>(a.accuracy->images);
-        const double pb = 100.0 * static_cast<double>(b.accuracy->top1) / static_cast<double>(b.accuracy->images);
-        std::printf("Top-1 accuracy: %s %.2f %%, %s %.2f %% (a difference of %.2f points).\n", a.model->name.c_str(), pa,
-                    b.model->name.c_str(), pb, std::abs(pa - pb));
-    }
-    std::printf("Latency: %s takes %.2fx the time of %s per image.\n", a.model->name.c_str(),
-                a.latency_ms / std::max(b.latency_ms, 1e-9), b.model->name.c_str());
+    print_sentences(models);
     return unreadable ? kExitInputFailed : kExitOk;
 }
 
