@@ -144,15 +144,19 @@ void channel_tile(const Grid& g, const float* padded, const float* w, int64_t y,
                 }
             }
         }
+    // The epilogue on the vectors (their lanes are channels: a vector of biases), then the sums are
+    // written out a channel at a time.
+    alignas(64) float bias[kChannelBlock] = {};
+    if (epilogue.bias) std::copy(epilogue.bias + oc0, epilogue.bias + oc0 + channels, bias);
     alignas(64) float values[Px][kChannelBlock];
-    for (int p = 0; p < Px; ++p)
-        for (int v = 0; v < Vecs; ++v) store16(values[p] + v * kLanes, acc[p][v]);
+    for (int v = 0; v < Vecs; ++v) {
+        const Vec b = load16(bias + v * kLanes);
+        for (int p = 0; p < Px; ++p) store16(values[p] + v * kLanes, epilogue.activation(acc[p][v] + b));
+    }
     const int64_t plane = g.out_h * g.out_w;
     float* dst = out + oc0 * plane + y * g.out_w + x0;
-    for (int64_t c = 0; c < channels; ++c, dst += plane) {
-        const float bias = epilogue.bias ? epilogue.bias[oc0 + c] : 0.0f;
-        for (int p = 0; p < Px; ++p) dst[p] = epilogue.activation(values[p][c] + bias);
-    }
+    for (int64_t c = 0; c < channels; ++c, dst += plane)
+        for (int p = 0; p < Px; ++p) dst[p] = values[p][c];
 }
 
 template <int Vecs>
