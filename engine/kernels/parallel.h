@@ -3,6 +3,7 @@
 // on the calling thread alone when the whole loop is too little work to be worth waking workers.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -20,6 +21,15 @@ inline void run_chunks(ThreadPool& pool, int64_t chunks, int64_t total_work, con
         return;
     }
     pool.parallel_for(chunks, chunk);
+}
+
+// An element-wise loop over [0, size) in fixed blocks of 64k values (chunks of run_chunks), each
+// block given to block(begin, end); `work_per_value` operations per value.
+inline void run_blocks(ThreadPool& pool, int64_t size, int64_t work_per_value,
+                       const std::function<void(int64_t, int64_t)>& block) {
+    constexpr int64_t kBlock = int64_t{1} << 16;
+    run_chunks(pool, (size + kBlock - 1) / kBlock, size * work_per_value,
+               [&](int64_t b) { block(b * kBlock, std::min(size, (b + 1) * kBlock)); });
 }
 
 }  // namespace gapnet

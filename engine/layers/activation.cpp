@@ -47,17 +47,10 @@ std::unique_ptr<Layer> ActivationLayer::create_hard_sigmoid(LayerConfig& config)
     return make("hard_sigmoid", Kind::hard_sigmoid, read_float(config, "alpha", 0.2), read_float(config, "beta", 0.5));
 }
 
-// In fixed blocks of 64k values, spread over the threads.
 void ActivationLayer::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
-    constexpr int64_t kBlock = 1 << 16;
-    const int64_t size = input.size();
-    run_chunks(pool, (size + kBlock - 1) / kBlock, size, [&](int64_t b) {
-        const float* in = input.ptr();
-        float* out = output.ptr();
-        int64_t i = b * kBlock;
-        const int64_t end = std::min(size, i + kBlock);
-        for (; i + kVec16Lanes <= end; i += kVec16Lanes) store16(out + i, activation_(load16(in + i)));
-        for (; i < end; ++i) out[i] = activation_(in[i]);
+    run_blocks(pool, input.size(), 1, [&](int64_t begin, int64_t end) {
+        std::copy(input.ptr() + begin, input.ptr() + end, output.ptr() + begin);
+        activation_.apply(output.ptr() + begin, end - begin);
     });
 }
 

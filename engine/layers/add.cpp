@@ -7,18 +7,6 @@
 #include "activation.h"
 
 namespace gapnet {
-namespace {
-
-constexpr int64_t kBlock = 1 << 16;  // values per chunk
-
-// Runs body(begin, end) over [0, size) in fixed blocks spread over the threads.
-template <typename Body>
-void in_blocks(ThreadPool& pool, int64_t size, int64_t work_per_value, const Body& body) {
-    run_chunks(pool, (size + kBlock - 1) / kBlock, size * work_per_value,
-               [&](int64_t b) { body(b * kBlock, std::min(size, (b + 1) * kBlock)); });
-}
-
-}  // namespace
 
 Shape Add::output_shape(const Shapes& inputs) const {
     for (size_t i = 1; i < inputs.size(); ++i)
@@ -29,7 +17,7 @@ Shape Add::output_shape(const Shapes& inputs) const {
 }
 
 void Add::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const {
-    in_blocks(pool, output.size(), static_cast<int64_t>(inputs.size()), [&](int64_t begin, int64_t end) {
+    run_blocks(pool, output.size(), static_cast<int64_t>(inputs.size()), [&](int64_t begin, int64_t end) {
         float* y = output.ptr();
         const float* x0 = inputs[0]->ptr();
         std::copy(x0 + begin, x0 + end, y + begin);
@@ -43,7 +31,7 @@ void Add::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const 
 void FusedAdd::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const {
     producer_.forward(*inputs.at(0), output, pool);
     const float* residual = inputs.at(1)->ptr();
-    in_blocks(pool, output.size(), 2, [&](int64_t begin, int64_t end) {
+    run_blocks(pool, output.size(), 2, [&](int64_t begin, int64_t end) {
         float* y = output.ptr();
         for (int64_t i = begin; i < end; ++i) y[i] = activation_(y[i] + residual[i]);
     });
