@@ -137,8 +137,12 @@ TEST_CASE("damaged images are refused, not decoded into made-up pixels") {
     // Each would decode "successfully" with stb_image 2.27 alone (tests/bad_inputs/ has one of each
     // defect; docs/robustness.md explains them).
     const std::string bad = "tests/bad_inputs/images/";
-    REQUIRE(error_of(source_path(bad + "truncated.bmp")) == "truncated BMP: the file ends before the image data does");
-    REQUIRE(error_of(source_path(bad + "truncated.tga")) == "truncated TGA: the file ends before the image data does");
+    REQUIRE(error_of(source_path(bad + "truncated.bmp")) ==
+            "truncated BMP: the file ends before the image data does (16x12 at 24 bits per pixel needs at least 576 "
+            "bytes, the file has 530)");
+    REQUIRE(error_of(source_path(bad + "truncated.tga")) ==
+            "truncated TGA: the file ends before the image data does (16x12 at 3 byte(s) per pixel needs at least 594 "
+            "bytes, the file has 258)");
     REQUIRE(error_of(source_path(bad + "bad-crc.png")) == "corrupt PNG: CRC mismatch in the IDAT chunk at byte 33");
     REQUIRE(error_of(source_path(bad + "sample-above-maxval.pgm")) ==
             "corrupt PNM: sample 2 is 200, larger than the maxval 15");
@@ -152,4 +156,82 @@ TEST_CASE("PNM samples at maxval become exactly 255") {
     // 206 * (255 / 206) is 255.000015 in float; 206 * 255 / 206 is 255.
     const std::string ppm = std::string("P5 1 1 206\n") + static_cast<char>(206);
     REQUIRE(decode_image(ppm).pixels == std::vector<float>{255.0f});
+}
+
+TEST_CASE("an image whose declared size cannot fit in the file is refused before it is decoded") {
+    // tests/bad_inputs/images/ (tools/make_size_bound_images.py bad): a few bytes declaring
+    // 16000x16000 or 16384x16384; each answered from the header, in milliseconds.
+    const std::string bad = "tests/bad_inputs/images/";
+    auto starts = [](const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; };
+    REQUIRE(error_of(source_path(bad + "jpeg-16000x16000-bomb.jpg")) ==
+            "JPEG declares 16000x16000 pixels, which cannot be encoded in the 332 bytes of the file (at least 1000000 "
+            "bytes: 4000000 blocks of 8x8 in 1 component(s), 2 bits each for their DC and end-of-block codes)");
+    REQUIRE(starts(error_of(source_path(bad + "png-16384x16384-bomb.png")),
+                   "PNG declares 16384x16384 pixels, which cannot be encoded in the 99 bytes of the file (at least 260128"));
+    REQUIRE(starts(error_of(source_path(bad + "gif-16000x16000-bomb.gif")),
+                   "GIF declares 16000x16000 pixels, which cannot be encoded in the 48 bytes of the file (at least 82054"));
+    REQUIRE(starts(error_of(source_path(bad + "tga-rle-16000x16000-bomb.tga")),
+                   "TGA declares 16000x16000 pixels, which cannot be encoded in the 52 bytes"));
+    REQUIRE(starts(error_of(source_path(bad + "psd-rle-16000x16000-bomb.psd")),
+                   "PSD declares 16000x16000 pixels, which cannot be encoded in the 88 bytes"));
+    REQUIRE(starts(error_of(source_path(bad + "bmp-16000x16000-bomb.bmp")),
+                   "truncated BMP: the file ends before the image data does (16000x16000 at 24 bits per pixel"));
+}
+
+TEST_CASE("a JPEG whose scan data end early, a GIF without its trailer, a PNG without IEND are truncated") {
+    const std::string bad = "tests/bad_inputs/images/";
+    REQUIRE(error_of(source_path(bad + "truncated-scan-with-eoi.jpg")) ==
+            "truncated JPEG: the data of the scan at byte 318 end after 31 of its 64 blocks (stb_image would fill in "
+            "the rest)");
+    REQUIRE(error_of(source_path(bad + "truncated-progressive-with-eoi.jpg")) ==
+            "truncated JPEG: the data of the scan at byte 1922 end after 48 of its 64 blocks (stb_image would fill in "
+            "the rest)");
+    REQUIRE(error_of(source_path(bad + "no-eoi.jpg")) ==
+            "truncated JPEG: the file ends before its end-of-image marker (EOI)");
+    REQUIRE(error_of(source_path(bad + "no-trailer.gif")) ==
+            "truncated GIF: the file ends at byte 1085 without the trailer (0x3B) that ends a GIF");
+    REQUIRE(error_of(source_path(bad + "no-iend.png")) == "truncated PNG: the file ends at byte 59 without an IEND chunk");
+    // Every prefix of a whole JPEG (baseline and progressive) is refused, none decoded with made-up pixels.
+    for (const char* name : {"rgb.jpg", "tests/fuzz/corpus/image/progressive.jpg"}) {
+        const std::string path = std::string(name).find('/') == std::string::npos
+                                     ? source_path(std::string("data/test-images/") + name)
+                                     : source_path(name);
+        const std::string whole = read_file(path, 1 << 20, "");
+        REQUIRE_NOTHROW(decode_image(whole));
+        for (size_t n = 1; n < whole.size(); ++n) {
+            INFO(name << " cut to " << n << " bytes");
+            REQUIRE_THROWS_AS(decode_image(whole.substr(0, n)), Error);
+            // ... and, baseline, with an EOI appended, as a repair tool leaves it (a progressive JPEG cut
+            // exactly between two scans, with an EOI appended, is a valid file of fewer scans).
+            if (name == std::string("rgb.jpg") && n > 2 && n < whole.size() - 2)
+                REQUIRE_THROWS_AS(decode_image(whole.substr(0, n) + "\xff\xd9"), Error);
+        }
+    }
+}
+
+TEST_CASE("the smallest valid encodings of large flat images are accepted (the bounds refuse no real file)") {
+    // A JPEG of one flat 8x8 block repeated, Huffman tables with a single 1-bit DC code and a single
+    // 1-bit end-of-block code: exactly 2 bits per block, the bound. 2048x2048 = 65536 blocks = 16 KiB.
+    // Built here by patching a 16x16 baseline JPEG: tools/make_size_bound_images.py extreme (run by
+    // tests/image_bounds_test.py) covers the other formats with Pillow's encoders.
+    std::string jpeg;
+    auto put16 = [&](int v) { jpeg += static_cast<char>(v >> 8), jpeg += static_cast<char>(v & 255); };
+    jpeg += "\xff\xd8";
+    jpeg += "\xff\xdb", put16(67), jpeg += '\0', jpeg += std::string(64, '\1');              // DQT 0, all 1
+    jpeg += "\xff\xc0", put16(11), jpeg += '\x08', put16(2048), put16(2048), jpeg += "\x01\x01\x11";
+    jpeg += '\0';                                                                              // 1 component
+    const std::string one_code = std::string("\x01") + std::string(15, '\0');                 // one 1-bit code
+    jpeg += "\xff\xc4", put16(2 + 17 + 1 + 17 + 1);
+    jpeg += '\x00' + one_code + '\x00';  // DC table 0: category 0 (difference 0)
+    jpeg += '\x10' + one_code + '\x00';  // AC table 0: end of block
+    jpeg += "\xff\xda", put16(8), jpeg += std::string("\x01\x01\x00\x00\x3f\x00", 6);
+    jpeg += std::string(65536 * 2 / 8, '\0');  // code "0" (DC 0), code "0" (EOB), per block
+    jpeg += "\xff\xd9";
+    const Image image = decode_image(jpeg);
+    REQUIRE(image.width == 2048);
+    REQUIRE(image.height == 2048);
+    // One byte less of scan data: the bound refuses nothing valid, and the walk finds it short.
+    std::string short_one = jpeg;
+    short_one.erase(short_one.size() - 3, 1);
+    REQUIRE_THROWS_AS(decode_image(short_one), Error);
 }

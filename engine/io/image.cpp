@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -140,6 +141,18 @@ PnmHeader read_pnm_header(const std::string& bytes) {
     return PnmHeader{fields[0], fields[1], fields[2], i + 1};
 }
 
+// The least number of bytes a valid file can encode an image in, per format, refused below: a header
+// can declare any size, and stb_image allocates the whole image before it reads the data (filling
+// what is missing with zeros), so a 683-byte JPEG declaring 16000x16000 took 24 s and 4 GB. The
+// bounds count only what every valid encoding must spend, so no valid file is refused
+// (docs/robustness.md derives each one; tests/test_image.cpp decodes the smallest encodings).
+[[noreturn]] void refuse_size(const char* format, int64_t width, int64_t height, int64_t file_bytes,
+                              int64_t least, const std::string& why) {
+    throw Error(std::string(format) + " declares " + std::to_string(width) + "x" + std::to_string(height) +
+                " pixels, which cannot be encoded in the " + std::to_string(file_bytes) + " bytes of the file (at least " +
+                std::to_string(least) + " bytes: " + why + ")");
+}
+
 // What stb_image does not check in a PNG, checked before it decodes one:
 //  - every chunk lies inside the file (stb allocates an IDAT chunk's declared length, up to 2 GiB,
 //    before noticing the file is shorter);
@@ -153,7 +166,7 @@ PnmHeader read_pnm_header(const std::string& bytes) {
 void check_png(const std::string& b) {
     size_t at = 8;
     int64_t width = 0, height = 0, depth = 0, color = 0, interlace = 0;
-    bool iphone = false, have_header = false;
+    bool iphone = false, have_header = false, have_end = false;
     std::string idat;
     while (at < b.size()) {
         if (b.size() - at < 12)
@@ -183,7 +196,10 @@ void check_png(const std::string& b) {
         }
         if (type == "IDAT") idat.append(b, at + 8, length);
         at += 12 + size_t{length};
-        if (type == "IEND") break;
+        if (type == "IEND") {
+            have_end = true;
+            break;
+        }
     }
     // Leave files stb will refuse anyway, for its own reason, to stb.
     if (!have_header || idat.empty() || width < 1 || height < 1 || width > (1 << 24) || height > (1 << 24)) return;
@@ -200,6 +216,14 @@ void check_png(const std::string& b) {
     } else {
         needed = rows_bytes(width, height);
     }
+    // Deflate codes a match of at most 258 bytes in at least 2 bits (a length code and a distance code
+    // of at least 1 bit each; a literal yields 1 byte): at most 1032 bytes out per byte in.
+    const int64_t least = (needed + 1031) / 1032;
+    if (static_cast<int64_t>(b.size()) < least)
+        refuse_size("PNG", width, height, static_cast<int64_t>(b.size()), least,
+                    std::to_string(needed) + " bytes of scanlines, deflated at most 1032:1");
+    if (!have_end)
+        throw Error("truncated PNG: the file ends at byte " + std::to_string(b.size()) + " without an IEND chunk");
     // stb accepts data past what the image needs; allow some (an encoder's padding), not a bomb.
     const int64_t allowed = needed + needed / 8 + 65536;
     if (allowed > INT_MAX || idat.size() > static_cast<size_t>(INT_MAX)) return;  // stb refuses it as too large
@@ -391,6 +415,396 @@ void check_psd(const std::string& b) {
     }
 }
 
+// A JPEG Huffman table as stb builds it (canonical codes from the 16 counts), for walking scans.
+struct JpegHuffman {
+    bool usable = false;  // defined, and its code lengths not over-subscribed (stb refuses those)
+    int32_t first_code[17] = {}, first_index[17] = {}, count[17] = {};
+    std::vector<uint8_t> values;
+};
+
+// The bits of one scan's entropy-coded data, as stb reads them: 0xFF 0x00 is a data byte 0xFF, fill
+// bytes 0xFF before a marker are skipped, and any other marker (or the end of the file) ends the data.
+struct JpegBits {
+    const std::string& b;
+    size_t pos;
+    uint32_t byte = 0;
+    int left = 0;           // bits of `byte` not yet read
+    bool ended = false;     // the data ended at `marker` (-1: the end of the file)
+    int marker = -1;
+    bool fill() {
+        if (ended) return false;
+        if (pos >= b.size()) return ended = true, false;
+        const auto c = static_cast<unsigned char>(b[pos]);
+        if (c != 0xFF) return byte = c, left = 8, ++pos, true;
+        size_t p = pos + 1;
+        while (p < b.size() && static_cast<unsigned char>(b[p]) == 0xFF) ++p;
+        if (p >= b.size()) return pos = p, ended = true, false;
+        if (b[p] == 0) return byte = 0xFF, left = 8, pos = p + 1, true;
+        marker = static_cast<unsigned char>(b[p]), pos = p + 1, ended = true;
+        return false;
+    }
+    // The next n bits (n <= 16), or -1 when the data ends first.
+    int32_t bits(int n) {
+        int32_t v = 0;
+        for (int k = 0; k < n; ++k) {
+            if (left == 0 && !fill()) return -1;
+            v = v << 1 | static_cast<int32_t>(byte >> --left & 1);
+        }
+        return v;
+    }
+    // A Huffman symbol; -1 when the data ends, -2 for a code the table lacks (stb refuses the file).
+    int decode(const JpegHuffman& h) {
+        int32_t code = 0;
+        for (int len = 1; len <= 16; ++len) {
+            const int32_t bit = bits(1);
+            if (bit < 0) return -1;
+            code = code << 1 | bit;
+            if (code - h.first_code[len] < h.count[len] && code >= h.first_code[len])
+                return h.values[static_cast<size_t>(h.first_index[len] + code - h.first_code[len])];
+        }
+        return -2;
+    }
+    // At a restart point: the rest of the byte is padding, and the next marker must be RSTn.
+    bool restart() {
+        left = 0;
+        while (fill()) left = 0;  // stb skips a few stray bytes here too
+        if (marker < 0xD0 || marker > 0xD7) return false;
+        ended = false, marker = -1;
+        return true;
+    }
+};
+
+// The bytes a JPEG needs and whether its scans hold all the data of the image, checked after the
+// header passed the limits. stb_image pads a scan whose data end early (at EOI, another marker, or
+// the end of the file) with zero bits and reports success: a file cut short, with an EOI appended by
+// a repair tool or a copy that kept the last bytes, decodes as if whole. Each scan is walked here as
+// stb decodes it, symbol by symbol (Huffman codes and their extra bits, without the arithmetic), and
+// refused as truncated when its data end before its last block. A progressive refinement scan
+// reads a correction bit per coefficient already nonzero, so the walk keeps one bit per coefficient
+// (64 per block, 1/8 byte per pixel and component; stb itself keeps 128 bytes per block).
+void check_jpeg_data(const std::string& b) {
+    auto byte = [&](size_t i) -> int64_t { return i < b.size() ? static_cast<unsigned char>(b[i]) : 0; };
+    JpegHuffman tables[2][4];
+    struct Component {
+        int64_t id, h, v, x, y;
+        std::vector<uint64_t> nonzero;  // progressive: per block, which coefficients are nonzero
+    };
+    std::vector<Component> comps;
+    int64_t width = 0, height = 0, hmax = 1, vmax = 1, mcux = 0, mcuy = 0, restart_interval = 0;
+    bool frame = false, progressive = false;
+    size_t i = b.find('\xd8') + 1;
+    while (i < b.size()) {
+        if (byte(i) != 0xFF) { ++i; continue; }
+        while (i < b.size() && byte(i) == 0xFF) ++i;
+        if (i >= b.size()) break;
+        const int64_t marker = byte(i++);
+        if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;
+        if (marker == 0xD9) return;  // EOI
+        if (i + 2 > b.size()) break;
+        const size_t segment = i - 2, length = static_cast<size_t>(byte(i) << 8 | byte(i + 1)), at = i + 2;
+        if (length < 2 || length > b.size() - i) return;  // stb refuses it
+        if (marker == 0xC4) {  // DHT
+            for (size_t t = at; t + 17 <= i + length;) {
+                const int64_t cls = byte(t) >> 4, id = byte(t) & 15;
+                JpegHuffman h;
+                int32_t code = 0, k = 0, n = 0;
+                for (int len = 1; len <= 16; ++len) {
+                    h.count[len] = static_cast<int32_t>(byte(t + static_cast<size_t>(len)));
+                    h.first_code[len] = code, h.first_index[len] = k;
+                    k += h.count[len], code += h.count[len];
+                    if (h.count[len] && code - 1 >= (1 << len)) n = -1;  // over-subscribed: stb refuses it
+                    code <<= 1;
+                }
+                if (n == 0 && k <= 256) {
+                    h.usable = true;
+                    for (int32_t v = 0; v < k; ++v) h.values.push_back(static_cast<uint8_t>(byte(t + 17 + static_cast<size_t>(v))));
+                }
+                if (cls < 2 && id < 4) tables[cls][id] = std::move(h);
+                t += 17 + static_cast<size_t>(k);
+            }
+        } else if (marker == 0xDD && length == 4) {  // DRI
+            restart_interval = byte(at) << 8 | byte(at + 1);
+        } else if ((marker == 0xC0 || marker == 0xC1 || marker == 0xC2) && !frame) {
+            frame = true, progressive = marker == 0xC2;
+            height = byte(at + 1) << 8 | byte(at + 2), width = byte(at + 3) << 8 | byte(at + 4);
+            const int64_t n = byte(at + 5);
+            if (n < 1 || n > 4 || length != 8 + 3 * static_cast<size_t>(n) || width < 1 || height < 1) return;
+            for (int64_t k = 0; k < n; ++k) {
+                const int64_t hv = byte(at + 7 + 3 * static_cast<size_t>(k));
+                if (hv >> 4 < 1 || hv >> 4 > 4 || (hv & 15) < 1 || (hv & 15) > 4) return;  // stb refuses it
+                comps.push_back({byte(at + 6 + 3 * static_cast<size_t>(k)), hv >> 4, hv & 15, 0, 0, {}});
+                hmax = std::max(hmax, hv >> 4), vmax = std::max(vmax, hv & 15);
+            }
+            mcux = (width + 8 * hmax - 1) / (8 * hmax), mcuy = (height + 8 * vmax - 1) / (8 * vmax);
+            // Every block of every component costs at least one Huffman code for its DC difference
+            // (codes are at least 1 bit) and, in a sequential JPEG, one for its AC coefficients (at
+            // least an end-of-block code): 2 bits per block and component. A progressive JPEG needs
+            // only its first DC scan (later scans may be absent, and an end-of-band run covers up to
+            // 32767 blocks with one code): 1 bit per block and component.
+            int64_t blocks = 0;
+            for (Component& c : comps) {
+                c.x = (width * c.h + hmax - 1) / hmax, c.y = (height * c.v + vmax - 1) / vmax;
+                blocks += ((c.x + 7) / 8) * ((c.y + 7) / 8);
+            }
+            const int64_t bits = blocks * (progressive ? 1 : 2), least = (bits + 7) / 8;
+            if (static_cast<int64_t>(b.size()) < least)
+                refuse_size("JPEG", width, height, static_cast<int64_t>(b.size()), least,
+                            std::to_string(blocks) + " blocks of 8x8 in " + std::to_string(comps.size()) +
+                                " component(s), " + (progressive ? "1 bit each in a progressive JPEG's first DC scan"
+                                                                 : "2 bits each for their DC and end-of-block codes"));
+            if (progressive)
+                for (Component& c : comps) c.nonzero.assign(static_cast<size_t>(mcux * c.h * mcuy * c.v), 0);
+        } else if (marker == 0xDA && frame) {  // SOS: walk the scan
+            const size_t n = static_cast<size_t>(byte(at));
+            if (n < 1 || n > 4 || length != 6 + 2 * n) return;  // stb refuses it
+            struct ScanComponent { Component* c; const JpegHuffman* dc; const JpegHuffman* ac; int64_t pred; };
+            std::vector<ScanComponent> scan;
+            for (size_t k = 0; k < n; ++k) {
+                const int64_t id = byte(at + 1 + 2 * k), t = byte(at + 2 + 2 * k);
+                auto c = std::find_if(comps.begin(), comps.end(), [&](const Component& x) { return x.id == id; });
+                if (c == comps.end() || t >> 4 > 3 || (t & 15) > 3) return;
+                scan.push_back({&*c, &tables[0][t >> 4], &tables[1][t & 15], 0});
+            }
+            const int64_t ss = byte(at + 1 + 2 * n), se = progressive ? byte(at + 2 + 2 * n) : 63,
+                          ah = byte(at + 3 + 2 * n) >> 4, al = byte(at + 3 + 2 * n) & 15;
+            if (progressive ? ss > 63 || se > 63 || ss > se || ah > 13 || al > 13 || (ss == 0 && se != 0)
+                            : ss != 0 || ah != 0 || al != 0)
+                return;  // stb refuses it
+            const bool dc_first = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
+            for (const ScanComponent& s : scan)
+                if ((dc_first && !s.dc->usable) || (ac && !s.ac->usable)) return;  // stb refuses it
+            JpegBits bits{b, i + length};
+            int64_t eob_run = 0;
+            const std::string where = " at byte " + std::to_string(segment);
+            // One block of scan component s, coefficient state `nz`; false when the data end first.
+            // A code the table lacks or a bad value ends the walk: stb refuses the file itself.
+            bool refused_by_stb = false;
+            auto block = [&](ScanComponent& s, uint64_t* nz) -> bool {
+                auto got = [&](int32_t v) { if (v == -2) refused_by_stb = true; return v >= 0; };
+                auto set = [&](int64_t k) { if (nz) *nz |= uint64_t{1} << std::min<int64_t>(k, 63); };
+                auto is_set = [&](int64_t k) { return nz && (*nz >> std::min<int64_t>(k, 63) & 1); };
+                if (!progressive || ss == 0) {
+                    if (progressive && ah != 0) return got(bits.bits(1));
+                    const int t = bits.decode(*s.dc);
+                    if (!got(t)) return false;
+                    if (t > 15) return refused_by_stb = true, false;
+                    if (!got(bits.bits(t))) return false;
+                    if (progressive) return true;
+                }
+                if (!progressive || ah == 0) {
+                    if (eob_run > 0) return --eob_run, true;
+                    for (int64_t k = progressive ? ss : 1; k <= se;) {
+                        const int rs = bits.decode(*s.ac);
+                        if (!got(rs)) return false;
+                        const int r = rs >> 4, size = rs & 15;
+                        if (size == 0) {
+                            if (r < 15) {
+                                if (progressive) {
+                                    const int32_t extra = r ? bits.bits(r) : 0;
+                                    if (!got(extra)) return false;
+                                    eob_run = (int64_t{1} << r) + extra - 1;
+                                }
+                                break;
+                            }
+                            k += 16;
+                        } else {
+                            k += r;
+                            set(k++);
+                            if (!got(bits.bits(size))) return false;
+                        }
+                    }
+                    return true;
+                }
+                // A progressive AC refinement scan (stbi__jpeg_decode_block_prog_ac, succ_high != 0).
+                if (eob_run > 0) {
+                    --eob_run;
+                    for (int64_t k = ss; k <= se; ++k)
+                        if (is_set(k) && !got(bits.bits(1))) return false;
+                    return true;
+                }
+                for (int64_t k = ss; k <= se;) {
+                    const int rs = bits.decode(*s.ac);
+                    if (!got(rs)) return false;
+                    int r = rs >> 4;
+                    const int size = rs & 15;
+                    if (size == 0) {
+                        if (r < 15) {
+                            const int32_t extra = r ? bits.bits(r) : 0;
+                            if (!got(extra)) return false;
+                            eob_run = (int64_t{1} << r) - 1 + extra;
+                            r = 64;
+                        }
+                    } else {
+                        if (size != 1) return refused_by_stb = true, false;
+                        if (!got(bits.bits(1))) return false;
+                    }
+                    while (k <= se) {
+                        const int64_t idx = k++;
+                        if (is_set(idx)) {
+                            if (!got(bits.bits(1))) return false;
+                        } else {
+                            if (r == 0) {
+                                if (size != 0) set(idx);
+                                break;
+                            }
+                            --r;
+                        }
+                    }
+                }
+                return true;
+            };
+            // The scan's MCUs in stb's order, counting down the restart interval.
+            const bool single = n == 1;
+            const int64_t units_x = single ? (scan[0].c->x + 7) / 8 : mcux, units_y = single ? (scan[0].c->y + 7) / 8 : mcuy;
+            const int64_t units = units_x * units_y;
+            int64_t todo = restart_interval ? restart_interval : INT64_MAX;
+            for (int64_t u = 0; u < units; ++u) {
+                const int64_t ux = u % units_x, uy = u / units_x;
+                for (ScanComponent& s : scan) {
+                    const int64_t bw = single ? 1 : s.c->h, bh = single ? 1 : s.c->v;
+                    for (int64_t y = 0; y < bh; ++y)
+                        for (int64_t x = 0; x < bw; ++x) {
+                            uint64_t* nz = nullptr;
+                            if (progressive) {
+                                const int64_t x2 = single ? ux : ux * s.c->h + x, y2 = single ? uy : uy * s.c->v + y;
+                                nz = &s.c->nonzero[static_cast<size_t>(x2 + y2 * mcux * s.c->h)];
+                            }
+                            if (!block(s, nz)) {
+                                if (refused_by_stb) return;
+                                throw Error("truncated JPEG: the data of the scan" + where + " end after " +
+                                            std::to_string(u) + " of its " + std::to_string(units) +
+                                            (single ? " blocks" : " MCUs") + " (stb_image would fill in the rest)");
+                            }
+                        }
+                }
+                if (--todo <= 0 && u + 1 < units) {
+                    if (!bits.restart())
+                        throw Error("truncated JPEG: the scan" + where + " has no restart marker after " +
+                                    std::to_string(u + 1) + " of its " + std::to_string(units) + (single ? " blocks" : " MCUs") +
+                                    " (stb_image would leave the rest undecoded)");
+                    todo = restart_interval;
+                    eob_run = 0;
+                }
+            }
+        }
+        i += length;
+    }
+    // The end of the file without EOI (stb refuses it, calling it a missing marker).
+    if (frame) throw Error("truncated JPEG: the file ends before its end-of-image marker (EOI)");
+}
+
+// The most pixels stb_image's GIF decoder can produce per byte of LZW data. After a clear code the
+// k-th code outputs at most k pixels (each new string extends an older one by one pixel), its width
+// grows with the table as stb grows it, and stb refuses a table past 8192 entries; the best ratio
+// over every prefix of such a run, for every minimum code size stb accepts (0 to 12), bounds every
+// stream, which is a sequence of such runs (3119 pixels per byte, at the minimum code size 0, which stb
+// accepts though GIF requires 2 or more).
+double gif_max_pixels_per_byte() {
+    double best = 0;
+    for (int64_t m = 0; m <= 12; ++m) {
+        int64_t avail = (int64_t{1} << m) + 2, codesize = m + 1, codemask = (int64_t{1} << codesize) - 1;
+        double bits = 0, pixels = 0;
+        for (int64_t k = 1;; ++k) {
+            bits += static_cast<double>(codesize), pixels += static_cast<double>(k);
+            best = std::max(best, pixels * 8 / bits);
+            if (k > 1 && ++avail > 8192) break;  // the code that adds entry 8193 is refused
+            if ((avail & codemask) == 0 && avail <= 0x0FFF) codesize++, codemask = (int64_t{1} << codesize) - 1;
+        }
+    }
+    return best;
+}
+
+// A GIF's blocks up to its trailer (0x3B): the first image (the one gapnet decodes) must fit in the
+// file's bytes at the LZW decoder's best ratio, and the file must end with the trailer (stb stops
+// after the first image, so a file cut anywhere later, or cut inside the image after an early
+// end-of-data code, would decode "successfully").
+void check_gif(const std::string& b) {
+    auto u8 = [&](size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
+    auto le16 = [&](size_t i) { return u8(i) | u8(i + 1) << 8; };
+    if (b.size() < 13) return;  // stb refuses it
+    size_t at = 13 + (u8(10) & 0x80 ? size_t{3} << ((u8(10) & 7) + 1) : 0);
+    bool first = true;
+    while (true) {
+        if (at >= b.size())
+            throw Error(first ? std::string("truncated GIF: the file ends before the image data does")
+                              : "truncated GIF: the file ends at byte " + std::to_string(b.size()) +
+                                    " without the trailer (0x3B) that ends a GIF");
+        const int64_t block = u8(at);
+        if (block == 0x3B) return;
+        if (block != 0x21 && block != 0x2C) {
+            if (first) return;  // stb refuses it
+            throw Error("corrupt GIF: byte " + std::to_string(at) + " is 0x" + printable(std::string(1, b[at])) +
+                        ", where a block or the trailer (0x3B) should be");
+        }
+        size_t data = at + 2;  // an extension's sub-blocks, after its label
+        if (block == 0x2C) {
+            if (b.size() - at < 11) throw Error("truncated GIF: the file ends before the image data does");
+            const int64_t w = le16(at + 5), h = le16(at + 7), flags = u8(at + 9);
+            if (first) {
+                const double least = std::ceil(static_cast<double>(w * h) / gif_max_pixels_per_byte());
+                if (static_cast<double>(b.size()) < least)
+                    refuse_size("GIF", le16(6), le16(8), static_cast<int64_t>(b.size()), static_cast<int64_t>(least),
+                                "its first image of " + std::to_string(w) + "x" + std::to_string(h) +
+                                    " pixels, at the LZW decoder's most of " +
+                                    std::to_string(static_cast<int64_t>(gif_max_pixels_per_byte())) + " pixels per byte");
+            }
+            data = at + 10 + (flags & 0x80 ? size_t{3} << ((flags & 7) + 1) : 0) + 1;  // + the LZW code size
+        }
+        // Sub-blocks: a length byte, that many bytes, until a length 0.
+        while (data < b.size() && b[data] != 0) data += 1 + static_cast<size_t>(u8(data));
+        if (data >= b.size()) {
+            at = b.size();
+            continue;
+        }
+        if (block == 0x2C) first = false;
+        at = data + 1;
+    }
+}
+
+// The least bytes a BMP, TGA or PSD of the size stbi_info read can be stored in (see refuse_size):
+//  - BMP (stb reads no RLE): every row's packed samples, ceil(width * bits / 8), padding aside;
+//  - TGA: 18 header bytes, then raw pixels of ceil(bits / 8) bytes each; with RLE a packet holds at
+//    most 128 pixels in one count byte and one pixel value;
+//  - PSD: stb reads the first min(channels, 4) planes: raw, width * height samples each; with RLE
+//    (PackBits) two bytes per row and channel of byte counts, then at most 128 samples per 2 bytes.
+void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h) {
+    auto u8 = [&](size_t i) { return i < b.size() ? static_cast<int64_t>(static_cast<unsigned char>(b[i])) : 0; };
+    auto le16 = [&](size_t i) { return u8(i) | u8(i + 1) << 8; };
+    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
+    const int64_t pixels = w * h, size = static_cast<int64_t>(b.size());
+    // Uncompressed data cut short: the message stb's read callbacks would give, with the sizes.
+    auto truncated = [&](const char* format, const std::string& layout, int64_t least) {
+        throw Error(std::string("truncated ") + format + ": the file ends before the image data does (" +
+                    std::to_string(w) + "x" + std::to_string(h) + " at " + layout + " needs at least " +
+                    std::to_string(least) + " bytes, the file has " + std::to_string(size) + ")");
+    };
+    if (format == Format::bmp) {
+        const int64_t header = le16(14) | le16(16) << 16, bits = header == 12 ? le16(24) : le16(28);
+        const int64_t least = (w * bits + 7) / 8 * h;
+        if (size < least) truncated("BMP", std::to_string(bits) + " bits per pixel", least);
+    } else if (format == Format::tga) {
+        const bool rle = u8(2) >= 8;
+        const int64_t bytes = (u8(16) + 7) / 8;  // 15 bits: 2 bytes
+        const int64_t least = 18 + (rle ? (pixels + 127) / 128 * (1 + bytes) : pixels * bytes);
+        if (size < least && !rle) truncated("TGA", std::to_string(bytes) + " byte(s) per pixel", least);
+        if (size < least)
+            refuse_size("TGA", w, h, size, least,
+                        std::to_string(bytes) + " byte(s) per pixel, at most 128 pixels per RLE packet");
+    } else if (format == Format::psd) {
+        const int64_t channels = be16(12), planes = std::min<int64_t>(channels, 4), depth = be16(22);
+        size_t at = 26;
+        for (int k = 0; k < 3 && at + 4 <= b.size(); ++k) at += 4 + static_cast<size_t>(big_endian32(b, at));
+        if (at + 2 > b.size()) return;  // stb refuses it
+        const bool rle = be16(at) == 1;
+        const int64_t least = rle ? 2 * h * channels + planes * (pixels + 127) / 128 * 2 : planes * pixels * (depth / 8);
+        if (size < least && !rle)
+            truncated("PSD", std::to_string(planes) + " planes of " + std::to_string(depth) + "-bit samples", least);
+        if (size < least)
+            refuse_size("PSD", w, h, size, least,
+                        std::to_string(planes) + " PackBits planes, at most 128 samples per 2 bytes");
+    }
+}
+
 // The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end. From
 // memory, stb 2.27 turns a short read into zeros (BMP, GIF, TGA, PSD: get8 returns 0) or leaves the
 // pixels unread (getn fails, ignored by the TGA loader): a truncated file decodes "successfully" with
@@ -499,8 +913,11 @@ Image decode_image(const std::string& bytes, const ImageLimits& limits) {
     }
     if (format == Format::other) format = Format::tga;  // stb recognized it, and TGA is the only format left
     check_size(w, h, limits);
+    check_stored_size(bytes, format, w, h);
     if (format == Format::png) check_png(bytes);
     if (format == Format::psd) check_psd(bytes);
+    if (format == Format::jpeg) check_jpeg_data(bytes);
+    if (format == Format::gif) check_gif(bytes);
 
     const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
     const int64_t sample_bytes = sixteen_bit ? 2 : 1;
@@ -516,6 +933,8 @@ Image decode_image(const std::string& bytes, const ImageLimits& limits) {
     const stbi_io_callbacks* io = &StbReader::callbacks;
     void* raw = sixteen_bit ? static_cast<void*>(stbi_load_16_from_callbacks(io, &reader, &w, &h, &c, 0))
                             : static_cast<void*>(stbi_load_from_callbacks(io, &reader, &w, &h, &c, 0));
+    if (!raw && reader.past_end)
+        throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does");
     if (!raw) {
         const std::string reason = reason_since(reason_before);
         throw Error(std::string("corrupt or truncated ") + format_name(format) +
