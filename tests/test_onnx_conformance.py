@@ -887,6 +887,50 @@ def check_handmade_numerics(gapnet, tmp):
           "a Pad before a Conv adds to its padding per side")
 
 
+def check_hostile_files(gapnet, tmp):
+    """Damaged and hostile files on the command line: each is refused with exit status 1 and exactly
+    one stderr line naming the file (never a Python traceback), and no output file is written."""
+    w = np.ones((2, 1, 3, 3), np.float32)
+
+    def conv(nodes=None, weight=w, **attrs):
+        return make_model(nodes or [helper.make_node("Conv", ["x", "w"], ["y"], name="c", **attrs)],
+                          ["N", 1, 6, 6], ["N", 2, 4, 4], {"w": weight}, check=False)
+
+    good = conv().SerializeToString()
+    cycle = make_model([helper.make_node("Relu", ["b"], ["a"], name="n1"), helper.make_node("Relu", ["a"], ["b"], name="n2"),
+                        helper.make_node("Conv", ["a", "w"], ["y"], name="c")], ["N", 1, 6, 6], ["N", 2, 4, 4],
+                       {"w": w}, check=False)
+    cases = [  # (file name, bytes or a model, the start of the message after "FILE: ")
+        ("truncated.onnx", good[:len(good) // 2], "cannot read the ONNX file"),
+        ("garbage.onnx", b"\x00\x01 not a protobuf \xff", "cannot read the ONNX file"),
+        ("empty.onnx", b"", "the model imports no version of the standard ONNX operator set"),
+        ("weight-shape.onnx", conv(weight=np.ones((2, 1, 3), np.float32)), "node 'c' (Conv): weight of shape [2,1,3]"),
+        ("kernel-mismatch.onnx", conv(kernel_shape=[5, 5]), "node 'c' (Conv): kernel_shape [5,5] differs from the weight's [3,3]"),
+        ("missing-weight.onnx", conv([helper.make_node("Conv", ["x"], ["y"], name="c")]), "node 'c' (Conv): "),
+        ("unknown-operator.onnx", conv([helper.make_node("Conv", ["x", "w"], ["c"], name="c"),
+                                        helper.make_node("Gelu", ["c"], ["y"], name="g")]),
+         "node 'g' (Gelu): operator not supported by gapnet"),
+        ("cycle.onnx", cycle, "node 'n1' (Relu): is on a cycle"),
+        ("float-pads.onnx", conv(pads=[1.5, 1.5, 1.5, 1.5]), "node 'c' (Conv): "),
+        ("no-output.onnx", conv([helper.make_node("Relu", ["x"], ["r"], name="r")]), ""),
+    ]
+    for name, content, expected in cases:
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(content if isinstance(content, bytes) else content.SerializeToString())
+        out = os.path.join(tmp, name + ".json")
+        run = run_converter(path, out)
+        lines = run.stderr.splitlines()
+        assert run.returncode == 1, f"{name}: exit status {run.returncode}, expected 1: {run.stderr}"
+        assert len(lines) == 1 and lines[0].startswith(f"onnx_to_gapnet: error: {path}: {expected}"), \
+            f"{name}: stderr {run.stderr!r} is not one line starting 'onnx_to_gapnet: error: {path}: {expected}'"
+        assert not os.path.exists(out), f"{name}: a file was written"
+    missing = os.path.join(tmp, "no-such-file.onnx")
+    run = run_converter(missing, os.path.join(tmp, "x.json"))
+    assert run.returncode == 1 and len(run.stderr.splitlines()) == 1 and missing in run.stderr, run.stderr
+    print(f"ok  {len(cases) + 1} damaged or hostile files refused with one line naming the file")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(f"usage: {sys.argv[0]} PATH/TO/gapnet")
@@ -897,7 +941,8 @@ def main():
         sys.exit(f"FAIL: ONNX's node tests are missing ({NODE_TESTS}): apt-get install libonnx-testdata")
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for check in (check_refusals, check_classifier, check_handmade_numerics, check_conformance):
+        for check in (check_refusals, check_hostile_files, check_classifier, check_handmade_numerics,
+                      check_conformance):
             try:
                 check(gapnet, tmp)
             except AssertionError as e:

@@ -57,6 +57,7 @@ import math
 import operator
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -1267,7 +1268,9 @@ def main():
             with open(args.labels) as f:
                 labels = [line.rstrip("\n") for line in f if line.strip()]
         try:
-            model = onnx.load(args.model)
+            with warnings.catch_warnings():  # onnx warns on stderr about some damaged files: one line only
+                warnings.simplefilter("ignore")
+                model = onnx.load(args.model)
         except Exception as e:  # protobuf's DecodeError, OSError, ...: one line, not a traceback
             raise ConversionError(f"cannot read the ONNX file: {e}")
         name = args.name or os.path.splitext(os.path.basename(args.model))[0]
