@@ -3,12 +3,17 @@
 
     /usr/bin/python3 tools/train_fashion_mnist.py                  # GAP head, ~13 min on 2 cores
     /usr/bin/python3 tools/train_fashion_mnist.py --head flatten   # flatten + dense head
+    /usr/bin/python3 tools/train_fashion_mnist.py --arch resnet    # residual backbone, GAP head
 
 Reads the IDX files of Debian's `dataset-fashion-mnist` package and trains, with the same
 convolutional backbone (ending in 64x7x7), seed and schedule, one of two heads:
 
   gap:      global average pooling -> dense(64 -> 10) -> softmax                  (the default model)
   flatten:  flatten(3136) -> dense(3136 -> 500) -> ReLU -> dense(500 -> 10) -> softmax  (the classic head)
+
+With `--arch resnet` the backbone's second and fourth convolutions become residual blocks (the same
+four convolutions and MACs, y = relu(x + bn(conv(x))), He et al. 2016), with the GAP head: a graph
+model, exported with tools/export_pytorch.py's Residual, written as models/fashion_resnet.json.
 
 then measures train and test accuracy and writes:
 
@@ -68,6 +73,22 @@ def backbone():
         return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
     return (block(1, 32) + block(32, 32) + [nn.MaxPool2d(2)]
             + block(32, 64) + block(64, 64) + [nn.MaxPool2d(2)])
+
+
+def residual_backbone():
+    """backbone() with its second and fourth convolutions as residual blocks; 1x28x28 -> 64x7x7."""
+    def block(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    def residual(channels):
+        return export_pytorch.Residual(nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1),
+                                                     nn.BatchNorm2d(channels)), activation=nn.ReLU())
+    return block(1, 32) + [residual(32), nn.MaxPool2d(2)] + block(32, 64) + [residual(64), nn.MaxPool2d(2)]
+
+
+def resnet_model():
+    return nn.Sequential(*residual_backbone(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(64, 10), nn.Softmax(dim=1))
 
 
 def gap_model():
@@ -146,20 +167,24 @@ def write_samples(test_images, test_labels, samples_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--head", choices=sorted(HEADS), default="gap")
+    ap.add_argument("--arch", choices=["plain", "resnet"], default="plain",
+                    help="resnet: residual blocks in the backbone (GAP head only); the file is fashion_resnet.json")
     ap.add_argument("--dataset", default=DATASET_DIR, help="folder with the Fashion-MNIST IDX files")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--out", help="default: models/fashion_<head>.json")
+    ap.add_argument("--out", help="default: models/fashion_<head>.json (fashion_resnet.json with --arch resnet)")
     ap.add_argument("--samples-dir", default=os.path.join(ROOT, "data", "samples"))
     ap.add_argument("--golden", help="default: tests/golden/fashion_<head>_samples.json")
     ap.add_argument("--checkpoint", help="state dict saved after training; default: build/train/fashion_<head>.pt")
     ap.add_argument("--export-only", action="store_true",
                     help="skip training: load --checkpoint and export it")
     args = ap.parse_args()
-    name = f"fashion_{args.head}"
+    if args.arch == "resnet" and args.head != "gap":
+        ap.error("--arch resnet has the GAP head only")
+    name = "fashion_resnet" if args.arch == "resnet" else f"fashion_{args.head}"
     args.out = args.out or os.path.join(ROOT, "models", name + ".json")
     args.golden = args.golden or os.path.join(ROOT, "tests", "golden", name + "_samples.json")
     args.checkpoint = args.checkpoint or os.path.join(ROOT, "build", "train", name + ".pt")
@@ -176,7 +201,7 @@ def main():
     x_train, y_train = to_tensor(train_images, mean, std), torch.from_numpy(train_labels.astype(np.int64))
     x_test, y_test = to_tensor(test_images, mean, std), torch.from_numpy(test_labels.astype(np.int64))
 
-    model = HEADS[args.head]()
+    model = resnet_model() if args.arch == "resnet" else HEADS[args.head]()
     t0 = time.time()
     if args.export_only:
         model.load_state_dict(torch.load(args.checkpoint))
@@ -197,7 +222,8 @@ def main():
         "dataset": "Fashion-MNIST (Debian dataset-fashion-mnist)",
         "train_accuracy": round(train_acc, 4), "test_accuracy": round(test_acc, 4),
         "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed,
-        "command": "/usr/bin/python3 tools/train_fashion_mnist.py" + ("" if args.head == "gap" else " --head " + args.head),
+        "command": "/usr/bin/python3 tools/train_fashion_mnist.py" + ("" if args.head == "gap" else " --head " + args.head)
+                   + ("" if args.arch == "plain" else " --arch " + args.arch),
         "torch": torch.__version__, "blas": blas_library(),
     }
     if not args.export_only:
