@@ -49,7 +49,6 @@ gapnet's per-side padding [top, left, bottom, right]; `same` average pooling div
 pixels only (count_include_pad false).
 """
 import argparse
-import base64
 import heapq
 import io
 import json
@@ -63,24 +62,16 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
+import gapnet_file
+from gapnet_file import ConversionError, tensor as _tensor
+
 MAX_TESTS = 100          # recorded test cases gapnet reads from one file (engine/io/model_json.cpp)
 MAX_CONFIG_BYTES = 64 << 20   # config.json in an archive: refuse absurd sizes before reading them
 
 PROGRAM = "keras_to_gapnet"
 
 
-class ConversionError(Exception):
-    """The model cannot be converted exactly; the message names the layer and the reason."""
-
-
 # ---- small helpers ---------------------------------------------------------------------------------
-
-def _tensor(array):
-    """A gapnet tensor dict: base64 little-endian float32, as the other exporters write them."""
-    a = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
-    data = base64.b64encode(a.astype("<f4").tobytes()).decode("ascii")
-    return {"shape": list(a.shape), "dtype": "float32", "encoding": "base64", "data": data}
-
 
 def _show(values):
     """[3,3,1,8] as the messages write shapes and lists."""
@@ -1218,33 +1209,9 @@ def convert(keras_file):
 # ---- the gapnet document ---------------------------------------------------------------------------------
 
 def input_spec(conversion, color=None, mean=None, std=None, scale=None):
-    """gapnet's "input" object (see onnx_to_gapnet.input_spec: the same rules)."""
-    c, h, w = conversion.input_shape
-    vector = len(conversion.keras_input_shape) == 1
-    if vector:
-        if color not in (None, "none"):
-            raise ConversionError(f"the input is a vector of {c}, not an image: --color must be none")
-        color = "none"
-    elif color is None:
-        color = {1: "grayscale", 3: "rgb"}.get(c, "none")
-    elif color != "none" and c != {"grayscale": 1, "rgb": 3}[color]:
-        raise ConversionError(f"--color {color} needs {1 if color == 'grayscale' else 3} channel(s); the "
-                              f"input has {c}")
-    spec = {"channels": c, "height": h, "width": w, "color": color}
-    if color == "none" and any(v is not None for v in (mean, std, scale)):
-        raise ConversionError("--mean, --std and --scale describe image pixels; the input is a tensor (color none)")
-    if scale is not None:
-        if not scale > 0:
-            raise ConversionError(f"--scale {scale} must be positive")
-        spec["scale"] = float(scale)
-    for key, values in (("mean", mean), ("std", std)):
-        if values is not None:
-            if len(values) != c:
-                raise ConversionError(f"--{key} needs {c} value(s), one per channel, got {len(values)}")
-            if key == "std" and any(not v > 0 for v in values):
-                raise ConversionError("--std values must be positive")
-            spec[key] = [float(v) for v in values]
-    return spec
+    """gapnet's "input" object (gapnet_file.input_spec)."""
+    return gapnet_file.input_spec(conversion.input_shape, len(conversion.keras_input_shape) == 1, "the input",
+                                  color, mean, std, scale)
 
 
 def provenance(keras_file, conversion, source=None):

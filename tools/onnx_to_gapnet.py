@@ -50,7 +50,6 @@ test outputs and the appended flattens exact. A 1x1 Conv on such a [C, 1, 1] ten
 Sigmoid whose only reader multiplies it by the Sigmoid's own input (PyTorch's SiLU) is one silu layer.
 """
 import argparse
-import base64
 import heapq
 import json
 import math
@@ -63,6 +62,9 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+import gapnet_file
+from gapnet_file import ConversionError, NonFinite as _NonFinite, tensor as _tensor
 
 SUPPORTED_OPS = ("Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid",
                  "HardSwish", "Tanh", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
@@ -120,14 +122,6 @@ ATTRIBUTE_TYPES = {
 ALL_DATA_INPUTS = {"Add", "Sum", "Mul", "Concat"}
 
 
-class ConversionError(Exception):
-    """The model cannot be converted exactly; the message names the node and the reason."""
-
-
-class _NonFinite(ConversionError):
-    """A tensor to write holds NaN or Inf, which gapnet's format refuses."""
-
-
 @dataclass
 class Conversion:
     """A converted graph: gapnet layers plus the shapes on both sides, per sample (no batch axis)."""
@@ -151,15 +145,6 @@ class _Value:
     onnx: list
     gap: list
     pad: list = None
-
-
-def _tensor(array):
-    """A gapnet tensor dict: base64 little-endian float32, as tools/export_pytorch.py writes them."""
-    a = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
-    if not np.all(np.isfinite(a)):
-        raise _NonFinite("a tensor holds NaN or Inf, which gapnet's format cannot store")
-    data = base64.b64encode(a.astype("<f4").tobytes()).decode("ascii")
-    return {"shape": list(a.shape), "dtype": "float32", "encoding": "base64", "data": data}
 
 
 def _show(values):
@@ -1139,35 +1124,9 @@ def convert(model, constants=None):
 
 
 def input_spec(conversion, color=None, mean=None, std=None, scale=None):
-    """gapnet's "input" object: an image [C,H,W] (grayscale or rgb by channel count unless `color` says
-    otherwise), or a tensor ("none") for a vector input or any other channel count."""
-    c, h, w = conversion.input_shape
-    if conversion.vector_input:
-        if color not in (None, "none"):
-            raise ConversionError(f"input '{conversion.input_name}' is a vector of {c}, not an image: "
-                                  "--color must be none")
-        color = "none"
-    elif color is None:
-        color = {1: "grayscale", 3: "rgb"}.get(c, "none")
-    elif color != "none" and c != {"grayscale": 1, "rgb": 3}[color]:
-        raise ConversionError(f"--color {color} needs {1 if color == 'grayscale' else 3} channel(s); "
-                              f"input '{conversion.input_name}' has {c}")
-    spec = {"channels": c, "height": h, "width": w, "color": color}
-    if color == "none" and any(v is not None for v in (mean, std, scale)):
-        raise ConversionError("--mean, --std and --scale describe image pixels; the input is a tensor "
-                              "(color none)")
-    if scale is not None:
-        if not scale > 0:
-            raise ConversionError(f"--scale {scale} must be positive")
-        spec["scale"] = float(scale)
-    for key, values in (("mean", mean), ("std", std)):
-        if values is not None:
-            if len(values) != c:
-                raise ConversionError(f"--{key} needs {c} value(s), one per channel, got {len(values)}")
-            if key == "std" and any(not v > 0 for v in values):
-                raise ConversionError("--std values must be positive")
-            spec[key] = [float(v) for v in values]
-    return spec
+    """gapnet's "input" object (gapnet_file.input_spec)."""
+    return gapnet_file.input_spec(conversion.input_shape, conversion.vector_input, f"input '{conversion.input_name}'",
+                                  color, mean, std, scale)
 
 
 def document(conversion, labels=None, color=None, mean=None, std=None, scale=None, name="model", metadata=None):

@@ -1,0 +1,53 @@
+"""What gapnet's importers share (tools/onnx_to_gapnet.py, tools/keras_to_gapnet.py): the error they
+raise, the tensor encoding they write, and the model's "input" object (docs/model-format.md)."""
+import base64
+
+import numpy as np
+
+
+class ConversionError(Exception):
+    """The model cannot be converted exactly; the message names the node or layer and the reason."""
+
+
+class NonFinite(ConversionError):
+    """A tensor to write holds NaN or Inf, which gapnet's format refuses."""
+
+
+def tensor(array):
+    """A gapnet tensor dict: base64 little-endian float32, as tools/export_pytorch.py writes them."""
+    a = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
+    if not np.all(np.isfinite(a)):
+        raise NonFinite("a tensor holds NaN or Inf, which gapnet's format cannot store")
+    data = base64.b64encode(a.astype("<f4").tobytes()).decode("ascii")
+    return {"shape": list(a.shape), "dtype": "float32", "encoding": "base64", "data": data}
+
+
+def input_spec(shape, vector, what, color=None, mean=None, std=None, scale=None):
+    """gapnet's "input" object for an input of `shape` [C, H, W] (`what` names it in messages, e.g.
+    "input 'x'"): an image, grayscale or rgb by its channel count unless `color` says otherwise, or a
+    tensor ("none") for a `vector` input or any other channel count. The importers' --color, --mean,
+    --std and --scale options, checked against the input."""
+    c, h, w = shape
+    if vector:
+        if color not in (None, "none"):
+            raise ConversionError(f"{what} is a vector of {c}, not an image: --color must be none")
+        color = "none"
+    elif color is None:
+        color = {1: "grayscale", 3: "rgb"}.get(c, "none")
+    elif color != "none" and c != {"grayscale": 1, "rgb": 3}[color]:
+        raise ConversionError(f"--color {color} needs {1 if color == 'grayscale' else 3} channel(s); {what} has {c}")
+    spec = {"channels": c, "height": h, "width": w, "color": color}
+    if color == "none" and any(v is not None for v in (mean, std, scale)):
+        raise ConversionError("--mean, --std and --scale describe image pixels; the input is a tensor (color none)")
+    if scale is not None:
+        if not scale > 0:
+            raise ConversionError(f"--scale {scale} must be positive")
+        spec["scale"] = float(scale)
+    for key, values in (("mean", mean), ("std", std)):
+        if values is not None:
+            if len(values) != c:
+                raise ConversionError(f"--{key} needs {c} value(s), one per channel, got {len(values)}")
+            if key == "std" and any(not v > 0 for v in values):
+                raise ConversionError("--std values must be positive")
+            spec[key] = [float(v) for v in values]
+    return spec
