@@ -57,6 +57,7 @@ import torchvision  # noqa: E402
 from torch import nn  # noqa: E402
 
 import export_pytorch  # noqa: E402  (random_inputs: seeded random pixels, preprocessed)
+import gapnet_file  # noqa: E402
 import onnx_to_gapnet  # noqa: E402
 
 OPSET = 14  # HardSwish is an operator from 14 on; Debian's onnx 1.12 checks up to 17
@@ -251,8 +252,8 @@ def main():
         return
     if not args.model or not args.out:
         ap.error("a model name and an output file are needed")
-    if not 0 <= args.tests <= onnx_to_gapnet.MAX_TESTS:
-        ap.error(f"--tests must be 0..{onnx_to_gapnet.MAX_TESTS}")
+    if not 0 <= args.tests <= gapnet_file.MAX_TESTS:
+        ap.error(f"--tests must be 0..{gapnet_file.MAX_TESTS}")
     torch.set_num_threads(1)
     try:
         doc = export(args.model, args.out, args.seed, args.tests, args.size, args.softmax, args.onnx)

@@ -1,8 +1,12 @@
 """What gapnet's importers share (tools/onnx_to_gapnet.py, tools/keras_to_gapnet.py): the error they
 raise, the tensor encoding they write, and the model's "input" object (docs/model-format.md)."""
 import base64
+import json
+import sys
 
 import numpy as np
+
+MAX_TESTS = 100  # recorded test cases gapnet reads from one file (engine/io/model_json.cpp)
 
 
 class ConversionError(Exception):
@@ -51,3 +55,24 @@ def input_spec(shape, vector, what, color=None, mean=None, std=None, scale=None)
                 raise ConversionError("--std values must be positive")
             spec[key] = [float(v) for v in values]
     return spec
+
+
+def attach_tests(doc, tests):
+    """Stores the recorded `tests` in `doc` (none: no key), at most MAX_TESTS of them."""
+    if len(tests) > MAX_TESTS:
+        raise ConversionError(f"--test-data gives {len(tests)} samples; a gapnet file holds at most {MAX_TESTS}")
+    if tests:
+        doc["tests"] = tests
+
+
+def write(program, path, doc, input_shape):
+    """Writes `doc` to `path` and says so on one line; an unwritable path exits with one error line."""
+    try:
+        with open(path, "w") as f:
+            json.dump(doc, f)
+            f.write("\n")
+    except OSError as e:
+        sys.exit(f"{program}: error: {path}: {e}")
+    tests = len(doc.get("tests", []))
+    print(f"wrote {path}: {len(doc['layers'])} layers, input [{','.join(str(v) for v in input_shape)}], "
+          f"{len(doc['labels'])} outputs" + (f", {tests} test case(s)" if tests else ""))

@@ -65,7 +65,6 @@ import numpy as np
 import gapnet_file
 from gapnet_file import ConversionError, tensor as _tensor
 
-MAX_TESTS = 100          # recorded test cases gapnet reads from one file (engine/io/model_json.cpp)
 MAX_CONFIG_BYTES = 64 << 20   # config.json in an archive: refuse absurd sizes before reading them
 
 PROGRAM = "keras_to_gapnet"
@@ -1327,23 +1326,13 @@ def main():
                        {**provenance(keras_file, conversion, os.path.basename(args.model)), **extra})
         for path in args.test_data:
             tests += test_cases(conversion, *read_test_data(path))
-        if len(tests) > MAX_TESTS:
-            raise ConversionError(f"--test-data gives {len(tests)} samples; a gapnet file holds at most {MAX_TESTS}")
-        if tests:
-            doc["tests"] = tests
+        gapnet_file.attach_tests(doc, tests)
     except ConversionError as e:
         sys.exit(f"{PROGRAM}: error: {args.model}: {e}")
     except Exception as e:  # a malformed file we did not foresee: still one line, never a traceback
         detail = str(e).splitlines()[0] if str(e) else ""
         sys.exit(f"{PROGRAM}: error: {args.model}: malformed model file ({type(e).__name__}: {detail})")
-    try:
-        with open(args.out, "w") as f:
-            json.dump(doc, f)
-            f.write("\n")
-    except OSError as e:
-        sys.exit(f"{PROGRAM}: error: {args.out}: {e}")
-    print(f"wrote {args.out}: {len(doc['layers'])} layers, input {_show(conversion.input_shape)}, "
-          f"{len(doc['labels'])} outputs" + (f", {len(tests)} test case(s)" if tests else ""))
+    gapnet_file.write(PROGRAM, args.out, doc, conversion.input_shape)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,6 @@ Sigmoid whose only reader multiplies it by the Sigmoid's own input (PyTorch's Si
 """
 import argparse
 import heapq
-import json
 import math
 import operator
 import os
@@ -71,7 +70,6 @@ SUPPORTED_OPS = ("Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "Sig
                  "ReduceMean", "Add", "Sum", "Mul", "Concat", "Pad", "Flatten", "Gemm", "MatMul", "Softmax",
                  "Reshape", "Dropout", "Identity", "Constant")
 
-MAX_TESTS = 100  # recorded test cases gapnet reads from one file (engine/io/model_json.cpp)
 
 # Attributes each operator may carry (any opset); anything else is refused, never ignored.
 KNOWN_ATTRIBUTES = {
@@ -1239,20 +1237,10 @@ def main():
         tests = []
         for directory in args.test_data:
             tests += test_cases(conversion, *_read_test_data(directory, conversion, model))
-        if len(tests) > MAX_TESTS:
-            raise ConversionError(f"--test-data gives {len(tests)} samples; a gapnet file holds at most {MAX_TESTS}")
-        if tests:
-            doc["tests"] = tests
+        gapnet_file.attach_tests(doc, tests)
     except (ConversionError, OSError) as e:
         sys.exit(f"onnx_to_gapnet: error: {args.model}: {e}")
-    try:
-        with open(args.out, "w") as f:
-            json.dump(doc, f)
-            f.write("\n")
-    except OSError as e:
-        sys.exit(f"onnx_to_gapnet: error: {args.out}: {e}")
-    print(f"wrote {args.out}: {len(doc['layers'])} layers, input {_show(conversion.input_shape)}, "
-          f"{len(doc['labels'])} outputs" + (f", {len(tests)} test case(s)" if tests else ""))
+    gapnet_file.write("onnx_to_gapnet", args.out, doc, conversion.input_shape)
 
 
 if __name__ == "__main__":
