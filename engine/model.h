@@ -16,13 +16,26 @@ inline const char* color_name(ColorMode color) {
     return color == ColorMode::grayscale ? "grayscale" : color == ColorMode::rgb ? "rgb" : "none";
 }
 
-// How an image becomes the model's input tensor [channels, height, width]: converted to `color`,
-// resized to height x width, then each pixel p (0..255) becomes (p * scale - mean[c]) / std[c].
+// How an image becomes the model's input tensor: see the Resize and ChannelOrder rules below.
+enum class ResizeMode {
+    stretch,       // to height x width, the aspect ratio not kept
+    shorter_side,  // the shorter side to `shorter_side`, then the middle height x width (torchvision)
+    letterbox,     // the whole image inside height x width, aspect ratio kept, the rest `pad`
+};
+enum class ChannelOrder { rgb, bgr };
+
+// How an image becomes the model's input tensor [channels, height, width]: converted to `color`
+// (in `channel_order`), resized to height x width as `resize` says, then each pixel p (0..255)
+// becomes (p * scale - mean[c]) / std[c] (docs/model-format.md#input).
 struct InputSpec {
     int64_t channels = 1, height = 1, width = 1;
     ColorMode color = ColorMode::grayscale;
+    ChannelOrder channel_order = ChannelOrder::rgb;
+    ResizeMode resize = ResizeMode::stretch;
+    int64_t shorter_side = 0;  // shorter_side: the scaled shorter side, at least max(height, width)
+    float pad = 0;             // letterbox: the value (0..255) of the pixels outside the image
     double scale = 1.0 / 255.0;
-    std::vector<float> mean, std;  // one per channel
+    std::vector<float> mean, std;  // one per channel, in channel_order
 };
 
 // A recorded input (already preprocessed, [channels, height, width]) and the output the training

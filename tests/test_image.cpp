@@ -129,7 +129,9 @@ TEST_CASE("an RGBA PSD has Photoshop's white matte removed, raw, RLE and 16-bit 
         REQUIRE(image.width == 3);
         REQUIRE(image.height == 2);
         REQUIRE(image.channels == 4);
-        require_values({image.pixels.begin(), image.pixels.begin() + 8}, {200, 10, 60, 255, 0, 0, 0, 128}, 0.01);
+        std::vector<float> values;
+        for (int64_t i = 0; i < 8; ++i) values.push_back(image.value(i));
+        require_values(values, {200, 10, 60, 255, 0, 0, 0, 128}, 0.01);
     }
 }
 
@@ -155,7 +157,7 @@ TEST_CASE("damaged images are refused, not decoded into made-up pixels") {
 TEST_CASE("PNM samples at maxval become exactly 255") {
     // 206 * (255 / 206) is 255.000015 in float; 206 * 255 / 206 is 255.
     const std::string ppm = std::string("P5 1 1 206\n") + static_cast<char>(206);
-    REQUIRE(decode_image(ppm).pixels == std::vector<float>{255.0f});
+    REQUIRE(decode_image(ppm).value(0) == 255.0f);
 }
 
 TEST_CASE("an image whose declared size cannot fit in the file is refused before it is decoded") {
@@ -180,12 +182,11 @@ TEST_CASE("an image whose declared size cannot fit in the file is refused before
 
 TEST_CASE("a JPEG whose scan data end early, a GIF without its trailer, a PNG without IEND are truncated") {
     const std::string bad = "tests/bad_inputs/images/";
-    REQUIRE(error_of(source_path(bad + "truncated-scan-with-eoi.jpg")) ==
-            "truncated JPEG: the data of the scan at byte 318 end after 31 of its 64 blocks (stb_image would fill in "
-            "the rest)");
-    REQUIRE(error_of(source_path(bad + "truncated-progressive-with-eoi.jpg")) ==
-            "truncated JPEG: the data of the scan at byte 1922 end after 48 of its 64 blocks (stb_image would fill in "
-            "the rest)");
+    const std::string scan_ends_early =
+        "truncated JPEG: the data of a scan end before its last block, libjpeg would fill in the rest (libjpeg: "
+        "Corrupt JPEG data: premature end of data segment)";
+    REQUIRE(error_of(source_path(bad + "truncated-scan-with-eoi.jpg")) == scan_ends_early);
+    REQUIRE(error_of(source_path(bad + "truncated-progressive-with-eoi.jpg")) == scan_ends_early);
     REQUIRE(error_of(source_path(bad + "no-eoi.jpg")) ==
             "truncated JPEG: the file ends before its end-of-image marker (EOI)");
     REQUIRE(error_of(source_path(bad + "no-trailer.gif")) ==

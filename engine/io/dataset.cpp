@@ -67,13 +67,9 @@ public:
     std::string describe(int64_t i) const override { return path_ + "[" + std::to_string(i) + "]"; }
 
     Tensor load(int64_t i, const InputSpec& spec) const override {
-        Image image;
-        image.height = images_.dims[1], image.width = images_.dims[2];
-        image.channels = images_.dims.size() == 4 ? images_.dims[3] : 1;
-        const int64_t n = image.height * image.width * image.channels;
-        const auto* p = reinterpret_cast<const unsigned char*>(images_.bytes.data() + images_.offset + i * n);
-        image.pixels.assign(p, p + n);
-        return preprocess(image, spec);
+        const PixelFormat format{images_.dims[2], images_.dims[1], images_.dims.size() == 4 ? images_.dims[3] : 1};
+        const int64_t n = format.height * format.width * format.channels;
+        return preprocess_pixels(images_.bytes.data() + images_.offset + i * n, format, spec);
     }
 
 private:

@@ -9,14 +9,15 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <utility>
 #include <stb_image.h>
-#include <stb_image_resize.h>
 
 #include "../error.h"
 #include "byte_order.h"
 #include "crc32.h"
 #include "file.h"
+#include "jpeg.h"
 
 namespace gapnet {
 namespace {
@@ -141,18 +142,6 @@ PnmHeader read_pnm_header(const std::string& bytes) {
     return PnmHeader{fields[0], fields[1], fields[2], i + 1};
 }
 
-// The least number of bytes a valid file can encode an image in, per format, refused below: a header
-// can declare any size, and stb_image allocates the whole image before it reads the data (filling
-// what is missing with zeros), so a 683-byte JPEG declaring 16000x16000 took 24 s and 4 GB. The
-// bounds count only what every valid encoding must spend, so no valid file is refused
-// (docs/robustness.md derives each one; tests/test_image.cpp decodes the smallest encodings).
-[[noreturn]] void refuse_size(const char* format, int64_t width, int64_t height, int64_t file_bytes,
-                              int64_t least, const std::string& why) {
-    throw Error(std::string(format) + " declares " + std::to_string(width) + "x" + std::to_string(height) +
-                " pixels, which cannot be encoded in the " + std::to_string(file_bytes) + " bytes of the file (at least " +
-                std::to_string(least) + " bytes: " + why + ")");
-}
-
 // What stb_image does not check in a PNG, checked before it decodes one:
 //  - every chunk lies inside the file (stb allocates an IDAT chunk's declared length, up to 2 GiB,
 //    before noticing the file is shorter);
@@ -220,7 +209,7 @@ void check_png(const std::string& b) {
     // of at least 1 bit each; a literal yields 1 byte): at most 1032 bytes out per byte in.
     const int64_t least = (needed + 1031) / 1032;
     if (static_cast<int64_t>(b.size()) < least)
-        refuse_size("PNG", width, height, static_cast<int64_t>(b.size()), least,
+        refuse_declared_size("PNG", width, height, static_cast<int64_t>(b.size()), least,
                     std::to_string(needed) + " bytes of scanlines, deflated at most 1032:1");
     if (!have_end)
         throw Error("truncated PNG: the file ends at byte " + std::to_string(b.size()) + " without an IEND chunk");
@@ -242,94 +231,6 @@ void check_png(const std::string& b) {
     if (got < needed)
         throw Error("truncated PNG: the image data decompresses to " + std::to_string(got) + " bytes, a " +
                     std::to_string(width) + "x" + std::to_string(height) + " image needs " + std::to_string(needed));
-}
-
-// What stb_image 2.27 does not check in a JPEG, checked before it parses one:
-//  - a Huffman table's 16 code counts total at most 256: stb builds the table without checking
-//    (fixed in stb 2.28) and writes past its arrays, heap corruption from a 300-byte file;
-//  - every table a scan uses was defined (DHT, DQT) before it: stb allocates its decoder state
-//    without zeroing it and would decode with uninitialized tables (nondeterministic pixels, or a
-//    failed assertion inside stb). Motion-JPEG frames, which rely on default Huffman tables, are
-//    refused here for that reason;
-//  - every component of the frame is in a scan (for a progressive JPEG, a first DC scan): stb's
-//    buffers for a component no scan covers keep uninitialized memory, returned as pixels.
-// The markers are walked as stb walks them: segments by their length, single bytes skipped between
-// segments and through entropy-coded data (where 0xFF 0x00 is a stuffed byte and 0xFF 0xD0-D7 a
-// restart marker), until EOI.
-void check_jpeg(const std::string& b) {
-    // A byte of the file; past its end 0, as stb reads there.
-    auto byte = [&](size_t i) -> size_t { return i < b.size() ? static_cast<unsigned char>(b[i]) : 0; };
-    bool huffman[2][4] = {}, quantization[4] = {}, progressive = false, frame = false;
-    struct Component {
-        size_t id, table;
-        bool scanned = false;
-    };
-    std::vector<Component> components;
-    size_t i = b.find('\xd8') + 1;  // after SOI (detect_format found it after the fill bytes)
-    while (i < b.size()) {
-        if (byte(i) != 0xFF) {
-            ++i;
-            continue;
-        }
-        while (i < b.size() && byte(i) == 0xFF) ++i;  // fill bytes
-        if (i >= b.size()) break;
-        const size_t marker = byte(i++);
-        // A stuffed 0xFF, TEM, RST0-7 or SOI: no segment follows.
-        if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;
-        if (marker == 0xD9) {  // EOI: every component must have been decoded by some scan
-            for (const Component& c : components)
-                if (!c.scanned)
-                    throw Error("corrupt JPEG: component " + std::to_string(c.id) +
-                                " is in no scan, so its pixels would be undefined");
-            break;
-        }
-        if (i + 2 > b.size()) break;
-        const size_t segment = i - 2, length = byte(i) << 8 | byte(i + 1), at = i + 2;
-        if (length < 2) break;  // stb refuses it
-        const std::string where = " at byte " + std::to_string(segment);
-        if (marker == 0xC4) {  // DHT: tables of (class << 4 | id, 16 counts, the values) while length remains
-            size_t table = at;
-            for (int64_t left = static_cast<int64_t>(length) - 2; left > 0;) {
-                int64_t codes = 0;
-                for (size_t k = 0; k < 16; ++k) codes += byte(table + 1 + k);
-                if (codes > 256)
-                    throw Error("corrupt JPEG: the Huffman table in the DHT segment" + where + " declares " +
-                                std::to_string(codes) + " codes, more than 256");
-                if (byte(table) >> 4 < 2 && (byte(table) & 15) < 4) huffman[byte(table) >> 4][byte(table) & 15] = true;
-                left -= 17 + codes;
-                table += 17 + static_cast<size_t>(codes);
-            }
-        } else if (marker == 0xDB) {  // DQT: tables of (precision << 4 | id, 64 values of 1 or 2 bytes)
-            for (size_t table = at; table < i + length;) {
-                if ((byte(table) & 15) < 4) quantization[byte(table) & 15] = true;
-                table += byte(table) >> 4 ? 129 : 65;
-            }
-        } else if ((marker == 0xC0 || marker == 0xC1 || marker == 0xC2) && !frame) {  // the frame header stb reads
-            frame = true, progressive = marker == 0xC2;
-            for (size_t k = 0, n = byte(at + 5); k < n && at + 8 + 3 * k < i + length; ++k)
-                components.push_back({byte(at + 6 + 3 * k), byte(at + 8 + 3 * k)});
-        } else if (marker == 0xDA) {  // SOS: its components with their tables, then Ss, Se, Ah << 4 | Al
-            const size_t n = byte(at), ss = byte(at + 1 + 2 * n), ah = byte(at + 3 + 2 * n) >> 4;
-            for (size_t k = 0; k < n; ++k) {
-                const size_t id = byte(at + 1 + 2 * k), dc = byte(at + 2 + 2 * k) >> 4, ac = byte(at + 2 + 2 * k) & 15;
-                auto c = std::find_if(components.begin(), components.end(),
-                                      [&](const Component& x) { return x.id == id; });
-                if (c == components.end() || dc > 3 || ac > 3) break;  // stb refuses the scan
-                // Which tables the scan decodes with: a baseline scan both; a progressive DC scan its DC
-                // table (only the first pass: refinements read raw bits), an AC scan its AC table.
-                const bool uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss > 0;
-                const char* missing = uses_dc && !huffman[0][dc] ? "DC" : uses_ac && !huffman[1][ac] ? "AC" : nullptr;
-                if (missing)
-                    throw Error(std::string("corrupt JPEG: the scan") + where + " uses Huffman table " + missing + " " +
-                                std::to_string(missing[0] == 'D' ? dc : ac) + ", which no DHT segment defines");
-                if (c->table > 3 || !quantization[c->table])
-                    throw Error("corrupt JPEG: the scan" + where + " uses quantization table " +
-                                std::to_string(c->table) + ", which no DQT segment defines");
-                if (!progressive || (ss == 0 && ah == 0)) c->scanned = true;
-            }
-        }
-        i += length;
-    }
 }
 
 // stb_image 2.27 removes Photoshop's white matte from a PSD with an alpha channel by computing, for
@@ -415,284 +316,6 @@ void check_psd(const std::string& b) {
     }
 }
 
-// A JPEG Huffman table as stb builds it (canonical codes from the 16 counts), for walking scans.
-struct JpegHuffman {
-    bool usable = false;  // defined, and its code lengths not over-subscribed (stb refuses those)
-    int32_t first_code[17] = {}, first_index[17] = {}, count[17] = {};
-    std::vector<uint8_t> values;
-};
-
-// The bits of one scan's entropy-coded data, as stb reads them: 0xFF 0x00 is a data byte 0xFF, fill
-// bytes 0xFF before a marker are skipped, and any other marker (or the end of the file) ends the data.
-struct JpegBits {
-    const std::string& b;
-    size_t pos;
-    uint32_t byte = 0;
-    int left = 0;           // bits of `byte` not yet read
-    bool ended = false;     // the data ended at `marker` (-1: the end of the file)
-    int marker = -1;
-    bool fill() {
-        if (ended) return false;
-        if (pos >= b.size()) return ended = true, false;
-        const auto c = static_cast<unsigned char>(b[pos]);
-        if (c != 0xFF) return byte = c, left = 8, ++pos, true;
-        size_t p = pos + 1;
-        while (p < b.size() && static_cast<unsigned char>(b[p]) == 0xFF) ++p;
-        if (p >= b.size()) return pos = p, ended = true, false;
-        if (b[p] == 0) return byte = 0xFF, left = 8, pos = p + 1, true;
-        marker = static_cast<unsigned char>(b[p]), pos = p + 1, ended = true;
-        return false;
-    }
-    // The next n bits (n <= 16), or -1 when the data ends first.
-    int32_t bits(int n) {
-        int32_t v = 0;
-        for (int k = 0; k < n; ++k) {
-            if (left == 0 && !fill()) return -1;
-            v = v << 1 | static_cast<int32_t>(byte >> --left & 1);
-        }
-        return v;
-    }
-    // A Huffman symbol; -1 when the data ends, -2 for a code the table lacks (stb refuses the file).
-    int decode(const JpegHuffman& h) {
-        int32_t code = 0;
-        for (int len = 1; len <= 16; ++len) {
-            const int32_t bit = bits(1);
-            if (bit < 0) return -1;
-            code = code << 1 | bit;
-            if (code - h.first_code[len] < h.count[len] && code >= h.first_code[len])
-                return h.values[static_cast<size_t>(h.first_index[len] + code - h.first_code[len])];
-        }
-        return -2;
-    }
-    // At a restart point: the rest of the byte is padding, and the next marker must be RSTn.
-    bool restart() {
-        left = 0;
-        while (fill()) left = 0;  // stb skips a few stray bytes here too
-        if (marker < 0xD0 || marker > 0xD7) return false;
-        ended = false, marker = -1;
-        return true;
-    }
-};
-
-// The bytes a JPEG needs and whether its scans hold all the data of the image, checked after the
-// header passed the limits. stb_image pads a scan whose data end early (at EOI, another marker, or
-// the end of the file) with zero bits and reports success: a file cut short, with an EOI appended by
-// a repair tool or a copy that kept the last bytes, decodes as if whole. Each scan is walked here as
-// stb decodes it, symbol by symbol (Huffman codes and their extra bits, without the arithmetic), and
-// refused as truncated when its data end before its last block. A progressive refinement scan
-// reads a correction bit per coefficient already nonzero, so the walk keeps one bit per coefficient
-// (64 per block, 1/8 byte per pixel and component; stb itself keeps 128 bytes per block).
-void check_jpeg_data(const std::string& b) {
-    auto byte = [&](size_t i) -> int64_t { return i < b.size() ? static_cast<unsigned char>(b[i]) : 0; };
-    JpegHuffman tables[2][4];
-    struct Component {
-        int64_t id, h, v, x, y;
-        std::vector<uint64_t> nonzero;  // progressive: per block, which coefficients are nonzero
-    };
-    std::vector<Component> comps;
-    int64_t width = 0, height = 0, hmax = 1, vmax = 1, mcux = 0, mcuy = 0, restart_interval = 0;
-    bool frame = false, progressive = false;
-    size_t i = b.find('\xd8') + 1;
-    while (i < b.size()) {
-        if (byte(i) != 0xFF) { ++i; continue; }
-        while (i < b.size() && byte(i) == 0xFF) ++i;
-        if (i >= b.size()) break;
-        const int64_t marker = byte(i++);
-        if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;
-        if (marker == 0xD9) return;  // EOI
-        if (i + 2 > b.size()) break;
-        const size_t segment = i - 2, length = static_cast<size_t>(byte(i) << 8 | byte(i + 1)), at = i + 2;
-        if (length < 2 || length > b.size() - i) return;  // stb refuses it
-        if (marker == 0xC4) {  // DHT
-            for (size_t t = at; t + 17 <= i + length;) {
-                const int64_t cls = byte(t) >> 4, id = byte(t) & 15;
-                JpegHuffman h;
-                int32_t code = 0, k = 0, n = 0;
-                for (int len = 1; len <= 16; ++len) {
-                    h.count[len] = static_cast<int32_t>(byte(t + static_cast<size_t>(len)));
-                    h.first_code[len] = code, h.first_index[len] = k;
-                    k += h.count[len], code += h.count[len];
-                    if (h.count[len] && code - 1 >= (1 << len)) n = -1;  // over-subscribed: stb refuses it
-                    code <<= 1;
-                }
-                if (n == 0 && k <= 256) {
-                    h.usable = true;
-                    for (int32_t v = 0; v < k; ++v) h.values.push_back(static_cast<uint8_t>(byte(t + 17 + static_cast<size_t>(v))));
-                }
-                if (cls < 2 && id < 4) tables[cls][id] = std::move(h);
-                t += 17 + static_cast<size_t>(k);
-            }
-        } else if (marker == 0xDD && length == 4) {  // DRI
-            restart_interval = byte(at) << 8 | byte(at + 1);
-        } else if ((marker == 0xC0 || marker == 0xC1 || marker == 0xC2) && !frame) {
-            frame = true, progressive = marker == 0xC2;
-            height = byte(at + 1) << 8 | byte(at + 2), width = byte(at + 3) << 8 | byte(at + 4);
-            const int64_t n = byte(at + 5);
-            if (n < 1 || n > 4 || length != 8 + 3 * static_cast<size_t>(n) || width < 1 || height < 1) return;
-            for (int64_t k = 0; k < n; ++k) {
-                const int64_t hv = byte(at + 7 + 3 * static_cast<size_t>(k));
-                if (hv >> 4 < 1 || hv >> 4 > 4 || (hv & 15) < 1 || (hv & 15) > 4) return;  // stb refuses it
-                comps.push_back({byte(at + 6 + 3 * static_cast<size_t>(k)), hv >> 4, hv & 15, 0, 0, {}});
-                hmax = std::max(hmax, hv >> 4), vmax = std::max(vmax, hv & 15);
-            }
-            mcux = (width + 8 * hmax - 1) / (8 * hmax), mcuy = (height + 8 * vmax - 1) / (8 * vmax);
-            // Every block of every component costs at least one Huffman code for its DC difference
-            // (codes are at least 1 bit) and, in a sequential JPEG, one for its AC coefficients (at
-            // least an end-of-block code): 2 bits per block and component. A progressive JPEG needs
-            // only its first DC scan (later scans may be absent, and an end-of-band run covers up to
-            // 32767 blocks with one code): 1 bit per block and component.
-            int64_t blocks = 0;
-            for (Component& c : comps) {
-                c.x = (width * c.h + hmax - 1) / hmax, c.y = (height * c.v + vmax - 1) / vmax;
-                blocks += ((c.x + 7) / 8) * ((c.y + 7) / 8);
-            }
-            const int64_t bits = blocks * (progressive ? 1 : 2), least = (bits + 7) / 8;
-            if (static_cast<int64_t>(b.size()) < least)
-                refuse_size("JPEG", width, height, static_cast<int64_t>(b.size()), least,
-                            std::to_string(blocks) + " blocks of 8x8 in " + std::to_string(comps.size()) +
-                                " component(s), " + (progressive ? "1 bit each in a progressive JPEG's first DC scan"
-                                                                 : "2 bits each for their DC and end-of-block codes"));
-            if (progressive)
-                for (Component& c : comps) c.nonzero.assign(static_cast<size_t>(mcux * c.h * mcuy * c.v), 0);
-        } else if (marker == 0xDA && frame) {  // SOS: walk the scan
-            const size_t n = static_cast<size_t>(byte(at));
-            if (n < 1 || n > 4 || length != 6 + 2 * n) return;  // stb refuses it
-            struct ScanComponent { Component* c; const JpegHuffman* dc; const JpegHuffman* ac; int64_t pred; };
-            std::vector<ScanComponent> scan;
-            for (size_t k = 0; k < n; ++k) {
-                const int64_t id = byte(at + 1 + 2 * k), t = byte(at + 2 + 2 * k);
-                auto c = std::find_if(comps.begin(), comps.end(), [&](const Component& x) { return x.id == id; });
-                if (c == comps.end() || t >> 4 > 3 || (t & 15) > 3) return;
-                scan.push_back({&*c, &tables[0][t >> 4], &tables[1][t & 15], 0});
-            }
-            const int64_t ss = byte(at + 1 + 2 * n), se = progressive ? byte(at + 2 + 2 * n) : 63,
-                          ah = byte(at + 3 + 2 * n) >> 4, al = byte(at + 3 + 2 * n) & 15;
-            if (progressive ? ss > 63 || se > 63 || ss > se || ah > 13 || al > 13 || (ss == 0 && se != 0)
-                            : ss != 0 || ah != 0 || al != 0)
-                return;  // stb refuses it
-            const bool dc_first = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
-            for (const ScanComponent& s : scan)
-                if ((dc_first && !s.dc->usable) || (ac && !s.ac->usable)) return;  // stb refuses it
-            JpegBits bits{b, i + length};
-            int64_t eob_run = 0;
-            const std::string where = " at byte " + std::to_string(segment);
-            // One block of scan component s, coefficient state `nz`; false when the data end first.
-            // A code the table lacks or a bad value ends the walk: stb refuses the file itself.
-            bool refused_by_stb = false;
-            auto block = [&](ScanComponent& s, uint64_t* nz) -> bool {
-                auto got = [&](int32_t v) { if (v == -2) refused_by_stb = true; return v >= 0; };
-                auto set = [&](int64_t k) { if (nz) *nz |= uint64_t{1} << std::min<int64_t>(k, 63); };
-                auto is_set = [&](int64_t k) { return nz && (*nz >> std::min<int64_t>(k, 63) & 1); };
-                if (!progressive || ss == 0) {
-                    if (progressive && ah != 0) return got(bits.bits(1));
-                    const int t = bits.decode(*s.dc);
-                    if (!got(t)) return false;
-                    if (t > 15) return refused_by_stb = true, false;
-                    if (!got(bits.bits(t))) return false;
-                    if (progressive) return true;
-                }
-                if (!progressive || ah == 0) {
-                    if (eob_run > 0) return --eob_run, true;
-                    for (int64_t k = progressive ? ss : 1; k <= se;) {
-                        const int rs = bits.decode(*s.ac);
-                        if (!got(rs)) return false;
-                        const int r = rs >> 4, size = rs & 15;
-                        if (size == 0) {
-                            if (r < 15) {
-                                if (progressive) {
-                                    const int32_t extra = r ? bits.bits(r) : 0;
-                                    if (!got(extra)) return false;
-                                    eob_run = (int64_t{1} << r) + extra - 1;
-                                }
-                                break;
-                            }
-                            k += 16;
-                        } else {
-                            k += r;
-                            set(k++);
-                            if (!got(bits.bits(size))) return false;
-                        }
-                    }
-                    return true;
-                }
-                // A progressive AC refinement scan (stbi__jpeg_decode_block_prog_ac, succ_high != 0).
-                if (eob_run > 0) {
-                    --eob_run;
-                    for (int64_t k = ss; k <= se; ++k)
-                        if (is_set(k) && !got(bits.bits(1))) return false;
-                    return true;
-                }
-                for (int64_t k = ss; k <= se;) {
-                    const int rs = bits.decode(*s.ac);
-                    if (!got(rs)) return false;
-                    int r = rs >> 4;
-                    const int size = rs & 15;
-                    if (size == 0) {
-                        if (r < 15) {
-                            const int32_t extra = r ? bits.bits(r) : 0;
-                            if (!got(extra)) return false;
-                            eob_run = (int64_t{1} << r) - 1 + extra;
-                            r = 64;
-                        }
-                    } else {
-                        if (size != 1) return refused_by_stb = true, false;
-                        if (!got(bits.bits(1))) return false;
-                    }
-                    while (k <= se) {
-                        const int64_t idx = k++;
-                        if (is_set(idx)) {
-                            if (!got(bits.bits(1))) return false;
-                        } else {
-                            if (r == 0) {
-                                if (size != 0) set(idx);
-                                break;
-                            }
-                            --r;
-                        }
-                    }
-                }
-                return true;
-            };
-            // The scan's MCUs in stb's order, counting down the restart interval.
-            const bool single = n == 1;
-            const int64_t units_x = single ? (scan[0].c->x + 7) / 8 : mcux, units_y = single ? (scan[0].c->y + 7) / 8 : mcuy;
-            const int64_t units = units_x * units_y;
-            int64_t todo = restart_interval ? restart_interval : INT64_MAX;
-            for (int64_t u = 0; u < units; ++u) {
-                const int64_t ux = u % units_x, uy = u / units_x;
-                for (ScanComponent& s : scan) {
-                    const int64_t bw = single ? 1 : s.c->h, bh = single ? 1 : s.c->v;
-                    for (int64_t y = 0; y < bh; ++y)
-                        for (int64_t x = 0; x < bw; ++x) {
-                            uint64_t* nz = nullptr;
-                            if (progressive) {
-                                const int64_t x2 = single ? ux : ux * s.c->h + x, y2 = single ? uy : uy * s.c->v + y;
-                                nz = &s.c->nonzero[static_cast<size_t>(x2 + y2 * mcux * s.c->h)];
-                            }
-                            if (!block(s, nz)) {
-                                if (refused_by_stb) return;
-                                throw Error("truncated JPEG: the data of the scan" + where + " end after " +
-                                            std::to_string(u) + " of its " + std::to_string(units) +
-                                            (single ? " blocks" : " MCUs") + " (stb_image would fill in the rest)");
-                            }
-                        }
-                }
-                if (--todo <= 0 && u + 1 < units) {
-                    if (!bits.restart())
-                        throw Error("truncated JPEG: the scan" + where + " has no restart marker after " +
-                                    std::to_string(u + 1) + " of its " + std::to_string(units) + (single ? " blocks" : " MCUs") +
-                                    " (stb_image would leave the rest undecoded)");
-                    todo = restart_interval;
-                    eob_run = 0;
-                }
-            }
-        }
-        i += length;
-    }
-    // The end of the file without EOI (stb refuses it, calling it a missing marker).
-    if (frame) throw Error("truncated JPEG: the file ends before its end-of-image marker (EOI)");
-}
-
 // The most pixels stb_image's GIF decoder can produce per byte of LZW data. After a clear code the
 // k-th code outputs at most k pixels (each new string extends an older one by one pixel), its width
 // grows with the table as stb grows it, and stb refuses a table past 8192 entries; the best ratio
@@ -743,7 +366,7 @@ void check_gif(const std::string& b) {
             if (first) {
                 const double least = std::ceil(static_cast<double>(w * h) / gif_max_pixels_per_byte());
                 if (static_cast<double>(b.size()) < least)
-                    refuse_size("GIF", le16(6), le16(8), static_cast<int64_t>(b.size()), static_cast<int64_t>(least),
+                    refuse_declared_size("GIF", le16(6), le16(8), static_cast<int64_t>(b.size()), static_cast<int64_t>(least),
                                 "its first image of " + std::to_string(w) + "x" + std::to_string(h) +
                                     " pixels, at the LZW decoder's most of " +
                                     std::to_string(static_cast<int64_t>(gif_max_pixels_per_byte())) + " pixels per byte");
@@ -788,7 +411,7 @@ void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h
         const int64_t least = 18 + (rle ? (pixels + 127) / 128 * (1 + bytes) : pixels * bytes);
         if (size < least && !rle) truncated("TGA", std::to_string(bytes) + " byte(s) per pixel", least);
         if (size < least)
-            refuse_size("TGA", w, h, size, least,
+            refuse_declared_size("TGA", w, h, size, least,
                         std::to_string(bytes) + " byte(s) per pixel, at most 128 pixels per RLE packet");
     } else if (format == Format::psd) {
         const int64_t channels = be16(12), planes = std::min<int64_t>(channels, 4), depth = be16(22);
@@ -800,7 +423,7 @@ void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h
         if (size < least && !rle)
             truncated("PSD", std::to_string(planes) + " planes of " + std::to_string(depth) + "-bit samples", least);
         if (size < least)
-            refuse_size("PSD", w, h, size, least,
+            refuse_declared_size("PSD", w, h, size, least,
                         std::to_string(planes) + " PackBits planes, at most 128 samples per 2 bytes");
     }
 }
@@ -861,22 +484,15 @@ std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, F
         case Format::psd:
             if (b.size() >= 22) return std::pair{be16(18) << 16 | be16(20), be16(14) << 16 | be16(16)};
             break;
-        case Format::jpeg:  // the first start-of-frame marker (SOF0 to SOF15, not DHT, JPG or DAC)
-            for (size_t i = 2; i + 9 <= b.size() && u8(i) == 0xFF;) {
-                const int64_t marker = u8(i + 1);
-                if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
-                    return std::pair{be16(i + 7), be16(i + 5)};
-                i += 2 + static_cast<size_t>(be16(i + 2));
-            }
-            break;
         default:
             break;
     }
     return std::nullopt;
 }
 
-// Refuses a header size of no pixels, or beyond `limits`, naming the limit and how to raise it.
-void check_size(int64_t w, int64_t h, const ImageLimits& limits) {
+}  // namespace
+
+void check_image_size(int64_t w, int64_t h, const ImageLimits& limits) {
     const std::string size = "image is " + std::to_string(w) + "x" + std::to_string(h);
     if (w < 1 || h < 1) throw Error(size + ": it has no pixels");
     if (w > limits.max_side || h > limits.max_side)
@@ -887,18 +503,39 @@ void check_size(int64_t w, int64_t h, const ImageLimits& limits) {
                     std::to_string(limits.max_pixels) + " pixels (raise it with --max-image-pixels N)");
 }
 
-}  // namespace
+// A header can declare any size, and stb_image allocates the whole image before it reads the data
+// (filling what is missing with zeros), so a 683-byte JPEG declaring 16000x16000 took 24 s and
+// 4 GB. Each format's bound counts only what every valid encoding must spend, so no valid file is
+// refused (docs/robustness.md derives each one; tests/test_image.cpp decodes the smallest encodings).
+void refuse_declared_size(const char* format, int64_t width, int64_t height, int64_t file_bytes, int64_t least,
+                          const std::string& why) {
+    throw Error(std::string(format) + " declares " + std::to_string(width) + "x" + std::to_string(height) +
+                " pixels, which cannot be encoded in the " + std::to_string(file_bytes) + " bytes of the file (at least " +
+                std::to_string(least) + " bytes: " + why + ")");
+}
 
-Image decode_image(const std::string& bytes, const ImageLimits& limits) {
+namespace {
+
+// Samples as stb_image returned them, in its buffer.
+struct StbPixels {
+    PixelFormat format;
+    std::unique_ptr<void, void (*)(void*)> samples{nullptr, stbi_image_free};
+};
+
+// The checks that need the whole file, then the first of its formats' requirements the bytes fail.
+void refuse_unsupported(const std::string& bytes) {
     if (bytes.empty()) throw Error("empty file, not an image");
     if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error("file too large for the image decoder");
     if (const char* refused = refused_format(bytes))
         throw Error(std::string(refused) + " images are not supported (" + kSupported + ")");
+}
+
+// Any format but JPEG, decoded by stb_image after the checks above.
+StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
     Format format = detect_format(bytes);
     std::optional<PnmHeader> pnm;
-    // Before stbi_info: stb parses the PNM header and a JPEG's tables up to the frame header there.
+    // Before stbi_info: stb parses the PNM header there.
     if (format == Format::pnm) pnm = read_pnm_header(bytes);
-    if (format == Format::jpeg) check_jpeg(bytes);
     const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
     const int size = static_cast<int>(bytes.size());
     int w = 0, h = 0, c = 0;
@@ -908,15 +545,14 @@ Image decode_image(const std::string& bytes, const ImageLimits& limits) {
             throw Error(std::string(unreadable) + " images are not supported (" + kSupported + ")");
         if (format == Format::other) throw Error("not an image gapnet can read (unknown image type)");
         if (const auto declared = pnm ? std::pair{pnm->width, pnm->height} : declared_size(bytes, format))
-            check_size(declared->first, declared->second, limits);  // stb refuses 0 pixels, and PNGs over 1 GiB
+            check_image_size(declared->first, declared->second, limits);  // stb refuses 0 pixels, and PNGs over 1 GiB
         throw Error(std::string("corrupt or truncated ") + format_name(format) + " header");
     }
     if (format == Format::other) format = Format::tga;  // stb recognized it, and TGA is the only format left
-    check_size(w, h, limits);
+    check_image_size(w, h, limits);
     check_stored_size(bytes, format, w, h);
     if (format == Format::png) check_png(bytes);
     if (format == Format::psd) check_psd(bytes);
-    if (format == Format::jpeg) check_jpeg_data(bytes);
     if (format == Format::gif) check_gif(bytes);
 
     const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
@@ -926,116 +562,123 @@ Image decode_image(const std::string& bytes, const ImageLimits& limits) {
         throw Error("truncated PNM: " + std::to_string(w) + "x" + std::to_string(h) + " needs " +
                     std::to_string(int64_t{w} * h * c * sample_bytes) + " bytes of samples");
 
-    Image image;
     const int expected_w = w, expected_h = h;
     StbReader reader{bytes};
     const char* reason_before = stbi_failure_reason();
     const stbi_io_callbacks* io = &StbReader::callbacks;
-    void* raw = sixteen_bit ? static_cast<void*>(stbi_load_16_from_callbacks(io, &reader, &w, &h, &c, 0))
-                            : static_cast<void*>(stbi_load_from_callbacks(io, &reader, &w, &h, &c, 0));
-    if (!raw && reader.past_end)
+    StbPixels pixels;
+    pixels.samples.reset(sixteen_bit ? static_cast<void*>(stbi_load_16_from_callbacks(io, &reader, &w, &h, &c, 0))
+                                     : static_cast<void*>(stbi_load_from_callbacks(io, &reader, &w, &h, &c, 0)));
+    if (reader.past_end)
         throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does");
-    if (!raw) {
+    if (!pixels.samples) {
         const std::string reason = reason_since(reason_before);
         throw Error(std::string("corrupt or truncated ") + format_name(format) +
                     (reason.empty() ? "" : " (decoder: " + reason + ")"));
     }
-    std::unique_ptr<void, void (*)(void*)> owner(raw, stbi_image_free);
-    if (reader.past_end)
-        throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does");
     // The limits were checked on the header stbi_info read; the decoder must have read the same one.
     if (w != expected_w || h != expected_h || c < 1 || c > 4)
         throw Error("inconsistent image header: " + std::to_string(expected_w) + "x" + std::to_string(expected_h) +
                     ", decoded as " + std::to_string(w) + "x" + std::to_string(h) + "x" + std::to_string(c));
-    image.width = w, image.height = h, image.channels = c;
-    image.pixels.resize(static_cast<size_t>(w) * h * c);
-    const auto* samples8 = static_cast<const stbi_uc*>(raw);
-    const auto* samples16 = static_cast<const stbi_us*>(raw);
-    for (size_t i = 0; i < image.pixels.size(); ++i) {
-        if (!sixteen_bit) {
-            image.pixels[i] = samples8[i];
-        } else if (pnm) {  // big-endian in the file: stb left the bytes as they were
-            const auto* b = reinterpret_cast<const unsigned char*>(samples16 + i);
-            image.pixels[i] = static_cast<float>(b[0] << 8 | b[1]);
-        } else {
-            image.pixels[i] = samples16[i] / 257.0f;
+    pixels.format = {w, h, c, sixteen_bit ? 16 : 8, sixteen_bit ? 65535 : 255};
+    if (pnm) {  // samples run 0..maxval, 16-bit ones big-endian in the file (stb left the bytes as they were)
+        pixels.format.max_value = static_cast<int>(pnm->maxval);
+        const int64_t count = int64_t{w} * h * c;
+        for (int64_t i = 0; i < count; ++i) {
+            int64_t v = 0;
+            if (sixteen_bit) {
+                auto* b = static_cast<unsigned char*>(pixels.samples.get()) + 2 * i;
+                const auto value = static_cast<uint16_t>(b[0] << 8 | b[1]);
+                std::memcpy(b, &value, 2);
+                v = value;
+            } else {
+                v = static_cast<const unsigned char*>(pixels.samples.get())[i];
+            }
+            if (v > pnm->maxval)  // netpbm forbids it; scaled, it would leave 0..255
+                throw Error("corrupt PNM: sample " + std::to_string(i) + " is " + std::to_string(v) +
+                            ", larger than the maxval " + std::to_string(pnm->maxval));
         }
     }
-    if (pnm) {  // samples run 0..maxval: bring them to 0..255
-        const auto maxval = static_cast<float>(pnm->maxval);
-        for (size_t i = 0; i < image.pixels.size(); ++i)
-            if (image.pixels[i] > maxval)  // netpbm forbids it; scaled, it would leave 0..255
-                throw Error("corrupt PNM: sample " + std::to_string(i) + " is " +
-                            std::to_string(static_cast<int64_t>(image.pixels[i])) + ", larger than the maxval " +
-                            std::to_string(pnm->maxval));
-        // v * 255 is exact in float (at most 65535 * 255 < 2^24) and the division rounds once, so
-        // v == maxval gives exactly 255 (v * (255 / maxval) could give 255.00002).
-        for (float& v : image.pixels) v = v * 255.0f / maxval;
-    }
-    return image;
+    return pixels;
 }
 
-namespace {
-
-// `image` converted to `channels` (1 or 3) colour channels, still interleaved.
-std::vector<float> convert_color(const Image& image, int64_t channels) {
-    const int64_t count = image.width * image.height, c = image.channels;
-    const bool has_color = c >= 3;
-    std::vector<float> out(static_cast<size_t>(count * channels));
-    for (int64_t i = 0; i < count; ++i) {
-        const float* p = image.pixels.data() + i * c;
-        if (channels == 1) {
-            out[i] = has_color ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0];
-        } else {
-            for (int64_t k = 0; k < 3; ++k) out[i * 3 + k] = has_color ? p[k] : p[0];
-        }
-    }
-    return out;
+// The JPEG bytes start at the last fill byte 0xFF before SOI (stb allowed any number; libjpeg wants
+// SOI first).
+std::string_view jpeg_from_soi(const std::string& bytes) {
+    return std::string_view(bytes).substr(bytes.find_first_not_of('\xff') - 1);
 }
 
 }  // namespace
 
+float Image::value(int64_t i) const {
+    const float v = bits == 8 ? static_cast<float>(samples[static_cast<size_t>(i)])
+                              : static_cast<float>(reinterpret_cast<const uint16_t*>(samples.data())[i]);
+    // v * 255 is exact in float (v < 2^16) and the division rounds once: max_value maps to exactly 255.
+    return max_value == 255 ? v : v * 255.0f / static_cast<float>(max_value);
+}
+
+Image decode_image(const std::string& bytes, const ImageLimits& limits) {
+    refuse_unsupported(bytes);
+    Image image;
+    if (detect_format(bytes) == Format::jpeg) {
+        JpegDecoder jpeg(jpeg_from_soi(bytes), limits);
+        const PixelFormat format = jpeg.start(1, jpeg.components() == 1);
+        image.width = format.width, image.height = format.height, image.channels = format.channels;
+        const auto row_bytes = static_cast<size_t>(format.width * format.channels);
+        image.samples.resize(row_bytes * static_cast<size_t>(format.height));
+        for (int64_t y = 0; y < format.height; ++y)
+            std::memcpy(image.samples.data() + static_cast<size_t>(y) * row_bytes, jpeg.read_row(), row_bytes);
+        jpeg.finish();
+        return image;
+    }
+    const StbPixels pixels = decode_with_stb(bytes, limits);
+    const PixelFormat& f = pixels.format;
+    image.width = f.width, image.height = f.height, image.channels = f.channels;
+    image.bits = f.bits, image.max_value = f.max_value;
+    const auto* p = static_cast<const uint8_t*>(pixels.samples.get());
+    image.samples.assign(p, p + f.width * f.height * f.channels * (f.bits / 8));
+    return image;
+}
+
 Tensor preprocess(const Image& image, const InputSpec& spec) {
+    return preprocess_pixels(image.samples.data(), image.format(), spec);
+}
+
+Tensor decode_to_input(const std::string& bytes, const InputSpec& spec, const ImageLimits& limits) {
+    refuse_unsupported(bytes);
     if (spec.color == ColorMode::none)
         throw Error("the model's input is a tensor, not an image (input.color is \"none\")");
-    const int64_t channels = spec.channels;
-    std::vector<float> pixels = convert_color(image, channels);
-
-    if (image.width != spec.width || image.height != spec.height) {
-        std::vector<float> resized(static_cast<size_t>(spec.width * spec.height * channels));
-        const auto filter_w = spec.width < image.width ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE;
-        const auto filter_h = spec.height < image.height ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE;
-        const int ok = stbir_resize(pixels.data(), static_cast<int>(image.width), static_cast<int>(image.height), 0,
-                                    resized.data(), static_cast<int>(spec.width), static_cast<int>(spec.height), 0,
-                                    STBIR_TYPE_FLOAT, static_cast<int>(channels), STBIR_ALPHA_CHANNEL_NONE, 0,
-                                    STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, filter_w, filter_h,
-                                    STBIR_COLORSPACE_LINEAR, nullptr);
-        if (!ok) throw Error("cannot resize the image to the model's input size");
-        pixels = std::move(resized);
+    if (detect_format(bytes) != Format::jpeg) {
+        const StbPixels pixels = decode_with_stb(bytes, limits);
+        return preprocess_pixels(pixels.samples.get(), pixels.format, spec);
     }
-
-    // Interleaved H x W x C -> planar C x H x W, normalized.
-    Tensor input({channels, spec.height, spec.width});
-    const int64_t plane = spec.height * spec.width;
-    const auto scale = static_cast<float>(spec.scale);
-    for (int64_t c = 0; c < channels; ++c) {
-        const float mean = spec.mean[c], std = spec.std[c];
-        for (int64_t i = 0; i < plane; ++i) input.data[c * plane + i] = (pixels[i * channels + c] * scale - mean) / std;
+    JpegDecoder jpeg(jpeg_from_soi(bytes), limits);
+    const auto [scaled_width, scaled_height] = scaled_size(spec, jpeg.width(), jpeg.height());
+    const int shrink = jpeg_shrink_for(jpeg.width(), jpeg.height(), scaled_width, scaled_height);
+    const PixelFormat format = jpeg.start(shrink, spec.channels == 1);
+    Preprocessor preprocessor(spec, format);
+    for (int64_t y = 0; y < format.height; ++y) {
+        const uint8_t* row = jpeg.read_row();
+        if (preprocessor.wants_row(y)) preprocessor.add_row(y, row);
     }
-    return input;
+    jpeg.finish();
+    return preprocessor.finish();
+}
+
+std::string read_image_file(const std::string& path, const ImageLimits& limits) {
+    // A compressed image is rarely larger than its raw pixels; bound the file by that plus headroom.
+    const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
+    return read_file(path, max_bytes,
+                     "(the bound for an image of at most " + std::to_string(limits.max_pixels) +
+                         " pixels; raise it with --max-image-pixels N)");
 }
 
 Image read_image(const std::string& path, const ImageLimits& limits) {
-    // A compressed image is rarely larger than its raw pixels; bound the file by that plus headroom.
-    const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
-    return decode_image(read_file(path, max_bytes,
-                                  "(the bound for an image of at most " + std::to_string(limits.max_pixels) +
-                                      " pixels; raise it with --max-image-pixels N)"),
-                        limits);
+    return decode_image(read_image_file(path, limits), limits);
 }
 
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
-    return preprocess(read_image(path, limits), spec);
+    return decode_to_input(read_image_file(path, limits), spec, limits);
 }
 
 }  // namespace gapnet

@@ -1,19 +1,29 @@
-// Images in: decoding with stb_image, then the model's preprocessing (docs/model-format.md#input).
+// Images in: decoding (libjpeg-turbo for JPEG, stb_image for the other formats), then the model's
+// preprocessing (engine/io/preprocess.h; docs/model-format.md#input).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../model.h"
 #include "../tensor.h"
+#include "preprocess.h"
 
 namespace gapnet {
 
-// A decoded image: height x width x channels, interleaved, values on the 0..255 scale as float
-// (16-bit images are divided by 257, so 65535 -> 255). channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
+// A decoded image: height x width x channels samples, interleaved, `bits` (8 or 16, native byte
+// order) each, on the scale 0..max_value (255 for 8 bits, 65535 for 16, a PNM's maxval).
+// channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
 struct Image {
     int64_t width = 0, height = 0, channels = 0;
-    std::vector<float> pixels;
+    int bits = 8;
+    int max_value = 255;
+    std::vector<uint8_t> samples;
+
+    PixelFormat format() const { return {width, height, channels, bits, max_value}; }
+    // Sample i on the 0..255 scale.
+    float value(int64_t i) const;
 };
 
 struct ImageLimits {
@@ -21,23 +31,33 @@ struct ImageLimits {
     int64_t max_pixels = int64_t{1} << 28;  // width * height
 };
 
-// Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PSD, PNM, 8 or 16 bits per channel. The header is
-// checked against `limits` before any pixel is decoded. Throws gapnet::Error naming the problem.
+// Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PSD, PNM, 8 or 16 bits per channel, at full size.
+// The header is checked against `limits` before any pixel is decoded. Throws gapnet::Error naming
+// the problem.
 Image decode_image(const std::string& bytes, const ImageLimits& limits = {});
 
-// The model input [channels, height, width] for `image`:
-//  1. colour: alpha dropped; RGB -> gray by ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B);
-//     gray -> RGB by copying the gray value to all three channels;
-//  2. size: stretched to the model's height x width with stb_image_resize, per axis an area (box)
-//     filter when shrinking and bilinear (triangle) when enlarging, edges clamped; same size: untouched;
-//  3. values: p -> (p * scale - mean[c]) / std[c].
+// The model input [channels, height, width] for `image` (preprocess.h says how).
 Tensor preprocess(const Image& image, const InputSpec& spec);
 
-// The decoded image file at `path` (any readable path: a FIFO, /dev/stdin), its size bounded by
-// what an image within `limits` can need.
+// The encoded image `bytes` decoded straight into the model input, without a full-size copy: a JPEG
+// row by row, shrunk by the decoder when the input is at least twice as small (jpeg.h); the other
+// formats from the decoder's own buffer.
+Tensor decode_to_input(const std::string& bytes, const InputSpec& spec, const ImageLimits& limits = {});
+
+// The bytes of the image file at `path` (any readable path: a FIFO, /dev/stdin), bounded by what an
+// image within `limits` can need.
+std::string read_image_file(const std::string& path, const ImageLimits& limits = {});
+
+// read_image_file + decode_image.
 Image read_image(const std::string& path, const ImageLimits& limits = {});
 
-// read_image + preprocess.
+// read_image_file + decode_to_input.
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits = {});
+
+// For the decoders: refuses a size of no pixels or beyond `limits`, naming the limit and how to
+// raise it; and a size the file's bytes cannot encode (at least `least` bytes, for the reason `why`).
+void check_image_size(int64_t width, int64_t height, const ImageLimits& limits);
+[[noreturn]] void refuse_declared_size(const char* format, int64_t width, int64_t height, int64_t file_bytes,
+                                       int64_t least, const std::string& why);
 
 }  // namespace gapnet

@@ -1,5 +1,6 @@
 // The one translation unit that compiles stb's implementations (from the system's libstb-dev headers).
 #define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_JPEG  // JPEG is libjpeg-turbo's (engine/io/jpeg.h)
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image.h>

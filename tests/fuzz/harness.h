@@ -213,6 +213,15 @@ inline InputSpec rgb_spec() {
     s.mean = {0.491f, 0.482f, 0.447f}, s.std = {0.247f, 0.243f, 0.262f};
     return s;
 }
+// The other ways an image becomes the input: BGR letterboxed on a mid-gray pad, and torchvision's
+// shorter side + centre crop.
+inline std::vector<InputSpec> image_specs() {
+    InputSpec letterbox = rgb_spec(), crop = gray_spec();
+    letterbox.channel_order = ChannelOrder::bgr, letterbox.resize = ResizeMode::letterbox, letterbox.pad = 114;
+    letterbox.width = 40;
+    crop.resize = ResizeMode::shorter_side, crop.shorter_side = 32;
+    return {gray_spec(), rgb_spec(), letterbox, crop};
+}
 
 // A decoded image is what decode_image() promises: sizes within the limits, 1 to 4 channels, every
 // sample on the 0..255 scale.
@@ -221,10 +230,12 @@ inline void check_image(const Image& image, const ImageLimits& limits) {
               image.width * image.height <= limits.max_pixels,
           "decoded size " + std::to_string(image.width) + "x" + std::to_string(image.height) + " outside the limits");
     check(image.channels >= 1 && image.channels <= 4, "decoded " + std::to_string(image.channels) + " channels");
-    check(image.pixels.size() == static_cast<size_t>(image.width * image.height * image.channels), "pixel count");
-    for (size_t i = 0; i < image.pixels.size(); ++i)
-        check(image.pixels[i] >= 0.0f && image.pixels[i] <= 255.0f, [&] {
-            return "sample " + std::to_string(i) + " is " + std::to_string(image.pixels[i]) + ", outside 0..255";
+    check((image.bits == 8 || image.bits == 16) &&
+              image.samples.size() == static_cast<size_t>(image.width * image.height * image.channels * image.bits / 8),
+          "sample count");
+    for (int64_t i = 0; i < image.width * image.height * image.channels; ++i)
+        check(image.value(i) >= 0.0f && image.value(i) <= 255.0f, [&] {
+            return "sample " + std::to_string(i) + " is " + std::to_string(image.value(i)) + ", outside 0..255";
         });
 }
 
@@ -251,7 +262,10 @@ inline void image_case(std::string_view bytes) {
     const ImageLimits limits = image_limits();
     const Image image = decode_image(std::string(bytes), limits);
     check_image(image, limits);
-    for (const InputSpec& spec : {gray_spec(), rgb_spec()}) check_input_tensor(preprocess(image, spec), spec);
+    for (const InputSpec& spec : image_specs()) {
+        check_input_tensor(preprocess(image, spec), spec);
+        check_input_tensor(decode_to_input(std::string(bytes), spec, limits), spec);
+    }
 }
 
 // (c) The whole classify path on fixed models: decode, preprocess, forward, top-k, as `gapnet

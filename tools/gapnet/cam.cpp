@@ -88,7 +88,7 @@ void draw_text(Canvas& canvas, int x, int y, std::string text, int scale) {
 std::vector<float> image_rgb(const Image& image, int width, int height) {
     std::vector<float> rgb(static_cast<size_t>(image.width * image.height * 3));
     for (int64_t i = 0; i < image.width * image.height; ++i)
-        for (int64_t k = 0; k < 3; ++k) rgb[i * 3 + k] = image.pixels[i * image.channels + (image.channels >= 3 ? k : 0)];
+        for (int64_t k = 0; k < 3; ++k) rgb[i * 3 + k] = image.value(i * image.channels + (image.channels >= 3 ? k : 0));
     if (image.width == width && image.height == height) return rgb;
     std::vector<float> out(static_cast<size_t>(width) * height * 3);
     stbir_resize(rgb.data(), static_cast<int>(image.width), static_cast<int>(image.height), 0, out.data(), width, height, 0,
