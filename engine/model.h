@@ -22,6 +22,10 @@ enum class ResizeMode {
     shorter_side,  // the shorter side to `shorter_side`, then the middle height x width (torchvision)
     letterbox,     // the whole image inside height x width, aspect ratio kept, the rest `pad`
 };
+// The resampling filter where the image shrinks (enlarging is bilinear): `area` averages the source
+// area each pixel covers (OpenCV's INTER_AREA); `bilinear` is Pillow's and torchvision's antialiased
+// bilinear (a triangle filter as wide as the shrink factor).
+enum class ResizeFilter { area, bilinear };
 enum class ChannelOrder { rgb, bgr };
 
 // How an image becomes the model's input tensor [channels, height, width]: converted to `color`
@@ -32,6 +36,7 @@ struct InputSpec {
     ColorMode color = ColorMode::grayscale;
     ChannelOrder channel_order = ChannelOrder::rgb;
     ResizeMode resize = ResizeMode::stretch;
+    ResizeFilter filter = ResizeFilter::area;
     int64_t shorter_side = 0;  // shorter_side: the scaled shorter side, at least max(height, width)
     float pad = 0;             // letterbox: the value (0..255) of the pixels outside the image
     double scale = 1.0 / 255.0;

@@ -273,10 +273,57 @@ std::vector<float> read_per_channel(const json& input, const std::string& key, i
     return values;
 }
 
+// channel_order, resize and its parameters (shorter_side, pad), each only where it means something.
+void read_resize(const json& input, InputSpec& spec) {
+    auto only_with = [&](const char* key, bool allowed, const char* when) {
+        if (input.contains(key) && !allowed) throw Error(std::string("only applies ") + when, std::string("input.") + key);
+    };
+    if (const auto it = input.find("channel_order"); it != input.end()) {
+        only_with("channel_order", spec.color == ColorMode::rgb, "to an \"rgb\" input");
+        const std::string order = read_string(*it, "input.channel_order");
+        if (order == "rgb") spec.channel_order = ChannelOrder::rgb;
+        else if (order == "bgr") spec.channel_order = ChannelOrder::bgr;
+        else throw Error("'" + order + "' is not \"rgb\" or \"bgr\"", "input.channel_order");
+    }
+    if (const auto it = input.find("resize"); it != input.end()) {
+        only_with("resize", spec.color != ColorMode::none, "to images");
+        const std::string mode = read_string(*it, "input.resize");
+        if (mode == "stretch") spec.resize = ResizeMode::stretch;
+        else if (mode == "shorter_side") spec.resize = ResizeMode::shorter_side;
+        else if (mode == "letterbox") spec.resize = ResizeMode::letterbox;
+        else throw Error("'" + mode + "' is not \"stretch\", \"shorter_side\" or \"letterbox\"", "input.resize");
+    }
+    if (const auto it = input.find("filter"); it != input.end()) {
+        only_with("filter", spec.color != ColorMode::none, "to images");
+        const std::string filter = read_string(*it, "input.filter");
+        if (filter == "area") spec.filter = ResizeFilter::area;
+        else if (filter == "bilinear") spec.filter = ResizeFilter::bilinear;
+        else throw Error("'" + filter + "' is not \"area\" or \"bilinear\"", "input.filter");
+    }
+    only_with("shorter_side", spec.resize == ResizeMode::shorter_side, "with \"resize\": \"shorter_side\"");
+    only_with("pad", spec.resize == ResizeMode::letterbox, "with \"resize\": \"letterbox\"");
+    const int64_t crop_side = std::max(spec.height, spec.width);
+    if (spec.resize == ResizeMode::shorter_side) {
+        // The crop must lie inside the scaled image, whose sides are both at least shorter_side.
+        spec.shorter_side = crop_side;
+        if (const auto it = input.find("shorter_side"); it != input.end())
+            spec.shorter_side = read_integer(*it, "input.shorter_side", crop_side, 8 * crop_side);
+    }
+    if (const auto it = input.find("pad"); it != input.end()) {
+        const double pad = read_number(*it, "input.pad");
+        if (pad < 0 || pad > 255) throw Error("must be a pixel value from 0 to 255", "input.pad");
+        spec.pad = static_cast<float>(pad);
+    }
+}
+
 InputSpec read_input(const json& doc, const Limits& limits) {
     const json& input = required(doc, "input", "");
     if (!input.is_object()) throw Error("expected an object, got " + describe(input), "input");
-    reject_unknown_keys(input, {"channels", "height", "width", "color", "scale", "mean", "std"}, "input", "input");
+    reject_unknown_keys(input,
+                        {"channels", "height", "width", "color", "channel_order", "resize", "filter", "shorter_side", "pad",
+                         "scale",
+                         "mean", "std"},
+                        "input", "input");
     InputSpec spec;
     const std::string color = read_string(required(input, "color", "input"), "input.color");
     if (color == "grayscale") spec.color = ColorMode::grayscale;
@@ -299,6 +346,7 @@ InputSpec read_input(const json& doc, const Limits& limits) {
     }
     if (spec.color != ColorMode::none && (spec.color == ColorMode::grayscale) != (spec.channels == 1))
         throw Error("'" + color + "' does not match " + std::to_string(spec.channels) + " channel(s)", "input.color");
+    read_resize(input, spec);
     if (const auto it = input.find("scale"); it != input.end()) {
         spec.scale = read_number(*it, "input.scale");
         if (spec.scale <= 0) throw Error("must be positive", "input.scale");

@@ -1,6 +1,7 @@
 #include "preprocess.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "../error.h"
@@ -10,29 +11,32 @@ namespace {
 
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
-// The offset of a centre crop of `output` pixels out of `scaled`, as torchvision's CenterCrop
-// computes it: int(round((scaled - output) / 2.0)), Python's round taking a half to the even integer.
-int64_t centre_crop_offset(int64_t scaled, int64_t output) {
-    const int64_t diff = scaled - output, half = diff / 2;
+// Where a span of `inner` pixels starts when centred in `outer`, as torchvision's CenterCrop and
+// Pillow's ImageOps.pad compute it: round((outer - inner) / 2), Python's round taking a half to the
+// even integer.
+int64_t centred(int64_t outer, int64_t inner) {
+    const int64_t diff = outer - inner, half = floor_div(diff, 2);
     return diff % 2 == 0 || half % 2 == 0 ? half : half + 1;
 }
 
 }  // namespace
 
-// The weights are exact ratios of integers: for a shrink, scaled pixel k covers [k S, (k+1) S) and
-// source pixel i covers [i N, (i+1) N) in units of 1 / N (N = scaled, S = source), so overlaps are
-// integers and a weight is overlap / S; for an enlargement the centre (k + 0.5) S / N - 0.5 is
-// ((2k + 1) S - N) / 2N.
-AxisResampler::AxisResampler(int64_t source_, int64_t scaled_, int64_t output_, int64_t offset_)
+// For the area filter the weights are exact ratios of integers: scaled pixel k covers [k S, (k+1) S)
+// and source pixel i covers [i N, (i+1) N) in units of 1 / N (N = scaled, S = source), so overlaps
+// are integers and a weight is overlap / S. The triangle filter is computed as Pillow's resample.c
+// does (in double precision; Pillow rounds the weights to 22-bit fixed point).
+AxisResampler::AxisResampler(int64_t source_, int64_t scaled_, int64_t output_, int64_t offset_, ResizeFilter filter)
     : source(source_), scaled(scaled_), output(output_), offset(offset_),
       first(static_cast<size_t>(output_)), count(static_cast<size_t>(output_)), start(static_cast<size_t>(output_)) {
+    const double scale = static_cast<double>(source) / static_cast<double>(scaled);
+    const double stretch = std::max(scale, 1.0), support = stretch;  // the triangle's support is 1 source pixel
     for (int64_t j = 0; j < output; ++j) {
         const int64_t k = j + offset;
         start[j] = static_cast<int64_t>(weights.size());
         if (k < 0 || k >= scaled) continue;  // padding: no source pixels
         if (scaled == source) {
             first[j] = k, count[j] = 1, weights.push_back(1.0f);
-        } else if (scaled < source) {
+        } else if (filter == ResizeFilter::area && scaled < source) {
             const int64_t lo = k * source, hi = (k + 1) * source;
             first[j] = lo / scaled;
             const int64_t last = std::min(source, (hi + scaled - 1) / scaled);
@@ -42,16 +46,18 @@ AxisResampler::AxisResampler(int64_t source_, int64_t scaled_, int64_t output_, 
                 weights.push_back(static_cast<float>(static_cast<double>(overlap) / static_cast<double>(source)));
             }
         } else {
-            const int64_t num = (2 * k + 1) * source - scaled, den = 2 * scaled;
-            const int64_t left = floor_div(num, den);
-            const double f = static_cast<double>(num - left * den) / static_cast<double>(den);
-            const int64_t a = std::clamp<int64_t>(left, 0, source - 1), b = std::clamp<int64_t>(left + 1, 0, source - 1);
-            first[j] = a;
-            if (a == b || f == 0.0) {
-                count[j] = 1, weights.push_back(1.0f);
-            } else {
-                count[j] = 2, weights.push_back(static_cast<float>(1.0 - f)), weights.push_back(static_cast<float>(f));
+            const double centre = (static_cast<double>(k) + 0.5) * scale;
+            const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(centre - support + 0.5));
+            const int64_t hi = std::min<int64_t>(source, static_cast<int64_t>(centre + support + 0.5));
+            std::vector<double> w;
+            double total = 0.0;
+            for (int64_t i = lo; i < hi; ++i) {
+                const double t = std::abs((static_cast<double>(i) + 0.5 - centre) / stretch);
+                w.push_back(t < 1.0 ? 1.0 - t : 0.0);
+                total += w.back();
             }
+            first[j] = lo, count[j] = hi - lo;
+            for (double v : w) weights.push_back(static_cast<float>(v / total));
         }
     }
 }
@@ -69,10 +75,24 @@ std::pair<int64_t, int64_t> scaled_size(const InputSpec& spec, int64_t width, in
             if (width <= height) return {side, side * height / width};
             return {side * width / height, side};
         }
-        case ResizeMode::letterbox:
-            // Width-limited when W / width <= H / height; the other side rounded half up, within 1..limit.
-            if (W * height <= H * width) return {W, std::clamp<int64_t>((2 * height * W + width) / (2 * width), 1, H)};
-            return {std::clamp<int64_t>((2 * width * H + height) / (2 * height), 1, W), H};
+        case ResizeMode::letterbox: {
+            // Pillow's ImageOps.contain: the side that limits is the input's, the other its share,
+            // computed and rounded (half to even) in double precision as Python does.
+            const double image_ratio = static_cast<double>(width) / static_cast<double>(height);
+            const double input_ratio = static_cast<double>(W) / static_cast<double>(H);
+            if (image_ratio > input_ratio)
+                return {W, std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(static_cast<double>(height) /
+                                                                                   static_cast<double>(width) *
+                                                                                   static_cast<double>(W))),
+                                               1, H)};
+            if (image_ratio < input_ratio)
+                return {std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(static_cast<double>(width) /
+                                                                                static_cast<double>(height) *
+                                                                                static_cast<double>(H))),
+                                            1, W),
+                        H};
+            return {W, H};
+        }
     }
     return {W, H};
 }
@@ -84,10 +104,10 @@ AxisResampler plan_axis(const InputSpec& spec, const PixelFormat& format, bool a
     const auto [scaled_width, scaled_height] = scaled_size(spec, format.width, format.height);
     const int64_t source = across ? format.width : format.height, scaled = across ? scaled_width : scaled_height;
     const int64_t output = across ? spec.width : spec.height;
-    const int64_t offset = spec.resize == ResizeMode::shorter_side ? centre_crop_offset(scaled, output)
-                           : spec.resize == ResizeMode::letterbox  ? -((output - scaled) / 2)
+    const int64_t offset = spec.resize == ResizeMode::shorter_side ? centred(scaled, output)
+                           : spec.resize == ResizeMode::letterbox  ? -centred(output, scaled)
                                                                    : 0;
-    return AxisResampler(source, scaled, output, offset);
+    return AxisResampler(source, scaled, output, offset, spec.filter);
 }
 
 }  // namespace

@@ -23,19 +23,20 @@ struct PixelFormat {
 
 // One axis of the resize: output pixel j reads the scaled image's pixel j + offset (outside
 // 0..scaled-1 it is padding), and scaled pixel k is a weighted sum of source pixels
-// first[k] .. first[k] + count[k] - 1 with weights[start[k] ...].
-//  - shrinking: an area (box) filter: scaled pixel k covers the source interval [k s, (k+1) s),
-//    s = source / scaled, each source pixel weighted by the length it overlaps, divided by s;
-//  - enlarging: bilinear (a triangle filter) between the two source pixels nearest the centre
-//    (k + 0.5) s - 0.5, the edges clamped;
+// first[j] .. first[j] + count[j] - 1 with weights[start[j] ...]. The filters (ResizeFilter):
+//  - area, shrinking: scaled pixel k covers the source interval [k s, (k+1) s), s = source / scaled,
+//    each source pixel weighted by the length it overlaps, divided by s (OpenCV's INTER_AREA);
+//  - bilinear, shrinking: a triangle filter stretched over 2 s source pixels around the centre
+//    (k + 0.5) s, normalized (Pillow's and torchvision's antialiased BILINEAR);
+//  - enlarging, both: bilinear between the two source pixels nearest the centre (k + 0.5) s - 0.5,
+//    the edges clamped (the triangle filter unstretched);
 //  - same size: the pixel itself.
-// These are Pillow's BOX and BILINEAR filters in these directions.
 struct AxisResampler {
     int64_t source = 0, scaled = 0, output = 0, offset = 0;
     std::vector<int64_t> first, count, start;  // per scaled pixel used by the output
     std::vector<float> weights;
 
-    AxisResampler(int64_t source, int64_t scaled, int64_t output, int64_t offset);
+    AxisResampler(int64_t source, int64_t scaled, int64_t output, int64_t offset, ResizeFilter filter);
     // The output pixels that read source pixels: [begin, end).
     int64_t begin() const;
     int64_t end() const;
@@ -44,7 +45,7 @@ struct AxisResampler {
 // The size the image is scaled to before a crop or padding: height x width for stretch; for
 // shorter_side the shorter side becomes `shorter_side` and the longer int(shorter_side * longer /
 // shorter) (torchvision's Resize); for letterbox the largest size inside height x width with the
-// image's aspect ratio, rounded. Returns {width, height}.
+// image's aspect ratio, rounded as Pillow's ImageOps.contain does. Returns {width, height}.
 std::pair<int64_t, int64_t> scaled_size(const InputSpec& spec, int64_t width, int64_t height);
 
 class Preprocessor {
