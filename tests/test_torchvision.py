@@ -77,7 +77,8 @@ def check_structure(name, doc, shapes):
         assert counts.get(kind, 0) == count, f"{name}: {counts.get(kind, 0)} '{kind}' layers, expected {count}"
     assert shapes[doc["layers"][-1]["name"]] == [1000], f"{name}: the output is not 1000 values"
     assert doc["input"] == {"channels": 3, "height": 224, "width": 224, "color": "rgb", "scale": 1 / 255,
-                            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}, doc["input"]
+                            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                            "resize": "shorter_side", "shorter_side": 256, "filter": "bilinear"}, doc["input"]
     assert len(doc["labels"]) == 1000 and doc["labels"][0] == "tench", doc["labels"][:3]
     assert len(doc["tests"]) == 3, f"{name}: {len(doc['tests'])} tests"
     outputs = [recorded_output(case) for case in doc["tests"]]

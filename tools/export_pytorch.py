@@ -40,6 +40,8 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+import gapnet_file  # tools/, beside this script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -364,6 +366,7 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0 / 255.0)
     ap.add_argument("--mean", type=float, nargs="+")
     ap.add_argument("--std", type=float, nargs="+")
+    gapnet_file.add_image_arguments(ap)
     ap.add_argument("--name", default=None)
     ap.add_argument("--encoding", choices=["base64", "json"], default="base64",
                     help="tensor data as base64 float32 (default, fast to load) or JSON numbers")
@@ -382,6 +385,7 @@ def main():
         spec["mean"] = args.mean
     if args.std:
         spec["std"] = args.std
+    spec.update(gapnet_file.image_options(args))
     with open(args.labels) as f:
         labels = [line.rstrip("\n") for line in f if line.strip()]
     try:

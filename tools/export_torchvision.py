@@ -92,6 +92,12 @@ def input_spec(size):
             "mean": list(MEAN), "std": list(STD)}
 
 
+def imagenet_resize(size):
+    """torchvision's ImageNet evaluation transform: Resize(size / 0.875) (bilinear, antialiased), then
+    CenterCrop(size): 256 then 224 for a 224x224 input."""
+    return {"resize": "shorter_side", "shorter_side": round(size / 0.875), "filter": "bilinear"}
+
+
 def labels_for(name, classes):
     """ImageNet's class names from torchvision's weight metadata (a table in the package, nothing
     downloaded), else "0".."n-1"."""
@@ -208,7 +214,7 @@ def write(model, name, path, seed=0, tests=3, size=224, onnx_path=None):
                      "calibrated (tools/export_torchvision.py)", "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "exporter": "tools/export_torchvision.py"})
     doc = onnx_to_gapnet.document(conversion, labels_for(name, classes), "rgb", MEAN, STD, 1.0 / 255.0, name,
-                                  metadata)
+                                  metadata, imagenet_resize(size))
     if tests:
         x = export_pytorch.random_inputs(input_spec(size), tests, seed=seed)
         with torch.no_grad():

@@ -57,6 +57,51 @@ def input_spec(shape, vector, what, color=None, mean=None, std=None, scale=None)
     return spec
 
 
+def add_image_arguments(ap):
+    """The importers' options for how a photo becomes the input, beyond colour and normalization
+    (docs/model-format.md#input)."""
+    ap.add_argument("--resize", choices=["stretch", "shorter_side", "letterbox"],
+                    help="how an image becomes the input size (default stretch)")
+    ap.add_argument("--shorter-side", type=int, metavar="S",
+                    help="with --resize shorter_side: scale the shorter side to S, then crop the middle "
+                         "(torchvision: 256 for a 224x224 input)")
+    ap.add_argument("--pad", type=float, metavar="V", help="with --resize letterbox: the pad value, 0..255")
+    ap.add_argument("--filter", choices=["area", "bilinear"],
+                    help="the resampling filter where an image shrinks (default area; torchvision: bilinear)")
+    ap.add_argument("--channel-order", choices=["rgb", "bgr"], help="for rgb inputs (default rgb)")
+
+
+def image_options(args):
+    """The "input" keys the options of add_image_arguments set."""
+    keys = {"resize": args.resize, "shorter_side": args.shorter_side, "pad": args.pad, "filter": args.filter,
+            "channel_order": args.channel_order}
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def add_image_options(spec, options):
+    """`spec` with the image `options` (image_options), checked where the C++ loader would refuse them."""
+    if not options:
+        return spec
+    if spec["color"] == "none":
+        raise ConversionError("--resize, --shorter-side, --pad, --filter and --channel-order describe images; "
+                              "the input is a tensor (color none)")
+    resize = options.get("resize", "stretch")
+    if "shorter_side" in options:
+        side = max(spec["height"], spec["width"])
+        if resize != "shorter_side":
+            raise ConversionError("--shorter-side needs --resize shorter_side")
+        if not side <= options["shorter_side"] <= 8 * side:
+            raise ConversionError(f"--shorter-side must be from {side} (the input's larger side) to {8 * side}")
+    if "pad" in options:
+        if resize != "letterbox":
+            raise ConversionError("--pad needs --resize letterbox")
+        if not 0 <= options["pad"] <= 255:
+            raise ConversionError("--pad must be a pixel value from 0 to 255")
+    if options.get("channel_order") == "bgr" and spec["color"] != "rgb":
+        raise ConversionError("--channel-order bgr needs an rgb input")
+    return dict(spec, **options)
+
+
 def attach_tests(doc, tests):
     """Stores the recorded `tests` in `doc` (none: no key), at most MAX_TESTS of them."""
     if len(tests) > MAX_TESTS:

@@ -1223,7 +1223,8 @@ def provenance(keras_file, conversion, source=None):
     return metadata
 
 
-def document(conversion, labels=None, color=None, mean=None, std=None, scale=None, name="model", metadata=None):
+def document(conversion, labels=None, color=None, mean=None, std=None, scale=None, name="model", metadata=None,
+             image_options=None):
     """The complete gapnet model dict."""
     outputs = conversion.output_size
     if labels is None:
@@ -1231,7 +1232,8 @@ def document(conversion, labels=None, color=None, mean=None, std=None, scale=Non
     if len(labels) != outputs:
         raise ConversionError(f"{len(labels)} labels for {outputs} outputs")
     doc = {"format": "gapnet", "version": 1, "name": name,
-           "input": input_spec(conversion, color, mean, std, scale), "labels": list(labels),
+           "input": gapnet_file.add_image_options(input_spec(conversion, color, mean, std, scale),
+                                                    image_options or {}), "labels": list(labels),
            "layers": conversion.layers}
     if metadata:
         doc["metadata"] = metadata
@@ -1292,6 +1294,7 @@ def main():
     ap.add_argument("--scale", type=float, help="multiplies each 0..255 pixel (gapnet's default 1/255)")
     ap.add_argument("--mean", type=float, nargs="+", help="per-channel mean, after --scale")
     ap.add_argument("--std", type=float, nargs="+", help="per-channel standard deviation")
+    gapnet_file.add_image_arguments(ap)
     ap.add_argument("--name", help="the model name (default: the file name)")
     ap.add_argument("--metadata", metavar="FILE.json",
                     help="a JSON object of extra metadata (provenance, licence, ...) stored in the file's "
@@ -1323,7 +1326,8 @@ def main():
         conversion = convert(keras_file)
         name = args.name or os.path.splitext(os.path.basename(args.model))[0]
         doc = document(conversion, labels, args.color, args.mean, args.std, args.scale, name,
-                       {**provenance(keras_file, conversion, os.path.basename(args.model)), **extra})
+                       {**provenance(keras_file, conversion, os.path.basename(args.model)), **extra},
+                       gapnet_file.image_options(args))
         for path in args.test_data:
             tests += test_cases(conversion, *read_test_data(path))
         gapnet_file.attach_tests(doc, tests)

@@ -1127,7 +1127,8 @@ def input_spec(conversion, color=None, mean=None, std=None, scale=None):
                                   color, mean, std, scale)
 
 
-def document(conversion, labels=None, color=None, mean=None, std=None, scale=None, name="model", metadata=None):
+def document(conversion, labels=None, color=None, mean=None, std=None, scale=None, name="model", metadata=None,
+             image_options=None):
     """The complete gapnet model dict for a conversion whose output is a vector."""
     if len(conversion.output_shape) != 1:
         raise ConversionError(f"output '{conversion.output_name}' is a feature map "
@@ -1141,7 +1142,8 @@ def document(conversion, labels=None, color=None, mean=None, std=None, scale=Non
     if not conversion.layers:
         raise ConversionError("the graph has no layer gapnet can run (only Identity/Dropout)")
     doc = {"format": "gapnet", "version": 1, "name": name,
-           "input": input_spec(conversion, color, mean, std, scale), "labels": list(labels),
+           "input": gapnet_file.add_image_options(input_spec(conversion, color, mean, std, scale),
+                                                    image_options or {}), "labels": list(labels),
            "layers": conversion.layers}
     if metadata:
         doc["metadata"] = metadata
@@ -1213,6 +1215,7 @@ def main():
     ap.add_argument("--mean", type=float, nargs="+", help="per-channel mean, after --scale")
     ap.add_argument("--std", type=float, nargs="+", help="per-channel standard deviation")
     ap.add_argument("--scale", type=float, help="multiplies each 0..255 pixel (gapnet's default 1/255)")
+    gapnet_file.add_image_arguments(ap)
     ap.add_argument("--name", help="the model name (default: the file name)")
     ap.add_argument("--test-data", action="append", default=[], metavar="DIR",
                     help="an ONNX test_data_set directory (input_0.pb, output_0.pb) to record as tests "
@@ -1233,7 +1236,7 @@ def main():
         name = args.name or os.path.splitext(os.path.basename(args.model))[0]
         conversion = convert(model)
         doc = document(conversion, labels, args.color, args.mean, args.std, args.scale, name,
-                       provenance(model, conversion, os.path.basename(args.model)))
+                       provenance(model, conversion, os.path.basename(args.model)), gapnet_file.image_options(args))
         tests = []
         for directory in args.test_data:
             tests += test_cases(conversion, *_read_test_data(directory, conversion, model))
