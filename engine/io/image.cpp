@@ -18,6 +18,7 @@
 #include "crc32.h"
 #include "file.h"
 #include "jpeg.h"
+#include "png.h"
 
 namespace gapnet {
 namespace {
@@ -142,21 +143,15 @@ PnmHeader read_pnm_header(const std::string& bytes) {
     return PnmHeader{fields[0], fields[1], fields[2], i + 1};
 }
 
-// What stb_image does not check in a PNG, checked before it decodes one:
-//  - every chunk lies inside the file (stb allocates an IDAT chunk's declared length, up to 2 GiB,
-//    before noticing the file is shorter);
-//  - the CRC-32 of every critical chunk (IHDR, PLTE, IDAT, IEND), which stb skips: a damaged file
-//    must be refused, not classified from garbage pixels (ancillary chunks' CRCs are not checked,
-//    as libpng only warns about them; their content cannot change the pixels gapnet uses);
-//  - the image data inflates to no more than the header's size needs (stb grows its buffer for
-//    whatever the stream holds, so a small file could make it allocate up to 2 GiB).
-// Returns normally when stb should decode the file; leaves structural errors stb reports well
-// (bad IHDR fields, a missing IDAT or IEND) to stb.
-void check_png(const std::string& b) {
+// A PNG's chunks walked before libpng decodes it: every chunk must lie inside the file and carry a
+// valid type, every critical chunk (IHDR, PLTE, IDAT, IEND) a matching CRC-32 (libpng checks these
+// too, but its messages do not say where), the declared size must fit in the file's bytes, and the
+// file must end with IEND. Ancillary chunks' CRCs are not checked, as libpng only warns about them:
+// their content cannot change the pixels. Leaves what it cannot judge (bad IHDR fields) to libpng.
+void check_png(const std::string& b, const ImageLimits& limits) {
     size_t at = 8;
     int64_t width = 0, height = 0, depth = 0, color = 0, interlace = 0;
-    bool iphone = false, have_header = false, have_end = false;
-    std::string idat;
+    bool have_header = false, have_data = false, have_end = false;
     while (at < b.size()) {
         if (b.size() - at < 12)
             throw Error("truncated PNG: the file ends inside a chunk header at byte " + std::to_string(at));
@@ -176,22 +171,24 @@ void check_png(const std::string& b) {
                         " (gapnet reads standard PNG)");
         if (critical && crc32(b.data() + at + 4, 4 + size_t{length}) != big_endian32(b, at + 8 + length))
             throw Error("corrupt PNG: CRC mismatch in the " + name + " chunk at byte " + std::to_string(at));
-        if (type == "CgBI") iphone = true;  // Apple's variant: raw deflate without the zlib header
+        if (type == "CgBI")  // Apple's variant for iOS app bundles: raw deflate, BGRA premultiplied
+            throw Error("Apple's CgBI PNG variant is not supported (pngcrush -revert-iphone-optimizations converts it)");
         if (type == "IHDR" && length == 13 && !have_header) {
             have_header = true;
             width = big_endian32(b, at + 8), height = big_endian32(b, at + 12);
             depth = static_cast<unsigned char>(b[at + 16]), color = static_cast<unsigned char>(b[at + 17]);
             interlace = static_cast<unsigned char>(b[at + 20]);
         }
-        if (type == "IDAT") idat.append(b, at + 8, length);
+        have_data = have_data || type == "IDAT";
         at += 12 + size_t{length};
         if (type == "IEND") {
             have_end = true;
             break;
         }
     }
-    // Leave files stb will refuse anyway, for its own reason, to stb.
-    if (!have_header || idat.empty() || width < 1 || height < 1 || width > (1 << 24) || height > (1 << 24)) return;
+    if (have_header) check_image_size(width, height, limits);
+    // Leave files libpng will refuse anyway, for its own reason, to libpng.
+    if (!have_header || !have_data || width < 1 || height < 1 || width > (1 << 24) || height > (1 << 24)) return;
     const int64_t samples = color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1;  // gray, palette: 1
     // The filtered scanlines: per row one filter byte and the packed samples (stb's img_len), for
     // each of Adam7's seven passes when interlaced.
@@ -213,24 +210,6 @@ void check_png(const std::string& b) {
                     std::to_string(needed) + " bytes of scanlines, deflated at most 1032:1");
     if (!have_end)
         throw Error("truncated PNG: the file ends at byte " + std::to_string(b.size()) + " without an IEND chunk");
-    // stb accepts data past what the image needs; allow some (an encoder's padding), not a bomb.
-    const int64_t allowed = needed + needed / 8 + 65536;
-    if (allowed > INT_MAX || idat.size() > static_cast<size_t>(INT_MAX)) return;  // stb refuses it as too large
-    const std::unique_ptr<char[]> out(new char[static_cast<size_t>(allowed)]);  // not zeroed: inflate writes it
-    const char* reason_before = stbi_failure_reason();
-    const int got = iphone ? stbi_zlib_decode_noheader_buffer(out.get(), static_cast<int>(allowed), idat.data(),
-                                                              static_cast<int>(idat.size()))
-                           : stbi_zlib_decode_buffer(out.get(), static_cast<int>(allowed), idat.data(),
-                                                     static_cast<int>(idat.size()));
-    const std::string reason = got < 0 ? reason_since(reason_before) : "";
-    if (reason == "output buffer limit")
-        throw Error("corrupt PNG: the image data decompresses to more than the " + std::to_string(needed) +
-                    " bytes a " + std::to_string(width) + "x" + std::to_string(height) + " image needs");
-    if (got < 0)
-        throw Error("corrupt PNG: the compressed image data is invalid" + (reason.empty() ? "" : " (" + reason + ")"));
-    if (got < needed)
-        throw Error("truncated PNG: the image data decompresses to " + std::to_string(got) + " bytes, a " +
-                    std::to_string(width) + "x" + std::to_string(height) + " image needs " + std::to_string(needed));
 }
 
 // stb_image 2.27 removes Photoshop's white matte from a PSD with an alpha channel by computing, for
@@ -551,7 +530,6 @@ StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
     if (format == Format::other) format = Format::tga;  // stb recognized it, and TGA is the only format left
     check_image_size(w, h, limits);
     check_stored_size(bytes, format, w, h);
-    if (format == Format::png) check_png(bytes);
     if (format == Format::psd) check_psd(bytes);
     if (format == Format::gif) check_gif(bytes);
 
@@ -608,6 +586,16 @@ std::string_view jpeg_from_soi(const std::string& bytes) {
     return std::string_view(bytes).substr(bytes.find_first_not_of('\xff') - 1);
 }
 
+// A row-by-row decoder for a JPEG or PNG, after the checks of its format; nullptr for the formats
+// stb_image decodes whole.
+std::unique_ptr<RowDecoder> row_decoder(const std::string& bytes, const ImageLimits& limits) {
+    const Format format = detect_format(bytes);
+    if (format == Format::jpeg) return std::make_unique<JpegDecoder>(jpeg_from_soi(bytes), limits);
+    if (format != Format::png) return nullptr;
+    check_png(bytes, limits);
+    return std::make_unique<PngDecoder>(bytes, limits);
+}
+
 }  // namespace
 
 float Image::value(int64_t i) const {
@@ -620,15 +608,15 @@ float Image::value(int64_t i) const {
 Image decode_image(const std::string& bytes, const ImageLimits& limits) {
     refuse_unsupported(bytes);
     Image image;
-    if (detect_format(bytes) == Format::jpeg) {
-        JpegDecoder jpeg(jpeg_from_soi(bytes), limits);
-        const PixelFormat format = jpeg.start(1, jpeg.components() == 1);
+    if (const std::unique_ptr<RowDecoder> decoder = row_decoder(bytes, limits)) {
+        const PixelFormat format = decoder->start({});
         image.width = format.width, image.height = format.height, image.channels = format.channels;
-        const auto row_bytes = static_cast<size_t>(format.width * format.channels);
+        image.bits = format.bits, image.max_value = format.max_value;
+        const auto row_bytes = static_cast<size_t>(format.width * format.channels * format.bits / 8);
         image.samples.resize(row_bytes * static_cast<size_t>(format.height));
         for (int64_t y = 0; y < format.height; ++y)
-            std::memcpy(image.samples.data() + static_cast<size_t>(y) * row_bytes, jpeg.read_row(), row_bytes);
-        jpeg.finish();
+            std::memcpy(image.samples.data() + static_cast<size_t>(y) * row_bytes, decoder->read_row(), row_bytes);
+        decoder->finish();
         return image;
     }
     const StbPixels pixels = decode_with_stb(bytes, limits);
@@ -648,20 +636,22 @@ Tensor decode_to_input(const std::string& bytes, const InputSpec& spec, const Im
     refuse_unsupported(bytes);
     if (spec.color == ColorMode::none)
         throw Error("the model's input is a tensor, not an image (input.color is \"none\")");
-    if (detect_format(bytes) != Format::jpeg) {
+    const std::unique_ptr<RowDecoder> decoder = row_decoder(bytes, limits);
+    if (!decoder) {
         const StbPixels pixels = decode_with_stb(bytes, limits);
         return preprocess_pixels(pixels.samples.get(), pixels.format, spec);
     }
-    JpegDecoder jpeg(jpeg_from_soi(bytes), limits);
-    const auto [scaled_width, scaled_height] = scaled_size(spec, jpeg.width(), jpeg.height());
-    const int shrink = jpeg_shrink_for(jpeg.width(), jpeg.height(), scaled_width, scaled_height);
-    const PixelFormat format = jpeg.start(shrink, spec.channels == 1);
+    // A JPEG much larger than needed is decoded shrunk (jpeg.h); the size needed is what it is scaled to.
+    const auto [scaled_width, scaled_height] = scaled_size(spec, decoder->width(), decoder->height());
+    const PixelFormat format =
+        decoder->start({jpeg_shrink_for(decoder->width(), decoder->height(), scaled_width, scaled_height),
+                        spec.channels == 1, false});
     Preprocessor preprocessor(spec, format);
     for (int64_t y = 0; y < format.height; ++y) {
-        const uint8_t* row = jpeg.read_row();
+        const void* row = decoder->read_row();
         if (preprocessor.wants_row(y)) preprocessor.add_row(y, row);
     }
-    jpeg.finish();
+    decoder->finish();
     return preprocessor.finish();
 }
 

@@ -140,13 +140,13 @@ JpegDecoder::~JpegDecoder() = default;
 
 int64_t JpegDecoder::width() const { return state_->info.image_width; }
 int64_t JpegDecoder::height() const { return state_->info.image_height; }
-int JpegDecoder::components() const { return state_->info.num_components; }
 
-PixelFormat JpegDecoder::start(int shrink, bool gray) {
+PixelFormat JpegDecoder::start(const RowRequest& request) {
     State& s = *state_;
     if (setjmp(s.errors.jump)) s.fail();
-    s.info.scale_num = 1, s.info.scale_denom = static_cast<unsigned>(shrink);
+    s.info.scale_num = 1, s.info.scale_denom = static_cast<unsigned>(request.shrink);
     s.cmyk = s.info.jpeg_color_space == JCS_CMYK || s.info.jpeg_color_space == JCS_YCCK;
+    const bool gray = request.gray || s.info.jpeg_color_space == JCS_GRAYSCALE;
     s.info.out_color_space = s.cmyk ? JCS_CMYK : gray ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&s.info);
     s.row.resize(static_cast<size_t>(s.info.output_width) * static_cast<size_t>(s.info.output_components));
@@ -154,7 +154,7 @@ PixelFormat JpegDecoder::start(int shrink, bool gray) {
     return {s.info.output_width, s.info.output_height, s.cmyk ? 3 : s.info.output_components, 8, 255};
 }
 
-const uint8_t* JpegDecoder::read_row() {
+const void* JpegDecoder::read_row() {
     State& s = *state_;
     if (setjmp(s.errors.jump)) s.fail();
     JSAMPROW rows[1] = {s.row.data()};

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "image.h"
-#include "preprocess.h"
+#include "row_decoder.h"
 
 namespace gapnet {
 
@@ -16,26 +16,23 @@ namespace gapnet {
 // can encode, a component no scan covers, arithmetic coding. Errors are gapnet::Error; damaged
 // data is refused, never filled in: libjpeg's warnings that it made up pixels (the data of a scan or
 // the file ending early, a bad Huffman code, a lost restart marker) are errors here.
-class JpegDecoder {
+class JpegDecoder final : public RowDecoder {
 public:
     JpegDecoder(std::string_view bytes, const ImageLimits& limits);  // `bytes` must outlive the decoder
-    ~JpegDecoder();
+    ~JpegDecoder() override;
     JpegDecoder(const JpegDecoder&) = delete;
     JpegDecoder& operator=(const JpegDecoder&) = delete;
 
-    int64_t width() const;   // as the header declares
-    int64_t height() const;
-    int components() const;  // 1 gray, 3 YCbCr or RGB, 4 CMYK or YCCK
+    int64_t width() const override;
+    int64_t height() const override;
 
-    // Starts decoding at 1/`shrink` of the size (1, 2, 4 or 8: libjpeg computes each 8x8 block's
-    // pixels at 8/shrink per side from its DCT coefficients, as Pillow's draft() does), as gray (one
-    // channel: the luma the file stores, skipping its colour) when `gray`, else RGB. CMYK files
-    // (Adobe's inverted convention) give RGB. Returns the rows' format (8 bits per sample).
-    PixelFormat start(int shrink, bool gray);
-    // The next row, format.width * format.channels samples, valid until the next call.
-    const uint8_t* read_row();
-    // After the last row: reads the rest of the file up to the end-of-image marker.
-    void finish();
+    // request.shrink: libjpeg computes each 8x8 block's pixels at 8/shrink per side from its DCT
+    // coefficients (as Pillow's draft() does); request.gray: a colour JPEG as its stored luma (the
+    // colour channels not decoded). A gray JPEG gives one channel, any other RGB (CMYK ones in
+    // Adobe's inverted convention converted); 8 bits per sample.
+    PixelFormat start(const RowRequest& request) override;
+    const void* read_row() override;
+    void finish() override;
 
 private:
     struct State;

@@ -1,0 +1,36 @@
+// PNG decoding with libpng, a row at a time.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "image.h"
+#include "row_decoder.h"
+
+namespace gapnet {
+
+// A PNG being decoded. The constructor reads the header (up to the image data) and refuses a size
+// beyond `limits`; damaged data is refused, never filled in: libpng's CRC checks, its "benign"
+// errors (too much or too little image data) and a file ending early are errors here. Palette, low
+// bit depths and tRNS transparency are expanded; 16-bit samples are kept (native byte order). An
+// interlaced PNG is decoded whole first (Adam7 spreads each row over seven passes); any other
+// streams, holding only the row being decoded.
+class PngDecoder final : public RowDecoder {
+public:
+    PngDecoder(std::string_view bytes, const ImageLimits& limits);  // `bytes` must outlive the decoder
+    ~PngDecoder() override;
+    PngDecoder(const PngDecoder&) = delete;
+    PngDecoder& operator=(const PngDecoder&) = delete;
+
+    int64_t width() const override;
+    int64_t height() const override;
+    PixelFormat start(const RowRequest& request) override;  // honours keep_alpha
+    const void* read_row() override;
+    void finish() override;
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace gapnet
