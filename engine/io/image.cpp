@@ -655,20 +655,27 @@ Tensor decode_to_input(const std::string& bytes, const InputSpec& spec, const Im
     return preprocessor.finish();
 }
 
-std::string read_image_file(const std::string& path, const ImageLimits& limits) {
+void read_image_file(const std::string& path, const ImageLimits& limits, std::string& bytes) {
     // A compressed image is rarely larger than its raw pixels; bound the file by that plus headroom.
     const int64_t max_bytes = limits.max_pixels * 8 + (int64_t{1} << 20);
-    return read_file(path, max_bytes,
-                     "(the bound for an image of at most " + std::to_string(limits.max_pixels) +
-                         " pixels; raise it with --max-image-pixels N)");
+    read_file(path, max_bytes,
+              "(the bound for an image of at most " + std::to_string(limits.max_pixels) +
+                  " pixels; raise it with --max-image-pixels N)",
+              bytes);
 }
 
 Image read_image(const std::string& path, const ImageLimits& limits) {
-    return decode_image(read_image_file(path, limits), limits);
+    std::string bytes;
+    read_image_file(path, limits, bytes);
+    return decode_image(bytes, limits);
 }
 
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
-    return decode_to_input(read_image_file(path, limits), spec, limits);
+    // One buffer per thread, kept between images: reading a file into fresh memory costs a page fault
+    // per 4 KiB, as much time as decoding a 12-megapixel JPEG at 1/8 of its size.
+    thread_local std::string bytes;
+    read_image_file(path, limits, bytes);
+    return decode_to_input(bytes, spec, limits);
 }
 
 }  // namespace gapnet

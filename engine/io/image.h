@@ -44,9 +44,9 @@ Tensor preprocess(const Image& image, const InputSpec& spec);
 // formats from the decoder's own buffer.
 Tensor decode_to_input(const std::string& bytes, const InputSpec& spec, const ImageLimits& limits = {});
 
-// The bytes of the image file at `path` (any readable path: a FIFO, /dev/stdin), bounded by what an
-// image within `limits` can need.
-std::string read_image_file(const std::string& path, const ImageLimits& limits = {});
+// The bytes of the image file at `path` (any readable path: a FIFO, /dev/stdin) into `bytes`,
+// bounded by what an image within `limits` can need.
+void read_image_file(const std::string& path, const ImageLimits& limits, std::string& bytes);
 
 // read_image_file + decode_image.
 Image read_image(const std::string& path, const ImageLimits& limits = {});

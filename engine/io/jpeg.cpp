@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csetjmp>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 // jpeglib.h needs size_t and FILE declared first.
 #include <jerror.h>
@@ -26,9 +27,10 @@ void check_every_component_scanned(std::string_view b) {
     std::vector<Component> components;
     bool frame = false, progressive = false;
     for (size_t i = b.find('\xd8') + 1; i < b.size();) {
-        if (byte(i) != 0xFF) {
-            ++i;
-            continue;
+        if (byte(i) != 0xFF) {  // entropy-coded data: on to the next 0xFF
+            const void* next = std::memchr(b.data() + i, 0xFF, b.size() - i);
+            if (!next) return;
+            i = static_cast<size_t>(static_cast<const char*>(next) - b.data());
         }
         while (i < b.size() && byte(i) == 0xFF) ++i;  // fill bytes
         if (i >= b.size()) return;
