@@ -214,7 +214,9 @@ Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>
         inputs.clear();
         for (int input : step.inputs) inputs.push_back(input < 0 ? &batch : &outputs[input]);
         Tensor& out = outputs[step.last];
-        out = Tensor(batched(batch.shape[0], nodes_[step.last].output_shape));
+        // The returned output is the caller's; the others' memory comes back to the pool.
+        out = k + 1 == steps_.size() ? Tensor(batched(batch.shape[0], nodes_[step.last].output_shape))
+                                     : buffers_->take(batched(batch.shape[0], nodes_[step.last].output_shape));
         if (seconds) {
             const auto start = std::chrono::steady_clock::now();
             step.layer->forward(inputs, out, pool);
@@ -223,7 +225,7 @@ Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>
             step.layer->forward(inputs, out, pool);
         }
         for (int input : step.inputs)
-            if (input >= 0 && last_use[input] == k) outputs[input] = Tensor();
+            if (input >= 0 && last_use[input] == k) buffers_->give(std::move(outputs[input]));
     }
     return std::move(outputs.back());
 }

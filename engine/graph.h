@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer_pool.h"
 #include "layer.h"
 #include "limits.h"
 #include "tensor.h"
@@ -98,6 +99,7 @@ private:
 
     Shape input_shape_;
     Limits limits_;
+    std::unique_ptr<BufferPool> buffers_ = std::make_unique<BufferPool>();  // forward()'s intermediate outputs
     std::vector<Node> nodes_;
     int64_t work_ = 0;  // Layer::work of every node, per image
 };
