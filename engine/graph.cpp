@@ -198,10 +198,58 @@ void Graph::check_batch(const Tensor& batch) const {
                     to_string(input_shape_).substr(1));
 }
 
+// A batch runs in groups of images small enough for a group's activations to stay in a core's cache
+// from one layer to the next (kGroupBytes), so that a batch of 32 does not stream every layer's
+// whole output through memory; with several threads the groups are spread over them, each group
+// run on one thread (a small feature map gives a thread little to do inside one layer, a group a
+// whole pass). The group size depends on the model alone, never on the thread count, and a group is
+// computed by the same code on any thread: results are the same bit for bit for any thread count.
+// A batch of one group runs as before, each layer's loops spread over the threads.
+constexpr int64_t kGroupBytes = int64_t{1} << 20;
+
+int64_t Graph::images_per_group() const {
+    const int64_t per_image = std::max<int64_t>(working_memory_bytes(2) - working_memory_bytes(1), 1);
+    return std::clamp<int64_t>(kGroupBytes / per_image, 1, 64);
+}
+
 Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>* seconds) const {
     check_batch(batch);
     if (nodes_.empty()) return batch;
     if (seconds) seconds->resize(steps_.size(), 0.0);
+    const int64_t n = batch.shape[0], group = images_per_group();
+    if (n <= group) return run_steps(batch, pool, seconds);
+
+    const int64_t groups = (n + group - 1) / group;
+    const int64_t in_size = batch.size() / n;
+    const int64_t out_size = element_count(nodes_.back().output_shape);
+    Tensor output(batched(n, nodes_.back().output_shape));
+    std::vector<std::vector<double>> group_seconds(static_cast<size_t>(groups));
+    auto run_group = [&](int64_t g, ThreadPool& group_pool) {
+        const int64_t first = g * group, count = std::min(group, n - first);
+        Shape shape = batch.shape;
+        shape[0] = count;
+        Tensor part(shape, std::vector<float>(batch.data.begin() + first * in_size,
+                                              batch.data.begin() + (first + count) * in_size));
+        std::vector<double>* timing = seconds ? &group_seconds[static_cast<size_t>(g)] : nullptr;
+        if (timing) timing->resize(steps_.size(), 0.0);
+        const Tensor result = run_steps(part, group_pool, timing);
+        std::copy(result.data.begin(), result.data.end(), output.data.begin() + first * out_size);
+    };
+    if (pool.size() == 1) {
+        for (int64_t g = 0; g < groups; ++g) run_group(g, pool);
+    } else {
+        pool.parallel_for(groups, [&](int64_t g) {
+            ThreadPool serial(1);
+            run_group(g, serial);
+        });
+    }
+    if (seconds)  // thread time: with several threads, more than the wall time
+        for (const std::vector<double>& t : group_seconds)
+            for (size_t k = 0; k < t.size(); ++k) (*seconds)[k] += t[k];
+    return output;
+}
+
+Tensor Graph::run_steps(const Tensor& batch, ThreadPool& pool, std::vector<double>* seconds) const {
     // Each intermediate output is freed once the last step reading it has run.
     std::vector<size_t> last_use(nodes_.size(), 0);
     for (size_t k = 0; k < steps_.size(); ++k)

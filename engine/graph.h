@@ -89,6 +89,9 @@ public:
 
 private:
     void check_batch(const Tensor& batch) const;
+    // The images forward() runs together (see graph.cpp), and the steps over one such group.
+    int64_t images_per_group() const;
+    Tensor run_steps(const Tensor& batch, ThreadPool& pool, std::vector<double>* seconds) const;
     // Per node: how many inputs of the nodes marked in `counted` read it (the last node: one more).
     std::vector<int> readers(const std::vector<bool>& counted) const;
     void unfuse();
