@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""gapnet against its peers, PyTorch and OpenCV DNN, measured side by side; writes docs/performance.md.
+"""gapnet against its peers, PyTorch, OpenCV DNN and ONNX Runtime, measured side by side; writes
+docs/performance.md.
 
     /usr/bin/python3 tools/bench_peers.py [--rounds 5] [--iterations 100] [--models m1,m2,m3,...]
-        [--out docs/performance.md] [--gapnet build/release/gapnet] [--smoke]
+        [--out docs/performance.md] [--gapnet build/release/gapnet] [--ort-dir DIR] [--smoke]
 
 Methodology
 -----------
@@ -14,22 +15,34 @@ PyTorch from their own JSON weights, so every engine runs exactly the same netwo
 
 Files. Each model is written once to gapnet's format with tools/export_pytorch.py's export() (base64
 tensors; the file records PyTorch's outputs for seeded inputs) and to ONNX with torch.onnx.export
-(opset 11, dynamic batch), which OpenCV DNN reads. For the largest model (the smallest in --smoke) a
-second gapnet file with JSON number arrays is written, to measure how fast that encoding loads.
+(opset 11, dynamic batch), which OpenCV DNN and ONNX Runtime read. For the largest model (the
+smallest in --smoke) a second gapnet file with JSON number arrays is written, to measure how fast
+that encoding loads.
 
 Correctness first. Before any timing, `gapnet verify` re-runs the recorded cases of every gapnet file
-(tolerance 1e-5); a failure stops the run. Every peer worker runs the same recorded inputs through
-the engine it is about to time and reports the largest difference from PyTorch's recorded outputs;
-a peer that differs by more than 1e-4 is refused for that model: it is not timed again, its figures
-are not reported, and --smoke fails.
+(tolerance 1e-5); a failure stops the run. Every peer worker reads the recorded inputs from the
+gapnet file, runs them through the engine it is about to time, in the same process, and reports the
+largest difference from PyTorch's recorded outputs; a peer that differs by more than 1e-4 is refused
+for that model: it is not timed again, its figures are not reported, and --smoke fails.
 
 Engines. gapnet: `gapnet bench --json` (its own process). PyTorch: the model traced with
 torch.jit.trace, frozen with torch.jit.freeze, run under torch.inference_mode(), once with oneDNN
 (torch.backends.mkldnn) enabled and once disabled (convolutions and matrix products then go to BLAS,
 OpenBLAS here); the faster of the two in each configuration is "best PyTorch". OpenCV DNN: the ONNX
-file with cv2.dnn.readNetFromONNX, the OpenCV backend on the CPU. Threads: gapnet --threads n;
-torch.set_num_threads(n) with set_num_interop_threads(1); cv2.setNumThreads(n); and in every worker's
-environment OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = MKL_NUM_THREADS = n.
+file with cv2.dnn.readNetFromONNX, the OpenCV backend on the CPU. ONNX Runtime: the npm package
+onnxruntime-node, version ORT_VERSION (1.30.0; its own prebuilt libonnxruntime, CPU execution
+provider), run from Node.js by tools/ort_worker.js: InferenceSession.create on the ONNX file with
+graphOptimizationLevel 'all', executionMode 'sequential', intraOpNumThreads n, interOpNumThreads 1
+(ORT's other settings at their defaults, so its pool's threads spin while waiting, as a user gets),
+one `await session.run(...)` per timed run (the output copied into a JavaScript typed array, as the
+Python peers copy theirs into numpy). This script installs it on first use with
+`npm install --ignore-scripts onnxruntime-node@1.30.0` (the package ships its CPU binaries; its
+install script would only download GPU ones) into --ort-dir, outside the repository (default
+$GAPNET_ORT_DIR or ~/.cache/gapnet/onnxruntime-node-1.30.0); if Node.js, npm or the install fails,
+the run fails: no peer is skipped. Threads: gapnet --threads n; torch.set_num_threads(n) with
+set_num_interop_threads(1); cv2.setNumThreads(n); ORT's intraOpNumThreads n (the calling thread is
+one of them); and in every worker's environment OMP_NUM_THREADS = OPENBLAS_NUM_THREADS =
+MKL_NUM_THREADS = n.
 
 Timing. One block = one engine, model, thread count and batch size in a fresh process: load, check,
 `warmup` untimed runs, then `iterations` timed runs of one forward pass over the batch (random inputs
@@ -44,10 +57,12 @@ least --min-iterations), the same count for every engine.
 After the first round, a peer more than --prune-factor (2) times slower than the best peer in a
 configuration cannot be the best peer there and is not run again in it (its cell keeps the first
 round's figure, marked †); without this, PyTorch without oneDNN on M3 at batch 32 takes most of a
-full run. Most of a full run's time is M3 at batch 32.
+full run. Most of a full run's time is M3 at batch 32: on a 2-core machine, `--rounds 3` took 25 to
+50 minutes, up to 25 of them round 1's four PyTorch blocks there; later rounds, pruned, take 5 to 10
+minutes each (the README's command uses 3 rounds, not the default 5, to keep a run under an hour).
 
-Ratios compare gapnet's median with the best peer's (best PyTorch or OpenCV, whichever is faster in
-that configuration), both measured in this run.
+Ratios compare gapnet's median with the best peer's (best PyTorch, OpenCV DNN or ONNX Runtime,
+whichever is fastest in that configuration), both measured in this run.
 """
 import argparse
 import base64
@@ -70,10 +85,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 PEER_TOLERANCE = 1e-4
-ENGINES = ["gapnet", "pytorch", "pytorch-no-mkldnn", "opencv"]
+ENGINES = ["gapnet", "pytorch", "pytorch-no-mkldnn", "opencv", "onnxruntime"]
 PEERS = ENGINES[1:]
 ENGINE_TITLES = {"gapnet": "gapnet", "pytorch": "PyTorch (oneDNN)",
-                 "pytorch-no-mkldnn": "PyTorch (no oneDNN)", "opencv": "OpenCV DNN"}
+                 "pytorch-no-mkldnn": "PyTorch (no oneDNN)", "opencv": "OpenCV DNN", "onnxruntime": "ONNX Runtime"}
+# ONNX Runtime: the npm package onnxruntime-node at this version, installed by this script (outside
+# the repository) and run by a Node.js worker.
+ORT_VERSION = "1.30.0"
+ORT_WORKER = os.path.join(ROOT, "tools", "ort_worker.js")
+PYTHON_WORKERS = ["pytorch", "pytorch-no-mkldnn", "opencv"]  # the peers run by this script's --worker
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MiB = 1024 * 1024
 
@@ -367,11 +387,60 @@ def worker_block(args):
 
 
 # ----------------------------------------------------------------------------------------------
+# ONNX Runtime: onnxruntime-node from the npm registry, installed on first use into a folder of its
+# own; its blocks are run by tools/ort_worker.js.
+
+def default_ort_dir():
+    """$GAPNET_ORT_DIR, or a folder of the user's cache: outside the repository, kept between runs."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("GAPNET_ORT_DIR") or os.path.join(cache, "gapnet", f"onnxruntime-node-{ORT_VERSION}")
+
+
+def installed_ort_version(folder):
+    try:
+        with open(os.path.join(folder, "node_modules", "onnxruntime-node", "package.json")) as f:
+            return json.load(f).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+def install_onnxruntime(folder):
+    """Makes sure `folder` holds onnxruntime-node ORT_VERSION: if not, `npm install --ignore-scripts`
+    it (the package ships its CPU binaries; its install script would only fetch GPU ones) into a
+    staging folder beside it, then moves that into place. Any failure is an error, never a skip."""
+    if installed_ort_version(folder) == ORT_VERSION:
+        return
+    missing = [tool for tool in ("node", "npm") if not shutil.which(tool)]
+    if missing:
+        raise BenchError(f"the ONNX Runtime peer needs Node.js and npm; not found: {', '.join(missing)}")
+    package = f"onnxruntime-node@{ORT_VERSION}"
+    print(f"installing {package} into {folder}", flush=True)
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".onnxruntime-node-", dir=os.path.dirname(folder))
+    try:
+        try:
+            run_checked(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", staging, package],
+                        timeout=900)
+        except BenchError as e:
+            raise BenchError(f"could not install {package}: {e}")
+        if installed_ort_version(staging) != ORT_VERSION:
+            raise BenchError(f"npm installed no onnxruntime-node {ORT_VERSION} into {staging}")
+        os.chmod(staging, 0o755)  # mkdtemp's folder is private
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            if installed_ort_version(folder) != ORT_VERSION:  # not another run's install, done meanwhile
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
 # The orchestrator: prepare files, check, run the interleaved blocks, write the report.
 
-def run_json(command, env=None, timeout=3600, echo=False):
-    """Runs `command` and returns the JSON object on the last line of its output (its other lines are
-    printed when `echo`)."""
+def run_checked(command, env=None, timeout=3600):
+    """Runs `command`, capturing its output; fails (BenchError, with the output's tail) unless it exits 0."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -379,6 +448,13 @@ def run_json(command, env=None, timeout=3600, echo=False):
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         raise BenchError(f"exit status {done.returncode}: {shlex.join(command)}\n{tail}")
+    return done
+
+
+def run_json(command, env=None, timeout=3600, echo=False):
+    """Runs `command` and returns the JSON object on the last line of its output (its other lines are
+    printed when `echo`)."""
+    done = run_checked(command, env, timeout)
     lines = done.stdout.strip().splitlines()
     if echo and len(lines) > 1:
         print("\n".join(lines[:-1]), flush=True)
@@ -395,10 +471,15 @@ def thread_env(threads):
     return env
 
 
-def worker_command(engine, model, threads, batch, iterations, warmup):
-    return [sys.executable, os.path.abspath(__file__), "--worker", engine, "--model-file", model["gapnet_file"],
-            "--onnx", model["onnx_file"], "--threads", str(threads), "--batch", str(batch),
-            "--iterations", str(iterations), "--warmup", str(warmup)]
+def block_command(args, engine, model, threads, batch, iterations, warmup):
+    """The command that runs one block of `engine`; each prints one JSON object."""
+    if engine == "gapnet":
+        return gapnet_command(args.gapnet, model["gapnet_file"], threads, batch, iterations, warmup)
+    common = ["--model-file", model["gapnet_file"], "--onnx", model["onnx_file"], "--threads", str(threads),
+              "--batch", str(batch), "--iterations", str(iterations), "--warmup", str(warmup)]
+    if engine == "onnxruntime":
+        return ["node", ORT_WORKER, "--ort-dir", args.ort_dir, "--tolerance", repr(PEER_TOLERANCE)] + common
+    return [sys.executable, os.path.abspath(__file__), "--worker", engine] + common
 
 
 def gapnet_command(gapnet, model_file, threads, batch, iterations, warmup, conv_algorithm="auto"):
@@ -517,12 +598,9 @@ def run_benchmark(args, models, number_arrays_file):
                 if ((engine, key) in refused or (engine, key, threads, batch) in pruned
                         or (args.smoke and engine == "pytorch-no-mkldnn" and key != "m1")):
                     continue
-                if engine == "gapnet":
-                    command = gapnet_command(args.gapnet, model["gapnet_file"], threads, batch, iterations, warmup)
-                else:
-                    command = worker_command(engine, model, threads, batch, iterations, warmup)
                 started = time.time()
-                result = run_json(command, env=thread_env(threads))
+                result = run_json(block_command(args, engine, model, threads, batch, iterations, warmup),
+                                  env=thread_env(threads))
                 if engine == "gapnet":
                     median = result["latency_ms"]["median"]
                     counted = (result.get("parameters"), result.get("macs_per_image"))
@@ -717,7 +795,7 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     add = out.append
     command = "/usr/bin/python3 tools/bench_peers.py " + shlex.join(args.argv)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    add("# Performance: gapnet against PyTorch and OpenCV DNN\n")
+    add("# Performance: gapnet against PyTorch, OpenCV DNN and ONNX Runtime\n")
     add(f"Generated by `{command.strip()}` on {now}, in {elapsed / 60:.1f} minutes. Everything in this file "
         "comes from that run; nothing is edited by hand. Re-running the command rewrites it.\n")
     if args.smoke:
@@ -726,12 +804,15 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     add(f"Rounds: {args.rounds}. In each round every engine runs one block per model, thread count and "
         "batch, in its own process, the engines' order rotating between rounds. A cell is the median "
         "[min-max] over rounds of the blocks' median latency (ms, batch 1) or throughput (images/s, batch 32 "
-        "= 32 / median latency). The ratio compares gapnet's median with the best peer's (the faster of "
-        "PyTorch with or without oneDNN, and OpenCV DNN) in the same configuration.\n")
+        "= 32 / median latency). The ratio compares gapnet's median with the best peer's (the fastest of "
+        "PyTorch with or without oneDNN, OpenCV DNN and ONNX Runtime) in the same configuration.\n")
     add("Method, in short: PyTorch runs its model traced (`torch.jit.trace`), frozen (`torch.jit.freeze`) "
-        "and under `torch.inference_mode()`; OpenCV DNN reads the same network exported to ONNX (opset 11). "
-        "Thread counts: `gapnet bench --threads n`, `torch.set_num_threads(n)` + `set_num_interop_threads(1)`, "
-        "`cv2.setNumThreads(n)`, and OMP/OpenBLAS/MKL thread variables = n in every process. The inputs are "
+        "and under `torch.inference_mode()`; OpenCV DNN and ONNX Runtime read the same network exported to "
+        "ONNX (opset 11, dynamic batch); ONNX Runtime is the npm package `onnxruntime-node` (its CPU "
+        "execution provider) run from Node.js, with `graphOptimizationLevel: 'all'` and "
+        "`executionMode: 'sequential'`. Thread counts: `gapnet bench --threads n`, `torch.set_num_threads(n)` "
+        "+ `set_num_interop_threads(1)`, `cv2.setNumThreads(n)`, ONNX Runtime's `intraOpNumThreads: n` + "
+        "`interOpNumThreads: 1`, and OMP/OpenBLAS/MKL thread variables = n in every process. The inputs are "
         "random (uniform in [-1, 1]). The full methodology is the docstring of `tools/bench_peers.py`.\n")
 
     add("## Machine and versions\n")
@@ -757,7 +838,9 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     blas = ", ".join(f"`{p}`" for p in info["blas_libraries"]) or "none found"
     add(f"| BLAS loaded by PyTorch | {blas}; OpenBLAS: {'yes' if info['torch_uses_openblas'] else '**no**'} |")
     add(f"| OpenBLAS | {info['openblas_config'] or '?'} (package libopenblas0-pthread {machine['openblas_package'] or 'not installed'}) |")
-    add(f"| OpenCV | {info['cv2']}, parallel framework: {info['cv2_parallel']} |\n")
+    add(f"| OpenCV | {info['cv2']}, parallel framework: {info['cv2_parallel']} |")
+    add(f"| ONNX Runtime | {info['onnxruntime']} (npm `onnxruntime-node`, its own prebuilt CPU binaries; CPU "
+        f"execution provider), on Node.js {info['node']} |\n")
 
     add("## Models\n")
     add("| model | input | parameters | MACs per image | gapnet file | `gapnet verify` (largest difference) |")
@@ -938,7 +1021,8 @@ def parse_list(text, kind=str):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Benchmark gapnet against PyTorch and OpenCV DNN; write docs/performance.md.")
+    ap = argparse.ArgumentParser(description="Benchmark gapnet against PyTorch, OpenCV DNN and ONNX Runtime; "
+                                             "write docs/performance.md.")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (default 5; smoke 1)")
     ap.add_argument("--iterations", type=int, help="timed runs per block for small models (default 100; smoke 2)")
     ap.add_argument("--min-iterations", type=int, help="timed runs per block at least (default 3; smoke 1)")
@@ -955,11 +1039,14 @@ def main():
     ap.add_argument("--out", help="the report (default docs/performance.md; smoke: a temporary file)")
     ap.add_argument("--raw", help="also write every block's raw result as JSON here")
     ap.add_argument("--gapnet", default=os.path.join(ROOT, "build", "release", "gapnet"), help="the gapnet program")
+    ap.add_argument("--ort-dir", default=default_ort_dir(),
+                    help=f"where onnxruntime-node {ORT_VERSION} is, or is installed with npm if missing "
+                         "(default $GAPNET_ORT_DIR, or ~/.cache/gapnet/onnxruntime-node-VERSION)")
     ap.add_argument("--workdir", help="where the exported files go (default: a temporary directory, removed)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the reference models' weights")
     ap.add_argument("--smoke", action="store_true", help="tiny counts and a subset of configurations; fail on any error")
     # Worker mode (internal): one block of one peer engine, printed as JSON.
-    ap.add_argument("--worker", choices=["info", "prepare"] + PEERS, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["info", "prepare"] + PYTHON_WORKERS, help=argparse.SUPPRESS)
     ap.add_argument("--model-file", help=argparse.SUPPRESS)
     ap.add_argument("--onnx", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
@@ -991,6 +1078,7 @@ def main():
     if not os.path.isfile(args.gapnet) or not os.access(args.gapnet, os.X_OK):
         ap.error(f"no gapnet program at {args.gapnet}: build it, or pass --gapnet PATH")
     args.gapnet = os.path.abspath(args.gapnet)
+    args.ort_dir = os.path.abspath(args.ort_dir)
     if args.out is None:
         args.out = (os.path.join(tempfile.gettempdir(), "gapnet-performance-smoke.md") if args.smoke
                     else os.path.join(ROOT, "docs", "performance.md"))
@@ -999,11 +1087,13 @@ def main():
     workdir = args.workdir or tempfile.mkdtemp(prefix="gapnet-bench-peers-")
     os.makedirs(workdir, exist_ok=True)
     try:
+        install_onnxruntime(args.ort_dir)
         info = run_json([sys.executable, os.path.abspath(__file__), "--worker", "info"], env=thread_env(1))
+        info.update(run_json(["node", ORT_WORKER, "--ort-dir", args.ort_dir, "--info"]))
         if not info["torch_uses_openblas"]:
             print("warning: PyTorch does not load OpenBLAS (install libopenblas0-pthread)", file=sys.stderr)
-        print(f"peers: torch {info['torch']}, OpenCV {info['cv2']}, OpenBLAS: {info['torch_uses_openblas']} "
-              f"({time.time() - started:.0f} s)", flush=True)
+        print(f"peers: torch {info['torch']}, OpenCV {info['cv2']}, OpenBLAS: {info['torch_uses_openblas']}, "
+              f"ONNX Runtime {info['onnxruntime']} on Node.js {info['node']} ({time.time() - started:.0f} s)", flush=True)
         machine = machine_facts(args)
         print(f"machine: {machine['cpu']} ({time.time() - started:.0f} s)", flush=True)
         prepare = [sys.executable, os.path.abspath(__file__), "--worker", "prepare", "--workdir", workdir,
