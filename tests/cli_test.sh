@@ -6,7 +6,7 @@
 # tests/models/brightness.json averages its 2x2 gray input (GAP), then dense [2, -2] and softmax:
 # p(bright) = 1 / (1 + exp(-4 m)) for a mean pixel m in 0..1. For data/test-images/gray.png,
 # m = (0 + 64 + 128 + 255) / 4 / 255 = 0.438235, p = 0.852323386; for rgb.png the BT.601 luma mean is
-# 68.2875 / 255, p = 0.744820584.
+# 68.2875 / 255, p = 0.744820584. JSON holds the float32 results in their shortest form (0.8523234).
 set -u
 gapnet=$1
 src=$2
@@ -59,11 +59,11 @@ fi
 
 # JSON lines, and --top K capped at the number of classes.
 if run json 0 "$gapnet" classify --model="$model" --top 1 --json "$images/gray.png" "$images/rgb.png"; then
-    expect_line json "$tmp/out" "{\"file\": \"$images/gray.png\", \"top\": [{\"label\": \"bright\", \"index\": 0, \"probability\": 0.852323413}]}"
-    expect_line json "$tmp/out" "{\"file\": \"$images/rgb.png\", \"top\": [{\"label\": \"bright\", \"index\": 0, \"probability\": 0.744820595}]}"
+    expect_line json "$tmp/out" "{\"file\":\"$images/gray.png\",\"top\":[{\"label\":\"bright\",\"index\":0,\"probability\":0.8523234}]}"
+    expect_line json "$tmp/out" "{\"file\":\"$images/rgb.png\",\"top\":[{\"label\":\"bright\",\"index\":0,\"probability\":0.7448206}]}"
 fi
 if run top-all 0 "$gapnet" classify --model "$model" --top 10 --json "$images/gray.png"; then
-    grep -q '"label": "dark", "index": 1, "probability": 0.147676' "$tmp/out" || { echo "FAIL top-all"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -q '"label":"dark","index":1,"probability":0.1476766}' "$tmp/out" || { echo "FAIL top-all"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 
 # One bad image among good ones: the others are classified, one error line, exit 1.
@@ -75,9 +75,31 @@ if run partial 1 "$gapnet" classify --model "$model" --top 1 "$images/gray.png" 
     expect_lines partial "$tmp/err" 2
 fi
 if run partial-json 1 "$gapnet" classify --model "$model" --json "$images/missing.png" "$images/gray.png"; then
-    expect_line partial-json "$tmp/out" "{\"file\": \"$images/missing.png\", \"error\": \"cannot open: No such file or directory\"}"
+    expect_line partial-json "$tmp/out" "{\"file\":\"$images/missing.png\",\"error\":\"cannot open: No such file or directory\"}"
     expect_lines partial-json "$tmp/out" 2
 fi
+
+# --files-from: the listed images in order, empty lines skipped, an unreadable one reported in its
+# place; tests/classify_files_from_test.py streams 100,000 paths.
+printf '%s\n' "$images/gray.png" "" "$images/missing.png" "$images/rgb.png" >"$tmp/list.txt"
+if run files-from 1 "$gapnet" classify --model "$model" --top 1 --json --files-from "$tmp/list.txt"; then
+    [ "$(cut -c1-60 "$tmp/out")" = "$(printf '%s\n' "{\"file\":\"$images/gray.png\",\"top\":[{\"label\"" \
+        "{\"file\":\"$images/missing.png\",\"error\":\"cannot open: No such" "{\"file\":\"$images/rgb.png\",\"top\":[{\"label\"" | cut -c1-60)" ] ||
+        { echo "FAIL files-from: not the three images in order"; cat "$tmp/out"; failures=$((failures + 1)); }
+    expect_line files-from "$tmp/err" "gapnet: error: $images/missing.png: cannot open: No such file or directory"
+    expect_lines files-from "$tmp/err" 1
+fi
+# A listed "-" is a file of that name: standard input is the list itself.
+if run files-from-dash 1 "$gapnet" classify --model "$model" --files-from - < <(printf -- '-\n'); then
+    expect_line files-from-dash "$tmp/err" "gapnet: error: -: cannot open: No such file or directory"
+fi
+run files-from-empty 0 "$gapnet" classify --model "$model" --files-from - </dev/null && expect_lines files-from-empty "$tmp/out" 0
+run files-from-missing 1 "$gapnet" classify --model "$model" --files-from "$tmp/none.txt" &&
+    expect_line files-from-missing "$tmp/err" "gapnet: error: $tmp/none.txt: cannot open: No such file or directory"
+run files-from-directory 1 "$gapnet" classify --model "$model" --files-from "$tmp" &&
+    expect_line files-from-directory "$tmp/err" "gapnet: error: $tmp: is a directory, not a file"
+run files-from-and-images 2 "$gapnet" classify --files-from "$tmp/list.txt" "$images/gray.png" &&
+    expect_line files-from-and-images "$tmp/err" "gapnet: error: IMAGE arguments and --files-from exclude each other (see gapnet classify --help)"
 
 # Bad models: one line naming the file and the problem, exit 1.
 sed 's/"in_features": 1/"in_features": 3/' "$model" >"$tmp/bad.json"
@@ -117,8 +139,8 @@ if run heads 0 "$gapnet" heads --input 7x7x64 --classes 10 --hidden 500; then
     grep -qE '^  conv 1x1 64 -> 10 +640 +10 +650 +31,360$' "$tmp/out" || { echo "FAIL heads all-conv"; failures=$((failures + 1)); }
 fi
 if run heads-json 0 "$gapnet" heads --input 7x7x1024 --classes 10 --json; then
-    grep -q '"gap": {"reduction": "global_avg_pool2d", "output": 1024, "dense": \[{"in": 1024, "out": 10, "weights": 10240, "biases": 10, "parameters": 10250, "macs": 10240}\]' "$tmp/out" &&
-    grep -q '"all_convolutional": {"conv1x1": \[{"in": 1024, "out": 10, "weights": 10240, "biases": 10, "parameters": 10250, "macs": 501760}\]' "$tmp/out" ||
+    grep -q '"gap":{"reduction":"global_avg_pool2d","output":1024,"dense":\[{"in":1024,"out":10,"weights":10240,"biases":10,"parameters":10250,"macs":10240}\]' "$tmp/out" &&
+    grep -q '"all_convolutional":{"conv1x1":\[{"in":1024,"out":10,"weights":10240,"biases":10,"parameters":10250,"macs":501760}\]' "$tmp/out" ||
         { echo "FAIL heads-json"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 run heads-bad-input 2 "$gapnet" heads --input 7x7 --classes 10
@@ -137,7 +159,7 @@ for d in idx/samples-images-idx3-ubyte idx-gz/samples-images-idx3-ubyte.gz; do
     fi
 done
 if run eval-json 0 "$gapnet" eval --dataset "$datasets/idx/samples-images-idx3-ubyte" --limit 3 --json; then
-    grep -q '"results": {"images": 3, "unreadable": 0, "top1": 1, "top5": 1,' "$tmp/out" || { echo "FAIL eval-json"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -q '"results":{"images":3,"unreadable":0,"top1":1.0,"top5":1.0,' "$tmp/out" || { echo "FAIL eval-json"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 # A class folder with an unreadable image: a warning and a count, the rest evaluated, exit 1.
 if run eval-folders 1 "$gapnet" eval --dataset "$datasets/folders"; then
@@ -164,7 +186,7 @@ if run compare 0 "$gapnet" compare "$default_model" "$default_model" --dataset "
     expect_line compare "$tmp/out" "Top-1 accuracy: fashion_gap 90.00 %, fashion_gap 90.00 % (a difference of 0.00 points)."
 fi
 if run compare-json 0 "$gapnet" compare "$model" "$default_model" --json; then
-    grep -q '"head_parameters": 4, "file_bytes": ' "$tmp/out" || { echo "FAIL compare-json"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -q '"head_parameters":4,"file_bytes":' "$tmp/out" || { echo "FAIL compare-json"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 run compare-bad 1 "$gapnet" compare "$model" "$tmp/none.json"
 run compare-one 2 "$gapnet" compare "$model"
@@ -180,20 +202,21 @@ if run compare-three 0 "$gapnet" compare "$default_model" "$src/models/fashion_f
     [ "$(grep -c '^Latency: fashion_gap takes ' "$tmp/out")" -eq 2 ] || { echo "FAIL compare-three latency sentences"; failures=$((failures + 1)); }
 fi
 if run compare-three-json 0 "$gapnet" compare "$model" "$src/tests/models/tiny_graph.json" "$default_model" --json; then
-    [ "$(grep -o '"name": "[a-z_]*", "parameters": [0-9]*, "backbone_parameters": [0-9]*, "head_parameters": [0-9]*' "$tmp/out" | tr '\n' ';')" = \
-      '"name": "brightness", "parameters": 4, "backbone_parameters": 0, "head_parameters": 4;"name": "tiny_graph", "parameters": 241, "backbone_parameters": 241, "head_parameters": 0;"name": "fashion_gap", "parameters": 66410, "backbone_parameters": 65760, "head_parameters": 650;' ] ||
+    [ "$(grep -o '"name":"[a-z_]*","parameters":[0-9]*,"backbone_parameters":[0-9]*,"head_parameters":[0-9]*' "$tmp/out" | tr '\n' ';')" = \
+      '"name":"brightness","parameters":4,"backbone_parameters":0,"head_parameters":4;"name":"tiny_graph","parameters":241,"backbone_parameters":241,"head_parameters":0;"name":"fashion_gap","parameters":66410,"backbone_parameters":65760,"head_parameters":650;' ] ||
         { echo "FAIL compare-three-json"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 
 # Standard input, odd file names, image limits.
 if run stdin 0 "$gapnet" classify --model "$model" --top 1 --json - <"$images/gray.png"; then
-    expect_line stdin "$tmp/out" '{"file": "-", "top": [{"label": "bright", "index": 0, "probability": 0.852323413}]}'
+    expect_line stdin "$tmp/out" '{"file":"-","top":[{"label":"bright","index":0,"probability":0.8523234}]}'
 fi
 cp "$images/gray.png" "$tmp/a name with spaces é.png"
 cp "$images/gray.png" "$tmp/latin1-$(printf '\xe9').png"
 if run odd-names 0 "$gapnet" classify --model "$model" --top 1 --json "$tmp/a name with spaces é.png" "$tmp/latin1-$(printf '\xe9').png"; then
-    expect_line odd-names "$tmp/out" "{\"file\": \"$tmp/a name with spaces é.png\", \"top\": [{\"label\": \"bright\", \"index\": 0, \"probability\": 0.852323413}]}"
-    expect_line odd-names "$tmp/out" "{\"file\": \"$tmp/latin1-\\ufffd.png\", \"top\": [{\"label\": \"bright\", \"index\": 0, \"probability\": 0.852323413}]}"
+    expect_line odd-names "$tmp/out" "{\"file\":\"$tmp/a name with spaces é.png\",\"top\":[{\"label\":\"bright\",\"index\":0,\"probability\":0.8523234}]}"
+    # The Latin-1 byte, not UTF-8, is U+FFFD in the JSON text.
+    expect_line odd-names "$tmp/out" "{\"file\":\"$tmp/latin1-�.png\",\"top\":[{\"label\":\"bright\",\"index\":0,\"probability\":0.8523234}]}"
 fi
 if run image-limit 1 "$gapnet" classify --model "$model" --max-image-side 1 "$images/gray.png"; then
     grep -q "^gapnet: error: $images/gray.png: image is 2x2, beyond the limit" "$tmp/err" || { echo "FAIL image-limit"; cat "$tmp/err"; failures=$((failures + 1)); }
@@ -210,7 +233,7 @@ run directory 1 "$gapnet" classify --model "$model" "$images" &&
 
 # features: the preprocessed input of gray.png is its pixels / 255; the GAP output is their mean.
 if run features-input 0 "$gapnet" features --model "$model" --layer input --json "$images/gray.png"; then
-    expect_line features-input "$tmp/out" "{\"file\": \"$images/gray.png\", \"layer\": \"input\", \"shape\": [1, 2, 2], \"data\": [0, 0.250980407, 0.501960814, 1]}"
+    expect_line features-input "$tmp/out" "{\"file\":\"$images/gray.png\",\"layer\":\"input\",\"shape\":[1,2,2],\"data\":[0.0,0.2509804,0.5019608,1.0]}"
 fi
 if run features-gap 0 "$gapnet" features --model "$model" --layer gap "$images/gray.png"; then
     expect_line features-gap "$tmp/out" "$images/gray.png: layer gap (global_avg_pool2d), shape 1: min 0.438235, max 0.438235, mean 0.438235"
@@ -252,6 +275,17 @@ run no-images 2 "$gapnet" classify --model "$model"
 run bad-top 2 "$gapnet" classify --model "$model" --top 0 "$images/gray.png"
 run unknown-option 2 "$gapnet" classify --colour "$images/gray.png" &&
     expect_line unknown-option "$tmp/err" "gapnet: error: unknown option '--colour' (see gapnet classify --help)"
+run bad-top-text 2 "$gapnet" classify --top=abc "$images/gray.png" &&
+    expect_line bad-top-text "$tmp/err" "gapnet: error: --top 'abc': expected an integer from 1 to 2147483647 (see gapnet classify --help)"
+run no-value 2 "$gapnet" summary "$model" --model-limit &&
+    expect_line no-value "$tmp/err" "gapnet: error: --model-limit needs a value (see gapnet summary --help)"
+run flag-value 2 "$gapnet" summary --json=yes "$model" &&
+    expect_line flag-value "$tmp/err" "gapnet: error: --json takes no value (see gapnet summary --help)"
+run extra-argument 2 "$gapnet" verify "$model" "$model" &&
+    expect_line extra-argument "$tmp/err" "gapnet: error: unexpected argument '$model' (see gapnet verify --help)"
+# After "--" everything is an argument, even what looks like an option.
+run options-ended 1 "$gapnet" summary -- --json &&
+    expect_line options-ended "$tmp/err" "gapnet: error: --json: cannot open: No such file or directory"
 run unknown-command 2 "$gapnet" clasify
 run no-command 2 "$gapnet"
 
@@ -261,8 +295,8 @@ if run summary 0 "$gapnet" summary "$model"; then
     grep -q '^Total parameters   4$' "$tmp/out" || { echo "FAIL summary total"; failures=$((failures + 1)); }
 fi
 if run summary-json 0 "$gapnet" summary "$model" --json; then
-    grep -q '"parameters": 4, "macs": 2, "backbone_parameters": 0, "head": {"first_layer": "gap", "path": "global_avg_pool2d -> dense -> softmax", "kind": "gap_dense", "parameters": 4}}' "$tmp/out" &&
-    grep -q '{"name": "fc", "type": "dense", "output_shape": \[2\], "parameters": 4, "macs": 2, "inputs": \["gap"\], "head": true}' "$tmp/out" ||
+    grep -q '"parameters":4,"macs":2,"backbone_parameters":0,"head":{"first_layer":"gap","path":"global_avg_pool2d -> dense -> softmax","kind":"gap_dense","parameters":4}}' "$tmp/out" &&
+    grep -q '{"name":"fc","type":"dense","output_shape":\[2\],"parameters":4,"macs":2,"inputs":\["gap"\],"head":true}' "$tmp/out" ||
         { echo "FAIL summary json"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 
@@ -279,7 +313,7 @@ run cam-graph 0 "$gapnet" cam --model "$graph" -o "$tmp/graph-cam.png" "$src/dat
     { [ -s "$tmp/graph-cam.png" ] || { echo "FAIL cam-graph: no PNG"; failures=$((failures + 1)); }; }
 # The residual add's output: 4 channels of 6x6.
 if run features-graph 0 "$gapnet" features --model "$graph" --layer res --json "$src/data/samples/bag.png"; then
-    grep -q '"layer": "res", "shape": \[4, 6, 6\]' "$tmp/out" || { echo "FAIL features-graph"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -q '"layer":"res","shape":\[4,6,6\]' "$tmp/out" || { echo "FAIL features-graph"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 
 # The bundled default model on the bundled samples: every sample classified.
@@ -293,7 +327,7 @@ fi
 # Threads change nothing at all: byte-identical output on 1 and 2 threads.
 samples=("$src"/data/samples/*.png)
 mixed=("${samples[@]:0:2}" "$images/missing.png" "${samples[@]:2}")
-strip_probabilities() { sed 's/"probability": [^}]*//g' "$1"; }
+strip_probabilities() { sed 's/"probability":[^}]*//g' "$1"; }
 if run batch-1 1 "$gapnet" classify --json --top 3 --batch 1 --threads 1 "${mixed[@]}"; then
     mv "$tmp/out" "$tmp/one-by-one"
     if run batch-3 1 "$gapnet" classify --json --top 3 --batch 3 --threads 1 "${mixed[@]}"; then
@@ -311,11 +345,11 @@ fi
 # bench: per-step figures and each convolution's kernel; --conv-algorithm forces one where it applies.
 gap=$src/models/fashion_gap.json
 if run bench-gemm 0 "$gapnet" bench --model "$gap" --iterations 2 --warmup 0 --threads 1 --conv-algorithm gemm --json; then
-    n_conv=$(grep -o '"type": "conv2d[^"]*"' "$tmp/out" | wc -l)
-    n_gemm=$(grep -o '"kernel": "gemm"' "$tmp/out" | wc -l)
+    n_conv=$(grep -o '"type":"conv2d[^"]*"' "$tmp/out" | wc -l)
+    n_gemm=$(grep -o '"kernel":"gemm"' "$tmp/out" | wc -l)
     [ "$n_conv" -ge 1 ] && [ "$n_conv" -eq "$n_gemm" ] ||
         { echo "FAIL bench-gemm: $n_conv convolutions, $n_gemm on gemm"; cat "$tmp/out"; failures=$((failures + 1)); }
-    grep -q '"fma_peak_gflops": [1-9]' "$tmp/out" || { echo "FAIL bench-gemm: no FMA peak"; failures=$((failures + 1)); }
+    grep -q '"fma_peak_gflops":[1-9]' "$tmp/out" || { echo "FAIL bench-gemm: no FMA peak"; failures=$((failures + 1)); }
 fi
 if run bench-bad-algorithm 2 "$gapnet" bench --model "$gap" --conv-algorithm fastest; then
     grep -q -- "--conv-algorithm: 'fastest' is not auto, gemm, winograd, direct or depthwise" "$tmp/err" ||

@@ -6,11 +6,11 @@ gapnet=$1
 cd "$(dirname "$0")/.."
 printf '%-30s %-14s %-14s %s\n' "image" "true class" "predicted" "probability"
 correct=0 total=0
-# One JSON line per image: {"file": "...", "top": [{"label": "...", "index": N, "probability": P}]}
+# One JSON line per image: {"file":"...","top":[{"label":"...","index":N,"probability":P}]}
 while IFS= read -r line; do
-    file=$(sed -E 's/^\{"file": "([^"]*)".*/\1/' <<<"$line")
-    label=$(sed -E 's/.*"label": "([^"]*)".*/\1/' <<<"$line")
-    probability=$(sed -E 's/.*"probability": ([0-9.e-]+).*/\1/' <<<"$line")
+    file=$(sed -E 's/^\{"file":"([^"]*)".*/\1/' <<<"$line")
+    label=$(sed -E 's/.*"label":"([^"]*)".*/\1/' <<<"$line")
+    probability=$(sed -E 's/.*"probability":([0-9.e-]+).*/\1/' <<<"$line")
     truth=$(basename "$file" .png)
     # File names are labels in lower case with '/' and ' ' as '_' (T-shirt/top -> t-shirt_top).
     mark="wrong"

@@ -92,41 +92,29 @@ struct StepFigures {
 
 }  // namespace
 
-int bench_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
+int bench_command(const std::vector<std::string>& arguments) {
     std::string model_path;
     int64_t batch = 1, iterations = 50, warmup = 5;
     bool json = false;
     std::optional<Conv2d::Algorithm> algorithm;
     InputOptions options;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            print_help(kHelp);
-            return kExitOk;
-        } else if (args.is("--model")) {
-            model_path = args.value();
-        } else if (args.is("--batch")) {
-            batch = args.integer_value(1, 4096);
-        } else if (args.is("--iterations")) {
-            iterations = args.integer_value(1, 1000000);
-        } else if (args.is("--warmup")) {
-            warmup = args.integer_value(0, 1000000);
-        } else if (args.is("--conv-algorithm")) {
-            const std::string k = args.value();
-            if (k == "gemm") algorithm = Conv2d::Algorithm::gemm;
-            else if (k == "winograd") algorithm = Conv2d::Algorithm::winograd;
-            else if (k == "direct") algorithm = Conv2d::Algorithm::direct;
-            else if (k == "depthwise") algorithm = Conv2d::Algorithm::depthwise;
-            else if (k != "auto") throw UsageError("--conv-algorithm: '" + k + "' is not auto, gemm, winograd, direct or depthwise");
-        } else if (args.is("--json")) {
-            json = true;
-        } else if (input_option(args, options)) {
-        } else if (args.positional() && model_path.empty()) {
-            model_path = args.current();
-        } else {
-            args.unknown();
-        }
-    }
+    OptionParser parser(kHelp);
+    parser.text("--model", model_path);
+    parser.integer("--batch", batch, 1, 4096);
+    parser.integer("--iterations", iterations, 1, 1000000);
+    parser.integer("--warmup", warmup, 0, 1000000);
+    parser.option("--conv-algorithm", [&algorithm](const std::string& k) {
+        if (k == "gemm") algorithm = Conv2d::Algorithm::gemm;
+        else if (k == "winograd") algorithm = Conv2d::Algorithm::winograd;
+        else if (k == "direct") algorithm = Conv2d::Algorithm::direct;
+        else if (k == "depthwise") algorithm = Conv2d::Algorithm::depthwise;
+        else if (k == "auto") algorithm.reset();
+        else throw UsageError("--conv-algorithm: '" + k + "' is not auto, gemm, winograd, direct or depthwise");
+    });
+    parser.flag("--json", json);
+    parser.positional(model_path);
+    declare_input_options(parser, options);
+    if (!parser.parse(arguments)) return kExitOk;
     if (model_path.empty()) model_path = default_model_path();
     Conv2d::prefer(algorithm);  // before loading: the loader's checks of scratch sizes see it
 
@@ -182,27 +170,38 @@ int bench_command(std::vector<std::string> arguments) {
     const int64_t rss = peak_rss_bytes();
 
     if (json) {
-        std::string s = "{\"model\": " + json_quote(model_path) + ", \"name\": " + json_quote(loaded->name) +
-                        ", \"batch\": " + std::to_string(batch) + ", \"threads\": " + std::to_string(pool.size()) +
-                        ", \"iterations\": " + std::to_string(iterations) + ", \"warmup\": " + std::to_string(warmup) +
-                        ", \"load_seconds\": " + fixed(load_seconds, "%.6f") +
-                        ", \"parameters\": " + std::to_string(graph.parameter_count()) +
-                        ", \"macs_per_image\": " + std::to_string(graph.macs()) + ", \"latency_ms\": {\"median\": " +
-                        fixed(median, "%.6f") + ", \"p90\": " + fixed(p90, "%.6f") + ", \"min\": " + fixed(min, "%.6f") +
-                        ", \"max\": " + fixed(max, "%.6f") + ", \"mean\": " + fixed(mean, "%.6f") +
-                        "}, \"throughput_images_per_second\": " + fixed(throughput, "%.3f") +
-                        ", \"gflops\": " + fixed(gflops(graph.macs(), median), "%.3f") +
-                        ", \"fma_peak_gflops\": " + fixed(peak_gflops, "%.3f") +
-                        ", \"peak_rss_bytes\": " + std::to_string(rss) + ", \"layers\": [";
-        for (size_t k = 0; k < steps.size(); ++k)
-            s += std::string(k ? ", " : "") + "{\"step\": " + json_quote(steps[k].name) + ", \"type\": " +
-                 json_quote(steps[k].type) + ", \"macs\": " + std::to_string(steps[k].macs) +
-                 ", \"median_ms\": " + fixed(steps[k].median_ms, "%.6f") +
-                 ", \"min_ms\": " + fixed(steps[k].min_ms, "%.6f") + ", \"share\": " +
-                 fixed(steps_total_ms > 0 ? steps[k].median_ms / steps_total_ms : 0, "%.4f") +
-                 ", \"gflops\": " + fixed(gflops(steps[k].macs, steps[k].median_ms), "%.3f") +
-                 (steps[k].kernel.empty() ? "" : ", \"kernel\": " + json_quote(steps[k].kernel)) + "}";
-        std::printf("%s]}\n", s.c_str());
+        nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+        for (const StepFigures& f : steps) {
+            nlohmann::ordered_json step = {{"step", f.name},
+                                           {"type", f.type},
+                                           {"macs", f.macs},
+                                           {"median_ms", rounded(f.median_ms, 6)},
+                                           {"min_ms", rounded(f.min_ms, 6)},
+                                           {"share", rounded(steps_total_ms > 0 ? f.median_ms / steps_total_ms : 0, 4)},
+                                           {"gflops", rounded(gflops(f.macs, f.median_ms), 3)}};
+            if (!f.kernel.empty()) step["kernel"] = f.kernel;
+            layers.push_back(step);
+        }
+        print_json_line({{"model", model_path},
+                         {"name", loaded->name},
+                         {"batch", batch},
+                         {"threads", pool.size()},
+                         {"iterations", iterations},
+                         {"warmup", warmup},
+                         {"load_seconds", rounded(load_seconds, 6)},
+                         {"parameters", graph.parameter_count()},
+                         {"macs_per_image", graph.macs()},
+                         {"latency_ms",
+                          {{"median", rounded(median, 6)},
+                           {"p90", rounded(p90, 6)},
+                           {"min", rounded(min, 6)},
+                           {"max", rounded(max, 6)},
+                           {"mean", rounded(mean, 6)}}},
+                         {"throughput_images_per_second", rounded(throughput, 3)},
+                         {"gflops", rounded(gflops(graph.macs(), median), 3)},
+                         {"fma_peak_gflops", rounded(peak_gflops, 3)},
+                         {"peak_rss_bytes", rss},
+                         {"layers", layers}});
         return kExitOk;
     }
 

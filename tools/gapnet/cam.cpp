@@ -117,30 +117,18 @@ int64_t parse_class(const std::string& text, const std::vector<std::string>& lab
 
 }  // namespace
 
-int cam_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
+int cam_command(const std::vector<std::string>& arguments) {
     std::string model_path, class_text, out_path, image_arg;
     int64_t k = 1;
     InputOptions options;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            print_help(kHelp);
-            return kExitOk;
-        } else if (args.is("--model")) {
-            model_path = args.value();
-        } else if (args.is("--class")) {
-            class_text = args.value();
-        } else if (args.is("--top")) {
-            k = args.integer_value(1, 64);
-        } else if (args.is("-o")) {
-            out_path = args.value();
-        } else if (input_option(args, options)) {
-        } else if (args.positional() && image_arg.empty()) {
-            image_arg = args.current();
-        } else {
-            args.unknown();
-        }
-    }
+    OptionParser parser(kHelp);
+    parser.text("--model", model_path);
+    parser.text("--class", class_text);
+    parser.integer("--top", k, 1, 64);
+    parser.text("-o", out_path);
+    parser.positional(image_arg);
+    declare_input_options(parser, options);
+    if (!parser.parse(arguments)) return kExitOk;
     if (image_arg.empty()) throw UsageError("no image given");
     if (!class_text.empty() && k != 1) throw UsageError("--class and --top exclude each other");
     if (model_path.empty()) model_path = default_model_path();

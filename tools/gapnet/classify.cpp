@@ -1,7 +1,13 @@
-// gapnet classify: the top-K labels of each image, as a table or as JSON lines.
+// gapnet classify: the top-K labels of each image, as a table or as JSON lines; the images are given as
+// arguments or listed in a file (--files-from) that is streamed through the model batch by batch.
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -14,22 +20,30 @@ namespace gapnet::cli {
 namespace {
 
 const char* kHelp = R"(Usage: gapnet classify [--model FILE] [--top K] [--json] [--verify] [options] IMAGE...
+       gapnet classify [--model FILE] [--top K] [--json] [--verify] [options] --files-from LIST
 
 Classifies each IMAGE (PNG, JPEG, BMP, GIF, TGA, PSD, PNM) with the model and prints its K most
 probable labels. Images are converted, resized and normalized as the model file says. An IMAGE of
 "-" is read from standard input.
 
 Options:
-  --model FILE   the model (default: the bundled models/fashion_gap.json, or $GAPNET_MODEL)
-  --top K        labels per image (default 5, at most the number of classes)
-  --batch N      images run through the model together (default 32; fewer when one image's
-                 activations are large, so that a batch stays within 256 MB)
-  --verify       first re-run the test cases recorded in the model file (see gapnet verify)
-  --json         one JSON object per image per line:
-                 {"file": "...", "top": [{"label": "...", "index": 3, "probability": 0.91}, ...]}
-                 an image that cannot be read gives {"file": "...", "error": "..."}
+  --model FILE       the model (default: the bundled models/fashion_gap.json, or $GAPNET_MODEL)
+  --top K            labels per image (default 5, at most the number of classes)
+  --batch N          images run through the model together (default 32; fewer when one image's
+                     activations are large, so that a batch stays within 256 MB)
+  --verify           first re-run the test cases recorded in the model file (see gapnet verify)
+  --json             one JSON object per image per line (JSON Lines):
+                     {"file":"...","top":[{"label":"...","index":3,"probability":0.91},...]}
+                     an image that cannot be read gives {"file":"...","error":"..."}
+  --files-from LIST  the images listed in the file LIST ("-": standard input), one path per line,
+                     instead of IMAGE arguments. Empty lines are skipped; every other line is a path
+                     exactly as written (a path that holds a newline cannot be listed: give it as
+                     an IMAGE argument). The list is read as the images are classified, so memory
+                     stays the same for any length, and each batch's results are written as soon as
+                     it is done. On a terminal, standard error shows how many images are done.
 
-An unreadable image is reported and the others are still classified; the exit status is then 1.
+Results are printed in the order the images are given. An unreadable image is reported (in the
+output too with --json) and the others are still classified; the exit status is then 1.
 )";
 
 void print_table(const std::string& file, const std::vector<Ranked>& top, const std::vector<std::string>& labels) {
@@ -42,49 +56,104 @@ void print_table(const std::string& file, const std::vector<Ranked>& top, const 
 }
 
 void print_json(const std::string& file, const std::vector<Ranked>& top, const std::vector<std::string>& labels) {
-    std::string line = "{\"file\": " + json_quote(file) + ", \"top\": [";
-    for (size_t i = 0; i < top.size(); ++i) {
-        char probability[32];
-        std::snprintf(probability, sizeof probability, "%.9g", static_cast<double>(top[i].value));
-        line += (i ? ", " : "") + std::string("{\"label\": ") + json_quote(labels[top[i].index]) +
-                ", \"index\": " + std::to_string(top[i].index) + ", \"probability\": " + probability + "}";
-    }
-    std::printf("%s]}\n", line.c_str());
+    nlohmann::ordered_json ranked = nlohmann::ordered_json::array();
+    for (const Ranked& r : top)
+        ranked.push_back({{"label", labels[r.index]}, {"index", r.index}, {"probability", shortest_double(r.value)}});
+    print_json_line({{"file", file}, {"top", ranked}});
 }
+
+// The images to classify, in order, one at a time: the IMAGE arguments, or the lines of a
+// --files-from list read as they are needed, so that a list of any length is never held in memory.
+class ImageNames {
+public:
+    explicit ImageNames(const std::vector<std::string>& arguments) : arguments_(&arguments) {}
+    explicit ImageNames(std::istream& list) : list_(&list) {}
+
+    // The next image's name; false after the last.
+    bool next(std::string& name) {
+        if (!list_) {
+            if (next_argument_ == arguments_->size()) return false;
+            name = (*arguments_)[next_argument_++];
+            return true;
+        }
+        while (std::getline(*list_, name))
+            if (!name.empty()) return true;
+        return false;
+    }
+
+    // The file to read for `name`. An IMAGE argument "-" is standard input; a listed line is a path as
+    // written (with --files-from -, standard input is the list itself).
+    std::string path(const std::string& name) const { return list_ ? name : image_path(name); }
+
+private:
+    const std::vector<std::string>* arguments_ = nullptr;
+    size_t next_argument_ = 0;
+    std::istream* list_ = nullptr;
+};
+
+// "12,345 images, 2 unreadable" on stderr, redrawn in place after each batch: only on a terminal,
+// where it shows a long run's progress; in a file or a pipe it would be noise among the errors.
+class ProgressLine {
+public:
+    explicit ProgressLine(bool shown) : shown_(shown) {}
+    void draw(int64_t images, int64_t unreadable) {
+        if (!shown_) return;
+        std::string text = with_commas(images);  // (built piece by piece: GCC 12 warns falsely, -Wrestrict)
+        text += " images, ";
+        text += with_commas(unreadable);
+        text += " unreadable";
+        std::fprintf(stderr, "\r%s", text.c_str());
+        std::fflush(stderr);
+        width_ = text.size();
+    }
+    // Erases the line, before another line is written to stderr and at the end.
+    void clear() {
+        if (width_ == 0) return;
+        std::fprintf(stderr, "\r%s\r", std::string(width_, ' ').c_str());
+        width_ = 0;
+    }
+
+private:
+    bool shown_;
+    size_t width_ = 0;
+};
 
 }  // namespace
 
-int classify_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
-    std::string model_path;
+int classify_command(const std::vector<std::string>& arguments) {
+    std::string model_path, files_from;
     int64_t k = 5, batch_size = 32;
     bool json = false, check = false;
     std::vector<std::string> images;
     InputOptions options;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            print_help(kHelp);
-            return kExitOk;
-        } else if (args.is("--model")) {
-            model_path = args.value();
-        } else if (args.is("--batch")) {
-            batch_size = args.integer_value(1, 4096);
-        } else if (args.is("--top")) {
-            k = args.integer_value(1, INT32_MAX);
-        } else if (input_option(args, options)) {
-        } else if (args.is("--verify")) {
-            check = true;
-        } else if (args.is("--json")) {
-            json = true;
-        } else if (args.positional()) {
-            images.push_back(args.current());
-        } else {
-            args.unknown();
+    OptionParser parser(kHelp);
+    parser.text("--model", model_path);
+    parser.integer("--top", k, 1, INT32_MAX);
+    parser.integer("--batch", batch_size, 1, 4096);
+    parser.flag("--verify", check);
+    parser.flag("--json", json);
+    parser.text("--files-from", files_from);
+    parser.positionals(images);
+    declare_input_options(parser, options);
+    if (!parser.parse(arguments)) return kExitOk;
+    if (images.empty() && files_from.empty()) throw UsageError("no image given");
+    if (!images.empty() && !files_from.empty()) throw UsageError("IMAGE arguments and --files-from exclude each other");
+
+    std::ifstream list_file;
+    if (!files_from.empty() && files_from != "-") {
+        if (std::filesystem::is_directory(files_from)) {
+            print_error(files_from, "is a directory, not a file");
+            return kExitInputFailed;
+        }
+        list_file.open(files_from);
+        if (!list_file) {
+            print_error(files_from, std::string("cannot open: ") + std::strerror(errno));
+            return kExitInputFailed;
         }
     }
-    if (images.empty()) throw UsageError("no image given");
-    if (model_path.empty()) model_path = default_model_path();
+    ImageNames names = files_from.empty() ? ImageNames(images) : ImageNames(files_from == "-" ? std::cin : list_file);
 
+    if (model_path.empty()) model_path = default_model_path();
     std::optional<Model> loaded = load_model_or_report(model_path, options.model);
     if (!loaded) return kExitInputFailed;
     const Model& model = *loaded;
@@ -98,21 +167,28 @@ int classify_command(std::vector<std::string> arguments) {
     }
     const int64_t classes = static_cast<int64_t>(model.labels.size());
 
-    // Images go through the model in batches; results are printed in the order the files were given.
+    // Images go through the model in batches; each batch's results are printed, in the order the
+    // images were given, and flushed as soon as it is done.
     const int64_t per_image = std::max<int64_t>(1, model.graph.working_memory_bytes(1));
     batch_size = std::clamp<int64_t>((int64_t{256} << 20) / per_image, 1, batch_size);
     const Shape& in_shape = model.graph.input_shape();
     const int64_t in_size = element_count(in_shape);
     ThreadPool pool(options.threads);
-    int failed = 0;
-    for (size_t first = 0; first < images.size(); first += static_cast<size_t>(batch_size)) {
-        const size_t count = std::min(images.size() - first, static_cast<size_t>(batch_size));
+    ProgressLine progress(!files_from.empty() && isatty(STDERR_FILENO));
+    int64_t done = 0, failed = 0;
+    std::vector<std::string> batch_names;
+    std::string name;
+    while (true) {
+        batch_names.clear();
+        while (static_cast<int64_t>(batch_names.size()) < batch_size && names.next(name)) batch_names.push_back(name);
+        if (batch_names.empty()) break;
+        const size_t count = batch_names.size();
         std::vector<std::string> errors(count);  // empty: read into the batch
         Tensor batch(batched(static_cast<int64_t>(count), in_shape));
         int64_t readable = 0;
         for (size_t i = 0; i < count; ++i) {
             try {
-                const Tensor input = read_image_input(images[first + i], model.input, options.image);
+                const Tensor input = load_image(names.path(batch_names[i]), model.input, options.image);
                 std::copy(input.data.begin(), input.data.end(), batch.data.begin() + readable++ * in_size);
             } catch (const Error& e) {
                 errors[i] = e.message();
@@ -123,19 +199,23 @@ int classify_command(std::vector<std::string> arguments) {
         const Tensor probabilities = readable ? model.graph.forward(batch, pool) : Tensor();
         int64_t n = 0;
         for (size_t i = 0; i < count; ++i) {
-            const std::string& file = images[first + i];
+            const std::string& file = batch_names[i];
             if (!errors[i].empty()) {
                 ++failed;
                 std::fflush(stdout);
+                progress.clear();
                 print_error(file, errors[i]);
-                if (json) std::printf("{\"file\": %s, \"error\": %s}\n", json_quote(file).c_str(), json_quote(errors[i]).c_str());
+                if (json) print_json_line({{"file", file}, {"error", errors[i]}});
                 continue;
             }
             const std::vector<Ranked> top = top_k(probabilities.ptr() + n++ * classes, classes, k);
             json ? print_json(file, top, model.labels) : print_table(file, top, model.labels);
         }
+        std::fflush(stdout);
+        done += static_cast<int64_t>(count);
+        progress.draw(done, failed);
     }
-    std::fflush(stdout);
+    progress.clear();
     return failed ? kExitInputFailed : kExitOk;
 }
 

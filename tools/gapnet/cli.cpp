@@ -1,12 +1,14 @@
 #include "cli.h"
 
-#include <cerrno>
+#include <charconv>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include "engine/error.h"
 #include "engine/io/file.h"
@@ -15,63 +17,6 @@
 #include "engine/thread_pool.h"
 
 namespace gapnet::cli {
-
-bool Args::next() {
-    i_ = i_ == SIZE_MAX ? 0 : i_ + 1;
-    if (i_ < args_.size() && !options_ended_ && args_[i_] == "--") {
-        options_ended_ = true;
-        ++i_;
-    }
-    has_inline_value_ = false;
-    if (i_ < args_.size() && !positional()) {
-        const auto eq = args_[i_].find('=');
-        if (eq != std::string::npos) {
-            inline_value_ = args_[i_].substr(eq + 1);
-            args_[i_].resize(eq);
-            has_inline_value_ = true;
-        }
-    }
-    return i_ < args_.size();
-}
-
-bool Args::is(const char* option) const { return !positional() && args_[i_] == option; }
-
-bool Args::positional() const {
-    const std::string& a = args_[i_];
-    return options_ended_ || a.size() < 2 || a[0] != '-';
-}
-
-std::string Args::value() {
-    if (has_inline_value_) return inline_value_;
-    if (i_ + 1 >= args_.size()) throw UsageError(args_[i_] + " needs a value");
-    return args_[++i_];
-}
-
-int64_t Args::integer_value(int64_t min, int64_t max) {
-    const std::string option = args_[i_], text = value();
-    char* end = nullptr;
-    errno = 0;
-    const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end || errno || v < min || v > max)
-        throw UsageError(option + " '" + text + "': expected an integer from " + std::to_string(min) + " to " +
-                         std::to_string(max));
-    return v;
-}
-
-double Args::number_value(double min, double max) {
-    const std::string option = args_[i_], text = value();
-    char* end = nullptr;
-    errno = 0;
-    const double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end || errno || !(v >= min && v <= max))
-        throw UsageError(option + " '" + text + "': expected a number from " + std::to_string(min) + " to " +
-                         std::to_string(max));
-    return v;
-}
-
-void Args::unknown() const {
-    throw UsageError(positional() ? "unexpected argument '" + args_[i_] + "'" : "unknown option '" + args_[i_] + "'");
-}
 
 void print_error(const std::string& file, const std::string& message) {
     std::cerr << "gapnet: error: " << (file.empty() ? "" : file + ": ") << message << "\n";
@@ -112,27 +57,27 @@ void apply_limit_option(const std::string& text, Limits& limits) {
 
 }  // namespace
 
-bool input_option(Args& args, InputOptions& options) {
-    if (args.is("--model-limit")) apply_limit_option(args.value(), options.model);
-    else if (args.is("--max-image-side")) options.image.max_side = args.integer_value(1, INT32_MAX);
-    else if (args.is("--max-image-pixels")) options.image.max_pixels = args.integer_value(1, int64_t{1} << 40);
-    else if (args.is("--threads")) options.threads = static_cast<int>(args.integer_value(1, 1024));
-    else return false;
-    return true;
-}
+void declare_input_options(OptionParser& parser, InputOptions& options) {
+    parser.option("--model-limit", [&options](const std::string& value) { apply_limit_option(value, options.model); });
+    parser.integer("--max-image-side", options.image.max_side, 1, INT32_MAX);
+    parser.integer("--max-image-pixels", options.image.max_pixels, 1, int64_t{1} << 40);
+    parser.option("--threads", [&options](const std::string& value) {
+        options.threads = static_cast<int>(parse_integer("--threads", value, 1, 1024));
+    });
 
-void print_help(const char* text) {
     const Limits model;
     const ImageLimits image;
-    std::cout << text << "\nThreads:\n"
-              << "  --threads N            run the model on N threads (default: all " << ThreadPool::hardware_threads()
-              << " cores); results do not depend on N\n"
-              << "\nLimits (checked before anything is allocated):\n"
-              << "  --max-image-side N     refuse images wider or taller than N pixels (default " << image.max_side << ")\n"
-              << "  --max-image-pixels N   refuse images of more than N pixels (default " << image.max_pixels << ")\n"
-              << "  --model-limit NAME=N   change a bound models are checked against; the bounds and defaults:\n";
+    std::ostringstream help;
+    help << "\nThreads:\n"
+         << "  --threads N            run the model on N threads (default: all " << ThreadPool::hardware_threads()
+         << " cores); results do not depend on N\n"
+         << "\nLimits (checked before anything is allocated):\n"
+         << "  --max-image-side N     refuse images wider or taller than N pixels (default " << image.max_side << ")\n"
+         << "  --max-image-pixels N   refuse images of more than N pixels (default " << image.max_pixels << ")\n"
+         << "  --model-limit NAME=N   change a bound models are checked against; the bounds and defaults:\n";
     for (const NamedLimit& limit : named_limits())
-        std::cout << "                         " << limit.name << "=" << model.*limit.value << "\n";
+        help << "                         " << limit.name << "=" << model.*limit.value << "\n";
+    parser.append_help(help.str());
 }
 
 std::string image_path(const std::string& argument) { return argument == "-" ? "/dev/stdin" : argument; }
@@ -166,56 +111,21 @@ std::string with_commas(int64_t n) {
     return n < 0 ? "-" + out : out;
 }
 
-namespace {
-
-// The length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF).
-size_t utf8_length(const std::string& s, size_t i) {
-    const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char c = byte(i);
-    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (c > 0xF4 || n == 0 || i + n > s.size()) return 0;
-    for (size_t k = 1; k < n; ++k)
-        if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    const unsigned char d = byte(i + 1);
-    if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) || (c == 0xF4 && d > 0x8F))
-        return 0;
-    return n;
+void print_json_line(const nlohmann::ordered_json& value) {
+    const std::string text = value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    std::printf("%s\n", text.c_str());
 }
 
-}  // namespace
+double rounded(double v, int decimals) {
+    const double scale = std::pow(10.0, decimals);
+    return std::round(v * scale) / scale;
+}
 
-std::string json_quote(const std::string& s) {
-    std::string out = "\"";
-    for (size_t i = 0; i < s.size(); ++i) {
-        const unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x80) {  // JSON text is UTF-8: an invalid byte (e.g. in a Latin-1 file name) becomes U+FFFD
-            const size_t n = utf8_length(s, i);
-            if (n == 0) {
-                out += "\\ufffd";
-            } else {
-                out.append(s, i, n);
-                i += n - 1;
-            }
-            continue;
-        }
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
+double shortest_double(float v) {
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof text - 1, v).ptr;
+    *end = '\0';
+    return std::strtod(text, nullptr);
 }
 
 }  // namespace gapnet::cli

@@ -1,15 +1,18 @@
-// What the gapnet commands share: argument scanning, the error line, output formatting.
+// What the gapnet commands share: the error line, the default model, the options of every command
+// that runs a model, output formatting.
 #pragma once
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/io/image.h"
 #include "engine/limits.h"
 #include "engine/model.h"
+#include "option_parser.h"
 
 namespace gapnet::cli {
 
@@ -17,33 +20,6 @@ namespace gapnet::cli {
 constexpr int kExitOk = 0;           // every input succeeded
 constexpr int kExitInputFailed = 1;  // a model or some image could not be used
 constexpr int kExitUsage = 2;        // the command line itself is wrong
-
-// A wrong command line: main() prints it with a pointer to --help and exits with kExitUsage.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-// Walks a command's arguments: options (--name VALUE or --name=VALUE) and positional arguments.
-class Args {
-public:
-    explicit Args(std::vector<std::string> args) : args_(std::move(args)) {}
-
-    // Advances to the next argument; false at the end. After "--", everything is positional.
-    bool next();
-    bool is(const char* option) const;  // the current argument is this option
-    bool positional() const;            // the current argument is not an option ("-" is positional)
-    const std::string& current() const { return args_[i_]; }
-    std::string value();                // the value of the current option
-    int64_t integer_value(int64_t min, int64_t max);
-    double number_value(double min, double max);
-    [[noreturn]] void unknown() const;  // throws UsageError for the current argument
-
-private:
-    std::vector<std::string> args_;
-    size_t i_ = SIZE_MAX;
-    std::string inline_value_;
-    bool has_inline_value_ = false, options_ended_ = false;
-};
 
 // Prints "gapnet: error: FILE: MESSAGE" (or "gapnet: error: MESSAGE") to stderr.
 void print_error(const std::string& file, const std::string& message);
@@ -63,11 +39,8 @@ struct InputOptions {
     int threads = 0;  // 0: all the cores this process may use
 };
 
-// Handles the current argument if it is one of InputOptions' options; returns whether it was.
-bool input_option(Args& args, InputOptions& options);
-
-// Prints a command's help text followed by the help for InputOptions' options.
-void print_help(const char* text);
+// Declares InputOptions' options on `parser`, and appends their help to the command's.
+void declare_input_options(OptionParser& parser, InputOptions& options);
 
 // The file to read for an image argument: itself, or /dev/stdin for "-".
 std::string image_path(const std::string& argument);
@@ -84,7 +57,17 @@ std::string fixed(double v, const char* format);
 // 1568500 -> "1,568,500"
 std::string with_commas(int64_t n);
 
-// A JSON string literal, quoted and escaped; bytes that are not valid UTF-8 become U+FFFD.
-std::string json_quote(const std::string& s);
+// Prints `value` as one line of JSON on stdout. JSON text is UTF-8: a byte of a string that is not
+// valid UTF-8 (a Latin-1 file name) is written as U+FFFD rather than failing the whole output.
+void print_json_line(const nlohmann::ordered_json& value);
+
+// A measurement (a time, a rate) rounded to `decimals` places for JSON: written with the digits it
+// has, 0.375152 rather than the binary fraction's 0.37515200000000004.
+double rounded(double v, int decimals);
+
+// For writing the float `v` in JSON, which writes doubles: `v` converted exactly would print as
+// 0.8523234128952026; this double prints as the float's shortest form, 0.8523234, which still reads
+// back as exactly `v` in float32 (checked on 40 million floats) and claims no digits it does not have.
+double shortest_double(float v);
 
 }  // namespace gapnet::cli

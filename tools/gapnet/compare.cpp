@@ -84,17 +84,19 @@ double percent(int64_t part, int64_t whole) {
     return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
-std::string measured_json(const Measured& m) {
+nlohmann::ordered_json measured_json(const Measured& m) {
     const Graph& g = m.model->graph;
-    std::string s = "{\"file\": " + json_quote(m.path) + ", \"name\": " + json_quote(m.model->name) +
-                    ", \"parameters\": " + std::to_string(g.parameter_count()) +
-                    ", \"backbone_parameters\": " + std::to_string(backbone_parameters(m)) +
-                    ", \"head_parameters\": " + std::to_string(m.head_parameters) +
-                    ", \"file_bytes\": " + std::to_string(m.file_bytes) + ", \"macs\": " + std::to_string(g.macs()) +
-                    ", \"peak_memory_bytes\": " + std::to_string(g.peak_memory_bytes(1)) +
-                    ", \"median_latency_ms\": " + fixed(m.latency_ms, "%.4f");
-    if (m.accuracy) s += ", \"accuracy\": " + evaluation_json(*m.model, *m.accuracy);
-    return s + "}";
+    nlohmann::ordered_json out = {{"file", m.path},
+                                  {"name", m.model->name},
+                                  {"parameters", g.parameter_count()},
+                                  {"backbone_parameters", backbone_parameters(m)},
+                                  {"head_parameters", m.head_parameters},
+                                  {"file_bytes", m.file_bytes},
+                                  {"macs", g.macs()},
+                                  {"peak_memory_bytes", g.peak_memory_bytes(1)},
+                                  {"median_latency_ms", rounded(m.latency_ms, 4)}};
+    if (m.accuracy) out["accuracy"] = evaluation_json(*m.model, *m.accuracy);
+    return out;
 }
 
 // The table's rows, one cell per model; the accuracy rows only when every model was evaluated.
@@ -200,30 +202,19 @@ void print_sentences(const std::vector<Measured>& models) {
 
 }  // namespace
 
-int compare_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
+int compare_command(const std::vector<std::string>& arguments) {
     std::vector<std::string> files;
     std::string dataset_path;
     int64_t limit = 0;
     bool json = false;
     InputOptions options;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            print_help(kHelp);
-            return kExitOk;
-        } else if (args.is("--dataset")) {
-            dataset_path = args.value();
-        } else if (args.is("--limit")) {
-            limit = args.integer_value(1, INT64_MAX);
-        } else if (args.is("--json")) {
-            json = true;
-        } else if (input_option(args, options)) {
-        } else if (args.positional()) {
-            files.push_back(args.current());
-        } else {
-            args.unknown();
-        }
-    }
+    OptionParser parser(kHelp);
+    parser.text("--dataset", dataset_path);
+    parser.integer("--limit", limit, 1, INT64_MAX);
+    parser.flag("--json", json);
+    parser.positionals(files);
+    declare_input_options(parser, options);
+    if (!parser.parse(arguments)) return kExitOk;
     if (files.size() < 2) throw UsageError("at least two models are needed");
 
     ThreadPool pool(options.threads);
@@ -253,9 +244,9 @@ int compare_command(std::vector<std::string> arguments) {
     }
 
     if (json) {
-        std::string list;
-        for (const Measured& m : models) list += (list.empty() ? "" : ", ") + measured_json(m);
-        std::printf("{\"models\": [%s]}\n", list.c_str());
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        for (const Measured& m : models) list.push_back(measured_json(m));
+        print_json_line({{"models", list}});
         return unreadable ? kExitInputFailed : kExitOk;
     }
     print_table(models, table_rows(models));

@@ -63,53 +63,40 @@ void print_table(const std::string& model_path, const Model& model, const std::s
 
 }  // namespace
 
-std::string evaluation_json(const Model& model, const Evaluation& e) {
-    std::string per_class, confusion;
-    const size_t classes = model.labels.size();
-    for (size_t c = 0; c < classes; ++c) {
+nlohmann::ordered_json evaluation_json(const Model& model, const Evaluation& e) {
+    const auto fraction = [](int64_t part, int64_t whole) {
+        return whole ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+    };
+    nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
+    for (size_t c = 0; c < model.labels.size(); ++c) {
         int64_t n = 0;
-        std::string row;
-        for (size_t p = 0; p < classes; ++p) {
-            n += e.confusion[c][p];
-            row += (p ? ", " : "") + std::to_string(e.confusion[c][p]);
-        }
-        confusion += std::string(c ? ", " : "") + "[" + row + "]";
-        char accuracy[32];
-        std::snprintf(accuracy, sizeof accuracy, "%.6g", n ? static_cast<double>(e.confusion[c][c]) / static_cast<double>(n) : 0.0);
-        per_class += std::string(c ? ", " : "") + "{\"label\": " + json_quote(model.labels[c]) + ", \"images\": " +
-                     std::to_string(n) + ", \"correct\": " + std::to_string(e.confusion[c][c]) + ", \"accuracy\": " + accuracy + "}";
+        for (const int64_t count : e.confusion[c]) n += count;
+        per_class.push_back({{"label", model.labels[c]},
+                             {"images", n},
+                             {"correct", e.confusion[c][c]},
+                             {"accuracy", fraction(e.confusion[c][c], n)}});
     }
-    char numbers[160];
-    std::snprintf(numbers, sizeof numbers, "\"top1\": %.6g, \"top5\": %.6g, \"seconds\": %.3f",
-                  e.images ? static_cast<double>(e.top1) / static_cast<double>(e.images) : 0.0,
-                  e.images ? static_cast<double>(e.top5) / static_cast<double>(e.images) : 0.0, e.seconds);
-    return "{\"images\": " + std::to_string(e.images) + ", \"unreadable\": " + std::to_string(e.unreadable) + ", " +
-           numbers + ", \"per_class\": [" + per_class + "], \"confusion\": [" + confusion + "]}";
+    return {{"images", e.images},
+            {"unreadable", e.unreadable},
+            {"top1", fraction(e.top1, e.images)},
+            {"top5", fraction(e.top5, e.images)},
+            {"seconds", rounded(e.seconds, 3)},
+            {"per_class", per_class},
+            {"confusion", e.confusion}};
 }
 
-int eval_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
+int eval_command(const std::vector<std::string>& arguments) {
     std::string model_path, dataset_path;
     int64_t limit = 0;
     bool json = false;
     InputOptions options;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            print_help(kHelp);
-            return kExitOk;
-        } else if (args.is("--model")) {
-            model_path = args.value();
-        } else if (args.is("--dataset")) {
-            dataset_path = args.value();
-        } else if (args.is("--limit")) {
-            limit = args.integer_value(1, INT64_MAX);
-        } else if (args.is("--json")) {
-            json = true;
-        } else if (input_option(args, options)) {
-        } else {
-            args.unknown();
-        }
-    }
+    OptionParser parser(kHelp);
+    parser.text("--model", model_path);
+    parser.text("--dataset", dataset_path);
+    parser.integer("--limit", limit, 1, INT64_MAX);
+    parser.flag("--json", json);
+    declare_input_options(parser, options);
+    if (!parser.parse(arguments)) return kExitOk;
     if (dataset_path.empty()) throw UsageError("--dataset PATH is required");
     if (model_path.empty()) model_path = default_model_path();
     const std::optional<Model> model = load_model_or_report(model_path, options.model);
@@ -129,8 +116,7 @@ int eval_command(std::vector<std::string> arguments) {
         return kExitInputFailed;
     }
     if (json) {
-        std::printf("{\"model\": %s, \"dataset\": %s, \"results\": %s}\n", json_quote(model_path).c_str(),
-                    json_quote(dataset_path).c_str(), evaluation_json(*model, result).c_str());
+        print_json_line({{"model", model_path}, {"dataset", dataset_path}, {"results", evaluation_json(*model, result)}});
     } else {
         print_table(model_path, *model, dataset_path, result);
     }

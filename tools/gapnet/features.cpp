@@ -35,30 +35,18 @@ std::string layer_names(const Graph& graph) {
 
 }  // namespace
 
-int features_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
+int features_command(const std::vector<std::string>& arguments) {
     std::string model_path, layer, out_path, image;
     bool json = false;
     InputOptions options;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            print_help(kHelp);
-            return kExitOk;
-        } else if (args.is("--model")) {
-            model_path = args.value();
-        } else if (args.is("--layer")) {
-            layer = args.value();
-        } else if (args.is("--json")) {
-            json = true;
-        } else if (args.is("-o")) {
-            out_path = args.value();
-        } else if (input_option(args, options)) {
-        } else if (args.positional() && image.empty()) {
-            image = args.current();
-        } else {
-            args.unknown();
-        }
-    }
+    OptionParser parser(kHelp);
+    parser.text("--model", model_path);
+    parser.text("--layer", layer);
+    parser.flag("--json", json);
+    parser.text("-o", out_path);
+    parser.positional(image);
+    declare_input_options(parser, options);
+    if (!parser.parse(arguments)) return kExitOk;
     if (layer.empty()) throw UsageError("--layer NAME is required");
     if (image.empty()) throw UsageError("no image given");
     if (json && !out_path.empty()) throw UsageError("--json and -o exclude each other");
@@ -95,14 +83,9 @@ int features_command(std::vector<std::string> arguments) {
         }
         std::printf("wrote %s: layer %s, shape %s, float32\n", out_path.c_str(), layer.c_str(), join(values.shape, "x").c_str());
     } else if (json) {
-        std::string data;
-        char number[32];
-        for (size_t i = 0; i < values.data.size(); ++i) {
-            std::snprintf(number, sizeof number, "%s%.9g", i ? ", " : "", static_cast<double>(values.data[i]));
-            data += number;
-        }
-        std::printf("{\"file\": %s, \"layer\": %s, \"shape\": [%s], \"data\": [%s]}\n", json_quote(image).c_str(),
-                    json_quote(layer).c_str(), join(values.shape, ", ").c_str(), data.c_str());
+        nlohmann::ordered_json data = nlohmann::ordered_json::array();
+        for (const float v : values.data) data.push_back(shortest_double(v));
+        print_json_line({{"file", image}, {"layer", layer}, {"shape", values.shape}, {"data", data}});
     } else {
         const auto [lo, hi] = std::minmax_element(values.data.begin(), values.data.end());
         double sum = 0;

@@ -93,52 +93,42 @@ void print_head(const Head& head) {
                 with_commas(head.biases()).c_str(), with_commas(head.total()).c_str(), with_commas(head.macs()).c_str());
 }
 
-std::string head_json(const Head& head) {
-    const auto list = [](const std::vector<DenseLayer>& ds) {
-        std::string layers;
-        for (const auto& d : ds)
-            layers += std::string(layers.empty() ? "" : ", ") + "{\"in\": " + std::to_string(d.in) + ", \"out\": " +
-                      std::to_string(d.out) + ", \"weights\": " + std::to_string(d.weights()) + ", \"biases\": " +
-                      std::to_string(d.biases()) + ", \"parameters\": " + std::to_string(d.total()) +
-                      ", \"macs\": " + std::to_string(d.macs()) + "}";
-        return "[" + layers + "]";
+nlohmann::ordered_json head_json(const Head& head) {
+    const auto list = [](const std::vector<DenseLayer>& layers) {
+        nlohmann::ordered_json out = nlohmann::ordered_json::array();
+        for (const DenseLayer& d : layers)
+            out.push_back({{"in", d.in},
+                           {"out", d.out},
+                           {"weights", d.weights()},
+                           {"biases", d.biases()},
+                           {"parameters", d.total()},
+                           {"macs", d.macs()}});
+        return out;
     };
-    // (built piece by piece: GCC 12 warns falsely about some string concatenations, -Wrestrict)
-    std::string out = "{";
-    if (!head.conv.empty()) out += "\"conv1x1\": " + list(head.conv) + ", ";
-    out += "\"reduction\": " + json_quote(head.reduction);
-    out += ", \"output\": " + std::to_string(head.reduced);
-    out += ", \"dense\": " + list(head.dense);
-    out += ", \"weights\": " + std::to_string(head.weights());
-    out += ", \"biases\": " + std::to_string(head.biases());
-    out += ", \"parameters\": " + std::to_string(head.total());
-    out += ", \"macs\": " + std::to_string(head.macs()) + "}";
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    if (!head.conv.empty()) out["conv1x1"] = list(head.conv);
+    out["reduction"] = head.reduction;
+    out["output"] = head.reduced;
+    out["dense"] = list(head.dense);
+    out["weights"] = head.weights();
+    out["biases"] = head.biases();
+    out["parameters"] = head.total();
+    out["macs"] = head.macs();
     return out;
 }
 
 }  // namespace
 
-int heads_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
+int heads_command(const std::vector<std::string>& arguments) {
     std::vector<int64_t> hwc;
     int64_t classes = 0, hidden = 0;
     bool json = false;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            std::cout << kHelp;
-            return kExitOk;
-        } else if (args.is("--input")) {
-            hwc = parse_hwc(args.value());
-        } else if (args.is("--classes")) {
-            classes = args.integer_value(1, int64_t{1} << 24);
-        } else if (args.is("--hidden")) {
-            hidden = args.integer_value(1, int64_t{1} << 24);
-        } else if (args.is("--json")) {
-            json = true;
-        } else {
-            args.unknown();
-        }
-    }
+    OptionParser parser(kHelp);
+    parser.option("--input", [&hwc](const std::string& value) { hwc = parse_hwc(value); });
+    parser.integer("--classes", classes, 1, int64_t{1} << 24);
+    parser.integer("--hidden", hidden, 1, int64_t{1} << 24);
+    parser.flag("--json", json);
+    if (!parser.parse(arguments)) return kExitOk;
     if (hwc.empty()) throw UsageError("--input HxWxC is required");
     if (classes == 0) throw UsageError("--classes N is required");
     const int64_t h = hwc[0], w = hwc[1], c = hwc[2];
@@ -158,11 +148,13 @@ int heads_command(std::vector<std::string> arguments) {
     const double ratio = static_cast<double>(flatten.total()) / static_cast<double>(gap.total());
 
     if (json) {
-        std::printf("{\"input\": {\"height\": %lld, \"width\": %lld, \"channels\": %lld}, \"classes\": %lld, "
-                    "\"hidden\": %lld, \"flatten\": %s, \"gap\": %s, \"all_convolutional\": %s, \"ratio\": %.6g}\n",
-                    static_cast<long long>(h), static_cast<long long>(w), static_cast<long long>(c),
-                    static_cast<long long>(classes), static_cast<long long>(hidden), head_json(flatten).c_str(),
-                    head_json(gap).c_str(), head_json(all_conv).c_str(), ratio);
+        print_json_line({{"input", {{"height", h}, {"width", w}, {"channels", c}}},
+                         {"classes", classes},
+                         {"hidden", hidden},
+                         {"flatten", head_json(flatten)},
+                         {"gap", head_json(gap)},
+                         {"all_convolutional", head_json(all_conv)},
+                         {"ratio", ratio}});
         return kExitOk;
     }
     std::printf("Last feature map %lld x %lld x %lld (H x W x C), %lld classes\n\n", static_cast<long long>(h),

@@ -12,6 +12,7 @@ const char* kUsage = R"(gapnet — a small CNN inference engine
 
 Usage:
   gapnet classify [--model FILE] [--top K] [--json] IMAGE...   classify images
+  gapnet classify [...] --files-from LIST                      classify the images listed in LIST ("-": stdin)
   gapnet summary MODEL [--json]                                layers, shapes, parameters, MACs
   gapnet verify MODEL                                          re-run the tests recorded in the file
   gapnet heads --input HxWxC --classes N [--hidden H]          GAP head vs flatten + dense head, by size
@@ -29,7 +30,7 @@ Exit status: 0 success, 1 a model or image could not be used, 2 wrong command li
 
 struct Command {
     const char* name;
-    int (*run)(std::vector<std::string>);
+    int (*run)(const std::vector<std::string>&);
 };
 
 const Command kCommands[] = {
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
     for (const Command& command : kCommands) {
         if (name != command.name) continue;
         try {
-            return command.run(std::vector<std::string>(argv + 2, argv + argc));
+            return command.run({argv + 2, argv + argc});
         } catch (const UsageError& e) {
             print_error("", std::string(e.what()) + " (see gapnet " + name + " --help)");
             return kExitUsage;

@@ -114,57 +114,48 @@ void print_table(const std::string& file, const Model& model) {
     std::printf("Total MACs/image   %s\n", with_commas(graph.macs()).c_str());
 }
 
-std::string json_shape(const Shape& shape) {
-    std::string s = "[";
-    s += join(shape, ", ");
-    return s += "]";
-}
-
 void print_json(const std::string& file, const Model& model) {
     const Graph& graph = model.graph;
     const size_t head = static_cast<size_t>(graph.head_start());
-    std::string out = "{\"file\": " + json_quote(file) + ", \"name\": " + json_quote(model.name) +
-                      ", \"input\": " + json_shape(graph.input_shape()) + ", \"layers\": [";
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
     for (size_t i = 0; i < graph.nodes().size(); ++i) {
         const Node& n = graph.nodes()[i];
-        out += std::string(i ? ", " : "") + "{\"name\": " + json_quote(n.name) + ", \"type\": " +
-               json_quote(std::string(n.layer->type())) + ", \"output_shape\": " + json_shape(n.output_shape) +
-               ", \"parameters\": " + std::to_string(n.parameters) + ", \"macs\": " + std::to_string(n.macs) +
-               ", \"inputs\": [";
-        for (size_t k = 0; k < n.inputs.size(); ++k)
-            out += (k ? ", " : "") + json_quote(n.inputs[k] < 0 ? std::string("input") : graph.nodes()[n.inputs[k]].name);
-        out += std::string("], \"head\": ") + (i >= head ? "true" : "false") + "}";
+        nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
+        for (int input : n.inputs) inputs.push_back(input < 0 ? std::string("input") : graph.nodes()[input].name);
+        layers.push_back({{"name", n.name},
+                          {"type", n.layer->type()},
+                          {"output_shape", n.output_shape},
+                          {"parameters", n.parameters},
+                          {"macs", n.macs},
+                          {"inputs", inputs},
+                          {"head", i >= head}});
     }
     const int64_t total = graph.parameter_count(), head_params = head_parameters(graph);
-    out += "], \"parameters\": " + std::to_string(total) + ", \"macs\": " + std::to_string(graph.macs()) +
-           ", \"backbone_parameters\": " + std::to_string(total - head_params) +
-           ", \"head\": {\"first_layer\": " +
-           (head < graph.nodes().size() ? json_quote(graph.nodes()[head].name) : "null") +
-           ", \"path\": " + json_quote(head_path(graph)) + ", \"kind\": " + json_quote(head_kind(graph).keyword) +
-           ", \"parameters\": " + std::to_string(head_params) + "}}";
-    std::printf("%s\n", out.c_str());
+    print_json_line({{"file", file},
+                     {"name", model.name},
+                     {"input", graph.input_shape()},
+                     {"layers", layers},
+                     {"parameters", total},
+                     {"macs", graph.macs()},
+                     {"backbone_parameters", total - head_params},
+                     {"head",
+                      {{"first_layer", head < graph.nodes().size() ? nlohmann::ordered_json(graph.nodes()[head].name) : nullptr},
+                       {"path", head_path(graph)},
+                       {"kind", head_kind(graph).keyword},
+                       {"parameters", head_params}}}});
 }
 
 }  // namespace
 
-int summary_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
+int summary_command(const std::vector<std::string>& arguments) {
     std::string file;
     bool json = false;
     InputOptions options;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            print_help(kHelp);
-            return kExitOk;
-        } else if (input_option(args, options)) {
-        } else if (args.is("--json")) {
-            json = true;
-        } else if (args.positional() && file.empty()) {
-            file = args.current();
-        } else {
-            args.unknown();
-        }
-    }
+    OptionParser parser(kHelp);
+    parser.flag("--json", json);
+    parser.positional(file);
+    declare_input_options(parser, options);
+    if (!parser.parse(arguments)) return kExitOk;
     if (file.empty()) throw UsageError("no model given");
     const std::optional<Model> model = load_model_or_report(file, options.model);
     if (!model) return kExitInputFailed;

@@ -34,27 +34,17 @@ std::string describe_failure(const Model& model, const VerifyReport& report, dou
     return text;
 }
 
-int verify_command(std::vector<std::string> arguments) {
-    Args args(std::move(arguments));
+int verify_command(const std::vector<std::string>& arguments) {
     std::string file;
     double tolerance = kDefaultVerifyTolerance;
     bool json = false;
     InputOptions options;
-    while (args.next()) {
-        if (args.is("--help") || args.is("-h")) {
-            print_help(kHelp);
-            return kExitOk;
-        } else if (args.is("--tolerance")) {
-            tolerance = args.number_value(0, 1);
-        } else if (args.is("--json")) {
-            json = true;
-        } else if (input_option(args, options)) {
-        } else if (args.positional() && file.empty()) {
-            file = args.current();
-        } else {
-            args.unknown();
-        }
-    }
+    OptionParser parser(kHelp);
+    parser.number("--tolerance", tolerance, 0, 1);
+    parser.flag("--json", json);
+    parser.positional(file);
+    declare_input_options(parser, options);
+    if (!parser.parse(arguments)) return kExitOk;
     if (file.empty()) throw UsageError("no model given");
     const std::optional<Model> model = load_model_or_report(file, options.model);
     if (!model) return kExitInputFailed;
@@ -64,9 +54,11 @@ int verify_command(std::vector<std::string> arguments) {
     }
     const VerifyReport report = verify(*model, tolerance);
     if (json) {
-        std::printf("{\"file\": %s, \"cases\": %lld, \"largest_difference\": %.6g, \"tolerance\": %.6g, \"passed\": %s}\n",
-                    json_quote(file).c_str(), static_cast<long long>(report.cases), report.largest_difference,
-                    tolerance, report.passed ? "true" : "false");
+        print_json_line({{"file", file},
+                         {"cases", report.cases},
+                         {"largest_difference", report.largest_difference},
+                         {"tolerance", tolerance},
+                         {"passed", report.passed}});
     } else if (report.passed) {
         std::printf("%s: %lld test case(s) match: largest difference %.3g (tolerance %.3g)\n", file.c_str(),
                     static_cast<long long>(report.cases), report.largest_difference, tolerance);
