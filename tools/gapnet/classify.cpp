@@ -185,15 +185,20 @@ int classify_command(const std::vector<std::string>& arguments) {
         const size_t count = batch_names.size();
         std::vector<std::string> errors(count);  // empty: read into the batch
         Tensor batch(batched(static_cast<int64_t>(count), in_shape));
-        int64_t readable = 0;
-        for (size_t i = 0; i < count; ++i) {
+        // Images are decoded on all the threads, one image each at a time: decoding a photo is
+        // sequential work (a JPEG's entropy-coded data), and a batch has many.
+        std::vector<Tensor> inputs(count);
+        pool.parallel_for(static_cast<int64_t>(count), [&](int64_t i) {
             try {
-                const Tensor input = load_image(names.path(batch_names[i]), model.input, options.image);
-                std::copy(input.data.begin(), input.data.end(), batch.data.begin() + readable++ * in_size);
+                inputs[i] = load_image(names.path(batch_names[i]), model.input, options.image);
             } catch (const Error& e) {
                 errors[i] = e.message();
             }
-        }
+        });
+        int64_t readable = 0;
+        for (size_t i = 0; i < count; ++i)
+            if (errors[i].empty())
+                std::copy(inputs[i].data.begin(), inputs[i].data.end(), batch.data.begin() + readable++ * in_size);
         batch.shape[0] = readable;
         batch.data.resize(static_cast<size_t>(readable * in_size));
         const Tensor probabilities = readable ? model.graph.forward(batch, pool) : Tensor();
