@@ -22,7 +22,7 @@ Peak memory is each process's peak resident set (ru_maxrss), the interpreter and
 
 The photos are made once from scikit-image's public-domain photos (python3-skimage): each cropped to
 4:3, enlarged to 4032x3024 (bicubic) with a little seeded noise so that it compresses like a camera
-photo, saved as a baseline JPEG at quality 92 (about 4 MB each).
+photo, saved as a baseline JPEG at quality 92 (the report gives their mean size).
 """
 import argparse
 import datetime
