@@ -40,7 +40,12 @@ struct PngDecoder::State {
         std::snprintf(s->message, sizeof s->message, "%s", text);
         png_longjmp(png, 1);
     }
-    static void warning(png_structp, png_const_charp) {}  // what remains a warning cannot change pixels
+    // libpng's warnings and "benign" errors (made warnings below) about the image data (too much or
+    // too little of it, "IDAT: ...") are errors here; the others concern ancillary chunks (a colour
+    // profile that does not fit, a bad text chunk) that cannot change the pixels.
+    static void warning(png_structp png, png_const_charp text) {
+        if (std::strncmp(text, "IDAT", 4) == 0) error(png, text);
+    }
 
     [[noreturn]] void fail() const {
         if (past_end) throw Error("truncated PNG: the file ends before the image data does");
@@ -59,7 +64,7 @@ PngDecoder::PngDecoder(std::string_view bytes, const ImageLimits& limits) : stat
     if (setjmp(png_jmpbuf(s.png))) s.fail();
     s.info = png_create_info_struct(s.png);
     if (!s.info) png_error(s.png, "out of memory");
-    png_set_benign_errors(s.png, 0);  // e.g. "Too much image data", "Extra compressed data": errors
+    png_set_benign_errors(s.png, 1);  // warnings, judged by State::warning
     png_set_read_fn(s.png, &s, State::read);
     png_read_info(s.png, s.info);
     check_image_size(png_get_image_width(s.png, s.info), png_get_image_height(s.png, s.info), limits);

@@ -10,8 +10,8 @@
 namespace gapnet {
 
 // A PNG being decoded. The constructor reads the header (up to the image data) and refuses a size
-// beyond `limits`; damaged data is refused, never filled in: libpng's CRC checks, its "benign"
-// errors (too much or too little image data) and a file ending early are errors here. Palette, low
+// beyond `limits`; damaged data is refused, never filled in: libpng's CRC checks, its warnings
+// about the image data (too much or too little of it) and a file ending early are errors here. Palette, low
 // bit depths and tRNS transparency are expanded; 16-bit samples are kept (native byte order). An
 // interlaced PNG is decoded whole first (Adam7 spreads each row over seven passes); any other
 // streams, holding only the row being decoded.
