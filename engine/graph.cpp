@@ -216,7 +216,10 @@ Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>
     check_batch(batch);
     if (nodes_.empty()) return batch;
     if (seconds) seconds->resize(steps_.size(), 0.0);
-    const int64_t n = batch.shape[0], group = images_per_group();
+    // A single image is one group: the latency path does not walk the graph for the group size.
+    const int64_t n = batch.shape[0];
+    if (n == 1) return run_steps(batch, pool, seconds);
+    const int64_t group = images_per_group();
     if (n <= group) return run_steps(batch, pool, seconds);
 
     const int64_t groups = (n + group - 1) / group;

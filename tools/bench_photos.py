@@ -31,6 +31,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,21 +122,25 @@ def worker(args):
     print(json.dumps({"seconds_per_image": (time.perf_counter() - start) / len(args.files), "top1": top1}))
 
 
-def measure_gapnet(args, files, threads):
-    """(seconds per image, peak RSS, top-1 labels) of gapnet classify over `files`."""
-    def run(paths):
-        command = [args.gapnet, "classify", "--model", args.model, "--threads", str(threads), "--top", "1", "--json",
-                   *paths]
-        start = time.monotonic()
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run_child(command, what, env=None):
+    """(wall seconds, peak RSS bytes, stdout) of `command`; its stderr (the engines write little) in
+    the error of a failed run."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         out = child.stdout.read()
-        err = child.stderr.read()
         _, status, usage = os.wait4(child.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
-            raise bench_peers.BenchError(f"gapnet classify: {err.strip()[-300:]}")
-        return time.monotonic() - start, usage.ru_maxrss * 1024, out
-    one, _, _ = run(files[:1])
-    every, rss, out = run(files)
+            err.seek(0)
+            raise bench_peers.BenchError(f"{what}: {err.read().decode(errors='replace').strip()[-300:]}")
+    return time.monotonic() - start, usage.ru_maxrss * 1024, out
+
+
+def measure_gapnet(args, files, threads):
+    """(seconds per image, peak RSS, top-1 labels) of gapnet classify over `files`."""
+    command = [args.gapnet, "classify", "--model", args.model, "--threads", str(threads), "--top", "1", "--json"]
+    one, _, _ = run_child(command + files[:1], "gapnet classify")
+    every, rss, out = run_child(command + files, "gapnet classify")
     labels = [json.loads(line)["top"][0]["index"] for line in out.splitlines() if line.strip()]
     return (every - one) / (len(files) - 1), rss, labels
 
@@ -143,15 +148,9 @@ def measure_gapnet(args, files, threads):
 def measure_python(args, engine, files, threads, onnx_path):
     command = [sys.executable, os.path.abspath(__file__), "--worker", engine, "--model-file", args.model,
                "--onnx", onnx_path, "--threads", str(threads), *files]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=bench_peers.thread_env(threads))
-    out = child.stdout.read()
-    err = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise bench_peers.BenchError(f"{engine} worker: {err.strip()[-300:]}")
+    _, rss, out = run_child(command, f"{engine} worker", env=bench_peers.thread_env(threads))
     result = json.loads(out.strip().splitlines()[-1])
-    return result["seconds_per_image"], usage.ru_maxrss * 1024, result["top1"]
+    return result["seconds_per_image"], rss, result["top1"]
 
 
 def export_onnx(model_path, onnx_path):

@@ -601,8 +601,7 @@ std::unique_ptr<RowDecoder> row_decoder(const std::string& bytes, const ImageLim
 float Image::value(int64_t i) const {
     const float v = bits == 8 ? static_cast<float>(samples[static_cast<size_t>(i)])
                               : static_cast<float>(reinterpret_cast<const uint16_t*>(samples.data())[i]);
-    // v * 255 is exact in float (v < 2^16) and the division rounds once: max_value maps to exactly 255.
-    return max_value == 255 ? v : v * 255.0f / static_cast<float>(max_value);
+    return sample_value(v, max_value);
 }
 
 Image decode_image(const std::string& bytes, const ImageLimits& limits) {

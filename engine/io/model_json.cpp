@@ -273,6 +273,23 @@ std::vector<float> read_per_channel(const json& input, const std::string& key, i
     return values;
 }
 
+// The value named by the string `v` among `choices`; otherwise "'x' is not "a", "b" or "c"" at `where`.
+template <class T>
+T read_choice(const json& v, const std::string& where, std::initializer_list<std::pair<const char*, T>> choices) {
+    const std::string name = read_string(v, where);
+    std::string listed;
+    size_t i = 0;
+    for (const auto& [choice, value] : choices) {
+        if (name == choice) return value;
+        if (i > 0) listed += i + 1 == choices.size() ? " or " : ", ";
+        listed += '"';
+        listed += choice;
+        listed += '"';
+        ++i;
+    }
+    throw Error("'" + name + "' is not " + listed, where);
+}
+
 // channel_order, resize and its parameters (shorter_side, pad), each only where it means something.
 void read_resize(const json& input, InputSpec& spec) {
     auto only_with = [&](const char* key, bool allowed, const char* when) {
@@ -280,25 +297,20 @@ void read_resize(const json& input, InputSpec& spec) {
     };
     if (const auto it = input.find("channel_order"); it != input.end()) {
         only_with("channel_order", spec.color == ColorMode::rgb, "to an \"rgb\" input");
-        const std::string order = read_string(*it, "input.channel_order");
-        if (order == "rgb") spec.channel_order = ChannelOrder::rgb;
-        else if (order == "bgr") spec.channel_order = ChannelOrder::bgr;
-        else throw Error("'" + order + "' is not \"rgb\" or \"bgr\"", "input.channel_order");
+        spec.channel_order = read_choice<ChannelOrder>(*it, "input.channel_order",
+                                                       {{"rgb", ChannelOrder::rgb}, {"bgr", ChannelOrder::bgr}});
     }
     if (const auto it = input.find("resize"); it != input.end()) {
         only_with("resize", spec.color != ColorMode::none, "to images");
-        const std::string mode = read_string(*it, "input.resize");
-        if (mode == "stretch") spec.resize = ResizeMode::stretch;
-        else if (mode == "shorter_side") spec.resize = ResizeMode::shorter_side;
-        else if (mode == "letterbox") spec.resize = ResizeMode::letterbox;
-        else throw Error("'" + mode + "' is not \"stretch\", \"shorter_side\" or \"letterbox\"", "input.resize");
+        spec.resize = read_choice<ResizeMode>(*it, "input.resize",
+                                              {{"stretch", ResizeMode::stretch},
+                                               {"shorter_side", ResizeMode::shorter_side},
+                                               {"letterbox", ResizeMode::letterbox}});
     }
     if (const auto it = input.find("filter"); it != input.end()) {
         only_with("filter", spec.color != ColorMode::none, "to images");
-        const std::string filter = read_string(*it, "input.filter");
-        if (filter == "area") spec.filter = ResizeFilter::area;
-        else if (filter == "bilinear") spec.filter = ResizeFilter::bilinear;
-        else throw Error("'" + filter + "' is not \"area\" or \"bilinear\"", "input.filter");
+        spec.filter = read_choice<ResizeFilter>(*it, "input.filter",
+                                                {{"area", ResizeFilter::area}, {"bilinear", ResizeFilter::bilinear}});
     }
     only_with("shorter_side", spec.resize == ResizeMode::shorter_side, "with \"resize\": \"shorter_side\"");
     only_with("pad", spec.resize == ResizeMode::letterbox, "with \"resize\": \"letterbox\"");
@@ -321,15 +333,13 @@ InputSpec read_input(const json& doc, const Limits& limits) {
     if (!input.is_object()) throw Error("expected an object, got " + describe(input), "input");
     reject_unknown_keys(input,
                         {"channels", "height", "width", "color", "channel_order", "resize", "filter", "shorter_side", "pad",
-                         "scale",
-                         "mean", "std"},
+                         "scale", "mean", "std"},
                         "input", "input");
     InputSpec spec;
-    const std::string color = read_string(required(input, "color", "input"), "input.color");
-    if (color == "grayscale") spec.color = ColorMode::grayscale;
-    else if (color == "rgb") spec.color = ColorMode::rgb;
-    else if (color == "none") spec.color = ColorMode::none;
-    else throw Error("'" + color + "' is not \"grayscale\", \"rgb\" or \"none\"", "input.color");
+    spec.color = read_choice<ColorMode>(required(input, "color", "input"), "input.color",
+                                        {{"grayscale", ColorMode::grayscale}, {"rgb", ColorMode::rgb},
+                                         {"none", ColorMode::none}});
+    const std::string color = color_name(spec.color);
     spec.channels = read_integer(required(input, "channels", "input"), "input.channels", 1, limits.max_activation_elements);
     if (spec.color != ColorMode::none && spec.channels != 1 && spec.channels != 3)
         throw Error("must be 1 (grayscale) or 3 (rgb)", "input.channels");

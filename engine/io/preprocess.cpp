@@ -147,9 +147,7 @@ void convert_row(const Sample* row, const PixelFormat& format, int64_t channels,
                  float* line) {
     const int64_t n = format.channels;
     const bool color = n >= 3;
-    const float max_value = static_cast<float>(format.max_value);
-    // v * 255 is exact in float (v < 2^16) and the division rounds once: max_value maps to exactly 255.
-    auto value = [&](Sample s) { return format.max_value == 255 ? static_cast<float>(s) : static_cast<float>(s) * 255.0f / max_value; };
+    auto value = [&](Sample s) { return sample_value(static_cast<float>(s), format.max_value); };
     for (int64_t x = x0; x < x1; ++x) {
         const Sample* p = row + x * n;
         float* out = line + x * channels;

@@ -21,6 +21,12 @@ struct PixelFormat {
     int max_value = 255;
 };
 
+// A sample of 0..max_value on the 0..255 scale. v * 255 is exact in float (v < 2^16) and the
+// division rounds once, so max_value maps to exactly 255 (v * (255 / max_value) could give 255.00002).
+inline float sample_value(float v, int max_value) {
+    return max_value == 255 ? v : v * 255.0f / static_cast<float>(max_value);
+}
+
 // One axis of the resize: output pixel j reads the scaled image's pixel j + offset (outside
 // 0..scaled-1 it is padding), and scaled pixel k is a weighted sum of source pixels
 // first[j] .. first[j] + count[j] - 1 with weights[start[j] ...]. The filters (ResizeFilter):
