@@ -32,6 +32,7 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
         else if (inputs[i] == name) throw Error("'" + name + "' cannot read its own output", where);
         else throw Error("no earlier layer is named '" + inputs[i] + "'", where);
     }
+    if (auto* conv = dynamic_cast<Conv2d*>(layer.get())) conv->prefer(conv_algorithm_);
     const int count = static_cast<int>(from.size());
     if (count < layer->min_inputs() || count > layer->max_inputs())
         throw Error(std::string(layer->type()) + " reads " +
@@ -54,17 +55,48 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
                     limit_note("max_activation_elements", limits_.max_activation_elements));
     }
     const int64_t macs = layer->macs(in), parameters = layer->parameter_count();
-    // A few bytes of pooling attributes can ask for hours of work: bounded like memory.
-    const int64_t work = layer->work(in) + layer->workspace_elements(in);
-    if (work > limits_.max_operations - work_)
-        throw Error("the model needs more than " + std::to_string(limits_.max_operations) +
-                    " operations per image up to this layer " + limit_note("max_operations", limits_.max_operations));
-    work_ += work;
+    work_ += checked_work(*layer, in, work_);
     nodes_.push_back({std::move(name), std::move(layer), from, std::move(out), parameters, macs});
     unfuse();
     const int index = static_cast<int>(nodes_.size()) - 1;
     steps_.push_back({index, index, nodes_.back().layer.get(), std::move(from)});
     return nodes_.back();
+}
+
+int64_t Graph::checked_work(const Layer& layer, const Shapes& in, int64_t work_before) const {
+    // A few bytes of pooling attributes can ask for hours of work: bounded like memory.
+    const int64_t scratch = layer.workspace_elements(in);
+    const int64_t work = layer.work(in) + scratch;
+    if (work > limits_.max_operations - work_before)
+        throw Error("the model needs more than " + std::to_string(limits_.max_operations) +
+                    " operations per image up to this layer " + limit_note("max_operations", limits_.max_operations));
+    // A convolution's im2col buffer is allocated when it runs; a tiny file (a 64x64 kernel on a
+    // 1024x1024 input) could make it 16 GiB, so it is bounded like an activation.
+    if (scratch > limits_.max_activation_elements)
+        throw Error("its scratch buffer (im2col) for a " + join(in.at(0), "x") + " input would hold " +
+                    std::to_string(scratch) + " values, more than " + std::to_string(limits_.max_activation_elements) +
+                    " " + limit_note("max_activation_elements", limits_.max_activation_elements));
+    return work;
+}
+
+void Graph::set_conv_algorithm(std::optional<Conv2d::Algorithm> algorithm) {
+    const auto apply = [this](std::optional<Conv2d::Algorithm> a) {
+        for (Node& node : nodes_)
+            if (auto* conv = dynamic_cast<Conv2d*>(node.layer.get())) conv->prefer(a);
+    };
+    apply(algorithm);
+    int64_t work = 0;
+    for (const Node& node : nodes_) {
+        try {
+            work += checked_work(*node.layer, input_shapes(node), work);
+        } catch (const Error& e) {
+            apply(conv_algorithm_);
+            throw Error(e.what(), node.name);
+        }
+    }
+    conv_algorithm_ = algorithm;
+    work_ = work;
+    if (fused_) fuse();  // the fused layers are copies, made with the old setting
 }
 
 Shapes Graph::input_shapes(const Node& node) const {

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "buffer_pool.h"
 #include "layer.h"
+#include "layers/conv2d.h"
 #include "limits.h"
 #include "tensor.h"
 
@@ -32,8 +34,9 @@ public:
 
     // Appends `layer` as node `name`, reading the nodes named `inputs` ("input" for the graph input;
     // none: the last node added). Throws gapnet::Error, located at the layer's offending attribute
-    // (or at "inputs[i]"), when the name is taken, an input is unknown or later, or the inputs do not
-    // fit the layer. At most kMaxInputs inputs.
+    // (or at "inputs[i]"), when the name is taken, an input is unknown or later, the inputs do not
+    // fit the layer, or a limit would be exceeded (its work, or its scratch buffer: see
+    // checked_work). At most kMaxInputs inputs. A conv2d gets the graph's conv_algorithm().
     static constexpr int kMaxInputs = 64;
     const Node& add(std::string name, std::unique_ptr<Layer> layer, const std::vector<std::string>& inputs = {});
 
@@ -79,6 +82,15 @@ public:
     };
     const std::vector<Step>& steps() const { return steps_; }
 
+    // Every conv2d of the graph, and each one added later, runs `algorithm` where that kernel
+    // applies, its own choice elsewhere (Conv2d::prefer); nullopt, the default, is each layer's
+    // automatic choice. A setting of this graph, so two models in one process can differ (gapnet
+    // bench --conv-algorithm; the API's Options::conv_algorithm). Kernels differ in scratch size, so
+    // the limits are checked again: past one, throws gapnet::Error located at the layer (its name)
+    // and leaves the graph as it was. Fusion is redone. Not while forward() runs.
+    void set_conv_algorithm(std::optional<Conv2d::Algorithm> algorithm);
+    std::optional<Conv2d::Algorithm> conv_algorithm() const { return conv_algorithm_; }
+
     // Runs a batch [N, ...input_shape] through every step; returns the last node's output [N, ...].
     // With `seconds`, adds each step's wall time to seconds[step] (resized to steps().size()).
     Tensor forward(const Tensor& batch, ThreadPool& pool, std::vector<double>* seconds = nullptr) const;
@@ -87,8 +99,14 @@ public:
     std::vector<Tensor> forward_all(const Tensor& batch, ThreadPool& pool) const;
     std::vector<Tensor> forward_all(const Tensor& batch) const;
 
-private:
+    // Throws gapnet::Error unless `batch` is [N, ...input_shape()].
     void check_batch(const Tensor& batch) const;
+
+private:
+    // Layer::work plus the scratch of `layer` reading `in`, when the nodes before it did
+    // `work_before`: throws gapnet::Error past max_operations, or when the scratch buffer alone
+    // would hold more than max_activation_elements.
+    int64_t checked_work(const Layer& layer, const Shapes& in, int64_t work_before) const;
     // The images forward() runs together (see graph.cpp), and the steps over one such group.
     int64_t images_per_group() const;
     Tensor run_steps(const Tensor& batch, ThreadPool& pool, std::vector<double>* seconds) const;
@@ -104,7 +122,8 @@ private:
     Limits limits_;
     std::unique_ptr<BufferPool> buffers_ = std::make_unique<BufferPool>();  // forward()'s intermediate outputs
     std::vector<Node> nodes_;
-    int64_t work_ = 0;  // Layer::work of every node, per image
+    int64_t work_ = 0;  // checked_work of every node, per image
+    std::optional<Conv2d::Algorithm> conv_algorithm_;
 };
 
 }  // namespace gapnet

@@ -1,23 +1,14 @@
-// Bounds on what a model may declare, checked before anything is allocated, so a hostile or broken
-// file is refused instead of exhausting memory. The defaults pass any reasonable CNN classifier.
+// Bounds on what a model may declare (gapnet::Limits, declared in the public header with its
+// defaults), by name for command lines, and the note an exceeded one's message ends with.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace gapnet {
+#include "gapnet/gapnet.h"  // gapnet::Limits, the bounds themselves
 
-struct Limits {
-    int64_t max_file_bytes = int64_t{1} << 30;          // model file size (1 GiB)
-    int64_t max_layers = 10000;
-    int64_t max_tensor_elements = int64_t{1} << 28;     // values in one weight tensor (1 GiB of float32)
-    int64_t max_parameters = int64_t{1} << 29;          // values in all tensors together (2 GiB)
-    int64_t max_activation_elements = int64_t{1} << 28; // values in one layer's output, per image
-    int64_t max_input_side = 16384;                     // model input height and width
-    int64_t max_operations = int64_t{1} << 38;          // Layer::work summed over the layers, per image
-                                                        // (~2.7e11: minutes of pooling, 10x VGG-16 at 1024x1024)
-};
+namespace gapnet {
 
 // The limits by name ("max_layers", ...), for command lines and messages.
 struct NamedLimit {

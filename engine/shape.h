@@ -5,10 +5,9 @@
 #include <string>
 #include <vector>
 
-namespace gapnet {
+#include "gapnet/gapnet.h"  // gapnet::Shape: dimensions, outermost first
 
-// Dimensions, outermost first: a feature map is {C, H, W}, a vector {F}, a batch adds N in front.
-using Shape = std::vector<int64_t>;
+namespace gapnet {
 
 // join({32,28,28}, "x") == "32x28x28"
 std::string join(const Shape& shape, const char* separator);

@@ -5,7 +5,7 @@
 
 namespace gapnet {
 
-VerifyReport verify(const Model& model, double tolerance) {
+VerifyReport verify(const LoadedModel& model, double tolerance) {
     VerifyReport report;
     report.cases = static_cast<int64_t>(model.tests.size());
     if (model.tests.empty()) return report;

@@ -33,7 +33,7 @@ json corner_model() {
 }  // namespace
 
 TEST_CASE("cam: a class driven by one corner has its map's maximum in that corner") {
-    const Model model = parse_model(corner_model().dump());
+    const LoadedModel model = parse_model(corner_model().dump());
     const CamHead head = find_cam_head(model.graph);
     REQUIRE(model.graph.nodes()[head.features].name == "relu");
     for (const int corner : {0, 1, 2, 3}) {  // top-left, top-right, bottom-left, bottom-right
@@ -60,7 +60,7 @@ TEST_CASE("cam: a class driven by one corner has its map's maximum in that corne
 }
 
 TEST_CASE("cam: on the trained model, each map's mean plus the bias is the class logit within 1e-5") {
-    const Model model = load_model(gapnet::test::source_path("models/fashion_gap.json"));
+    const LoadedModel model = load_model(gapnet::test::source_path("models/fashion_gap.json"));
     const CamHead head = find_cam_head(model.graph);
     const int dense_node = model.graph.find("fc1");
     REQUIRE(dense_node >= 0);

@@ -18,7 +18,7 @@ TEST_CASE("shipped models: probabilities on the sample images match PyTorch with
         std::ifstream in(source_path(golden_file));
         REQUIRE(in.good());
         const auto golden = nlohmann::json::parse(in);
-        const Model model = load_model(source_path(golden["model"].get<std::string>()));
+        const LoadedModel model = load_model(source_path(golden["model"].get<std::string>()));
         const double tolerance = golden["tolerance"].get<double>();
         REQUIRE(tolerance <= 1e-5);
         REQUIRE(golden["samples"].size() == model.labels.size());  // one per class

@@ -59,8 +59,8 @@ size_t replay(const std::string& folder, const std::function<void(std::string_vi
 }
 
 struct ClassifyModels {
-    Model brightness = load_model(source_path("tests/models/brightness.json"));
-    Model rgb = load_model(source_path("tests/parity/parity-0-002.json"));
+    LoadedModel brightness = load_model(source_path("tests/models/brightness.json"));
+    LoadedModel rgb = load_model(source_path("tests/parity/parity-0-002.json"));
 
     void operator()(std::string_view bytes) const { fuzz::classify_case(bytes, brightness, {&rgb}); }
 };

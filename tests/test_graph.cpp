@@ -1,6 +1,6 @@
 // Graphs whose nodes read several earlier nodes: the model format's "inputs", the checks at load
-// (located at layers[i].inputs[k]), fusion of residual blocks, thread-count independence, and the
-// heads cam and summary recognise on graphs.
+// (located at layers[i].inputs[k]), fusion of residual blocks, thread-count independence, the
+// heads cam and summary recognise on graphs, and the convolution kernel as a setting of each graph.
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/io/model_json.h"
 #include "engine/layers/activation.h"
+#include "engine/layers/add.h"
 #include "helpers.h"
 
 using namespace gapnet;
@@ -75,7 +76,7 @@ Tensor random_batch(const Shape& sample, int64_t n, std::mt19937& rng) {
 
 TEST_CASE("a graph model loads: inputs by name, shapes inferred, head marked") {
     std::mt19937 rng(1);
-    const Model model = parse_model(graph_model(rng).dump());
+    const LoadedModel model = parse_model(graph_model(rng).dump());
     const Graph& g = model.graph;
     REQUIRE(g.nodes().size() == 19);
     REQUIRE(g.nodes()[4].inputs == std::vector<int>{3, 1});   // res: bn1 + stem_relu
@@ -92,7 +93,7 @@ TEST_CASE("a graph model loads: inputs by name, shapes inferred, head marked") {
 
 TEST_CASE("fusion: conv+bn+add+relu6 and dense+relu run as single steps, bit for bit as the nodes one by one") {
     std::mt19937 rng(2);
-    const Model model = parse_model(graph_model(rng).dump());
+    const LoadedModel model = parse_model(graph_model(rng).dump());
     const Graph& g = model.graph;
     std::vector<std::string> steps;
     for (const Graph::Step& s : g.steps()) steps.push_back(g.nodes()[s.first].name + ".." + g.nodes()[s.last].name);
@@ -115,7 +116,7 @@ TEST_CASE("a graph gives bit-identical results on 1, 2 and 3 threads, batch 1 an
     // Wider maps, so that every layer's work is split between threads.
     json doc = graph_model(rng);
     doc["input"]["height"] = doc["input"]["width"] = 40;
-    const Model model = parse_model(doc.dump());
+    const LoadedModel model = parse_model(doc.dump());
     for (const int64_t n : {1, 5}) {
         const Tensor x = random_batch({3, 40, 40}, n, rng);
         ThreadPool one(1), two(2), three(3);
@@ -174,7 +175,7 @@ TEST_CASE("a branch the output does not depend on loads and is not run by forwar
     // A dead end: a max pool of the stem that nothing reads.
     doc["layers"].insert(doc["layers"].begin() + 2, json::object({{"type", "max_pool2d"}, {"name", "unused"}}));
     doc["layers"][3]["input"] = "stem_relu";
-    const Model model = parse_model(doc.dump());
+    const LoadedModel model = parse_model(doc.dump());
     for (const Graph::Step& s : model.graph.steps()) REQUIRE(model.graph.nodes()[s.first].name != "unused");
     const Tensor x = random_batch({3, 8, 8}, 1, rng);
     REQUIRE(model.graph.forward_all(x)[2].shape == Shape{1, 6, 4, 4});  // forward_all still computes it
@@ -186,7 +187,7 @@ TEST_CASE("a branch the output does not depend on loads and is not run by forwar
 
 TEST_CASE("cam on a graph: the all-convolutional head's map is its class channel, a GAP-dense head reads the add") {
     std::mt19937 rng(6);
-    const Model model = parse_model(graph_model(rng).dump());
+    const LoadedModel model = parse_model(graph_model(rng).dump());
     const Tensor x = random_batch({3, 8, 8}, 2, rng);
     const std::vector<Tensor> all = model.graph.forward_all(x);
     const CamHead head = find_cam_head(model.graph);
@@ -208,8 +209,71 @@ TEST_CASE("cam on a graph: the all-convolutional head's map is its class channel
     layers.push_back({{"type", "dense"}, {"name", "fc"}, {"in_features", 8}, {"out_features", 4}, {"weight", tensor({4, 8}, rng)},
                       {"bias", tensor({4}, rng)}});
     layers.push_back({{"type", "softmax"}});
-    const Model dense_model = parse_model(doc.dump());
+    const LoadedModel dense_model = parse_model(doc.dump());
     const CamHead dense_head = find_cam_head(dense_model.graph);
     REQUIRE(dense_head.dense != nullptr);
     REQUIRE(dense_model.graph.nodes()[dense_head.features].name == "res2_relu");
+}
+
+namespace {
+
+// The kernel each convolution of `g` runs at batch 1, a fused one's included, in step order.
+std::vector<Conv2d::Algorithm> step_kernels(const Graph& g) {
+    std::vector<Conv2d::Algorithm> kernels;
+    for (const Graph::Step& s : g.steps()) {
+        const Layer* layer = s.layer;
+        if (const auto* fused = dynamic_cast<const FusedAdd*>(layer)) layer = &fused->producer();
+        if (const auto* conv = dynamic_cast<const Conv2d*>(layer))
+            kernels.push_back(conv->algorithm(g.shape_of(s.inputs[0])));
+    }
+    return kernels;
+}
+
+}  // namespace
+
+TEST_CASE("the convolution kernel is a setting of each graph: one forced to GEMM and another automatic") {
+    std::mt19937 rng(7);
+    const json doc = graph_model(rng);
+    LoadedModel forced = parse_model(doc.dump()), automatic = parse_model(doc.dump());
+    using A = Conv2d::Algorithm;
+    const std::vector<A> automatic_kernels = step_kernels(automatic.graph);
+    REQUIRE(automatic_kernels.front() == A::direct);  // the 3x3 stem on 8x8, left to itself
+
+    forced.graph.set_conv_algorithm(A::gemm);
+    REQUIRE(forced.graph.conv_algorithm() == A::gemm);
+    // Every convolution, those fused with a batch norm, an add or an activation too.
+    REQUIRE(step_kernels(forced.graph) == std::vector<A>(automatic_kernels.size(), A::gemm));
+    REQUIRE(step_kernels(automatic.graph) == automatic_kernels);
+    REQUIRE_FALSE(automatic.graph.conv_algorithm());
+
+    const Tensor x = random_batch({3, 8, 8}, 2, rng);
+    const Tensor a = forced.graph.forward(x), b = automatic.graph.forward(x);
+    gapnet::test::require_values(a.data, b.data, 1e-5);
+
+    forced.graph.set_conv_algorithm(std::nullopt);  // back to each layer's own choice
+    REQUIRE(step_kernels(forced.graph) == automatic_kernels);
+}
+
+TEST_CASE("a forced kernel whose scratch exceeds the limits is refused at its layer and the graph is unchanged") {
+    // A depthwise 3x3 convolution of 8 channels on 8x8 needs no scratch; GEMM's im2col does (a
+    // padded 10x10 channel and 9 taps x 64 pixels), more than the 512 values allowed here.
+    Conv2d::Params p;
+    p.in_channels = p.out_channels = p.groups = 8;
+    p.window.kernel_h = p.window.kernel_w = 3;
+    p.window.pad_top = p.window.pad_left = p.window.pad_bottom = p.window.pad_right = 1;
+    Limits limits;
+    limits.max_activation_elements = 512;
+    Graph g({8, 8, 8}, limits);
+    g.add("dw", std::make_unique<Conv2d>(p, std::vector<float>(72, 0.1f), std::vector<float>{}));
+    try {
+        g.set_conv_algorithm(Conv2d::Algorithm::gemm);
+        FAIL("no error");
+    } catch (const Error& e) {
+        REQUIRE(e.where() == "dw");
+        REQUIRE_THAT(e.what(), Catch::Contains("scratch buffer") && Catch::Contains("max_activation_elements"));
+    }
+    REQUIRE_FALSE(g.conv_algorithm());
+    const auto& conv = dynamic_cast<const Conv2d&>(*g.nodes()[0].layer);
+    REQUIRE_FALSE(conv.preferred());
+    REQUIRE(conv.algorithm({8, 8, 8}) == Conv2d::Algorithm::depthwise);
 }

@@ -225,7 +225,7 @@ TEST_CASE("activation attributes are read and checked") {
         return doc.dump();
     };
     const auto output = [&](const nlohmann::json& layer) {
-        const Model m = parse_model(one(layer));
+        const LoadedModel m = parse_model(one(layer));
         return m.graph.forward(Tensor({1, 1, 1, 2}, {-3, 3})).data;
     };
     require_values(output({{"type", "clip"}, {"min", -1}}), {-1, 3});

@@ -90,7 +90,7 @@ std::string with_bias_data(const std::string& data, const std::string& extra_bia
 }
 
 std::vector<float> dense_bias(const std::string& text) {
-    const Model model = parse_model(text);
+    const LoadedModel model = parse_model(text);
     return dynamic_cast<const Dense&>(*model.graph.nodes()[5].layer).bias();
 }
 
@@ -130,7 +130,7 @@ bool nlohmann_accepts(const std::string& text) {
 }  // namespace
 
 TEST_CASE("a valid model loads with shapes, parameters and MACs inferred") {
-    const Model model = parse_model(valid_model().dump());
+    const LoadedModel model = parse_model(valid_model().dump());
     REQUIRE(model.name == "tiny");
     REQUIRE(model.labels == std::vector<std::string>{"a", "b", "c"});
     const auto& nodes = model.graph.nodes();
@@ -161,7 +161,7 @@ TEST_CASE("optional keys take PyTorch's defaults") {
     conv["padding"] = 1;
     doc["layers"][3].erase("stride");  // pooling stride defaults to the kernel size
     doc["input"].erase("mean"), doc["input"].erase("std"), doc["input"].erase("scale");
-    const Model model = parse_model(doc.dump());
+    const LoadedModel model = parse_model(doc.dump());
     REQUIRE(model.graph.nodes()[3].output_shape == Shape{2, 3, 3});
     REQUIRE(model.graph.nodes()[0].parameters == 18);
     REQUIRE(model.input.std == std::vector<float>{1.0f});
@@ -173,7 +173,7 @@ TEST_CASE("base64 float32 data loads the same values as a number array") {
     const std::vector<float> w = {0.5f, -1.25f, 3e-8f, 1e30f, 0, 2, -3, 4.5f, 7, 1, 2, 3, 4, 5, 6, 7, 8, 9};
     doc["layers"][0]["weight"] = {{"shape", {2, 1, 3, 3}}, {"dtype", "float32"}, {"encoding", "base64"},
                                   {"data", base64_of(w)}};
-    const Model model = parse_model(doc.dump());
+    const LoadedModel model = parse_model(doc.dump());
     REQUIRE(dynamic_cast<const Conv2d&>(*model.graph.nodes()[0].layer).weight() == w);
     doc["layers"][0]["weight"]["data"] = base64_of(std::vector<float>(w.begin(), w.end() - 1));
     REQUIRE(error_of(doc) == "layers[0].weight.data: 92 base64 characters, 18 float32 values need 96");
@@ -406,18 +406,18 @@ TEST_CASE("layer names are unique; a layer may read any earlier layer by name") 
     // The relu reads conv1 directly, skipping the batch norm: a graph, not only a chain.
     doc = valid_model();
     doc["layers"][2]["input"] = "conv1";
-    const Model model = parse_model(doc.dump());
+    const LoadedModel model = parse_model(doc.dump());
     REQUIRE(model.graph.nodes()[2].inputs == std::vector<int>{0});
 }
 
 TEST_CASE("recorded tests: shapes checked at load, re-run by verify") {
     json doc = valid_model();
-    const Model plain = parse_model(doc.dump());
+    const LoadedModel plain = parse_model(doc.dump());
     Tensor x({1, 1, 6, 6});
     for (int64_t i = 0; i < x.size(); ++i) x.data[i] = static_cast<float>(i % 5) - 2;
     const Tensor y = plain.graph.forward(x);
     doc["tests"] = {{{"input", {{"shape", {1, 6, 6}}, {"data", x.data}}}, {"output", {{"shape", {3}}, {"data", y.data}}}}};
-    const Model model = parse_model(doc.dump());
+    const LoadedModel model = parse_model(doc.dump());
     REQUIRE(model.tests.size() == 1);
     VerifyReport report = verify(model);
     REQUIRE(report.passed);
@@ -443,8 +443,8 @@ TEST_CASE("recorded tests: shapes checked at load, re-run by verify") {
 TEST_CASE("flatten after a global pool is accepted and changes nothing") {
     json doc = valid_model();
     doc["layers"].insert(doc["layers"].begin() + 5, json{{"type", "flatten"}});
-    const Model with_flatten = parse_model(doc.dump());
-    const Model without = parse_model(valid_model().dump());
+    const LoadedModel with_flatten = parse_model(doc.dump());
+    const LoadedModel without = parse_model(valid_model().dump());
     Tensor x({1, 1, 6, 6});
     for (int64_t i = 0; i < x.size(); ++i) x.data[i] = static_cast<float>(i % 7) - 3;
     gapnet::test::require_values(with_flatten.graph.forward(x).data, without.graph.forward(x).data, 0);

@@ -45,7 +45,7 @@ TEST_CASE("parity: every parity network computes PyTorch's probabilities within 
     for (const fs::path& path : files) {
         DYNAMIC_SECTION(path.filename().string()) {
             INFO("file " << path.string());
-            const Model model = load_model(path.string());
+            const LoadedModel model = load_model(path.string());
             REQUIRE(!model.tests.empty());
 
             const VerifyReport report = verify(model, kTolerance);

@@ -8,6 +8,7 @@
 
 #include "../model.h"
 #include "../tensor.h"
+#include "gapnet/gapnet.h"  // gapnet::ImageLimits
 #include "preprocess.h"
 
 namespace gapnet {
@@ -24,11 +25,6 @@ struct Image {
     PixelFormat format() const { return {width, height, channels, bits, max_value}; }
     // Sample i on the 0..255 scale.
     float value(int64_t i) const;
-};
-
-struct ImageLimits {
-    int64_t max_side = 32768;               // width or height
-    int64_t max_pixels = int64_t{1} << 28;  // width * height
 };
 
 // Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PSD, PNM, 8 or 16 bits per channel, at full size.

@@ -1,5 +1,5 @@
 // The JSON model loader. nlohmann/json stays inside it (this file and model_document.h, which reads
-// the text): the engine sees a Model.
+// the text): the engine sees a LoadedModel.
 #include "model_json.h"
 
 #include <cassert>
@@ -366,7 +366,7 @@ InputSpec read_input(const json& doc, const Limits& limits) {
     return spec;
 }
 
-Model build_model(ModelDocument& document, const Limits& limits, const std::string& fallback_name) {
+LoadedModel build_model(ModelDocument& document, const Limits& limits, const std::string& fallback_name) {
     const json& doc = document.tree;
     if (!doc.is_object()) throw Error("a model file is a JSON object, got " + describe(doc));
     reject_unknown_keys(doc, {"format", "version", "name", "input", "labels", "layers", "tests", "metadata"}, "", "a model");
@@ -400,16 +400,7 @@ Model build_model(ModelDocument& document, const Limits& limits, const std::stri
             JsonLayerConfig config(document, layer, where, limits, parameters);
             auto built = create_layer(type, config);
             config.reject_unread_keys(type);
-            const Node& node = graph.add(layer_name, std::move(built), from);
-            // A convolution's im2col buffer is allocated when it runs; a tiny file (a 64x64 kernel on a
-            // 1024x1024 input) could make it 16 GiB, so it is bounded like an activation.
-            const Shapes in = graph.input_shapes(node);
-            if (const int64_t scratch = node.layer->workspace_elements(in); scratch > limits.max_activation_elements)
-                throw Error("its scratch buffer (im2col) for a " + join(in.at(0), "x") + " input would hold " +
-                                std::to_string(scratch) + " values, more than " +
-                                std::to_string(limits.max_activation_elements) + " " +
-                                limit_note("max_activation_elements", limits.max_activation_elements),
-                            where);
+            graph.add(layer_name, std::move(built), from);
         } catch (const Error& e) {
             // Errors from layers and the graph are located at an attribute; locate them in the file
             // (an error at the graph's inputs[0] is at "input" when the file says "input").
@@ -453,7 +444,7 @@ Model build_model(ModelDocument& document, const Limits& limits, const std::stri
         }
     }
 
-    return Model{std::move(name), std::move(input), std::move(labels), std::move(graph), std::move(tests)};
+    return LoadedModel{std::move(name), std::move(input), std::move(labels), std::move(graph), std::move(tests)};
 }
 
 // Watches nlohmann's parse events: bounds the nesting depth before the parser goes deeper, and
@@ -570,7 +561,7 @@ ModelDocument read_document(std::string_view text) {
 // build(), with the strings of its errors made printable: strings from the file (keys, names, types;
 // valid UTF-8 once parsed) may hold control characters.
 template <typename Build>
-Model with_printable_errors(Build&& build) {
+LoadedModel with_printable_errors(Build&& build) {
     try {
         return build();
     } catch (const Error& e) {
@@ -580,14 +571,14 @@ Model with_printable_errors(Build&& build) {
 
 }  // namespace
 
-Model parse_model(std::string_view text, const Limits& limits, const std::string& fallback_name) {
+LoadedModel parse_model(std::string_view text, const Limits& limits, const std::string& fallback_name) {
     return with_printable_errors([&] {
         ModelDocument doc = read_document(text);
         return build_model(doc, limits, fallback_name);
     });
 }
 
-Model load_model(const std::string& path, const Limits& limits) {
+LoadedModel load_model(const std::string& path, const Limits& limits) {
     std::string text = read_file(path, limits.max_file_bytes, limit_note("max_file_bytes", limits.max_file_bytes));
     return with_printable_errors([&] {
         ModelDocument doc = read_document(text);

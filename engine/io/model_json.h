@@ -1,4 +1,4 @@
-// Reading gapnet's JSON model files (docs/model-format.md) into a validated Model.
+// Reading gapnet's JSON model files (docs/model-format.md) into a validated LoadedModel.
 #pragma once
 
 #include <string>
@@ -11,9 +11,9 @@ namespace gapnet {
 
 // Parses and validates a model file's text. Throws gapnet::Error whose where() is the JSON location of
 // the problem (e.g. "layers[3].weight.data"). `fallback_name` names a model that has no "name".
-Model parse_model(std::string_view text, const Limits& limits = {}, const std::string& fallback_name = "model");
+LoadedModel parse_model(std::string_view text, const Limits& limits = {}, const std::string& fallback_name = "model");
 
 // Reads and parses the file at `path`.
-Model load_model(const std::string& path, const Limits& limits = {});
+LoadedModel load_model(const std::string& path, const Limits& limits = {});
 
 }  // namespace gapnet

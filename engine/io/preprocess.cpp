@@ -209,10 +209,10 @@ Tensor Preprocessor::finish() {
     return input;
 }
 
-Tensor preprocess_pixels(const void* samples, const PixelFormat& format, const InputSpec& spec) {
+Tensor preprocess_pixels(const void* samples, const PixelFormat& format, const InputSpec& spec, int64_t stride) {
     Preprocessor preprocessor(spec, format);
     const auto* bytes = static_cast<const unsigned char*>(samples);
-    const int64_t row_bytes = format.width * format.channels * (format.bits / 8);
+    const int64_t row_bytes = stride ? stride : format.width * format.channels * (format.bits / 8);
     for (int64_t y = 0; y < format.height; ++y)
         if (preprocessor.wants_row(y)) preprocessor.add_row(y, bytes + y * row_bytes);
     return preprocessor.finish();

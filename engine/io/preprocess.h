@@ -74,7 +74,8 @@ private:
     int64_t next_output_row_ = 0;                    // the first output row a later source row can reach
 };
 
-// `format` pixels at `samples` (rows without padding) -> the input tensor.
-Tensor preprocess_pixels(const void* samples, const PixelFormat& format, const InputSpec& spec);
+// `format` pixels at `samples` -> the input tensor. Row y starts `stride` bytes after row y - 1;
+// 0: rows without padding.
+Tensor preprocess_pixels(const void* samples, const PixelFormat& format, const InputSpec& spec, int64_t stride = 0);
 
 }  // namespace gapnet

@@ -1,7 +1,6 @@
 #include "conv2d.h"
 
 #include <algorithm>
-#include <atomic>
 
 #include "../error.h"
 #include "../kernels/conv2d.h"
@@ -38,8 +37,9 @@ Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias
     parameters_ = prepare(p_, std::move(weight), std::move(bias));
 }
 
-Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation)
-    : p_(params), parameters_(std::move(parameters)), activation_(activation) {}
+Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation,
+               std::optional<Algorithm> preferred)
+    : p_(params), parameters_(std::move(parameters)), activation_(activation), preferred_(preferred) {}
 
 // Which convolutions run as Winograd F(4x4, 3x3), decided by measurement (CPU time of one thread,
 // AVX-512; the kernels branch's report has the numbers):
@@ -89,8 +89,6 @@ constexpr int64_t kDirectMaxPixels = 256;
 constexpr int64_t kDirectMaxWinogradTiles = 64;
 
 namespace {
-
-std::atomic<int> preferred_algorithm{-1};  // Conv2d::prefer(); -1: none
 
 bool winograd_suits(const Conv2d::Params& p) {
     return winograd_applies(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels;
@@ -150,18 +148,20 @@ const char* Conv2d::name(Algorithm algorithm) {
     return "?";
 }
 
-void Conv2d::prefer(std::optional<Algorithm> algorithm) {
-    preferred_algorithm.store(algorithm ? static_cast<int>(*algorithm) : -1);
+std::optional<Conv2d::Algorithm> Conv2d::applicable_preference() const {
+    if (!preferred_) return std::nullopt;
+    switch (*preferred_) {
+        case Algorithm::gemm: return preferred_;
+        case Algorithm::winograd: return winograd_applies(p_) ? preferred_ : std::nullopt;
+        case Algorithm::direct: return direct_applies(p_) ? preferred_ : std::nullopt;
+        case Algorithm::depthwise: return depthwise_applies(p_) ? preferred_ : std::nullopt;
+    }
+    return std::nullopt;
 }
 
 Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
     const Shape out = output_shape(input);  // checks the input
-    if (const int preferred = preferred_algorithm.load(); preferred >= 0) {
-        const auto a = static_cast<Algorithm>(preferred);
-        if (a == Algorithm::gemm || (a == Algorithm::winograd && winograd_applies(p_)) ||
-            (a == Algorithm::direct && direct_applies(p_)) || (a == Algorithm::depthwise && depthwise_applies(p_)))
-            return a;
-    }
+    if (const auto preferred = applicable_preference()) return *preferred;
     if (direct_applies(p_) &&
         (conv2d_direct_workspace(p_, input[1], input[2]) <= kDirectMaxFloats || out[1] * out[2] <= kDirectMaxPixels) &&
         !(winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >= kDirectMaxWinogradTiles))
@@ -175,13 +175,23 @@ Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
 }
 
 // The scratch of the kernel, the larger of the two when the batch decides between Winograd (its
-// wave of transformed tiles, and per-call weights) and im2col + GEMM (its im2col wave).
+// wave of transformed tiles, and per-call weights) and im2col + GEMM (its im2col wave). A preferred
+// kernel runs whatever the batch: its own scratch.
 int64_t Conv2d::workspace_elements(const Shape& input) const {
-    if (depthwise_applies(p_)) return 0;
     const Shape out = output_shape(input);
+    const bool winograd_cached = !parameters_->winograd.empty();
+    if (const auto preferred = applicable_preference()) {
+        switch (*preferred) {
+            case Algorithm::gemm: return conv2d_gemm_workspace(p_, input[1], input[2], out[1], out[2]);
+            case Algorithm::winograd: return winograd_workspace(p_, input[1], input[2], winograd_cached);
+            case Algorithm::direct: return conv2d_direct_workspace(p_, input[1], input[2]);
+            case Algorithm::depthwise: return 0;
+        }
+    }
+    if (depthwise_applies(p_)) return 0;
     int64_t scratch = conv2d_gemm_workspace(p_, input[1], input[2], out[1], out[2]);
     if (algorithm(input, int64_t{1} << 20) == Algorithm::winograd) {  // Winograd for some batch
-        const int64_t winograd = winograd_workspace(p_, input[1], input[2], !parameters_->winograd.empty());
+        const int64_t winograd = winograd_workspace(p_, input[1], input[2], winograd_cached);
         scratch = algorithm(input, 1) == Algorithm::winograd ? winograd : std::max(scratch, winograd);
     }
     if (algorithm(input, 1) == Algorithm::direct)  // its padded input (a per-thread buffer)
@@ -223,7 +233,7 @@ const float* Conv2d::direct_weights() const {
 std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next, int, int next_inputs) const {
     if (!activation_.is_identity()) return nullptr;
     if (const auto* act = dynamic_cast<const ActivationLayer*>(&next))
-        return std::unique_ptr<Layer>(new Conv2d(p_, parameters_, act->activation()));
+        return std::unique_ptr<Layer>(new Conv2d(p_, parameters_, act->activation(), preferred_));
     if (dynamic_cast<const Add*>(&next) && next_inputs == 2) return std::make_unique<FusedAdd>(*this, Activation{});
     if (const auto* bn = dynamic_cast<const BatchNorm2d*>(&next)) {
         if (static_cast<int64_t>(bn->scale().size()) != p_.out_channels) return nullptr;
@@ -235,7 +245,7 @@ std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next, int, int next_input
                 w[i] = static_cast<float>(w[i] * scale);
             b[oc] = static_cast<float>((bias().empty() ? 0.0 : bias()[oc]) * scale + bn->shift()[oc]);
         }
-        return std::unique_ptr<Layer>(new Conv2d(p_, prepare(p_, std::move(w), std::move(b)), Activation{}));
+        return std::unique_ptr<Layer>(new Conv2d(p_, prepare(p_, std::move(w), std::move(b)), Activation{}, preferred_));
     }
     return nullptr;
 }

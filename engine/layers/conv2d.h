@@ -52,10 +52,13 @@ public:
     static const char* name(Algorithm algorithm);  // "gemm", "winograd", ...
     // The kernel forward() runs for a batch of `batch` inputs of per-sample shape `input`.
     Algorithm algorithm(const Shape& input, int64_t batch = 1) const;
-    // For benchmarks and comparisons (gapnet bench --conv-algorithm): every conv2d layer of the
-    // process runs `algorithm` wherever that kernel applies (gemm: always), its own choice elsewhere;
-    // nullopt restores the automatic choice. Not for use while a model runs.
-    static void prefer(std::optional<Algorithm> algorithm);
+    // For benchmarks and comparisons: this layer runs `algorithm` wherever that kernel applies
+    // (gemm: always), its own choice elsewhere; nullopt (the default) is the automatic choice. A
+    // setting of the layer, so that models in one process can differ; a graph sets it on all its
+    // convolutions (Graph::set_conv_algorithm), which also re-checks its limits against the kernel's
+    // scratch size. Not while the layer runs.
+    void prefer(std::optional<Algorithm> algorithm) { preferred_ = algorithm; }
+    std::optional<Algorithm> preferred() const { return preferred_; }
 
 private:
     struct Parameters {
@@ -67,13 +70,17 @@ private:
         mutable std::vector<float> direct;
     };
     const float* direct_weights() const;  // parameters_->direct, packed on first use; null if unused
-    Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation);
+    Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation,
+           std::optional<Algorithm> preferred);
     static std::shared_ptr<const Parameters> prepare(const Params& p, std::vector<float> weight,
                                                      std::vector<float> bias);
+    // preferred_, if that kernel applies to this layer.
+    std::optional<Algorithm> applicable_preference() const;
 
     Params p_;
     std::shared_ptr<const Parameters> parameters_;
     Activation activation_;
+    std::optional<Algorithm> preferred_;
 };
 
 }  // namespace gapnet

@@ -11,8 +11,8 @@
 namespace {
 
 struct Models {
-    gapnet::Model brightness = gapnet::load_model(GAPNET_SOURCE_DIR "/tests/models/brightness.json");
-    gapnet::Model rgb = gapnet::load_model(GAPNET_SOURCE_DIR "/tests/parity/parity-0-002.json");
+    gapnet::LoadedModel brightness = gapnet::load_model(GAPNET_SOURCE_DIR "/tests/models/brightness.json");
+    gapnet::LoadedModel rgb = gapnet::load_model(GAPNET_SOURCE_DIR "/tests/parity/parity-0-002.json");
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// libFuzzer harness (a): bytes as a model file -> gapnet::parse_model -> a Model or gapnet::Error.
+// libFuzzer harness (a): bytes as a model file -> gapnet::parse_model -> a LoadedModel or gapnet::Error.
 // A model that loads is checked and, when small enough, run (harness.h: model_case, model_limits).
 #include <cstddef>
 #include <cstdint>

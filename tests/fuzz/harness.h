@@ -161,11 +161,11 @@ inline void check_probabilities(const float* p, int64_t n, const std::string& wh
     check(std::abs(sum - 1.0) <= 1e-4, what + ": probabilities sum to " + std::to_string(sum));
 }
 
-// (a) Model files: bytes -> parse_model -> a Model whose stated facts hold; when cheap enough, one
+// (a) Model files: bytes -> parse_model -> a LoadedModel whose stated facts hold; when cheap enough, one
 // forward pass on a fixed input (fast kernels against the reference loops) and its recorded tests.
 inline void model_case(std::string_view text) {
     const Limits limits = model_limits();
-    const Model model = parse_model(text, limits, "fuzz");
+    const LoadedModel model = parse_model(text, limits, "fuzz");
     const Graph& graph = model.graph;
     check(!graph.nodes().empty(), "a model without layers loaded");
     check(graph.output_shape().size() == 1 && graph.output_shape()[0] == static_cast<int64_t>(model.labels.size()),
@@ -272,13 +272,13 @@ inline void image_case(std::string_view bytes) {
 // classify` does. `brightness` is tests/models/brightness.json: the mean gray level m (0..1) of its
 // 2x2 input gives p(bright) = 1 / (1 + exp(-4 m)), so any image must give 0.5 <= p <= 0.98201379.
 // `others` are further models (e.g. an rgb one with convolutions) checked for valid probabilities.
-inline void classify_case(std::string_view bytes, const Model& brightness, const std::vector<const Model*>& others) {
+inline void classify_case(std::string_view bytes, const LoadedModel& brightness, const std::vector<const LoadedModel*>& others) {
     const ImageLimits limits = image_limits();
     const Image image = decode_image(std::string(bytes), limits);
     check_image(image, limits);
-    std::vector<const Model*> models{&brightness};
+    std::vector<const LoadedModel*> models{&brightness};
     models.insert(models.end(), others.begin(), others.end());
-    for (const Model* model : models) {
+    for (const LoadedModel* model : models) {
         Tensor input = preprocess(image, model->input);
         input.shape.insert(input.shape.begin(), 1);  // a batch of one
         const Tensor probabilities = model->graph.forward(input);

@@ -116,11 +116,11 @@ int bench_command(const std::vector<std::string>& arguments) {
     declare_input_options(parser, options);
     if (!parser.parse(arguments)) return kExitOk;
     if (model_path.empty()) model_path = default_model_path();
-    Conv2d::prefer(algorithm);  // before loading: the loader's checks of scratch sizes see it
 
     const auto load_start = std::chrono::steady_clock::now();
     std::optional<Model> loaded = load_model_or_report(model_path, options.model);
     if (!loaded) return kExitInputFailed;
+    loaded->graph.set_conv_algorithm(algorithm);  // this model's convolutions; its limits are checked again
     const double load_seconds = seconds_since(load_start);
     const Graph& graph = loaded->graph;
 

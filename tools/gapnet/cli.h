@@ -16,6 +16,9 @@
 
 namespace gapnet::cli {
 
+// The engine's loaded model (gapnet::Model is the public API's class).
+using Model = LoadedModel;
+
 // Exit statuses, documented in the README.
 constexpr int kExitOk = 0;           // every input succeeded
 constexpr int kExitInputFailed = 1;  // a model or some image could not be used

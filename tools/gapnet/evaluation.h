@@ -10,6 +10,9 @@
 
 namespace gapnet::cli {
 
+// The engine's loaded model (gapnet::Model is the public API's class).
+using Model = LoadedModel;
+
 struct Evaluation {
     int64_t images = 0;     // evaluated
     int64_t unreadable = 0; // skipped, with a warning

@@ -1,0 +1,248 @@
+// gapnet's public C++ API: load a CNN classifier from its JSON model file, classify images, run
+// tensors, read any layer's output. The one header a program includes; it links gapnet::gapnet
+// (CMake: find_package(gapnet)) or `pkg-config --libs gapnet`. docs/api.md has an example per use.
+//
+//     const gapnet::Model model = gapnet::Model::load("models/fashion_gap.json");
+//     for (const gapnet::Prediction& p : model.classify_file("bag.png", 3))
+//         std::printf("%s %.4f\n", p.label.c_str(), p.probability);
+//
+// Everything here is plain C++17 and the standard library: the engine's kernels, its JSON reader and
+// its image decoders stay inside the libraries. Every error is a gapnet::Error.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gapnet {
+
+// --- Errors ----------------------------------------------------------------------------------------
+
+// gapnet's one exception type. what() is the problem itself; where() its location inside the input
+// (a model file's JSON path, e.g. "layers[3].weight.data"; a layer's name), empty when the problem is
+// not tied to one; file() the file the input came from, empty for input held in memory.
+class Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& what, std::string where = {}, std::string file = {})
+        : std::runtime_error(what), where_(std::move(where)), file_(std::move(file)) {}
+
+    const std::string& where() const noexcept { return where_; }
+    const std::string& file() const noexcept { return file_; }
+
+    // "file: where: what", without the parts that are empty: the one line to show a user.
+    std::string message() const {
+        std::string line;
+        for (const std::string* part : {&file_, &where_}) {
+            if (part->empty()) continue;
+            line += *part;
+            line += ": ";
+        }
+        return line += what();
+    }
+
+private:
+    std::string where_, file_;
+};
+
+// --- Tensors ---------------------------------------------------------------------------------------
+
+// Dimensions, outermost first: a feature map is {C, H, W}, a vector {F}; a batch adds N in front.
+using Shape = std::vector<int64_t>;
+
+// A dense float32 tensor in row-major order: element (n, c, y, x) of an N x C x H x W tensor is
+// data[((n * C + c) * H + y) * W + x].
+struct Tensor {
+    Shape shape;
+    std::vector<float> data;
+
+    Tensor() = default;
+    explicit Tensor(Shape s);                    // zeros; throws gapnet::Error if the size overflows
+    Tensor(Shape s, std::vector<float> values);  // throws gapnet::Error if the sizes differ
+
+    int64_t size() const { return static_cast<int64_t>(data.size()); }
+    float* ptr() { return data.data(); }
+    const float* ptr() const { return data.data(); }
+};
+
+// --- What a model file declares --------------------------------------------------------------------
+
+// grayscale and rgb models read images; a `none` model reads tensors only (through run()).
+enum class ColorMode { grayscale, rgb, none };
+
+// How an image becomes the model's input: see InputSpec.
+enum class ResizeMode {
+    stretch,       // to height x width, the aspect ratio not kept
+    shorter_side,  // the shorter side to `shorter_side`, then the middle height x width (torchvision)
+    letterbox,     // the whole image inside height x width, aspect ratio kept, the rest `pad`
+};
+// The resampling filter where the image shrinks (enlarging is bilinear): `area` averages the source
+// area each pixel covers (OpenCV's INTER_AREA); `bilinear` is Pillow's and torchvision's antialiased
+// bilinear (a triangle filter as wide as the shrink factor).
+enum class ResizeFilter { area, bilinear };
+enum class ChannelOrder { rgb, bgr };
+
+// How an image becomes the model's input tensor [channels, height, width]: converted to `color`
+// (in `channel_order`), resized to height x width as `resize` says, then each pixel p (0..255)
+// becomes (p * scale - mean[c]) / std[c] (docs/model-format.md#input).
+struct InputSpec {
+    int64_t channels = 1, height = 1, width = 1;
+    ColorMode color = ColorMode::grayscale;
+    ChannelOrder channel_order = ChannelOrder::rgb;
+    ResizeMode resize = ResizeMode::stretch;
+    ResizeFilter filter = ResizeFilter::area;
+    int64_t shorter_side = 0;  // shorter_side: the scaled shorter side, at least max(height, width)
+    float pad = 0;             // letterbox: the value (0..255) of the pixels outside the image
+    double scale = 1.0 / 255.0;
+    std::vector<float> mean, std;  // one per channel, in channel_order
+};
+
+// The classifier head: the layers after the last feature map (from the global pool or flatten on).
+enum class HeadKind {
+    gap_dense,          // global average pooling, then dense layers
+    all_convolutional,  // a conv2d gives one channel per class, global average pooling makes them the scores
+    flatten_dense,      // flatten, then dense layers
+    other,
+};
+
+// --- Bounds on untrusted input ---------------------------------------------------------------------
+
+// Bounds on what a model may declare, checked before anything is allocated, so a hostile or broken
+// file is refused instead of exhausting memory. The defaults pass any reasonable CNN classifier.
+// (An exceeded limit's message names it as the command line sets it: --model-limit NAME=N.)
+struct Limits {
+    int64_t max_file_bytes = int64_t{1} << 30;          // model file size (1 GiB)
+    int64_t max_layers = 10000;
+    int64_t max_tensor_elements = int64_t{1} << 28;     // values in one weight tensor (1 GiB of float32)
+    int64_t max_parameters = int64_t{1} << 29;          // values in all tensors together (2 GiB)
+    int64_t max_activation_elements = int64_t{1} << 28; // values in one layer's output (or scratch), per image
+    int64_t max_input_side = 16384;                     // model input height and width
+    int64_t max_operations = int64_t{1} << 38;          // multiply-adds, comparisons and values read (and
+                                                        // scratch values), summed over the layers, per image
+                                                        // (~2.7e11: minutes of pooling, 10x VGG-16 at 1024x1024)
+};
+
+// Bounds on an image, checked against its header before any pixel is decoded.
+struct ImageLimits {
+    int64_t max_side = 32768;               // width or height, pixels
+    int64_t max_pixels = int64_t{1} << 28;  // width * height
+};
+
+// --- Checking a model against its recorded outputs -------------------------------------------------
+
+// An output value v matches its recorded value r when |v - r| <= tolerance * max(1, |r|): absolute
+// for probabilities and small logits, relative for large values.
+constexpr double kDefaultVerifyTolerance = 1e-5;
+
+// The result of re-running a model file's recorded tests (inputs with the training framework's outputs).
+struct VerifyReport {
+    int64_t cases = 0;              // recorded tests; 0: the file records none
+    double largest_difference = 0;  // |v - r| / max(1, |r|), over every value of every case
+    int64_t worst_case = -1, worst_index = -1;  // where it is: tests[worst_case].output[worst_index]
+    float worst_value = 0, worst_expected = 0;
+    bool passed = true;
+};
+
+// --- The API ---------------------------------------------------------------------------------------
+
+// The convolution kernels; `automatic` lets each layer choose by its shapes (measured fastest).
+enum class ConvAlgorithm { automatic, gemm, winograd, direct, depthwise };
+
+struct Options {
+    // Threads a forward pass spreads over, the caller's included: 1 runs on the calling thread
+    // only; 0 all the cores this process may use. Results do not depend on it, to the last bit.
+    int threads = 0;
+    Limits model_limits;
+    ImageLimits image_limits;
+    // Every convolution of this model runs this kernel where it applies (gemm applies to all), its
+    // own choice elsewhere: to compare kernels. A setting of the model, not of the process.
+    ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
+};
+
+// One of a sample's most probable classes.
+struct Prediction {
+    std::string label;  // the model's name for the class
+    int64_t index;      // its output index, 0 .. classes - 1
+    float probability;  // the model's output value (a probability when the model ends in softmax)
+};
+
+// An image the caller decoded: `height` rows of `width` pixels, each `channels` 8-bit samples
+// (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA; alpha is ignored), interleaved; row y starts at
+// data + y * stride. BGR pixels (OpenCV's) must be converted to RGB first.
+struct Pixels {
+    const std::uint8_t* data = nullptr;
+    int64_t width = 0, height = 0, channels = 0;
+    int64_t stride = 0;  // bytes from one row to the next; 0: width * channels (no padding)
+};
+
+// A model's size, as `gapnet summary` prints it.
+struct Summary {
+    int64_t layers = 0;
+    int64_t parameters = 0;       // stored values: weights, biases, batch norm statistics
+    int64_t head_parameters = 0;  // those of the classifier head
+    int64_t macs = 0;             // multiply-accumulates per image (conv2d, dense, batch_norm2d)
+    HeadKind head = HeadKind::other;
+};
+
+// A loaded, checked model, ready to run. Moves, does not copy (a moved-from Model may only be
+// assigned to or destroyed). Its methods may be called from several threads at once: forward
+// passes take turns on the model's threads, images are decoded on the calling thread.
+class Model {
+public:
+    // Reads and checks the model file at `path` (docs/model-format.md). Throws gapnet::Error with
+    // file() = path and where() = the JSON location of the problem.
+    static Model load(const std::string& path, const Options& options = {});
+    // The same from a model file's text held in memory; `name` names a model whose file has none.
+    // Errors have no file().
+    static Model from_json(const std::string& text, const Options& options = {}, const std::string& name = "model");
+
+    Model(Model&&) noexcept;
+    Model& operator=(Model&&) noexcept;
+    ~Model();
+
+    const std::string& name() const;
+    const std::string& file() const;  // the path it was loaded from; empty from_json
+    const Options& options() const;
+    // What the model reads: one input is a tensor [input().channels, input().height, input().width].
+    const InputSpec& input() const;
+    const std::vector<std::string>& labels() const;  // one per output value: the classes
+    std::vector<std::string> layer_names() const;    // in order, for layer_output()
+    Summary summary() const;
+
+    // Runs a batch: [N, channels, height, width] in, [N, classes] out.
+    Tensor run(const Tensor& batch) const;
+
+    // The model input for an image, [1, channels, height, width], as the model file's preprocessing
+    // makes it (colour, resize, normalization): from an image file (PNG, JPEG, BMP, GIF, TGA, PSD,
+    // PNM; errors carry its path as file()), from such a file's bytes in memory, or from the caller's
+    // decoded pixels. Throws gapnet::Error for a model whose input is not an image (color "none").
+    Tensor input_from_file(const std::string& path) const;
+    Tensor input_from_encoded(const void* bytes, std::size_t size) const;
+    Tensor input_from_pixels(const Pixels& pixels) const;
+
+    // The `top` most probable classes of each sample of a batch [N, channels, height, width],
+    // most probable first (ties: lower index first); at most labels().size().
+    std::vector<std::vector<Prediction>> classify(const Tensor& batch, int top = 5) const;
+    // The same for one image (input_from_file, input_from_encoded, input_from_pixels).
+    std::vector<Prediction> classify_file(const std::string& path, int top = 5) const;
+    std::vector<Prediction> classify_encoded(const void* bytes, std::size_t size, int top = 5) const;
+    std::vector<Prediction> classify_pixels(const Pixels& pixels, int top = 5) const;
+
+    // The output of the layer named `layer` for a batch [N, channels, height, width]: [N, ...its
+    // output shape] ({C, H, W} for a feature map, {F} for a vector). "input" is the batch itself
+    // (after input_from_*: the exact preprocessed input). Throws gapnet::Error for an unknown name.
+    Tensor layer_output(const std::string& layer, const Tensor& batch) const;
+
+    // Re-runs the tests recorded in the model file, as `gapnet verify` does.
+    VerifyReport verify(double tolerance = kDefaultVerifyTolerance) const;
+
+private:
+    struct Impl;
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gapnet

@@ -1,0 +1,226 @@
+// The public API (include/gapnet/gapnet.h) against what it wraps: the shipped models classify the
+// sample images with PyTorch's probabilities (tests/golden/), run() is Graph::forward, the caller's
+// own pixels and an image in memory give the input the file gives, models with different
+// convolution kernels live side by side, and errors name the file and the place.
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "engine/io/file.h"
+#include "engine/io/image.h"
+#include "engine/io/model_json.h"
+#include "gapnet/gapnet.h"
+#include "helpers.h"
+
+using gapnet::ConvAlgorithm;
+using gapnet::Error;
+using gapnet::Model;
+using gapnet::Options;
+using gapnet::Pixels;
+using gapnet::Prediction;
+using gapnet::Tensor;
+using gapnet::test::random_values;
+using gapnet::test::source_path;
+
+namespace {
+
+// `image`'s pixels copied into rows of `stride` bytes, the padding filled with 0xAB (which must not
+// be read).
+std::vector<uint8_t> padded_rows(const gapnet::Image& image, int64_t stride) {
+    const auto row = static_cast<size_t>(image.width * image.channels);
+    std::vector<uint8_t> rows(static_cast<size_t>(stride * image.height), 0xAB);
+    for (int64_t y = 0; y < image.height; ++y)
+        std::memcpy(rows.data() + y * stride, image.samples.data() + static_cast<size_t>(y) * row, row);
+    return rows;
+}
+
+Tensor random_batch(const Model& model, int64_t n, std::mt19937& rng) {
+    const gapnet::Shape shape{n, model.input().channels, model.input().height, model.input().width};
+    return Tensor(shape, random_values(static_cast<size_t>(gapnet::element_count(shape)), rng));
+}
+
+// The error `f` throws (a test failure if it throws none).
+template <class F>
+Error error_of(F&& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e;
+    }
+    FAIL("no gapnet::Error");
+    return Error("");
+}
+
+}  // namespace
+
+TEST_CASE("the API classifies the sample images with PyTorch's probabilities") {
+    for (const char* golden_file : {"tests/golden/fashion_gap_samples.json", "tests/golden/fashion_flatten_samples.json",
+                                    "tests/golden/fashion_resnet_samples.json"}) {
+        INFO(golden_file);
+        std::ifstream in(source_path(golden_file));
+        const auto golden = nlohmann::json::parse(in);
+        const Model model = Model::load(source_path(golden["model"].get<std::string>()));
+        const double tolerance = golden["tolerance"].get<double>();
+        const auto classes = static_cast<int>(model.labels().size());
+        for (const auto& sample : golden["samples"]) {
+            INFO(sample["file"].get<std::string>());
+            const auto expected = sample["probabilities"].get<std::vector<double>>();
+            const std::vector<Prediction> top = model.classify_file(source_path(sample["file"].get<std::string>()), classes);
+            REQUIRE(top.size() == expected.size());
+            for (size_t k = 0; k < top.size(); ++k) {
+                REQUIRE(top[k].probability == Approx(expected[static_cast<size_t>(top[k].index)]).margin(tolerance));
+                REQUIRE(top[k].label == model.labels()[static_cast<size_t>(top[k].index)]);
+                if (k > 0) REQUIRE(top[k].probability <= top[k - 1].probability);
+            }
+        }
+    }
+    const Model model = Model::load(source_path("models/fashion_gap.json"));
+    const std::vector<Prediction> bag = model.classify_file(source_path("data/samples/bag.png"), 3);
+    REQUIRE(bag.size() == 3);
+    REQUIRE(bag[0].label == "Bag");
+    REQUIRE(bag[0].index == 8);
+}
+
+TEST_CASE("run() is Graph::forward and layer_output() is each node's output") {
+    const std::string path = source_path("models/fashion_resnet.json");
+    const gapnet::LoadedModel engine = gapnet::load_model(path);
+    Options two_threads;
+    two_threads.threads = 2;
+    const Model model = Model::load(path, two_threads);
+    std::mt19937 rng(1);
+    const Tensor batch = random_batch(model, 3, rng);
+    const Tensor out = model.run(batch);
+    REQUIRE(out.shape == gapnet::Shape{3, 10});
+    REQUIRE(out.data == engine.graph.forward(batch).data);  // bit for bit: the same kernels, any thread count
+
+    const std::vector<Tensor> all = engine.graph.forward_all(batch);
+    const std::vector<std::string> names = model.layer_names();
+    REQUIRE(names.size() == all.size());
+    for (size_t i : {size_t{0}, size_t{5}, names.size() - 1}) {
+        INFO(names[i]);
+        const Tensor layer = model.layer_output(names[i], batch);
+        REQUIRE(layer.shape == all[i].shape);
+        REQUIRE(layer.data == all[i].data);
+    }
+    REQUIRE(model.layer_output("input", batch).data == batch.data);
+
+    const gapnet::Summary summary = model.summary();
+    REQUIRE(summary.layers == static_cast<int64_t>(names.size()));
+    REQUIRE(summary.parameters == engine.graph.parameter_count());
+    REQUIRE(summary.macs == engine.graph.macs());
+    const gapnet::Summary gap = Model::load(source_path("models/fashion_gap.json")).summary();
+    REQUIRE(gap.parameters == 66410);  // models/README.md, gapnet summary
+    REQUIRE(gap.head_parameters == 650);
+    REQUIRE(gap.macs == 18365056);
+    REQUIRE(gap.head == gapnet::HeadKind::gap_dense);
+    REQUIRE(Model::load(source_path("models/fashion_flatten.json")).summary().head == gapnet::HeadKind::flatten_dense);
+    REQUIRE(Model::load(source_path("models/emotion_mini_xception.json")).summary().head ==
+            gapnet::HeadKind::all_convolutional);
+}
+
+TEST_CASE("the caller's pixels and an image in memory give the input its file gives") {
+    SECTION("gray, 28x28") {
+        const Model model = Model::load(source_path("models/fashion_gap.json"));
+        const std::string file = source_path("data/samples/bag.png");
+        const gapnet::Image image = gapnet::read_image(file);
+        REQUIRE(image.channels == 1);
+        const std::vector<uint8_t> rows = padded_rows(image, image.width + 13);
+        const Pixels pixels{rows.data(), image.width, image.height, image.channels, image.width + 13};
+        const Tensor from_file = model.input_from_file(file);
+        REQUIRE(from_file.shape == gapnet::Shape{1, 1, 28, 28});
+        REQUIRE(model.input_from_pixels(pixels).data == from_file.data);
+        const Pixels unpadded{image.samples.data(), image.width, image.height, image.channels, 0};
+        REQUIRE(model.input_from_pixels(unpadded).data == from_file.data);
+
+        const std::string bytes = gapnet::read_file(file, 1 << 20, "");
+        REQUIRE(model.input_from_encoded(bytes.data(), bytes.size()).data == from_file.data);
+        const std::vector<Prediction> a = model.classify_pixels(pixels, 2), b = model.classify_file(file, 2);
+        REQUIRE(a.size() == 2);
+        for (size_t k = 0; k < a.size(); ++k) {
+            REQUIRE(a[k].index == b[k].index);
+            REQUIRE(a[k].probability == b[k].probability);
+        }
+        REQUIRE(model.classify_encoded(bytes.data(), bytes.size(), 1)[0].label == "Bag");
+    }
+    SECTION("RGB, resized, to an RGB model") {
+        const Model model = Model::load(source_path("tests/parity/parity-0-002.json"));
+        REQUIRE(model.input().color == gapnet::ColorMode::rgb);
+        const std::string file = source_path("data/test-images/rgb.png");
+        const gapnet::Image image = gapnet::read_image(file);
+        REQUIRE(image.channels == 3);
+        REQUIRE(image.bits == 8);
+        const std::vector<uint8_t> rows = padded_rows(image, image.width * 3 + 5);
+        const Pixels pixels{rows.data(), image.width, image.height, 3, image.width * 3 + 5};
+        REQUIRE(model.input_from_pixels(pixels).data == model.input_from_file(file).data);
+    }
+}
+
+TEST_CASE("two models with different convolution kernels in one process agree and keep their own") {
+    const std::string path = source_path("models/fashion_gap.json");
+    Options gemm, winograd;
+    gemm.conv_algorithm = ConvAlgorithm::gemm;
+    winograd.conv_algorithm = ConvAlgorithm::winograd;
+    winograd.threads = 1;
+    const Model a = Model::load(path, gemm);
+    const Model b = Model::load(path, winograd);
+    const Model automatic = Model::load(path);
+    std::mt19937 rng(2);
+    const Tensor batch = random_batch(a, 4, rng);
+    const Tensor out_a = a.run(batch), out_b = b.run(batch), out_auto = automatic.run(batch);
+    gapnet::test::require_values(out_a.data, out_b.data, 1e-5);
+    gapnet::test::require_values(out_a.data, out_auto.data, 1e-5);
+    REQUIRE(out_a.data != out_b.data);  // they did run different kernels (rounding differs)
+    REQUIRE(a.options().conv_algorithm == ConvAlgorithm::gemm);
+    REQUIRE(b.options().conv_algorithm == ConvAlgorithm::winograd);
+    // Nothing leaked into the process: a model loaded now chooses its own kernels.
+    const gapnet::LoadedModel fresh = gapnet::load_model(path);
+    REQUIRE_FALSE(fresh.graph.conv_algorithm());
+    REQUIRE(fresh.graph.forward(batch).data == out_auto.data);
+}
+
+TEST_CASE("API errors are gapnet::Error with the file and the place") {
+    const std::string bad_model = source_path("tests/bad_inputs/models/data-length.json");
+    Error e = error_of([&] { Model::load(bad_model); });
+    REQUIRE(e.file() == bad_model);
+    REQUIRE(e.where() == "layers[0].weight.data");
+    REQUIRE(std::string(e.what()) == "17 values, shape [2,1,3,3] needs 18");
+    REQUIRE(e.message() == bad_model + ": layers[0].weight.data: 17 values, shape [2,1,3,3] needs 18");
+
+    std::ifstream in(bad_model);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    e = error_of([&] { Model::from_json(text); });
+    REQUIRE(e.file().empty());
+    REQUIRE(e.message() == "layers[0].weight.data: 17 values, shape [2,1,3,3] needs 18");
+
+    const std::string missing = source_path("models/no-such-model.json");
+    REQUIRE(error_of([&] { Model::load(missing); }).file() == missing);
+
+    const Model model = Model::load(source_path("models/fashion_gap.json"));
+    const std::string not_an_image = source_path("data/test-images/not-an-image.png");
+    e = error_of([&] { model.classify_file(not_an_image); });
+    REQUIRE(e.file() == not_an_image);
+    REQUIRE_FALSE(std::string(e.what()).empty());
+
+    e = error_of([&] { model.layer_output("conv9", model.input_from_file(source_path("data/samples/bag.png"))); });
+    REQUIRE(e.file() == model.file());
+    REQUIRE_THAT(e.what(), Catch::Contains("no layer is named 'conv9'") && Catch::Contains("input, conv1, bn1"));
+
+    e = error_of([&] { model.run(Tensor({1, 3, 28, 28})); });
+    REQUIRE_THAT(e.what(), Catch::Contains("does not match the model input"));
+    const uint8_t pixel = 0;
+    REQUIRE_THAT(error_of([&] { model.input_from_pixels({&pixel, 1, 1, 5, 0}); }).what(), Catch::Contains("channels"));
+    REQUIRE_THAT(error_of([&] { model.input_from_pixels({&pixel, 2, 1, 1, 1}); }).what(), Catch::Contains("stride"));
+    Options bad;
+    bad.threads = -1;
+    e = error_of([&] { Model::load(source_path("models/fashion_gap.json"), bad); });
+    REQUIRE_THAT(e.what(), Catch::Contains("threads"));
+    REQUIRE(e.file().empty());  // not the file's fault
+}
+
+TEST_CASE("the API verifies a model file's recorded tests") {
+    const gapnet::VerifyReport report = Model::load(source_path("models/fashion_gap.json")).verify();
+    REQUIRE(report.cases > 0);
+    REQUIRE(report.passed);
+    REQUIRE(report.largest_difference <= gapnet::kDefaultVerifyTolerance);
+}
