@@ -6,7 +6,7 @@ BUILD     ?= build/release
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = libeigen3-dev libstb-dev nlohmann-json3-dev catch2 libjpeg62-turbo-dev libpng-dev
 TEST_DEPS  = python3-torch python3-numpy python3-pil python3-onnx libonnx-testdata python3-opencv libopenblas0-pthread \
-             python3-h5py python3-torchvision python3-skimage python3-dask python3-distributed
+             python3-h5py python3-torchvision python3-skimage python3-dask python3-distributed dataset-fashion-mnist
 
 FUZZ_DEPS  = clang libclang-rt-14-dev
 FUZZ_SECONDS ?= 60
@@ -49,7 +49,7 @@ tsan:
 	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAPNET_TSAN=ON -DGAPNET_WERROR=ON
 	cmake --build build/tsan -j $(JOBS)
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --output-on-failure -j $(JOBS) -E 'export_pytorch|onnx|parity_generator|bench_peers|keras_import|torchvision|image_bounds|classify_files_from|classify_dask'
+	  ctest --output-on-failure -j $(JOBS) -E 'export_pytorch|onnx|parity_generator|bench_peers|keras_import|torchvision|image_bounds|classify_files_from|classify_dask|readme_examples'
 
 # The libFuzzer harnesses (clang, ASan + UBSan), each run for FUZZ_SECONDS on its committed corpus.
 fuzz:

@@ -116,6 +116,11 @@ M3_LOAD_TARGET_SECONDS = 0.5
 # M3's large layers (those with at least LARGE_LAYER_SHARE of its multiply-adds: conv2 to conv8).
 CONV_KERNELS = ("gemm", "direct")
 KERNEL_MODEL = "m3"
+# Every kernel forced on every convolution (gapnet bench --conv-algorithm) of a model of small maps
+# and one of large maps, at batch 1 and 32: the measurements behind the layer's choice of kernel
+# (engine/layers/conv2d.cpp states the rule; this report holds the figures).
+CHOICE_KERNELS = ("gemm", "direct", "winograd")
+CHOICE_MODELS = ("m1", "m3")
 KERNEL_PEAK_TARGET = 0.75
 LARGE_LAYER_SHARE = 0.05
 
@@ -620,19 +625,19 @@ def run_benchmark(args, models, number_arrays_file):
                 blocks.append(block)
                 print(f"[{done}/{total}] round {round_index + 1} {key} t{threads} b{batch} {engine}: "
                       f"{median:.3f} ms ({time.time() - started:.1f} s)", flush=True)
-        # The convolution kernels on their own: every layer of the largest model through the GEMM and
-        # through the direct kernel (gapnet bench --conv-algorithm), batch 1, each thread count.
-        key = KERNEL_MODEL if KERNEL_MODEL in models else args.models[-1]
-        for threads in args.threads if not args.smoke else (1,):
-            for algorithm in CONV_KERNELS:
-                iterations = iterations_for(args, models[key], 1)
-                result = run_json(gapnet_command(args.gapnet, models[key]["gapnet_file"], threads, 1, iterations,
-                                                 max(2, min(args.warmup, iterations)), algorithm),
-                                  env=thread_env(threads))
-                blocks.append({"round": round_index, "model": key, "engine": "gapnet-" + algorithm,
-                               "threads": threads, "batch": 1, "result": result})
-                print(f"  round {round_index + 1} {key} t{threads} conv kernel {algorithm}: "
-                      f"{result['latency_ms']['median']:.3f} ms", flush=True)
+        # The convolution kernels on their own: every layer through each kernel (gapnet bench
+        # --conv-algorithm), for the efficiency table (M3, batch 1) and the kernel-choice table.
+        for key, batch in kernel_configurations(args, models):
+            for threads in args.threads if not args.smoke else (1,):
+                for algorithm in CHOICE_KERNELS:
+                    iterations = iterations_for(args, models[key], batch)
+                    result = run_json(gapnet_command(args.gapnet, models[key]["gapnet_file"], threads, batch,
+                                                     iterations, max(2, min(args.warmup, iterations)), algorithm),
+                                      env=thread_env(threads))
+                    blocks.append({"round": round_index, "model": key, "engine": "gapnet-" + algorithm,
+                                   "threads": threads, "batch": batch, "result": result})
+                    print(f"  round {round_index + 1} {key} t{threads} b{batch} conv kernel {algorithm}: "
+                          f"{result['latency_ms']['median']:.3f} ms", flush=True)
         if number_arrays_file:
             result = run_json(gapnet_command(args.gapnet, number_arrays_file, 1, 1, 1, 0), env=thread_env(1))
             blocks.append({"round": round_index, "model": "number_arrays", "engine": "gapnet", "threads": 1,
@@ -640,6 +645,14 @@ def run_benchmark(args, models, number_arrays_file):
         if round_index == 0 and args.prune_factor > 0:
             pruned = prune_slow_peers(blocks, configs, args.prune_factor)
     return blocks, refused, pruned
+
+
+def kernel_configurations(args, models):
+    """(model, batch) pairs whose convolutions run through each kernel in turn: the efficiency table's
+    model at batch 1, and CHOICE_MODELS at every batch (the smoke run: batch 1 only)."""
+    pairs = [(KERNEL_MODEL if KERNEL_MODEL in models else args.models[-1], 1)]
+    pairs += [(key, b) for key in CHOICE_MODELS if key in models for b in ((1,) if args.smoke else args.batches)]
+    return list(dict.fromkeys(pairs))
 
 
 def prune_slow_peers(blocks, configs, factor):
@@ -766,10 +779,10 @@ def kernel_efficiency(blocks, models, args):
     share of the FMA peak of each (median over rounds of the median runs; and the best run), and
     whether the step is a large layer."""
     rows = []
-    for key in models:
+    for key in [KERNEL_MODEL if KERNEL_MODEL in models else args.models[-1]]:
         for threads in args.threads:
-            runs = {k: [b["result"] for b in blocks if (b["model"], b["threads"], b["engine"]) ==
-                        (key, threads, "gapnet-" + k)] for k in CONV_KERNELS}
+            runs = {k: [b["result"] for b in blocks if (b["model"], b["threads"], b["batch"], b["engine"]) ==
+                        (key, threads, 1, "gapnet-" + k)] for k in CONV_KERNELS}
             if not all(runs.values()):
                 continue
             first = runs["gemm"][0]
@@ -787,6 +800,36 @@ def kernel_efficiency(blocks, models, args):
                 row["best"] = max(row[k + "_share"] for k in CONV_KERNELS)
                 row["best_run"] = max(row[k + "_best"] for k in CONV_KERNELS)
                 rows.append(row)
+    return rows
+
+
+def kernel_choice(blocks, models, args):
+    """Per model of CHOICE_MODELS, batch, thread count and convolution step: the median ms over rounds
+    with each kernel forced (None where it does not apply: the step ran another), and the kernel and
+    median ms of gapnet's own choice (the main blocks)."""
+    rows = []
+    for key in CHOICE_MODELS:
+        if key not in models:
+            continue
+        for batch in args.batches:
+            for threads in args.threads:
+                def results(engine):
+                    return [b["result"] for b in blocks
+                            if (b["model"], b["threads"], b["batch"], b["engine"]) == (key, threads, batch, engine)]
+                auto = results("gapnet")
+                forced = {k: results("gapnet-" + k) for k in CHOICE_KERNELS}
+                if not auto or not all(forced.values()):
+                    continue
+                for i, step in enumerate(auto[0]["layers"]):
+                    if not step["type"].startswith("conv2d"):
+                        continue
+                    row = {"model": key, "batch": batch, "threads": threads, "step": step["step"],
+                           "macs": step["macs"], "choice": step.get("kernel", ""),
+                           "choice_ms": statistics.median(r["layers"][i]["median_ms"] for r in auto)}
+                    for k in CHOICE_KERNELS:
+                        ran = [r["layers"][i] for r in forced[k] if r["layers"][i].get("kernel") == k]
+                        row[k] = statistics.median(l["median_ms"] for l in ran) if ran else None
+                    rows.append(row)
     return rows
 
 
@@ -1002,6 +1045,27 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
                 f"{100 * r['gemm_share']:.0f} %; {100 * r['gemm_best']:.0f} % | {fmt_spread(r['direct'])} | "
                 f"{100 * r['direct_share']:.0f} %; {100 * r['direct_best']:.0f} % | "
                 f"{100 * r['best']:.0f} %; {100 * r['best_run']:.0f} % | {met} |")
+        add("")
+
+    choice_rows = kernel_choice(blocks, models, args)
+    if choice_rows:
+        add("## Which convolution kernel each layer runs\n")
+        add("Every convolution run through each kernel in turn (`gapnet bench --conv-algorithm gemm`, `direct`, "
+            "`winograd`, in each round; — where the kernel does not apply to the layer), against the kernel "
+            "gapnet chooses by itself (the main blocks above): median ms over rounds of the per-step medians. "
+            "These are the measurements behind the rule in `engine/layers/conv2d.cpp` (Winograd for 3×3 "
+            "stride-1 layers of 16+ channels when its waves are wide, direct convolution for small inputs "
+            "and maps, im2col + GEMM otherwise); **bold** marks the fastest kernel of the row.\n")
+        add("| model | batch | threads | step | MACs per image | GEMM ms | direct ms | Winograd ms | gapnet's choice | its ms |")
+        add("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: |")
+        for r in choice_rows:
+            measured = {k: r[k] for k in CHOICE_KERNELS if r[k] is not None}
+            fastest = min(measured, key=measured.get) if measured else None
+            cells = " | ".join("—" if r[k] is None else
+                               (f"**{fmt_number(r[k])}**" if k == fastest else fmt_number(r[k]))
+                               for k in CHOICE_KERNELS)
+            add(f"| {models[r['model']]['title']} | {r['batch']} | {r['threads']} | {r['step']} | "
+                f"{r['macs']:,} | {cells} | {r['choice']} | {fmt_number(r['choice_ms'])} |")
         add("")
 
     add("## Reproduce\n")
