@@ -1,13 +1,17 @@
 // The public API (include/gapnet/gapnet.h): gapnet::Model is the engine's LoadedModel with the
 // thread pool its forward passes run on and the options it was loaded with.
+#include <cmath>
 #include <mutex>
 #include <optional>
 
+#include "cam.h"
 #include "error.h"
 #include "gapnet/gapnet.h"
 #include "head.h"
+#include "io/dataset.h"
 #include "io/image.h"
 #include "io/model_json.h"
+#include "layers/add.h"
 #include "thread_pool.h"
 #include "top_k.h"
 #include "verify.h"
@@ -66,9 +70,13 @@ struct Model::Impl {
 
     // The batch through the graph, on the pool. A ThreadPool runs one parallel loop at a time, so
     // calls from several threads take turns.
-    Tensor forward(const Tensor& batch) {
+    Tensor forward(const Tensor& batch, std::vector<double>* seconds = nullptr) {
         const std::lock_guard<std::mutex> lock(running);
-        return model.graph.forward(batch, pool);
+        return model.graph.forward(batch, pool, seconds);
+    }
+    std::vector<Tensor> forward_all(const Tensor& batch) {
+        const std::lock_guard<std::mutex> lock(running);
+        return model.graph.forward_all(batch, pool);
     }
 
     LoadedModel model;
@@ -107,11 +115,80 @@ std::vector<std::string> Model::layer_names() const {
 
 Summary Model::summary() const {
     const Graph& graph = impl_->model.graph;
-    return {static_cast<int64_t>(graph.nodes().size()), graph.parameter_count(), head_parameters(graph), graph.macs(),
-            head_kind(graph)};
+    Summary s;
+    s.layers = static_cast<int64_t>(graph.nodes().size());
+    s.parameters = graph.parameter_count();
+    s.head_parameters = head_parameters(graph);
+    s.macs = graph.macs();
+    s.head = head_kind(graph);
+    s.head_start = graph.head_start();
+    if (s.head == HeadKind::all_convolutional) s.classifier = graph.nodes()[find_cam_head(graph).classifier].name;
+    try {
+        find_cam_head(graph);
+    } catch (const Error& e) {
+        s.no_class_maps = e.what();
+    }
+    s.peak_memory_bytes = graph.peak_memory_bytes(1);
+    s.working_bytes_per_image = graph.working_memory_bytes(1);
+    return s;
+}
+
+std::vector<LayerInfo> Model::layers() const {
+    const Graph& graph = impl_->model.graph;
+    std::vector<LayerInfo> layers;
+    for (const Node& node : graph.nodes()) {
+        LayerInfo& l = layers.emplace_back();
+        l.name = node.name;
+        l.type = node.layer->type();
+        for (int input : node.inputs) l.inputs.push_back(input < 0 ? "input" : graph.nodes()[static_cast<size_t>(input)].name);
+        l.output = node.output_shape;
+        l.parameters = node.parameters;
+        l.macs = node.macs;
+    }
+    return layers;
+}
+
+std::vector<Step> Model::steps(int64_t batch) const {
+    const Graph& graph = impl_->model.graph;
+    std::vector<Step> steps;
+    for (const Graph::Step& step : graph.steps()) {
+        Step& s = steps.emplace_back();
+        for (int n = step.first; n <= step.last; ++n) {
+            const Node& node = graph.nodes()[static_cast<size_t>(n)];
+            if (n > step.first) s.name += '+', s.type += '+';
+            s.name += node.name;
+            s.type += node.layer->type();
+            s.macs += node.macs;
+        }
+        const Layer* layer = step.layer;  // a residual add fused after a convolution runs the convolution's kernel
+        if (const auto* fused = dynamic_cast<const FusedAdd*>(layer)) layer = &fused->producer();
+        if (const auto* conv = dynamic_cast<const Conv2d*>(layer))
+            s.kernel = Conv2d::name(conv->algorithm(graph.shape_of(graph.nodes()[static_cast<size_t>(step.first)].inputs[0]), batch));
+    }
+    return steps;
+}
+
+int Model::threads() const { return impl_->pool.size(); }
+
+int hardware_threads() { return ThreadPool::hardware_threads(); }
+
+DecodedImage decode_image_file(const std::string& path, const ImageLimits& limits) {
+    return in_file(path, [&] {
+        const Image image = read_image(path, limits);
+        DecodedImage decoded{image.width, image.height, image.channels, {}};
+        const int64_t count = image.width * image.height * image.channels;
+        decoded.samples.resize(static_cast<size_t>(count));
+        for (int64_t i = 0; i < count; ++i)
+            decoded.samples[static_cast<size_t>(i)] = static_cast<std::uint8_t>(std::lround(image.value(i)));
+        return decoded;
+    });
 }
 
 Tensor Model::run(const Tensor& batch) const { return impl_->forward(batch); }
+
+Tensor Model::run(const Tensor& batch, std::vector<double>& step_seconds) const {
+    return impl_->forward(batch, &step_seconds);
+}
 
 Tensor Model::input_from_file(const std::string& path) const {
     return in_file(path, [&] { return as_batch(load_image(path, input(), impl_->options.image_limits)); });
@@ -136,8 +213,13 @@ Tensor Model::input_from_pixels(const Pixels& pixels) const {
 }
 
 std::vector<std::vector<Prediction>> Model::classify(const Tensor& batch, int top) const {
-    const Tensor outputs = run(batch);
-    const int64_t classes = outputs.shape.at(1);
+    return predictions(run(batch), top);
+}
+
+std::vector<std::vector<Prediction>> Model::predictions(const Tensor& outputs, int top) const {
+    const auto classes = static_cast<int64_t>(labels().size());
+    if (outputs.shape.size() != 2 || outputs.shape[1] != classes || outputs.size() != outputs.shape[0] * classes)
+        throw Error("predictions() takes outputs [N, " + std::to_string(classes) + "], got " + to_string(outputs.shape));
     std::vector<std::vector<Prediction>> predictions;
     for (int64_t n = 0; n < outputs.shape[0]; ++n) {
         std::vector<Prediction>& sample = predictions.emplace_back();
@@ -172,10 +254,48 @@ Tensor Model::layer_output(const std::string& layer, const Tensor& batch) const 
         }
         throw Error("no layer is named '" + layer + "' (the layers: " + names + ")", {}, impl_->file);
     }
-    const std::lock_guard<std::mutex> lock(impl_->running);
-    return std::move(graph.forward_all(batch, impl_->pool)[static_cast<size_t>(node)]);
+    return std::move(impl_->forward_all(batch)[static_cast<size_t>(node)]);
+}
+
+Tensor Model::class_activation_maps(const Tensor& image, Tensor* output) const {
+    const Graph& graph = impl_->model.graph;
+    graph.check_batch(image);
+    if (image.shape[0] != 1)
+        throw Error("class_activation_maps takes one image, [1, C, H, W]; this batch holds " + std::to_string(image.shape[0]));
+    const CamHead head = find_cam_head(graph);
+    std::vector<Tensor> activations = impl_->forward_all(image);
+    const int64_t classes = graph.output_shape()[0];
+    const Shape& feature_shape = graph.nodes()[static_cast<size_t>(head.features)].output_shape;
+    Tensor maps({classes, feature_shape[1], feature_shape[2]});
+    const int64_t plane = feature_shape[1] * feature_shape[2];
+    for (int64_t c = 0; c < classes; ++c) {
+        const Tensor map = class_activation_map(graph, head, activations, 0, c);
+        std::copy(map.data.begin(), map.data.end(), maps.data.begin() + c * plane);
+    }
+    if (output) *output = std::move(activations.back());
+    return maps;
 }
 
 VerifyReport Model::verify(double tolerance) const { return gapnet::verify(impl_->model, tolerance); }
+
+struct Dataset::Impl {
+    std::unique_ptr<DatasetReader> reader;
+};
+
+Dataset::Dataset(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Dataset::Dataset(Dataset&&) noexcept = default;
+Dataset& Dataset::operator=(Dataset&&) noexcept = default;
+Dataset::~Dataset() = default;
+
+Dataset Dataset::open(const std::string& path, const ImageLimits& limits) {
+    return Dataset(std::make_unique<Impl>(Impl{open_dataset(path, limits)}));
+}
+
+int64_t Dataset::size() const { return impl_->reader->size(); }
+int64_t Dataset::label(int64_t i) const { return impl_->reader->label(i); }
+const std::vector<std::string>& Dataset::class_names() const { return impl_->reader->class_names(); }
+bool Dataset::labels_are_indices() const { return impl_->reader->labels_are_indices(); }
+Tensor Dataset::input(int64_t i, const Model& model) const { return as_batch(impl_->reader->load(i, model.input())); }
+std::string Dataset::describe(int64_t i) const { return impl_->reader->describe(i); }
 
 }  // namespace gapnet

@@ -11,10 +11,6 @@
 
 namespace gapnet {
 
-inline const char* color_name(ColorMode color) {
-    return color == ColorMode::grayscale ? "grayscale" : color == ColorMode::rgb ? "rgb" : "none";
-}
-
 // A recorded input (already preprocessed, [channels, height, width]) and the output the training
 // framework computed for it: the file's proof that it computes what the framework computed.
 struct ModelTest {

@@ -10,6 +10,7 @@
 #include "engine/io/file.h"
 #include "engine/io/image.h"
 #include "engine/io/model_json.h"
+#include "engine/model.h"
 #include "gapnet/gapnet.h"
 #include "helpers.h"
 
@@ -38,6 +39,12 @@ std::vector<uint8_t> padded_rows(const gapnet::Image& image, int64_t stride) {
 Tensor random_batch(const Model& model, int64_t n, std::mt19937& rng) {
     const gapnet::Shape shape{n, model.input().channels, model.input().height, model.input().width};
     return Tensor(shape, random_values(static_cast<size_t>(gapnet::element_count(shape)), rng));
+}
+
+Options one_thread() {
+    Options options;
+    options.threads = 1;
+    return options;
 }
 
 // The error `f` throws (a test failure if it throws none).
@@ -223,4 +230,109 @@ TEST_CASE("the API verifies a model file's recorded tests") {
     REQUIRE(report.cases > 0);
     REQUIRE(report.passed);
     REQUIRE(report.largest_difference <= gapnet::kDefaultVerifyTolerance);
+}
+
+TEST_CASE("layers() and summary() and steps() describe the model as its file and graph do") {
+    const Model model = Model::load(source_path("models/fashion_gap.json"), one_thread());
+    const gapnet::LoadedModel loaded = gapnet::load_model(source_path("models/fashion_gap.json"));
+    const std::vector<gapnet::LayerInfo> layers = model.layers();
+    REQUIRE(layers.size() == loaded.graph.nodes().size());
+    // Hand-checked against the README's summary table: conv1 3x3x1 -> 32 (288 + 32 = 320 values,
+    // 28 x 28 x 32 x 9 = 225,792 MACs), fc1 64 -> 10 (650 values, 640 MACs).
+    CHECK(layers[0].name == "conv1");
+    CHECK(layers[0].type == "conv2d");
+    CHECK(layers[0].inputs == std::vector<std::string>{"input"});
+    CHECK(layers[0].output == gapnet::Shape{32, 28, 28});
+    CHECK(layers[0].parameters == 320);
+    CHECK(layers[0].macs == 225792);
+    CHECK(layers[16].name == "fc1");
+    CHECK(layers[16].inputs == std::vector<std::string>{"flatten1"});
+    CHECK(layers[16].parameters == 650);
+    CHECK(layers[16].macs == 640);
+    const gapnet::Summary s = model.summary();
+    CHECK(s.parameters == 66410);
+    CHECK(s.head_parameters == 650);
+    CHECK(s.head_start == 14);
+    CHECK(s.head == gapnet::HeadKind::gap_dense);
+    CHECK(s.no_class_maps.empty());
+    CHECK(s.peak_memory_bytes == loaded.graph.peak_memory_bytes(1));
+    CHECK(s.working_bytes_per_image == loaded.graph.working_memory_bytes(1));
+    // The steps are the fused ones: conv + batch norm + relu as one, 18 layers in fewer steps.
+    const std::vector<gapnet::Step> steps = model.steps();
+    REQUIRE(steps.size() == loaded.graph.steps().size());
+    CHECK(steps[0].name == "conv1+bn1+relu1");
+    CHECK(steps[0].type == "conv2d+batch_norm2d+relu");
+    CHECK(steps[0].macs == 225792 + 25088);
+    CHECK_FALSE(steps[0].kernel.empty());
+    int64_t macs = 0;
+    for (const gapnet::Step& step : steps) macs += step.macs;
+    CHECK(macs == s.macs);
+    std::vector<double> seconds;
+    std::mt19937 rng(3);
+    const Tensor batch = random_batch(model, 2, rng);
+    CHECK(model.run(batch, seconds).data == model.run(batch).data);
+    CHECK(seconds.size() == steps.size());
+}
+
+TEST_CASE("class_activation_maps(): each map's mean moves with its class's logit (Zhou et al.)") {
+    // The mean of class c's map is its logit minus the dense bias: between two images, the means
+    // differ exactly as the logits (fc1's outputs) do.
+    const Model model = Model::load(source_path("models/fashion_gap.json"), one_thread());
+    std::vector<Tensor> maps, logits;
+    for (const char* image : {"data/samples/sneaker.png", "data/samples/bag.png"}) {
+        const Tensor input = model.input_from_file(source_path(image));
+        Tensor output;
+        maps.push_back(model.class_activation_maps(input, &output));
+        REQUIRE(maps.back().shape == gapnet::Shape{10, 7, 7});
+        gapnet::test::require_values(output.data, model.run(input).data, 1e-6f);  // unfused: within rounding
+        logits.push_back(model.layer_output("fc1", input));
+    }
+    for (size_t c = 0; c < 10; ++c) {
+        double mean[2] = {0, 0};
+        for (size_t k = 0; k < 2; ++k)
+            for (size_t i = 0; i < 49; ++i) mean[k] += maps[k].data[c * 49 + i] / 49.0;
+        CHECK(mean[0] - mean[1] == Approx(logits[0].data[c] - logits[1].data[c]).margin(1e-4));
+    }
+    const Model flatten = Model::load(source_path("models/fashion_flatten.json"), one_thread());
+    const Tensor input = flatten.input_from_file(source_path("data/samples/bag.png"));
+    CHECK_FALSE(flatten.summary().no_class_maps.empty());
+    CHECK(std::string(error_of([&] { flatten.class_activation_maps(input); }).what()) == flatten.summary().no_class_maps);
+}
+
+TEST_CASE("predictions() ranks outputs as classify() does and decode_image_file gives the file's pixels") {
+    const Model model = Model::load(source_path("models/fashion_gap.json"), one_thread());
+    const Tensor input = model.input_from_file(source_path("data/samples/bag.png"));
+    const std::vector<Prediction> direct = model.classify(input, 3)[0];
+    const std::vector<Prediction> ranked = model.predictions(model.run(input), 3)[0];
+    REQUIRE(ranked.size() == 3);
+    for (size_t i = 0; i < 3; ++i) {
+        CHECK(ranked[i].index == direct[i].index);
+        CHECK(ranked[i].probability == direct[i].probability);
+    }
+    CHECK(ranked[0].label == "Bag");
+    const gapnet::DecodedImage image = gapnet::decode_image_file(source_path("data/samples/bag.png"));
+    const gapnet::Image engine_image = gapnet::read_image(source_path("data/samples/bag.png"));
+    CHECK(image.width == engine_image.width);
+    CHECK(image.channels == engine_image.channels);
+    CHECK(image.samples == std::vector<uint8_t>(engine_image.samples.begin(), engine_image.samples.end()));
+    CHECK(model.input_from_pixels(image.pixels()).data == input.data);
+    CHECK(error_of([] { gapnet::decode_image_file("no/such.png"); }).file() == "no/such.png");
+}
+
+TEST_CASE("Dataset reads IDX files as the model's input with the labels beside them") {
+    const Model model = Model::load(source_path("models/fashion_gap.json"), one_thread());
+    const std::string idx = source_path("data/test-datasets/idx/samples-images-idx3-ubyte");
+    const gapnet::Dataset dataset = gapnet::Dataset::open(idx);
+    REQUIRE(dataset.size() > 0);
+    CHECK(dataset.labels_are_indices());
+    const Tensor input = dataset.input(0, model);
+    CHECK(input.shape == gapnet::Shape{1, 1, 28, 28});
+    CHECK(dataset.label(0) >= 0);
+    CHECK(dataset.label(0) < 10);
+    gapnet::Limits limits;
+    CHECK(gapnet::set_limit(limits, "max_layers", 7));
+    CHECK(limits.max_layers == 7);
+    CHECK_FALSE(gapnet::set_limit(limits, "no_such_limit", 7));
+    CHECK(gapnet::named_limits().size() == 7);
+    CHECK(gapnet::hardware_threads() >= 1);
 }

@@ -53,7 +53,7 @@ Idx read_idx(const std::string& path) {
     return idx;
 }
 
-class IdxDataset : public Dataset {
+class IdxDataset : public DatasetReader {
 public:
     IdxDataset(std::string images_path, Idx images, std::vector<int64_t> labels)
         : path_(std::move(images_path)), images_(std::move(images)), labels_(std::move(labels)) {
@@ -79,7 +79,7 @@ private:
     std::vector<std::string> names_;
 };
 
-std::unique_ptr<Dataset> open_idx(const std::string& path) {
+std::unique_ptr<DatasetReader> open_idx(const std::string& path) {
     Idx images = read_idx(path);
     if (images.dims.size() < 3 || (images.dims.size() == 4 && images.dims[3] != 1 && images.dims[3] != 3))
         throw Error("an IDX image file has 3 dimensions (N, H, W) or 4 (N, H, W, 1 or 3)", path);
@@ -110,7 +110,7 @@ std::unique_ptr<Dataset> open_idx(const std::string& path) {
     return std::make_unique<IdxDataset>(path, std::move(images), std::move(values));
 }
 
-class FolderDataset : public Dataset {
+class FolderDataset : public DatasetReader {
 public:
     FolderDataset(std::vector<std::string> classes, std::vector<std::pair<std::string, int64_t>> files, ImageLimits limits)
         : classes_(std::move(classes)), files_(std::move(files)), limits_(limits) {}
@@ -127,7 +127,7 @@ private:
     ImageLimits limits_;
 };
 
-std::unique_ptr<Dataset> open_folder(const std::string& path, const ImageLimits& limits) {
+std::unique_ptr<DatasetReader> open_folder(const std::string& path, const ImageLimits& limits) {
     std::vector<fs::path> class_dirs;
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(path, ec))
@@ -153,7 +153,7 @@ std::unique_ptr<Dataset> open_folder(const std::string& path, const ImageLimits&
 
 }  // namespace
 
-std::unique_ptr<Dataset> open_dataset(const std::string& path, const ImageLimits& limits) {
+std::unique_ptr<DatasetReader> open_dataset(const std::string& path, const ImageLimits& limits) {
     std::error_code ec;
     const auto status = fs::status(path, ec);
     if (ec || !fs::exists(status)) throw Error("does not exist", path);

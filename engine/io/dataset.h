@@ -13,9 +13,9 @@
 
 namespace gapnet {
 
-class Dataset {
+class DatasetReader {
 public:
-    virtual ~Dataset() = default;
+    virtual ~DatasetReader() = default;
 
     virtual int64_t size() const = 0;
     // The class of image i: an index into class_names().
@@ -34,6 +34,6 @@ public:
 // Opens PATH: a directory is a folder dataset; a file is an IDX image file (gzip or not), whose
 // labels file is found beside it ("...-images-idx3-ubyte[.gz]" -> "...-labels-idx1-ubyte[.gz]").
 // Throws gapnet::Error naming what is wrong.
-std::unique_ptr<Dataset> open_dataset(const std::string& path, const ImageLimits& limits = {});
+std::unique_ptr<DatasetReader> open_dataset(const std::string& path, const ImageLimits& limits = {});
 
 }  // namespace gapnet

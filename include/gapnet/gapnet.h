@@ -73,6 +73,11 @@ struct Tensor {
 // grayscale and rgb models read images; a `none` model reads tensors only (through run()).
 enum class ColorMode { grayscale, rgb, none };
 
+// The colour mode as a model file writes it.
+inline const char* color_name(ColorMode color) {
+    return color == ColorMode::grayscale ? "grayscale" : color == ColorMode::rgb ? "rgb" : "none";
+}
+
 // How an image becomes the model's input: see InputSpec.
 enum class ResizeMode {
     stretch,       // to height x width, the aspect ratio not kept
@@ -125,6 +130,15 @@ struct Limits {
                                                         // (~2.7e11: minutes of pooling, 10x VGG-16 at 1024x1024)
 };
 
+// The limits by name ("max_layers", ...), as command lines and messages call them.
+struct NamedLimit {
+    const char* name;
+    int64_t Limits::*value;
+};
+const std::vector<NamedLimit>& named_limits();
+// Sets the limit called `name`; false if there is no such limit.
+bool set_limit(Limits& limits, const std::string& name, int64_t value);
+
 // Bounds on an image, checked against its header before any pixel is decoded.
 struct ImageLimits {
     int64_t max_side = 32768;               // width or height, pixels
@@ -162,6 +176,9 @@ struct Options {
     ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
 };
 
+// The threads Options::threads = 0 means: the cores this process may run on.
+int hardware_threads();
+
 // One of a sample's most probable classes.
 struct Prediction {
     std::string label;  // the model's name for the class
@@ -178,6 +195,18 @@ struct Pixels {
     int64_t stride = 0;  // bytes from one row to the next; 0: width * channels (no padding)
 };
 
+// An image as gapnet's decoders read it (the formats Model::input_from_file reads, checked against
+// the limits): `height` rows of `width` pixels of `channels` interleaved 8-bit samples (1 gray,
+// 2 gray + alpha, 3 RGB, 4 RGBA), 16-bit samples rounded to 8 bits. To draw over (gapnet cam), or to
+// classify through Model::input_from_pixels(image.pixels()).
+struct DecodedImage {
+    int64_t width = 0, height = 0, channels = 0;
+    std::vector<std::uint8_t> samples;
+    Pixels pixels() const { return {samples.data(), width, height, channels, 0}; }
+};
+// Throws gapnet::Error with file() = path if the file cannot be read or decoded.
+DecodedImage decode_image_file(const std::string& path, const ImageLimits& limits = {});
+
 // A model's size, as `gapnet summary` prints it.
 struct Summary {
     int64_t layers = 0;
@@ -185,6 +214,34 @@ struct Summary {
     int64_t head_parameters = 0;  // those of the classifier head
     int64_t macs = 0;             // multiply-accumulates per image (conv2d, dense, batch_norm2d)
     HeadKind head = HeadKind::other;
+    int64_t head_start = 0;       // the index in layers() of the head's first layer; `layers` if none
+    std::string classifier;       // all_convolutional: the conv2d layer giving one channel per class
+    std::string no_class_maps;    // why Model::class_activation_maps refuses this head; empty if it has maps
+    // The most memory a forward pass holds at once for one image: the weights and what the layers
+    // prepare from them, plus the working memory (activations alive together and a layer's scratch),
+    // which grows with the batch: working_bytes_per_image per image.
+    int64_t peak_memory_bytes = 0;
+    int64_t working_bytes_per_image = 0;
+};
+
+// One layer of a model, as `gapnet summary` lists it.
+struct LayerInfo {
+    std::string name;
+    std::string type;                 // the model file's type: "conv2d", "relu", "add", ...
+    std::vector<std::string> inputs;  // the layers it reads, in order; "input" is the model's input
+    Shape output;                     // its output for one image: {C, H, W} or {F}
+    int64_t parameters = 0;           // stored values
+    int64_t macs = 0;                 // multiply-accumulates per image
+};
+
+// One step of a forward pass: a layer, or layers the engine runs as one (a convolution with the batch
+// norm and activation after it), as `gapnet bench` times them.
+struct Step {
+    std::string name;    // its layers' names joined by '+': "conv1+bn1+relu1"
+    std::string type;    // their types, joined the same way
+    std::string kernel;  // a convolution's kernel at the batch size asked (gemm, winograd, direct,
+                         // depthwise); empty for other layers
+    int64_t macs = 0;    // per image
 };
 
 // A loaded, checked model, ready to run. Moves, does not copy (a moved-from Model may only be
@@ -214,6 +271,13 @@ public:
 
     // Runs a batch: [N, channels, height, width] in, [N, classes] out.
     Tensor run(const Tensor& batch) const;
+    // The same, adding each step's wall time to step_seconds[i] (resized to steps().size()): what
+    // a profiler needs.
+    Tensor run(const Tensor& batch, std::vector<double>& step_seconds) const;
+    // The steps run() runs, in order, with the kernels they choose for a batch of `batch`.
+    std::vector<Step> steps(int64_t batch = 1) const;
+    std::vector<LayerInfo> layers() const;  // every layer, in the model file's order
+    int threads() const;                    // the threads run() spreads over (Options::threads resolved)
 
     // The model input for an image, [1, channels, height, width], as the model file's preprocessing
     // makes it (colour, resize, normalization): from an image file (PNG, JPEG, BMP, GIF, TGA, PSD,
@@ -226,6 +290,8 @@ public:
     // The `top` most probable classes of each sample of a batch [N, channels, height, width],
     // most probable first (ties: lower index first); at most labels().size().
     std::vector<std::vector<Prediction>> classify(const Tensor& batch, int top = 5) const;
+    // The same from outputs run() returned, [N, classes].
+    std::vector<std::vector<Prediction>> predictions(const Tensor& outputs, int top = 5) const;
     // The same for one image (input_from_file, input_from_encoded, input_from_pixels).
     std::vector<Prediction> classify_file(const std::string& path, int top = 5) const;
     std::vector<Prediction> classify_encoded(const void* bytes, std::size_t size, int top = 5) const;
@@ -236,12 +302,50 @@ public:
     // (after input_from_*: the exact preprocessed input). Throws gapnet::Error for an unknown name.
     Tensor layer_output(const std::string& layer, const Tensor& batch) const;
 
+    // Class activation maps (Zhou et al., "Learning Deep Features for Discriminative Localization",
+    // CVPR 2016) of one image [1, channels, height, width]: [classes, h, w], h x w the last feature
+    // map's size. For a head global average pooling -> dense (W, b), the map of class c is
+    // sum_k W[c,k] * A_k over the feature maps A_k, and its mean is the logit z_c - b_c; for an
+    // all-convolutional head it is the class's own channel, whose mean is z_c. With `output`, the
+    // model's output [1, classes] of the same forward pass. Throws gapnet::Error saying why for
+    // any other head (flatten -> dense has no such map).
+    Tensor class_activation_maps(const Tensor& image, Tensor* output = nullptr) const;
+
     // Re-runs the tests recorded in the model file, as `gapnet verify` does.
     VerifyReport verify(double tolerance = kDefaultVerifyTolerance) const;
 
 private:
     struct Impl;
     explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Labelled images to evaluate a model on: an MNIST-style IDX image file (gzip or not, its labels file
+// beside it: "...-images-idx3-ubyte[.gz]" -> "...-labels-idx1-ubyte[.gz]"), or a folder with one
+// sub-folder of images per class. Moves, does not copy.
+class Dataset {
+public:
+    // Throws gapnet::Error naming what is wrong (where() is then the file at fault).
+    static Dataset open(const std::string& path, const ImageLimits& limits = {});
+
+    Dataset(Dataset&&) noexcept;
+    Dataset& operator=(Dataset&&) noexcept;
+    ~Dataset();
+
+    int64_t size() const;
+    // The class of image i: an index into class_names().
+    int64_t label(int64_t i) const;
+    // The sub-folder names of a folder; "0", "1", ... for IDX files, whose labels are output indices.
+    const std::vector<std::string>& class_names() const;
+    bool labels_are_indices() const;  // true for IDX files; false: names to match to a model's labels
+    // Image i as `model`'s input [1, channels, height, width]; throws gapnet::Error if unreadable.
+    Tensor input(int64_t i, const Model& model) const;
+    // What to call image i in messages: its file, or "FILE[i]".
+    std::string describe(int64_t i) const;
+
+private:
+    struct Impl;
+    explicit Dataset(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 

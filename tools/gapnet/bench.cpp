@@ -4,13 +4,10 @@
 #include <chrono>
 #include <cstdio>
 #include <sys/resource.h>
+#include <thread>
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/io/model_json.h"
-#include "engine/kernels/vec16.h"
-#include "engine/layers/add.h"
-#include "engine/layers/conv2d.h"
 
 namespace gapnet::cli {
 namespace {
@@ -56,30 +53,38 @@ int64_t peak_rss_bytes() {
     return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
-// Float32 GFLOP/s of the pool's threads doing fused multiply-adds on registers (24 independent
+// 16 floats: one AVX-512 register, or narrower ones elsewhere. This file is compiled with
+// -ffp-contract=fast (CMakeLists.txt), so that a * b + c on them is one fused multiply-add.
+using Vec16 = float __attribute__((vector_size(64)));
+
+// Float32 GFLOP/s of `threads` threads doing fused multiply-adds on registers (24 independent
 // chains of 16-float vectors, enough to keep two FMA units busy): the ceiling of any kernel here.
 // The best of 5 runs of ~10 ms.
-double fma_peak_gflops(ThreadPool& pool) {
+double fma_peak_gflops(int threads) {
     constexpr int kChains = 24;
     constexpr int64_t kSteps = 200'000;
-    std::vector<float> sums(static_cast<size_t>(pool.size()));
+    std::vector<float> sums(static_cast<size_t>(threads));
+    const auto chains = [&](size_t thread) {
+        Vec16 acc[kChains];
+        for (int k = 0; k < kChains; ++k) acc[k] = Vec16{} + 0.001f * static_cast<float>(k);
+        const Vec16 b = Vec16{} + 0.999999f, c = Vec16{} + 1e-7f;
+        for (int64_t i = 0; i < kSteps; ++i) {
+#pragma GCC unroll 24
+            for (int k = 0; k < kChains; ++k) acc[k] = acc[k] * b + c;
+        }
+        float total = 0;
+        for (int k = 0; k < kChains; ++k) total += acc[k][0];
+        sums[thread] = total;  // keeps the work
+    };
     double best = 0;
     for (int run = 0; run < 5; ++run) {
         const auto start = std::chrono::steady_clock::now();
-        pool.parallel_for(pool.size(), [&](int64_t thread) {
-            Vec16 acc[kChains];
-            for (int k = 0; k < kChains; ++k) acc[k] = broadcast16(0.001f * static_cast<float>(k));
-            const Vec16 b = broadcast16(0.999999f), c = broadcast16(1e-7f);
-            for (int64_t i = 0; i < kSteps; ++i) {
-#pragma GCC unroll 24
-                for (int k = 0; k < kChains; ++k) acc[k] = fma16(acc[k], b, c);
-            }
-            float total = 0;
-            for (int k = 0; k < kChains; ++k) total += acc[k][0];
-            sums[static_cast<size_t>(thread)] = total;  // keeps the work
-        });
+        std::vector<std::thread> others;
+        for (int t = 1; t < threads; ++t) others.emplace_back(chains, static_cast<size_t>(t));
+        chains(0);
+        for (std::thread& t : others) t.join();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        best = std::max(best, 2.0 * 16 * kChains * static_cast<double>(kSteps) * pool.size() / seconds / 1e9);
+        best = std::max(best, 2.0 * 16 * kChains * static_cast<double>(kSteps) * threads / seconds / 1e9);
     }
     return best;
 }
@@ -96,7 +101,7 @@ int bench_command(const std::vector<std::string>& arguments) {
     std::string model_path;
     int64_t batch = 1, iterations = 50, warmup = 5;
     bool json = false;
-    std::optional<Conv2d::Algorithm> algorithm;
+    ConvAlgorithm algorithm = ConvAlgorithm::automatic;
     InputOptions options;
     OptionParser parser(kHelp);
     parser.text("--model", model_path);
@@ -104,11 +109,11 @@ int bench_command(const std::vector<std::string>& arguments) {
     parser.integer("--iterations", iterations, 1, 1000000);
     parser.integer("--warmup", warmup, 0, 1000000);
     parser.option("--conv-algorithm", [&algorithm](const std::string& k) {
-        if (k == "gemm") algorithm = Conv2d::Algorithm::gemm;
-        else if (k == "winograd") algorithm = Conv2d::Algorithm::winograd;
-        else if (k == "direct") algorithm = Conv2d::Algorithm::direct;
-        else if (k == "depthwise") algorithm = Conv2d::Algorithm::depthwise;
-        else if (k == "auto") algorithm.reset();
+        if (k == "gemm") algorithm = ConvAlgorithm::gemm;
+        else if (k == "winograd") algorithm = ConvAlgorithm::winograd;
+        else if (k == "direct") algorithm = ConvAlgorithm::direct;
+        else if (k == "depthwise") algorithm = ConvAlgorithm::depthwise;
+        else if (k == "auto") algorithm = ConvAlgorithm::automatic;
         else throw UsageError("--conv-algorithm: '" + k + "' is not auto, gemm, winograd, direct or depthwise");
     });
     parser.flag("--json", json);
@@ -118,23 +123,23 @@ int bench_command(const std::vector<std::string>& arguments) {
     if (model_path.empty()) model_path = default_model_path();
 
     const auto load_start = std::chrono::steady_clock::now();
-    std::optional<Model> loaded = load_model_or_report(model_path, options.model);
+    const std::optional<Model> loaded = load_model_or_report(model_path, options.api(algorithm));
     if (!loaded) return kExitInputFailed;
-    loaded->graph.set_conv_algorithm(algorithm);  // this model's convolutions; its limits are checked again
     const double load_seconds = seconds_since(load_start);
-    const Graph& graph = loaded->graph;
+    const Model& model = *loaded;
+    const Summary summary = model.summary();
+    const int threads = model.threads();
 
-    const Tensor input = random_input(graph, batch);
-
-    ThreadPool pool(options.threads);
-    const double peak_gflops = fma_peak_gflops(pool);
-    for (int64_t i = 0; i < warmup; ++i) graph.forward(input, pool);
-    std::vector<double> latencies;                                      // ms per run
-    std::vector<std::vector<double>> step_ms(graph.steps().size());    // ms per run, per step
+    const Tensor input = random_input(model, batch);
+    const double peak_gflops = fma_peak_gflops(threads);
+    for (int64_t i = 0; i < warmup; ++i) model.run(input);
+    const std::vector<Step> model_steps = model.steps(batch);
+    std::vector<double> latencies;                                   // ms per run
+    std::vector<std::vector<double>> step_ms(model_steps.size());    // ms per run, per step
     for (int64_t i = 0; i < iterations; ++i) {
         std::vector<double> seconds;
         const auto start = std::chrono::steady_clock::now();
-        graph.forward(input, pool, &seconds);
+        model.run(input, seconds);
         latencies.push_back(1e3 * seconds_since(start));
         for (size_t k = 0; k < seconds.size(); ++k) step_ms[k].push_back(1e3 * seconds[k]);
     }
@@ -147,20 +152,9 @@ int bench_command(const std::vector<std::string>& arguments) {
 
     std::vector<StepFigures> steps;
     double steps_total_ms = 0;
-    for (size_t k = 0; k < graph.steps().size(); ++k) {
-        const Graph::Step& step = graph.steps()[k];
-        StepFigures f;
-        for (int n = step.first; n <= step.last; ++n) {
-            const Node& node = graph.nodes()[n];
-            if (n > step.first) f.name += '+', f.type += '+';
-            f.name += node.name;
-            f.type += node.layer->type();
-            f.macs += node.macs;
-        }
-        const Layer* layer = step.layer;  // a residual add fused after a convolution runs the convolution's kernel
-        if (const auto* fused = dynamic_cast<const FusedAdd*>(layer)) layer = &fused->producer();
-        if (const auto* conv = dynamic_cast<const Conv2d*>(layer))
-            f.kernel = Conv2d::name(conv->algorithm(graph.shape_of(graph.nodes()[step.first].inputs[0]), batch));
+    for (size_t k = 0; k < model_steps.size(); ++k) {
+        const Step& step = model_steps[k];
+        StepFigures f{step.name, step.type, step.kernel, step.macs};
         f.median_ms = quantile(step_ms[k], 0.5);
         f.min_ms = *std::min_element(step_ms[k].begin(), step_ms[k].end());
         steps_total_ms += f.median_ms;
@@ -183,14 +177,14 @@ int bench_command(const std::vector<std::string>& arguments) {
             layers.push_back(step);
         }
         print_json_line({{"model", model_path},
-                         {"name", loaded->name},
+                         {"name", model.name()},
                          {"batch", batch},
-                         {"threads", pool.size()},
+                         {"threads", threads},
                          {"iterations", iterations},
                          {"warmup", warmup},
                          {"load_seconds", rounded(load_seconds, 6)},
-                         {"parameters", graph.parameter_count()},
-                         {"macs_per_image", graph.macs()},
+                         {"parameters", summary.parameters},
+                         {"macs_per_image", summary.macs},
                          {"latency_ms",
                           {{"median", rounded(median, 6)},
                            {"p90", rounded(p90, 6)},
@@ -198,7 +192,7 @@ int bench_command(const std::vector<std::string>& arguments) {
                            {"max", rounded(max, 6)},
                            {"mean", rounded(mean, 6)}}},
                          {"throughput_images_per_second", rounded(throughput, 3)},
-                         {"gflops", rounded(gflops(graph.macs(), median), 3)},
+                         {"gflops", rounded(gflops(summary.macs, median), 3)},
                          {"fma_peak_gflops", rounded(peak_gflops, 3)},
                          {"peak_rss_bytes", rss},
                          {"layers", layers}});
@@ -206,14 +200,14 @@ int bench_command(const std::vector<std::string>& arguments) {
     }
 
     std::printf("%s: batch %lld, %d thread%s, %lld runs after %lld warm-up\n", model_path.c_str(),
-                static_cast<long long>(batch), pool.size(), pool.size() == 1 ? "" : "s",
+                static_cast<long long>(batch), threads, threads == 1 ? "" : "s",
                 static_cast<long long>(iterations), static_cast<long long>(warmup));
     std::printf("  load        %10.1f ms\n", 1e3 * load_seconds);
     std::printf("  latency     %10.3f ms median, %.3f p90, %.3f min, %.3f max\n", median, p90, min, max);
     std::printf("  throughput  %10.1f images/s\n", throughput);
-    std::printf("  compute     %10.1f GFLOP/s (%s MACs per image)\n", gflops(graph.macs(), median),
-                with_commas(graph.macs()).c_str());
-    std::printf("  FMA peak    %10.1f GFLOP/s (%d thread%s)\n", peak_gflops, pool.size(), pool.size() == 1 ? "" : "s");
+    std::printf("  compute     %10.1f GFLOP/s (%s MACs per image)\n", gflops(summary.macs, median),
+                with_commas(summary.macs).c_str());
+    std::printf("  FMA peak    %10.1f GFLOP/s (%d thread%s)\n", peak_gflops, threads, threads == 1 ? "" : "s");
     std::printf("  peak memory %10.1f MB (resident, load included)\n\n", static_cast<double>(rss) / 1e6);
     size_t width = 4;
     for (const StepFigures& f : steps) width = std::max(width, f.name.size());

@@ -14,9 +14,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/cam.h"
-#include "engine/error.h"
-#include "engine/top_k.h"
 
 namespace gapnet::cli {
 namespace {
@@ -85,10 +82,11 @@ void draw_text(Canvas& canvas, int x, int y, std::string text, int scale) {
 }
 
 // The image as RGB floats 0..255 at width x height (bilinear when enlarging, area when shrinking).
-std::vector<float> image_rgb(const Image& image, int width, int height) {
+std::vector<float> image_rgb(const DecodedImage& image, int width, int height) {
     std::vector<float> rgb(static_cast<size_t>(image.width * image.height * 3));
     for (int64_t i = 0; i < image.width * image.height; ++i)
-        for (int64_t k = 0; k < 3; ++k) rgb[i * 3 + k] = image.value(i * image.channels + (image.channels >= 3 ? k : 0));
+        for (int64_t k = 0; k < 3; ++k)
+            rgb[static_cast<size_t>(i * 3 + k)] = image.samples[static_cast<size_t>(i * image.channels + (image.channels >= 3 ? k : 0))];
     if (image.width == width && image.height == height) return rgb;
     std::vector<float> out(static_cast<size_t>(width) * height * 3);
     stbir_resize(rgb.data(), static_cast<int>(image.width), static_cast<int>(image.height), 0, out.data(), width, height, 0,
@@ -132,34 +130,33 @@ int cam_command(const std::vector<std::string>& arguments) {
     if (image_arg.empty()) throw UsageError("no image given");
     if (!class_text.empty() && k != 1) throw UsageError("--class and --top exclude each other");
     if (model_path.empty()) model_path = default_model_path();
-    const std::optional<Model> model = load_model_or_report(model_path, options.model);
+    const std::optional<Model> model = load_model_or_report(model_path, options.api());
     if (!model) return kExitInputFailed;
-    const Graph& graph = model->graph;
-    CamHead head{};
-    try {
-        head = find_cam_head(graph);
-    } catch (const Error& e) {
-        print_error(model_path, e.message());
+    const std::vector<std::string>& labels = model->labels();
+    if (const std::string why = model->summary().no_class_maps; !why.empty()) {
+        print_error(model_path, why);
         return kExitInputFailed;
     }
-    const int64_t classes = static_cast<int64_t>(model->labels.size());
 
-    Image image;
-    std::vector<Tensor> activations;
+    DecodedImage image;
+    Tensor maps, probabilities;
     try {
-        image = read_image(image_path(image_arg), options.image);
-        Tensor input = preprocess(image, model->input);
-        input.shape.insert(input.shape.begin(), 1);
-        ThreadPool pool(options.threads);
-        activations = graph.forward_all(input, pool);  // one pass: probabilities and feature maps
+        image = decode_image_file(image_path(image_arg), options.image);
+        maps = model->class_activation_maps(model->input_from_pixels(image.pixels()), &probabilities);  // one pass
     } catch (const Error& e) {
-        print_error(image_arg, e.message());
+        print_error(image_arg, problem(e));
         return kExitInputFailed;
     }
-    const Tensor& probabilities = activations.back();
-    std::vector<Ranked> shown = class_text.empty() ? top_k(probabilities.ptr(), classes, k)
-                                                   : std::vector<Ranked>{{parse_class(class_text, model->labels), 0}};
-    for (Ranked& r : shown) r.value = probabilities.data[r.index];
+    // The classes shown: the top K, or --class.
+    std::vector<Prediction> shown;
+    if (class_text.empty()) {
+        shown = model->predictions(probabilities, static_cast<int>(k))[0];
+    } else {
+        const int64_t c = parse_class(class_text, labels);
+        shown.push_back({labels[static_cast<size_t>(c)], c, 0});
+    }
+    for (Prediction& p : shown) p.probability = probabilities.data[static_cast<size_t>(p.index)];
+    const int64_t map_h = maps.shape[1], map_w = maps.shape[2];
 
     // Panels: the image enlarged to at least 224 pixels, a label strip below.
     const int64_t longer = std::max(image.width, image.height);
@@ -169,9 +166,9 @@ int cam_command(const std::vector<std::string>& arguments) {
     Canvas canvas(static_cast<int>(shown.size()) * (pw + gap) - gap, ph + strip);
     const std::vector<float> base = image_rgb(image, pw, ph);
     for (size_t p = 0; p < shown.size(); ++p) {
-        const Tensor map = class_activation_map(graph, head, activations, 0, shown[p].index);
+        const float* map = maps.ptr() + shown[p].index * map_h * map_w;
         std::vector<float> big(static_cast<size_t>(pw) * ph);
-        stbir_resize(map.ptr(), static_cast<int>(map.shape[1]), static_cast<int>(map.shape[0]), 0, big.data(), pw, ph, 0,
+        stbir_resize(map, static_cast<int>(map_w), static_cast<int>(map_h), 0, big.data(), pw, ph, 0,
                      STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP,
                      STBIR_FILTER_TRIANGLE, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
         const auto [lo, hi] = std::minmax_element(big.begin(), big.end());
@@ -188,8 +185,8 @@ int cam_command(const std::vector<std::string>& arguments) {
                 }
             }
         char caption[128];
-        std::snprintf(caption, sizeof caption, "%s %.1f%%", model->labels[shown[p].index].c_str(),
-                      100.0 * static_cast<double>(shown[p].value));
+        std::snprintf(caption, sizeof caption, "%s %.1f%%", shown[p].label.c_str(),
+                      100.0 * static_cast<double>(shown[p].probability));
         draw_text(canvas, x0 + 2 * text_scale, ph + 2 * text_scale, caption, text_scale);
     }
 
@@ -200,7 +197,7 @@ int cam_command(const std::vector<std::string>& arguments) {
         return kExitInputFailed;
     }
     std::printf("wrote %s:", out_path.c_str());
-    for (const Ranked& r : shown) std::printf(" %s (%.4f)", model->labels[r.index].c_str(), static_cast<double>(r.value));
+    for (const Prediction& p : shown) std::printf(" %s (%.4f)", p.label.c_str(), static_cast<double>(p.probability));
     std::printf("\n");
     return kExitOk;
 }

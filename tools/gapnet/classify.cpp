@@ -11,10 +11,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/error.h"
-#include "engine/io/image.h"
-#include "engine/top_k.h"
-#include "engine/verify.h"
 
 namespace gapnet::cli {
 namespace {
@@ -46,19 +42,19 @@ Results are printed in the order the images are given. An unreadable image is re
 output too with --json) and the others are still classified; the exit status is then 1.
 )";
 
-void print_table(const std::string& file, const std::vector<Ranked>& top, const std::vector<std::string>& labels) {
+void print_table(const std::string& file, const std::vector<Prediction>& top) {
     size_t width = 0;
-    for (const Ranked& r : top) width = std::max(width, labels[r.index].size());
+    for (const Prediction& p : top) width = std::max(width, p.label.size());
     std::printf("%s\n", file.c_str());
     for (size_t i = 0; i < top.size(); ++i)
-        std::printf("  %2zu  %-*s  %.4f\n", i + 1, static_cast<int>(width), labels[top[i].index].c_str(),
-                    static_cast<double>(top[i].value));
+        std::printf("  %2zu  %-*s  %.4f\n", i + 1, static_cast<int>(width), top[i].label.c_str(),
+                    static_cast<double>(top[i].probability));
 }
 
-void print_json(const std::string& file, const std::vector<Ranked>& top, const std::vector<std::string>& labels) {
+void print_json(const std::string& file, const std::vector<Prediction>& top) {
     nlohmann::ordered_json ranked = nlohmann::ordered_json::array();
-    for (const Ranked& r : top)
-        ranked.push_back({{"label", labels[r.index]}, {"index", r.index}, {"probability", shortest_double(r.value)}});
+    for (const Prediction& p : top)
+        ranked.push_back({{"label", p.label}, {"index", p.index}, {"probability", shortest_double(p.probability)}});
     print_json_line({{"file", file}, {"top", ranked}});
 }
 
@@ -154,26 +150,24 @@ int classify_command(const std::vector<std::string>& arguments) {
     ImageNames names = files_from.empty() ? ImageNames(images) : ImageNames(files_from == "-" ? std::cin : list_file);
 
     if (model_path.empty()) model_path = default_model_path();
-    std::optional<Model> loaded = load_model_or_report(model_path, options.model);
+    std::optional<Model> loaded = load_model_or_report(model_path, options.api());
     if (!loaded) return kExitInputFailed;
     const Model& model = *loaded;
     if (check) {
-        const VerifyReport report = verify(model);
-        if (model.tests.empty() || !report.passed) {
-            print_error(model_path, model.tests.empty() ? "has no \"tests\" to verify"
-                                                        : describe_failure(model, report, kDefaultVerifyTolerance));
+        const VerifyReport report = model.verify();
+        if (report.cases == 0 || !report.passed) {
+            print_error(model_path, report.cases == 0 ? "has no \"tests\" to verify"
+                                                      : describe_failure(model, report, kDefaultVerifyTolerance));
             return kExitInputFailed;
         }
     }
-    const int64_t classes = static_cast<int64_t>(model.labels.size());
 
     // Images go through the model in batches; each batch's results are printed, in the order the
     // images were given, and flushed as soon as it is done.
-    const int64_t per_image = std::max<int64_t>(1, model.graph.working_memory_bytes(1));
+    const int64_t per_image = std::max<int64_t>(1, model.summary().working_bytes_per_image);
     batch_size = std::clamp<int64_t>((int64_t{256} << 20) / per_image, 1, batch_size);
-    const Shape& in_shape = model.graph.input_shape();
-    const int64_t in_size = element_count(in_shape);
-    ThreadPool pool(options.threads);
+    const InputSpec& spec = model.input();
+    const int64_t in_size = spec.channels * spec.height * spec.width;
     ProgressLine progress(!files_from.empty() && isatty(STDERR_FILENO));
     int64_t done = 0, failed = 0;
     std::vector<std::string> batch_names;
@@ -184,25 +178,27 @@ int classify_command(const std::vector<std::string>& arguments) {
         if (batch_names.empty()) break;
         const size_t count = batch_names.size();
         std::vector<std::string> errors(count);  // empty: read into the batch
-        Tensor batch(batched(static_cast<int64_t>(count), in_shape));
-        // Images are decoded on all the threads, one image each at a time: decoding a photo is
-        // sequential work (a JPEG's entropy-coded data), and a batch has many.
+        // Images are decoded on as many threads as the model runs on, one image each at a time:
+        // decoding a photo is sequential work (a JPEG's entropy-coded data), and a batch has many.
         std::vector<Tensor> inputs(count);
-        pool.parallel_for(static_cast<int64_t>(count), [&](int64_t i) {
+        parallel_for(model.threads(), static_cast<int64_t>(count), [&](int64_t i) {
             try {
-                inputs[i] = load_image(names.path(batch_names[i]), model.input, options.image);
+                inputs[i] = model.input_from_file(names.path(batch_names[i]));
             } catch (const Error& e) {
-                errors[i] = e.message();
+                errors[i] = problem(e);
             }
         });
-        int64_t readable = 0;
-        for (size_t i = 0; i < count; ++i)
-            if (errors[i].empty())
-                std::copy(inputs[i].data.begin(), inputs[i].data.end(), batch.data.begin() + readable++ * in_size);
-        batch.shape[0] = readable;
-        batch.data.resize(static_cast<size_t>(readable * in_size));
-        const Tensor probabilities = readable ? model.graph.forward(batch, pool) : Tensor();
-        int64_t n = 0;
+        Tensor batch({0, spec.channels, spec.height, spec.width});
+        batch.data.reserve(count * static_cast<size_t>(in_size));
+        for (size_t i = 0; i < count; ++i) {
+            if (!errors[i].empty()) continue;
+            batch.data.insert(batch.data.end(), inputs[i].data.begin(), inputs[i].data.end());
+            ++batch.shape[0];
+            inputs[i] = Tensor();
+        }
+        const std::vector<std::vector<Prediction>> predictions =
+            batch.shape[0] ? model.classify(batch, static_cast<int>(k)) : std::vector<std::vector<Prediction>>();
+        size_t n = 0;
         for (size_t i = 0; i < count; ++i) {
             const std::string& file = batch_names[i];
             if (!errors[i].empty()) {
@@ -213,8 +209,8 @@ int classify_command(const std::vector<std::string>& arguments) {
                 if (json) print_json_line({{"file", file}, {"error", errors[i]}});
                 continue;
             }
-            const std::vector<Ranked> top = top_k(probabilities.ptr() + n++ * classes, classes, k);
-            json ? print_json(file, top, model.labels) : print_table(file, top, model.labels);
+            json ? print_json(file, predictions[n]) : print_table(file, predictions[n]);
+            ++n;
         }
         std::fflush(stdout);
         done += static_cast<int64_t>(count);

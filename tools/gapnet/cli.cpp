@@ -1,6 +1,8 @@
 #include "cli.h"
 
+#include <atomic>
 #include <charconv>
+#include <thread>
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -10,16 +12,24 @@
 #include <random>
 #include <sstream>
 
-#include "engine/error.h"
-#include "engine/io/file.h"
-#include "engine/io/image.h"
-#include "engine/io/model_json.h"
-#include "engine/thread_pool.h"
 
 namespace gapnet::cli {
 
 void print_error(const std::string& file, const std::string& message) {
     std::cerr << "gapnet: error: " << (file.empty() ? "" : file + ": ") << message << "\n";
+}
+
+std::string problem(const Error& e) { return e.where().empty() ? e.what() : e.where() + ": " + e.what(); }
+
+void parallel_for(int threads, int64_t n, const std::function<void(int64_t)>& body) {
+    std::atomic<int64_t> next{0};
+    const auto work = [&] {
+        for (int64_t i; (i = next++) < n;) body(i);
+    };
+    std::vector<std::thread> helpers;
+    for (int t = 1; t < std::min<int64_t>(threads, n); ++t) helpers.emplace_back(work);
+    work();
+    for (std::thread& t : helpers) t.join();
 }
 
 std::string default_model_path() {
@@ -33,11 +43,11 @@ std::string default_model_path() {
     return GAPNET_SOURCE_MODELS "/fashion_gap.json";
 }
 
-std::optional<Model> load_model_or_report(const std::string& path, const Limits& limits) {
+std::optional<Model> load_model_or_report(const std::string& path, const Options& options) {
     try {
-        return load_model(path, limits);
+        return Model::load(path, options);
     } catch (const Error& e) {
-        print_error(path, e.message());
+        print_error(e.file().empty() ? path : e.file(), problem(e));
         return std::nullopt;
     }
 }
@@ -69,7 +79,7 @@ void declare_input_options(OptionParser& parser, InputOptions& options) {
     const ImageLimits image;
     std::ostringstream help;
     help << "\nThreads:\n"
-         << "  --threads N            run the model on N threads (default: all " << ThreadPool::hardware_threads()
+         << "  --threads N            run the model on N threads (default: all " << hardware_threads()
          << " cores); results do not depend on N\n"
          << "\nLimits (checked before anything is allocated):\n"
          << "  --max-image-side N     refuse images wider or taller than N pixels (default " << image.max_side << ")\n"
@@ -82,18 +92,21 @@ void declare_input_options(OptionParser& parser, InputOptions& options) {
 
 std::string image_path(const std::string& argument) { return argument == "-" ? "/dev/stdin" : argument; }
 
-Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
-    Tensor input = load_image(image_path(path), spec, limits);
-    input.shape.insert(input.shape.begin(), 1);
-    return input;
-}
-
-Tensor random_input(const Graph& graph, int64_t batch) {
-    Tensor input(batched(batch, graph.input_shape()));
+Tensor random_input(const Model& model, int64_t batch) {
+    Tensor input({batch, model.input().channels, model.input().height, model.input().width});
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> uniform(-1, 1);
     for (float& v : input.data) v = uniform(rng);
     return input;
+}
+
+std::string join(const Shape& shape, const char* separator) {
+    std::string text;
+    for (size_t i = 0; i < shape.size(); ++i) {
+        if (i) text += separator;
+        text += std::to_string(shape[i]);
+    }
+    return text;
 }
 
 std::string fixed(double v, const char* format) {

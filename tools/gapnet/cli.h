@@ -1,23 +1,19 @@
 // What the gapnet commands share: the error line, the default model, the options of every command
-// that runs a model, output formatting.
+// that runs a model, output formatting. The commands use gapnet's public API (gapnet/gapnet.h) only.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "engine/io/image.h"
-#include "engine/limits.h"
-#include "engine/model.h"
+#include "gapnet/gapnet.h"
 #include "option_parser.h"
 
 namespace gapnet::cli {
-
-// The engine's loaded model (gapnet::Model is the public API's class).
-using Model = LoadedModel;
 
 // Exit statuses, documented in the README.
 constexpr int kExitOk = 0;           // every input succeeded
@@ -27,12 +23,16 @@ constexpr int kExitUsage = 2;        // the command line itself is wrong
 // Prints "gapnet: error: FILE: MESSAGE" (or "gapnet: error: MESSAGE") to stderr.
 void print_error(const std::string& file, const std::string& message);
 
+// The problem an error reports without its file: "WHERE: WHAT", or "WHAT" (print_error adds the file).
+std::string problem(const Error& e);
+
+// Calls body(i) for every i in [0, n) on up to `threads` threads (the calling one included), an
+// index at a time; returns when all are done. `body` must not throw.
+void parallel_for(int threads, int64_t n, const std::function<void(int64_t)>& body);
+
 // The model used when --model is not given: $GAPNET_MODEL, else the installed copy beside the
 // program (../share/gapnet/models/fashion_gap.json), else the source tree's models/fashion_gap.json.
 std::string default_model_path();
-
-// The model at `path`, or std::nullopt after printing the error line naming the file and the problem.
-std::optional<Model> load_model_or_report(const std::string& path, const Limits& limits);
 
 // The options every command that runs a model accepts: the bounds models and images are checked
 // against (--model-limit NAME=N, --max-image-side N, --max-image-pixels N) and --threads N.
@@ -40,7 +40,14 @@ struct InputOptions {
     Limits model;
     ImageLimits image;
     int threads = 0;  // 0: all the cores this process may use
+    // The API's options for a model, with `algorithm` for its convolutions.
+    Options api(ConvAlgorithm algorithm = ConvAlgorithm::automatic) const {
+        return {threads, model, image, algorithm};
+    }
 };
+
+// The model at `path`, or std::nullopt after printing the error line naming the file and the problem.
+std::optional<Model> load_model_or_report(const std::string& path, const Options& options);
 
 // Declares InputOptions' options on `parser`, and appends their help to the command's.
 void declare_input_options(OptionParser& parser, InputOptions& options);
@@ -48,11 +55,11 @@ void declare_input_options(OptionParser& parser, InputOptions& options);
 // The file to read for an image argument: itself, or /dev/stdin for "-".
 std::string image_path(const std::string& argument);
 
-// The model input for the image file `path` (or standard input for "-"), as a batch of one.
-Tensor read_image_input(const std::string& path, const InputSpec& spec, const ImageLimits& limits);
+// A batch of `batch` inputs for `model`, uniform in [-1, 1] from a fixed seed: what timings run on.
+Tensor random_input(const Model& model, int64_t batch);
 
-// A batch of `batch` inputs for `graph`, uniform in [-1, 1] from a fixed seed: what timings run on.
-Tensor random_input(const Graph& graph, int64_t batch);
+// "1x28x28"
+std::string join(const Shape& shape, const char* separator = "x");
 
 // v printed with a printf format holding one floating-point conversion: fixed(0.5, "%.3f ms").
 std::string fixed(double v, const char* format);

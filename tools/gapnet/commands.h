@@ -7,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/verify.h"
 #include "evaluation.h"
 
 namespace gapnet::cli {

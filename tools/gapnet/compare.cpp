@@ -11,7 +11,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/error.h"
 #include "evaluation.h"
 
 namespace gapnet::cli {
@@ -40,6 +39,7 @@ constexpr size_t kMinColumnWidth = 22;
 struct Measured {
     std::string path;
     std::optional<Model> model;
+    Summary summary;
     int64_t file_bytes = 0, head_parameters = 0;
     double latency_ms = 0;
     std::optional<Evaluation> accuracy;
@@ -51,28 +51,21 @@ struct Row {
     std::vector<std::string> cells;
 };
 
-double median_latency_ms(const Model& model, ThreadPool& pool) {
-    const Tensor input = random_input(model.graph, 1);
-    for (int i = 0; i < 3; ++i) model.graph.forward(input, pool);
+double median_latency_ms(const Model& model) {
+    const Tensor input = random_input(model, 1);
+    for (int i = 0; i < 3; ++i) model.run(input);
     std::vector<double> times;
     const auto start = std::chrono::steady_clock::now();
     while (times.size() < 15 || (times.size() < 200 && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(700))) {
         const auto t0 = std::chrono::steady_clock::now();
-        model.graph.forward(input, pool);
+        model.run(input);
         times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
     return times[times.size() / 2];
 }
 
-// The parameters of the classifier head: every node from the graph's head start on.
-int64_t head_parameters(const Graph& g) {
-    int64_t total = 0;
-    for (size_t n = static_cast<size_t>(g.head_start()); n < g.nodes().size(); ++n) total += g.nodes()[n].parameters;
-    return total;
-}
-
-int64_t backbone_parameters(const Measured& m) { return m.model->graph.parameter_count() - m.head_parameters; }
+int64_t backbone_parameters(const Measured& m) { return m.summary.parameters - m.head_parameters; }
 
 std::string megabytes(int64_t bytes) {
     char s[32];
@@ -85,15 +78,14 @@ double percent(int64_t part, int64_t whole) {
 }
 
 nlohmann::ordered_json measured_json(const Measured& m) {
-    const Graph& g = m.model->graph;
     nlohmann::ordered_json out = {{"file", m.path},
-                                  {"name", m.model->name},
-                                  {"parameters", g.parameter_count()},
+                                  {"name", m.model->name()},
+                                  {"parameters", m.summary.parameters},
                                   {"backbone_parameters", backbone_parameters(m)},
                                   {"head_parameters", m.head_parameters},
                                   {"file_bytes", m.file_bytes},
-                                  {"macs", g.macs()},
-                                  {"peak_memory_bytes", g.peak_memory_bytes(1)},
+                                  {"macs", m.summary.macs},
+                                  {"peak_memory_bytes", m.summary.peak_memory_bytes},
                                   {"median_latency_ms", rounded(m.latency_ms, 4)}};
     if (m.accuracy) out["accuracy"] = evaluation_json(*m.model, *m.accuracy);
     return out;
@@ -107,10 +99,9 @@ std::vector<Row> table_rows(const std::vector<Measured>& models) {
     const bool evaluated = std::all_of(models.begin(), models.end(), [](const Measured& m) { return m.accuracy.has_value(); });
     if (evaluated) rows.insert(rows.end(), {{"top-1 accuracy", {}}, {"top-5 accuracy", {}}});
     for (const Measured& m : models) {
-        const Graph& g = m.model->graph;
-        std::vector<std::string> cells = {with_commas(g.parameter_count()), with_commas(backbone_parameters(m)),
-                                          with_commas(m.head_parameters), megabytes(m.file_bytes), with_commas(g.macs()),
-                                          megabytes(g.peak_memory_bytes(1)), fixed(m.latency_ms, "%.3f ms")};
+        std::vector<std::string> cells = {with_commas(m.summary.parameters), with_commas(backbone_parameters(m)),
+                                          with_commas(m.head_parameters), megabytes(m.file_bytes), with_commas(m.summary.macs),
+                                          megabytes(m.summary.peak_memory_bytes), fixed(m.latency_ms, "%.3f ms")};
         if (evaluated) {
             cells.push_back(fixed(percent(m.accuracy->top1, m.accuracy->images), "%.2f %%"));
             cells.push_back(fixed(percent(m.accuracy->top5, m.accuracy->images), "%.2f %%"));
@@ -123,12 +114,12 @@ std::vector<Row> table_rows(const std::vector<Measured>& models) {
 // The table: a header of model names, then one line per row, every column as wide as the widest cell.
 void print_table(const std::vector<Measured>& models, const std::vector<Row>& rows) {
     size_t width = kMinColumnWidth;
-    for (const Measured& m : models) width = std::max(width, m.model->name.size());
+    for (const Measured& m : models) width = std::max(width, m.model->name().size());
     for (const Row& row : rows)
         for (const std::string& cell : row.cells) width = std::max(width, cell.size());
     const int w = static_cast<int>(width);
     std::printf("  %-28s", "");
-    for (const Measured& m : models) std::printf(" %*s", w, m.model->name.c_str());
+    for (const Measured& m : models) std::printf(" %*s", w, m.model->name().c_str());
     std::printf("\n");
     for (const Row& row : rows) {
         std::printf("  %-28s", row.label.c_str());
@@ -140,7 +131,7 @@ void print_table(const std::vector<Measured>& models, const std::vector<Row>& ro
 // "the whole model is 24.7x smaller": the model with the smaller head against the other, in total
 // parameters; a smaller head on a bigger backbone can make the whole model larger, and then it says so.
 std::string whole_model_clause(const Measured& small_head, const Measured& big_head) {
-    const int64_t s = small_head.model->graph.parameter_count(), b = big_head.model->graph.parameter_count();
+    const int64_t s = small_head.summary.parameters, b = big_head.summary.parameters;
     if (s == b) return "the whole models are the same size";
     const double ratio = s < b ? static_cast<double>(b) / static_cast<double>(std::max<int64_t>(s, 1))
                                : static_cast<double>(s) / static_cast<double>(std::max<int64_t>(b, 1));
@@ -154,7 +145,7 @@ void print_head_sentence(const Measured& a, const Measured& b, bool name_pair) {
     const Measured& big = &small == &a ? b : a;
     if (small.head_parameters == big.head_parameters) {
         if (name_pair) {
-            std::printf("%s's and %s's heads both hold %s parameters.\n", a.model->name.c_str(), b.model->name.c_str(),
+            std::printf("%s's and %s's heads both hold %s parameters.\n", a.model->name().c_str(), b.model->name().c_str(),
                         with_commas(a.head_parameters).c_str());
         } else {
             std::printf("Both heads hold %s parameters.\n", with_commas(small.head_parameters).c_str());
@@ -164,13 +155,13 @@ void print_head_sentence(const Measured& a, const Measured& b, bool name_pair) {
     // A head without parameters (an all-convolutional one: its classes come from the last convolution)
     // is not some number of times smaller: there is no ratio to print.
     if (small.head_parameters == 0) {
-        std::printf("%s's head holds no parameters, %s's %s; %s.\n", small.model->name.c_str(), big.model->name.c_str(),
+        std::printf("%s's head holds no parameters, %s's %s; %s.\n", small.model->name().c_str(), big.model->name().c_str(),
                     with_commas(big.head_parameters).c_str(), whole_model_clause(small, big).c_str());
         return;
     }
-    std::printf("%s's head holds %.0fx fewer parameters than %s's (%s against %s); %s.\n", small.model->name.c_str(),
+    std::printf("%s's head holds %.0fx fewer parameters than %s's (%s against %s); %s.\n", small.model->name().c_str(),
                 static_cast<double>(big.head_parameters) / static_cast<double>(small.head_parameters),
-                big.model->name.c_str(), with_commas(small.head_parameters).c_str(), with_commas(big.head_parameters).c_str(),
+                big.model->name().c_str(), with_commas(small.head_parameters).c_str(), with_commas(big.head_parameters).c_str(),
                 whole_model_clause(small, big).c_str());
 }
 
@@ -178,13 +169,13 @@ void print_accuracy_sentence(const Measured& a, const Measured& b) {
     if (!a.accuracy || !b.accuracy || !a.accuracy->images || !b.accuracy->images) return;
     const double pa = percent(a.accuracy->top1, a.accuracy->images);
     const double pb = percent(b.accuracy->top1, b.accuracy->images);
-    std::printf("Top-1 accuracy: %s %.2f %%, %s %.2f %% (a difference of %.2f points).\n", a.model->name.c_str(), pa,
-                b.model->name.c_str(), pb, std::abs(pa - pb));
+    std::printf("Top-1 accuracy: %s %.2f %%, %s %.2f %% (a difference of %.2f points).\n", a.model->name().c_str(), pa,
+                b.model->name().c_str(), pb, std::abs(pa - pb));
 }
 
 void print_latency_sentence(const Measured& a, const Measured& b) {
-    std::printf("Latency: %s takes %.2fx the time of %s per image.\n", a.model->name.c_str(),
-                a.latency_ms / std::max(b.latency_ms, 1e-9), b.model->name.c_str());
+    std::printf("Latency: %s takes %.2fx the time of %s per image.\n", a.model->name().c_str(),
+                a.latency_ms / std::max(b.latency_ms, 1e-9), b.model->name().c_str());
 }
 
 // The comparison in words: the first model against each other one, a paragraph per pair. Every
@@ -217,24 +208,24 @@ int compare_command(const std::vector<std::string>& arguments) {
     if (!parser.parse(arguments)) return kExitOk;
     if (files.size() < 2) throw UsageError("at least two models are needed");
 
-    ThreadPool pool(options.threads);
     std::vector<Measured> models(files.size());
     for (size_t i = 0; i < files.size(); ++i) {
         Measured& m = models[i];
         m.path = files[i];
-        m.model = load_model_or_report(m.path, options.model);
+        m.model = load_model_or_report(m.path, options.api());
         if (!m.model) return kExitInputFailed;
+        m.summary = m.model->summary();
         std::error_code ec;
         m.file_bytes = static_cast<int64_t>(std::filesystem::file_size(m.path, ec));
-        m.head_parameters = head_parameters(m.model->graph);
-        m.latency_ms = median_latency_ms(*m.model, pool);
+        m.head_parameters = m.summary.head_parameters;
+        m.latency_ms = median_latency_ms(*m.model);
     }
     bool unreadable = false;
     if (!dataset_path.empty()) {
         try {
-            const auto dataset = open_dataset(dataset_path, options.image);
+            const Dataset dataset = Dataset::open(dataset_path, options.image);
             for (Measured& m : models) {
-                m.accuracy = evaluate(*m.model, *dataset, dataset_path, limit, isatty(STDERR_FILENO) && !json, pool);
+                m.accuracy = evaluate(*m.model, dataset, dataset_path, limit, isatty(STDERR_FILENO) && !json);
                 unreadable |= m.accuracy->unreadable > 0;
             }
         } catch (const Error& e) {

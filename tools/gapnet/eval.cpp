@@ -5,7 +5,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/error.h"
 #include "evaluation.h"
 
 namespace gapnet::cli {
@@ -32,22 +31,22 @@ Options:
 double percent(int64_t part, int64_t whole) { return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0; }
 
 void print_table(const std::string& model_path, const Model& model, const std::string& dataset_path, const Evaluation& e) {
-    const int64_t classes = static_cast<int64_t>(model.labels.size());
-    std::printf("Model    %s (%s)\nDataset  %s: %s images in %.1f s\n\n", model_path.c_str(), model.name.c_str(),
+    const int64_t classes = static_cast<int64_t>(model.labels().size());
+    std::printf("Model    %s (%s)\nDataset  %s: %s images in %.1f s\n\n", model_path.c_str(), model.name().c_str(),
                 dataset_path.c_str(), with_commas(e.images).c_str(), e.seconds);
     std::printf("Top-1 accuracy  %6.2f %%  (%s of %s)\n", percent(e.top1, e.images), with_commas(e.top1).c_str(),
                 with_commas(e.images).c_str());
     std::printf("Top-5 accuracy  %6.2f %%\n\n", percent(e.top5, e.images));
 
     size_t width = 5;
-    for (const auto& l : model.labels) width = std::max(width, l.size());
+    for (const auto& l : model.labels()) width = std::max(width, l.size());
     const int w = static_cast<int>(width);
     std::printf("  %3s  %-*s  %8s  %s\n", "#", w, "class", "accuracy", "correct / images");
     for (int64_t c = 0; c < classes; ++c) {
         int64_t n = 0;
         for (int64_t p = 0; p < classes; ++p) n += e.confusion[c][p];
         if (n == 0) continue;
-        std::printf("  %3lld  %-*s  %6.2f %%  %s / %s\n", static_cast<long long>(c), w, model.labels[c].c_str(),
+        std::printf("  %3lld  %-*s  %6.2f %%  %s / %s\n", static_cast<long long>(c), w, model.labels()[static_cast<size_t>(c)].c_str(),
                     percent(e.confusion[c][c], n), with_commas(e.confusion[c][c]).c_str(), with_commas(n).c_str());
     }
     if (classes > 30) return;  // too wide to be read as a table
@@ -68,10 +67,10 @@ nlohmann::ordered_json evaluation_json(const Model& model, const Evaluation& e) 
         return whole ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
     };
     nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
-    for (size_t c = 0; c < model.labels.size(); ++c) {
+    for (size_t c = 0; c < model.labels().size(); ++c) {
         int64_t n = 0;
         for (const int64_t count : e.confusion[c]) n += count;
-        per_class.push_back({{"label", model.labels[c]},
+        per_class.push_back({{"label", model.labels()[static_cast<size_t>(c)]},
                              {"images", n},
                              {"correct", e.confusion[c][c]},
                              {"accuracy", fraction(e.confusion[c][c], n)}});
@@ -99,14 +98,13 @@ int eval_command(const std::vector<std::string>& arguments) {
     if (!parser.parse(arguments)) return kExitOk;
     if (dataset_path.empty()) throw UsageError("--dataset PATH is required");
     if (model_path.empty()) model_path = default_model_path();
-    const std::optional<Model> model = load_model_or_report(model_path, options.model);
+    const std::optional<Model> model = load_model_or_report(model_path, options.api());
     if (!model) return kExitInputFailed;
 
     Evaluation result;
-    ThreadPool pool(options.threads);
     try {
-        const auto dataset = open_dataset(dataset_path, options.image);
-        result = evaluate(*model, *dataset, dataset_path, limit, isatty(STDERR_FILENO), pool);
+        const Dataset dataset = Dataset::open(dataset_path, options.image);
+        result = evaluate(*model, dataset, dataset_path, limit, isatty(STDERR_FILENO));
     } catch (const Error& e) {
         print_error(e.where().empty() ? dataset_path : e.where(), e.what());
         return kExitInputFailed;

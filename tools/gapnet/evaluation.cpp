@@ -5,8 +5,6 @@
 #include <cstdio>
 
 #include "cli.h"
-#include "engine/error.h"
-#include "engine/top_k.h"
 
 namespace gapnet::cli {
 namespace {
@@ -22,7 +20,8 @@ std::string normalized(const std::string& name) {
 
 // The model output index of each dataset class.
 std::vector<int64_t> map_classes(const Model& model, const Dataset& dataset, const std::string& path) {
-    const int64_t outputs = static_cast<int64_t>(model.labels.size());
+    const auto& labels = model.labels();
+    const auto outputs = static_cast<int64_t>(labels.size());
     std::vector<int64_t> map;
     for (size_t c = 0; c < dataset.class_names().size(); ++c) {
         const std::string& name = dataset.class_names()[c];
@@ -34,7 +33,7 @@ std::vector<int64_t> map_classes(const Model& model, const Dataset& dataset, con
         }
         int64_t found = -1;
         for (int64_t o = 0; o < outputs; ++o)
-            if (normalized(model.labels[o]) == normalized(name)) found = o;
+            if (normalized(labels[static_cast<size_t>(o)]) == normalized(name)) found = o;
         if (found < 0)
             throw Error("class folder '" + name + "' matches none of the model's labels (compared "
                         "case-insensitively, punctuation and spaces as '_')", path);
@@ -55,39 +54,36 @@ void draw_progress(int64_t done, int64_t total) {
 }  // namespace
 
 Evaluation evaluate(const Model& model, const Dataset& dataset, const std::string& dataset_path, int64_t limit,
-                    bool progress, ThreadPool& pool) {
+                    bool progress) {
     const std::vector<int64_t> class_map = map_classes(model, dataset, dataset_path);
-    const int64_t classes = static_cast<int64_t>(model.labels.size());
+    const auto classes = static_cast<int64_t>(model.labels().size());
     const int64_t total = limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
-    const Shape& in_shape = model.graph.input_shape();
-    const int64_t in_size = element_count(in_shape);
+    const InputSpec& spec = model.input();
 
     Evaluation result;
     result.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(static_cast<size_t>(classes), 0));
     const auto start = std::chrono::steady_clock::now();
     for (int64_t first = 0; first < total; first += kBatch) {
         const int64_t count = std::min(kBatch, total - first);
-        Tensor batch(batched(count, in_shape));
+        Tensor batch({0, spec.channels, spec.height, spec.width});
         std::vector<int64_t> truth;
         for (int64_t i = first; i < first + count; ++i) {
             try {
-                const Tensor input = dataset.load(i, model.input);
-                std::copy(input.data.begin(), input.data.end(), batch.data.begin() + static_cast<long>(truth.size()) * in_size);
-                truth.push_back(class_map[dataset.label(i)]);
+                const Tensor input = dataset.input(i, model);
+                batch.data.insert(batch.data.end(), input.data.begin(), input.data.end());
+                truth.push_back(class_map[static_cast<size_t>(dataset.label(i))]);
             } catch (const Error& e) {
                 if (result.unreadable++ < kWarningsShown)
-                    std::fprintf(stderr, "gapnet: warning: %s: %s (skipped)\n", dataset.describe(i).c_str(), e.message().c_str());
+                    std::fprintf(stderr, "gapnet: warning: %s: %s (skipped)\n", dataset.describe(i).c_str(), problem(e).c_str());
             }
         }
         if (truth.empty()) continue;
         batch.shape[0] = static_cast<int64_t>(truth.size());
-        batch.data.resize(truth.size() * static_cast<size_t>(in_size));
-        const Tensor out = model.graph.forward(batch, pool);
+        const std::vector<std::vector<Prediction>> top = model.classify(batch, 5);
         for (size_t n = 0; n < truth.size(); ++n) {
-            const auto top = top_k(out.ptr() + n * classes, classes, 5);
-            result.top1 += top[0].index == truth[n];
-            for (const Ranked& r : top) result.top5 += r.index == truth[n];
-            ++result.confusion[truth[n]][top[0].index];
+            result.top1 += top[n][0].index == truth[n];
+            for (const Prediction& p : top[n]) result.top5 += p.index == truth[n];
+            ++result.confusion[static_cast<size_t>(truth[n])][static_cast<size_t>(top[n][0].index)];
         }
         result.images += static_cast<int64_t>(truth.size());
         if (progress) draw_progress(first + count, total);

@@ -5,13 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/io/dataset.h"
-#include "engine/model.h"
+#include "gapnet/gapnet.h"
 
 namespace gapnet::cli {
-
-// The engine's loaded model (gapnet::Model is the public API's class).
-using Model = LoadedModel;
 
 struct Evaluation {
     int64_t images = 0;     // evaluated
@@ -26,6 +22,6 @@ struct Evaluation {
 // punctuation or space as '_'). Throws gapnet::Error if the labels cannot be mapped; an unreadable
 // image is reported as a warning and counted. `progress` draws a bar on stderr.
 Evaluation evaluate(const Model& model, const Dataset& dataset, const std::string& dataset_path, int64_t limit,
-                    bool progress, ThreadPool& pool);
+                    bool progress);
 
 }  // namespace gapnet::cli

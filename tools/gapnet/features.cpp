@@ -6,8 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/error.h"
-#include "engine/io/npy.h"
+#include "npy.h"
 
 namespace gapnet::cli {
 namespace {
@@ -27,12 +26,6 @@ Options:
   -o OUT.npy     write the values to OUT.npy
 )";
 
-std::string layer_names(const Graph& graph) {
-    std::string names = "input";
-    for (const Node& n : graph.nodes()) names += ", " + n.name;
-    return names;
-}
-
 }  // namespace
 
 int features_command(const std::vector<std::string>& arguments) {
@@ -51,25 +44,22 @@ int features_command(const std::vector<std::string>& arguments) {
     if (image.empty()) throw UsageError("no image given");
     if (json && !out_path.empty()) throw UsageError("--json and -o exclude each other");
     if (model_path.empty()) model_path = default_model_path();
-    const std::optional<Model> model = load_model_or_report(model_path, options.model);
+    const std::optional<Model> model = load_model_or_report(model_path, options.api());
     if (!model) return kExitInputFailed;
-    const int node = layer == "input" ? -1 : model->graph.find(layer);
-    if (layer != "input" && node < 0) {
-        print_error(model_path, "has no layer named '" + layer + "' (its layers: " + layer_names(model->graph) + ")");
+    const std::vector<LayerInfo> layers = model->layers();
+    const auto found = std::find_if(layers.begin(), layers.end(), [&](const LayerInfo& l) { return l.name == layer; });
+    if (layer != "input" && found == layers.end()) {
+        std::string names = "input";
+        for (const LayerInfo& l : layers) names += ", " + l.name;
+        print_error(model_path, "has no layer named '" + layer + "' (its layers: " + names + ")");
         return kExitInputFailed;
     }
 
     Tensor values;
     try {
-        ThreadPool pool(options.threads);
-        const Tensor input = read_image_input(image, model->input, options.image);
-        if (node < 0) {
-            values = input;
-        } else {
-            values = std::move(model->graph.forward_all(input, pool)[node]);
-        }
+        values = model->layer_output(layer, model->input_from_file(image_path(image)));
     } catch (const Error& e) {
-        print_error(image, e.message());
+        print_error(image, problem(e));
         return kExitInputFailed;
     }
     values.shape.erase(values.shape.begin());  // the batch of one
@@ -78,7 +68,7 @@ int features_command(const std::vector<std::string>& arguments) {
         try {
             write_npy(out_path, values);
         } catch (const Error& e) {
-            print_error(out_path, e.message());
+            print_error(out_path, problem(e));
             return kExitInputFailed;
         }
         std::printf("wrote %s: layer %s, shape %s, float32\n", out_path.c_str(), layer.c_str(), join(values.shape, "x").c_str());
@@ -91,7 +81,7 @@ int features_command(const std::vector<std::string>& arguments) {
         double sum = 0;
         for (float v : values.data) sum += v;
         std::printf("%s: layer %s (%s), shape %s: min %.6g, max %.6g, mean %.6g\n", image.c_str(), layer.c_str(),
-                    node < 0 ? "preprocessed input" : std::string(model->graph.nodes()[node].layer->type()).c_str(),
+                    found == layers.end() ? "preprocessed input" : found->type.c_str(),
                     join(values.shape, "x").c_str(), static_cast<double>(*lo), static_cast<double>(*hi),
                     sum / static_cast<double>(values.data.size()));
     }

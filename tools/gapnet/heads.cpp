@@ -15,7 +15,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/error.h"
 
 namespace gapnet::cli {
 namespace {
@@ -30,6 +29,13 @@ per image, and the ratio. No model file is needed.
 
 Example: gapnet heads --input 7x7x64 --classes 10 --hidden 500
 )";
+
+// a * b; throws gapnet::Error if the count overflows 64 bits (sizes come from the command line).
+int64_t checked_mul(int64_t a, int64_t b) {
+    int64_t product = 0;
+    if (__builtin_mul_overflow(a, b, &product)) throw Error("the sizes give more than 2^63 values");
+    return product;
+}
 
 // A dense layer in -> out, or (positions > 1) a 1x1 convolution applied at `positions` positions.
 struct DenseLayer {

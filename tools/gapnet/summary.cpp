@@ -5,8 +5,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/cam.h"
-#include "engine/error.h"
 
 namespace gapnet::cli {
 namespace {
@@ -27,122 +25,99 @@ Options:
   --json   the same as one JSON object
 )";
 
-std::string head_path(const Graph& graph) {
+// The head's layer types: "global_avg_pool2d -> flatten -> dense -> softmax".
+std::string head_path(const std::vector<LayerInfo>& layers, size_t head) {
     std::string path;
-    for (size_t i = static_cast<size_t>(graph.head_start()); i < graph.nodes().size(); ++i)
-        path += (path.empty() ? "" : " -> ") + std::string(graph.nodes()[i].layer->type());
+    for (size_t i = head; i < layers.size(); ++i) path += (path.empty() ? "" : " -> ") + layers[i].type;
     return path.empty() ? "none" : path;
 }
 
-// What kind of head the graph has: "gap_dense" (global average pooling, then dense layers),
-// "all_convolutional" (a conv2d gives one channel per class, then global average pooling: no dense
-// layer), "flatten_dense", or "other"; in words for the all-convolutional one.
-struct HeadKind {
-    std::string keyword, words;
-};
-
-HeadKind head_kind(const Graph& graph) {
-    const auto& nodes = graph.nodes();
-    const size_t head = static_cast<size_t>(graph.head_start());
-    if (head >= nodes.size()) return {"other", ""};
-    bool dense = false;
-    for (size_t i = head; i < nodes.size(); ++i) dense = dense || nodes[i].layer->type() == "dense";
-    const std::string_view first = nodes[head].layer->type();
-    if (first == "flatten" && dense) return {"flatten_dense", ""};
-    if (first != "global_avg_pool2d") return {"other", ""};
-    if (dense) return {"gap_dense", ""};
-    try {
-        const CamHead cam = find_cam_head(graph);
-        return {"all_convolutional", "all-convolutional: conv2d '" + nodes[cam.classifier].name +
-                                         "' gives one channel per class, global average pooling makes them the "
-                                         "class scores (no dense layer)"};
-    } catch (const Error&) {
-        return {"other", ""};
+const char* head_keyword(HeadKind kind) {
+    switch (kind) {
+        case HeadKind::gap_dense: return "gap_dense";
+        case HeadKind::all_convolutional: return "all_convolutional";
+        case HeadKind::flatten_dense: return "flatten_dense";
+        case HeadKind::other: break;
     }
+    return "other";
 }
 
-// Whether some node reads anything but the node before it: then the table lists the inputs.
-bool is_graph(const Graph& graph) {
-    for (size_t i = 0; i < graph.nodes().size(); ++i)
-        if (graph.nodes()[i].inputs != std::vector<int>{static_cast<int>(i) - 1}) return true;
+// Whether some layer reads anything but the layer before it: then the table lists the inputs.
+bool is_graph(const std::vector<LayerInfo>& layers) {
+    for (size_t i = 0; i < layers.size(); ++i)
+        if (layers[i].inputs != std::vector<std::string>{i == 0 ? "input" : layers[i - 1].name}) return true;
     return false;
 }
 
-std::string input_names(const Graph& graph, const Node& node) {
+std::string input_names(const LayerInfo& layer) {
     std::string names;
-    for (int input : node.inputs) names += (names.empty() ? "" : ", ") + (input < 0 ? std::string("input") : graph.nodes()[input].name);
+    for (const std::string& input : layer.inputs) names += (names.empty() ? "" : ", ") + input;
     return names;
 }
 
-int64_t head_parameters(const Graph& graph) {
-    int64_t total = 0;
-    for (size_t i = static_cast<size_t>(graph.head_start()); i < graph.nodes().size(); ++i)
-        total += graph.nodes()[i].parameters;
-    return total;
-}
-
 void print_table(const std::string& file, const Model& model) {
-    const Graph& graph = model.graph;
-    const auto& nodes = graph.nodes();
-    const size_t head = static_cast<size_t>(graph.head_start());
+    const std::vector<LayerInfo> layers = model.layers();
+    const Summary summary = model.summary();
+    const auto head = static_cast<size_t>(summary.head_start);
     size_t name_width = 5;
-    for (const Node& n : nodes) name_width = std::max(name_width, n.name.size());
+    for (const LayerInfo& l : layers) name_width = std::max(name_width, l.name.size());
     const int nw = static_cast<int>(name_width);
 
-    std::printf("Model \"%s\" (%s)\n", model.name.c_str(), file.c_str());
-    std::printf("Input %s, %s, %zu classes\n\n", join(graph.input_shape(), "x").c_str(),
-                color_name(model.input.color), model.labels.size());
-    const bool graph_table = is_graph(graph);
+    const InputSpec& in = model.input();
+    std::printf("Model \"%s\" (%s)\n", model.name().c_str(), file.c_str());
+    std::printf("Input %lldx%lldx%lld, %s, %zu classes\n\n", static_cast<long long>(in.channels),
+                static_cast<long long>(in.height), static_cast<long long>(in.width), color_name(in.color),
+                model.labels().size());
+    const bool graph_table = is_graph(layers);
     std::printf("  %3s  %-*s  %-18s  %-12s  %12s  %15s%s\n", "#", nw, "layer", "type", "output", "parameters", "MACs",
                 graph_table ? "  inputs" : "");
-    for (size_t i = 0; i < nodes.size(); ++i) {
-        const Node& n = nodes[i];
+    for (size_t i = 0; i < layers.size(); ++i) {
+        const LayerInfo& l = layers[i];
         if (i == head) std::printf("  %s\n", std::string(nw + (graph_table ? 77 : 69), '-').c_str());
-        std::printf("%s %3zu  %-*s  %-18s  %-12s  %12s  %15s%s%s\n", i >= head ? "H" : " ", i, nw, n.name.c_str(),
-                    std::string(n.layer->type()).c_str(), join(n.output_shape, "x").c_str(),
-                    with_commas(n.parameters).c_str(), with_commas(n.macs).c_str(), graph_table ? "  " : "",
-                    graph_table ? input_names(graph, n).c_str() : "");
+        std::printf("%s %3zu  %-*s  %-18s  %-12s  %12s  %15s%s%s\n", i >= head ? "H" : " ", i, nw, l.name.c_str(),
+                    l.type.c_str(), join(l.output).c_str(), with_commas(l.parameters).c_str(),
+                    with_commas(l.macs).c_str(), graph_table ? "  " : "", graph_table ? input_names(l).c_str() : "");
     }
-    const int64_t total = graph.parameter_count(), head_params = head_parameters(graph);
+    const int64_t total = summary.parameters, head_params = summary.head_parameters;
     std::printf("\nTotal parameters   %s\n", with_commas(total).c_str());
     std::printf("  backbone         %s  (layers 0-%zu)\n", with_commas(total - head_params).c_str(),
                 head == 0 ? 0 : head - 1);
     std::printf("  head (H)         %s  (%s)  %.2f %% of the model\n", with_commas(head_params).c_str(),
-                head_path(graph).c_str(), total ? 100.0 * static_cast<double>(head_params) / static_cast<double>(total) : 0.0);
-    if (const HeadKind kind = head_kind(graph); kind.keyword == "all_convolutional")
-        std::printf("  head kind        %s\n", kind.words.c_str());
-    std::printf("Total MACs/image   %s\n", with_commas(graph.macs()).c_str());
+                head_path(layers, head).c_str(), total ? 100.0 * static_cast<double>(head_params) / static_cast<double>(total) : 0.0);
+    if (summary.head == HeadKind::all_convolutional)
+        std::printf("  head kind        all-convolutional: conv2d '%s' gives one channel per class, global average "
+                    "pooling makes them the class scores (no dense layer)\n", summary.classifier.c_str());
+    std::printf("Total MACs/image   %s\n", with_commas(summary.macs).c_str());
 }
 
 void print_json(const std::string& file, const Model& model) {
-    const Graph& graph = model.graph;
-    const size_t head = static_cast<size_t>(graph.head_start());
-    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
-    for (size_t i = 0; i < graph.nodes().size(); ++i) {
-        const Node& n = graph.nodes()[i];
-        nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
-        for (int input : n.inputs) inputs.push_back(input < 0 ? std::string("input") : graph.nodes()[input].name);
-        layers.push_back({{"name", n.name},
-                          {"type", n.layer->type()},
-                          {"output_shape", n.output_shape},
-                          {"parameters", n.parameters},
-                          {"macs", n.macs},
-                          {"inputs", inputs},
-                          {"head", i >= head}});
+    const std::vector<LayerInfo> layers = model.layers();
+    const Summary summary = model.summary();
+    const auto head = static_cast<size_t>(summary.head_start);
+    nlohmann::ordered_json table = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < layers.size(); ++i) {
+        const LayerInfo& l = layers[i];
+        table.push_back({{"name", l.name},
+                         {"type", l.type},
+                         {"output_shape", l.output},
+                         {"parameters", l.parameters},
+                         {"macs", l.macs},
+                         {"inputs", l.inputs},
+                         {"head", i >= head}});
     }
-    const int64_t total = graph.parameter_count(), head_params = head_parameters(graph);
+    const InputSpec& in = model.input();
     print_json_line({{"file", file},
-                     {"name", model.name},
-                     {"input", graph.input_shape()},
-                     {"layers", layers},
-                     {"parameters", total},
-                     {"macs", graph.macs()},
-                     {"backbone_parameters", total - head_params},
+                     {"name", model.name()},
+                     {"input", Shape{in.channels, in.height, in.width}},
+                     {"layers", table},
+                     {"parameters", summary.parameters},
+                     {"macs", summary.macs},
+                     {"backbone_parameters", summary.parameters - summary.head_parameters},
                      {"head",
-                      {{"first_layer", head < graph.nodes().size() ? nlohmann::ordered_json(graph.nodes()[head].name) : nullptr},
-                       {"path", head_path(graph)},
-                       {"kind", head_kind(graph).keyword},
-                       {"parameters", head_params}}}});
+                      {{"first_layer", head < layers.size() ? nlohmann::ordered_json(layers[head].name) : nullptr},
+                       {"path", head_path(layers, head)},
+                       {"kind", head_keyword(summary.head)},
+                       {"parameters", summary.head_parameters}}}});
 }
 
 }  // namespace
@@ -157,7 +132,7 @@ int summary_command(const std::vector<std::string>& arguments) {
     declare_input_options(parser, options);
     if (!parser.parse(arguments)) return kExitOk;
     if (file.empty()) throw UsageError("no model given");
-    const std::optional<Model> model = load_model_or_report(file, options.model);
+    const std::optional<Model> model = load_model_or_report(file, options.api());
     if (!model) return kExitInputFailed;
     json ? print_json(file, *model) : print_table(file, *model);
     return kExitOk;

@@ -5,7 +5,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "engine/verify.h"
 
 namespace gapnet::cli {
 namespace {
@@ -29,7 +28,7 @@ std::string describe_failure(const Model& model, const VerifyReport& report, dou
     std::snprintf(text, sizeof text,
                   "tests[%lld].output[%lld] (%s): %.9g, but the file records %.9g (difference %.3g > tolerance %.3g)",
                   static_cast<long long>(report.worst_case), static_cast<long long>(report.worst_index),
-                  model.labels[report.worst_index].c_str(), static_cast<double>(report.worst_value),
+                  model.labels()[static_cast<size_t>(report.worst_index)].c_str(), static_cast<double>(report.worst_value),
                   static_cast<double>(report.worst_expected), report.largest_difference, tolerance);
     return text;
 }
@@ -46,13 +45,13 @@ int verify_command(const std::vector<std::string>& arguments) {
     declare_input_options(parser, options);
     if (!parser.parse(arguments)) return kExitOk;
     if (file.empty()) throw UsageError("no model given");
-    const std::optional<Model> model = load_model_or_report(file, options.model);
+    const std::optional<Model> model = load_model_or_report(file, options.api());
     if (!model) return kExitInputFailed;
-    if (model->tests.empty()) {
+    const VerifyReport report = model->verify(tolerance);
+    if (report.cases == 0) {
         print_error(file, "has no \"tests\" to verify (tools/export_pytorch.py records them)");
         return kExitInputFailed;
     }
-    const VerifyReport report = verify(*model, tolerance);
     if (json) {
         print_json_line({{"file", file},
                          {"cases", report.cases},

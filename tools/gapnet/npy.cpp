@@ -5,7 +5,7 @@
 #include <cstring>
 #include <memory>
 
-#include "../error.h"
+#include "gapnet/gapnet.h"
 
 namespace gapnet {
 

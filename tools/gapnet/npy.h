@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "../tensor.h"
+#include "gapnet/gapnet.h"
 
 namespace gapnet {
 
