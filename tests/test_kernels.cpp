@@ -251,9 +251,12 @@ TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for other 
     using A = Conv2d::Algorithm;
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 32, 32, true}, rng).algorithm({16, 32, 32}) == A::winograd);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16, true}, rng).algorithm({16, 16, 16}) == A::direct);
-    // An 8x8 map is 4 tiles: too few for one sample, enough in a batch of 16.
+    // An 8x8 map is 4 tiles: too few for one sample; a batch does not change a direct layer's choice.
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}) == A::direct);
-    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 16) == A::winograd);
+    REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 16) == A::direct);
+    // Where direct does not fit (a padded input over 128 KiB), a batch's waves make Winograd worth it:
+    // 64x64 channels at 48x48 are 144 tiles a sample, uncached weights need 48 a wave.
+    REQUIRE(make_conv({64, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 48, 48, true}, rng).algorithm({64, 48, 48}, 16) == A::winograd);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::direct);
     REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::direct);
     // A padded input too large for the cache, too few channels for Winograd: direct too; 1x1: GEMM.

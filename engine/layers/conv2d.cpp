@@ -62,7 +62,9 @@ constexpr int64_t kWinogradMinTilesUncached = 48;
 // Stride-1 ungrouped convolutions run as direct convolution (kernels/conv2d_direct.h) when one
 // sample's zero-padded input takes at most kDirectMaxFloats (128 KiB: it is re-read by every tile
 // of output channels, from L1/L2) and Winograd is not chosen with waves of at least
-// kDirectMaxWinogradTiles tiles; and when the output map has at most kDirectMaxPixels (16 x 16),
+// kDirectMaxWinogradTiles tiles for one sample (a batch does not tip the choice: its groups of
+// images ran 12 % slower through Winograd than direct on 14x14 and 7x7 maps, M1 and fashion_gap at
+// batch 32); and when the output map has at most kDirectMaxPixels (16 x 16),
 // whatever the channels, where Winograd would re-transform large weights on every call for few
 // tiles. Larger inputs run direct too when neither Winograd nor the depthwise kernel is chosen,
 // except 1x1 kernels (their GEMM reads the input in place): im2col would copy k*k*C floats per
@@ -147,7 +149,7 @@ Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
     if (const auto preferred = applicable_preference()) return *preferred;
     if (direct_applies(p_) &&
         (conv2d_direct_workspace(p_, input[1], input[2]) <= kDirectMaxFloats || out[1] * out[2] <= kDirectMaxPixels) &&
-        !(winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >= kDirectMaxWinogradTiles))
+        !(winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], 1) >= kDirectMaxWinogradTiles))
         return Algorithm::direct;
     if (winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >=
                                   (parameters_->winograd.empty() ? kWinogradMinTilesUncached : kWinogradMinTiles))
