@@ -5,7 +5,8 @@
 
 1. Valid files at or near each format's least size (tools/make_size_bound_images.py extreme: flat
    4096x4096 JPEG baseline gray/4:2:0/4:4:4 and progressive with fitted Huffman tables, PNG at zlib
-   level 9, GIF, 1-bit BMP, RLE TGA, PackBits PSD) must be classified: the bounds refuse no real file.
+   level 9, GIF plain and interlaced, 1-bit BMP, RLE TGA, PackBits PSD) must be classified: the bounds
+   refuse no real file.
 2. The 16000x16000 JPEG bomb (tests/bad_inputs/images/jpeg-16000x16000-bomb.jpg) must be refused in
    under 1 s and 64 MiB.
 3. The largest images the default limits accept, a 16384x16384 gray PNG (2^28 pixels, ~260 KB) and
@@ -22,17 +23,21 @@ import tempfile
 import time
 
 # What `gapnet classify` holds at its peak beyond the file's bytes, per pixel (engine/io/image.cpp):
-# JPEG and PNG are decoded a row at a time into the preprocessor, nothing per pixel, except a
-# progressive JPEG (libjpeg keeps every DCT coefficient, 2 bytes per sample of each component) and an
-# interlaced PNG (decoded whole: its samples); the other formats are stb_image's decoded 8-bit image
-# (BMP as 3 or 4 channels, TGA its channels, PSD always 4), GIF's plus 1 byte a pixel of LZW history.
-BYTES_PER_PIXEL = {"baseline JPEG": 0, "progressive JPEG": 2, "PNG": 0, "BMP": 4, "TGA": 4, "PSD": 4, "GIF": 5}
+# JPEG, PNG and GIF are decoded a row at a time into the preprocessor, nothing per pixel, except a
+# progressive JPEG (libjpeg keeps every DCT coefficient, 2 bytes per sample of each component), an
+# interlaced PNG (decoded whole: its samples) and an interlaced GIF (decoded whole: its palette
+# indices, 1 byte a pixel); the other formats are stb_image's decoded 8-bit image (BMP as 3 or 4
+# channels, TGA its channels, PSD always 4).
+BYTES_PER_PIXEL = {"baseline JPEG": 0, "progressive JPEG": 2, "PNG": 0, "BMP": 4, "TGA": 4, "PSD": 4, "GIF": 0,
+                   "interlaced GIF": 1}
 
 
 def image_format(name):
     if name.endswith(".jpg"):
         return "progressive JPEG" if "progressive" in name else "baseline JPEG"
-    return {"png": "PNG", "bmp": "BMP", "tga": "TGA", "psd": "PSD", "gif": "GIF"}[name.rsplit(".", 1)[1]]
+    if name.endswith(".gif"):
+        return "interlaced GIF" if "interlaced" in name else "GIF"
+    return {"png": "PNG", "bmp": "BMP", "tga": "TGA", "psd": "PSD"}[name.rsplit(".", 1)[1]]
 
 
 def check_bound(failures, path, pixels, rss):

@@ -1,5 +1,7 @@
 // Image input: every format and pixel layout decodes to the known pixels of data/test-images/
 // (written by tools/make_test_images.py), colour conversion, resizing, normalization, and errors.
+#include <algorithm>
+
 #include "engine/error.h"
 #include "engine/io/file.h"
 #include "engine/io/image.h"
@@ -235,4 +237,131 @@ TEST_CASE("the smallest valid encodings of large flat images are accepted (the b
     std::string short_one = jpeg;
     short_one.erase(short_one.size() - 3, 1);
     REQUIRE_THROWS_AS(decode_image(short_one), Error);
+}
+
+namespace {
+
+std::string gif_fixture(const std::string& name) {
+    return read_file(source_path("data/test-images/gif/" + name), 1 << 20, "");
+}
+
+std::string decode_error(const std::string& bytes) {
+    try {
+        decode_image(bytes);
+    } catch (const Error& e) {
+        return e.message();
+    }
+    return "(no error)";
+}
+
+// A GIF split around its first image's LZW data: the bytes before them (up to the code size), the
+// data of the sub-blocks joined, and the rest (from the block terminator on).
+struct GifParts {
+    std::string head, lzw, tail;
+
+    explicit GifParts(const std::string& gif) {
+        auto u8 = [&](size_t i) { return static_cast<size_t>(static_cast<unsigned char>(gif[i])); };
+        size_t at = 13 + (u8(10) & 0x80 ? size_t{3} << ((u8(10) & 7) + 1) : 0);
+        while (gif[at] == '\x21') {  // extensions: label, sub-blocks
+            at += 2;
+            while (gif[at] != 0) at += 1 + u8(at);
+            ++at;
+        }
+        REQUIRE(gif[at] == '\x2c');
+        at += 10 + (u8(at + 9) & 0x80 ? size_t{3} << ((u8(at + 9) & 7) + 1) : 0) + 1;  // to the sub-blocks
+        head = gif.substr(0, at);
+        for (; gif[at] != 0; at += 1 + u8(at)) lzw += gif.substr(at + 1, u8(at));
+        tail = gif.substr(at);
+    }
+    // The file with only the first `keep` bytes of LZW data, in sub-blocks of at most 255 bytes.
+    std::string with_lzw(size_t keep) const {
+        std::string out = head;
+        for (size_t i = 0; i < keep; i += 255) {
+            const std::string block = lzw.substr(i, std::min<size_t>(255, keep - i));
+            out += static_cast<char>(block.size()) + block;
+        }
+        return out + tail;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a GIF's first frame decodes to the pixels stb_image 2.27 gave") {
+    // data/test-images/gif/ (tools/make_gif_test_images.py): each NAME.gif with NAME.rgba, its RGBA
+    // pixels by stb's rules (background red and blue swapped as stb swapped them), checked there
+    // against Pillow's decoding, and equal to stb 2.27's output.
+    struct Case {
+        const char* name;
+        int64_t width, height;
+    };
+    for (const Case& c : {Case{"plain", 40, 30}, {"interlaced", 13, 21}, {"local-table", 9, 7}, {"transparent", 8, 8},
+                          {"offset-background", 12, 10}, {"offset-no-background", 12, 10},
+                          {"offset-interlaced", 7, 9}, {"min-code-size-2", 64, 64}, {"min-code-size-8", 70, 70},
+                          {"min-code-size-12", 90, 90}, {"one-pixel", 1, 1}, {"short-table", 6, 2},
+                          {"extra-codes", 5, 5}, {"animated", 10, 6}, {"pillow-plain", 33, 17},
+                          {"pillow-interlaced", 33, 17}}) {
+        INFO(c.name);
+        const std::string expected = gif_fixture(std::string(c.name) + ".rgba");
+        const Image image = decode_image(gif_fixture(std::string(c.name) + ".gif"));
+        REQUIRE(image.width == c.width);
+        REQUIRE(image.height == c.height);
+        REQUIRE(image.channels == 4);
+        REQUIRE(image.bits == 8);
+        REQUIRE(std::string(image.samples.begin(), image.samples.end()) == expected);
+        // Streamed into the model input (decode_to_input): the same pixels, as R, G, B planes.
+        const Tensor t = load("gif/" + std::string(c.name) + ".gif", identity_spec(3, c.height, c.width));
+        std::vector<float> planes;
+        for (int channel = 0; channel < 3; ++channel)
+            for (size_t p = 0; p < expected.size() / 4; ++p)
+                planes.push_back(static_cast<unsigned char>(expected[4 * p + static_cast<size_t>(channel)]));
+        require_values(t.data, planes, 0);
+    }
+}
+
+TEST_CASE("damaged GIFs are refused, and LZW data ending early is never filled in") {
+    REQUIRE(decode_error(gif_fixture("bad-end-code-early.gif")) ==
+            "truncated GIF: the LZW data of the first image end after 30 of 48 pixels");
+    REQUIRE(error_of(source_path("tests/bad_inputs/images/gif-lzw-ends-early.gif")) ==
+            "truncated GIF: the LZW data of the first image end after 102 of 256 pixels");
+    REQUIRE(decode_error(gif_fixture("bad-no-clear-code.gif")) ==
+            "corrupt GIF: the LZW data of the first image do not start with a clear code");
+    REQUIRE(decode_error(gif_fixture("bad-invalid-code.gif")) ==
+            "corrupt GIF: invalid LZW code 7 in the first image (the table has 6 entries)");
+    REQUIRE(decode_error(gif_fixture("bad-code-size-13.gif")) ==
+            "corrupt GIF: the first image's LZW minimum code size is 13, beyond 12");
+    REQUIRE(decode_error(gif_fixture("bad-image-outside-screen.gif")) ==
+            "corrupt GIF: the first image, 4x4 at (1, 0), does not fit on the 4x4 screen");
+    REQUIRE(decode_error(gif_fixture("bad-no-colour-table.gif")) ==
+            "corrupt GIF: the first image has no colour table (neither its own nor a global one)");
+    REQUIRE(decode_error(std::string("GIF89a\x01\x00\x01\x00", 10)) == "corrupt or truncated GIF header");
+    REQUIRE(decode_error(std::string("GIF89a\x01\x00\x01\x00\x00\x00\x00\x3b", 14)) ==
+            "GIF without an image: the trailer (0x3B) at byte 13 comes before any image");
+
+    // The LZW data cut at every byte, the file otherwise whole (block terminator, trailer): refused,
+    // unless every pixel's code is still there (only the end code lost).
+    for (const char* name : {"plain.gif", "interlaced.gif", "min-code-size-12.gif", "pillow-interlaced.gif"}) {
+        const std::string whole = gif_fixture(name);
+        const Image image = decode_image(whole);
+        const GifParts parts(whole);
+        REQUIRE(parts.with_lzw(parts.lzw.size()) == whole);
+        const size_t data_bytes = parts.lzw.size();
+        size_t refused = 0;
+        for (size_t keep = 0; keep < data_bytes; ++keep) {
+            INFO(name << " with " << keep << " of " << data_bytes << " bytes of LZW data");
+            const std::string cut = parts.with_lzw(keep);
+            const std::string error = decode_error(cut);
+            if (error == "(no error)") {
+                REQUIRE(decode_image(cut).samples == image.samples);
+            } else {
+                REQUIRE(error.rfind("truncated GIF: the LZW data of the first image end after ", 0) == 0);
+                ++refused;
+            }
+        }
+        REQUIRE(refused + 2 >= data_bytes);  // at most the last two bytes hold no pixel's code
+        // Every prefix of the file is refused too.
+        for (size_t n = 1; n < whole.size(); ++n) {
+            INFO(name << " cut to " << n << " bytes");
+            REQUIRE_THROWS_AS(decode_image(whole.substr(0, n)), Error);
+        }
+    }
 }

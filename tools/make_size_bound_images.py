@@ -74,6 +74,24 @@ def jpeg_segment(data, marker):
     return i
 
 
+def gif_lzw_cut(gif, fraction):
+    """`gif` (one image, a global colour table) with its LZW data cut to `fraction`, re-blocked."""
+    at = 13 + (3 << ((gif[10] & 7) + 1) if gif[10] & 0x80 else 0)
+    while gif[at] == 0x21:  # extensions: label, sub-blocks
+        at += 2
+        while gif[at]:
+            at += 1 + gif[at]
+        at += 1
+    at += 10 + (3 << ((gif[at + 9] & 7) + 1) if gif[at + 9] & 0x80 else 0) + 1  # descriptor, table, code size
+    head, data = gif[:at], b""
+    while gif[at]:
+        data += gif[at + 1:at + 1 + gif[at]]
+        at += 1 + gif[at]
+    data = data[:int(len(data) * fraction)]
+    blocks = b"".join(bytes([len(data[i:i + 255])]) + data[i:i + 255] for i in range(0, len(data), 255))
+    return head + blocks + b"\x00\x3b"
+
+
 def bad(directory):
     Image = pil()
     files = {}
@@ -104,6 +122,9 @@ def bad(directory):
     files["gif-16000x16000-bomb.gif"] = bytes(gif)
     # A whole 16x16 GIF without its trailer (0x3B).
     files["no-trailer.gif"] = save(noise(16, 16).convert("P"), "GIF")[:-1]
+    # The same GIF with its LZW data cut to their first 40%, then the block terminator and the trailer:
+    # data that end before the image's last pixel in an otherwise whole file.
+    files["gif-lzw-ends-early.gif"] = gif_lzw_cut(save(noise(16, 16).convert("P"), "GIF"), 0.4)
     # Headers of 16000x16000 with a few bytes of pixels.
     bmp = bytearray(save(Image.new("RGB", (4, 4), (1, 2, 3)), "BMP"))
     bmp[18:26] = struct.pack("<ii", 16000, 16000)
@@ -131,7 +152,8 @@ def extreme(directory, side=4096):
         "flat-rgb-444.jpg": save(flat_rgb, "JPEG", quality=75, optimize=True, subsampling=0),
         "flat-gray-progressive.jpg": save(flat_l, "JPEG", quality=75, optimize=True, progressive=True),
         "flat-gray.png": flat_png(side, side),
-        "flat.gif": save(flat_l.convert("P"), "GIF"),
+        "flat.gif": save(flat_l.convert("P"), "GIF", interlace=0),  # streamed
+        "flat-interlaced.gif": save(flat_l.convert("P"), "GIF", interlace=1),  # decoded whole first
         "flat-1bit.bmp": save(flat_l.convert("1"), "BMP"),
         "flat-rle.tga": save(flat_l, "TGA", compression="tga_rle"),
         "flat-rle.psd": psd_rle(side, side),

@@ -17,6 +17,7 @@
 #include "byte_order.h"
 #include "crc32.h"
 #include "file.h"
+#include "gif.h"
 #include "jpeg.h"
 #include "png.h"
 
@@ -295,12 +296,12 @@ void check_psd(const std::string& b) {
     }
 }
 
-// The most pixels stb_image's GIF decoder can produce per byte of LZW data. After a clear code the
-// k-th code outputs at most k pixels (each new string extends an older one by one pixel), its width
-// grows with the table as stb grows it, and stb refuses a table past 8192 entries; the best ratio
-// over every prefix of such a run, for every minimum code size stb accepts (0 to 12), bounds every
-// stream, which is a sequence of such runs (3119 pixels per byte, at the minimum code size 0, which stb
-// accepts though GIF requires 2 or more).
+// The most pixels gapnet's GIF decoder (gif.cpp) can produce per byte of LZW data. After a clear code
+// the k-th code outputs at most k pixels (each new string extends an older one by one pixel), its
+// width grows with the table as the decoder grows it (stb_image 2.27's rules, which gif.cpp follows),
+// and a table past 8192 entries is refused; the best ratio over every prefix of such a run, for every
+// minimum code size accepted (0 to 12), bounds every stream, which is a sequence of such runs (3119
+// pixels per byte, at the minimum code size 0, which stb accepted though GIF requires 2 or more).
 double gif_max_pixels_per_byte() {
     double best = 0;
     for (int64_t m = 0; m <= 12; ++m) {
@@ -317,13 +318,12 @@ double gif_max_pixels_per_byte() {
 }
 
 // A GIF's blocks up to its trailer (0x3B): the first image (the one gapnet decodes) must fit in the
-// file's bytes at the LZW decoder's best ratio, and the file must end with the trailer (stb stops
-// after the first image, so a file cut anywhere later, or cut inside the image after an early
-// end-of-data code, would decode "successfully").
+// file's bytes at the LZW decoder's best ratio, and the file must end with the trailer (the decoder
+// stops after the first image, so a file cut anywhere later would decode "successfully").
 void check_gif(const std::string& b) {
     auto u8 = [&](size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
     auto le16 = [&](size_t i) { return u8(i) | u8(i + 1) << 8; };
-    if (b.size() < 13) return;  // stb refuses it
+    if (b.size() < 13) return;  // the decoder refuses it
     size_t at = 13 + (u8(10) & 0x80 ? size_t{3} << ((u8(10) & 7) + 1) : 0);
     bool first = true;
     while (true) {
@@ -334,8 +334,10 @@ void check_gif(const std::string& b) {
         const int64_t block = u8(at);
         if (block == 0x3B) return;
         if (block != 0x21 && block != 0x2C) {
-            if (first) return;  // stb refuses it
-            throw Error("corrupt GIF: byte " + std::to_string(at) + " is 0x" + printable(std::string(1, b[at])) +
+            if (first) return;  // the decoder refuses it
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "%02X", static_cast<unsigned>(block));
+            throw Error("corrupt GIF: byte " + std::to_string(at) + " is 0x" + hex +
                         ", where a block or the trailer (0x3B) should be");
         }
         size_t data = at + 2;  // an extension's sub-blocks, after its label
@@ -408,7 +410,7 @@ void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h
 }
 
 // The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end. From
-// memory, stb 2.27 turns a short read into zeros (BMP, GIF, TGA, PSD: get8 returns 0) or leaves the
+// memory, stb 2.27 turns a short read into zeros (BMP, TGA, PSD: get8 returns 0) or leaves the
 // pixels unread (getn fails, ignored by the TGA loader): a truncated file decodes "successfully" with
 // made-up or uninitialized pixels. Through callbacks the short read is seen here. stb reads in two
 // ways: refilling its own 128-byte buffer (the first read's destination; a short refill is normal,
@@ -453,9 +455,6 @@ std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, F
     switch (format) {
         case Format::png:
             if (b.size() >= 24) return std::pair{int64_t{big_endian32(b, 16)}, int64_t{big_endian32(b, 20)}};
-            break;
-        case Format::gif:
-            if (b.size() >= 10) return std::pair{le16(6), le16(8)};
             break;
         case Format::bmp:  // BITMAPINFOHEADER and later: int32 width and height (negative: top-down)
             if (b.size() >= 26 && le32(14) >= 40) return std::pair{std::abs(le32(18)), std::abs(le32(22))};
@@ -531,7 +530,6 @@ StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
     check_image_size(w, h, limits);
     check_stored_size(bytes, format, w, h);
     if (format == Format::psd) check_psd(bytes);
-    if (format == Format::gif) check_gif(bytes);
 
     const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
     const int64_t sample_bytes = sixteen_bit ? 2 : 1;
@@ -586,11 +584,16 @@ std::string_view jpeg_from_soi(const std::string& bytes) {
     return std::string_view(bytes).substr(bytes.find_first_not_of('\xff') - 1);
 }
 
-// A row-by-row decoder for a JPEG or PNG, after the checks of its format; nullptr for the formats
+// A row-by-row decoder for a JPEG, PNG or GIF, after the checks of its format; nullptr for the formats
 // stb_image decodes whole.
 std::unique_ptr<RowDecoder> row_decoder(const std::string& bytes, const ImageLimits& limits) {
     const Format format = detect_format(bytes);
     if (format == Format::jpeg) return std::make_unique<JpegDecoder>(jpeg_from_soi(bytes), limits);
+    if (format == Format::gif) {
+        auto gif = std::make_unique<GifDecoder>(bytes, limits);  // the header and the size limits first
+        check_gif(bytes);
+        return gif;
+    }
     if (format != Format::png) return nullptr;
     check_png(bytes, limits);
     return std::make_unique<PngDecoder>(bytes, limits);

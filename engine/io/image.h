@@ -1,5 +1,5 @@
-// Images in: decoding (libjpeg-turbo for JPEG, stb_image for the other formats), then the model's
-// preprocessing (engine/io/preprocess.h; docs/model-format.md#input).
+// Images in: decoding (libjpeg-turbo for JPEG, libpng for PNG, gif.h for GIF, stb_image for the other
+// formats), then the model's preprocessing (engine/io/preprocess.h; docs/model-format.md#input).
 #pragma once
 
 #include <cstdint>

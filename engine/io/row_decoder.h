@@ -1,4 +1,4 @@
-// The decoders that produce an image a row at a time (jpeg.h, png.h), so that a photo reaches the
+// The decoders that produce an image a row at a time (jpeg.h, png.h, gif.h), so that a photo reaches the
 // preprocessor without ever being held whole.
 #pragma once
 
