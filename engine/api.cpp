@@ -122,9 +122,9 @@ Summary Model::summary() const {
     s.macs = graph.macs();
     s.head = head_kind(graph);
     s.head_start = graph.head_start();
-    if (s.head == HeadKind::all_convolutional) s.classifier = graph.nodes()[find_cam_head(graph).classifier].name;
-    try {
-        find_cam_head(graph);
+    try {  // one look for the map's head: the classifier conv of an all-convolutional one, or why none
+        const CamHead cam = find_cam_head(graph);
+        if (s.head == HeadKind::all_convolutional) s.classifier = graph.nodes()[static_cast<size_t>(cam.classifier)].name;
     } catch (const Error& e) {
         s.no_class_maps = e.what();
     }
