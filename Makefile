@@ -9,9 +9,10 @@ TEST_DEPS  = python3-torch python3-numpy python3-pil python3-onnx libonnx-testda
              python3-h5py python3-torchvision python3-skimage python3-dask python3-distributed dataset-fashion-mnist
 
 FUZZ_DEPS  = clang libclang-rt-14-dev
+FORMAT_DEPS = clang-format
 FUZZ_SECONDS ?= 60
 
-.PHONY: demo test build portable sanitize tsan fuzz clean
+.PHONY: demo test build format portable sanitize tsan fuzz clean
 
 demo:
 	tools/install_deps.sh $(BUILD_DEPS)
@@ -26,6 +27,12 @@ test:
 build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DGAPNET_WERROR=ON
 	cmake --build $(BUILD) -j $(JOBS)
+
+# Every tracked C++ file as .clang-format lays it out (Debian 12's clang-format 14);
+# `tools/check_format.sh --fix` rewrites the files that differ.
+format:
+	tools/install_deps.sh $(FORMAT_DEPS)
+	tools/check_format.sh
 
 # A build for any x86-64 (no -march=native: GCC's generic vector code instead of AVX-512), and its
 # C++ suite.

@@ -65,7 +65,9 @@ Tensor as_batch(Tensor input) {
 
 struct Model::Impl {
     Impl(LoadedModel loaded, const Options& options_, std::string file_)
-        : model(with_options(std::move(loaded), options_)), options(options_), file(std::move(file_)),
+        : model(with_options(std::move(loaded), options_)),
+          options(options_),
+          file(std::move(file_)),
           pool(options_.threads) {}
 
     // The batch through the graph, on the pool. A ThreadPool runs one parallel loop at a time, so
@@ -93,7 +95,8 @@ Model::~Model() = default;
 
 Model Model::load(const std::string& path, const Options& options) {
     check(options);
-    return in_file(path, [&] { return Model(std::make_unique<Impl>(load_model(path, options.model_limits), options, path)); });
+    return in_file(
+        path, [&] { return Model(std::make_unique<Impl>(load_model(path, options.model_limits), options, path)); });
 }
 
 Model Model::from_json(const std::string& text, const Options& options, const std::string& name) {
@@ -124,7 +127,8 @@ Summary Model::summary() const {
     s.head_start = graph.head_start();
     try {  // one look for the map's head: the classifier conv of an all-convolutional one, or why none
         const CamHead cam = find_cam_head(graph);
-        if (s.head == HeadKind::all_convolutional) s.classifier = graph.nodes()[static_cast<size_t>(cam.classifier)].name;
+        if (s.head == HeadKind::all_convolutional)
+            s.classifier = graph.nodes()[static_cast<size_t>(cam.classifier)].name;
     } catch (const Error& e) {
         s.no_class_maps = e.what();
     }
@@ -140,7 +144,8 @@ std::vector<LayerInfo> Model::layers() const {
         LayerInfo& l = layers.emplace_back();
         l.name = node.name;
         l.type = node.layer->type();
-        for (int input : node.inputs) l.inputs.push_back(input < 0 ? "input" : graph.nodes()[static_cast<size_t>(input)].name);
+        for (int input : node.inputs)
+            l.inputs.push_back(input < 0 ? "input" : graph.nodes()[static_cast<size_t>(input)].name);
         l.output = node.output_shape;
         l.parameters = node.parameters;
         l.macs = node.macs;
@@ -163,7 +168,8 @@ std::vector<Step> Model::steps(int64_t batch) const {
         const Layer* layer = step.layer;  // a residual add fused after a convolution runs the convolution's kernel
         if (const auto* fused = dynamic_cast<const FusedAdd*>(layer)) layer = &fused->producer();
         if (const auto* conv = dynamic_cast<const Conv2d*>(layer))
-            s.kernel = Conv2d::name(conv->algorithm(graph.shape_of(graph.nodes()[static_cast<size_t>(step.first)].inputs[0]), batch));
+            s.kernel = Conv2d::name(
+                conv->algorithm(graph.shape_of(graph.nodes()[static_cast<size_t>(step.first)].inputs[0]), batch));
     }
     return steps;
 }
@@ -203,7 +209,8 @@ Tensor Model::input_from_encoded(const void* bytes, std::size_t size) const {
 Tensor Model::input_from_pixels(const Pixels& pixels) const {
     if (!pixels.data) throw Error("Pixels::data is null");
     if (pixels.channels < 1 || pixels.channels > 4)
-        throw Error("Pixels::channels is " + std::to_string(pixels.channels) + ": 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA)");
+        throw Error("Pixels::channels is " + std::to_string(pixels.channels) +
+                    ": 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA)");
     check_image_size(pixels.width, pixels.height, impl_->options.image_limits);
     if (pixels.stride != 0 && pixels.stride < pixels.width * pixels.channels)
         throw Error("Pixels::stride " + std::to_string(pixels.stride) + " is less than a row's " +
@@ -219,7 +226,8 @@ std::vector<std::vector<Prediction>> Model::classify(const Tensor& batch, int to
 std::vector<std::vector<Prediction>> Model::predictions(const Tensor& outputs, int top) const {
     const auto classes = static_cast<int64_t>(labels().size());
     if (outputs.shape.size() != 2 || outputs.shape[1] != classes || outputs.size() != outputs.shape[0] * classes)
-        throw Error("predictions() takes outputs [N, " + std::to_string(classes) + "], got " + to_string(outputs.shape));
+        throw Error("predictions() takes outputs [N, " + std::to_string(classes) + "], got " +
+                    to_string(outputs.shape));
     std::vector<std::vector<Prediction>> predictions;
     for (int64_t n = 0; n < outputs.shape[0]; ++n) {
         std::vector<Prediction>& sample = predictions.emplace_back();
@@ -261,7 +269,8 @@ Tensor Model::class_activation_maps(const Tensor& image, Tensor* output) const {
     const Graph& graph = impl_->model.graph;
     graph.check_batch(image);
     if (image.shape[0] != 1)
-        throw Error("class_activation_maps takes one image, [1, C, H, W]; this batch holds " + std::to_string(image.shape[0]));
+        throw Error("class_activation_maps takes one image, [1, C, H, W]; this batch holds " +
+                    std::to_string(image.shape[0]));
     const CamHead head = find_cam_head(graph);
     std::vector<Tensor> activations = impl_->forward_all(image);
     const int64_t classes = graph.output_shape()[0];

@@ -20,11 +20,12 @@ CamHead find_cam_head(const Graph& graph) {
     int pool = -1;
     if (head < static_cast<int>(nodes.size()) && nodes[head].layer->type() == "global_avg_pool2d") pool = head;
     if (pool < 0)
-        throw Error("this model has no global average pooling at the start of its head, so there is no class "
-                    "activation map: a map needs each class score to be a weighted sum of per-channel averages of the last "
-                    "feature maps (global_avg_pool2d -> dense), and this head (" +
-                    std::string(head < static_cast<int>(nodes.size()) ? nodes[head].layer->type() : "none") +
-                    " -> ...) mixes positions instead");
+        throw Error(
+            "this model has no global average pooling at the start of its head, so there is no class "
+            "activation map: a map needs each class score to be a weighted sum of per-channel averages of the last "
+            "feature maps (global_avg_pool2d -> dense), and this head (" +
+            std::string(head < static_cast<int>(nodes.size()) ? nodes[head].layer->type() : "none") +
+            " -> ...) mixes positions instead");
     const int features = nodes[pool].inputs[0];
     if (features < 0) throw Error("global_avg_pool2d reads the input itself: there are no learned feature maps to map");
     const Dense* dense = nullptr;
@@ -36,9 +37,11 @@ CamHead find_cam_head(const Graph& graph) {
             continue;
         }
         if (type == "softmax" && chained(nodes, i) && i + 1 == nodes.size()) continue;
-        throw Error("the layers after global_avg_pool2d are not a single dense layer (with an optional final "
-                    "softmax): '" + nodes[i].name + "' (" + std::string(type) + ") makes the class scores more "
-                    "than a weighted sum of the pooled channels, so a class activation map would not explain them");
+        throw Error(
+            "the layers after global_avg_pool2d are not a single dense layer (with an optional final softmax): '" +
+            nodes[i].name + "' (" + std::string(type) +
+            ") makes the class scores more than a weighted sum of the pooled channels, so a class activation map "
+            "would not explain them");
     }
     if (dense) return {features, dense, -1};
     // No dense layer: the pooled channels are the class scores. They come from a conv2d with one
@@ -54,8 +57,8 @@ CamHead find_cam_head(const Graph& graph) {
     return {features, nullptr, classifier};
 }
 
-Tensor class_activation_map(const Graph& graph, const CamHead& head, const std::vector<Tensor>& activations,
-                            int64_t n, int64_t class_index) {
+Tensor class_activation_map(const Graph& graph, const CamHead& head, const std::vector<Tensor>& activations, int64_t n,
+                            int64_t class_index) {
     const Shape& a_shape = graph.nodes()[head.features].output_shape;
     const int64_t channels = a_shape[0], plane = a_shape[1] * a_shape[2];
     const int64_t classes = graph.output_shape()[0];

@@ -31,7 +31,7 @@ struct CamHead {
 CamHead find_cam_head(const Graph& graph);
 
 // M_c for one sample, from the activations forward_all() returned for a batch (sample `n`): [h, w].
-Tensor class_activation_map(const Graph& graph, const CamHead& head, const std::vector<Tensor>& activations,
-                            int64_t n, int64_t class_index);
+Tensor class_activation_map(const Graph& graph, const CamHead& head, const std::vector<Tensor>& activations, int64_t n,
+                            int64_t class_index);
 
 }  // namespace gapnet

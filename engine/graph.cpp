@@ -27,20 +27,24 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
     if (inputs.empty()) from.push_back(static_cast<int>(nodes_.size()) - 1);
     for (size_t i = 0; i < inputs.size(); ++i) {
         const std::string where = "inputs[" + std::to_string(i) + "]";
-        if (inputs[i] == "input") from.push_back(-1);
-        else if (const int node = find(inputs[i]); node >= 0) from.push_back(node);
-        else if (inputs[i] == name) throw Error("'" + name + "' cannot read its own output", where);
-        else throw Error("no earlier layer is named '" + inputs[i] + "'", where);
+        if (inputs[i] == "input")
+            from.push_back(-1);
+        else if (const int node = find(inputs[i]); node >= 0)
+            from.push_back(node);
+        else if (inputs[i] == name)
+            throw Error("'" + name + "' cannot read its own output", where);
+        else
+            throw Error("no earlier layer is named '" + inputs[i] + "'", where);
     }
     if (auto* conv = dynamic_cast<Conv2d*>(layer.get())) conv->prefer(conv_algorithm_);
     const int count = static_cast<int>(from.size());
     if (count < layer->min_inputs() || count > layer->max_inputs())
-        throw Error(std::string(layer->type()) + " reads " +
-                        (layer->min_inputs() == layer->max_inputs()
-                             ? std::to_string(layer->min_inputs())
-                             : std::to_string(layer->min_inputs()) + " or more") +
-                        (layer->max_inputs() == 1 ? " input" : " inputs") + ", got " + std::to_string(count),
-                    "inputs");
+        throw Error(
+            std::string(layer->type()) + " reads " +
+                (layer->min_inputs() == layer->max_inputs() ? std::to_string(layer->min_inputs())
+                                                            : std::to_string(layer->min_inputs()) + " or more") +
+                (layer->max_inputs() == 1 ? " input" : " inputs") + ", got " + std::to_string(count),
+            "inputs");
 
     Shapes in;
     for (int node : from) in.push_back(shape_of(node));
@@ -50,9 +54,8 @@ const Node& Graph::add(std::string name, std::unique_ptr<Layer> layer, const std
     try {
         element_count(out, limits_.max_activation_elements);
     } catch (const Error&) {
-        throw Error("output shape " + to_string(out) + " exceeds " +
-                    std::to_string(limits_.max_activation_elements) + " values " +
-                    limit_note("max_activation_elements", limits_.max_activation_elements));
+        throw Error("output shape " + to_string(out) + " exceeds " + std::to_string(limits_.max_activation_elements) +
+                    " values " + limit_note("max_activation_elements", limits_.max_activation_elements));
     }
     const int64_t macs = layer->macs(in), parameters = layer->parameter_count();
     work_ += checked_work(*layer, in, work_);
@@ -105,9 +108,7 @@ Shapes Graph::input_shapes(const Node& node) const {
     return shapes;
 }
 
-const Shape& Graph::output_shape() const {
-    return nodes_.empty() ? input_shape_ : nodes_.back().output_shape;
-}
+const Shape& Graph::output_shape() const { return nodes_.empty() ? input_shape_ : nodes_.back().output_shape; }
 
 int Graph::find(const std::string& name) const {
     for (size_t i = 0; i < nodes_.size(); ++i)
@@ -147,7 +148,8 @@ int64_t Graph::working_memory_bytes(int64_t batch) const {
         peak = std::max(peak, batch * live + node.layer->workspace_elements(input_shapes(node)));
         for (size_t k = 0; k < node.inputs.size(); ++k) {
             const int input = node.inputs[k];
-            const bool repeated = std::find(node.inputs.begin(), node.inputs.begin() + k, input) != node.inputs.begin() + k;
+            const bool repeated =
+                std::find(node.inputs.begin(), node.inputs.begin() + k, input) != node.inputs.begin() + k;
             if (input >= 0 && last_use[input] == i && !repeated) live -= element_count(nodes_[input].output_shape);
         }
     }
@@ -202,9 +204,8 @@ void Graph::fuse() {
         if (!steps.empty()) {
             Step& step = steps.back();
             const auto reads = std::find(node.inputs.begin(), node.inputs.end(), step.last);
-            const bool others_ready = std::all_of(node.inputs.begin(), node.inputs.end(), [&](int input) {
-                return input == step.last || input < step.first;
-            });
+            const bool others_ready = std::all_of(node.inputs.begin(), node.inputs.end(),
+                                                  [&](int input) { return input == step.last || input < step.first; });
             if (reads != node.inputs.end() && count[step.last] == 1 && others_ready) {
                 const int position = static_cast<int>(reads - node.inputs.begin());
                 if (auto fused = step.layer->fused_with(*node.layer, position, static_cast<int>(node.inputs.size()))) {

@@ -22,9 +22,9 @@ struct Node {
     std::string name;
     std::unique_ptr<Layer> layer;
     std::vector<int> inputs;  // indices of the nodes whose outputs this reads, in order; -1 = the graph input
-    Shape output_shape;  // per sample
+    Shape output_shape;       // per sample
     int64_t parameters;
-    int64_t macs;        // per sample
+    int64_t macs;  // per sample
 };
 
 class Graph {

@@ -21,8 +21,8 @@
 
 namespace gapnet {
 
-using Shapes = std::vector<Shape>;                // per-sample shapes of a layer's inputs
-using Inputs = std::vector<const Tensor*>;        // a layer's input batches, in the same order
+using Shapes = std::vector<Shape>;          // per-sample shapes of a layer's inputs
+using Inputs = std::vector<const Tensor*>;  // a layer's input batches, in the same order
 
 class Layer {
 public:
@@ -68,8 +68,7 @@ public:
     // `next`'s order (`next_position` is where this layer's output stands among `next`'s
     // `next_inputs` inputs). nullptr when this layer cannot absorb `next`.
     // The fused layer may share this layer's parameters, so this layer must outlive it.
-    virtual std::unique_ptr<Layer> fused_with(const Layer& /*next*/, int /*next_position*/,
-                                              int /*next_inputs*/) const {
+    virtual std::unique_ptr<Layer> fused_with(const Layer& /*next*/, int /*next_position*/, int /*next_inputs*/) const {
         return nullptr;
     }
 };

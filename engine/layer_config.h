@@ -20,19 +20,16 @@ public:
     virtual ~LayerConfig() = default;
 
     // An integer >= `min`; absent: `fallback`, or an error when there is none.
-    virtual int64_t integer(const std::string& key, int64_t min,
-                            std::optional<int64_t> fallback = std::nullopt) = 0;
+    virtual int64_t integer(const std::string& key, int64_t min, std::optional<int64_t> fallback = std::nullopt) = 0;
     // A list of integers, each >= `min`; a single integer is read as a list of one. Absent: `fallback`.
-    virtual std::vector<int64_t> integers(const std::string& key, int64_t min,
-                                          std::vector<int64_t> fallback) = 0;
+    virtual std::vector<int64_t> integers(const std::string& key, int64_t min, std::vector<int64_t> fallback) = 0;
     // A finite number > 0; absent: `fallback`.
     virtual double positive_number(const std::string& key, double fallback) = 0;
     // A finite number; std::nullopt when absent.
     virtual std::optional<double> number(const std::string& key) = 0;
     virtual bool boolean(const std::string& key, bool fallback) = 0;
     // A tensor of exactly `shape`, every value finite; std::nullopt when absent and not required.
-    virtual std::optional<std::vector<float>> tensor(const std::string& key, const Shape& shape,
-                                                     bool required) = 0;
+    virtual std::optional<std::vector<float>> tensor(const std::string& key, const Shape& shape, bool required) = 0;
 
     // Reports a problem with attribute `key`: never returns.
     [[noreturn]] virtual void fail(const std::string& key, const std::string& problem) = 0;

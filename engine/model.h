@@ -23,7 +23,7 @@ struct LoadedModel {
     InputSpec input;
     std::vector<std::string> labels;  // one per output value
     Graph graph;
-    std::vector<ModelTest> tests;     // may be empty
+    std::vector<ModelTest> tests;  // may be empty
 };
 
 }  // namespace gapnet

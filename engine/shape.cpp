@@ -28,8 +28,7 @@ std::string to_string(const Shape& shape) {
 int64_t checked_mul(int64_t a, int64_t b, int64_t limit) {
     if (a < 0 || b < 0) throw Error("negative size in " + std::to_string(a) + " x " + std::to_string(b));
     if (a != 0 && b > limit / a)
-        throw Error(std::to_string(a) + " x " + std::to_string(b) + " exceeds the limit of " +
-                    std::to_string(limit));
+        throw Error(std::to_string(a) + " x " + std::to_string(b) + " exceeds the limit of " + std::to_string(limit));
     return a * b;
 }
 

@@ -83,9 +83,7 @@ void ThreadPool::worker_loop(int self) {
     }
 }
 
-void ThreadPool::parallel_for(int64_t chunks, const std::function<void(int64_t)>& chunk) {
-    run(chunks, chunk, false);
-}
+void ThreadPool::parallel_for(int64_t chunks, const std::function<void(int64_t)>& chunk) { run(chunks, chunk, false); }
 
 void ThreadPool::on_each_thread(const std::function<void(int64_t)>& fn) { run(size(), fn, true); }
 

@@ -22,7 +22,8 @@ VerifyReport verify(const LoadedModel& model, double tolerance) {
         const std::vector<float>& expected = model.tests[c].output.data;
         for (int64_t i = 0; i < out_size; ++i) {
             const float v = out.data[c * out_size + i], r = expected[i];
-            const double difference = std::abs(static_cast<double>(v) - r) / std::max(1.0, std::abs(static_cast<double>(r)));
+            const double difference =
+                std::abs(static_cast<double>(v) - r) / std::max(1.0, std::abs(static_cast<double>(r)));
             if (difference > report.largest_difference || std::isnan(difference)) {
                 report.largest_difference = std::isnan(difference) ? INFINITY : difference;
                 report.worst_case = c, report.worst_index = i, report.worst_value = v, report.worst_expected = r;

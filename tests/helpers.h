@@ -29,8 +29,9 @@ inline Activation relu_if(bool relu) { return relu ? Activation{Activation::Kind
 // slope other than 0.01, PyTorch's hard_sigmoid): what the fused epilogues are tested with.
 inline std::vector<Activation> every_activation() {
     using K = Activation::Kind;
-    return {{K::identity}, {K::relu}, {K::clip, -0.25f, 0.5f}, {K::leaky_relu, 0.1f}, {K::sigmoid},
-            {K::hard_sigmoid, 1.0f / 6.0f, 0.5f}, {K::hard_swish}, {K::silu}, {K::tanh}};
+    return {{K::identity},         {K::relu},    {K::clip, -0.25f, 0.5f},
+            {K::leaky_relu, 0.1f}, {K::sigmoid}, {K::hard_sigmoid, 1.0f / 6.0f, 0.5f},
+            {K::hard_swish},       {K::silu},    {K::tanh}};
 }
 
 // `values` with `activation` applied, one value at a time.

@@ -62,8 +62,9 @@ Error error_of(F&& f) {
 }  // namespace
 
 TEST_CASE("the API classifies the sample images with PyTorch's probabilities") {
-    for (const char* golden_file : {"tests/golden/fashion_gap_samples.json", "tests/golden/fashion_flatten_samples.json",
-                                    "tests/golden/fashion_resnet_samples.json"}) {
+    for (const char* golden_file :
+         {"tests/golden/fashion_gap_samples.json", "tests/golden/fashion_flatten_samples.json",
+          "tests/golden/fashion_resnet_samples.json"}) {
         INFO(golden_file);
         std::ifstream in(source_path(golden_file));
         const auto golden = nlohmann::json::parse(in);
@@ -73,7 +74,8 @@ TEST_CASE("the API classifies the sample images with PyTorch's probabilities") {
         for (const auto& sample : golden["samples"]) {
             INFO(sample["file"].get<std::string>());
             const auto expected = sample["probabilities"].get<std::vector<double>>();
-            const std::vector<Prediction> top = model.classify_file(source_path(sample["file"].get<std::string>()), classes);
+            const std::vector<Prediction> top =
+                model.classify_file(source_path(sample["file"].get<std::string>()), classes);
             REQUIRE(top.size() == expected.size());
             for (size_t k = 0; k < top.size(); ++k) {
                 REQUIRE(top[k].probability == Approx(expected[static_cast<size_t>(top[k].index)]).margin(tolerance));
@@ -296,7 +298,8 @@ TEST_CASE("class_activation_maps(): each map's mean moves with its class's logit
     const Model flatten = Model::load(source_path("models/fashion_flatten.json"), one_thread());
     const Tensor input = flatten.input_from_file(source_path("data/samples/bag.png"));
     CHECK_FALSE(flatten.summary().no_class_maps.empty());
-    CHECK(std::string(error_of([&] { flatten.class_activation_maps(input); }).what()) == flatten.summary().no_class_maps);
+    CHECK(std::string(error_of([&] { flatten.class_activation_maps(input); }).what()) ==
+          flatten.summary().no_class_maps);
 }
 
 TEST_CASE("predictions() ranks outputs as classify() does and decode_image_file gives the file's pixels") {

@@ -17,17 +17,25 @@ json tensor(const Shape& shape, std::vector<float> data) { return {{"shape", sha
 // 1x8x8 -> conv 1x1 (2 maps: x and -x) -> relu -> GAP -> dense -> softmax. Class "corner" weighs the
 // first map by 3, class "other" by -3: the score of "corner" grows with the light in the image.
 json corner_model() {
-    return {{"format", "gapnet"}, {"version", 1},
+    return {{"format", "gapnet"},
+            {"version", 1},
             {"input", {{"channels", 1}, {"height", 8}, {"width", 8}, {"color", "grayscale"}}},
             {"labels", {"corner", "other"}},
-            {"layers", json::array({
-                {{"type", "conv2d"}, {"name", "conv"}, {"in_channels", 1}, {"out_channels", 2}, {"kernel_size", 1},
-                 {"weight", tensor({2, 1, 1, 1}, {1, -1})}},
-                {{"type", "relu"}, {"name", "relu"}},
-                {{"type", "global_avg_pool2d"}, {"name", "gap"}},
-                {{"type", "dense"}, {"name", "fc"}, {"in_features", 2}, {"out_features", 2},
-                 {"weight", tensor({2, 2}, {3, 0, -3, 0})}, {"bias", tensor({2}, {0.1f, -0.1f})}},
-                {{"type", "softmax"}, {"name", "softmax"}}})}};
+            {"layers", json::array({{{"type", "conv2d"},
+                                     {"name", "conv"},
+                                     {"in_channels", 1},
+                                     {"out_channels", 2},
+                                     {"kernel_size", 1},
+                                     {"weight", tensor({2, 1, 1, 1}, {1, -1})}},
+                                    {{"type", "relu"}, {"name", "relu"}},
+                                    {{"type", "global_avg_pool2d"}, {"name", "gap"}},
+                                    {{"type", "dense"},
+                                     {"name", "fc"},
+                                     {"in_features", 2},
+                                     {"out_features", 2},
+                                     {"weight", tensor({2, 2}, {3, 0, -3, 0})},
+                                     {"bias", tensor({2}, {0.1f, -0.1f})}},
+                                    {{"type", "softmax"}, {"name", "softmax"}}})}};
 }
 
 }  // namespace
@@ -83,8 +91,10 @@ TEST_CASE("cam: heads without GAP -> dense are refused with the reason") {
     doc["layers"][2] = {{"type", "flatten"}};
     doc["layers"][3]["in_features"] = 128;
     doc["layers"][3]["weight"] = tensor({2, 128}, std::vector<float>(256, 0.5f));
-    REQUIRE_THROWS_WITH(find_cam_head(parse_model(doc.dump()).graph),
-                        Catch::StartsWith("this model has no global average pooling at the start of its head, so there is no class activation map"));
+    REQUIRE_THROWS_WITH(
+        find_cam_head(parse_model(doc.dump()).graph),
+        Catch::StartsWith(
+            "this model has no global average pooling at the start of its head, so there is no class activation map"));
     doc = corner_model();
     doc["layers"].insert(doc["layers"].begin() + 4, json{{"type", "relu"}, {"name", "relu2"}});
     REQUIRE_THROWS_WITH(find_cam_head(parse_model(doc.dump()).graph),

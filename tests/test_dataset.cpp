@@ -23,7 +23,7 @@ InputSpec gray28() {
 }
 
 const char* kClasses[] = {"t-shirt_top", "trouser", "pullover", "dress", "coat",
-                          "sandal", "shirt", "sneaker", "bag", "ankle_boot"};
+                          "sandal",      "shirt",   "sneaker",  "bag",   "ankle_boot"};
 
 }  // namespace
 
@@ -36,7 +36,8 @@ TEST_CASE("IDX files, raw and gzipped, hold the sample images with their labels"
         REQUIRE(dataset->labels_are_indices());
         for (int64_t i = 0; i < 10; ++i) {
             REQUIRE(dataset->label(i) == i);
-            const Tensor expected = load_image(source_path(std::string("data/samples/") + kClasses[i] + ".png"), gray28());
+            const Tensor expected =
+                load_image(source_path(std::string("data/samples/") + kClasses[i] + ".png"), gray28());
             REQUIRE(dataset->load(i, gray28()).data == expected.data);
         }
     }

@@ -12,8 +12,9 @@ using namespace gapnet;
 using gapnet::test::source_path;
 
 TEST_CASE("shipped models: probabilities on the sample images match PyTorch within 1e-5") {
-    for (const char* golden_file : {"tests/golden/fashion_gap_samples.json", "tests/golden/fashion_flatten_samples.json",
-                                    "tests/golden/fashion_resnet_samples.json"}) {
+    for (const char* golden_file :
+         {"tests/golden/fashion_gap_samples.json", "tests/golden/fashion_flatten_samples.json",
+          "tests/golden/fashion_resnet_samples.json"}) {
         INFO(golden_file);
         std::ifstream in(source_path(golden_file));
         REQUIRE(in.good());

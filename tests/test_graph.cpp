@@ -22,40 +22,59 @@ json tensor(const Shape& shape, std::mt19937& rng, float scale = 0.5f) {
 }
 
 json conv(const std::string& name, int64_t in, int64_t out, int64_t k, std::mt19937& rng) {
-    return {{"type", "conv2d"}, {"name", name}, {"in_channels", in}, {"out_channels", out}, {"kernel_size", k},
-            {"padding", k / 2}, {"weight", tensor({out, in, k, k}, rng)}, {"bias", tensor({out}, rng, 0.1f)}};
+    return {{"type", "conv2d"},
+            {"name", name},
+            {"in_channels", in},
+            {"out_channels", out},
+            {"kernel_size", k},
+            {"padding", k / 2},
+            {"weight", tensor({out, in, k, k}, rng)},
+            {"bias", tensor({out}, rng, 0.1f)}};
 }
 
 // 3x8x8 -> stem conv, relu -> residual block (conv, bn, add stem, relu) -> SE gate (gap, dense, relu,
 // dense, hard_sigmoid, multiply) -> concat with a 1x1 branch of the stem -> conv 1x1 to 4 classes,
 // silu -> gap -> softmax: every new layer, and an all-convolutional head.
 json graph_model(std::mt19937& rng) {
-    json layers = json::array({
-        conv("stem", 3, 6, 3, rng),
-        {{"type", "relu"}, {"name", "stem_relu"}},
-        conv("c1", 6, 6, 3, rng),
-        {{"type", "batch_norm2d"}, {"name", "bn1"}, {"num_features", 6}, {"running_mean", tensor({6}, rng, 0.1f)},
-         {"running_var", {{"shape", {6}}, {"data", std::vector<float>(6, 0.8f)}}}},
-        {{"type", "add"}, {"name", "res"}, {"inputs", {"bn1", "stem_relu"}}},
-        {{"type", "relu6"}, {"name", "res_act"}},
-        {{"type", "global_avg_pool2d"}, {"name", "se_pool"}},
-        {{"type", "dense"}, {"name", "se_fc1"}, {"in_features", 6}, {"out_features", 3}, {"weight", tensor({3, 6}, rng)}},
-        {{"type", "relu"}, {"name", "se_relu"}},
-        {{"type", "dense"}, {"name", "se_fc2"}, {"in_features", 3}, {"out_features", 6}, {"weight", tensor({6, 3}, rng)},
-         {"bias", tensor({6}, rng)}},
-        {{"type", "hard_sigmoid"}, {"name", "se_gate"}, {"alpha", 1.0 / 6}, {"beta", 0.5}},
-        {{"type", "multiply"}, {"name", "se"}, {"inputs", {"res_act", "se_gate"}}},
-        conv("branch", 6, 2, 1, rng),
-        {{"type", "tanh"}, {"name", "branch_act"}},
-        {{"type", "concat"}, {"name", "cat"}, {"inputs", {"se", "branch_act"}}},
-        conv("classes", 8, 4, 1, rng),
-        {{"type", "silu"}, {"name", "classes_act"}},
-        {{"type", "global_avg_pool2d"}, {"name", "gap"}},
-        {{"type", "softmax"}, {"name", "probabilities"}}});
+    json layers = json::array({conv("stem", 3, 6, 3, rng),
+                               {{"type", "relu"}, {"name", "stem_relu"}},
+                               conv("c1", 6, 6, 3, rng),
+                               {{"type", "batch_norm2d"},
+                                {"name", "bn1"},
+                                {"num_features", 6},
+                                {"running_mean", tensor({6}, rng, 0.1f)},
+                                {"running_var", {{"shape", {6}}, {"data", std::vector<float>(6, 0.8f)}}}},
+                               {{"type", "add"}, {"name", "res"}, {"inputs", {"bn1", "stem_relu"}}},
+                               {{"type", "relu6"}, {"name", "res_act"}},
+                               {{"type", "global_avg_pool2d"}, {"name", "se_pool"}},
+                               {{"type", "dense"},
+                                {"name", "se_fc1"},
+                                {"in_features", 6},
+                                {"out_features", 3},
+                                {"weight", tensor({3, 6}, rng)}},
+                               {{"type", "relu"}, {"name", "se_relu"}},
+                               {{"type", "dense"},
+                                {"name", "se_fc2"},
+                                {"in_features", 3},
+                                {"out_features", 6},
+                                {"weight", tensor({6, 3}, rng)},
+                                {"bias", tensor({6}, rng)}},
+                               {{"type", "hard_sigmoid"}, {"name", "se_gate"}, {"alpha", 1.0 / 6}, {"beta", 0.5}},
+                               {{"type", "multiply"}, {"name", "se"}, {"inputs", {"res_act", "se_gate"}}},
+                               conv("branch", 6, 2, 1, rng),
+                               {{"type", "tanh"}, {"name", "branch_act"}},
+                               {{"type", "concat"}, {"name", "cat"}, {"inputs", {"se", "branch_act"}}},
+                               conv("classes", 8, 4, 1, rng),
+                               {{"type", "silu"}, {"name", "classes_act"}},
+                               {{"type", "global_avg_pool2d"}, {"name", "gap"}},
+                               {{"type", "softmax"}, {"name", "probabilities"}}});
     layers[12]["input"] = "stem_relu";  // the branch reads the stem, not the layer before it
-    return {{"format", "gapnet"}, {"version", 1}, {"name", "graph"},
+    return {{"format", "gapnet"},
+            {"version", 1},
+            {"name", "graph"},
             {"input", {{"channels", 3}, {"height", 8}, {"width", 8}, {"color", "rgb"}}},
-            {"labels", {"a", "b", "c", "d"}}, {"layers", layers}};
+            {"labels", {"a", "b", "c", "d"}},
+            {"layers", layers}};
 }
 
 std::string error_of(const json& doc) {
@@ -79,7 +98,7 @@ TEST_CASE("a graph model loads: inputs by name, shapes inferred, head marked") {
     const LoadedModel model = parse_model(graph_model(rng).dump());
     const Graph& g = model.graph;
     REQUIRE(g.nodes().size() == 19);
-    REQUIRE(g.nodes()[4].inputs == std::vector<int>{3, 1});   // res: bn1 + stem_relu
+    REQUIRE(g.nodes()[4].inputs == std::vector<int>{3, 1});    // res: bn1 + stem_relu
     REQUIRE(g.nodes()[11].inputs == std::vector<int>{5, 10});  // se: res_act x se_gate
     REQUIRE(g.nodes()[12].inputs == std::vector<int>{1});      // branch reads stem_relu
     REQUIRE(g.nodes()[14].output_shape == Shape{8, 8, 8});     // concat: 6 + 2 channels
@@ -98,9 +117,8 @@ TEST_CASE("fusion: conv+bn+add+relu6 and dense+relu run as single steps, bit for
     std::vector<std::string> steps;
     for (const Graph::Step& s : g.steps()) steps.push_back(g.nodes()[s.first].name + ".." + g.nodes()[s.last].name);
     REQUIRE(steps == std::vector<std::string>{"stem..stem_relu", "c1..res_act", "se_pool..se_pool", "se_fc1..se_relu",
-                                              "se_fc2..se_gate", "se..se", "branch..branch_act",
-                                              "cat..cat", "classes..classes_act", "gap..gap",
-                                              "probabilities..probabilities"});
+                                              "se_fc2..se_gate", "se..se", "branch..branch_act", "cat..cat",
+                                              "classes..classes_act", "gap..gap", "probabilities..probabilities"});
     REQUIRE(g.steps()[1].inputs == std::vector<int>{1, 1});  // c1 reads stem_relu, the add reads it again
     // The batch norm is folded into c1's weights (rounding may differ there), so the fused graph is
     // compared with the unfused one within the parity tolerance, and exactly where no batch norm folds.
@@ -123,7 +141,8 @@ TEST_CASE("a graph gives bit-identical results on 1, 2 and 3 threads, batch 1 an
         const Tensor reference = model.graph.forward(x, one);
         REQUIRE(model.graph.forward(x, two).data == reference.data);
         REQUIRE(model.graph.forward(x, three).data == reference.data);
-        const std::vector<Tensor> all_one = model.graph.forward_all(x, one), all_three = model.graph.forward_all(x, three);
+        const std::vector<Tensor> all_one = model.graph.forward_all(x, one),
+                                  all_three = model.graph.forward_all(x, three);
         for (size_t i = 0; i < all_one.size(); ++i) REQUIRE(all_one[i].data == all_three[i].data);
     }
 }
@@ -150,8 +169,9 @@ TEST_CASE("graph checks at load, located at the layer and input") {
     REQUIRE(error_of(doc) == "layers[4].inputs: give \"input\" or \"inputs\", not both");
     doc = graph_model(rng);
     doc["layers"][4]["inputs"][1] = "input";  // 3x8x8 + 6x8x8
-    REQUIRE(error_of(doc) == "layers[4].inputs[1]: shape [3,8,8] differs from inputs[0]'s [6,8,8] (add needs inputs of "
-                             "one shape)");
+    REQUIRE(error_of(doc) ==
+            "layers[4].inputs[1]: shape [3,8,8] differs from inputs[0]'s [6,8,8] (add needs inputs of "
+            "one shape)");
     doc = graph_model(rng);
     doc["layers"][14]["inputs"][1] = "se_pool";  // a vector next to a feature map
     REQUIRE(error_of(doc).rfind("layers[14].inputs[1]: shape [6] does not fit inputs[0]'s [6,8,8]", 0) == 0);
@@ -206,7 +226,11 @@ TEST_CASE("cam on a graph: the all-convolutional head's map is its class channel
     layers.push_back({{"type", "add"}, {"name", "res2"}, {"inputs", {"cat", "cat"}}});
     layers.push_back({{"type", "relu"}, {"name", "res2_relu"}});
     layers.push_back({{"type", "global_avg_pool2d"}, {"name", "gap"}});
-    layers.push_back({{"type", "dense"}, {"name", "fc"}, {"in_features", 8}, {"out_features", 4}, {"weight", tensor({4, 8}, rng)},
+    layers.push_back({{"type", "dense"},
+                      {"name", "fc"},
+                      {"in_features", 8},
+                      {"out_features", 4},
+                      {"weight", tensor({4, 8}, rng)},
                       {"bias", tensor({4}, rng)}});
     layers.push_back({{"type", "softmax"}});
     const LoadedModel dense_model = parse_model(doc.dump());

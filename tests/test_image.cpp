@@ -44,8 +44,8 @@ const std::vector<float> kLuma = {76.245f, 149.685f, 29.07f, 18.15f};
 }  // namespace
 
 TEST_CASE("every format decodes to the same RGB pixels") {
-    for (const char* name : {"rgb.png", "rgb.bmp", "rgb.tga", "rgb.ppm", "rgb.psd", "rgba.png", "palette.png",
-                             "animated.gif"}) {
+    for (const char* name :
+         {"rgb.png", "rgb.bmp", "rgb.tga", "rgb.ppm", "rgb.psd", "rgba.png", "palette.png", "animated.gif"}) {
         INFO(name);
         const Tensor t = load(name, identity_spec(3));
         REQUIRE(t.shape == Shape{3, 2, 2});
@@ -102,10 +102,10 @@ TEST_CASE("normalization: (p * scale - mean[c]) / std[c]") {
     spec.mean = {0.5f, 0.0f, 1.0f};
     spec.std = {0.25f, 1.0f, 2.0f};
     const Tensor t = load("rgb.png", spec);
-    REQUIRE(t.data[0] == Approx(2.0).margin(1e-6));                    // R 255: (1 - 0.5) / 0.25
-    REQUIRE(t.data[1] == Approx(-2.0).margin(1e-6));                   // R 0:  (0 - 0.5) / 0.25
-    REQUIRE(t.data[5] == Approx(1.0).margin(1e-6));                    // G 255: (1 - 0) / 1
-    REQUIRE(t.data[11] == Approx((30.0 / 255 - 1.0) / 2).margin(1e-6)); // B 30
+    REQUIRE(t.data[0] == Approx(2.0).margin(1e-6));                      // R 255: (1 - 0.5) / 0.25
+    REQUIRE(t.data[1] == Approx(-2.0).margin(1e-6));                     // R 0:  (0 - 0.5) / 0.25
+    REQUIRE(t.data[5] == Approx(1.0).margin(1e-6));                      // G 255: (1 - 0) / 1
+    REQUIRE(t.data[11] == Approx((30.0 / 255 - 1.0) / 2).margin(1e-6));  // B 30
 }
 
 TEST_CASE("unreadable images are refused with the reason") {
@@ -152,8 +152,7 @@ TEST_CASE("damaged images are refused, not decoded into made-up pixels") {
             "corrupt PNM: sample 2 is 200, larger than the maxval 15");
     REQUIRE(error_of(source_path(bad + "component-in-no-scan.jpg")) ==
             "corrupt JPEG: component 3 is in no scan, so its pixels would be undefined");
-    REQUIRE(error_of(source_path(bad + "decompression-bomb.png")) ==
-            "corrupt PNG (libpng: IDAT: Too much image data)");
+    REQUIRE(error_of(source_path(bad + "decompression-bomb.png")) == "corrupt PNG (libpng: IDAT: Too much image data)");
 }
 
 TEST_CASE("PNM samples at maxval become exactly 255") {
@@ -170,10 +169,12 @@ TEST_CASE("an image whose declared size cannot fit in the file is refused before
     REQUIRE(error_of(source_path(bad + "jpeg-16000x16000-bomb.jpg")) ==
             "JPEG declares 16000x16000 pixels, which cannot be encoded in the 332 bytes of the file (at least 1000000 "
             "bytes: 4000000 blocks of 8x8 in 1 component(s), 2 bits each for their DC and end-of-block codes)");
-    REQUIRE(starts(error_of(source_path(bad + "png-16384x16384-bomb.png")),
-                   "PNG declares 16384x16384 pixels, which cannot be encoded in the 99 bytes of the file (at least 260128"));
-    REQUIRE(starts(error_of(source_path(bad + "gif-16000x16000-bomb.gif")),
-                   "GIF declares 16000x16000 pixels, which cannot be encoded in the 48 bytes of the file (at least 82054"));
+    REQUIRE(starts(
+        error_of(source_path(bad + "png-16384x16384-bomb.png")),
+        "PNG declares 16384x16384 pixels, which cannot be encoded in the 99 bytes of the file (at least 260128"));
+    REQUIRE(
+        starts(error_of(source_path(bad + "gif-16000x16000-bomb.gif")),
+               "GIF declares 16000x16000 pixels, which cannot be encoded in the 48 bytes of the file (at least 82054"));
     REQUIRE(starts(error_of(source_path(bad + "tga-rle-16000x16000-bomb.tga")),
                    "TGA declares 16000x16000 pixels, which cannot be encoded in the 52 bytes"));
     REQUIRE(starts(error_of(source_path(bad + "psd-rle-16000x16000-bomb.psd")),
@@ -193,7 +194,8 @@ TEST_CASE("a JPEG whose scan data end early, a GIF without its trailer, a PNG wi
             "truncated JPEG: the file ends before its end-of-image marker (EOI)");
     REQUIRE(error_of(source_path(bad + "no-trailer.gif")) ==
             "truncated GIF: the file ends at byte 1085 without the trailer (0x3B) that ends a GIF");
-    REQUIRE(error_of(source_path(bad + "no-iend.png")) == "truncated PNG: the file ends at byte 59 without an IEND chunk");
+    REQUIRE(error_of(source_path(bad + "no-iend.png")) ==
+            "truncated PNG: the file ends at byte 59 without an IEND chunk");
     // Every prefix of a whole JPEG (baseline and progressive) is refused, none decoded with made-up pixels.
     for (const char* name : {"rgb.jpg", "tests/fuzz/corpus/image/progressive.jpg"}) {
         const std::string path = std::string(name).find('/') == std::string::npos
@@ -220,10 +222,10 @@ TEST_CASE("the smallest valid encodings of large flat images are accepted (the b
     std::string jpeg;
     auto put16 = [&](int v) { jpeg += static_cast<char>(v >> 8), jpeg += static_cast<char>(v & 255); };
     jpeg += "\xff\xd8";
-    jpeg += "\xff\xdb", put16(67), jpeg += '\0', jpeg += std::string(64, '\1');              // DQT 0, all 1
+    jpeg += "\xff\xdb", put16(67), jpeg += '\0', jpeg += std::string(64, '\1');  // DQT 0, all 1
     jpeg += "\xff\xc0", put16(11), jpeg += '\x08', put16(2048), put16(2048), jpeg += "\x01\x01\x11";
-    jpeg += '\0';                                                                              // 1 component
-    const std::string one_code = std::string("\x01") + std::string(15, '\0');                 // one 1-bit code
+    jpeg += '\0';                                                              // 1 component
+    const std::string one_code = std::string("\x01") + std::string(15, '\0');  // one 1-bit code
     jpeg += "\xff\xc4", put16(2 + 17 + 1 + 17 + 1);
     jpeg += '\x00' + one_code + '\x00';  // DC table 0: category 0 (difference 0)
     jpeg += '\x10' + one_code + '\x00';  // AC table 0: end of block
@@ -294,11 +296,21 @@ TEST_CASE("a GIF's first frame decodes to the pixels stb_image 2.27 gave") {
         const char* name;
         int64_t width, height;
     };
-    for (const Case& c : {Case{"plain", 40, 30}, {"interlaced", 13, 21}, {"local-table", 9, 7}, {"transparent", 8, 8},
-                          {"offset-background", 12, 10}, {"offset-no-background", 12, 10},
-                          {"offset-interlaced", 7, 9}, {"min-code-size-2", 64, 64}, {"min-code-size-8", 70, 70},
-                          {"min-code-size-12", 90, 90}, {"one-pixel", 1, 1}, {"short-table", 6, 2},
-                          {"extra-codes", 5, 5}, {"animated", 10, 6}, {"pillow-plain", 33, 17},
+    for (const Case& c : {Case{"plain", 40, 30},
+                          {"interlaced", 13, 21},
+                          {"local-table", 9, 7},
+                          {"transparent", 8, 8},
+                          {"offset-background", 12, 10},
+                          {"offset-no-background", 12, 10},
+                          {"offset-interlaced", 7, 9},
+                          {"min-code-size-2", 64, 64},
+                          {"min-code-size-8", 70, 70},
+                          {"min-code-size-12", 90, 90},
+                          {"one-pixel", 1, 1},
+                          {"short-table", 6, 2},
+                          {"extra-codes", 5, 5},
+                          {"animated", 10, 6},
+                          {"pillow-plain", 33, 17},
                           {"pillow-interlaced", 33, 17}}) {
         INFO(c.name);
         const std::string expected = gif_fixture(std::string(c.name) + ".rgba");

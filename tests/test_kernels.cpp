@@ -84,7 +84,8 @@ Conv2d::Params params_of(const ConvCase& c) {
     p.window.kernel_h = c.k_h, p.window.kernel_w = c.k_w;
     p.window.stride_h = p.window.stride_w = c.stride;
     p.window.dilation_h = p.window.dilation_w = c.dilation;
-    p.window.pad_top = c.pad_t, p.window.pad_left = c.pad_l, p.window.pad_bottom = c.pad_b, p.window.pad_right = c.pad_r;
+    p.window.pad_top = c.pad_t, p.window.pad_left = c.pad_l, p.window.pad_bottom = c.pad_b,
+    p.window.pad_right = c.pad_r;
     return p;
 }
 
@@ -141,7 +142,8 @@ TEST_CASE("conv2d_gemm equals conv2d_reference for every option, with every acti
         for (const Activation& activation : every_activation()) {
             Tensor fast({2, out[0], out[1], out[2]});
             ThreadPool serial(1);
-            conv2d_gemm(p, conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, activation}, input, fast, serial);
+            conv2d_gemm(p, conv.weight().data(), {c.bias ? conv.bias().data() : nullptr, activation}, input, fast,
+                        serial);
             INFO("in " << c.in << " out " << c.out << " groups " << c.groups << " kernel " << c.k_h << "x" << c.k_w
                        << " map " << c.h << "x" << c.w << " activation " << static_cast<int>(activation.kind));
             require_close(fast.data, activated(reference.data, activation));
@@ -162,7 +164,8 @@ TEST_CASE("gemm_packed equals a plain triple loop for every tile shape, panel wi
                 std::vector<float> packed(static_cast<size_t>(gemm_packed_size(k, n)), 0.0f);
                 for (int64_t kk = 0; kk < k; ++kk)
                     for (int64_t j = 0; j < n; ++j)
-                        packed[static_cast<size_t>(j / 32 * k * 32 + kk * 32 + j % 32)] = b[static_cast<size_t>(kk * n + j)];
+                        packed[static_cast<size_t>(j / 32 * k * 32 + kk * 32 + j % 32)] =
+                            b[static_cast<size_t>(kk * n + j)];
                 for (const bool with_bias : {false, true})
                     for (const bool relu : {false, true}) {
                         std::vector<float> c(static_cast<size_t>(m * ldc), 7.0f), expected = c;
@@ -170,8 +173,10 @@ TEST_CASE("gemm_packed equals a plain triple loop for every tile shape, panel wi
                             for (int64_t j = 0; j < n; ++j) {
                                 double sum = with_bias ? bias[static_cast<size_t>(i)] : 0.0;
                                 for (int64_t kk = 0; kk < k; ++kk)
-                                    sum += static_cast<double>(a[static_cast<size_t>(i * lda + kk)]) * b[static_cast<size_t>(kk * n + j)];
-                                expected[static_cast<size_t>(i * ldc + j)] = static_cast<float>(relu && sum < 0 ? 0.0 : sum);
+                                    sum += static_cast<double>(a[static_cast<size_t>(i * lda + kk)]) *
+                                           b[static_cast<size_t>(kk * n + j)];
+                                expected[static_cast<size_t>(i * ldc + j)] =
+                                    static_cast<float>(relu && sum < 0 ? 0.0 : sum);
                             }
                         gemm_packed(m, n, k, a.data(), lda, packed.data(), c.data(), ldc,
                                     {with_bias ? bias.data() : nullptr, relu_if(relu)});
@@ -246,7 +251,8 @@ TEST_CASE("the conv2d layer (whichever kernel it picks) equals conv2d_reference"
     }
 }
 
-TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for other stride-1 ones, GEMM or depthwise otherwise") {
+TEST_CASE(
+    "conv2d picks Winograd for wide 3x3 stride-1 layers, direct for other stride-1 ones, GEMM or depthwise otherwise") {
     std::mt19937 rng(1);
     using A = Conv2d::Algorithm;
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 32, 32, true}, rng).algorithm({16, 32, 32}) == A::winograd);
@@ -256,7 +262,8 @@ TEST_CASE("conv2d picks Winograd for wide 3x3 stride-1 layers, direct for other 
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({16, 8, 8}, 16) == A::direct);
     // Where direct does not fit (a padded input over 128 KiB), a batch's waves make Winograd worth it:
     // 64x64 channels at 48x48 are 144 tiles a sample, uncached weights need 48 a wave.
-    REQUIRE(make_conv({64, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 48, 48, true}, rng).algorithm({64, 48, 48}, 16) == A::winograd);
+    REQUIRE(make_conv({64, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 48, 48, true}, rng).algorithm({64, 48, 48}, 16) ==
+            A::winograd);
     REQUIRE(make_conv({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, true}, rng).algorithm({16, 3, 3}) == A::direct);
     REQUIRE(make_conv({1, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 28, 28, true}, rng).algorithm({1, 28, 28}) == A::direct);
     // A padded input too large for the cache, too few channels for Winograd: direct too; 1x1: GEMM.
@@ -393,8 +400,8 @@ TEST_CASE("conv2d + batch_norm2d (+ relu) folds into one conv2d within rounding"
         std::vector<float> var = random_values(static_cast<size_t>(c.out), rng);
         for (float& v : var) v = v * v + 0.1f;
         const BatchNorm2d bn(c.out, 1e-5, random_values(static_cast<size_t>(c.out), rng),
-                             random_values(static_cast<size_t>(c.out), rng), random_values(static_cast<size_t>(c.out), rng),
-                             var);
+                             random_values(static_cast<size_t>(c.out), rng),
+                             random_values(static_cast<size_t>(c.out), rng), var);
         const auto folded = conv.fused_with(bn, 0, 1);
         REQUIRE(folded);
         const auto folded_relu = folded->fused_with(relu_layer(), 0, 1);

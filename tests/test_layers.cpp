@@ -39,15 +39,15 @@ const std::vector<float> kOneToNine = {1, 2, 3, 4, 5, 6, 7, 8, 9};  // [[1,2,3],
 }  // namespace
 
 TEST_CASE("max_pool2d 2x2: the course example") {
-    const Tensor out = run(MaxPool2d(window(2, 2)), {1, 4, 4},
-                           {29, 15, 28, 184, 0, 100, 70, 38, 12, 12, 7, 2, 12, 12, 45, 6});
+    const Tensor out =
+        run(MaxPool2d(window(2, 2)), {1, 4, 4}, {29, 15, 28, 184, 0, 100, 70, 38, 12, 12, 7, 2, 12, 12, 45, 6});
     REQUIRE(out.shape == Shape{1, 2, 2});
     require_values(out.data, {100, 184, 12, 45});
 }
 
 TEST_CASE("avg_pool2d 2x2: the course example") {
-    const Tensor out = run(AvgPool2d(window(2, 2), true), {1, 4, 4},
-                           {31, 15, 28, 184, 0, 100, 70, 38, 12, 12, 7, 2, 12, 12, 45, 6});
+    const Tensor out =
+        run(AvgPool2d(window(2, 2), true), {1, 4, 4}, {31, 15, 28, 184, 0, 100, 70, 38, 12, 12, 7, 2, 12, 12, 45, 6});
     REQUIRE(out.shape == Shape{1, 2, 2});
     require_values(out.data, {36.5f, 80, 12, 15});
 }
@@ -64,9 +64,11 @@ TEST_CASE("max_pool2d: padding never wins, ceil_mode keeps the partial window") 
     const Tensor thin = run(MaxPool2d(window(2, 2, 0, true)), {1, 1, 4}, {0.1f, 0.7f, -0.3f, 0.2f});
     REQUIRE(thin.shape == Shape{1, 1, 2});
     require_values(thin.data, {0.7f, 0.2f});
-    require_values(run(AvgPool2d(window(2, 2, 0, true), true), {1, 1, 4}, {0.1f, 0.7f, -0.3f, 0.2f}).data, {0.4f, -0.05f});
-    REQUIRE_THROWS_WITH(MaxPool2d(window(4, 2, 0, true)).output_shape({1, 1, 4}),
-                        "kernel extent 4 is larger than the padded input height 1 by more than stride - 1 (even with ceil_mode)");
+    require_values(run(AvgPool2d(window(2, 2, 0, true), true), {1, 1, 4}, {0.1f, 0.7f, -0.3f, 0.2f}).data,
+                   {0.4f, -0.05f});
+    REQUIRE_THROWS_WITH(
+        MaxPool2d(window(4, 2, 0, true)).output_shape({1, 1, 4}),
+        "kernel extent 4 is larger than the padded input height 1 by more than stride - 1 (even with ceil_mode)");
 }
 
 TEST_CASE("avg_pool2d: count_include_pad and ceil_mode follow PyTorch") {
@@ -81,7 +83,8 @@ TEST_CASE("avg_pool2d: count_include_pad and ceil_mode follow PyTorch") {
     for (int i = 0; i < 25; ++i) x[i] = static_cast<float>(i + 1);
     const Tensor out = run(AvgPool2d(window(3, 2, 1, true), true), {1, 5, 5}, x);
     REQUIRE(out.shape == Shape{1, 3, 3});
-    require_values(out.data, {16.f / 9, 33.f / 9, 28.f / 9, 69.f / 9, 13, 87.f / 9, 76.f / 9, 123.f / 9, 88.f / 9}, 1e-5);
+    require_values(out.data, {16.f / 9, 33.f / 9, 28.f / 9, 69.f / 9, 13, 87.f / 9, 76.f / 9, 123.f / 9, 88.f / 9},
+                   1e-5);
 }
 
 TEST_CASE("global_avg_pool2d of 1024x7x7 gives 1024 values, each the mean of its 49") {
@@ -138,8 +141,7 @@ TEST_CASE("conv2d: inconsistent parameters and inputs are refused") {
     REQUIRE_THROWS_WITH(Conv2d(p, std::vector<float>(47), {}), "47 values, shape [4,3,2,2] needs 48");
     const Conv2d conv(p, std::vector<float>(48), {});
     REQUIRE_THROWS_WITH(conv.output_shape({2, 8, 8}), "is 3 but the input has 2 channels");
-    REQUIRE_THROWS_WITH(conv.output_shape({3, 1, 8}),
-                        "kernel extent 2 is larger than the padded input height 1");
+    REQUIRE_THROWS_WITH(conv.output_shape({3, 1, 8}), "kernel extent 2 is larger than the padded input height 1");
     REQUIRE(conv.macs({3, 8, 8}) == 4 * 7 * 7 * 3 * 2 * 2);
     REQUIRE(conv.parameter_count() == 48);
 }
@@ -218,7 +220,8 @@ TEST_CASE("activations: hand-computed values, PyTorch's formulas") {
 TEST_CASE("activation attributes are read and checked") {
     // Through the model loader: clip's bounds, leaky_relu's slope, hard_sigmoid's defaults.
     const auto one = [](const nlohmann::json& layer) {
-        nlohmann::json doc = {{"format", "gapnet"}, {"version", 1},
+        nlohmann::json doc = {{"format", "gapnet"},
+                              {"version", 1},
                               {"input", {{"channels", 1}, {"height", 1}, {"width", 2}, {"color", "none"}}},
                               {"labels", {"a", "b"}},
                               {"layers", {layer, {{"type", "flatten"}}}}};
@@ -233,7 +236,7 @@ TEST_CASE("activation attributes are read and checked") {
     require_values(output({{"type", "clip"}, {"min", -2.5}, {"max", 2}}), {-2.5f, 2});
     require_values(output({{"type", "leaky_relu"}}), {-0.03f, 3});  // PyTorch's default slope 0.01
     require_values(output({{"type", "leaky_relu"}, {"negative_slope", 0.5}}), {-1.5f, 3});
-    require_values(output({{"type", "hard_sigmoid"}}), {0, 1});                 // 0.2 * 3 + 0.5 > 1
+    require_values(output({{"type", "hard_sigmoid"}}), {0, 1});  // 0.2 * 3 + 0.5 > 1
     require_values(output({{"type", "hard_sigmoid"}, {"alpha", 0.1}}), {0.2f, 0.8f});
     const auto error = [](const std::string& text) {
         try {
@@ -271,8 +274,9 @@ Tensor run_many(const Layer& layer, const Shapes& shapes, const std::vector<std:
 
 TEST_CASE("add, concat and multiply: hand-computed values and shape checks") {
     const Add add;
-    require_values(run_many(add, {{2, 1, 2}, {2, 1, 2}, {2, 1, 2}}, {{1, 2, 3, 4}, {10, 20, 30, 40}, {-1, -1, 0, 0.5f}}).data,
-                   {10, 21, 33, 44.5f});
+    require_values(
+        run_many(add, {{2, 1, 2}, {2, 1, 2}, {2, 1, 2}}, {{1, 2, 3, 4}, {10, 20, 30, 40}, {-1, -1, 0, 0.5f}}).data,
+        {10, 21, 33, 44.5f});
     REQUIRE(add.macs({{4}, {4}}) == 0);
     REQUIRE_THROWS_WITH(add.output_shape({{2, 3, 3}, {2, 3, 3}, {3, 3, 3}}),
                         "shape [3,3,3] differs from inputs[0]'s [2,3,3] (add needs inputs of one shape)");

@@ -27,23 +27,46 @@ json tensor(const Shape& shape, float first = 0.5f) {
 
 // 1x6x6 -> conv(1->2, 3x3, pad 1) -> bn -> relu -> max_pool -> gap -> dense(2->3) -> softmax
 json valid_model() {
-    return {
-        {"format", "gapnet"}, {"version", 1}, {"name", "tiny"},
-        {"input", {{"channels", 1}, {"height", 6}, {"width", 6}, {"color", "grayscale"},
-                   {"scale", 1.0 / 255}, {"mean", {0.5}}, {"std", {0.25}}}},
-        {"labels", {"a", "b", "c"}},
-        {"layers", json::array({
-            {{"type", "conv2d"}, {"name", "conv1"}, {"in_channels", 1}, {"out_channels", 2},
-             {"kernel_size", {3, 3}}, {"stride", {1, 1}}, {"padding", {1, 1}}, {"dilation", {1, 1}},
-             {"groups", 1}, {"weight", tensor({2, 1, 3, 3})}, {"bias", tensor({2})}},
-            {{"type", "batch_norm2d"}, {"num_features", 2}, {"eps", 1e-5}, {"weight", tensor({2})},
-             {"bias", tensor({2})}, {"running_mean", tensor({2})}, {"running_var", tensor({2})}},
-            {{"type", "relu"}},
-            {{"type", "max_pool2d"}, {"kernel_size", {2, 2}}, {"stride", {2, 2}}},
-            {{"type", "global_avg_pool2d"}},
-            {{"type", "dense"}, {"name", "fc"}, {"in_features", 2}, {"out_features", 3},
-             {"weight", tensor({3, 2})}, {"bias", tensor({3})}},
-            {{"type", "softmax"}}})}};
+    return {{"format", "gapnet"},
+            {"version", 1},
+            {"name", "tiny"},
+            {"input",
+             {{"channels", 1},
+              {"height", 6},
+              {"width", 6},
+              {"color", "grayscale"},
+              {"scale", 1.0 / 255},
+              {"mean", {0.5}},
+              {"std", {0.25}}}},
+            {"labels", {"a", "b", "c"}},
+            {"layers", json::array({{{"type", "conv2d"},
+                                     {"name", "conv1"},
+                                     {"in_channels", 1},
+                                     {"out_channels", 2},
+                                     {"kernel_size", {3, 3}},
+                                     {"stride", {1, 1}},
+                                     {"padding", {1, 1}},
+                                     {"dilation", {1, 1}},
+                                     {"groups", 1},
+                                     {"weight", tensor({2, 1, 3, 3})},
+                                     {"bias", tensor({2})}},
+                                    {{"type", "batch_norm2d"},
+                                     {"num_features", 2},
+                                     {"eps", 1e-5},
+                                     {"weight", tensor({2})},
+                                     {"bias", tensor({2})},
+                                     {"running_mean", tensor({2})},
+                                     {"running_var", tensor({2})}},
+                                    {{"type", "relu"}},
+                                    {{"type", "max_pool2d"}, {"kernel_size", {2, 2}}, {"stride", {2, 2}}},
+                                    {{"type", "global_avg_pool2d"}},
+                                    {{"type", "dense"},
+                                     {"name", "fc"},
+                                     {"in_features", 2},
+                                     {"out_features", 3},
+                                     {"weight", tensor({3, 2})},
+                                     {"bias", tensor({3})}},
+                                    {{"type", "softmax"}}})}};
 }
 
 // The error parse_model throws for `doc`, as "where: what".
@@ -115,9 +138,11 @@ bool nlohmann_accepts(const std::string& text) {
     try {
         const json parsed = json::parse(text, [&](int depth, json::parse_event_t event, json& value) {
             if (depth > kMaxJsonNesting) throw Refused{};
-            if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) keys.emplace_back();
+            if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start)
+                keys.emplace_back();
             if (event == json::parse_event_t::object_end || event == json::parse_event_t::array_end) keys.pop_back();
-            if (event == json::parse_event_t::key && !keys.back().insert(value.get<std::string>()).second) throw Refused{};
+            if (event == json::parse_event_t::key && !keys.back().insert(value.get<std::string>()).second)
+                throw Refused{};
             return true;
         });
         return true;
@@ -171,8 +196,8 @@ TEST_CASE("optional keys take PyTorch's defaults") {
 TEST_CASE("base64 float32 data loads the same values as a number array") {
     json doc = valid_model();
     const std::vector<float> w = {0.5f, -1.25f, 3e-8f, 1e30f, 0, 2, -3, 4.5f, 7, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-    doc["layers"][0]["weight"] = {{"shape", {2, 1, 3, 3}}, {"dtype", "float32"}, {"encoding", "base64"},
-                                  {"data", base64_of(w)}};
+    doc["layers"][0]["weight"] = {
+        {"shape", {2, 1, 3, 3}}, {"dtype", "float32"}, {"encoding", "base64"}, {"data", base64_of(w)}};
     const LoadedModel model = parse_model(doc.dump());
     REQUIRE(dynamic_cast<const Conv2d&>(*model.graph.nodes()[0].layer).weight() == w);
     doc["layers"][0]["weight"]["data"] = base64_of(std::vector<float>(w.begin(), w.end() - 1));
@@ -216,7 +241,8 @@ TEST_CASE("a key repeated in one object is refused, not resolved to its last val
     const std::string kernel = "\"kernel_size\":[2,2],";
     REQUIRE(text.find(kernel) != std::string::npos);
     text.replace(text.find(kernel), kernel.size(), kernel + "\"kernel_size\":[3,3],");
-    REQUIRE(error_of_text(text) == "layers[3]: key \"kernel_size\" appears twice in this object (JSON keys must be unique)");
+    REQUIRE(error_of_text(text) ==
+            "layers[3]: key \"kernel_size\" appears twice in this object (JSON keys must be unique)");
     REQUIRE(error_of_text("{\"format\": \"gapnet\", \"format\": \"gapnet\"}") ==
             "key \"format\" appears twice in the top-level object (JSON keys must be unique)");
     // The same key in different objects, and in an array of objects, is fine.
@@ -303,7 +329,8 @@ TEST_CASE("tensor data must match its shape and be finite") {
     REQUIRE(error_of(doc) == "layers[0].weight.data: 17 values, shape [2,1,3,3] needs 18");
     doc = valid_model();
     doc["layers"][0]["weight"]["shape"] = {2, 1, 5, 5};
-    REQUIRE(error_of(doc) == "layers[0].weight.shape: [2,1,5,5] does not match the layer's attributes, which need [2,1,3,3]");
+    REQUIRE(error_of(doc) ==
+            "layers[0].weight.shape: [2,1,5,5] does not match the layer's attributes, which need [2,1,3,3]");
     doc = valid_model();
     doc["layers"][5]["bias"]["data"][1] = "x";
     REQUIRE(error_of(doc) == "layers[5].bias.data: value 1 is a string, not a number");
@@ -333,7 +360,8 @@ TEST_CASE("channels, features and sizes must fit the previous layer") {
     REQUIRE(error_of(doc) == "layers[5].in_features: is 5 but the input has 2 features");
     doc = valid_model();
     doc["layers"].erase(4);  // dense straight after a feature map
-    REQUIRE(error_of(doc) == "layers[4].in_features: needs a vector input, got [2,3,3] (put a flatten or a global pool before it)");
+    REQUIRE(error_of(doc) ==
+            "layers[4].in_features: needs a vector input, got [2,3,3] (put a flatten or a global pool before it)");
 }
 
 TEST_CASE("kernels larger than the padded input, non-positive sizes and strides") {
@@ -351,7 +379,8 @@ TEST_CASE("kernels larger than the padded input, non-positive sizes and strides"
     REQUIRE(error_of(doc) == "layers[0].padding[0]: -1 is less than 0");
     doc = valid_model();
     doc["layers"][3]["padding"] = 2;
-    REQUIRE(error_of(doc) == "layers[3].padding: each pad must be smaller than the kernel, so that every window covers the input");
+    REQUIRE(error_of(doc) ==
+            "layers[3].padding: each pad must be smaller than the kernel, so that every window covers the input");
     doc = valid_model();
     doc["layers"][0]["groups"] = 2;
     REQUIRE(error_of(doc) == "layers[0].groups: in_channels 1 and out_channels 2 must both be divisible by groups 2");
@@ -372,28 +401,41 @@ TEST_CASE("labels must match the output, and the model must end in a vector") {
 TEST_CASE("declared sizes beyond the limits are refused before allocating") {
     Limits small;
     small.max_tensor_elements = 10;
-    REQUIRE(error_of(valid_model(), small) == "layers[0].weight.shape: shape [2,1,3,3] exceeds 10 values (limit max_tensor_elements = 10; raise it with --model-limit max_tensor_elements=N)");
+    REQUIRE(error_of(valid_model(), small) ==
+            "layers[0].weight.shape: shape [2,1,3,3] exceeds 10 values (limit max_tensor_elements = 10; raise it with "
+            "--model-limit max_tensor_elements=N)");
     // A dense layer declaring 2^29 weights fails on its shape, without reading a single value.
     json doc = valid_model();
     doc["layers"][5]["out_features"] = int64_t{1} << 28;
     doc["layers"][5]["weight"] = {{"shape", {int64_t{1} << 28, 2}}, {"data", json::array()}};
-    REQUIRE(error_of(doc) == "layers[5].weight.shape: shape [268435456,2] exceeds 268435456 values (limit max_tensor_elements = 268435456; raise it with --model-limit max_tensor_elements=N)");
+    REQUIRE(error_of(doc) ==
+            "layers[5].weight.shape: shape [268435456,2] exceeds 268435456 values (limit max_tensor_elements = "
+            "268435456; raise it with --model-limit max_tensor_elements=N)");
     Limits few_layers;
     few_layers.max_layers = 3;
-    REQUIRE(error_of(valid_model(), few_layers) == "layers: 7 layers exceed 3 (limit max_layers = 3; raise it with --model-limit max_layers=N)");
+    REQUIRE(error_of(valid_model(), few_layers) ==
+            "layers: 7 layers exceed 3 (limit max_layers = 3; raise it with --model-limit max_layers=N)");
     Limits small_total;
     small_total.max_parameters = 30;
-    REQUIRE(error_of(valid_model(), small_total) == "layers[5].weight: the model's tensors exceed 30 values in total (limit max_parameters = 30; raise it with --model-limit max_parameters=N)");
+    REQUIRE(error_of(valid_model(), small_total) ==
+            "layers[5].weight: the model's tensors exceed 30 values in total (limit max_parameters = 30; raise it with "
+            "--model-limit max_parameters=N)");
     Limits small_maps;
     small_maps.max_activation_elements = 50;
-    REQUIRE(error_of(valid_model(), small_maps) == "layers[0]: output shape [2,6,6] exceeds 50 values (limit max_activation_elements = 50; raise it with --model-limit max_activation_elements=N)");
+    REQUIRE(error_of(valid_model(), small_maps) ==
+            "layers[0]: output shape [2,6,6] exceeds 50 values (limit max_activation_elements = 50; raise it with "
+            "--model-limit max_activation_elements=N)");
     // A convolution's scratch counts as an activation: 640 values (see above).
     Limits small_scratch;
     small_scratch.max_activation_elements = 600;
-    REQUIRE(error_of(valid_model(), small_scratch) == "layers[0]: its scratch buffer (im2col) for a 1x6x6 input would hold 640 values, more than 600 (limit max_activation_elements = 600; raise it with --model-limit max_activation_elements=N)");
+    REQUIRE(error_of(valid_model(), small_scratch) ==
+            "layers[0]: its scratch buffer (im2col) for a 1x6x6 input would hold 640 values, more than 600 (limit "
+            "max_activation_elements = 600; raise it with --model-limit max_activation_elements=N)");
     doc = valid_model();
     doc["input"]["height"] = 100000;
-    REQUIRE(error_of(doc) == "input.height: 100000 is larger than 16384 (limit max_input_side = 16384; raise it with --model-limit max_input_side=N)");
+    REQUIRE(error_of(doc) ==
+            "input.height: 100000 is larger than 16384 (limit max_input_side = 16384; raise it with --model-limit "
+            "max_input_side=N)");
 }
 
 TEST_CASE("layer names are unique; a layer may read any earlier layer by name") {
@@ -416,7 +458,8 @@ TEST_CASE("recorded tests: shapes checked at load, re-run by verify") {
     Tensor x({1, 1, 6, 6});
     for (int64_t i = 0; i < x.size(); ++i) x.data[i] = static_cast<float>(i % 5) - 2;
     const Tensor y = plain.graph.forward(x);
-    doc["tests"] = {{{"input", {{"shape", {1, 6, 6}}, {"data", x.data}}}, {"output", {{"shape", {3}}, {"data", y.data}}}}};
+    doc["tests"] = {
+        {{"input", {{"shape", {1, 6, 6}}, {"data", x.data}}}, {"output", {{"shape", {3}}, {"data", y.data}}}}};
     const LoadedModel model = parse_model(doc.dump());
     REQUIRE(model.tests.size() == 1);
     VerifyReport report = verify(model);
@@ -453,14 +496,35 @@ TEST_CASE("flatten after a global pool is accepted and changes nothing") {
 TEST_CASE("tensor numbers load as nlohmann's double, cast to float, bit for bit") {
     // Exponents, signs, denormals, integers past int64 and uint64, digits past a double's precision.
     const std::vector<std::string> numbers = {
-        "0", "-0", "0.0", "-0.0", "1.5e3", "2.5E-3", "1e+2", "-7.25e-1", "3.4028234663852886e38",
-        "1e-45", "1.4e-45", "7e-46", "1e-40", "1e-310", "4.9e-324", "1e-400", "-1e-400",
-        "123456789", "9223372036854775807", "-9223372036854775808", "18446744073709551615",
-        "18446744073709551616", "-9223372036854775809", "123456789012345678901234567890",
+        "0",
+        "-0",
+        "0.0",
+        "-0.0",
+        "1.5e3",
+        "2.5E-3",
+        "1e+2",
+        "-7.25e-1",
+        "3.4028234663852886e38",
+        "1e-45",
+        "1.4e-45",
+        "7e-46",
+        "1e-40",
+        "1e-310",
+        "4.9e-324",
+        "1e-400",
+        "-1e-400",
+        "123456789",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "123456789012345678901234567890",
         "0.1000000000000000055511151231257827021181583404541015625000000000000000000001",
         "3.14159265358979323846264338327950288419716939937510582097494459230781640628620899",
         "0.000000000000000000000000000000000000000000000000000000000000000000000000000000001234",
-        std::string("1").append(30, '0'), std::string("0.").append(400, '0').append("1e400")};
+        std::string("1").append(30, '0'),
+        std::string("0.").append(400, '0').append("1e400")};
     for (const std::string& number : numbers) {
         INFO(number);
         const std::vector<float> bias = dense_bias(with_bias_data("[" + number + ", 1, 2]"));
@@ -483,7 +547,8 @@ TEST_CASE("tensor numbers load as nlohmann's double, cast to float, bit for bit"
 
 TEST_CASE("numbers that JSON or float32 cannot hold are refused as before") {
     REQUIRE(error_of_text(with_bias_data("[1, 2, 1e39]")) == "layers[5].bias.data: value 2 is not finite in float32");
-    REQUIRE(error_of_text(with_bias_data("[1, -3.5e38, 2]")) == "layers[5].bias.data: value 1 is not finite in float32");
+    REQUIRE(error_of_text(with_bias_data("[1, -3.5e38, 2]")) ==
+            "layers[5].bias.data: value 1 is not finite in float32");
     // Beyond a double, nlohmann's parser refuses the file.
     REQUIRE(error_of_text(with_bias_data("[1, 1e400, 2]")) == "not valid JSON: number overflow parsing '1e400'");
     for (const char* bad : {"[01, 1, 2]", "[1., 1, 2]", "[.5, 1, 2]", "[1e, 1, 2]", "[-, 1, 2]", "[+1, 1, 2]",
@@ -499,7 +564,8 @@ TEST_CASE("tensor data of the wrong kind is named") {
     REQUIRE(error_of_text(with_bias_data("[1, 2, 3, \"x\"]")) == "layers[5].bias.data: 4 values, shape [3] needs 3");
     REQUIRE(error_of_text(with_bias_data("{}")) == "layers[5].bias.data: expected an array of numbers, got an object");
     REQUIRE(error_of_text(with_bias_data("7")) == "layers[5].bias.data: expected an array of numbers, got a number");
-    REQUIRE(error_of_text(with_bias_data("\"AAAA\"")) == "layers[5].bias.data: expected an array of numbers, got a string");
+    REQUIRE(error_of_text(with_bias_data("\"AAAA\"")) ==
+            "layers[5].bias.data: expected an array of numbers, got a string");
     REQUIRE(error_of_text(with_bias_data("[1, 2, 3]", ", \"encoding\": \"base64\"")) ==
             "layers[5].bias.data: expected a base64 string, got an array");
     REQUIRE(error_of_text(with_bias_data("null", ", \"encoding\": \"base64\"")) ==
@@ -524,11 +590,15 @@ TEST_CASE("base64 data: padding, escapes, misplaced padding") {
     REQUIRE(error_of_text(base64_bias(in_quotes(zeros.substr(0, 14) + "=="))) ==
             "layers[5].bias.data: decodes to 10 bytes, 3 float32 values need 12");
     // '=' inside the text, a character outside the alphabet, a non-ASCII one.
-    REQUIRE(error_of_text(base64_bias("\"AAAA=AAAAAAAAAAA\"")) == "layers[5].bias.data: invalid base64 character at offset 4");
-    REQUIRE(error_of_text(base64_bias("\"AAAAAAAAAAAAAA-_\"")) == "layers[5].bias.data: invalid base64 character at offset 14");
+    REQUIRE(error_of_text(base64_bias("\"AAAA=AAAAAAAAAAA\"")) ==
+            "layers[5].bias.data: invalid base64 character at offset 4");
+    REQUIRE(error_of_text(base64_bias("\"AAAAAAAAAAAAAA-_\"")) ==
+            "layers[5].bias.data: invalid base64 character at offset 14");
     // A two-byte UTF-8 character counts as two characters, as it did (the string's bytes).
-    REQUIRE(error_of_text(base64_bias("\"AAAAAAAAAAAAAA\\u00e9\"")) == "layers[5].bias.data: invalid base64 character at offset 14");
-    REQUIRE(error_of_text(base64_bias("\"AAAA\"")) == "layers[5].bias.data: 4 base64 characters, 3 float32 values need 16");
+    REQUIRE(error_of_text(base64_bias("\"AAAAAAAAAAAAAA\\u00e9\"")) ==
+            "layers[5].bias.data: invalid base64 character at offset 14");
+    REQUIRE(error_of_text(base64_bias("\"AAAA\"")) ==
+            "layers[5].bias.data: 4 base64 characters, 3 float32 values need 16");
     // 2 floats are 8 bytes: 12 characters, the last one '='.
     json doc = valid_model();
     doc["layers"][0]["bias"] = {{"shape", {2}}, {"encoding", "base64"}, {"data", base64_of({-2.0f, 0.75f})}};
@@ -545,19 +615,28 @@ TEST_CASE("the JSON reader accepts exactly what nlohmann's parser, with the load
     const std::vector<std::string> texts = {
         "{}", "[]", "1", "-0", "\"s\"", "true", "null", " {\"a\" : [ 1 , 2 ] } ", "\xEF\xBB\xBF{}", "\xEF\xBB{}",
         std::string("{}\0garbage", 10), std::string("[1]\0", 4), std::string("\0{}", 3), "{} x", "{}{}", "",
-        "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":1},\"c\":{\"b\":1}}", "{\"data\":1,\"data\":[2]}",
-        "{\"a\":1,}", "[1,]", "[,1]", "{\"a\" 1}", "{1:2}", "[1 2]", "tru", "nul", "True",
-        "\"\\u00e9\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\\ud83d\\u0041\"", "\"\\u00G0\"", "\"\\x\"",
-        "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"", "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF4\x90\x80\x80\"",
-        "\"\xE0\x9F\xBF\"", "\"\xF0\x8F\xBF\xBF\"", "\"\xC3\"", "\"\x7F\"", "\"tab\there\"", "\"unterminated",
+        "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":1},\"c\":{\"b\":1}}", "{\"data\":1,\"data\":[2]}", "{\"a\":1,}", "[1,]",
+        "[,1]", "{\"a\" 1}", "{1:2}", "[1 2]", "tru", "nul", "True", "\"\\u00e9\\ud83d\\ude00\"", "\"\\ud83d\"",
+        "\"\\ude00\"", "\"\\ud83d\\u0041\"", "\"\\u00G0\"", "\"\\x\"", "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"",
+        "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF4\x90\x80\x80\"", "\"\xE0\x9F\xBF\"", "\"\xF0\x8F\xBF\xBF\"",
+        "\"\xC3\"", "\"\x7F\"", "\"tab\there\"", "\"unterminated",
         // Long strings are checked 8 bytes at a time: odd bytes in the first word, later ones, the tail.
-        "\"0123456789abcdef\\n0123456789\"", "\"0123456789abcdef\x1F" "0123456789\"", "\"0123456789abcdef\x7F" "0123456789\"",
-        "\"01234567\xC3\xA9" "abcdef01234567\"", "\"0123456\xC3\xA9" "abcdef01234567\"", "\"0123456\xC3" "abcdef01234567\"",
-        "\"0123456789abcde \x1F\"", "\"0123456789abcde\x20\\\"\"", "\"0123456789abcdef\\\"\"",
-        "{\"data\":\"AAAA\"}", "{\"data\":[1,\"x\",[2,{}]]}", "{\"data\":[01]}", "{\"data\":[1e400]}", "{\"data\":[1e-400]}",
-        "{\"data\":\"\\ud800\"}", "[1e309]", "[-1e309]", "[123456789012345678901234567890]",
-        deep_value, deep_empty, too_deep_value, too_deep_empty,
-        "{\"k\":" + std::string(64, '[') + std::string(64, ']') + "}", "{\"k\":" + std::string(64, '[') + "{}" + std::string(64, ']') + "}",
+        "\"0123456789abcdef\\n0123456789\"",
+        "\"0123456789abcdef\x1F"
+        "0123456789\"",
+        "\"0123456789abcdef\x7F"
+        "0123456789\"",
+        "\"01234567\xC3\xA9"
+        "abcdef01234567\"",
+        "\"0123456\xC3\xA9"
+        "abcdef01234567\"",
+        "\"0123456\xC3"
+        "abcdef01234567\"",
+        "\"0123456789abcde \x1F\"", "\"0123456789abcde\x20\\\"\"", "\"0123456789abcdef\\\"\"", "{\"data\":\"AAAA\"}",
+        "{\"data\":[1,\"x\",[2,{}]]}", "{\"data\":[01]}", "{\"data\":[1e400]}", "{\"data\":[1e-400]}",
+        "{\"data\":\"\\ud800\"}", "[1e309]", "[-1e309]", "[123456789012345678901234567890]", deep_value, deep_empty,
+        too_deep_value, too_deep_empty, "{\"k\":" + std::string(64, '[') + std::string(64, ']') + "}",
+        "{\"k\":" + std::string(64, '[') + "{}" + std::string(64, ']') + "}",
         "{\"data\":" + std::string(63, '[') + "[1]" + std::string(63, ']') + "}",
         "{\"data\":" + std::string(64, '[') + "[1]" + std::string(64, ']') + "}"};
     for (const std::string& text : texts) {

@@ -51,8 +51,8 @@ TEST_CASE("parity: every parity network computes PyTorch's probabilities within 
             const VerifyReport report = verify(model, kTolerance);
             INFO(std::setprecision(9) << "tests[" << report.worst_case << "].output[" << report.worst_index
                                       << "]: gapnet " << report.worst_value << ", PyTorch " << report.worst_expected
-                                      << ", difference " << report.largest_difference << " (tolerance "
-                                      << kTolerance << ")");
+                                      << ", difference " << report.largest_difference << " (tolerance " << kTolerance
+                                      << ")");
             REQUIRE(report.cases == static_cast<int64_t>(model.tests.size()));
             REQUIRE(report.passed);
 

@@ -37,10 +37,11 @@ TEST_CASE("parallel_for can be called many times in a row (workers spin, then sl
 TEST_CASE("parallel_for rethrows a chunk's exception after every chunk has finished") {
     ThreadPool pool(2);
     std::atomic<int> finished{0};
-    REQUIRE_THROWS_WITH(pool.parallel_for(16, [&](int64_t i) {
-                            if (i == 5) throw std::runtime_error("chunk 5 failed");
-                            ++finished;
-                        }),
+    REQUIRE_THROWS_WITH(pool.parallel_for(16,
+                                          [&](int64_t i) {
+                                              if (i == 5) throw std::runtime_error("chunk 5 failed");
+                                              ++finished;
+                                          }),
                         "chunk 5 failed");
     REQUIRE(finished == 15);
     // The pool is still usable.

@@ -34,16 +34,20 @@ Conv2d::Params params3x3(int64_t in, int64_t out, int64_t top, int64_t left, int
 // Runs conv2d_winograd and conv2d_reference on one case; checks the tolerances described above.
 void check_case(const Conv2d::Params& p, int64_t batch, int64_t h, int64_t w, bool bias, bool relu, std::mt19937& rng) {
     const float scale = std::sqrt(6.0f / static_cast<float>(p.in_channels * 9));  // uniform with He's variance
-    const std::vector<float> weight = random_values(static_cast<size_t>(p.out_channels * p.in_channels * 9), rng, scale);
+    const std::vector<float> weight =
+        random_values(static_cast<size_t>(p.out_channels * p.in_channels * 9), rng, scale);
     const std::vector<float> b = bias ? random_values(static_cast<size_t>(p.out_channels), rng) : std::vector<float>{};
-    const Tensor input({batch, p.in_channels, h, w}, random_values(static_cast<size_t>(batch * p.in_channels * h * w), rng));
+    const Tensor input({batch, p.in_channels, h, w},
+                       random_values(static_cast<size_t>(batch * p.in_channels * h * w), rng));
     const Shape out{batch, p.out_channels, p.window.output_h(h), p.window.output_w(w)};
     Tensor fast(out), uncached(out), reference(out), magnitude(out);
     const std::vector<float> u = winograd_filter(weight.data(), p.out_channels, p.in_channels);
     ThreadPool serial(1);
-    conv2d_winograd(p, u.data(), nullptr, {bias ? b.data() : nullptr, gapnet::test::relu_if(relu)}, input, fast, serial);
+    conv2d_winograd(p, u.data(), nullptr, {bias ? b.data() : nullptr, gapnet::test::relu_if(relu)}, input, fast,
+                    serial);
     // Filters transformed on the fly, a block of output channels at a time: the same values.
-    conv2d_winograd(p, nullptr, weight.data(), {bias ? b.data() : nullptr, gapnet::test::relu_if(relu)}, input, uncached, serial);
+    conv2d_winograd(p, nullptr, weight.data(), {bias ? b.data() : nullptr, gapnet::test::relu_if(relu)}, input,
+                    uncached, serial);
     REQUIRE(uncached.data == fast.data);
     conv2d_reference(p, weight, b, input, reference);
     conv2d_reference(p, absolute(weight), absolute(b), Tensor(input.shape, absolute(input.data)), magnitude);
@@ -85,10 +89,10 @@ TEST_CASE("winograd equals conv2d_reference on odd sizes, paddings, tiny maps an
         int64_t in, out, batch, h, w, top, left, bottom, right;
     };
     const Case cases[] = {
-        {16, 16, 1, 8, 8, 1, 1, 1, 1},     {17, 19, 2, 9, 7, 1, 1, 1, 1},    {16, 32, 3, 5, 11, 0, 0, 0, 0},
-        {20, 16, 1, 13, 13, 2, 2, 2, 2},   {16, 18, 2, 7, 6, 0, 1, 2, 0},    {33, 17, 1, 3, 3, 1, 1, 1, 1},
-        {16, 16, 2, 1, 1, 1, 1, 1, 1},     {16, 16, 1, 2, 2, 1, 1, 1, 1},    {16, 24, 1, 3, 3, 0, 0, 0, 0},
-        {3, 5, 2, 10, 9, 1, 1, 1, 1},      {1, 1, 1, 6, 6, 0, 0, 0, 0},      {64, 64, 1, 14, 14, 1, 1, 1, 1},
+        {16, 16, 1, 8, 8, 1, 1, 1, 1},   {17, 19, 2, 9, 7, 1, 1, 1, 1}, {16, 32, 3, 5, 11, 0, 0, 0, 0},
+        {20, 16, 1, 13, 13, 2, 2, 2, 2}, {16, 18, 2, 7, 6, 0, 1, 2, 0}, {33, 17, 1, 3, 3, 1, 1, 1, 1},
+        {16, 16, 2, 1, 1, 1, 1, 1, 1},   {16, 16, 1, 2, 2, 1, 1, 1, 1}, {16, 24, 1, 3, 3, 0, 0, 0, 0},
+        {3, 5, 2, 10, 9, 1, 1, 1, 1},    {1, 1, 1, 6, 6, 0, 0, 0, 0},   {64, 64, 1, 14, 14, 1, 1, 1, 1},
         {16, 150, 1, 6, 6, 1, 1, 1, 1},  // output channels in several filter blocks, the last partial
         {16, 16, 40, 7, 7, 1, 1, 1, 1},  // several waves, spanning samples
     };
@@ -125,8 +129,9 @@ TEST_CASE("a VGG-like stack through Winograd stays within the tolerance of the r
     int64_t channels = 3;
     for (const int64_t width : {32, 64, 64}) {
         const Conv2d::Params p = params3x3(channels, width, 1, 1, 1, 1);
-        const Conv2d conv(p, random_values(static_cast<size_t>(width * channels * 9), rng, std::sqrt(6.0f / (channels * 9))),
-                          random_values(static_cast<size_t>(width), rng, 0.1f));
+        const Conv2d conv(
+            p, random_values(static_cast<size_t>(width * channels * 9), rng, std::sqrt(6.0f / (channels * 9))),
+            random_values(static_cast<size_t>(width), rng, 0.1f));
         Tensor fast({1, width, 16, 16}), slow({1, width, 16, 16});
         ThreadPool serial(1);
         conv.forward(x, fast, serial);

@@ -31,11 +31,11 @@ Idx read_idx(const std::string& path) {
     } catch (const Error& e) {
         throw Error(e.what(), path);
     }
-    if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0)
-        throw Error("not an IDX file (bad magic number)", path);
+    if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0) throw Error("not an IDX file (bad magic number)", path);
     if (static_cast<unsigned char>(bytes[2]) != 0x08)
-        throw Error("IDX value type " + std::to_string(static_cast<unsigned char>(bytes[2])) +
-                    " is not unsigned bytes (0x08)", path);
+        throw Error(
+            "IDX value type " + std::to_string(static_cast<unsigned char>(bytes[2])) + " is not unsigned bytes (0x08)",
+            path);
     Idx idx;
     const int rank = static_cast<unsigned char>(bytes[3]);
     if (rank < 1 || rank > 4 || bytes.size() < 4 + 4 * static_cast<size_t>(rank))
@@ -48,7 +48,8 @@ Idx read_idx(const std::string& path) {
     idx.offset = 4 + 4 * static_cast<size_t>(rank);
     if (static_cast<int64_t>(bytes.size() - idx.offset) != count)
         throw Error("IDX header declares " + std::to_string(count) + " values, the file holds " +
-                    std::to_string(bytes.size() - idx.offset), path);
+                        std::to_string(bytes.size() - idx.offset),
+                    path);
     idx.bytes = std::move(bytes);
     return idx;
 }
@@ -90,8 +91,10 @@ std::unique_ptr<DatasetReader> open_idx(const std::string& path) {
     std::string name = p.filename().string();
     const auto at = name.find("images-idx");
     if (at == std::string::npos)
-        throw Error("cannot find the labels file: the name does not contain 'images-idx' "
-                    "(expected e.g. t10k-images-idx3-ubyte.gz beside t10k-labels-idx1-ubyte.gz)", path);
+        throw Error(
+            "cannot find the labels file: the name does not contain 'images-idx' "
+            "(expected e.g. t10k-images-idx3-ubyte.gz beside t10k-labels-idx1-ubyte.gz)",
+            path);
     name.replace(at, 11, "labels-idx1");
     if (name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0) name.resize(name.size() - 3);
     std::string labels_path;
@@ -101,10 +104,12 @@ std::unique_ptr<DatasetReader> open_idx(const std::string& path) {
         throw Error("no labels file beside it (looked for " + name + " and " + name + ".gz)", path);
 
     const Idx labels = read_idx(labels_path);
-    if (labels.dims.size() != 1) throw Error("a labels file has 1 dimension, this one " + std::to_string(labels.dims.size()), labels_path);
+    if (labels.dims.size() != 1)
+        throw Error("a labels file has 1 dimension, this one " + std::to_string(labels.dims.size()), labels_path);
     if (labels.dims[0] != images.dims[0])
         throw Error("has " + std::to_string(labels.dims[0]) + " labels for the " + std::to_string(images.dims[0]) +
-                    " images of " + path, labels_path);
+                        " images of " + path,
+                    labels_path);
     std::vector<int64_t> values(labels.bytes.begin() + static_cast<long>(labels.offset), labels.bytes.end());
     for (int64_t& v : values) v = static_cast<unsigned char>(v);
     return std::make_unique<IdxDataset>(path, std::move(images), std::move(values));
@@ -112,7 +117,8 @@ std::unique_ptr<DatasetReader> open_idx(const std::string& path) {
 
 class FolderDataset : public DatasetReader {
 public:
-    FolderDataset(std::vector<std::string> classes, std::vector<std::pair<std::string, int64_t>> files, ImageLimits limits)
+    FolderDataset(std::vector<std::string> classes, std::vector<std::pair<std::string, int64_t>> files,
+                  ImageLimits limits)
         : classes_(std::move(classes)), files_(std::move(files)), limits_(limits) {}
     int64_t size() const override { return static_cast<int64_t>(files_.size()); }
     int64_t label(int64_t i) const override { return files_[i].second; }
@@ -142,7 +148,8 @@ std::unique_ptr<DatasetReader> open_folder(const std::string& path, const ImageL
         classes.push_back(class_dirs[c].filename().string());
         std::vector<std::string> names;
         for (const auto& entry : fs::directory_iterator(class_dirs[c], ec))
-            if (!entry.is_directory() && entry.path().filename().string()[0] != '.') names.push_back(entry.path().string());
+            if (!entry.is_directory() && entry.path().filename().string()[0] != '.')
+                names.push_back(entry.path().string());
         if (ec) throw Error("cannot list the folder: " + ec.message(), class_dirs[c].string());
         std::sort(names.begin(), names.end());
         for (auto& n : names) files.emplace_back(std::move(n), static_cast<int64_t>(c));

@@ -46,7 +46,7 @@ struct GifDecoder::State {
     bool before_clear = true;  // stb's `first`: the data must start with a clear code
     bool data_ended = false;   // the end code or the block terminator was read
     std::vector<uint8_t> string = std::vector<uint8_t>(kTableSize);  // the last code's indices
-    size_t string_at = 0, string_end = 0;                             // [string_at, string_end): not taken yet
+    size_t string_at = 0, string_end = 0;                            // [string_at, string_end): not taken yet
     int64_t pixels_taken = 0;
 
     std::vector<uint8_t> row;    // RGBA, the screen's width
@@ -123,11 +123,12 @@ struct GifDecoder::State {
                 return false;
             }
             if (code > avail) invalid_code(code);
-            if (before_clear) throw Error("corrupt GIF: the LZW data of the first image do not start with a clear code");
+            if (before_clear)
+                throw Error("corrupt GIF: the LZW data of the first image do not start with a clear code");
             if (old_code >= 0) {
                 if (avail == kTableSize)
-                    throw Error("corrupt GIF: the LZW table of the first image grows past " + std::to_string(kTableSize) +
-                                " entries without a clear code");
+                    throw Error("corrupt GIF: the LZW table of the first image grows past " +
+                                std::to_string(kTableSize) + " entries without a clear code");
                 Entry& added = table[static_cast<size_t>(avail++)];
                 const Entry& previous = table[static_cast<size_t>(old_code)];
                 added.prefix = static_cast<int16_t>(old_code);

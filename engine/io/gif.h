@@ -27,7 +27,7 @@ public:
     GifDecoder(const GifDecoder&) = delete;
     GifDecoder& operator=(const GifDecoder&) = delete;
 
-    int64_t width() const override;   // the logical screen's
+    int64_t width() const override;  // the logical screen's
     int64_t height() const override;
     PixelFormat start(const RowRequest& request) override;  // always RGBA, as stb gave it
     const void* read_row() override;

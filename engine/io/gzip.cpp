@@ -8,12 +8,11 @@
 #include "crc32.h"
 
 namespace gapnet {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 bool is_gzip(const std::string& bytes) {
-    return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f && static_cast<unsigned char>(bytes[1]) == 0x8b;
+    return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+           static_cast<unsigned char>(bytes[1]) == 0x8b;
 }
 
 std::string gunzip(const std::string& bytes, int64_t max_bytes) {
@@ -39,8 +38,9 @@ std::string gunzip(const std::string& bytes, int64_t max_bytes) {
     need(0);
 
     const int64_t size = little_endian32(bytes, bytes.size() - 4);
-    if (size > max_bytes) throw Error("decompresses to " + std::to_string(size) + " bytes, more than the " +
-                                      std::to_string(max_bytes) + " allowed");
+    if (size > max_bytes)
+        throw Error("decompresses to " + std::to_string(size) + " bytes, more than the " + std::to_string(max_bytes) +
+                    " allowed");
     // The decoder is given the trailer too: stb's bit reader fetches ahead of the last deflate block
     // and reports a stream that ends exactly at the buffer's end as corrupt. The final block marks
     // where the data ends, so the trailer is never decoded.
@@ -50,7 +50,8 @@ std::string gunzip(const std::string& bytes, int64_t max_bytes) {
     const int got = stbi_zlib_decode_noheader_buffer(out.data(), static_cast<int>(size), bytes.data() + at,
                                                      static_cast<int>(compressed));
     if (got != size) throw Error("corrupt gzip data (or more than one member)");
-    if (crc32(out.data(), out.size()) != little_endian32(bytes, bytes.size() - 8)) throw Error("gzip CRC-32 mismatch: the file is corrupt");
+    if (crc32(out.data(), out.size()) != little_endian32(bytes, bytes.size() - 8))
+        throw Error("gzip CRC-32 mismatch: the file is corrupt");
     return out;
 }
 

@@ -173,7 +173,8 @@ void check_png(const std::string& b, const ImageLimits& limits) {
         if (critical && crc32(b.data() + at + 4, 4 + size_t{length}) != big_endian32(b, at + 8 + length))
             throw Error("corrupt PNG: CRC mismatch in the " + name + " chunk at byte " + std::to_string(at));
         if (type == "CgBI")  // Apple's variant for iOS app bundles: raw deflate, BGRA premultiplied
-            throw Error("Apple's CgBI PNG variant is not supported (pngcrush -revert-iphone-optimizations converts it)");
+            throw Error(
+                "Apple's CgBI PNG variant is not supported (pngcrush -revert-iphone-optimizations converts it)");
         if (type == "IHDR" && length == 13 && !have_header) {
             have_header = true;
             width = big_endian32(b, at + 8), height = big_endian32(b, at + 12);
@@ -208,7 +209,7 @@ void check_png(const std::string& b, const ImageLimits& limits) {
     const int64_t least = (needed + 1031) / 1032;
     if (static_cast<int64_t>(b.size()) < least)
         refuse_declared_size("PNG", width, height, static_cast<int64_t>(b.size()), least,
-                    std::to_string(needed) + " bytes of scanlines, deflated at most 1032:1");
+                             std::to_string(needed) + " bytes of scanlines, deflated at most 1032:1");
     if (!have_end)
         throw Error("truncated PNG: the file ends at byte " + std::to_string(b.size()) + " without an IEND chunk");
 }
@@ -270,7 +271,9 @@ void check_psd(const std::string& b) {
         size_t i = at + height * channels * 2;  // after the per-row byte counts, which stb skips
         for (size_t c = 0; c < 4; ++c) {
             plane_start[c] = i;
-            i = unpack(i, [&](size_t p, size_t v) { if (c == 3) alpha[p] = static_cast<uint16_t>(v); });
+            i = unpack(i, [&](size_t p, size_t v) {
+                if (c == 3) alpha[p] = static_cast<uint16_t>(v);
+            });
             if (i == std::string::npos) return;  // stb refuses it
         }
     } else {
@@ -347,10 +350,11 @@ void check_gif(const std::string& b) {
             if (first) {
                 const double least = std::ceil(static_cast<double>(w * h) / gif_max_pixels_per_byte());
                 if (static_cast<double>(b.size()) < least)
-                    refuse_declared_size("GIF", le16(6), le16(8), static_cast<int64_t>(b.size()), static_cast<int64_t>(least),
-                                "its first image of " + std::to_string(w) + "x" + std::to_string(h) +
-                                    " pixels, at the LZW decoder's most of " +
-                                    std::to_string(static_cast<int64_t>(gif_max_pixels_per_byte())) + " pixels per byte");
+                    refuse_declared_size(
+                        "GIF", le16(6), le16(8), static_cast<int64_t>(b.size()), static_cast<int64_t>(least),
+                        "its first image of " + std::to_string(w) + "x" + std::to_string(h) +
+                            " pixels, at the LZW decoder's most of " +
+                            std::to_string(static_cast<int64_t>(gif_max_pixels_per_byte())) + " pixels per byte");
             }
             data = at + 10 + (flags & 0x80 ? size_t{3} << ((flags & 7) + 1) : 0) + 1;  // + the LZW code size
         }
@@ -393,19 +397,20 @@ void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h
         if (size < least && !rle) truncated("TGA", std::to_string(bytes) + " byte(s) per pixel", least);
         if (size < least)
             refuse_declared_size("TGA", w, h, size, least,
-                        std::to_string(bytes) + " byte(s) per pixel, at most 128 pixels per RLE packet");
+                                 std::to_string(bytes) + " byte(s) per pixel, at most 128 pixels per RLE packet");
     } else if (format == Format::psd) {
         const int64_t channels = be16(12), planes = std::min<int64_t>(channels, 4), depth = be16(22);
         size_t at = 26;
         for (int k = 0; k < 3 && at + 4 <= b.size(); ++k) at += 4 + static_cast<size_t>(big_endian32(b, at));
         if (at + 2 > b.size()) return;  // stb refuses it
         const bool rle = be16(at) == 1;
-        const int64_t least = rle ? 2 * h * channels + planes * (pixels + 127) / 128 * 2 : planes * pixels * (depth / 8);
+        const int64_t least =
+            rle ? 2 * h * channels + planes * (pixels + 127) / 128 * 2 : planes * pixels * (depth / 8);
         if (size < least && !rle)
             truncated("PSD", std::to_string(planes) + " planes of " + std::to_string(depth) + "-bit samples", least);
         if (size < least)
             refuse_declared_size("PSD", w, h, size, least,
-                        std::to_string(planes) + " PackBits planes, at most 128 samples per 2 bytes");
+                                 std::to_string(planes) + " PackBits planes, at most 128 samples per 2 bytes");
     }
 }
 
@@ -462,8 +467,7 @@ std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, F
         case Format::psd:
             if (b.size() >= 22) return std::pair{be16(18) << 16 | be16(20), be16(14) << 16 | be16(16)};
             break;
-        default:
-            break;
+        default: break;
     }
     return std::nullopt;
 }
@@ -488,8 +492,8 @@ void check_image_size(int64_t w, int64_t h, const ImageLimits& limits) {
 void refuse_declared_size(const char* format, int64_t width, int64_t height, int64_t file_bytes, int64_t least,
                           const std::string& why) {
     throw Error(std::string(format) + " declares " + std::to_string(width) + "x" + std::to_string(height) +
-                " pixels, which cannot be encoded in the " + std::to_string(file_bytes) + " bytes of the file (at least " +
-                std::to_string(least) + " bytes: " + why + ")");
+                " pixels, which cannot be encoded in the " + std::to_string(file_bytes) +
+                " bytes of the file (at least " + std::to_string(least) + " bytes: " + why + ")");
 }
 
 namespace {
@@ -533,8 +537,8 @@ StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
 
     const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
     const int64_t sample_bytes = sixteen_bit ? 2 : 1;
-    if (pnm && static_cast<int64_t>(bytes.size()) - static_cast<int64_t>(pnm->data_offset) <
-                   int64_t{w} * h * c * sample_bytes)
+    if (pnm &&
+        static_cast<int64_t>(bytes.size()) - static_cast<int64_t>(pnm->data_offset) < int64_t{w} * h * c * sample_bytes)
         throw Error("truncated PNM: " + std::to_string(w) + "x" + std::to_string(h) + " needs " +
                     std::to_string(int64_t{w} * h * c * sample_bytes) + " bytes of samples");
 
@@ -645,9 +649,8 @@ Tensor decode_to_input(const std::string& bytes, const InputSpec& spec, const Im
     }
     // A JPEG much larger than needed is decoded shrunk (jpeg.h); the size needed is what it is scaled to.
     const auto [scaled_width, scaled_height] = scaled_size(spec, decoder->width(), decoder->height());
-    const PixelFormat format =
-        decoder->start({jpeg_shrink_for(decoder->width(), decoder->height(), scaled_width, scaled_height),
-                        spec.channels == 1, false});
+    const PixelFormat format = decoder->start(
+        {jpeg_shrink_for(decoder->width(), decoder->height(), scaled_width, scaled_height), spec.channels == 1, false});
     Preprocessor preprocessor(spec, format);
     for (int64_t y = 0; y < format.height; ++y) {
         const void* row = decoder->read_row();

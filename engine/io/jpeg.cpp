@@ -36,7 +36,7 @@ void check_every_component_scanned(std::string_view b) {
         if (i >= b.size()) return;
         const size_t marker = byte(i++);
         if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no segment
-        if (marker == 0xD9) break;  // EOI
+        if (marker == 0xD9) break;                                                             // EOI
         if (i + 2 > b.size()) return;
         const size_t length = byte(i) << 8 | byte(i + 1), at = i + 2;
         if (length < 2) return;
@@ -72,7 +72,7 @@ struct JpegDecoder::State {
         char message[JMSG_LENGTH_MAX] = {};
     } errors{};
     bool created = false;
-    bool cmyk = false;                     // rows converted from CMYK to RGB
+    bool cmyk = false;  // rows converted from CMYK to RGB
     std::vector<uint8_t> row, rgb_row;
 
     static void error_exit(j_common_ptr info) {
@@ -92,7 +92,8 @@ struct JpegDecoder::State {
 
     [[noreturn]] void fail() const {
         const std::string libjpeg = std::string(" (libjpeg: ") + errors.message + ")";
-        if (errors.code == JWRN_JPEG_EOF) throw Error("truncated JPEG: the file ends before its end-of-image marker (EOI)");
+        if (errors.code == JWRN_JPEG_EOF)
+            throw Error("truncated JPEG: the file ends before its end-of-image marker (EOI)");
         if (errors.code == JWRN_HIT_MARKER)
             throw Error("truncated JPEG: the data of a scan end before its last block, libjpeg would fill in the rest" +
                         libjpeg);
@@ -111,13 +112,15 @@ JpegDecoder::JpegDecoder(std::string_view bytes, const ImageLimits& limits) : st
     if (setjmp(s.errors.jump)) s.fail();
     jpeg_create_decompress(&s.info);
     s.created = true;
-    jpeg_mem_src(&s.info, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
+    jpeg_mem_src(&s.info, reinterpret_cast<const unsigned char*>(bytes.data()),
+                 static_cast<unsigned long>(bytes.size()));
     jpeg_read_header(&s.info, TRUE);
 
     check_image_size(s.info.image_width, s.info.image_height, limits);
     if (s.info.arith_code)
-        throw Error("arithmetic-coded JPEG images are not supported (its compression has no lower bound to check the "
-                    "declared size against)");
+        throw Error(
+            "arithmetic-coded JPEG images are not supported (its compression has no lower bound to check the "
+            "declared size against)");
     // Every block of every component costs at least one Huffman code for its DC difference (codes
     // are at least 1 bit) and, in a sequential JPEG, one for its AC coefficients (at least an
     // end-of-block code): 2 bits per block and component. A progressive JPEG needs only its first DC

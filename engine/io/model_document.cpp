@@ -248,10 +248,14 @@ private:
             if (p_ == end_) refuse();
             const auto c = static_cast<unsigned char>(*p_);
             if (c == '"') break;
-            if (c == '\\') escape(buffer);
-            else if (c < 0x20) refuse();  // a control character must be escaped
-            else if (c < 0x80) buffer += *p_++;
-            else utf8_sequence(buffer);
+            if (c == '\\')
+                escape(buffer);
+            else if (c < 0x20)
+                refuse();  // a control character must be escaped
+            else if (c < 0x80)
+                buffer += *p_++;
+            else
+                utf8_sequence(buffer);
         }
         ++p_;
         return buffer;
@@ -287,7 +291,7 @@ private:
         uint32_t code = 0;
         for (int i = 0; i < 4; ++i, ++p_) {
             const char c = *p_;
-            const int digit = c >= '0' && c <= '9' ? c - '0'
+            const int digit = c >= '0' && c <= '9'   ? c - '0'
                               : c >= 'a' && c <= 'f' ? c - 'a' + 10
                               : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                                      : -1;
@@ -317,14 +321,22 @@ private:
         const auto lead = static_cast<unsigned char>(*p_);
         size_t size = 0;
         unsigned char low = 0x80, high = 0xBF;
-        if (lead >= 0xC2 && lead <= 0xDF) size = 2;
-        else if (lead == 0xE0) size = 3, low = 0xA0;
-        else if (lead == 0xED) size = 3, high = 0x9F;
-        else if (lead >= 0xE1 && lead <= 0xEF) size = 3;
-        else if (lead == 0xF0) size = 4, low = 0x90;
-        else if (lead == 0xF4) size = 4, high = 0x8F;
-        else if (lead >= 0xF1 && lead <= 0xF3) size = 4;
-        else refuse();
+        if (lead >= 0xC2 && lead <= 0xDF)
+            size = 2;
+        else if (lead == 0xE0)
+            size = 3, low = 0xA0;
+        else if (lead == 0xED)
+            size = 3, high = 0x9F;
+        else if (lead >= 0xE1 && lead <= 0xEF)
+            size = 3;
+        else if (lead == 0xF0)
+            size = 4, low = 0x90;
+        else if (lead == 0xF4)
+            size = 4, high = 0x8F;
+        else if (lead >= 0xF1 && lead <= 0xF3)
+            size = 4;
+        else
+            refuse();
         if (static_cast<size_t>(end_ - p_) < size) refuse();
         for (size_t i = 1; i < size; ++i) {
             const auto c = static_cast<unsigned char>(p_[i]);
@@ -354,8 +366,10 @@ void set_aside_tensor_data(json& value, std::vector<TensorData>& tensor_data) {
         } else if (key == "data" && member.is_array()) {
             TensorData data;
             for (const json& element : member) {
-                if (element.is_number()) data.values.push_back(static_cast<float>(element.get<double>()));
-                else note_non_number(data, element.type());
+                if (element.is_number())
+                    data.values.push_back(static_cast<float>(element.get<double>()));
+                else
+                    note_non_number(data, element.type());
                 ++data.length;
             }
             member = placeholder(tensor_data, std::move(data));

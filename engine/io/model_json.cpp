@@ -20,8 +20,8 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr size_t kMaxListLength = 8;    // kernel sizes, strides, paddings: at most 4 values
-constexpr size_t kMaxTests = 100;       // recorded test cases in one file
+constexpr size_t kMaxListLength = 8;  // kernel sizes, strides, paddings: at most 4 values
+constexpr size_t kMaxTests = 100;     // recorded test cases in one file
 
 std::string describe(json::value_t type) {
     switch (type) {
@@ -69,7 +69,8 @@ double read_number(const json& v, const std::string& where) {
 std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::string& where, const Shape& shape,
                                const Limits& limits, int64_t* parameters,
                                const char* shape_source = "the layer's attributes, which need") {
-    if (!v.is_object()) throw Error("expected a tensor object {\"shape\": [...], \"data\": ...}, got " + describe(v), where);
+    if (!v.is_object())
+        throw Error("expected a tensor object {\"shape\": [...], \"data\": ...}, got " + describe(v), where);
     reject_unknown_keys(v, {"shape", "data", "dtype", "encoding"}, where, "a tensor");
 
     // The declared shape must be the one the layer's attributes (or the model) imply.
@@ -79,8 +80,8 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
         throw Error("expected an array of sizes", where + ".shape");
     Shape declared;
     for (size_t i = 0; i < shape_it->size(); ++i)
-        declared.push_back(read_integer((*shape_it)[i], where + ".shape[" + std::to_string(i) + "]", 1,
-                                        limits.max_tensor_elements));
+        declared.push_back(
+            read_integer((*shape_it)[i], where + ".shape[" + std::to_string(i) + "]", 1, limits.max_tensor_elements));
     if (declared != shape)
         throw Error(to_string(declared) + " does not match " + shape_source + " " + to_string(shape), where + ".shape");
     int64_t count;
@@ -88,12 +89,14 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
         count = element_count(shape, limits.max_tensor_elements);
     } catch (const Error&) {
         throw Error("shape " + to_string(shape) + " exceeds " + std::to_string(limits.max_tensor_elements) +
-                    " values " + limit_note("max_tensor_elements", limits.max_tensor_elements), where + ".shape");
+                        " values " + limit_note("max_tensor_elements", limits.max_tensor_elements),
+                    where + ".shape");
     }
     if (parameters) {
         if (count > limits.max_parameters - *parameters)
-            throw Error("the model's tensors exceed " + std::to_string(limits.max_parameters) +
-                        " values in total " + limit_note("max_parameters", limits.max_parameters), where);
+            throw Error("the model's tensors exceed " + std::to_string(limits.max_parameters) + " values in total " +
+                            limit_note("max_parameters", limits.max_parameters),
+                        where);
         *parameters += count;
     }
 
@@ -119,22 +122,27 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
         const int64_t expected_chars = (bytes + 2) / 3 * 4;
         if (static_cast<int64_t>(data->length) != expected_chars)
             throw Error(std::to_string(data->length) + " base64 characters, " + std::to_string(count) +
-                            " float32 values need " + std::to_string(expected_chars), data_where);
+                            " float32 values need " + std::to_string(expected_chars),
+                        data_where);
         if (data->invalid_character)
             throw Error("invalid base64 character at offset " + std::to_string(*data->invalid_character), data_where);
         if (static_cast<int64_t>(data->bytes) != bytes)
             throw Error("decodes to " + std::to_string(data->bytes) + " bytes, " + std::to_string(count) +
-                            " float32 values need " + std::to_string(bytes), data_where);
+                            " float32 values need " + std::to_string(bytes),
+                        data_where);
     } else {
         if (!data || data->source != TensorData::Source::number_array)
-            throw Error("expected an array of numbers, got " + (data ? describe(json::value_t::string) : describe(*data_it)),
-                        data_where);
+            throw Error(
+                "expected an array of numbers, got " + (data ? describe(json::value_t::string) : describe(*data_it)),
+                data_where);
         if (static_cast<int64_t>(data->length) != count)
-            throw Error(std::to_string(data->length) + " values, shape " + to_string(shape) + " needs " +
-                            std::to_string(count), data_where);
+            throw Error(
+                std::to_string(data->length) + " values, shape " + to_string(shape) + " needs " + std::to_string(count),
+                data_where);
         if (data->first_non_number)
             throw Error("value " + std::to_string(*data->first_non_number) + " is " + describe(data->non_number_type) +
-                            ", not a number", data_where);
+                            ", not a number",
+                        data_where);
     }
     std::vector<float> values = std::move(data->values);  // each tensor is read once
     for (size_t i = 0; i < values.size(); ++i)
@@ -165,12 +173,12 @@ public:
         if (!v) return fallback;
         if (!v->is_array()) return {read_integer(*v, at(key), min, limits_.max_activation_elements)};
         if (v->empty() || v->size() > kMaxListLength)
-            fail(key, "expected 1 to " + std::to_string(kMaxListLength) + " integers, got " +
-                          std::to_string(v->size()));
+            fail(key,
+                 "expected 1 to " + std::to_string(kMaxListLength) + " integers, got " + std::to_string(v->size()));
         std::vector<int64_t> out;
         for (size_t i = 0; i < v->size(); ++i)
-            out.push_back(read_integer((*v)[i], at(key) + "[" + std::to_string(i) + "]", min,
-                                       limits_.max_activation_elements));
+            out.push_back(
+                read_integer((*v)[i], at(key) + "[" + std::to_string(i) + "]", min, limits_.max_activation_elements));
         return out;
     }
 
@@ -250,7 +258,8 @@ std::vector<std::string> read_inputs(const json& layer, const std::string& where
     if (one != layer.end()) return {read_string(*one, where + ".input")};
     if (many == layer.end()) return {};
     if (!many->is_array() || many->empty() || many->size() > static_cast<size_t>(Graph::kMaxInputs))
-        throw Error("expected an array of 1 to " + std::to_string(Graph::kMaxInputs) + " layer names", where + ".inputs");
+        throw Error("expected an array of 1 to " + std::to_string(Graph::kMaxInputs) + " layer names",
+                    where + ".inputs");
     std::vector<std::string> names;
     for (size_t i = 0; i < many->size(); ++i)
         names.push_back(read_string((*many)[i], where + ".inputs[" + std::to_string(i) + "]"));
@@ -293,7 +302,8 @@ T read_choice(const json& v, const std::string& where, std::initializer_list<std
 // channel_order, resize and its parameters (shorter_side, pad), each only where it means something.
 void read_resize(const json& input, InputSpec& spec) {
     auto only_with = [&](const char* key, bool allowed, const char* when) {
-        if (input.contains(key) && !allowed) throw Error(std::string("only applies ") + when, std::string("input.") + key);
+        if (input.contains(key) && !allowed)
+            throw Error(std::string("only applies ") + when, std::string("input.") + key);
     };
     if (const auto it = input.find("channel_order"); it != input.end()) {
         only_with("channel_order", spec.color == ColorMode::rgb, "to an \"rgb\" input");
@@ -332,15 +342,16 @@ InputSpec read_input(const json& doc, const Limits& limits) {
     const json& input = required(doc, "input", "");
     if (!input.is_object()) throw Error("expected an object, got " + describe(input), "input");
     reject_unknown_keys(input,
-                        {"channels", "height", "width", "color", "channel_order", "resize", "filter", "shorter_side", "pad",
-                         "scale", "mean", "std"},
+                        {"channels", "height", "width", "color", "channel_order", "resize", "filter", "shorter_side",
+                         "pad", "scale", "mean", "std"},
                         "input", "input");
     InputSpec spec;
-    spec.color = read_choice<ColorMode>(required(input, "color", "input"), "input.color",
-                                        {{"grayscale", ColorMode::grayscale}, {"rgb", ColorMode::rgb},
-                                         {"none", ColorMode::none}});
+    spec.color = read_choice<ColorMode>(
+        required(input, "color", "input"), "input.color",
+        {{"grayscale", ColorMode::grayscale}, {"rgb", ColorMode::rgb}, {"none", ColorMode::none}});
     const std::string color = color_name(spec.color);
-    spec.channels = read_integer(required(input, "channels", "input"), "input.channels", 1, limits.max_activation_elements);
+    spec.channels =
+        read_integer(required(input, "channels", "input"), "input.channels", 1, limits.max_activation_elements);
     if (spec.color != ColorMode::none && spec.channels != 1 && spec.channels != 3)
         throw Error("must be 1 (grayscale) or 3 (rgb)", "input.channels");
     for (const char* side : {"height", "width"}) {
@@ -351,7 +362,8 @@ InputSpec read_input(const json& doc, const Limits& limits) {
                                                    : v.is_number_integer() && v.get<int64_t>() > limits.max_input_side;
         if (beyond)
             throw Error(v.dump() + " is larger than " + std::to_string(limits.max_input_side) + " " +
-                        limit_note("max_input_side", limits.max_input_side), where);
+                            limit_note("max_input_side", limits.max_input_side),
+                        where);
         (side[0] == 'h' ? spec.height : spec.width) = read_integer(v, where, 1, limits.max_input_side);
     }
     if (spec.color != ColorMode::none && (spec.color == ColorMode::grayscale) != (spec.channels == 1))
@@ -369,7 +381,8 @@ InputSpec read_input(const json& doc, const Limits& limits) {
 LoadedModel build_model(ModelDocument& document, const Limits& limits, const std::string& fallback_name) {
     const json& doc = document.tree;
     if (!doc.is_object()) throw Error("a model file is a JSON object, got " + describe(doc));
-    reject_unknown_keys(doc, {"format", "version", "name", "input", "labels", "layers", "tests", "metadata"}, "", "a model");
+    reject_unknown_keys(doc, {"format", "version", "name", "input", "labels", "layers", "tests", "metadata"}, "",
+                        "a model");
     if (const std::string format = read_string(required(doc, "format", ""), "format"); format != "gapnet")
         throw Error("expected \"gapnet\", got \"" + format + "\" (not a gapnet model file)", "format");
     const int64_t version = read_integer(required(doc, "version", ""), "version", 1, INT32_MAX);
@@ -385,8 +398,9 @@ LoadedModel build_model(ModelDocument& document, const Limits& limits, const std
     const json& layers = required(doc, "layers", "");
     if (!layers.is_array() || layers.empty()) throw Error("expected a non-empty array of layers", "layers");
     if (static_cast<int64_t>(layers.size()) > limits.max_layers)
-        throw Error(std::to_string(layers.size()) + " layers exceed " + std::to_string(limits.max_layers) +
-                    " " + limit_note("max_layers", limits.max_layers), "layers");
+        throw Error(std::to_string(layers.size()) + " layers exceed " + std::to_string(limits.max_layers) + " " +
+                        limit_note("max_layers", limits.max_layers),
+                    "layers");
     int64_t parameters = 0;
     for (size_t i = 0; i < layers.size(); ++i) {
         const std::string where = "layers[" + std::to_string(i) + "]";
@@ -420,8 +434,10 @@ LoadedModel build_model(ModelDocument& document, const Limits& limits, const std
         labels.push_back(read_string(labels_json[i], "labels[" + std::to_string(i) + "]"));
     const Shape& out = graph.output_shape();
     if (out.size() != 1)
-        throw Error("the last layer outputs " + to_string(out) + "; a classifier must end in a vector "
-                    "(add a global pool or flatten, and a dense layer)", "layers");
+        throw Error("the last layer outputs " + to_string(out) +
+                        "; a classifier must end in a vector "
+                        "(add a global pool or flatten, and a dense layer)",
+                    "layers");
     if (static_cast<int64_t>(labels.size()) != out[0])
         throw Error(std::to_string(labels.size()) + " labels for " + std::to_string(out[0]) + " outputs", "labels");
 
@@ -471,15 +487,14 @@ public:
                     object.key.clear();  // locate the object itself
                     const std::string where = location();
                     throw Error("key \"" + parsed.get<std::string>() + "\" appears twice in " +
-                                    (where.empty() ? "the top-level object" : "this object") + " (JSON keys must be unique)",
+                                    (where.empty() ? "the top-level object" : "this object") +
+                                    " (JSON keys must be unique)",
                                 where);
                 }
                 break;
             }
             case json::parse_event_t::object_end:
-            case json::parse_event_t::array_end:
-                frames_.pop_back();
-                break;
+            case json::parse_event_t::array_end: frames_.pop_back(); break;
         }
         return true;
     }

@@ -26,8 +26,13 @@ int64_t centred(int64_t outer, int64_t inner) {
 // are integers and a weight is overlap / S. The triangle filter is computed as Pillow's resample.c
 // does (in double precision; Pillow rounds the weights to 22-bit fixed point).
 AxisResampler::AxisResampler(int64_t source_, int64_t scaled_, int64_t output_, int64_t offset_, ResizeFilter filter)
-    : source(source_), scaled(scaled_), output(output_), offset(offset_),
-      first(static_cast<size_t>(output_)), count(static_cast<size_t>(output_)), start(static_cast<size_t>(output_)) {
+    : source(source_),
+      scaled(scaled_),
+      output(output_),
+      offset(offset_),
+      first(static_cast<size_t>(output_)),
+      count(static_cast<size_t>(output_)),
+      start(static_cast<size_t>(output_)) {
     const double scale = static_cast<double>(source) / static_cast<double>(scaled);
     const double stretch = std::max(scale, 1.0), support = stretch;  // the triangle's support is 1 source pixel
     for (int64_t j = 0; j < output; ++j) {
@@ -68,8 +73,7 @@ int64_t AxisResampler::end() const { return std::clamp<int64_t>(scaled - offset,
 std::pair<int64_t, int64_t> scaled_size(const InputSpec& spec, int64_t width, int64_t height) {
     const int64_t W = spec.width, H = spec.height;
     switch (spec.resize) {
-        case ResizeMode::stretch:
-            return {W, H};
+        case ResizeMode::stretch: return {W, H};
         case ResizeMode::shorter_side: {
             const int64_t side = spec.shorter_side > 0 ? spec.shorter_side : std::max(W, H);
             if (width <= height) return {side, side * height / width};
@@ -81,15 +85,15 @@ std::pair<int64_t, int64_t> scaled_size(const InputSpec& spec, int64_t width, in
             const double image_ratio = static_cast<double>(width) / static_cast<double>(height);
             const double input_ratio = static_cast<double>(W) / static_cast<double>(H);
             if (image_ratio > input_ratio)
-                return {W, std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(static_cast<double>(height) /
-                                                                                   static_cast<double>(width) *
-                                                                                   static_cast<double>(W))),
-                                               1, H)};
+                return {W, std::clamp<int64_t>(
+                               static_cast<int64_t>(std::nearbyint(
+                                   static_cast<double>(height) / static_cast<double>(width) * static_cast<double>(W))),
+                               1, H)};
             if (image_ratio < input_ratio)
-                return {std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(static_cast<double>(width) /
-                                                                                static_cast<double>(height) *
-                                                                                static_cast<double>(H))),
-                                            1, W),
+                return {std::clamp<int64_t>(
+                            static_cast<int64_t>(std::nearbyint(static_cast<double>(width) /
+                                                                static_cast<double>(height) * static_cast<double>(H))),
+                            1, W),
                         H};
             return {W, H};
         }
@@ -131,8 +135,10 @@ bool Preprocessor::wants_row(int64_t y) const {
     int64_t lo = down_.begin(), hi = down_.end();
     while (lo < hi) {
         const int64_t mid = (lo + hi) / 2;
-        if (down_.first[mid] + down_.count[mid] <= y) lo = mid + 1;
-        else hi = mid;
+        if (down_.first[mid] + down_.count[mid] <= y)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < down_.end() && down_.first[lo] <= y;
 }
@@ -172,8 +178,10 @@ void Preprocessor::add_row(int64_t y, const void* samples) {
     if (x_begin == x_end) return;
     const int64_t x0 = across_.first[x_begin], x1 = across_.first[x_end - 1] + across_.count[x_end - 1];
     const bool bgr = spec_.channel_order == ChannelOrder::bgr && C == 3;
-    if (format_.bits == 8) convert_row(static_cast<const uint8_t*>(samples), format_, C, bgr, x0, x1, line_.data());
-    else convert_row(static_cast<const uint16_t*>(samples), format_, C, bgr, x0, x1, line_.data());
+    if (format_.bits == 8)
+        convert_row(static_cast<const uint8_t*>(samples), format_, C, bgr, x0, x1, line_.data());
+    else
+        convert_row(static_cast<const uint16_t*>(samples), format_, C, bgr, x0, x1, line_.data());
 
     // Across: each output pixel from its source pixels.
     for (int64_t i = x_begin; i < x_end; ++i) {

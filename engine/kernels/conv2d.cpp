@@ -84,15 +84,16 @@ PaddedGrid padded_grid(const Window2d& w, int64_t in_h, int64_t in_w) {
 // The rows of input channels [i0, i1) of the packed columns (gemm.h's panel layout, `taps` rows per
 // panel) of the output pixels [p0, p1): row (i*kh + ky)*kw + kx of a panel holds, for each of its
 // pixels, the value its tap (ky, kx) reads from channel i. The panels' unused columns are zero.
-void pack_columns(const float* padded, const PaddedGrid& grid, int64_t i0, int64_t i1, const Window2d& w,
-                  int64_t out_w, int64_t taps, int64_t p0, int64_t p1, float* packed) {
+void pack_columns(const float* padded, const PaddedGrid& grid, int64_t i0, int64_t i1, const Window2d& w, int64_t out_w,
+                  int64_t taps, int64_t p0, int64_t p1, float* packed) {
     const int64_t kernel_taps = w.kernel_h * w.kernel_w, rows = (i1 - i0) * kernel_taps;
     // Where row (i, ky, kx) reads for output pixel (0, 0).
     std::vector<int64_t> tap_offset(static_cast<size_t>(rows));
     for (int64_t i = i0, r = 0; i < i1; ++i)
         for (int64_t ky = 0; ky < w.kernel_h; ++ky)
             for (int64_t kx = 0; kx < w.kernel_w; ++kx, ++r)
-                tap_offset[static_cast<size_t>(r)] = i * grid.floats() + ky * w.dilation_h * grid.pw + kx * w.dilation_w;
+                tap_offset[static_cast<size_t>(r)] =
+                    i * grid.floats() + ky * w.dilation_h * grid.pw + kx * w.dilation_w;
     for (int64_t j = 0; j < gemm_panels(p1 - p0); ++j) {
         const int64_t q0 = p0 + j * kGemmPanel, count = std::min(p1 - q0, kGemmPanel);
         float* panel = packed + j * taps * kGemmPanel + i0 * kernel_taps * kGemmPanel;
@@ -124,7 +125,8 @@ void pack_columns(const float* padded, const PaddedGrid& grid, int64_t i0, int64
             v0 += length;
         }
         if (count < kGemmPanel)
-            for (int64_t r = 0; r < rows; ++r) std::fill(panel + r * kGemmPanel + count, panel + (r + 1) * kGemmPanel, 0.0f);
+            for (int64_t r = 0; r < rows; ++r)
+                std::fill(panel + r * kGemmPanel + count, panel + (r + 1) * kGemmPanel, 0.0f);
     }
 }
 
@@ -139,8 +141,8 @@ int64_t conv2d_gemm_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, i
     return in_per_group * padded_grid(p.window, in_h, in_w).floats() + gemm_packed_size(taps, out_h * out_w);
 }
 
-void conv2d_gemm(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input,
-                 Tensor& output, ThreadPool& pool) {
+void conv2d_gemm(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input, Tensor& output,
+                 ThreadPool& pool) {
     const Window2d& w = p.window;
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];
@@ -158,7 +160,8 @@ void conv2d_gemm(const ConvParams& p, const float* weight, Epilogue epilogue, co
     // pack_columns write every value.
     thread_local std::vector<float> padded_scratch, columns_scratch;
     float* padded = thread_scratch(padded_scratch, in_per_group * grid.floats());
-    float* columns = own_columns ? nullptr : thread_scratch(columns_scratch, gemm_packed_size(taps, rows_per_wave * out_w));
+    float* columns =
+        own_columns ? nullptr : thread_scratch(columns_scratch, gemm_packed_size(taps, rows_per_wave * out_w));
 
     for (int64_t n = 0; n < batch; ++n)
         for (int64_t g = 0; g < p.groups; ++g) {
@@ -179,19 +182,23 @@ void conv2d_gemm(const ConvParams& p, const float* weight, Epilogue epilogue, co
                         const int64_t q0 = chunk * kOwnPanels * kGemmPanel;
                         const int64_t q1 = std::min(p1 - p0, q0 + kOwnPanels * kGemmPanel);
                         thread_local std::vector<float> slice_scratch;
-                        float* slice = thread_scratch(slice_scratch, gemm_packed_size(slice_channels * kernel_taps, q1 - q0));
+                        float* slice =
+                            thread_scratch(slice_scratch, gemm_packed_size(slice_channels * kernel_taps, q1 - q0));
                         for (int64_t i0 = 0; i0 < in_per_group; i0 += slice_channels) {
-                            const int64_t i1 = std::min(in_per_group, i0 + slice_channels), depth = (i1 - i0) * kernel_taps;
-                            pack_columns(padded + i0 * grid.floats(), grid, 0, i1 - i0, w, out_w, depth, p0 + q0, p0 + q1, slice);
-                            gemm_packed(out_per_group, q1 - q0, depth, kernel + i0 * kernel_taps, taps, slice, out + q0,
-                                        pixels, {i0 == 0 ? bias : nullptr, i1 == in_per_group ? epilogue.activation : Activation{}}, i0 > 0);
+                            const int64_t i1 = std::min(in_per_group, i0 + slice_channels),
+                                          depth = (i1 - i0) * kernel_taps;
+                            pack_columns(padded + i0 * grid.floats(), grid, 0, i1 - i0, w, out_w, depth, p0 + q0,
+                                         p0 + q1, slice);
+                            gemm_packed(
+                                out_per_group, q1 - q0, depth, kernel + i0 * kernel_taps, taps, slice, out + q0, pixels,
+                                {i0 == 0 ? bias : nullptr, i1 == in_per_group ? epilogue.activation : Activation{}},
+                                i0 > 0);
                         }
                     });
                     continue;
                 }
-                run_chunks(pool, in_per_group, taps * (p1 - p0), [&](int64_t i) {
-                    pack_columns(padded, grid, i, i + 1, w, out_w, taps, p0, p1, columns);
-                });
+                run_chunks(pool, in_per_group, taps * (p1 - p0),
+                           [&](int64_t i) { pack_columns(padded, grid, i, i + 1, w, out_w, taps, p0, p1, columns); });
                 const int64_t pixel_chunks = (panels + kSharedPanels - 1) / kSharedPanels;
                 const int64_t tiles = (out_per_group + kGemmRows - 1) / kGemmRows;
                 const int64_t channel_chunks_wanted = (kMinChunks + pixel_chunks - 1) / pixel_chunks;

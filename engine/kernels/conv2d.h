@@ -32,7 +32,7 @@ void conv2d_reference(const ConvParams& p, const std::vector<float>& weight, con
 // columns, shared by the threads) for an input map of in_h x in_w and output map of out_h x out_w.
 int64_t conv2d_gemm_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w);
 
-void conv2d_gemm(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input,
-                 Tensor& output, ThreadPool& pool);
+void conv2d_gemm(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input, Tensor& output,
+                 ThreadPool& pool);
 
 }  // namespace gapnet

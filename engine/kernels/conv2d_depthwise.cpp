@@ -8,8 +8,8 @@ namespace gapnet {
 
 bool depthwise_applies(const ConvParams& p) { return p.groups > 1 && p.groups == p.in_channels; }
 
-void conv2d_depthwise(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input,
-                      Tensor& output, ThreadPool& pool) {
+void conv2d_depthwise(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input, Tensor& output,
+                      ThreadPool& pool) {
     const Window2d& w = p.window;
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];

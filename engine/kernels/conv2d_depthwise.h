@@ -13,7 +13,7 @@ namespace gapnet {
 
 bool depthwise_applies(const ConvParams& p);  // groups == in_channels
 
-void conv2d_depthwise(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input,
-                      Tensor& output, ThreadPool& pool);
+void conv2d_depthwise(const ConvParams& p, const float* weight, Epilogue epilogue, const Tensor& input, Tensor& output,
+                      ThreadPool& pool);
 
 }  // namespace gapnet

@@ -42,7 +42,7 @@ using Vec = Vec16;
 struct Grid {
     int64_t in_channels, plane, pw;  // the padded input: plane = PH * PW
     int64_t kh, kw, dh, dw;
-    int64_t taps;                    // in_channels * kh * kw, a weight row
+    int64_t taps;  // in_channels * kh * kw, a weight row
     int64_t out_h, out_w;
 };
 
@@ -84,8 +84,7 @@ void tile(const Grid& g, const float* padded, const float* weight, int64_t oc0, 
         const int64_t j1 = std::min(j0 + Nr * kLanes, (g.out_h - 1) * g.pw + g.out_w);
         // the row segments of [j0, j1): from (y, x0) to the row's end, or to j1
         for (int64_t y = j0 / g.pw, x0 = j0 % g.pw, j = j0; j < j1; ++y, j += g.pw - x0, x0 = 0)
-            if (x0 < g.out_w)
-                copy_floats(dst + y * g.out_w + x0, values + (j - j0), std::min(g.out_w - x0, j1 - j));
+            if (x0 < g.out_w) copy_floats(dst + y * g.out_w + x0, values + (j - j0), std::min(g.out_w - x0, j1 - j));
     }
 }
 
@@ -163,11 +162,13 @@ template <int Vecs>
 void any_channel_tile(int64_t px, const Grid& g, const float* padded, const float* w, int64_t y, int64_t x0,
                       int64_t oc0, int64_t channels, Epilogue epilogue, float* out) {
     switch (px) {
+        // clang-format off
 #define GAPNET_TILE(P) \
     case P: return channel_tile<P, Vecs>(g, padded, w, y, x0, oc0, channels, epilogue, out);
         GAPNET_TILE(1) GAPNET_TILE(2) GAPNET_TILE(3) GAPNET_TILE(4) GAPNET_TILE(5) GAPNET_TILE(6) GAPNET_TILE(7)
         GAPNET_TILE(8) GAPNET_TILE(9) GAPNET_TILE(10) GAPNET_TILE(11) GAPNET_TILE(12) GAPNET_TILE(13) GAPNET_TILE(14)
 #undef GAPNET_TILE
+        // clang-format on
     }
 }
 static_assert(kRowPixels == 14, "any_channel_tile instantiates tiles of 1 to 14 pixels");
@@ -214,16 +215,16 @@ void vector_tiles(const Grid& g, const Layout& l, int64_t out_channels, const fl
         for (int64_t group = chunk / channel_chunks * span; group < group_end; ++group) {
             const int64_t v0 = group * per_group, nr = std::min(per_group, l.vectors - v0);
             for (int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += mr)
-                any_tile(static_cast<int>(std::min<int64_t>(mr, oc_end - oc0)), static_cast<int>(nr), g, padded,
-                         weight, oc0, v0 * kLanes, epilogue, out);
+                any_tile(static_cast<int>(std::min<int64_t>(mr, oc_end - oc0)), static_cast<int>(nr), g, padded, weight,
+                         oc0, v0 * kLanes, epilogue, out);
         }
     });
 }
 
 // One sample's output with output channels in the vector lanes. Chunks run block by block (a
 // block's packed weights, up to 590 KB for 512 input channels, stay in L2 for its span of rows).
-void channel_tiles(const Grid& g, int64_t out_channels, const float* padded, const float* packed,
-                   Epilogue epilogue, float* out, ThreadPool& pool) {
+void channel_tiles(const Grid& g, int64_t out_channels, const float* padded, const float* packed, Epilogue epilogue,
+                   float* out, ThreadPool& pool) {
     const int64_t blocks = (out_channels + kChannelBlock - 1) / kChannelBlock;
     const int64_t row_tiles = (g.out_w + kRowPixels - 1) / kRowPixels;  // as even as they can be
     const int64_t rows = std::clamp<int64_t>(kMinRowsWork / (kChannelBlock * g.taps * g.out_w), 1, g.out_h);
@@ -246,9 +247,7 @@ void channel_tiles(const Grid& g, int64_t out_channels, const float* padded, con
 
 }  // namespace
 
-bool direct_applies(const ConvParams& p) {
-    return p.groups == 1 && p.window.stride_h == 1 && p.window.stride_w == 1;
-}
+bool direct_applies(const ConvParams& p) { return p.groups == 1 && p.window.stride_h == 1 && p.window.stride_w == 1; }
 
 bool direct_channel_tiles(const ConvParams& p) {
     // At least a block of output channels: the packed copy then takes at most twice the weights.
@@ -285,8 +284,9 @@ void conv2d_direct(const ConvParams& p, const float* weight, const float* packed
     if (l.vectors == 0) return;
     if (direct_channel_tiles(p) && packed == nullptr)
         throw std::logic_error("conv2d_direct: channel tiles need the weights of direct_pack_weights");
-    const Grid g{p.in_channels, l.ph * l.pw, l.pw, w.kernel_h, w.kernel_w, w.dilation_h, w.dilation_w,
-                 p.in_channels * w.kernel_h * w.kernel_w, l.out_h, l.out_w};
+    const Grid g{p.in_channels, l.ph * l.pw,  l.pw,         w.kernel_h,
+                 w.kernel_w,    w.dilation_h, w.dilation_w, p.in_channels * w.kernel_h * w.kernel_w,
+                 l.out_h,       l.out_w};
     // The calling thread's scratch, shared with the workers.
     thread_local std::vector<float> padded_scratch;
     float* padded = thread_scratch(padded_scratch, l.floats);

@@ -34,12 +34,8 @@ constexpr double kG[6][3] = {
     {0, 0, 1.0 / 2},
 };
 constexpr float kBT[6][6] = {
-    {2, -3, -4, 3, 2, 0},
-    {0, -2, 1, 5, 2, 0},
-    {0, -2, 5, -1, -2, 0},
-    {0, 2, 1, -2, -1, 0},
-    {0, 1, -2, -1, 2, 0},
-    {0, 2, -3, -4, 3, 2},
+    {2, -3, -4, 3, 2, 0}, {0, -2, 1, 5, 2, 0},  {0, -2, 5, -1, -2, 0},
+    {0, 2, 1, -2, -1, 0}, {0, 1, -2, -1, 2, 0}, {0, 2, -3, -4, 3, 2},
 };
 
 // Tiles are processed in waves of whole tile rows (a tile row: one sample's 4 output rows), a wave
@@ -135,10 +131,11 @@ void transform_input(const float* in, int64_t sample_stride, int64_t in_h, int64
         Vec d[6][6], rows[6][6], out[6][6];
         for (int k = 0; k < 6; ++k)
             for (int l = 0; l < 6; ++l) d[k][l] = load16(patch[k][l]);
-        for (int k = 0; k < 6; ++k) apply<6, 6, kBT>(&d[k][0], 1, &rows[k][0], 1);      // d B, row by row
+        for (int k = 0; k < 6; ++k) apply<6, 6, kBT>(&d[k][0], 1, &rows[k][0], 1);    // d B, row by row
         for (int j = 0; j < 6; ++j) apply<6, 6, kBT>(&rows[0][j], 6, &out[0][j], 6);  // B^T (d B)
         for (int xi = 0; xi < 36; ++xi)
-            std::memcpy(v + xi * position_stride + t0, &out[xi / 6][xi % 6], static_cast<size_t>(lanes) * sizeof(float));
+            std::memcpy(v + xi * position_stride + t0, &out[xi / 6][xi % 6],
+                        static_cast<size_t>(lanes) * sizeof(float));
     }
 }
 
@@ -230,8 +227,8 @@ int64_t winograd_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, bool
            (filters_cached ? 0 : kPositions * kFilterBlock * p.in_channels);
 }
 
-void conv2d_winograd(const ConvParams& p, const float* u, const float* weight, Epilogue epilogue,
-                     const Tensor& input, Tensor& output, ThreadPool& pool) {
+void conv2d_winograd(const ConvParams& p, const float* u, const float* weight, Epilogue epilogue, const Tensor& input,
+                     Tensor& output, ThreadPool& pool) {
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
     const int64_t in_channels = p.in_channels, out_channels = p.out_channels;
     const Geometry g = geometry(p, in_h, in_w);
@@ -244,9 +241,9 @@ void conv2d_winograd(const ConvParams& p, const float* u, const float* weight, E
 
     for (int64_t row0 = 0; row0 < rows; row0 += g.wave_rows) {
         const int64_t row1 = std::min(row0 + g.wave_rows, rows);
-        const int64_t tiles = (row1 - row0) * g.tiles_w;  // this wave's, the GEMMs' width
-        float* v = scratch;                                 // V[36][in_channels][tiles]
-        float* m = scratch + kPositions * in_channels * tiles;  // M[36][out_channels][tiles]
+        const int64_t tiles = (row1 - row0) * g.tiles_w;         // this wave's, the GEMMs' width
+        float* v = scratch;                                      // V[36][in_channels][tiles]
+        float* m = scratch + kPositions * in_channels * tiles;   // M[36][out_channels][tiles]
         const int64_t transform_work = kPositions * 12 * tiles;  // per channel, in multiply-adds, roughly
 
         const Tiles wave{row0, g.tiles_h, g.tiles_w};
@@ -278,9 +275,9 @@ void conv2d_winograd(const ConvParams& p, const float* u, const float* weight, E
             });
         }
         run_chunks(pool, out_channels, transform_work * out_channels, [&](int64_t oc) {
-            transform_output(m + oc * tiles, out_channels * tiles, wave, tiles, epilogue.bias ? epilogue.bias[oc] : 0.0f,
-                             epilogue.activation, output.ptr() + oc * g.out_h * g.out_w, out_channels * g.out_h * g.out_w,
-                             g.out_h, g.out_w);
+            transform_output(m + oc * tiles, out_channels * tiles, wave, tiles,
+                             epilogue.bias ? epilogue.bias[oc] : 0.0f, epilogue.activation,
+                             output.ptr() + oc * g.out_h * g.out_w, out_channels * g.out_h * g.out_w, g.out_h, g.out_w);
         });
     }
 }

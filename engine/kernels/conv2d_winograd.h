@@ -52,7 +52,7 @@ bool winograd_applies(const ConvParams& p);
 
 // output = epilogue(conv(input)). `u`: the filters from winograd_filter, or null to transform
 // `weight` ([out, in, 3, 3]) into scratch on each call.
-void conv2d_winograd(const ConvParams& p, const float* u, const float* weight, Epilogue epilogue,
-                     const Tensor& input, Tensor& output, ThreadPool& pool);
+void conv2d_winograd(const ConvParams& p, const float* u, const float* weight, Epilogue epilogue, const Tensor& input,
+                     Tensor& output, ThreadPool& pool);
 
 }  // namespace gapnet

@@ -22,8 +22,8 @@ void dense_reference(int64_t in, int64_t out, const std::vector<float>& weight, 
     }
 }
 
-void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue, const Tensor& input,
-                Tensor& output, ThreadPool& pool, bool backwards) {
+void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue, const Tensor& input, Tensor& output,
+                ThreadPool& pool, bool backwards) {
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const int64_t batch = input.shape[0];
     // The block's outputs, bias added and activation applied.
@@ -53,8 +53,10 @@ void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue,
             const int64_t b0 = blocks * t / threads, b1 = blocks * (t + 1) / threads;
             for (int64_t i = 0; i < b1 - b0; ++i) gemv(backwards ? b1 - 1 - i : b0 + i);
         };
-        if (threads == 1) run_share(0);
-        else pool.on_each_thread(run_share);
+        if (threads == 1)
+            run_share(0);
+        else
+            pool.on_each_thread(run_share);
         return;
     }
     // 64 outputs a chunk: a 3136-input layer's block is 800 KB of weights, cut into 8 for 500 outputs.

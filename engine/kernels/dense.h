@@ -23,7 +23,7 @@ namespace gapnet {
 void dense_reference(int64_t in, int64_t out, const std::vector<float>& weight, const std::vector<float>& bias,
                      const Tensor& input, Tensor& output);
 
-void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue, const Tensor& input,
-                Tensor& output, ThreadPool& pool, bool backwards = false);
+void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue, const Tensor& input, Tensor& output,
+                ThreadPool& pool, bool backwards = false);
 
 }  // namespace gapnet

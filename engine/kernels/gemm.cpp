@@ -62,9 +62,10 @@ void tile(int64_t depth, const float* a, int64_t lda, const float* b, float* c, 
     }
 }
 
-void any_tile(int64_t rows, int vecs, int64_t depth, const float* a, int64_t lda, const float* b, float* c,
-              int64_t ldc, int64_t cols, const float* bias, bool first, Activation activation) {
+void any_tile(int64_t rows, int vecs, int64_t depth, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+              int64_t cols, const float* bias, bool first, Activation activation) {
     switch (rows * 2 + vecs - 1) {
+        // clang-format off
 #define GAPNET_TILE(R, V) \
     case R * 2 + V - 1: return tile<R, V>(depth, a, lda, b, c, ldc, cols, bias, first, activation);
 #define GAPNET_TILES(R) GAPNET_TILE(R, 1) GAPNET_TILE(R, 2)
@@ -72,6 +73,7 @@ void any_tile(int64_t rows, int vecs, int64_t depth, const float* a, int64_t lda
         GAPNET_TILES(7) GAPNET_TILES(8) GAPNET_TILES(9) GAPNET_TILES(10) GAPNET_TILES(11) GAPNET_TILES(12)
 #undef GAPNET_TILES
 #undef GAPNET_TILE
+        // clang-format on
     }
 }
 

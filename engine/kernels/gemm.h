@@ -24,8 +24,8 @@
 
 namespace gapnet {
 
-inline constexpr int64_t kGemmPanel = 32;  // columns of a packed panel of B
-inline constexpr int64_t kGemmRows = 12;   // rows of a micro-tile
+inline constexpr int64_t kGemmPanel = 32;   // columns of a packed panel of B
+inline constexpr int64_t kGemmRows = 12;    // rows of a micro-tile
 inline constexpr int64_t kGemmDepth = 256;  // k per block, at most
 
 inline int64_t gemm_panels(int64_t n) { return (n + kGemmPanel - 1) / kGemmPanel; }

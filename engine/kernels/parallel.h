@@ -15,7 +15,8 @@ namespace gapnet {
 // workers and collecting them costs a few microseconds, the time of ~100k multiply-adds.
 inline constexpr int64_t kMinParallelWork = 100'000;
 
-inline void run_chunks(ThreadPool& pool, int64_t chunks, int64_t total_work, const std::function<void(int64_t)>& chunk) {
+inline void run_chunks(ThreadPool& pool, int64_t chunks, int64_t total_work,
+                       const std::function<void(int64_t)>& chunk) {
     if (pool.size() == 1 || chunks <= 1 || total_work < kMinParallelWork) {
         for (int64_t i = 0; i < chunks; ++i) chunk(i);
         return;

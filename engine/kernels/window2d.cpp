@@ -13,8 +13,8 @@ namespace {
 // dilation*(k-1) + 1; with ceil_mode a last window starting in the trailing padding is dropped.
 // So a window may hang past the input with ceil_mode (a 2-wide pool on a 1-wide map gives 1 output),
 // but without it the dilated kernel must fit in the padded input.
-int64_t axis_output(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_before,
-                    int64_t pad_after, bool ceil_mode, const char* axis) {
+int64_t axis_output(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_before, int64_t pad_after,
+                    bool ceil_mode, const char* axis) {
     const int64_t padded = in + pad_before + pad_after;
     const int64_t extent = dilation * (kernel - 1) + 1;
     const int64_t numerator = padded - extent + (ceil_mode ? stride - 1 : 0);
@@ -49,8 +49,7 @@ Shape Window2d::pooled_shape(const Shape& input) const {
 
 void Window2d::check_pads_smaller_than_kernel() const {
     if (pad_top >= kernel_h || pad_bottom >= kernel_h || pad_left >= kernel_w || pad_right >= kernel_w)
-        throw Error("each pad must be smaller than the kernel, so that every window covers the input",
-                    "padding");
+        throw Error("each pad must be smaller than the kernel, so that every window covers the input", "padding");
 }
 
 }  // namespace gapnet

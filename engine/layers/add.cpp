@@ -12,7 +12,8 @@ Shape Add::output_shape(const Shapes& inputs) const {
     for (size_t i = 1; i < inputs.size(); ++i)
         if (inputs[i] != inputs[0])
             throw Error("shape " + to_string(inputs[i]) + " differs from inputs[0]'s " + to_string(inputs[0]) +
-                            " (add needs inputs of one shape)", "inputs[" + std::to_string(i) + "]");
+                            " (add needs inputs of one shape)",
+                        "inputs[" + std::to_string(i) + "]");
     return inputs.at(0);
 }
 
@@ -34,7 +35,8 @@ void FusedAdd::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) c
     run_blocks(pool, output.size(), 2, [&](int64_t begin, int64_t end) {
         float* y = output.ptr();
         int64_t i = begin;  // a vector at a time (the activation's kind tested once per 16 values)
-        for (; i + kVec16Lanes <= end; i += kVec16Lanes) store16(y + i, activation_(load16(y + i) + load16(residual + i)));
+        for (; i + kVec16Lanes <= end; i += kVec16Lanes)
+            store16(y + i, activation_(load16(y + i) + load16(residual + i)));
         for (; i < end; ++i) y[i] = activation_(y[i] + residual[i]);
     });
 }

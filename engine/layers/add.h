@@ -37,7 +37,9 @@ public:
     int64_t parameter_count() const override { return producer_.parameter_count(); }
     int64_t macs(const Shapes& inputs) const override { return producer_.macs(inputs.at(0)); }
     int64_t work(const Shapes& inputs) const override { return producer_.work(inputs.at(0)); }
-    int64_t workspace_elements(const Shapes& inputs) const override { return producer_.workspace_elements(inputs.at(0)); }
+    int64_t workspace_elements(const Shapes& inputs) const override {
+        return producer_.workspace_elements(inputs.at(0));
+    }
     int64_t prepared_elements(const Shapes& inputs) const override { return producer_.prepared_elements(inputs.at(0)); }
     void forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const override;
     // Absorbs a following activation.

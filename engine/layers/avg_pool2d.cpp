@@ -6,8 +6,7 @@
 
 namespace gapnet {
 
-AvgPool2d::AvgPool2d(Window2d window, bool count_include_pad)
-    : w_(window), count_include_pad_(count_include_pad) {
+AvgPool2d::AvgPool2d(Window2d window, bool count_include_pad) : w_(window), count_include_pad_(count_include_pad) {
     w_.check_pads_smaller_than_kernel();
 }
 

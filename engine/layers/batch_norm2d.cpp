@@ -7,9 +7,8 @@
 
 namespace gapnet {
 
-BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, std::vector<float> weight,
-                         std::vector<float> bias, std::vector<float> running_mean,
-                         std::vector<float> running_var)
+BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, std::vector<float> weight, std::vector<float> bias,
+                         std::vector<float> running_mean, std::vector<float> running_var)
     : num_features_(num_features), scale_(num_features), shift_(num_features) {
     const auto n = static_cast<size_t>(num_features);
     if (num_features < 1) throw Error("must be positive", "num_features");
@@ -39,15 +38,16 @@ std::unique_ptr<Layer> BatchNorm2d::create(LayerConfig& config) {
     for (size_t i = 0; i < var->size(); ++i)
         if ((*var)[i] < 0) config.fail("running_var", "value " + std::to_string(i) + " is negative");
     return std::make_unique<BatchNorm2d>(c, eps, weight ? std::move(*weight) : std::vector<float>{},
-                                         bias ? std::move(*bias) : std::vector<float>{},
-                                         std::move(*mean), std::move(*var));
+                                         bias ? std::move(*bias) : std::vector<float>{}, std::move(*mean),
+                                         std::move(*var));
 }
 
 Shape BatchNorm2d::output_shape(const Shape& input) const {
     if (input.size() != 3) throw Error("needs a C x H x W input, got " + to_string(input), "num_features");
     if (input[0] != num_features_)
-        throw Error("is " + std::to_string(num_features_) + " but the input has " +
-                        std::to_string(input[0]) + (input[0] == 1 ? " channel" : " channels"), "num_features");
+        throw Error("is " + std::to_string(num_features_) + " but the input has " + std::to_string(input[0]) +
+                        (input[0] == 1 ? " channel" : " channels"),
+                    "num_features");
     return input;
 }
 

@@ -19,21 +19,23 @@ Shape Conv2d::weight_shape(const Params& p) {
 }
 
 Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias) : p_(params) {
-    if (p_.in_channels < 1 || p_.out_channels < 1 || p_.groups < 1)
-        throw Error("channels and groups must be positive");
+    if (p_.in_channels < 1 || p_.out_channels < 1 || p_.groups < 1) throw Error("channels and groups must be positive");
     if (p_.in_channels % p_.groups != 0)
         throw Error("in_channels " + std::to_string(p_.in_channels) + " is not divisible by groups " +
-                        std::to_string(p_.groups), "groups");
+                        std::to_string(p_.groups),
+                    "groups");
     if (p_.out_channels % p_.groups != 0)
         throw Error("out_channels " + std::to_string(p_.out_channels) + " is not divisible by groups " +
-                        std::to_string(p_.groups), "groups");
+                        std::to_string(p_.groups),
+                    "groups");
     p_.window.ceil_mode = false;
     if (static_cast<int64_t>(weight.size()) != element_count(weight_shape(p_)))
-        throw Error(std::to_string(weight.size()) + " values, shape " + to_string(weight_shape(p_)) +
-                        " needs " + std::to_string(element_count(weight_shape(p_))), "weight");
+        throw Error(std::to_string(weight.size()) + " values, shape " + to_string(weight_shape(p_)) + " needs " +
+                        std::to_string(element_count(weight_shape(p_))),
+                    "weight");
     if (!bias.empty() && static_cast<int64_t>(bias.size()) != p_.out_channels)
-        throw Error(std::to_string(bias.size()) + " values, out_channels is " +
-                        std::to_string(p_.out_channels), "bias");
+        throw Error(std::to_string(bias.size()) + " values, out_channels is " + std::to_string(p_.out_channels),
+                    "bias");
     parameters_ = prepare(p_, std::move(weight), std::move(bias));
 }
 
@@ -81,7 +83,8 @@ bool winograd_suits(const Conv2d::Params& p) {
 
 }  // namespace
 
-std::shared_ptr<const Conv2d::Parameters> Conv2d::prepare(const Params& p, std::vector<float> weight, std::vector<float> bias) {
+std::shared_ptr<const Conv2d::Parameters> Conv2d::prepare(const Params& p, std::vector<float> weight,
+                                                          std::vector<float> bias) {
     auto parameters = std::make_shared<Parameters>();
     parameters->weight = std::move(weight);
     parameters->bias = std::move(bias);
@@ -106,17 +109,15 @@ std::unique_ptr<Layer> Conv2d::create(LayerConfig& config) {
 }
 
 Shape Conv2d::output_shape(const Shape& input) const {
-    if (input.size() != 3)
-        throw Error("needs a C x H x W input, got " + to_string(input), "in_channels");
+    if (input.size() != 3) throw Error("needs a C x H x W input, got " + to_string(input), "in_channels");
     if (input[0] != p_.in_channels)
-        throw Error("is " + std::to_string(p_.in_channels) + " but the input has " +
-                        std::to_string(input[0]) + (input[0] == 1 ? " channel" : " channels"), "in_channels");
+        throw Error("is " + std::to_string(p_.in_channels) + " but the input has " + std::to_string(input[0]) +
+                        (input[0] == 1 ? " channel" : " channels"),
+                    "in_channels");
     return {p_.out_channels, p_.window.output_h(input[1]), p_.window.output_w(input[2])};
 }
 
-int64_t Conv2d::parameter_count() const {
-    return static_cast<int64_t>(weight().size() + bias().size());
-}
+int64_t Conv2d::parameter_count() const { return static_cast<int64_t>(weight().size() + bias().size()); }
 
 int64_t Conv2d::macs(const Shape& input) const {
     const Shape out = output_shape(input);
@@ -226,11 +227,11 @@ std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next, int, int next_input
         const size_t per_channel = w.size() / b.size();
         for (size_t oc = 0; oc < b.size(); ++oc) {
             const double scale = bn->scale()[oc];
-            for (size_t i = oc * per_channel; i < (oc + 1) * per_channel; ++i)
-                w[i] = static_cast<float>(w[i] * scale);
+            for (size_t i = oc * per_channel; i < (oc + 1) * per_channel; ++i) w[i] = static_cast<float>(w[i] * scale);
             b[oc] = static_cast<float>((bias().empty() ? 0.0 : bias()[oc]) * scale + bn->shift()[oc]);
         }
-        return std::unique_ptr<Layer>(new Conv2d(p_, prepare(p_, std::move(w), std::move(b)), Activation{}, preferred_));
+        return std::unique_ptr<Layer>(
+            new Conv2d(p_, prepare(p_, std::move(w), std::move(b)), Activation{}, preferred_));
     }
     return nullptr;
 }

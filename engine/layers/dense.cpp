@@ -11,7 +11,8 @@ Dense::Dense(int64_t in_features, int64_t out_features, std::vector<float> weigh
     if (in_ < 1 || out_ < 1) throw Error("in_features and out_features must be positive");
     if (static_cast<int64_t>(weight.size()) != in_ * out_)
         throw Error(std::to_string(weight.size()) + " values, shape [" + std::to_string(out_) + "," +
-                        std::to_string(in_) + "] needs " + std::to_string(in_ * out_), "weight");
+                        std::to_string(in_) + "] needs " + std::to_string(in_ * out_),
+                    "weight");
     if (!bias.empty() && static_cast<int64_t>(bias.size()) != out_)
         throw Error(std::to_string(bias.size()) + " values, out_features is " + std::to_string(out_), "bias");
     auto parameters = std::make_shared<Parameters>();
@@ -34,11 +35,12 @@ std::unique_ptr<Layer> Dense::create(LayerConfig& config) {
 
 Shape Dense::output_shape(const Shape& input) const {
     if (input.size() != 1)
-        throw Error("needs a vector input, got " + to_string(input) +
-                        " (put a flatten or a global pool before it)", "in_features");
+        throw Error("needs a vector input, got " + to_string(input) + " (put a flatten or a global pool before it)",
+                    "in_features");
     if (input[0] != in_)
         throw Error("is " + std::to_string(in_) + " but the input has " + std::to_string(input[0]) +
-                        (input[0] == 1 ? " feature" : " features"), "in_features");
+                        (input[0] == 1 ? " feature" : " features"),
+                    "in_features");
     return {out_};
 }
 

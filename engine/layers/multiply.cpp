@@ -14,8 +14,8 @@ Shape Multiply::output_shape(const Shapes& inputs) const {
     for (size_t i = 0; i < inputs.size(); ++i) {
         const Shape& in = inputs[i];
         if (in != out && !(in.size() == 1 && out.size() == 3 && in[0] == out[0]))
-            throw Error("shape " + to_string(in) + " fits neither the output " + to_string(out) +
-                            " nor its channels" + (out.size() == 3 ? " [" + std::to_string(out[0]) + "]" : "") +
+            throw Error("shape " + to_string(in) + " fits neither the output " + to_string(out) + " nor its channels" +
+                            (out.size() == 3 ? " [" + std::to_string(out[0]) + "]" : "") +
                             " (multiply needs equal shapes, or a per-channel vector and a feature map)",
                         "inputs[" + std::to_string(i) + "]");
     }

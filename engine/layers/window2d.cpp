@@ -12,7 +12,8 @@ std::vector<int64_t> read_pair(LayerConfig& config, const std::string& key, int6
     std::vector<int64_t> v = config.integers(key, min, fallback);
     if (v.empty()) config.fail(key, "required");
     if (v.size() == 1) v.push_back(v[0]);
-    if (v.size() != 2) config.fail(key, "expected an integer or [height, width], got " + std::to_string(v.size()) + " values");
+    if (v.size() != 2)
+        config.fail(key, "expected an integer or [height, width], got " + std::to_string(v.size()) + " values");
     return v;
 }
 
@@ -30,8 +31,10 @@ Window2d read_window(LayerConfig& config, const std::vector<int64_t>& default_ke
         w.dilation_h = dilation[0], w.dilation_w = dilation[1];
     }
     auto pad = config.integers("padding", 0, {0});
-    if (pad.size() == 1) pad = {pad[0], pad[0], pad[0], pad[0]};
-    else if (pad.size() == 2) pad = {pad[0], pad[1], pad[0], pad[1]};
+    if (pad.size() == 1)
+        pad = {pad[0], pad[0], pad[0], pad[0]};
+    else if (pad.size() == 2)
+        pad = {pad[0], pad[1], pad[0], pad[1]};
     else if (pad.size() != 4)
         config.fail("padding", "expected an integer, [h, w] or [top, left, bottom, right], got " +
                                    std::to_string(pad.size()) + " values");

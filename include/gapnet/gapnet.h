@@ -119,15 +119,15 @@ enum class HeadKind {
 // file is refused instead of exhausting memory. The defaults pass any reasonable CNN classifier.
 // (An exceeded limit's message names it as the command line sets it: --model-limit NAME=N.)
 struct Limits {
-    int64_t max_file_bytes = int64_t{1} << 30;          // model file size (1 GiB)
+    int64_t max_file_bytes = int64_t{1} << 30;  // model file size (1 GiB)
     int64_t max_layers = 10000;
-    int64_t max_tensor_elements = int64_t{1} << 28;     // values in one weight tensor (1 GiB of float32)
-    int64_t max_parameters = int64_t{1} << 29;          // values in all tensors together (2 GiB)
-    int64_t max_activation_elements = int64_t{1} << 28; // values in one layer's output (or scratch), per image
-    int64_t max_input_side = 16384;                     // model input height and width
-    int64_t max_operations = int64_t{1} << 38;          // multiply-adds, comparisons and values read (and
-                                                        // scratch values), summed over the layers, per image
-                                                        // (~2.7e11: minutes of pooling, 10x VGG-16 at 1024x1024)
+    int64_t max_tensor_elements = int64_t{1} << 28;      // values in one weight tensor (1 GiB of float32)
+    int64_t max_parameters = int64_t{1} << 29;           // values in all tensors together (2 GiB)
+    int64_t max_activation_elements = int64_t{1} << 28;  // values in one layer's output (or scratch), per image
+    int64_t max_input_side = 16384;                      // model input height and width
+    int64_t max_operations = int64_t{1} << 38;           // multiply-adds, comparisons and values read (and
+                                                         // scratch values), summed over the layers, per image
+                                                         // (~2.7e11: minutes of pooling, 10x VGG-16 at 1024x1024)
 };
 
 // The limits by name ("max_layers", ...), as command lines and messages call them.
@@ -153,8 +153,8 @@ constexpr double kDefaultVerifyTolerance = 1e-5;
 
 // The result of re-running a model file's recorded tests (inputs with the training framework's outputs).
 struct VerifyReport {
-    int64_t cases = 0;              // recorded tests; 0: the file records none
-    double largest_difference = 0;  // |v - r| / max(1, |r|), over every value of every case
+    int64_t cases = 0;                          // recorded tests; 0: the file records none
+    double largest_difference = 0;              // |v - r| / max(1, |r|), over every value of every case
     int64_t worst_case = -1, worst_index = -1;  // where it is: tests[worst_case].output[worst_index]
     float worst_value = 0, worst_expected = 0;
     bool passed = true;
@@ -214,9 +214,9 @@ struct Summary {
     int64_t head_parameters = 0;  // those of the classifier head
     int64_t macs = 0;             // multiply-accumulates per image (conv2d, dense, batch_norm2d)
     HeadKind head = HeadKind::other;
-    int64_t head_start = 0;       // the index in layers() of the head's first layer; `layers` if none
-    std::string classifier;       // all_convolutional: the conv2d layer giving one channel per class
-    std::string no_class_maps;    // why Model::class_activation_maps refuses this head; empty if it has maps
+    int64_t head_start = 0;     // the index in layers() of the head's first layer; `layers` if none
+    std::string classifier;     // all_convolutional: the conv2d layer giving one channel per class
+    std::string no_class_maps;  // why Model::class_activation_maps refuses this head; empty if it has maps
     // The most memory a forward pass holds at once for one image: the weights and what the layers
     // prepare from them, plus the working memory (activations alive together and a layer's scratch),
     // which grows with the batch: working_bytes_per_image per image.

@@ -45,8 +45,10 @@ struct HarnessFailure : std::logic_error {
 template <typename Message>
 void check(bool ok, Message&& what) {
     if (ok) return;
-    if constexpr (std::is_invocable_v<Message>) throw HarnessFailure(what());
-    else throw HarnessFailure(std::string(what));
+    if constexpr (std::is_invocable_v<Message>)
+        throw HarnessFailure(what());
+    else
+        throw HarnessFailure(std::string(what));
 }
 
 // A refusal is printed as one line, "gapnet: error: FILE: MESSAGE": its message must not be empty
@@ -83,8 +85,8 @@ inline ImageLimits image_limits() {
 
 // A parsed model is run forward only when this cheap: a model within model_limits() may still
 // legitimately need ~2^40 multiply-adds (a 2^16-value kernel over 2^18 outputs), hours under ASan.
-constexpr int64_t kMaxForwardWork = int64_t{1} << 22;          // multiply-adds / window reads
-constexpr int64_t kMaxForwardBytes = int64_t{64} << 20;        // Graph::peak_memory_bytes
+constexpr int64_t kMaxForwardWork = int64_t{1} << 22;    // multiply-adds / window reads
+constexpr int64_t kMaxForwardBytes = int64_t{64} << 20;  // Graph::peak_memory_bytes
 
 // An upper bound on forward()'s arithmetic for one sample, from the shapes alone.
 inline int64_t forward_work(const Graph& graph) {
@@ -272,7 +274,8 @@ inline void image_case(std::string_view bytes) {
 // classify` does. `brightness` is tests/models/brightness.json: the mean gray level m (0..1) of its
 // 2x2 input gives p(bright) = 1 / (1 + exp(-4 m)), so any image must give 0.5 <= p <= 0.98201379.
 // `others` are further models (e.g. an rgb one with convolutions) checked for valid probabilities.
-inline void classify_case(std::string_view bytes, const LoadedModel& brightness, const std::vector<const LoadedModel*>& others) {
+inline void classify_case(std::string_view bytes, const LoadedModel& brightness,
+                          const std::vector<const LoadedModel*>& others) {
     const ImageLimits limits = image_limits();
     const Image image = decode_image(std::string(bytes), limits);
     check_image(image, limits);

@@ -109,12 +109,18 @@ int bench_command(const std::vector<std::string>& arguments) {
     parser.integer("--iterations", iterations, 1, 1000000);
     parser.integer("--warmup", warmup, 0, 1000000);
     parser.option("--conv-algorithm", [&algorithm](const std::string& k) {
-        if (k == "gemm") algorithm = ConvAlgorithm::gemm;
-        else if (k == "winograd") algorithm = ConvAlgorithm::winograd;
-        else if (k == "direct") algorithm = ConvAlgorithm::direct;
-        else if (k == "depthwise") algorithm = ConvAlgorithm::depthwise;
-        else if (k == "auto") algorithm = ConvAlgorithm::automatic;
-        else throw UsageError("--conv-algorithm: '" + k + "' is not auto, gemm, winograd, direct or depthwise");
+        if (k == "gemm")
+            algorithm = ConvAlgorithm::gemm;
+        else if (k == "winograd")
+            algorithm = ConvAlgorithm::winograd;
+        else if (k == "direct")
+            algorithm = ConvAlgorithm::direct;
+        else if (k == "depthwise")
+            algorithm = ConvAlgorithm::depthwise;
+        else if (k == "auto")
+            algorithm = ConvAlgorithm::automatic;
+        else
+            throw UsageError("--conv-algorithm: '" + k + "' is not auto, gemm, winograd, direct or depthwise");
     });
     parser.flag("--json", json);
     parser.positional(model_path);
@@ -134,8 +140,8 @@ int bench_command(const std::vector<std::string>& arguments) {
     const double peak_gflops = fma_peak_gflops(threads);
     for (int64_t i = 0; i < warmup; ++i) model.run(input);
     const std::vector<Step> model_steps = model.steps(batch);
-    std::vector<double> latencies;                                   // ms per run
-    std::vector<std::vector<double>> step_ms(model_steps.size());    // ms per run, per step
+    std::vector<double> latencies;                                 // ms per run
+    std::vector<std::vector<double>> step_ms(model_steps.size());  // ms per run, per step
     for (int64_t i = 0; i < iterations; ++i) {
         std::vector<double> seconds;
         const auto start = std::chrono::steady_clock::now();
@@ -160,7 +166,9 @@ int bench_command(const std::vector<std::string>& arguments) {
         steps_total_ms += f.median_ms;
         steps.push_back(std::move(f));
     }
-    auto gflops = [&](int64_t macs, double ms) { return ms > 0 ? 2.0 * static_cast<double>(macs * batch) / (ms * 1e6) : 0.0; };
+    auto gflops = [&](int64_t macs, double ms) {
+        return ms > 0 ? 2.0 * static_cast<double>(macs * batch) / (ms * 1e6) : 0.0;
+    };
     const int64_t rss = peak_rss_bytes();
 
     if (json) {
@@ -200,8 +208,8 @@ int bench_command(const std::vector<std::string>& arguments) {
     }
 
     std::printf("%s: batch %lld, %d thread%s, %lld runs after %lld warm-up\n", model_path.c_str(),
-                static_cast<long long>(batch), threads, threads == 1 ? "" : "s",
-                static_cast<long long>(iterations), static_cast<long long>(warmup));
+                static_cast<long long>(batch), threads, threads == 1 ? "" : "s", static_cast<long long>(iterations),
+                static_cast<long long>(warmup));
     std::printf("  load        %10.1f ms\n", 1e3 * load_seconds);
     std::printf("  latency     %10.3f ms median, %.3f p90, %.3f min, %.3f max\n", median, p90, min, max);
     std::printf("  throughput  %10.1f images/s\n", throughput);
@@ -211,8 +219,8 @@ int bench_command(const std::vector<std::string>& arguments) {
     std::printf("  peak memory %10.1f MB (resident, load included)\n\n", static_cast<double>(rss) / 1e6);
     size_t width = 4;
     for (const StepFigures& f : steps) width = std::max(width, f.name.size());
-    std::printf("  %-*s  %-20s %-10s %10s %7s %9s %8s\n", static_cast<int>(width), "step", "type", "kernel", "median ms",
-                "share", "GFLOP/s", "of peak");
+    std::printf("  %-*s  %-20s %-10s %10s %7s %9s %8s\n", static_cast<int>(width), "step", "type", "kernel",
+                "median ms", "share", "GFLOP/s", "of peak");
     for (const StepFigures& f : steps)
         std::printf("  %-*s  %-20s %-10s %10.4f %6.1f%% %9s %8s\n", static_cast<int>(width), f.name.c_str(),
                     f.type.c_str(), f.kernel.c_str(), f.median_ms,

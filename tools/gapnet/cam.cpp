@@ -76,8 +76,8 @@ void draw_text(Canvas& canvas, int x, int y, std::string text, int scale) {
             std::memcpy(p, buffer.data() + (q * 4 + v) * 16, sizeof p);
             x0 = std::min(x0, p[0]), x1 = std::max(x1, p[0]), y0 = std::min(y0, p[1]), y1 = std::max(y1, p[1]);
         }
-        canvas.fill(x + static_cast<int>(x0) * scale, y + static_cast<int>(y0) * scale, x + static_cast<int>(x1) * scale,
-                    y + static_cast<int>(y1) * scale, 255);
+        canvas.fill(x + static_cast<int>(x0) * scale, y + static_cast<int>(y0) * scale,
+                    x + static_cast<int>(x1) * scale, y + static_cast<int>(y1) * scale, 255);
     }
 }
 
@@ -86,11 +86,12 @@ std::vector<float> image_rgb(const DecodedImage& image, int width, int height) {
     std::vector<float> rgb(static_cast<size_t>(image.width * image.height * 3));
     for (int64_t i = 0; i < image.width * image.height; ++i)
         for (int64_t k = 0; k < 3; ++k)
-            rgb[static_cast<size_t>(i * 3 + k)] = image.samples[static_cast<size_t>(i * image.channels + (image.channels >= 3 ? k : 0))];
+            rgb[static_cast<size_t>(i * 3 + k)] =
+                image.samples[static_cast<size_t>(i * image.channels + (image.channels >= 3 ? k : 0))];
     if (image.width == width && image.height == height) return rgb;
     std::vector<float> out(static_cast<size_t>(width) * height * 3);
-    stbir_resize(rgb.data(), static_cast<int>(image.width), static_cast<int>(image.height), 0, out.data(), width, height, 0,
-                 STBIR_TYPE_FLOAT, 3, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP,
+    stbir_resize(rgb.data(), static_cast<int>(image.width), static_cast<int>(image.height), 0, out.data(), width,
+                 height, 0, STBIR_TYPE_FLOAT, 3, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP,
                  width < image.width ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE,
                  height < image.height ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
     return out;
@@ -168,9 +169,9 @@ int cam_command(const std::vector<std::string>& arguments) {
     for (size_t p = 0; p < shown.size(); ++p) {
         const float* map = maps.ptr() + shown[p].index * map_h * map_w;
         std::vector<float> big(static_cast<size_t>(pw) * ph);
-        stbir_resize(map, static_cast<int>(map_w), static_cast<int>(map_h), 0, big.data(), pw, ph, 0,
-                     STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP,
-                     STBIR_FILTER_TRIANGLE, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
+        stbir_resize(map, static_cast<int>(map_w), static_cast<int>(map_h), 0, big.data(), pw, ph, 0, STBIR_TYPE_FLOAT,
+                     1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE,
+                     STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
         const auto [lo, hi] = std::minmax_element(big.begin(), big.end());
         const float range = *hi - *lo > 0 ? *hi - *lo : 1.0f;
         const int x0 = static_cast<int>(p) * (pw + gap);

@@ -12,7 +12,6 @@
 #include <random>
 #include <sstream>
 
-
 namespace gapnet::cli {
 
 void print_error(const std::string& file, const std::string& message) {

@@ -41,9 +41,7 @@ struct InputOptions {
     ImageLimits image;
     int threads = 0;  // 0: all the cores this process may use
     // The API's options for a model, with `algorithm` for its convolutions.
-    Options api(ConvAlgorithm algorithm = ConvAlgorithm::automatic) const {
-        return {threads, model, image, algorithm};
-    }
+    Options api(ConvAlgorithm algorithm = ConvAlgorithm::automatic) const { return {threads, model, image, algorithm}; }
 };
 
 // The model at `path`, or std::nullopt after printing the error line naming the file and the problem.

@@ -56,7 +56,8 @@ double median_latency_ms(const Model& model) {
     for (int i = 0; i < 3; ++i) model.run(input);
     std::vector<double> times;
     const auto start = std::chrono::steady_clock::now();
-    while (times.size() < 15 || (times.size() < 200 && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(700))) {
+    while (times.size() < 15 ||
+           (times.size() < 200 && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(700))) {
         const auto t0 = std::chrono::steady_clock::now();
         model.run(input);
         times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
@@ -93,15 +94,17 @@ nlohmann::ordered_json measured_json(const Measured& m) {
 
 // The table's rows, one cell per model; the accuracy rows only when every model was evaluated.
 std::vector<Row> table_rows(const std::vector<Measured>& models) {
-    std::vector<Row> rows = {{"parameters", {}}, {"  in the backbone", {}}, {"  in the head", {}},
-                             {"file size", {}},  {"MACs per image", {}},    {"peak memory (batch 1)", {}},
-                             {"median latency (batch 1)", {}}};
-    const bool evaluated = std::all_of(models.begin(), models.end(), [](const Measured& m) { return m.accuracy.has_value(); });
+    std::vector<Row> rows = {
+        {"parameters", {}},     {"  in the backbone", {}},     {"  in the head", {}},           {"file size", {}},
+        {"MACs per image", {}}, {"peak memory (batch 1)", {}}, {"median latency (batch 1)", {}}};
+    const bool evaluated =
+        std::all_of(models.begin(), models.end(), [](const Measured& m) { return m.accuracy.has_value(); });
     if (evaluated) rows.insert(rows.end(), {{"top-1 accuracy", {}}, {"top-5 accuracy", {}}});
     for (const Measured& m : models) {
         std::vector<std::string> cells = {with_commas(m.summary.parameters), with_commas(backbone_parameters(m)),
-                                          with_commas(m.head_parameters), megabytes(m.file_bytes), with_commas(m.summary.macs),
-                                          megabytes(m.summary.peak_memory_bytes), fixed(m.latency_ms, "%.3f ms")};
+                                          with_commas(m.head_parameters),    megabytes(m.file_bytes),
+                                          with_commas(m.summary.macs),       megabytes(m.summary.peak_memory_bytes),
+                                          fixed(m.latency_ms, "%.3f ms")};
         if (evaluated) {
             cells.push_back(fixed(percent(m.accuracy->top1, m.accuracy->images), "%.2f %%"));
             cells.push_back(fixed(percent(m.accuracy->top5, m.accuracy->images), "%.2f %%"));
@@ -145,8 +148,8 @@ void print_head_sentence(const Measured& a, const Measured& b, bool name_pair) {
     const Measured& big = &small == &a ? b : a;
     if (small.head_parameters == big.head_parameters) {
         if (name_pair) {
-            std::printf("%s's and %s's heads both hold %s parameters.\n", a.model->name().c_str(), b.model->name().c_str(),
-                        with_commas(a.head_parameters).c_str());
+            std::printf("%s's and %s's heads both hold %s parameters.\n", a.model->name().c_str(),
+                        b.model->name().c_str(), with_commas(a.head_parameters).c_str());
         } else {
             std::printf("Both heads hold %s parameters.\n", with_commas(small.head_parameters).c_str());
         }
@@ -155,14 +158,15 @@ void print_head_sentence(const Measured& a, const Measured& b, bool name_pair) {
     // A head without parameters (an all-convolutional one: its classes come from the last convolution)
     // is not some number of times smaller: there is no ratio to print.
     if (small.head_parameters == 0) {
-        std::printf("%s's head holds no parameters, %s's %s; %s.\n", small.model->name().c_str(), big.model->name().c_str(),
-                    with_commas(big.head_parameters).c_str(), whole_model_clause(small, big).c_str());
+        std::printf("%s's head holds no parameters, %s's %s; %s.\n", small.model->name().c_str(),
+                    big.model->name().c_str(), with_commas(big.head_parameters).c_str(),
+                    whole_model_clause(small, big).c_str());
         return;
     }
     std::printf("%s's head holds %.0fx fewer parameters than %s's (%s against %s); %s.\n", small.model->name().c_str(),
                 static_cast<double>(big.head_parameters) / static_cast<double>(small.head_parameters),
-                big.model->name().c_str(), with_commas(small.head_parameters).c_str(), with_commas(big.head_parameters).c_str(),
-                whole_model_clause(small, big).c_str());
+                big.model->name().c_str(), with_commas(small.head_parameters).c_str(),
+                with_commas(big.head_parameters).c_str(), whole_model_clause(small, big).c_str());
 }
 
 void print_accuracy_sentence(const Measured& a, const Measured& b) {

@@ -28,9 +28,12 @@ Options:
   --json         the results as one JSON object
 )";
 
-double percent(int64_t part, int64_t whole) { return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0; }
+double percent(int64_t part, int64_t whole) {
+    return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
 
-void print_table(const std::string& model_path, const Model& model, const std::string& dataset_path, const Evaluation& e) {
+void print_table(const std::string& model_path, const Model& model, const std::string& dataset_path,
+                 const Evaluation& e) {
     const int64_t classes = static_cast<int64_t>(model.labels().size());
     std::printf("Model    %s (%s)\nDataset  %s: %s images in %.1f s\n\n", model_path.c_str(), model.name().c_str(),
                 dataset_path.c_str(), with_commas(e.images).c_str(), e.seconds);
@@ -46,8 +49,9 @@ void print_table(const std::string& model_path, const Model& model, const std::s
         int64_t n = 0;
         for (int64_t p = 0; p < classes; ++p) n += e.confusion[c][p];
         if (n == 0) continue;
-        std::printf("  %3lld  %-*s  %6.2f %%  %s / %s\n", static_cast<long long>(c), w, model.labels()[static_cast<size_t>(c)].c_str(),
-                    percent(e.confusion[c][c], n), with_commas(e.confusion[c][c]).c_str(), with_commas(n).c_str());
+        std::printf("  %3lld  %-*s  %6.2f %%  %s / %s\n", static_cast<long long>(c), w,
+                    model.labels()[static_cast<size_t>(c)].c_str(), percent(e.confusion[c][c], n),
+                    with_commas(e.confusion[c][c]).c_str(), with_commas(n).c_str());
     }
     if (classes > 30) return;  // too wide to be read as a table
     std::printf("\nConfusion matrix (rows: true class, columns: predicted class)\n      ");
@@ -114,7 +118,8 @@ int eval_command(const std::vector<std::string>& arguments) {
         return kExitInputFailed;
     }
     if (json) {
-        print_json_line({{"model", model_path}, {"dataset", dataset_path}, {"results", evaluation_json(*model, result)}});
+        print_json_line(
+            {{"model", model_path}, {"dataset", dataset_path}, {"results", evaluation_json(*model, result)}});
     } else {
         print_table(model_path, *model, dataset_path, result);
     }

@@ -27,7 +27,8 @@ std::vector<int64_t> map_classes(const Model& model, const Dataset& dataset, con
         const std::string& name = dataset.class_names()[c];
         if (dataset.labels_are_indices()) {
             if (static_cast<int64_t>(c) >= outputs)
-                throw Error("holds label " + name + ", but the model has only " + std::to_string(outputs) + " outputs", path);
+                throw Error("holds label " + name + ", but the model has only " + std::to_string(outputs) + " outputs",
+                            path);
             map.push_back(static_cast<int64_t>(c));
             continue;
         }
@@ -35,8 +36,10 @@ std::vector<int64_t> map_classes(const Model& model, const Dataset& dataset, con
         for (int64_t o = 0; o < outputs; ++o)
             if (normalized(labels[static_cast<size_t>(o)]) == normalized(name)) found = o;
         if (found < 0)
-            throw Error("class folder '" + name + "' matches none of the model's labels (compared "
-                        "case-insensitively, punctuation and spaces as '_')", path);
+            throw Error("class folder '" + name +
+                            "' matches none of the model's labels (compared "
+                            "case-insensitively, punctuation and spaces as '_')",
+                        path);
         map.push_back(found);
     }
     return map;
@@ -74,7 +77,8 @@ Evaluation evaluate(const Model& model, const Dataset& dataset, const std::strin
                 truth.push_back(class_map[static_cast<size_t>(dataset.label(i))]);
             } catch (const Error& e) {
                 if (result.unreadable++ < kWarningsShown)
-                    std::fprintf(stderr, "gapnet: warning: %s: %s (skipped)\n", dataset.describe(i).c_str(), problem(e).c_str());
+                    std::fprintf(stderr, "gapnet: warning: %s: %s (skipped)\n", dataset.describe(i).c_str(),
+                                 problem(e).c_str());
             }
         }
         if (truth.empty()) continue;

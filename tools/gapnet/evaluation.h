@@ -10,8 +10,8 @@
 namespace gapnet::cli {
 
 struct Evaluation {
-    int64_t images = 0;     // evaluated
-    int64_t unreadable = 0; // skipped, with a warning
+    int64_t images = 0;      // evaluated
+    int64_t unreadable = 0;  // skipped, with a warning
     int64_t top1 = 0, top5 = 0;
     std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class], the model's classes
     double seconds = 0;

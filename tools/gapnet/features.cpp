@@ -71,7 +71,8 @@ int features_command(const std::vector<std::string>& arguments) {
             print_error(out_path, problem(e));
             return kExitInputFailed;
         }
-        std::printf("wrote %s: layer %s, shape %s, float32\n", out_path.c_str(), layer.c_str(), join(values.shape, "x").c_str());
+        std::printf("wrote %s: layer %s, shape %s, float32\n", out_path.c_str(), layer.c_str(),
+                    join(values.shape, "x").c_str());
     } else if (json) {
         nlohmann::ordered_json data = nlohmann::ordered_json::array();
         for (const float v : values.data) data.push_back(shortest_double(v));
@@ -81,9 +82,8 @@ int features_command(const std::vector<std::string>& arguments) {
         double sum = 0;
         for (float v : values.data) sum += v;
         std::printf("%s: layer %s (%s), shape %s: min %.6g, max %.6g, mean %.6g\n", image.c_str(), layer.c_str(),
-                    found == layers.end() ? "preprocessed input" : found->type.c_str(),
-                    join(values.shape, "x").c_str(), static_cast<double>(*lo), static_cast<double>(*hi),
-                    sum / static_cast<double>(values.data.size()));
+                    found == layers.end() ? "preprocessed input" : found->type.c_str(), join(values.shape, "x").c_str(),
+                    static_cast<double>(*lo), static_cast<double>(*hi), sum / static_cast<double>(values.data.size()));
     }
     return kExitOk;
 }

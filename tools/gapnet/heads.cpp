@@ -49,9 +49,9 @@ struct DenseLayer {
 
 struct Head {
     std::string name;
-    std::string reduction;  // "flatten" or "global_avg_pool2d"
-    int64_t reduced;        // the vector length after the reduction
-    std::vector<DenseLayer> dense;  // after the reduction
+    std::string reduction;              // "flatten" or "global_avg_pool2d"
+    int64_t reduced;                    // the vector length after the reduction
+    std::vector<DenseLayer> dense;      // after the reduction
     std::vector<DenseLayer> conv = {};  // 1x1 convolutions before it (the all-convolutional head)
     int64_t sum(int64_t (DenseLayer::*count)() const) const {
         int64_t n = 0;
@@ -96,7 +96,8 @@ void print_head(const Head& head) {
                 "0", "0", "0");
     for (const auto& d : head.dense) row("dense " + std::to_string(d.in) + " -> " + std::to_string(d.out), d);
     std::printf("  %-28s %15s %12s %15s %15s\n\n", "total", with_commas(head.weights()).c_str(),
-                with_commas(head.biases()).c_str(), with_commas(head.total()).c_str(), with_commas(head.macs()).c_str());
+                with_commas(head.biases()).c_str(), with_commas(head.total()).c_str(),
+                with_commas(head.macs()).c_str());
 }
 
 nlohmann::ordered_json head_json(const Head& head) {
@@ -142,15 +143,17 @@ int heads_command(const std::vector<std::string>& arguments) {
     Head flatten{"flatten + dense head", "flatten", 0, {}};
     try {
         flatten.reduced = checked_mul(checked_mul(h, w), c);
-        if (hidden) flatten.dense = {{flatten.reduced, hidden}, {hidden, classes}};
-        else flatten.dense = {{flatten.reduced, classes}};
+        if (hidden)
+            flatten.dense = {{flatten.reduced, hidden}, {hidden, classes}};
+        else
+            flatten.dense = {{flatten.reduced, classes}};
         flatten.total();  // checks the products fit
     } catch (const Error& e) {
         throw UsageError(std::string("these sizes overflow: ") + e.what());
     }
     const Head gap{"global average pooling head", "global_avg_pool2d", c, {{c, classes}}};
-    const Head all_conv{"all-convolutional head (no dense layer)", "global_avg_pool2d", classes, {},
-                        {{c, classes, h * w}}};
+    const Head all_conv{
+        "all-convolutional head (no dense layer)", "global_avg_pool2d", classes, {}, {{c, classes, h * w}}};
     const double ratio = static_cast<double>(flatten.total()) / static_cast<double>(gap.total());
 
     if (json) {
@@ -171,13 +174,15 @@ int heads_command(const std::vector<std::string>& arguments) {
     std::printf("The GAP head has %s parameters against %s: %.1fx fewer (%.2f %% less).\n",
                 with_commas(gap.total()).c_str(), with_commas(flatten.total()).c_str(), ratio,
                 100.0 * (1.0 - 1.0 / ratio));
-    std::printf("Flatten passes on all %s values of the feature map; global average pooling passes on one per\n"
-                "channel, a vector of %lld whatever the map's height and width.\n",
-                with_commas(flatten.reduced).c_str(), static_cast<long long>(c));
-    std::printf("The all-convolutional head has the GAP head's parameters (a 1x1 convolution is its dense layer at\n"
-                "every position, and averaging commutes with it) for %lldx its multiply-adds, and keeps one map per\n"
-                "class (its class activation map).\n",
-                static_cast<long long>(h * w));
+    std::printf(
+        "Flatten passes on all %s values of the feature map; global average pooling passes on one per\n"
+        "channel, a vector of %lld whatever the map's height and width.\n",
+        with_commas(flatten.reduced).c_str(), static_cast<long long>(c));
+    std::printf(
+        "The all-convolutional head has the GAP head's parameters (a 1x1 convolution is its dense layer at\n"
+        "every position, and averaging commutes with it) for %lldx its multiply-adds, and keeps one map per\n"
+        "class (its class activation map).\n",
+        static_cast<long long>(h * w));
     return kExitOk;
 }
 

@@ -34,14 +34,10 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"classify", gapnet::cli::classify_command},
-    {"summary", gapnet::cli::summary_command},
-    {"verify", gapnet::cli::verify_command},
-    {"heads", gapnet::cli::heads_command},
-    {"eval", gapnet::cli::eval_command},
-    {"compare", gapnet::cli::compare_command},
-    {"features", gapnet::cli::features_command},
-    {"cam", gapnet::cli::cam_command},
+    {"classify", gapnet::cli::classify_command}, {"summary", gapnet::cli::summary_command},
+    {"verify", gapnet::cli::verify_command},     {"heads", gapnet::cli::heads_command},
+    {"eval", gapnet::cli::eval_command},         {"compare", gapnet::cli::compare_command},
+    {"features", gapnet::cli::features_command}, {"cam", gapnet::cli::cam_command},
     {"bench", gapnet::cli::bench_command},
 };
 

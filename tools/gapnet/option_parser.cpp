@@ -25,7 +25,8 @@ void OptionParser::text(const std::string& name, std::string& target) {
 }
 
 void OptionParser::integer(const std::string& name, int64_t& target, int64_t min, int64_t max) {
-    option(name, [&target, name, min, max](const std::string& value) { target = parse_integer(name, value, min, max); });
+    option(name,
+           [&target, name, min, max](const std::string& value) { target = parse_integer(name, value, min, max); });
 }
 
 void OptionParser::number(const std::string& name, double& target, double min, double max) {

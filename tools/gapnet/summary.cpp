@@ -83,10 +83,13 @@ void print_table(const std::string& file, const Model& model) {
     std::printf("  backbone         %s  (layers 0-%zu)\n", with_commas(total - head_params).c_str(),
                 head == 0 ? 0 : head - 1);
     std::printf("  head (H)         %s  (%s)  %.2f %% of the model\n", with_commas(head_params).c_str(),
-                head_path(layers, head).c_str(), total ? 100.0 * static_cast<double>(head_params) / static_cast<double>(total) : 0.0);
+                head_path(layers, head).c_str(),
+                total ? 100.0 * static_cast<double>(head_params) / static_cast<double>(total) : 0.0);
     if (summary.head == HeadKind::all_convolutional)
-        std::printf("  head kind        all-convolutional: conv2d '%s' gives one channel per class, global average "
-                    "pooling makes them the class scores (no dense layer)\n", summary.classifier.c_str());
+        std::printf(
+            "  head kind        all-convolutional: conv2d '%s' gives one channel per class, global average "
+            "pooling makes them the class scores (no dense layer)\n",
+            summary.classifier.c_str());
     std::printf("Total MACs/image   %s\n", with_commas(summary.macs).c_str());
 }
 

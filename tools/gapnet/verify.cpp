@@ -28,8 +28,9 @@ std::string describe_failure(const Model& model, const VerifyReport& report, dou
     std::snprintf(text, sizeof text,
                   "tests[%lld].output[%lld] (%s): %.9g, but the file records %.9g (difference %.3g > tolerance %.3g)",
                   static_cast<long long>(report.worst_case), static_cast<long long>(report.worst_index),
-                  model.labels()[static_cast<size_t>(report.worst_index)].c_str(), static_cast<double>(report.worst_value),
-                  static_cast<double>(report.worst_expected), report.largest_difference, tolerance);
+                  model.labels()[static_cast<size_t>(report.worst_index)].c_str(),
+                  static_cast<double>(report.worst_value), static_cast<double>(report.worst_expected),
+                  report.largest_difference, tolerance);
     return text;
 }
 
