@@ -11,6 +11,7 @@
 #include "engine/kernels/conv2d_depthwise.h"
 #include "engine/kernels/conv2d_direct.h"
 #include "engine/kernels/dense.h"
+#include "engine/kernels/exp16.h"
 #include "engine/kernels/gemm.h"
 #include "engine/layers/activation.h"
 #include "engine/layers/add.h"
@@ -45,6 +46,8 @@ const ConvCase kConvCases[] = {
     {6, 6, 6, 3, 3, 1, 1, 0, 1, 2, 0, 8, 9, true},      // depthwise, asymmetric padding
     {5, 10, 5, 3, 3, 2, 1, 1, 1, 1, 1, 9, 8, false},    // depthwise, multiplier 2, stride 2
     {7, 7, 7, 5, 3, 1, 2, 4, 2, 4, 2, 6, 5, true},      // depthwise, dilated, rectangular
+    {4, 4, 4, 5, 5, 2, 1, 2, 2, 1, 2, 41, 70, false},   // depthwise 5x5 stride 2: rows of whole vectors
+    {3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 20, 50, true},    // depthwise stride 3
     {8, 4, 1, 1, 1, 1, 1, 0, 0, 0, 0, 5, 6, true},      // pointwise: no im2col
     {19, 33, 1, 1, 1, 1, 1, 0, 0, 0, 0, 13, 11, true},  // pointwise, odd channels
     {2, 3, 1, 1, 1, 2, 1, 0, 0, 0, 0, 5, 6, false},     // 1x1 stride 2
@@ -478,35 +481,92 @@ TEST_CASE("every fast path gives bit-identical results on 1, 2 and 3 threads") {
         }
 }
 
-TEST_CASE("max_pool2d 2x2 stride 2 (vectorized rows) equals a plain loop bit for bit, NaN and signed zeros included") {
+TEST_CASE("max_pool2d equals a plain loop over each window bit for bit, NaN and signed zeros included") {
     std::mt19937 rng(11);
-    Window2d w;
-    w.kernel_h = w.kernel_w = 2;
-    w.stride_h = w.stride_w = 2;
-    const MaxPool2d pool(w);
-    for (const int64_t h : {2, 5, 28})
-        for (const int64_t width : {2, 3, 14, 31, 32, 33, 64, 67}) {
-            Tensor input({2, 3, h, width});
-            auto values = random_values(static_cast<size_t>(input.size()), rng);
-            for (size_t i = 0; i < values.size(); ++i) {
-                if (i % 7 == 0) values[i] = 0.0f;
-                if (i % 11 == 0) values[i] = -0.0f;
-                if (i % 13 == 0) values[i] = std::numeric_limits<float>::quiet_NaN();
-                if (i % 17 == 0) values[i] = -std::numeric_limits<float>::infinity();
+    struct PoolCase {
+        int64_t k_h, k_w, stride_h, stride_w, pad_t, pad_l, pad_b, pad_r;
+        bool ceil_mode;
+    };
+    const PoolCase cases[] = {
+        {2, 2, 2, 2, 0, 0, 0, 0, false},  // the common 2x2
+        {3, 3, 2, 2, 0, 0, 0, 0, true},   // SqueezeNet's, ceil_mode
+        {3, 3, 2, 2, 1, 1, 1, 1, false},  // ResNet's stem
+        {3, 3, 1, 1, 1, 1, 1, 1, false},  // stride 1
+        {3, 2, 3, 1, 0, 1, 2, 0, true},   // rectangular, asymmetric padding, stride 3
+    };
+    for (const PoolCase& c : cases) {
+        Window2d w;
+        w.kernel_h = c.k_h, w.kernel_w = c.k_w, w.stride_h = c.stride_h, w.stride_w = c.stride_w;
+        w.pad_top = c.pad_t, w.pad_left = c.pad_l, w.pad_bottom = c.pad_b, w.pad_right = c.pad_r;
+        w.ceil_mode = c.ceil_mode;
+        const MaxPool2d pool(w);
+        for (const int64_t h : {3, 5, 28})
+            for (const int64_t width : {3, 14, 31, 32, 33, 67}) {
+                Tensor input({2, 3, h, width});
+                auto values = random_values(static_cast<size_t>(input.size()), rng);
+                for (size_t i = 0; i < values.size(); ++i) {
+                    if (i % 7 == 0) values[i] = 0.0f;
+                    if (i % 11 == 0) values[i] = -0.0f;
+                    if (i % 13 == 0) values[i] = std::numeric_limits<float>::quiet_NaN();
+                    if (i % 17 == 0) values[i] = -std::numeric_limits<float>::infinity();
+                }
+                std::copy(values.begin(), values.end(), input.ptr());
+                const Tensor out = run(pool, input);
+                const int64_t out_h = w.output_h(h), out_w = w.output_w(width);
+                REQUIRE(out.shape == Shape{2, 3, out_h, out_w});
+                for (int64_t p = 0; p < 6; ++p)
+                    for (int64_t oy = 0; oy < out_h; ++oy)
+                        for (int64_t ox = 0; ox < out_w; ++ox) {
+                            float m = -std::numeric_limits<float>::infinity();
+                            for (int64_t ky = 0; ky < c.k_h; ++ky)
+                                for (int64_t kx = 0; kx < c.k_w; ++kx) {
+                                    const int64_t y = oy * c.stride_h - c.pad_t + ky,
+                                                  x = ox * c.stride_w - c.pad_l + kx;
+                                    if (y >= 0 && y < h && x >= 0 && x < width)
+                                        m = std::max(m, input.ptr()[(p * h + y) * width + x]);
+                                }
+                            const float got = out.ptr()[(p * out_h + oy) * out_w + ox];
+                            INFO("window " << c.k_h << "x" << c.k_w << " stride " << c.stride_h << "x" << c.stride_w
+                                           << ", map " << h << "x" << width << " at " << p << "," << oy << "," << ox);
+                            REQUIRE(std::memcmp(&got, &m, sizeof m) == 0);
+                        }
             }
-            std::copy(values.begin(), values.end(), input.ptr());
-            const Tensor out = run(pool, input);
-            const int64_t out_h = h / 2, out_w = width / 2;
-            REQUIRE(out.shape == Shape{2, 3, out_h, out_w});
-            for (int64_t p = 0; p < 6; ++p)
-                for (int64_t oy = 0; oy < out_h; ++oy)
-                    for (int64_t ox = 0; ox < out_w; ++ox) {
-                        const float* in = input.ptr() + p * h * width + 2 * oy * width + 2 * ox;
-                        float m = -std::numeric_limits<float>::infinity();
-                        for (const float v : {in[0], in[1], in[width], in[width + 1]}) m = std::max(m, v);
-                        const float got = out.ptr()[(p * out_h + oy) * out_w + ox];
-                        INFO("map " << h << "x" << width << " at " << p << "," << oy << "," << ox);
-                        REQUIRE(std::memcmp(&got, &m, sizeof m) == 0);
-                    }
+    }
+}
+
+TEST_CASE("exp16 is within 2 ulp of e^x, and sigmoid and silu are the same for a lane and a scalar") {
+    // e^x in double, rounded to float, against exp16's lane: every 1/64 from -87 to 88 and 100,000
+    // random points between.
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> uniform(-87.0f, 88.0f);
+    std::vector<float> xs;
+    for (int i = -87 * 64; i <= 88 * 64; ++i) xs.push_back(static_cast<float>(i) / 64.0f);
+    for (int i = 0; i < 100000; ++i) xs.push_back(uniform(rng));
+    float worst = 0.0f;
+    for (size_t i = 0; i + kVec16Lanes <= xs.size(); i += kVec16Lanes) {
+        const Vec16 got = exp16(load16(xs.data() + i));
+        for (int l = 0; l < kVec16Lanes; ++l) {
+            const auto want = static_cast<float>(std::exp(static_cast<double>(xs[i + l])));
+            const float ulp = std::nextafter(want, std::numeric_limits<float>::infinity()) - want;
+            worst = std::max(worst, std::abs(got[l] - want) / ulp);
         }
+    }
+    INFO("worst error " << worst << " ulp");
+    REQUIRE(worst <= 2.0f);
+    // Past the clamp: e^88 and e^-87 stand in; NaN stays NaN.
+    const Vec16 edges = exp16(Vec16{1000.0f, -1000.0f, std::numeric_limits<float>::quiet_NaN(), 0.0f});
+    REQUIRE(edges[0] == exp16(broadcast16(88.0f))[0]);
+    REQUIRE(edges[1] == exp16(broadcast16(-87.0f))[0]);
+    REQUIRE(std::isnan(edges[2]));
+    REQUIRE(edges[3] == 1.0f);
+    for (const auto kind : {Activation::Kind::sigmoid, Activation::Kind::silu}) {
+        const Activation f{kind};
+        for (size_t i = 0; i + kVec16Lanes <= 4096; i += kVec16Lanes) {
+            const Vec16 lanes = f(load16(xs.data() + i));
+            for (int l = 0; l < kVec16Lanes; ++l) REQUIRE(f(xs[i + l]) == lanes[l]);
+        }
+        // sigmoid(-1) = 0.26894142, silu(2) = 2 * 0.88079708
+        REQUIRE(Activation{Activation::Kind::sigmoid}(-1.0f) == Approx(0.26894142f).epsilon(1e-6));
+        REQUIRE(Activation{Activation::Kind::silu}(2.0f) == Approx(1.76159416f).epsilon(1e-6));
+    }
 }

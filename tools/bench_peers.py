@@ -103,14 +103,32 @@ REFERENCE = {
     "m2": ("M2 fmnist-flatten", (1, 28, 28), 1_592_326, 5_411_464),
     "m3": ("M3 vgg11-gap-224", (3, 224, 224), 9_733_480, 7_485_968_384),
 }
+# The real networks with a GAP head, from torchvision (tools/export_torchvision.py: seeded random
+# weights, perturbed and calibrated; a softmax appended): key -> title, at 3x224x224.
+TORCHVISION = {
+    "resnet18": "ResNet-18",
+    "mobilenet_v2": "MobileNetV2",
+    "efficientnet_b0": "EfficientNet-B0",
+    "squeezenet1_1": "SqueezeNet 1.1",
+}
+TORCHVISION_SIZE = 224
 # The shipped trained models: key -> (title, file).
 TRAINED = {
+    "mini_xception": ("mini-Xception (emotion, trained)", "models/emotion_mini_xception.json"),
     "fashion_gap": ("fashion_gap (trained)", "models/fashion_gap.json"),
     "fashion_flatten": ("fashion_flatten (trained)", "models/fashion_flatten.json"),
 }
-ALL_MODELS = list(REFERENCE) + list(TRAINED)
-# The issue's targets, for the reference models only: (latency ratio at most, throughput ratio at least).
-TARGETS = {"m1": (0.7, 1.3), "m2": (0.7, 1.3), "m3": (0.9, 1.1)}
+ALL_MODELS = list(REFERENCE) + list(TORCHVISION) + list(TRAINED)
+# --smoke's default: every kind of layer and file (the mini-Xception: depthwise convolutions, residual
+# adds, uneven padding; EfficientNet-B0: squeeze-and-excitation, SiLU) without the slow exports.
+SMOKE_MODELS = ["m1", "m2", "m3", "efficientnet_b0", "mini_xception", "fashion_gap", "fashion_flatten"]
+# The performance issue's targets: gapnet / best peer, latency (batch 1) at most and throughput
+# (batch 32) at least, on the reference models and the real GAP networks.
+TARGETS = {key: (0.9, 1.2) for key in list(REFERENCE) + list(TORCHVISION) + ["mini_xception"]}
+# Its scaling targets, for every model: batch 32 costs at most as much per image as batch 1 (per-image
+# time at 32 / at 1 at most this), and 2 threads are at least this much faster than 1 at batch 32.
+SCALING_BATCH_TARGET = 1.0
+SCALING_THREADS_TARGET = 1.6
 M3_LOAD_TARGET_SECONDS = 0.5
 # The issue's target for the GEMM and direct convolution kernels: a share of the measured FMA peak on
 # M3's large layers (those with at least LARGE_LAYER_SHARE of its multiply-adds: conv2 to conv8).
@@ -130,7 +148,7 @@ class BenchError(Exception):
 
 
 # ----------------------------------------------------------------------------------------------
-# Models: the reference models in PyTorch, and any (sequential) gapnet file rebuilt in PyTorch.
+# Models: the reference models in PyTorch, and any gapnet file rebuilt in PyTorch.
 
 def build_reference_model(key, seed):
     import torch
@@ -182,37 +200,64 @@ def _pair(v):
 
 
 def torch_model_from_gapnet(doc):
-    """The nn.Sequential that computes a (sequential) gapnet model, with its weights."""
+    """The PyTorch module that computes a gapnet model (any graph of its layers), with its weights:
+    one module per layer, run in file order, each reading the values its layer names."""
     import torch
     import torch.nn as nn
 
     def param(t):
         return nn.Parameter(torch.from_numpy(decode_tensor(t).copy()), requires_grad=False)
 
-    modules, is_vector, previous = [], False, "input"
-    for i, layer in enumerate(doc["layers"]):
-        kind, name = layer["type"], layer.get("name", f"{layer['type']}_{i}")
-        if layer.get("input", previous) != previous:
-            raise BenchError(f"layer '{name}' reads '{layer['input']}': only sequential models can be rebuilt")
-        previous = name
+    class Function(nn.Module):  # a layer without weights, as a function of its inputs
+        def __init__(self, f):
+            super().__init__()
+            self.f = f
+
+        def forward(self, *xs):
+            return self.f(*xs)
+
+    def as_map(v, like):  # a per-channel vector [N, C] broadcast over a feature map [N, C, H, W]
+        return v.view(v.shape[0], v.shape[1], 1, 1) if v.dim() == 2 and like.dim() == 4 else v
+
+    def product(*xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = as_map(out, x) * as_map(x, out)
+        return out
+
+    activations = {
+        "relu": lambda l: nn.ReLU(), "relu6": lambda l: nn.ReLU6(), "sigmoid": lambda l: nn.Sigmoid(),
+        "tanh": lambda l: nn.Tanh(), "silu": lambda l: nn.SiLU(), "hard_swish": lambda l: nn.Hardswish(),
+        "leaky_relu": lambda l: nn.LeakyReLU(float(l.get("negative_slope", 0.01))),
+        "clip": lambda l: Function(lambda x: torch.clamp(x, l.get("min"), l.get("max"))),
+        "hard_sigmoid": lambda l: Function(
+            lambda x: torch.clamp(float(l.get("alpha", 0.2)) * x + float(l.get("beta", 0.5)), 0, 1)),
+    }
+
+    def padding_of(layer, fill):
+        """(a padding module for uneven padding or None, the symmetric padding left to the layer)."""
+        padding = layer.get("padding", 0)
+        padding = [int(padding)] * 2 if isinstance(padding, (int, float)) else [int(p) for p in padding]
+        if len(padding) == 2:
+            return None, tuple(padding)
+        top, left, bottom, right = padding
+        if (top, left) == (bottom, right):
+            return None, (top, left)
+        return nn.ConstantPad2d((left, right, top, bottom), fill), (0, 0)
+
+    def module(layer):
+        kind = layer["type"]
         if kind == "conv2d":
-            padding = layer.get("padding", 0)
-            padding = [int(padding)] * 2 if isinstance(padding, (int, float)) else [int(p) for p in padding]
-            if len(padding) == 4:
-                top, left, bottom, right = padding
-                if (top, left) != (bottom, right):
-                    modules.append(nn.ZeroPad2d((left, right, top, bottom)))
-                    padding = [0, 0]
-                else:
-                    padding = [top, left]
+            pad, padding = padding_of(layer, 0.0)
             m = nn.Conv2d(layer["in_channels"], layer["out_channels"], _pair(layer["kernel_size"]),
-                          stride=_pair(layer.get("stride", 1)), padding=tuple(padding),
+                          stride=_pair(layer.get("stride", 1)), padding=padding,
                           dilation=_pair(layer.get("dilation", 1)), groups=int(layer.get("groups", 1)),
                           bias="bias" in layer)
             m.weight = param(layer["weight"])
             if "bias" in layer:
                 m.bias = param(layer["bias"])
-        elif kind == "batch_norm2d":
+            return nn.Sequential(pad, m) if pad else m
+        if kind == "batch_norm2d":
             m = nn.BatchNorm2d(layer["num_features"], eps=float(layer.get("eps", 1e-5)), affine=True)
             with torch.no_grad():
                 if "weight" in layer:
@@ -220,35 +265,61 @@ def torch_model_from_gapnet(doc):
                     m.bias.copy_(torch.from_numpy(decode_tensor(layer["bias"])))
                 m.running_mean.copy_(torch.from_numpy(decode_tensor(layer["running_mean"])))
                 m.running_var.copy_(torch.from_numpy(decode_tensor(layer["running_var"])))
-        elif kind == "relu":
-            m = nn.ReLU()
-        elif kind in ("max_pool2d", "avg_pool2d"):
+            return m
+        if kind in activations:
+            return activations[kind](layer)
+        if kind in ("max_pool2d", "avg_pool2d"):
+            # Uneven padding (Keras's "same"): -inf around a max pool; zeros around an average pool that
+            # counts them (one that does not cannot be written this way).
+            include_pad = bool(layer.get("count_include_pad", True))
+            pad, padding = padding_of(layer, -math.inf if kind == "max_pool2d" else 0.0)
+            if pad and kind == "avg_pool2d" and not include_pad:
+                raise BenchError(f"layer '{layer.get('name')}': uneven padding without count_include_pad")
             kernel = _pair(layer.get("kernel_size", 2))
-            common = dict(kernel_size=kernel, stride=_pair(layer.get("stride", kernel)),
-                          padding=_pair(layer.get("padding", 0)), ceil_mode=bool(layer.get("ceil_mode", False)))
-            m = (nn.MaxPool2d(**common) if kind == "max_pool2d" else
-                 nn.AvgPool2d(**common, count_include_pad=bool(layer.get("count_include_pad", True))))
-        elif kind in ("global_avg_pool2d", "global_max_pool2d"):
-            modules.append(nn.AdaptiveAvgPool2d(1) if kind == "global_avg_pool2d" else nn.AdaptiveMaxPool2d(1))
-            m, is_vector = nn.Flatten(), True
-        elif kind == "flatten":
-            if is_vector:
-                continue  # gapnet's flatten after a global pool changes nothing; ours is already there
-            m, is_vector = nn.Flatten(), True
-        elif kind == "dense":
-            if not is_vector:
-                modules.append(nn.Flatten())
-                is_vector = True
+            common = dict(kernel_size=kernel, stride=_pair(layer.get("stride", kernel)), padding=padding,
+                          ceil_mode=bool(layer.get("ceil_mode", False)))
+            m = nn.MaxPool2d(**common) if kind == "max_pool2d" else nn.AvgPool2d(**common, count_include_pad=include_pad)
+            return nn.Sequential(pad, m) if pad else m
+        if kind in ("global_avg_pool2d", "global_max_pool2d"):  # gapnet's global pools give vectors [C]
+            pool = nn.AdaptiveAvgPool2d(1) if kind == "global_avg_pool2d" else nn.AdaptiveMaxPool2d(1)
+            return nn.Sequential(pool, nn.Flatten())
+        if kind == "flatten":
+            return nn.Flatten()  # a vector [N, C] stays as it is
+        if kind == "dense":
             m = nn.Linear(layer["in_features"], layer["out_features"], bias="bias" in layer)
             m.weight = param(layer["weight"])
             if "bias" in layer:
                 m.bias = param(layer["bias"])
-        elif kind == "softmax":
-            m = nn.Softmax(dim=1)
-        else:
-            raise BenchError(f"layer '{name}': type '{kind}' cannot be rebuilt in PyTorch by this tool")
-        modules.append(m)
-    return nn.Sequential(*modules).eval()
+            return nn.Sequential(nn.Flatten(), m)
+        if kind == "softmax":
+            return nn.Softmax(dim=1)
+        if kind == "add":
+            return Function(lambda *xs: sum(xs[1:], xs[0]))
+        if kind == "concat":
+            return Function(lambda *xs: torch.cat(xs, dim=1))
+        if kind == "multiply":
+            return Function(product)
+        raise BenchError(f"layer '{layer.get('name')}': type '{kind}' cannot be rebuilt in PyTorch by this tool")
+
+    class Graph(nn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.steps, modules, previous = [], [], "input"
+            for i, layer in enumerate(layers):
+                name = layer.get("name", f"{layer['type']}_{i}")
+                reads = layer["inputs"] if "inputs" in layer else [layer.get("input", previous)]
+                self.steps.append((name, reads))
+                modules.append(module(layer))
+                previous = name
+            self.layers = nn.ModuleList(modules)
+
+        def forward(self, x):
+            values = {"input": x}
+            for (name, reads), m in zip(self.steps, self.layers):
+                values[name] = m(*(values[r] for r in reads))
+            return values[self.steps[-1][0]]
+
+    return Graph(doc["layers"]).eval()
 
 
 def model_facts(model, input_chw):
@@ -267,7 +338,8 @@ def model_facts(model, input_chw):
         elif isinstance(module, nn.Linear):
             facts["macs"] += module.in_features * module.out_features
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not isinstance(m, nn.Sequential)]
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if not isinstance(m, (nn.Sequential, nn.ModuleList)) and m is not model]
     with torch.no_grad():
         model(torch.zeros(1, *input_chw))
     for h in handles:
@@ -521,6 +593,16 @@ def prepare_models(args, workdir):
             export_pytorch.export(net, gapnet_file, spec, labels, name=key, tests=3,
                                   metadata={"made_by": "tools/bench_peers.py", "seed": args.seed})
             source = None
+        elif key in TORCHVISION:
+            # The gapnet file as a user makes it (torchvision -> ONNX -> gapnet); every engine then runs
+            # that file's network, rebuilt in PyTorch below, as for the trained models.
+            import export_torchvision
+            title = TORCHVISION[key]
+            gapnet_file = os.path.join(workdir, f"{key}.json")
+            export_torchvision.export(key, gapnet_file, seed=args.seed, tests=3, size=TORCHVISION_SIZE, softmax=True)
+            with open(gapnet_file) as f:
+                net = torch_model_from_gapnet(json.load(f))
+            source = f"torchvision.models.{key}"
         else:
             title, relative = TRAINED[key]
             gapnet_file = os.path.join(ROOT, relative)
@@ -548,14 +630,22 @@ def prepare_models(args, workdir):
 
 
 def write_number_arrays_copy(model, workdir):
-    """The same network with JSON number arrays instead of base64 (a load-speed comparison)."""
-    import export_pytorch
+    """The same file with its tensors as JSON number arrays instead of base64 (a load-speed comparison)."""
+    def as_numbers(value):
+        if isinstance(value, dict):
+            if value.get("encoding") == "base64":
+                # float32 -> Python float -> shortest repr: reads back as the same float32
+                return {"shape": value["shape"], "data": decode_tensor(value).ravel().tolist()}
+            return {k: as_numbers(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [as_numbers(v) for v in value]
+        return value
+
     with open(model["gapnet_file"]) as f:
-        doc = json.load(f)
-    net = torch_model_from_gapnet(doc)
+        doc = as_numbers(json.load(f))
     path = os.path.join(workdir, f"{model['key']}-numbers.json")
-    spec = {k: doc["input"][k] for k in ("channels", "height", "width", "color", "scale", "mean", "std")}
-    export_pytorch.export(net, path, spec, doc["labels"], name=doc["name"], encoding="json", tests=1)
+    with open(path, "w") as f:
+        json.dump(doc, f)
     return path
 
 
@@ -604,8 +694,15 @@ def run_benchmark(args, models, number_arrays_file):
                         or (args.smoke and engine == "pytorch-no-mkldnn" and key != "m1")):
                     continue
                 started = time.time()
-                result = run_json(block_command(args, engine, model, threads, batch, iterations, warmup),
-                                  env=thread_env(threads))
+                try:
+                    result = run_json(block_command(args, engine, model, threads, batch, iterations, warmup),
+                                      env=thread_env(threads))
+                except BenchError as e:
+                    if engine == "gapnet":
+                        raise
+                    # A peer that cannot run a model (an operator it lacks, a crash) is reported as
+                    # refused there, with its error; --smoke still fails on it.
+                    result = {"refused": "fails: " + str(e).splitlines()[-1][:300]}
                 if engine == "gapnet":
                     median = result["latency_ms"]["median"]
                     counted = (result.get("parameters"), result.get("macs_per_image"))
@@ -774,6 +871,28 @@ def comparison_table(blocks, refused, pruned, models, threads, batch, field):
     return lines, summary
 
 
+def scaling_rows(blocks, models, args):
+    """gapnet's scaling per model: per-image time at the largest batch against the smallest (each
+    thread count), and the most threads against the fewest at the largest batch (median ms over rounds)."""
+    def median(key, threads, batch):
+        values = cell_values(blocks, key, threads, batch, "gapnet", "median_ms")
+        return statistics.median(values) if values else None
+
+    rows = []
+    small, large = min(args.batches), max(args.batches)
+    few, many = min(args.threads), max(args.threads)
+    for key in models:
+        for threads in args.threads:
+            single, batch = median(key, threads, small), median(key, threads, large)
+            if single and batch and large > small:
+                rows.append({"model": key, "threads": threads, "single_ms": single / small,
+                             "batch_ms": batch / large, "per_image_ratio": (batch / large) / (single / small)})
+        one, two = median(key, few, large), median(key, many, large)
+        if one and two and many > few:
+            rows.append({"model": key, "batch": large, "one_ms": one, "two_ms": two, "speedup": one / two})
+    return rows
+
+
 def kernel_efficiency(blocks, models, args):
     """Per convolution step and thread count: GFLOP/s of the GEMM and direct kernels over rounds, the
     share of the FMA peak of each (median over rounds of the median runs; and the best run), and
@@ -888,8 +1007,9 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     add("## Models\n")
     add("| model | input | parameters | MACs per image | gapnet file | `gapnet verify` (largest difference) |")
     add("| --- | --- | ---: | ---: | --- | --- |")
-    for m in models.values():
-        where = f"`{m['source']}`" if m["source"] else f"random weights, seed {args.seed}"
+    for key, m in models.items():
+        where = (f"`{m['source']}`, random weights, seed {args.seed}" if key in TORCHVISION else
+                 f"`{m['source']}`" if m["source"] else f"random weights, seed {args.seed}")
         add(f"| {m['title']} | {'×'.join(map(str, m['input']))} | {m['parameters']:,} | {m['macs']:,} | "
             f"{where}, {m['file_bytes'] / 1e6:.1f} MB | passed ({m['gapnet_verify']['largest_difference']:.2g}) |")
     add("\nParameters are PyTorch's count (weights and biases); gapnet's own count also includes batch norm's "
@@ -918,7 +1038,8 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
     order = list(models)
     summary.sort(key=lambda r: (order.index(r["key"]), r["what"], r["threads"]))
     add("## Targets\n")
-    add("Ratios of medians, gapnet / best peer; targets from the performance issue (reference models only).\n")
+    add("Ratios of medians, gapnet / best peer; targets from the performance issue (the reference models and "
+        "the real GAP networks).\n")
     add("| model | measure | threads | gapnet / best peer | best peer | target | met |")
     add("| --- | --- | ---: | ---: | --- | :---: | :---: |")
     for s in summary:
@@ -936,6 +1057,33 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
             f"its best run {100 * best_worst['best_run']:.0f} % ({best_worst['step']}; {verdict(best_worst['best_run'])}); "
             "see the kernels' table below.\n")
     add("")
+
+    scaling = scaling_rows(blocks, models, args)
+    if scaling:
+        add("## Scaling\n")
+        add("gapnet's own medians (over rounds) from the blocks above. Per image, batch "
+            f"{max(args.batches)} against batch {min(args.batches)} (target: at most "
+            f"{SCALING_BATCH_TARGET:g}×, a batch costs no more per image than one image); "
+            f"{max(args.threads)} threads against {min(args.threads)} at batch {max(args.batches)} (target: at "
+            f"least {SCALING_THREADS_TARGET:g}× faster).\n")
+        small, large, few, many = min(args.batches), max(args.batches), min(args.threads), max(args.threads)
+        add(f"| model | threads | ms per image, batch {small} | ms per image, batch {large} | "
+            f"batch {large} / batch {small} | met |")
+        add("| --- | ---: | ---: | ---: | ---: | :---: |")
+        for r in scaling:
+            if "per_image_ratio" in r:
+                met = "yes" if r["per_image_ratio"] <= SCALING_BATCH_TARGET else "**no**"
+                add(f"| {models[r['model']]['title']} | {r['threads']} | {fmt_number(r['single_ms'])} | "
+                    f"{fmt_number(r['batch_ms'])} | {r['per_image_ratio']:.2f}× | {met} |")
+        add("")
+        add(f"| model | batch | ms, {few} thread{'s' if few > 1 else ''} | ms, {many} threads | speed-up | met |")
+        add("| --- | ---: | ---: | ---: | ---: | :---: |")
+        for r in scaling:
+            if "speedup" in r:
+                met = "yes" if r["speedup"] >= SCALING_THREADS_TARGET else "**no**"
+                add(f"| {models[r['model']]['title']} | {r['batch']} | {fmt_number(r['one_ms'])} | "
+                    f"{fmt_number(r['two_ms'])} | {r['speedup']:.2f}× | {met} |")
+        add("")
 
     add("## Speed\n")
     if pruned:
@@ -1097,7 +1245,8 @@ def main():
                     help="after round 1, stop running a peer more than this many times slower than the best "
                          "peer in a configuration (0: never; default 2)")
     ap.add_argument("--assumed-macs-per-second", type=float, default=25e9, help=argparse.SUPPRESS)
-    ap.add_argument("--models", default=",".join(ALL_MODELS), help=f"comma-separated, from {','.join(ALL_MODELS)}")
+    ap.add_argument("--models", help=f"comma-separated, from {','.join(ALL_MODELS)} (default: all; smoke: "
+                                     f"{','.join(SMOKE_MODELS)})")
     ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     ap.add_argument("--batches", default="1,32", help="batch sizes (default 1,32: latency, throughput)")
     ap.add_argument("--out", help="the report (default docs/performance.md; smoke: a temporary file)")
@@ -1133,7 +1282,7 @@ def main():
     args.min_iterations = args.min_iterations or (1 if args.smoke else 3)
     if args.smoke:
         args.warmup = min(args.warmup, 1)
-    args.models = parse_list(args.models)
+    args.models = parse_list(args.models or ",".join(SMOKE_MODELS if args.smoke else ALL_MODELS))
     args.threads = parse_list(args.threads, int)
     args.batches = parse_list(args.batches, int)
     unknown = [m for m in args.models if m not in ALL_MODELS]

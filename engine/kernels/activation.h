@@ -15,14 +15,16 @@
 //   hard_swish    x * min(max(x + 3, 0), 6) / 6        PyTorch's nn.Hardswish, ONNX's HardSwish
 //   silu          x / (1 + exp(-x))                    x * sigmoid(x), a.k.a. swish
 //   tanh          tanh(x)
-// The vector form computes each lane exactly as the scalar form does (the cheap kinds with vector
-// operations of the same rounding, the others lane by lane), so results do not depend on which
-// kernel ran.
+// exp is exp16 (kernels/exp16.h, within about 1 ulp of e^x), 16 values at a time. The scalar form
+// computes each value exactly as the vector form computes its lane (the cheap kinds with scalar
+// operations of the same rounding; sigmoid and silu in a vector's first lane; tanh lane by lane), so
+// results do not depend on which kernel ran.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
+#include "exp16.h"
 #include "vec16.h"
 
 namespace gapnet {
@@ -40,7 +42,8 @@ struct Activation {
             case Kind::relu: return x < 0.0f ? 0.0f : x;
             case Kind::clip: return x < a ? a : x > b ? b : x;
             case Kind::leaky_relu: return x < 0.0f ? a * x : x;
-            case Kind::sigmoid: return 1.0f / (1.0f + std::exp(-x));
+            case Kind::sigmoid:
+            case Kind::silu: return (*this)(broadcast16(x))[0];
             case Kind::hard_sigmoid: {
                 const float y = a * x + b;
                 return y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y;
@@ -49,7 +52,6 @@ struct Activation {
                 const float r = x + 3.0f;
                 return x * (r < 0.0f ? 0.0f : r > 6.0f ? 6.0f : r) / 6.0f;
             }
-            case Kind::silu: return x / (1.0f + std::exp(-x));
             case Kind::tanh: return std::tanh(x);
         }
         return x;
@@ -64,6 +66,8 @@ struct Activation {
                 return low > b ? broadcast16(b) : low;
             }
             case Kind::leaky_relu: return v < 0.0f ? v * a : v;
+            case Kind::sigmoid: return 1.0f / (1.0f + exp16(-v));
+            case Kind::silu: return v / (1.0f + exp16(-v));
             default:
                 for (int i = 0; i < kVec16Lanes; ++i) v[i] = (*this)(v[i]);
                 return v;

@@ -171,10 +171,10 @@ int64_t Conv2d::workspace_elements(const Shape& input) const {
             case Algorithm::gemm: return conv2d_gemm_workspace(p_, input[1], input[2], out[1], out[2]);
             case Algorithm::winograd: return winograd_workspace(p_, input[1], input[2], winograd_cached);
             case Algorithm::direct: return conv2d_direct_workspace(p_, input[1], input[2]);
-            case Algorithm::depthwise: return 0;
+            case Algorithm::depthwise: return conv2d_depthwise_workspace(p_, input[1], input[2]);
         }
     }
-    if (depthwise_applies(p_)) return 0;
+    if (depthwise_applies(p_)) return conv2d_depthwise_workspace(p_, input[1], input[2]);
     int64_t scratch = conv2d_gemm_workspace(p_, input[1], input[2], out[1], out[2]);
     if (algorithm(input, int64_t{1} << 20) == Algorithm::winograd) {  // Winograd for some batch
         const int64_t winograd = winograd_workspace(p_, input[1], input[2], winograd_cached);

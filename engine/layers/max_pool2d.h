@@ -17,6 +17,7 @@ public:
     std::string_view type() const override { return "max_pool2d"; }
     Shape output_shape(const Shape& input) const override { return w_.pooled_shape(input); }
     int64_t work(const Shape& input) const override { return w_.pooled_reads(input); }
+    int64_t workspace_elements(const Shape& input) const override;  // one padded plane, per thread
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 
 private:

@@ -1,0 +1,72 @@
+#include "window_phases.h"
+
+#include <algorithm>
+
+#include "vec16.h"
+
+namespace gapnet {
+
+namespace {
+
+// [first, last) of the indices k >= 0 with 0 <= k * stride + offset < size.
+std::pair<int64_t, int64_t> inside(int64_t offset, int64_t stride, int64_t size, int64_t count) {
+    const int64_t first = std::clamp<int64_t>(offset >= 0 ? 0 : (-offset + stride - 1) / stride, 0, count);
+    const int64_t last = std::clamp<int64_t>(size - offset <= 0 ? 0 : (size - offset - 1) / stride + 1, first, count);
+    return {first, last};
+}
+
+// dst[j] = src[j * stride] for j in [0, n).
+void gather_row(const float* src, int64_t stride, int64_t n, float* dst) {
+    int64_t j = 0;
+    if (stride == 1) {
+        copy_floats(dst, src, n);
+        return;
+    }
+    if (stride == 2) {  // the even lanes of 32 consecutive floats, all before src[2 * (n - 1)]
+        using Index16 = int32_t __attribute__((vector_size(64)));
+        const Index16 even{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+        for (; j + kVec16Lanes < n; j += kVec16Lanes)
+            store16(dst + j, __builtin_shuffle(load16(src + 2 * j), load16(src + 2 * j + kVec16Lanes), even));
+    }
+    for (; j < n; ++j) dst[j] = src[j * stride];
+}
+
+}  // namespace
+
+WindowPhases::WindowPhases(const Window2d& w, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w)
+    : w_(w),
+      in_h_(in_h),
+      in_w_(in_w),
+      out_h_(out_h),
+      out_w_(out_w),
+      rows_(out_h + (w.kernel_h - 1) * w.dilation_h / w.stride_h),
+      width_(out_w + (w.kernel_w - 1) * w.dilation_w / w.stride_w),
+      planes_(w.stride_h * w.stride_w) {
+    for (int64_t ky = 0; ky < w.kernel_h; ++ky)
+        for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
+            const int64_t y = ky * w.dilation_h, x = kx * w.dilation_w;
+            const int64_t phase = (y % w.stride_h) * w.stride_w + x % w.stride_w;
+            offsets_.push_back((phase * rows_ + y / w.stride_h) * width_ + x / w.stride_w);
+        }
+}
+
+void WindowPhases::fill(const float* in, float pad, float* phases) const {
+    // The padding first, in one pass; then the rows and columns of each phase inside the input.
+    std::fill(phases, phases + phase_floats(), pad);
+    for (int64_t qy = 0; qy < w_.stride_h; ++qy) {
+        const auto [i0, i1] = inside(qy - w_.pad_top, w_.stride_h, in_h_, rows_);
+        for (int64_t qx = 0; qx < w_.stride_w; ++qx) {
+            const auto [j0, j1] = inside(qx - w_.pad_left, w_.stride_w, in_w_, width_);
+            float* phase = phases + (qy * w_.stride_w + qx) * rows_ * width_;
+            for (int64_t i = i0; i < i1; ++i)
+                gather_row(in + (i * w_.stride_h + qy - w_.pad_top) * in_w_ + j0 * w_.stride_w + qx - w_.pad_left,
+                           w_.stride_w, j1 - j0, phase + i * width_ + j0);
+        }
+    }
+}
+
+void WindowPhases::unwiden(const float* wide, float* out) const {
+    for (int64_t oy = 0; oy < out_h_; ++oy) copy_floats(out + oy * out_w_, wide + oy * width_, out_w_);
+}
+
+}  // namespace gapnet
