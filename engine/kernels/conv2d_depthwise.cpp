@@ -20,13 +20,14 @@ constexpr int64_t kChunkOutputs = 4096;
 // tap in a register (bias first, then the taps in order), gets the activation and is stored once.
 // Taps > 0: the kernel's kh * kw, known at compile time (unrolled).
 template <int Taps>
-void wide_channel(const float* phases, const int64_t* offsets, int64_t taps, const float* kernel, float bias,
-                  const Activation& activation, int64_t count, float* wide) {
+void wide_channel(const WindowPhases& layout, const float* phases, int64_t taps, const float* kernel, float bias,
+                  const Activation& activation, float* target) {
     if constexpr (Taps > 0) taps = Taps;
-    for (int64_t j = 0; j < count; j += kVec16Lanes) {
+    const int64_t* offsets = layout.tap_offsets().data();
+    for (int64_t j = 0; j < layout.wide_count(); j += kVec16Lanes) {
         Vec16 acc = broadcast16(bias);
         for (int64_t t = 0; t < taps; ++t) acc = fma16(broadcast16(kernel[t]), load16(phases + offsets[t] + j), acc);
-        store16(wide + j, activation(acc));
+        layout.store(target, j, activation(acc));
     }
 }
 
@@ -50,22 +51,22 @@ void conv2d_depthwise(const ConvParams& p, const float* weight, Epilogue epilogu
     const auto wide_kernel = taps == 9 ? wide_channel<9> : taps == 25 ? wide_channel<25> : wide_channel<0>;
     const int64_t per_chunk = std::max<int64_t>(1, kChunkOutputs / (multiplier * out_h * out_w));
 
-    run_chunks(pool, (planes + per_chunk - 1) / per_chunk, planes * multiplier * taps * out_h * out_w,
-               [&](int64_t chunk) {
-                   thread_local std::vector<float> scratch;
-                   float* phases = thread_scratch(scratch, layout.phase_floats() + layout.wide_floats());
-                   float* wide = phases + layout.phase_floats();
-                   for (int64_t plane = chunk * per_chunk; plane < std::min(planes, (chunk + 1) * per_chunk); ++plane) {
-                       layout.fill(input.ptr() + plane * in_h * in_w, 0.0f, phases);
-                       for (int64_t m = 0; m < multiplier; ++m) {
-                           const int64_t oc = plane % p.in_channels * multiplier + m;
-                           wide_kernel(phases, layout.tap_offsets().data(), taps, weight + oc * taps,
-                                       epilogue.bias ? epilogue.bias[oc] : 0.0f, epilogue.activation,
-                                       layout.wide_count(), wide);
-                           layout.unwiden(wide, output.ptr() + (plane * multiplier + m) * out_h * out_w);
-                       }
-                   }
-               });
+    run_chunks(
+        pool, (planes + per_chunk - 1) / per_chunk, planes * multiplier * taps * out_h * out_w, [&](int64_t chunk) {
+            thread_local std::vector<float> scratch;
+            float* phases = thread_scratch(scratch, layout.phase_floats() + layout.wide_floats());
+            float* wide = phases + layout.phase_floats();
+            for (int64_t plane = chunk * per_chunk; plane < std::min(planes, (chunk + 1) * per_chunk); ++plane) {
+                layout.fill(input.ptr() + plane * in_h * in_w, 0.0f, phases);
+                for (int64_t m = 0; m < multiplier; ++m) {
+                    const int64_t oc = plane % p.in_channels * multiplier + m;
+                    float* out = output.ptr() + (plane * multiplier + m) * out_h * out_w;
+                    wide_kernel(layout, phases, taps, weight + oc * taps, epilogue.bias ? epilogue.bias[oc] : 0.0f,
+                                epilogue.activation, layout.wide_target(wide, out));
+                    layout.unwiden(wide, out);
+                }
+            }
+        });
 }
 
 }  // namespace gapnet

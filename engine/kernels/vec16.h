@@ -35,6 +35,26 @@ inline void copy_under16(float* dst, const float* src, int64_t n) {
 #endif
 }
 
+// The first n <= 16 floats at p, the other lanes 0 (masked with AVX-512: nothing read past them).
+inline Vec16 load_under16(const float* p, int64_t n) {
+#if defined(__AVX512F__)
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+#else
+    Vec16 v{};
+    std::memcpy(&v, p, static_cast<size_t>(n) * sizeof(float));
+    return v;
+#endif
+}
+
+// Stores the first n <= 16 lanes of v (nothing written past them).
+inline void store_under16(float* p, Vec16 v, int64_t n) {
+#if defined(__AVX512F__)
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
+#else
+    std::memcpy(p, &v, static_cast<size_t>(n) * sizeof(float));
+#endif
+}
+
 // Copies n floats, a vector at a time (nothing read or written past them).
 inline void copy_floats(float* dst, const float* src, int64_t n) {
     int64_t i = 0;

@@ -17,18 +17,21 @@ std::pair<int64_t, int64_t> inside(int64_t offset, int64_t stride, int64_t size,
 
 // dst[j] = src[j * stride] for j in [0, n).
 void gather_row(const float* src, int64_t stride, int64_t n, float* dst) {
-    int64_t j = 0;
     if (stride == 1) {
         copy_floats(dst, src, n);
-        return;
-    }
-    if (stride == 2) {  // the even lanes of 32 consecutive floats, all before src[2 * (n - 1)]
+    } else if (stride == 2) {  // the even lanes of up to 32 floats, none read past src[2 * (n - 1)]
         using Index16 = int32_t __attribute__((vector_size(64)));
         const Index16 even{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-        for (; j + kVec16Lanes < n; j += kVec16Lanes)
-            store16(dst + j, __builtin_shuffle(load16(src + 2 * j), load16(src + 2 * j + kVec16Lanes), even));
+        for (int64_t j = 0; j < n; j += kVec16Lanes) {
+            const int64_t outputs = std::min<int64_t>(kVec16Lanes, n - j), reads = 2 * outputs - 1;
+            const float* s = src + 2 * j;
+            const Vec16 low = load_under16(s, std::min<int64_t>(reads, kVec16Lanes));
+            const Vec16 high = load_under16(s + kVec16Lanes, std::max<int64_t>(reads - kVec16Lanes, 0));
+            store_under16(dst + j, __builtin_shuffle(low, high, even), outputs);
+        }
+    } else {
+        for (int64_t j = 0; j < n; ++j) dst[j] = src[j * stride];
     }
-    for (; j < n; ++j) dst[j] = src[j * stride];
 }
 
 }  // namespace
@@ -48,11 +51,18 @@ WindowPhases::WindowPhases(const Window2d& w, int64_t in_h, int64_t in_w, int64_
             const int64_t phase = (y % w.stride_h) * w.stride_w + x % w.stride_w;
             offsets_.push_back((phase * rows_ + y / w.stride_h) * width_ + x / w.stride_w);
         }
+    for (int64_t qy = 0; qy < w.stride_h; ++qy)
+        for (int64_t qx = 0; qx < w.stride_w; ++qx) {
+            const auto [i0, i1] = inside(qy - w.pad_top, w.stride_h, in_h, rows_);
+            const auto [j0, j1] = inside(qx - w.pad_left, w.stride_w, in_w, width_);
+            padded_ = padded_ || i0 > 0 || i1 < rows_ || j0 > 0 || j1 < width_;
+        }
 }
 
 void WindowPhases::fill(const float* in, float pad, float* phases) const {
-    // The padding first, in one pass; then the rows and columns of each phase inside the input.
-    std::fill(phases, phases + phase_floats(), pad);
+    // The padding first, in one pass (or just the slack when every phase lies inside the input);
+    // then the rows and columns of each phase inside the input.
+    std::fill(padded_ ? phases : phases + planes_ * rows_ * width_, phases + phase_floats(), pad);
     for (int64_t qy = 0; qy < w_.stride_h; ++qy) {
         const auto [i0, i1] = inside(qy - w_.pad_top, w_.stride_h, in_h_, rows_);
         for (int64_t qx = 0; qx < w_.stride_w; ++qx) {
@@ -66,7 +76,8 @@ void WindowPhases::fill(const float* in, float pad, float* phases) const {
 }
 
 void WindowPhases::unwiden(const float* wide, float* out) const {
-    for (int64_t oy = 0; oy < out_h_; ++oy) copy_floats(out + oy * out_w_, wide + oy * width_, out_w_);
+    if (!dense())
+        for (int64_t oy = 0; oy < out_h_; ++oy) copy_floats(out + oy * out_w_, wide + oy * width_, out_w_);
 }
 
 }  // namespace gapnet

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "vec16.h"
 #include "window2d.h"
 
 namespace gapnet {
@@ -28,11 +29,23 @@ public:
     int64_t phase_floats() const { return planes_ * rows_ * width_ + kSlack; }
     int64_t wide_floats() const { return (wide_count() + kSlack - 1) / kSlack * kSlack; }
     int64_t wide_count() const { return (out_h_ - 1) * width_ + out_w_; }  // the wide outputs computed
-    const std::vector<int64_t>& tap_offsets() const { return offsets_; }  // tap ky * kw + kx, from phases
+    const std::vector<int64_t>& tap_offsets() const { return offsets_; }   // tap ky * kw + kx, from phases
 
     // in [in_h, in_w] -> phases [phase_floats()], `pad` outside the input.
     void fill(const float* in, float pad, float* phases) const;
-    // wide [wide_count()] -> out [out_h, out_w]
+
+    // Where the wide outputs go: when there are none to drop (a window no wider than its stride,
+    // e.g. a 2x2 stride-2 pool) they are the output itself, else a buffer unwiden() then copies
+    // out. store() writes wide vector j, the last one only up to wide_count().
+    bool dense() const { return width_ == out_w_; }
+    float* wide_target(float* wide, float* out) const { return dense() ? out : wide; }
+    void store(float* target, int64_t j, Vec16 v) const {
+        if (j + kSlack <= wide_count())
+            store16(target + j, v);
+        else
+            store_under16(target + j, v, wide_count() - j);
+    }
+    // wide [wide_count()] -> out [out_h, out_w] (nothing to do when dense())
     void unwiden(const float* wide, float* out) const;
 
 private:
@@ -41,6 +54,7 @@ private:
     int64_t in_h_, in_w_, out_h_, out_w_;
     int64_t rows_, width_, planes_;  // of each phase; phases
     std::vector<int64_t> offsets_;
+    bool padded_ = false;  // some phase pixel lies outside the input
 };
 
 }  // namespace gapnet
