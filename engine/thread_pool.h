@@ -5,7 +5,8 @@
 // thread runs it, so results are bit-identical for any thread count.
 //
 // The calling thread takes part in the work. After a loop, workers spin briefly before sleeping, so
-// the many short loops of a small model do not pay a wake-up each.
+// the many short loops of a small model do not pay a wake-up each; the caller spins (never sleeps)
+// while the workers finish, and the condition variable is signalled only when a worker sleeps.
 #pragma once
 
 #include <atomic>
@@ -49,14 +50,17 @@ private:
     std::vector<std::thread> workers_;
     std::mutex mutex_;
     std::condition_variable wake_;
-    std::condition_variable done_;
     const std::function<void(int64_t)>* job_ = nullptr;
     int64_t chunks_ = 0;
-    bool pinned_ = false;  // chunk i runs on thread i (on_each_thread), not on whichever takes it
-    std::atomic<int64_t> next_{0};
+    bool pinned_ = false;         // chunk i runs on thread i (on_each_thread), not on whichever takes it
+    struct alignas(64) Counter {  // a cache line each: the threads take chunks concurrently
+        std::atomic<int64_t> value{0};
+    };
+    std::vector<Counter> next_;  // per thread: the next chunk of its share
     std::atomic<int64_t> finished_{0};
     std::atomic<uint64_t> generation_{0};
-    int busy_workers_ = 0;
+    std::atomic<int> busy_workers_{0};  // registered under mutex_ for a loop; leave when done with it
+    int sleepers_ = 0;                  // workers waiting on wake_ (guarded by mutex_)
     bool stopping_ = false;
     std::exception_ptr error_;
 };

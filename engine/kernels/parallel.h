@@ -11,9 +11,11 @@
 
 namespace gapnet {
 
-// Below this many multiply-adds (or element operations) in total a loop runs serially: waking the
-// workers and collecting them costs a few microseconds, the time of ~100k multiply-adds.
-inline constexpr int64_t kMinParallelWork = 100'000;
+// Below this many multiply-adds (or element operations) in total a loop runs serially: handing a
+// loop to the workers and collecting it costs a few microseconds, and the data a layer's chunks
+// share crosses between cores' caches (slow on a virtual machine's cores), the time of about a
+// million multiply-adds.
+inline constexpr int64_t kMinParallelWork = 1'000'000;
 
 inline void run_chunks(ThreadPool& pool, int64_t chunks, int64_t total_work,
                        const std::function<void(int64_t)>& chunk) {
