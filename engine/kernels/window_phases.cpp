@@ -20,14 +20,14 @@ void gather_row(const float* src, int64_t stride, int64_t n, float* dst) {
     if (stride == 1) {
         copy_floats(dst, src, n);
     } else if (stride == 2) {  // the even lanes of up to 32 floats, none read past src[2 * (n - 1)]
-        using Index16 = int32_t __attribute__((vector_size(64)));
-        const Index16 even{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
         for (int64_t j = 0; j < n; j += kVec16Lanes) {
             const int64_t outputs = std::min<int64_t>(kVec16Lanes, n - j), reads = 2 * outputs - 1;
             const float* s = src + 2 * j;
             const Vec16 low = load_under16(s, std::min<int64_t>(reads, kVec16Lanes));
             const Vec16 high = load_under16(s + kVec16Lanes, std::max<int64_t>(reads - kVec16Lanes, 0));
-            store_under16(dst + j, __builtin_shuffle(low, high, even), outputs);
+            const Vec16 even =
+                __builtin_shufflevector(low, high, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            store_under16(dst + j, even, outputs);
         }
     } else {
         for (int64_t j = 0; j < n; ++j) dst[j] = src[j * stride];
