@@ -1,8 +1,11 @@
 #include "file.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,7 +13,11 @@
 
 namespace gapnet {
 
-void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, std::string& bytes) {
+namespace {
+
+// Reads `path` into `bytes` (a std::string or LargeBytes: data(), size(), resize()).
+template <typename Bytes>
+void read_into(const std::string& path, int64_t max_bytes, const std::string& limit, Bytes& bytes) {
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw Error("is a directory, not a file");
@@ -21,11 +28,13 @@ void read_file(const std::string& path, int64_t max_bytes, const std::string& li
         ~Closer() { ::close(fd); }
     } closer{fd};
     auto too_large = [&] { return Error("is larger than " + std::to_string(max_bytes) + " bytes " + limit); };
-    // A regular file's size (within the limit) is read straight into `bytes`; then, as for pipes and
-    // special files (which report 0) and a file that grows while it is read, in chunks until the end.
-    bytes.clear();
+    // A regular file's size (within the limit) is read straight into `bytes`, with one byte more so
+    // that the read which finds the end needs no larger buffer (growing one copies it: twice the
+    // file's memory at once); then, as for pipes and special files (which report 0) and a file that
+    // grows while it is read, in chunks until the end.
+    bytes.resize(0);
     if (S_ISREG(st.st_mode) && st.st_size > max_bytes) throw too_large();
-    if (S_ISREG(st.st_mode)) bytes.resize(static_cast<size_t>(st.st_size));
+    if (S_ISREG(st.st_mode)) bytes.resize(static_cast<size_t>(st.st_size) + 1);
     size_t filled = 0;
     for (;;) {
         if (filled == bytes.size()) {
@@ -42,10 +51,41 @@ void read_file(const std::string& path, int64_t max_bytes, const std::string& li
     bytes.resize(filled);
 }
 
+constexpr size_t kHugePage = size_t{2} << 20;
+
+}  // namespace
+
+void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, std::string& bytes) {
+    read_into(path, max_bytes, limit, bytes);
+}
+
 std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit) {
     std::string bytes;
     read_file(path, max_bytes, limit, bytes);
     return bytes;
+}
+
+void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, LargeBytes& bytes) {
+    read_into(path, max_bytes, limit, bytes);
+}
+
+void LargeBytes::Free::operator()(char* p) const { std::free(p); }
+
+void LargeBytes::resize(size_t size) {
+    if (size <= capacity_) {  // shrinking keeps the memory: a model's text is freed whole, after parsing
+        size_ = size;
+        return;
+    }
+    // Doubling, for pipes read in chunks; a regular file is sized once.
+    const size_t wanted = std::max(size, 2 * capacity_);
+    const size_t capacity = (wanted + kHugePage - 1) / kHugePage * kHugePage;
+    std::unique_ptr<char, Free> grown(static_cast<char*>(std::aligned_alloc(kHugePage, capacity)));
+    if (!grown) throw std::bad_alloc();
+    madvise(grown.get(), capacity, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+    if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
+    data_ = std::move(grown);
+    size_ = size;
+    capacity_ = capacity;
 }
 
 }  // namespace gapnet

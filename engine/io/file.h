@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 
 namespace gapnet {
 
@@ -11,5 +13,26 @@ namespace gapnet {
 std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit);
 // The same into `bytes`, reusing its memory (a program reading many files touches fresh pages once).
 void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, std::string& bytes);
+
+// Memory for a large file's bytes (a model), not zero-filled, 2 MiB-aligned and marked for
+// transparent huge pages (madvise(MADV_HUGEPAGE)): the kernel then maps it 2 MiB at a time rather
+// than faulting in each 4 KiB page, and page faults are what reading tens of megabytes costs most
+// on a virtual machine. Pages the file does not reach are never touched.
+class LargeBytes {
+public:
+    char* data() { return data_.get(); }
+    size_t size() const { return size_; }
+    std::string_view view() const { return {data_.get(), size_}; }
+    void resize(size_t size);  // keeps the first min(size, size()) bytes
+    void clear() { data_.reset(), size_ = capacity_ = 0; }
+
+private:
+    struct Free {
+        void operator()(char* p) const;
+    };
+    std::unique_ptr<char, Free> data_;
+    size_t size_ = 0, capacity_ = 0;
+};
+void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, LargeBytes& bytes);
 
 }  // namespace gapnet
