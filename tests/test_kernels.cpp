@@ -276,14 +276,16 @@ TEST_CASE(
     REQUIRE(make_conv({6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8, true}, rng).algorithm({6, 8, 8}) == A::depthwise);
 }
 
-TEST_CASE("conv2d counts the weights it prepares: Winograd's transform, the direct kernel's packed copy") {
+TEST_CASE("conv2d counts the weights it prepares: Winograd's where it runs, the direct kernel's packed copy") {
     std::mt19937 rng(2);
     const Conv2d conv = make_conv({64, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, true}, rng);
-    // Winograd's 6x6 transformed filters, kept from construction: 36 x 64 x 64. On a 7x7 map batch 1
-    // runs direct with channel tiles (576 taps): 2 blocks x 576 taps x 32 channels, plus the zeros the
-    // prefetch reaches past them (16 taps + one row of 3 taps, x 32).
+    // On a 7x7 map every batch runs direct with channel tiles (576 taps): 2 blocks x 576 taps x 32
+    // channels, plus the zeros the prefetch reaches past them (16 taps + one row of 3 taps, x 32);
+    // Winograd's transformed filters are never made there. On a 32x32 map, Winograd's 6x6
+    // transformed filters: 36 x 64 x 64.
     REQUIRE(conv.algorithm({64, 7, 7}) == Conv2d::Algorithm::direct);
-    REQUIRE(conv.prepared_elements({64, 7, 7}) == 36 * 64 * 64 + 2 * 576 * 32 + 19 * 32);
+    REQUIRE(conv.algorithm({64, 7, 7}, 1024) == Conv2d::Algorithm::direct);
+    REQUIRE(conv.prepared_elements({64, 7, 7}) == 2 * 576 * 32 + 19 * 32);
     REQUIRE(conv.algorithm({64, 32, 32}) == Conv2d::Algorithm::winograd);
     REQUIRE(conv.prepared_elements({64, 32, 32}) == 36 * 64 * 64);
     REQUIRE(make_conv({16, 8, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).prepared_elements({16, 8, 8}) == 0);

@@ -36,7 +36,7 @@ Conv2d::Conv2d(Params params, std::vector<float> weight, std::vector<float> bias
     if (!bias.empty() && static_cast<int64_t>(bias.size()) != p_.out_channels)
         throw Error(std::to_string(bias.size()) + " values, out_channels is " + std::to_string(p_.out_channels),
                     "bias");
-    parameters_ = prepare(p_, std::move(weight), std::move(bias));
+    parameters_ = make_parameters(std::move(weight), std::move(bias));
 }
 
 Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation,
@@ -52,6 +52,8 @@ Conv2d::Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Acti
 //  - the transformed weights (36/9 = 4x the weights) are kept with the layer when they take at most
 //    kWinogradMaxBytes: all of VGG-11's would take 148 MB, beyond its memory budget (weights + 3x
 //    the largest activation + 64 MiB); 20 MB keeps 34 MB of them (its 64- to 256-channel layers).
+//    They are made by the first call that runs Winograd, so that a layer which never does (ResNet-18's
+//    14x14 layers at batch 1 run direct) does not hold 4x its weights for nothing.
 //    Wider layers transform their weights again on each call, a block of output channels at a time;
 //  - the GEMMs must be wide enough: at least kWinogradMinTiles tiles (4x4 output blocks) a wave,
 //    kWinogradMinTilesUncached when the weights are transformed per call; narrower waves leave
@@ -81,15 +83,18 @@ bool winograd_suits(const Conv2d::Params& p) {
     return winograd_applies(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels;
 }
 
+// Whether the layer keeps its Winograd-transformed weights (made on first use) rather than
+// transforming them on every call.
+bool winograd_keeps_filters(const Conv2d::Params& p) {
+    return winograd_suits(p) && 36 * p.in_channels * p.out_channels * 4 <= kWinogradMaxBytes;
+}
+
 }  // namespace
 
-std::shared_ptr<const Conv2d::Parameters> Conv2d::prepare(const Params& p, std::vector<float> weight,
-                                                          std::vector<float> bias) {
+std::shared_ptr<const Conv2d::Parameters> Conv2d::make_parameters(std::vector<float> weight, std::vector<float> bias) {
     auto parameters = std::make_shared<Parameters>();
     parameters->weight = std::move(weight);
     parameters->bias = std::move(bias);
-    if (winograd_suits(p) && 36 * p.in_channels * p.out_channels * 4 <= kWinogradMaxBytes)
-        parameters->winograd = winograd_filter(parameters->weight.data(), p.out_channels, p.in_channels);
     return parameters;
 }
 
@@ -153,7 +158,7 @@ Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
         !(winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], 1) >= kDirectMaxWinogradTiles))
         return Algorithm::direct;
     if (winograd_suits(p_) && winograd_wave_tiles(p_, input[1], input[2], batch) >=
-                                  (parameters_->winograd.empty() ? kWinogradMinTilesUncached : kWinogradMinTiles))
+                                  (winograd_keeps_filters(p_) ? kWinogradMinTiles : kWinogradMinTilesUncached))
         return Algorithm::winograd;
     if (depthwise_applies(p_)) return Algorithm::depthwise;
     if (direct_applies(p_) && p_.window.kernel_h * p_.window.kernel_w > 1) return Algorithm::direct;
@@ -165,7 +170,7 @@ Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
 // kernel runs whatever the batch: its own scratch.
 int64_t Conv2d::workspace_elements(const Shape& input) const {
     const Shape out = output_shape(input);
-    const bool winograd_cached = !parameters_->winograd.empty();
+    const bool winograd_cached = winograd_keeps_filters(p_);
     if (const auto preferred = applicable_preference()) {
         switch (*preferred) {
             case Algorithm::gemm: return conv2d_gemm_workspace(p_, input[1], input[2], out[1], out[2]);
@@ -185,10 +190,13 @@ int64_t Conv2d::workspace_elements(const Shape& input) const {
     return scratch;
 }
 
-// Winograd's transformed weights (kept from construction), and the direct kernel's packed ones if
-// batch 1 runs it (a larger batch runs direct only where batch 1 does: Winograd's waves only grow).
+// Winograd's transformed weights if some batch runs Winograd with them, and the direct kernel's
+// packed ones if batch 1 runs it (a larger batch runs direct only where batch 1 does: Winograd's
+// waves only grow). Both are made by the first call that needs them.
 int64_t Conv2d::prepared_elements(const Shape& input) const {
-    int64_t floats = static_cast<int64_t>(parameters_->winograd.size());
+    int64_t floats = 0;
+    if (winograd_keeps_filters(p_) && algorithm(input, int64_t{1} << 20) == Algorithm::winograd)
+        floats += 36 * p_.in_channels * p_.out_channels;
     if (algorithm(input, 1) == Algorithm::direct && direct_channel_tiles(p_)) floats += direct_packed_size(p_);
     return floats;
 }
@@ -197,13 +205,20 @@ void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) cons
     const Epilogue epilogue{bias().empty() ? nullptr : bias().data(), activation_};
     switch (algorithm({input.shape[1], input.shape[2], input.shape[3]}, input.shape[0])) {
         case Algorithm::winograd:
-            return conv2d_winograd(p_, parameters_->winograd.empty() ? nullptr : parameters_->winograd.data(),
-                                   weight().data(), epilogue, input, output, pool);
+            return conv2d_winograd(p_, winograd_weights(), weight().data(), epilogue, input, output, pool);
         case Algorithm::direct:
             return conv2d_direct(p_, weight().data(), direct_weights(), epilogue, input, output, pool);
         case Algorithm::depthwise: return conv2d_depthwise(p_, weight().data(), epilogue, input, output, pool);
         case Algorithm::gemm: return conv2d_gemm(p_, weight().data(), epilogue, input, output, pool);
     }
+}
+
+const float* Conv2d::winograd_weights() const {
+    if (!winograd_keeps_filters(p_)) return nullptr;
+    std::call_once(parameters_->winograd_once, [&] {
+        parameters_->winograd = winograd_filter(parameters_->weight.data(), p_.out_channels, p_.in_channels);
+    });
+    return parameters_->winograd.data();
 }
 
 const float* Conv2d::direct_weights() const {
@@ -231,7 +246,7 @@ std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next, int, int next_input
             b[oc] = static_cast<float>((bias().empty() ? 0.0 : bias()[oc]) * scale + bn->shift()[oc]);
         }
         return std::unique_ptr<Layer>(
-            new Conv2d(p_, prepare(p_, std::move(w), std::move(b)), Activation{}, preferred_));
+            new Conv2d(p_, make_parameters(std::move(w), std::move(b)), Activation{}, preferred_));
     }
     return nullptr;
 }

@@ -63,17 +63,17 @@ public:
 private:
     struct Parameters {
         std::vector<float> weight, bias;
-        std::vector<float> winograd;  // the weights transformed by winograd_filter, or empty
-        // The weights packed for the direct kernel's channel tiles (direct_pack_weights), made by the
-        // first call that runs them: only layers that run them keep this copy of their weights.
-        mutable std::once_flag direct_once;
-        mutable std::vector<float> direct;
+        // The weights transformed by winograd_filter and those packed for the direct kernel's
+        // channel tiles (direct_pack_weights), each made by the first call that runs that kernel:
+        // only layers that run them keep these copies of their weights.
+        mutable std::once_flag winograd_once, direct_once;
+        mutable std::vector<float> winograd, direct;
     };
-    const float* direct_weights() const;  // parameters_->direct, packed on first use; null if unused
+    const float* winograd_weights() const;  // parameters_->winograd, made on first use; null if not kept
+    const float* direct_weights() const;    // parameters_->direct, packed on first use; null if unused
     Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation,
            std::optional<Algorithm> preferred);
-    static std::shared_ptr<const Parameters> prepare(const Params& p, std::vector<float> weight,
-                                                     std::vector<float> bias);
+    static std::shared_ptr<const Parameters> make_parameters(std::vector<float> weight, std::vector<float> bias);
     // preferred_, if that kernel applies to this layer.
     std::optional<Algorithm> applicable_preference() const;
 
