@@ -312,7 +312,9 @@ TEST_CASE("dense_fast equals dense_reference") {
     struct Case {
         int64_t in, out, batch;
     };
-    for (const Case c : {Case{37, 11, 5}, Case{3136, 500, 1}, Case{500, 10, 2}, Case{128, 130, 8}, Case{1, 1, 1}})
+    // Batches of 16 and more run as GEMM panels of 32 samples: one partial, two, three with a tail.
+    for (const Case c : {Case{37, 11, 5}, Case{3136, 500, 1}, Case{500, 10, 2}, Case{128, 130, 8}, Case{1, 1, 1},
+                         Case{37, 11, 16}, Case{300, 130, 64}, Case{65, 49, 70}})
         for (const bool bias : {true, false})
             for (const Activation& activation : every_activation()) {
                 const auto weight = random_values(static_cast<size_t>(c.in * c.out), rng, 1.0f / std::sqrt(c.in));
@@ -332,7 +334,7 @@ TEST_CASE("dense_fast reads its blocks backwards or forwards, on any thread coun
     const int64_t in = 400, out = 333;  // past kMinParallelWork even for one sample
     const auto weight = random_values(static_cast<size_t>(in * out), rng);
     const auto bias = random_values(static_cast<size_t>(out), rng);
-    for (const int64_t batch : {1, 3}) {
+    for (const int64_t batch : {1, 3, 40}) {
         const Tensor input({batch, in}, random_values(static_cast<size_t>(batch * in), rng));
         Tensor forwards({batch, out});
         ThreadPool serial(1);

@@ -3,7 +3,9 @@
 #include <Eigen/Core>
 #include <algorithm>
 
+#include "gemm.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace gapnet {
 
@@ -21,6 +23,8 @@ void dense_reference(int64_t in, int64_t out, const std::vector<float>& weight, 
         }
     }
 }
+
+int64_t dense_workspace(int64_t in, int64_t out) { return kGemmPanel * (in + out); }
 
 void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue, const Tensor& input, Tensor& output,
                 ThreadPool& pool, bool backwards) {
@@ -57,6 +61,33 @@ void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue,
             run_share(0);
         else
             pool.on_each_thread(run_share);
+        return;
+    }
+    if (batch >= kGemmPanel / 2) {
+        // 32 samples at a time, one GEMM panel (kernels/gemm.h): y^T [out, 32] = W [out, in] x
+        // x^T [in, 32], the samples packed as the panel's columns; the weights are read once per 32
+        // samples, in blocks of 48 rows (4 micro-tiles) a chunk.
+        constexpr int64_t kRows = 4 * kGemmRows;
+        const int64_t blocks = (out + kRows - 1) / kRows;
+        // The calling thread's scratch, shared with the workers while they run.
+        thread_local std::vector<float> packed_scratch, product_scratch;
+        float* packed = thread_scratch(packed_scratch, dense_workspace(in, out));
+        float* product = packed + in * kGemmPanel;
+        for (int64_t n0 = 0; n0 < batch; n0 += kGemmPanel) {
+            const int64_t samples = std::min(kGemmPanel, batch - n0);
+            const float* x = input.ptr() + n0 * in;
+            for (int64_t i = 0; i < in; ++i)
+                for (int64_t n = 0; n < kGemmPanel; ++n)
+                    packed[i * kGemmPanel + n] = n < samples ? x[n * in + i] : 0.0f;
+            run_chunks(pool, blocks, samples * in * out, [&](int64_t b) {
+                const int64_t o0 = b * kRows, rows = std::min(kRows, out - o0);
+                gemm_packed(rows, samples, in, weight + o0 * in, in, packed, product + o0 * kGemmPanel, kGemmPanel,
+                            {epilogue.bias ? epilogue.bias + o0 : nullptr, epilogue.activation});
+            });
+            float* y = output.ptr() + n0 * out;
+            for (int64_t n = 0; n < samples; ++n)
+                for (int64_t o = 0; o < out; ++o) y[n * out + o] = product[o * kGemmPanel + n];
+        }
         return;
     }
     // 64 outputs a chunk: a 3136-input layer's block is 800 KB of weights, cut into 8 for 500 outputs.

@@ -8,7 +8,9 @@
 // in the order `backwards` says. Alternating it from call to call, a thread starts on the rows it
 // read last, which may still be in its cache: its share of a large layer's weights is bigger than its
 // L2, and read in the same order every time none of it would be found there (least recently used).
-// M2's 3136 -> 500 layer on 2 threads: 3.1 MB per thread, 2 MB of L2 each.
+// M2's 3136 -> 500 layer on 2 threads: 3.1 MB per thread, 2 MB of L2 each. A batch of 16 or more
+// runs as GEMMs of 32 samples at a time (kernels/gemm.h), its scratch dense_workspace floats.
+// (Eigen's GEMM, which packs the weights anew on every call, took twice as long on M2's layer.)
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,8 @@ namespace gapnet {
 
 void dense_reference(int64_t in, int64_t out, const std::vector<float>& weight, const std::vector<float>& bias,
                      const Tensor& input, Tensor& output);
+
+int64_t dense_workspace(int64_t in, int64_t out);
 
 void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue, const Tensor& input, Tensor& output,
                 ThreadPool& pool, bool backwards = false);

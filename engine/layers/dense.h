@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../kernels/activation.h"
+#include "../kernels/dense.h"
 #include "../layer.h"
 
 namespace gapnet {
@@ -23,6 +24,7 @@ public:
     Shape output_shape(const Shape& input) const override;
     int64_t parameter_count() const override { return static_cast<int64_t>(weight().size() + bias().size()); }
     int64_t macs(const Shape&) const override { return in_ * out_; }
+    int64_t workspace_elements(const Shape&) const override { return dense_workspace(in_, out_); }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
     std::unique_ptr<Layer> fused_with(const Layer& next, int next_position, int next_inputs) const override;
 
