@@ -109,7 +109,13 @@ private:
     int64_t checked_work(const Layer& layer, const Shapes& in, int64_t work_before) const;
     // The images forward() runs together (see graph.cpp), and the steps over one such group.
     int64_t images_per_group() const;
-    Tensor run_steps(const Tensor& batch, ThreadPool& pool, std::vector<double>* seconds) const;
+    // The first of the steps on per-image vectors that end the graph, a chain each reading the one
+    // before (the first reads its predecessor's output); steps().size() if the last step is not one.
+    size_t vector_head() const;
+    // Steps [first, end) over `input`, the output of node `input_node` (-1: the graph input) for
+    // a batch; returns the output of step end - 1.
+    Tensor run_steps(const Tensor& input, int input_node, size_t first, size_t end, ThreadPool& pool,
+                     std::vector<double>* seconds) const;
     // Per node: how many inputs of the nodes marked in `counted` read it (the last node: one more).
     std::vector<int> readers(const std::vector<bool>& counted) const;
     void unfuse();

@@ -147,6 +147,27 @@ TEST_CASE("a graph gives bit-identical results on 1, 2 and 3 threads, batch 1 an
     }
 }
 
+TEST_CASE("a batch of many groups: the flatten + dense head runs over the whole batch, as each image alone") {
+    // fashion_flatten: convolutions and pools in groups of images, then flatten -> dense+relu ->
+    // dense -> softmax over all 40 images at once (dense's GEMM panels of 32 samples: one full, one
+    // partial). Each image's probabilities are those of the image run alone, within rounding (the
+    // batch's dense layer sums in another order), and the same bit for bit on any thread count.
+    const LoadedModel model = load_model(gapnet::test::source_path("models/fashion_flatten.json"));
+    const Graph& g = model.graph;
+    std::mt19937 rng(8);
+    const int64_t n = 40;
+    const Tensor x = random_batch({1, 28, 28}, n, rng);
+    ThreadPool one(1), two(2);
+    const Tensor batch = g.forward(x, one);
+    REQUIRE(g.forward(x, two).data == batch.data);
+    for (int64_t i = 0; i < n; ++i) {
+        const Tensor single({1, 1, 28, 28},
+                            std::vector<float>(x.data.begin() + i * 784, x.data.begin() + (i + 1) * 784));
+        const Tensor alone = g.forward(single, one);
+        for (int64_t c = 0; c < 10; ++c) REQUIRE(batch.data[i * 10 + c] == Approx(alone.data[c]).margin(1e-6));
+    }
+}
+
 TEST_CASE("graph checks at load, located at the layer and input") {
     std::mt19937 rng(4);
     json doc = graph_model(rng);
