@@ -12,7 +12,7 @@ The commands are read from README.md itself, so the test follows the README as i
 Commands run in a scratch directory holding links to the tree's models/, data/, tools/ and the
 program, so what they write (cam.png, conv4.npy, docs/cam-emotion.png) does not touch the tree. The
 README's placeholders get real files: IMAGE... two sample images, photo.png a sample, photos/ a JPEG.
-Not run, by rule: `make demo` and `make test` (CI is them) and the full peer benchmark (25 minutes;
+Not run, by rule: `make demo` and `make test` (CI is them) and the full peer benchmark (45 minutes;
 its smoke run is the bench_peers_smoke test). A command that fails, or output that differs, fails
 the test with the command and what differed.
 """
@@ -26,7 +26,7 @@ import tempfile
 # Commands CI does not run from here, and why.
 NOT_RUN = {
     r"^make (demo|test)\b": "the README's two set-up commands: CI runs them itself",
-    r"tools/bench_peers\.py --rounds": "the full peer benchmark (25 minutes); its smoke run is a test",
+    r"tools/bench_peers\.py --rounds": "the full peer benchmark (45 minutes); its smoke run is a test",
 }
 # Shown output lines that measure this machine, not the program.
 VOLATILE = re.compile(r"latency|Latency|peak memory")
