@@ -69,9 +69,10 @@ void dense_fast(int64_t in, int64_t out, const float* weight, Epilogue epilogue,
         // samples, in blocks of 48 rows (4 micro-tiles) a chunk.
         constexpr int64_t kRows = 4 * kGemmRows;
         const int64_t blocks = (out + kRows - 1) / kRows;
-        // The calling thread's scratch, shared with the workers while they run.
-        thread_local std::vector<float> packed_scratch, product_scratch;
-        float* packed = thread_scratch(packed_scratch, dense_workspace(in, out));
+        // The calling thread's scratch, shared with the workers while they run: the packed samples,
+        // then the product.
+        thread_local std::vector<float> scratch;
+        float* packed = thread_scratch(scratch, dense_workspace(in, out));
         float* product = packed + in * kGemmPanel;
         for (int64_t n0 = 0; n0 < batch; n0 += kGemmPanel) {
             const int64_t samples = std::min(kGemmPanel, batch - n0);
