@@ -9,7 +9,7 @@ TEST_DEPS  = python3-torch python3-numpy python3-pil python3-onnx libonnx-testda
              python3-h5py python3-torchvision python3-skimage python3-dask python3-distributed dataset-fashion-mnist
 
 FUZZ_DEPS  = clang libclang-rt-14-dev
-FORMAT_DEPS = clang-format
+FORMAT_DEPS = clang-format black python3-flake8
 FUZZ_SECONDS ?= 60
 
 .PHONY: demo test build format portable sanitize tsan fuzz clean
@@ -28,7 +28,8 @@ build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DGAPNET_WERROR=ON
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Every tracked C++ file as .clang-format lays it out (Debian 12's clang-format 14);
+# Every tracked C++ file as .clang-format lays it out (Debian 12's clang-format 14), every Python file as black
+# lays it out and flake8 passes it (pyproject.toml, .flake8);
 # `tools/check_format.sh --fix` rewrites the files that differ.
 format:
 	tools/install_deps.sh $(FORMAT_DEPS)

@@ -40,33 +40,50 @@ def main():
             f.write("".join(p + "\n" for p in paths))
 
         with open(listed, "rb") as stdin:
-            single = subprocess.run([gapnet, "classify", "--files-from", "-", "--json", *options], stdin=stdin,
-                                    capture_output=True)
+            single = subprocess.run(
+                [gapnet, "classify", "--files-from", "-", "--json", *options], stdin=stdin, capture_output=True
+            )
         lines = single.stdout.splitlines()
-        check(single.returncode == 1 and len(lines) == len(paths),
-              f"single process: exit {single.returncode}, {len(lines)} lines for {len(paths)} paths")
-        check(lines[100] == f'{{"file":"{missing}","error":"cannot open: No such file or directory"}}'.encode(),
-              f"single process, line 101: {lines[100]!r}")
-        check(lines[301] == f'{{"file":"{not_an_image}","error":"not an image gapnet can read (unknown image type)"}}'.encode(),
-              f"single process, line 302: {lines[301]!r}")
+        check(
+            single.returncode == 1 and len(lines) == len(paths),
+            f"single process: exit {single.returncode}, {len(lines)} lines for {len(paths)} paths",
+        )
+        check(
+            lines[100] == f'{{"file":"{missing}","error":"cannot open: No such file or directory"}}'.encode(),
+            f"single process, line 101: {lines[100]!r}",
+        )
+        check(
+            lines[301]
+            == f'{{"file":"{not_an_image}","error":"not an image gapnet can read (unknown image type)"}}'.encode(),
+            f"single process, line 302: {lines[301]!r}",
+        )
 
         # 1. The same output from the cluster.
         dask = subprocess.run([*tool, "--gapnet", gapnet, "--files-from", listed, "--", *options], capture_output=True)
         print(f"Dask, 2 workers: exit {dask.returncode}, {len(dask.stdout.splitlines())} lines")
         check(dask.returncode == 1, f"Dask: exit {dask.returncode}, expected 1; stderr: {dask.stderr.decode()[-2000:]}")
         dask_lines = dask.stdout.splitlines()
-        differ = [i for i in range(max(len(lines), len(dask_lines)))
-                  if i >= len(lines) or i >= len(dask_lines) or lines[i] != dask_lines[i]]
-        check(not differ, f"Dask's output differs from one process's: {len(dask_lines)} lines, "
-                          f"{len(differ)} differ, the first is line {differ[:1]}")
+        differ = [
+            i
+            for i in range(max(len(lines), len(dask_lines)))
+            if i >= len(lines) or i >= len(dask_lines) or lines[i] != dask_lines[i]
+        ]
+        check(
+            not differ,
+            f"Dask's output differs from one process's: {len(dask_lines)} lines, "
+            f"{len(differ)} differ, the first is line {differ[:1]}",
+        )
         check(dask.stderr == b"", f"Dask: unexpected stderr: {dask.stderr.decode()[-2000:]}")
 
         # 2. gapnet cannot run on the workers: one line.
-        broken = subprocess.run([*tool, "--gapnet", os.path.join(tmp, "no-gapnet"), "--files-from", listed],
-                                capture_output=True)
+        broken = subprocess.run(
+            [*tool, "--gapnet", os.path.join(tmp, "no-gapnet"), "--files-from", listed], capture_output=True
+        )
         expected = f"classify_dask.py: error: paths 1 to 64: cannot run {tmp}/no-gapnet: No such file or directory\n"
-        check(broken.returncode == 3 and broken.stderr.decode() == expected and broken.stdout == b"",
-              f"without gapnet: exit {broken.returncode}, stderr {broken.stderr.decode()[-2000:]!r}")
+        check(
+            broken.returncode == 3 and broken.stderr.decode() == expected and broken.stdout == b"",
+            f"without gapnet: exit {broken.returncode}, stderr {broken.stderr.decode()[-2000:]!r}",
+        )
 
     for failure in failures:
         print("FAIL", failure)

@@ -91,9 +91,14 @@ def main():
         direct = direct.splitlines()
         check(status == 1 and len(direct) == PATTERN_LENGTH, f"direct run: exit {status}, {len(direct)} lines")
         for i, message in bad.items():
-            check(direct[i] == b'{"file":"' + pattern[i] + b'","error":"' + message + b'"}', f"direct line {i}: {direct[i]!r}")
-        check(direct[0].startswith(b'{"file":"' + pattern[0] + b'","top":[{"label":"Ankle boot","index":9,'),
-              f"direct line 0: {direct[0]!r}")
+            check(
+                direct[i] == b'{"file":"' + pattern[i] + b'","error":"' + message + b'"}',
+                f"direct line {i}: {direct[i]!r}",
+            )
+        check(
+            direct[0].startswith(b'{"file":"' + pattern[0] + b'","top":[{"label":"Ankle boot","index":9,'),
+            f"direct line 0: {direct[0]!r}",
+        )
 
         # 1. Every path, in order, each line equal to the direct run's; 2. the peak memory.
         peaks = {}
@@ -106,29 +111,44 @@ def main():
             check(status == 1, f"{count} paths: exit status {status}, expected 1")
             check(len(lines) == count, f"{count} paths: {len(lines)} output lines")
             wrong = [i for i, line in enumerate(lines) if line != direct[i % PATTERN_LENGTH]]
-            check(not wrong, f"{count} paths: {len(wrong)} lines differ from the direct run, the first is line {wrong[:1]}")
+            check(
+                not wrong,
+                f"{count} paths: {len(wrong)} lines differ from the direct run, the first is line {wrong[:1]}",
+            )
             errors = [i for i in range(count) if i % PATTERN_LENGTH in bad]
-            expected_err = b"".join(b"gapnet: error: %s: %s\n" % (pattern[i % PATTERN_LENGTH], bad[i % PATTERN_LENGTH])
-                                    for i in errors)
+            expected_err = b"".join(
+                b"gapnet: error: %s: %s\n" % (pattern[i % PATTERN_LENGTH], bad[i % PATTERN_LENGTH]) for i in errors
+            )
             check(err == expected_err, f"{count} paths: stderr is not the {len(errors)} error lines: {err[:300]!r}")
             print(f"{count:>7} paths: exit {status}, peak RSS {peaks[count] / 2**20:.1f} MiB")
-        check(peaks[PATHS] <= peaks[FEW] + MEMORY_MARGIN,
-              f"peak RSS grew from {peaks[FEW] / 2**20:.1f} MiB (960 paths) to {peaks[PATHS] / 2**20:.1f} MiB "
-              f"({PATHS:,} paths): more than {MEMORY_MARGIN >> 20} MiB")
+        check(
+            peaks[PATHS] <= peaks[FEW] + MEMORY_MARGIN,
+            f"peak RSS grew from {peaks[FEW] / 2**20:.1f} MiB (960 paths) to {peaks[PATHS] / 2**20:.1f} MiB "
+            f"({PATHS:,} paths): more than {MEMORY_MARGIN >> 20} MiB",
+        )
 
         # The table, with the pattern's list on standard input, equals the direct run's.
         pattern_list = os.path.join(tmp, "pattern.txt")
         write_list(pattern_list, pattern, PATTERN_LENGTH)
         _, direct_table, direct_table_err, _ = run([gapnet, "classify", *pattern])
-        check(direct_table.startswith(pattern[0] + b"\n   1  Ankle boot   0.9994\n"), f"direct table: {direct_table[:200]!r}")
+        check(
+            direct_table.startswith(pattern[0] + b"\n   1  Ankle boot   0.9994\n"),
+            f"direct table: {direct_table[:200]!r}",
+        )
         with open(pattern_list, "rb") as listed:
             status, table, table_err, _ = run([gapnet, "classify", "--files-from", "-"], stdin=listed)
-        check(status == 1 and table == direct_table and table_err == direct_table_err,
-              f"the table from standard input differs from the direct run's (exit {status})")
+        check(
+            status == 1 and table == direct_table and table_err == direct_table_err,
+            f"the table from standard input differs from the direct run's (exit {status})",
+        )
 
         # 3. Streaming: one batch written, its results read back before the list is closed.
-        child = subprocess.Popen([gapnet, "classify", "--json", "--files-from", "-"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        child = subprocess.Popen(
+            [gapnet, "classify", "--json", "--files-from", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         child.stdin.write(b"".join(p + b"\n" for p in pattern[:32]))
         child.stdin.flush()
         ready, _, _ = select.select([child.stdout], [], [], 30)
@@ -141,8 +161,9 @@ def main():
 
         # 4. The progress line: on a terminal "\r320 images, 2 unreadable", erased at the end.
         leader, follower = pty.openpty()
-        child = subprocess.Popen([gapnet, "classify", "--json", "--files-from", pattern_list],
-                                 stdout=subprocess.DEVNULL, stderr=follower)
+        child = subprocess.Popen(
+            [gapnet, "classify", "--json", "--files-from", pattern_list], stdout=subprocess.DEVNULL, stderr=follower
+        )
         os.close(follower)
         terminal = b""
         while True:
@@ -156,8 +177,10 @@ def main():
         child.wait()
         os.close(leader)
         check(b"\r320 images, 2 unreadable" in terminal, f"no progress line on the terminal: {terminal[-200:]!r}")
-        check(terminal.endswith(b"\r" + b" " * len(b"320 images, 2 unreadable") + b"\r"),
-              f"the progress line is not erased at the end: {terminal[-80:]!r}")
+        check(
+            terminal.endswith(b"\r" + b" " * len(b"320 images, 2 unreadable") + b"\r"),
+            f"the progress line is not erased at the end: {terminal[-80:]!r}",
+        )
         check(b"images," not in err, "a progress line on stderr that is not a terminal (the 100,000 paths' run)")
 
     for failure in failures:

@@ -16,7 +16,6 @@ The memory bound (docs/robustness.md): peak RSS <= file size + BYTES_PER_PIXEL[f
 (python3-pil); fails, never skips.
 """
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,8 +27,16 @@ import time
 # interlaced PNG (decoded whole: its samples) and an interlaced GIF (decoded whole: its palette
 # indices, 1 byte a pixel); the other formats are stb_image's decoded 8-bit image (BMP as 3 or 4
 # channels, TGA its channels, PSD always 4).
-BYTES_PER_PIXEL = {"baseline JPEG": 0, "progressive JPEG": 2, "PNG": 0, "BMP": 4, "TGA": 4, "PSD": 4, "GIF": 0,
-                   "interlaced GIF": 1}
+BYTES_PER_PIXEL = {
+    "baseline JPEG": 0,
+    "progressive JPEG": 2,
+    "PNG": 0,
+    "BMP": 4,
+    "TGA": 4,
+    "PSD": 4,
+    "GIF": 0,
+    "interlaced GIF": 1,
+}
 
 
 def image_format(name):
@@ -54,8 +61,9 @@ CONSTANT = 64 << 20
 def run(gapnet, model, image):
     """(exit status, stderr, seconds, peak RSS in bytes) of `gapnet classify`."""
     start = time.monotonic()
-    child = subprocess.Popen([gapnet, "classify", "--model", model, image],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [gapnet, "classify", "--model", model, image], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.monotonic() - start
     stderr = child.stderr.read().decode(errors="replace")
@@ -76,8 +84,10 @@ def main():
         memory bound; returns the seconds it took."""
         status, stderr, seconds, rss = run(gapnet, model, path)
         bound = check_bound(failures, path, pixels, rss)
-        print(f"{os.path.basename(path):28} {os.path.getsize(path):>9} bytes  exit {status}  {seconds:5.2f} s  "
-              f"{rss >> 20:5} MiB (bound {bound >> 20} MiB)")
+        print(
+            f"{os.path.basename(path):28} {os.path.getsize(path):>9} bytes  exit {status}  {seconds:5.2f} s  "
+            f"{rss >> 20:5} MiB (bound {bound >> 20} MiB)"
+        )
         if status != 0:
             failures.append(f"{os.path.basename(path)}: a valid file was refused: {stderr.strip()}")
         return seconds
@@ -90,8 +100,10 @@ def main():
 
         bomb = os.path.join(src, "tests/bad_inputs/images/jpeg-16000x16000-bomb.jpg")
         status, stderr, seconds, rss = run(gapnet, model, bomb)
-        print(f"bomb: {os.path.basename(bomb)} ({os.path.getsize(bomb)} bytes, 16000x16000): exit {status}, "
-              f"{seconds:.3f} s, peak RSS {rss >> 20} MiB: {stderr.strip()}")
+        print(
+            f"bomb: {os.path.basename(bomb)} ({os.path.getsize(bomb)} bytes, 16000x16000): exit {status}, "
+            f"{seconds:.3f} s, peak RSS {rss >> 20} MiB: {stderr.strip()}"
+        )
         if status != 1 or "cannot be encoded" not in stderr or seconds > 1 or rss > 64 << 20:
             failures.append("the JPEG bomb was not refused in under 1 s and 64 MiB")
 
@@ -99,8 +111,16 @@ def main():
         subprocess.run([sys.executable, tool, "largest", largest_png], check=True)
         largest_jpeg = os.path.join(tmp, "largest-16384x16384.jpg")
         # In a child: a forked gapnet would count this process's 256 MB image in its peak RSS until exec.
-        subprocess.run([sys.executable, "-c", "import sys; from PIL import Image; "
-                        "Image.new('L', (16384, 16384), 128).save(sys.argv[1], quality=90)", largest_jpeg], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from PIL import Image; "
+                "Image.new('L', (16384, 16384), 128).save(sys.argv[1], quality=90)",
+                largest_jpeg,
+            ],
+            check=True,
+        )
         for largest in (largest_png, largest_jpeg):
             if classify_valid(largest, 16384 * 16384) > 60:
                 failures.append(f"{os.path.basename(largest)} took more than 60 s")

@@ -47,15 +47,15 @@ def commands(readme):
                 found += [(c, None) for c in joined.splitlines() if c.strip()]
             elif language == "":
                 current = None
-                for l in block:
-                    if l.startswith("$ "):
-                        current = [l[2:], []]
+                for line in block:
+                    if line.startswith("$ "):
+                        current = [line[2:], []]
                         found.append(current)
                     elif current is not None:
                         if current[0].endswith("\\") and not current[1]:
-                            current[0] = current[0][:-1] + " " + l.strip()
+                            current[0] = current[0][:-1] + " " + line.strip()
                         else:
-                            current[1].append(l)
+                            current[1].append(line)
             block = None
         elif block is not None:
             block.append(line)
@@ -72,8 +72,10 @@ def scratch_dir(source, gapnet):
     shutil.copy(os.path.join(source, "data", "samples", "bag.png"), os.path.join(d, "photo.png"))
     os.makedirs(os.path.join(d, "photos"))
     from PIL import Image  # python3-pil, a test dependency
+
     Image.open(os.path.join(source, "data", "samples", "faces", "astronaut.png")).convert("RGB").save(
-        os.path.join(d, "photos", "astronaut.jpg"), quality=90)
+        os.path.join(d, "photos", "astronaut.jpg"), quality=90
+    )
     return d
 
 
@@ -95,19 +97,25 @@ def main():
             for placeholder, value in PLACEHOLDERS.items():
                 text = text.replace(placeholder, value)
             env = dict(os.environ, gapnet="build/release/gapnet")
-            p = subprocess.run(["bash", "-o", "pipefail", "-c", text], cwd=d, env=env, capture_output=True,
-                               text=True, timeout=900)
+            p = subprocess.run(
+                ["bash", "-o", "pipefail", "-c", text], cwd=d, env=env, capture_output=True, text=True, timeout=900
+            )
             ran += 1
             if p.returncode != 0:
                 failures.append(f"{text}\n  exit {p.returncode}: {p.stderr.strip()[-500:]}")
                 continue
             if shown:
-                actual = {l.strip() for l in p.stdout.splitlines()}
-                missing = [l for l in shown if l.strip() and not VOLATILE.search(l) and l.strip() not in actual]
+                actual = {line.strip() for line in p.stdout.splitlines()}
+                missing = [
+                    line for line in shown if line.strip() and not VOLATILE.search(line) and line.strip() not in actual
+                ]
                 if missing:
-                    failures.append(f"{text}\n  the README shows lines the program does not print:\n    " +
-                                    "\n    ".join(missing) + "\n  it printed:\n    " +
-                                    "\n    ".join(p.stdout.splitlines()))
+                    failures.append(
+                        f"{text}\n  the README shows lines the program does not print:\n    "
+                        + "\n    ".join(missing)
+                        + "\n  it printed:\n    "
+                        + "\n    ".join(p.stdout.splitlines())
+                    )
                     continue
             print(f"ok: {text}")
     finally:

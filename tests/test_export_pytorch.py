@@ -39,38 +39,113 @@ def randomize_batch_norm(model, gen):
 
 def networks():
     """(name, model, channels, height, width, mean, std, encoding)"""
-    yield ("gap-all-options", nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, padding="same", dilation=2, groups=2),
-        nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
-        nn.Sequential(nn.Conv2d(4, 6, (3, 5), stride=(2, 1), padding=(1, 2), bias=False),
-                      nn.BatchNorm2d(6, affine=False)),
-        nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False), nn.Dropout(0.3),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 5), nn.Softmax(dim=1)),
-        1, 20, 18, [0.4], [0.3], "json")
-    yield ("rgb-depthwise-gmp", nn.Sequential(
-        nn.Conv2d(3, 8, 4, padding="same"), nn.ReLU(),         # 'same' with an even kernel: asymmetric
-        nn.Conv2d(8, 8, 3, groups=8), nn.Identity(),           # depthwise
-        nn.AvgPool2d(3, stride=1, padding=1),                  # count_include_pad=True
-        nn.Conv2d(8, 8, 1, stride=2),
-        nn.AdaptiveMaxPool2d((1, 1)), nn.Flatten(), nn.Linear(8, 4), nn.Softmax(dim=-1)),
-        3, 16, 16, [0.5, 0.4, 0.3], [0.2, 0.25, 0.3], "base64")
+    yield (
+        "gap-all-options",
+        nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Conv2d(4, 4, 3, padding="same", dilation=2, groups=2),
+            nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
+            nn.Sequential(
+                nn.Conv2d(4, 6, (3, 5), stride=(2, 1), padding=(1, 2), bias=False), nn.BatchNorm2d(6, affine=False)
+            ),
+            nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False),
+            nn.Dropout(0.3),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(6, 5),
+            nn.Softmax(dim=1),
+        ),
+        1,
+        20,
+        18,
+        [0.4],
+        [0.3],
+        "json",
+    )
+    yield (
+        "rgb-depthwise-gmp",
+        nn.Sequential(
+            nn.Conv2d(3, 8, 4, padding="same"),
+            nn.ReLU(),  # 'same' with an even kernel: asymmetric
+            nn.Conv2d(8, 8, 3, groups=8),
+            nn.Identity(),  # depthwise
+            nn.AvgPool2d(3, stride=1, padding=1),  # count_include_pad=True
+            nn.Conv2d(8, 8, 1, stride=2),
+            nn.AdaptiveMaxPool2d((1, 1)),
+            nn.Flatten(),
+            nn.Linear(8, 4),
+            nn.Softmax(dim=-1),
+        ),
+        3,
+        16,
+        16,
+        [0.5, 0.4, 0.3],
+        [0.2, 0.25, 0.3],
+        "base64",
+    )
     # Residual blocks (identity and projection shortcuts) and every activation module: a graph model.
     residual = export_pytorch.Residual
-    yield ("residual-activations", nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.Hardswish(),
-        residual(nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6), nn.SiLU(),
-                               nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6)), activation=nn.ReLU6()),
-        residual(nn.Sequential(nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.LeakyReLU(0.2)),
-                 shortcut=nn.Sequential(nn.Conv2d(6, 8, 1, stride=2), nn.BatchNorm2d(8)), activation=nn.Tanh()),
-        residual(nn.Sequential(nn.Conv2d(8, 8, 1), nn.Hardsigmoid()), activation=nn.Hardtanh(-0.5, 1.5)),
-        nn.Conv2d(8, 4, 1), nn.Sigmoid(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4), nn.ReLU(),
-        nn.Linear(4, 3), nn.Softmax(dim=1)),
-        3, 15, 13, [0.5, 0.4, 0.3], [0.2, 0.25, 0.3], "base64")
-    yield ("flatten-dense-head", nn.Sequential(
-        nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout2d(0.1),
-        nn.Flatten(), nn.Linear(3 * 6 * 6, 7), nn.ReLU(), nn.Dropout(0.5), nn.Linear(7, 3), nn.Softmax(dim=1)),
-        1, 14, 14, [0.0], [1.0], "base64")
+    yield (
+        "residual-activations",
+        nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1),
+            nn.BatchNorm2d(6),
+            nn.Hardswish(),
+            residual(
+                nn.Sequential(
+                    nn.Conv2d(6, 6, 3, padding=1),
+                    nn.BatchNorm2d(6),
+                    nn.SiLU(),
+                    nn.Conv2d(6, 6, 3, padding=1),
+                    nn.BatchNorm2d(6),
+                ),
+                activation=nn.ReLU6(),
+            ),
+            residual(
+                nn.Sequential(nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.LeakyReLU(0.2)),
+                shortcut=nn.Sequential(nn.Conv2d(6, 8, 1, stride=2), nn.BatchNorm2d(8)),
+                activation=nn.Tanh(),
+            ),
+            residual(nn.Sequential(nn.Conv2d(8, 8, 1), nn.Hardsigmoid()), activation=nn.Hardtanh(-0.5, 1.5)),
+            nn.Conv2d(8, 4, 1),
+            nn.Sigmoid(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(4, 4),
+            nn.ReLU(),
+            nn.Linear(4, 3),
+            nn.Softmax(dim=1),
+        ),
+        3,
+        15,
+        13,
+        [0.5, 0.4, 0.3],
+        [0.2, 0.25, 0.3],
+        "base64",
+    )
+    yield (
+        "flatten-dense-head",
+        nn.Sequential(
+            nn.Conv2d(1, 3, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout2d(0.1),
+            nn.Flatten(),
+            nn.Linear(3 * 6 * 6, 7),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(7, 3),
+            nn.Softmax(dim=1),
+        ),
+        1,
+        14,
+        14,
+        [0.0],
+        [1.0],
+        "base64",
+    )
 
 
 def check_parity(gapnet, tmp, name, model, c, h, w, mean, std, encoding, seed):
@@ -79,8 +154,14 @@ def check_parity(gapnet, tmp, name, model, c, h, w, mean, std, encoding, seed):
     model.eval()
     labels = [f"class{i}" for i in range(model[-2].out_features)]
     path = os.path.join(tmp, name + ".json")
-    export_pytorch.export(model, path, {"channels": c, "height": h, "width": w, "mean": mean, "std": std},
-                          labels, name=name, encoding=encoding)
+    export_pytorch.export(
+        model,
+        path,
+        {"channels": c, "height": h, "width": w, "mean": mean, "std": std},
+        labels,
+        name=name,
+        encoding=encoding,
+    )
 
     rng = np.random.RandomState(seed)
     pixels = rng.randint(0, 256, size=(h, w, c) if c == 3 else (h, w), dtype=np.uint8)
@@ -93,27 +174,41 @@ def check_parity(gapnet, tmp, name, model, c, h, w, mean, std, encoding, seed):
     with torch.no_grad():
         expected = model(x.unsqueeze(0))[0].double().numpy()
 
-    out = subprocess.run([gapnet, "classify", "--model", path, "--top", str(len(labels)), "--json", image_path],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [gapnet, "classify", "--model", path, "--top", str(len(labels)), "--json", image_path],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, f"{name}: gapnet failed: {out.stderr}"
     got = np.zeros(len(labels))
     for entry in json.loads(out.stdout)["top"]:
         got[entry["index"]] = entry["probability"]
     diff = np.abs(got - expected).max()
-    assert diff <= TOLERANCE, f"{name}: largest difference {diff:.3g} > {TOLERANCE}\n gapnet  {got}\n pytorch {expected}"
+    assert (
+        diff <= TOLERANCE
+    ), f"{name}: largest difference {diff:.3g} > {TOLERANCE}\n gapnet  {got}\n pytorch {expected}"
     print(f"ok  {name}: {len(labels)} probabilities within {diff:.2g} of PyTorch")
 
     verify = subprocess.run([gapnet, "verify", path], capture_output=True, text=True)
     assert verify.returncode == 0, f"{name}: gapnet verify failed: {verify.stderr}"
     folded = os.path.join(tmp, name + "-folded.json")
-    doc = export_pytorch.export(model, folded, {"channels": c, "height": h, "width": w, "mean": mean, "std": std},
-                                labels, name=name, encoding=encoding, fold_bn=True)
+    doc = export_pytorch.export(
+        model,
+        folded,
+        {"channels": c, "height": h, "width": w, "mean": mean, "std": std},
+        labels,
+        name=name,
+        encoding=encoding,
+        fold_bn=True,
+    )
     batch_norms = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert sum(layer["type"] == "batch_norm2d" for layer in doc["layers"]) == 0 or batch_norms == 0, name
     verify = subprocess.run([gapnet, "verify", "--json", folded], capture_output=True, text=True)
     assert verify.returncode == 0, f"{name}: the folded file does not verify: {verify.stderr}"
-    print(f"ok  {name}: recorded tests verify; with {batch_norms} batch norm(s) folded, largest difference "
-          f"{json.loads(verify.stdout)['largest_difference']:.2g}")
+    print(
+        f"ok  {name}: recorded tests verify; with {batch_norms} batch norm(s) folded, largest difference "
+        f"{json.loads(verify.stdout)['largest_difference']:.2g}"
+    )
 
 
 def check_refusals():
@@ -125,17 +220,26 @@ def check_refusals():
         (nn.Sequential(nn.Conv2d(1, 2, 3), nn.LSTM(3, 3)), "module '1' (LSTM): not supported by gapnet"),
         (nn.Sequential(nn.AdaptiveAvgPool2d(2)), "output_size 2 is not supported (only 1, which is global pooling)"),
         (nn.Sequential(nn.MaxPool2d(2, dilation=2)), "dilation [2, 2] is not supported"),
-        (nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect")), "padding_mode 'reflect' is not supported"),
+        (
+            nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect")),
+            "padding_mode 'reflect' is not supported",
+        ),
         (nn.Sequential(nn.Softmax(dim=0)), "softmax over dim 0 is not supported"),
         (nn.Sequential(nn.Sequential(nn.ReLU(), Custom())), "module '0.1' (Custom): not supported by gapnet"),
-        (nn.Sequential(nn.ZeroPad2d((1, 0, 2, 0)), nn.ReLU(), nn.Conv2d(1, 1, 3)),
-         "module '0' (ZeroPad2d): a ZeroPad2d is only supported immediately before a Conv2d, whose padding "
-         "it joins; it is followed by a ReLU"),
-        (nn.Sequential(nn.Conv2d(1, 1, 3), nn.ZeroPad2d(1)),
-         "module '1' (ZeroPad2d): a ZeroPad2d is only supported immediately before a Conv2d, whose padding "
-         "it joins; it is followed by nothing"),
-        (nn.Sequential(nn.ZeroPad2d((1, -1, 0, 0)), nn.Conv2d(1, 1, 3)),
-         "module '0' (ZeroPad2d): negative padding (1, -1, 0, 0) (cropping) is not supported"),
+        (
+            nn.Sequential(nn.ZeroPad2d((1, 0, 2, 0)), nn.ReLU(), nn.Conv2d(1, 1, 3)),
+            "module '0' (ZeroPad2d): a ZeroPad2d is only supported immediately before a Conv2d, whose padding "
+            "it joins; it is followed by a ReLU",
+        ),
+        (
+            nn.Sequential(nn.Conv2d(1, 1, 3), nn.ZeroPad2d(1)),
+            "module '1' (ZeroPad2d): a ZeroPad2d is only supported immediately before a Conv2d, whose padding "
+            "it joins; it is followed by nothing",
+        ),
+        (
+            nn.Sequential(nn.ZeroPad2d((1, -1, 0, 0)), nn.Conv2d(1, 1, 3)),
+            "module '0' (ZeroPad2d): negative padding (1, -1, 0, 0) (cropping) is not supported",
+        ),
         (Custom(), "the model is a Custom; only nn.Sequential can be exported"),
     ]
     for model, message in cases:
@@ -166,15 +270,17 @@ def check_zero_pad_folding():
 def check_command_line(gapnet, tmp):
     """The exporter as a program, on a pickled module."""
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2),
-                          nn.Softmax(dim=1))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2), nn.Softmax(dim=1)
+    )
     pt, out, labels = (os.path.join(tmp, n) for n in ("m.pt", "m.json", "labels.txt"))
     torch.save(model, pt)
     with open(labels, "w") as f:
         f.write("yes\nno\n")
     script = os.path.join(os.path.dirname(export_pytorch.__file__), "export_pytorch.py")
-    run = subprocess.run([sys.executable, script, pt, out, "--input", "1x8x8", "--labels", labels],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, script, pt, out, "--input", "1x8x8", "--labels", labels], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     summary = subprocess.run([gapnet, "summary", out, "--json"], capture_output=True, text=True)
     assert summary.returncode == 0, summary.stderr
@@ -189,8 +295,9 @@ def check_tampered_file(gapnet, tmp):
     torch.manual_seed(5)
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3), nn.Softmax(dim=1))
     path = os.path.join(tmp, "tampered.json")
-    doc = export_pytorch.export(model, path, {"channels": 1, "height": 6, "width": 6}, ["a", "b", "c"],
-                                encoding="json", tests=2)
+    doc = export_pytorch.export(
+        model, path, {"channels": 1, "height": 6, "width": 6}, ["a", "b", "c"], encoding="json", tests=2
+    )
     recorded = doc["tests"][1]["output"]["data"][2]
     doc["tests"][1]["output"]["data"][2] = recorded + 0.001
     with open(path, "w") as f:

@@ -72,6 +72,7 @@ torch.set_num_threads(1)
 
 # ---- Keras semantics in PyTorch (NCHW) -----------------------------------------------------------------
 
+
 def tf_same_padding(size, kernel, stride, dilation=1):
     """TensorFlow's `same`: ceil(size / stride) outputs; the padding they need, odd pixel after."""
     effective = dilation * (kernel - 1) + 1
@@ -103,12 +104,12 @@ def keras_activation(x, name, keras_major):
     if name == "softmax":
         return torch.softmax(x, dim=-1)
     if name == "hard_sigmoid":
-        if keras_major >= 3:      # Keras 3: relu6(x + 3) / 6
+        if keras_major >= 3:  # Keras 3: relu6(x + 3) / 6
             return torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
-        return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)     # Keras 2 (TensorFlow backend)
+        return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)  # Keras 2 (TensorFlow backend)
     if name in ("hard_silu", "hard_swish"):
         return x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
-    if name == "leaky_relu":      # Keras 3's activations.leaky_relu, negative_slope 0.2
+    if name == "leaky_relu":  # Keras 3's activations.leaky_relu, negative_slope 0.2
         return torch.where(x >= 0, x, 0.2 * x)
     raise ValueError(f"no reference for activation {name}")
 
@@ -119,8 +120,14 @@ def conv_keras(x, kernel, bias, strides, padding, dilation=(1, 1), groups=1):
     if padding == "same":
         x = pad_same(x, kernel.shape[:2], strides, dilation)
     weight = kernel.permute(3, 2, 0, 1)
-    return F.conv2d(x, weight, None if bias is None else torch.from_numpy(bias), stride=tuple(strides),
-                    dilation=tuple(dilation), groups=groups)
+    return F.conv2d(
+        x,
+        weight,
+        None if bias is None else torch.from_numpy(bias),
+        stride=tuple(strides),
+        dilation=tuple(dilation),
+        groups=groups,
+    )
 
 
 def depthwise_keras(x, kernel, strides, padding, dilation=(1, 1)):
@@ -131,9 +138,17 @@ def depthwise_keras(x, kernel, strides, padding, dilation=(1, 1)):
     channels, mult = kernel.shape[2], kernel.shape[3]
     if padding == "same":
         x = pad_same(x, kernel.shape[:2], strides, dilation)
-    per_multiplier = [F.conv2d(x, kernel[:, :, :, m].permute(2, 0, 1).unsqueeze(1), stride=tuple(strides),
-                               dilation=tuple(dilation), groups=channels) for m in range(mult)]
-    y = torch.stack(per_multiplier, dim=2)            # [N, C, mult, H, W]
+    per_multiplier = [
+        F.conv2d(
+            x,
+            kernel[:, :, :, m].permute(2, 0, 1).unsqueeze(1),
+            stride=tuple(strides),
+            dilation=tuple(dilation),
+            groups=channels,
+        )
+        for m in range(mult)
+    ]
+    y = torch.stack(per_multiplier, dim=2)  # [N, C, mult, H, W]
     return y.reshape(y.shape[0], channels * mult, y.shape[3], y.shape[4])
 
 
@@ -156,12 +171,14 @@ def pool_keras(x, kind, pool, strides, padding):
     if kind == "max":
         return F.max_pool2d(pad_same(x, pool, strides, value=-float("inf")), tuple(pool), tuple(strides))
     sums = F.avg_pool2d(pad_same(x, pool, strides), tuple(pool), tuple(strides), divisor_override=1)
-    counts = F.avg_pool2d(pad_same(torch.ones_like(x[:1, :1]), pool, strides), tuple(pool), tuple(strides),
-                          divisor_override=1)
+    counts = F.avg_pool2d(
+        pad_same(torch.ones_like(x[:1, :1]), pool, strides), tuple(pool), tuple(strides), divisor_override=1
+    )
     return sums / counts
 
 
 # ---- the published model, by hand --------------------------------------------------------------------------
+
 
 class MiniXception(nn.Module):
     """fer2013_mini_XCEPTION.102-0.66.hdf5 as its authors' Keras code builds it (models/keras/README.md):
@@ -185,21 +202,28 @@ class MiniXception(nn.Module):
         return self.weights_by_name[(layer, var)]
 
     def bn(self, x, name):
-        return batch_norm_keras(x, self.w(name, "gamma"), self.w(name, "beta"), self.w(name, "moving_mean"),
-                                self.w(name, "moving_variance"), 1e-3)
+        return batch_norm_keras(
+            x,
+            self.w(name, "gamma"),
+            self.w(name, "beta"),
+            self.w(name, "moving_mean"),
+            self.w(name, "moving_variance"),
+            1e-3,
+        )
 
     def separable(self, x, name):
         y = depthwise_keras(x, self.w(name, "depthwise_kernel"), (1, 1), "same")
         return conv_keras(y, self.w(name, "pointwise_kernel"), None, (1, 1), "valid")
 
-    def forward(self, x):                      # [N, 1, 64, 64], values in [-1, 1]
+    def forward(self, x):  # [N, 1, 64, 64], values in [-1, 1]
         x = F.relu(self.bn(conv_keras(x, self.w("conv2d_1", "kernel"), None, (1, 1), "valid"), "batch_normalization_1"))
         x = F.relu(self.bn(conv_keras(x, self.w("conv2d_2", "kernel"), None, (1, 1), "valid"), "batch_normalization_2"))
         for block in range(4):
             shortcut = conv_keras(x, self.w(f"conv2d_{block + 3}", "kernel"), None, (2, 2), "same")
             shortcut = self.bn(shortcut, f"batch_normalization_{3 * block + 3}")
-            y = F.relu(self.bn(self.separable(x, f"separable_conv2d_{2 * block + 1}"),
-                               f"batch_normalization_{3 * block + 4}"))
+            y = F.relu(
+                self.bn(self.separable(x, f"separable_conv2d_{2 * block + 1}"), f"batch_normalization_{3 * block + 4}")
+            )
             y = self.bn(self.separable(y, f"separable_conv2d_{2 * block + 2}"), f"batch_normalization_{3 * block + 5}")
             x = pool_keras(y, "max", (3, 3), (2, 2), "same") + shortcut
         x = conv_keras(x, self.w("conv2d_7", "kernel"), self.w("conv2d_7", "bias"), (1, 1), "same")
@@ -218,7 +242,7 @@ def face_input():
     """The sample face as the model reads it: 64x64 gray, x / 255, then (x - 0.5) / 0.5."""
     pixels = np.asarray(Image.open(FACE).convert("L"), dtype=np.float32)
     assert pixels.shape == (64, 64), f"{FACE}: {pixels.shape}, the model's input is 64x64"
-    return ((pixels / 255.0 - 0.5) / 0.5)[None, :, :, None]          # [1, 64, 64, 1], channels last
+    return ((pixels / 255.0 - 0.5) / 0.5)[None, :, :, None]  # [1, 64, 64, 1], channels last
 
 
 def reference_inputs():
@@ -236,16 +260,28 @@ def mini_xception_outputs(x_nhwc):
 
 # ---- small Keras models written with h5py -------------------------------------------------------------------
 
+
 def initializer(name):
     return {"class_name": name, "config": {"seed": None} if name != "Zeros" else {}}
 
 
 def conv_like_config(name, kernel, strides, padding, activation, use_bias, dilation):
     """The keys Keras 2 writes for Conv2D and friends (regularizers and constraints are None)."""
-    return {"name": name, "trainable": True, "kernel_size": list(kernel), "strides": list(strides),
-            "padding": padding, "data_format": "channels_last", "dilation_rate": list(dilation),
-            "activation": activation, "use_bias": use_bias, "activity_regularizer": None,
-            "bias_initializer": initializer("Zeros"), "bias_regularizer": None, "bias_constraint": None}
+    return {
+        "name": name,
+        "trainable": True,
+        "kernel_size": list(kernel),
+        "strides": list(strides),
+        "padding": padding,
+        "data_format": "channels_last",
+        "dilation_rate": list(dilation),
+        "activation": activation,
+        "use_bias": use_bias,
+        "activity_regularizer": None,
+        "bias_initializer": initializer("Zeros"),
+        "bias_regularizer": None,
+        "bias_constraint": None,
+    }
 
 
 class Spec:
@@ -256,8 +292,12 @@ class Spec:
         self.name, self.input_shape, self.sequential = name, list(input_shape), sequential
         self.rng = np.random.RandomState(seed)
         self.layers = []
-        self.add("InputLayer", "input_1", [], {"batch_input_shape": [None, *input_shape], "dtype": "float32",
-                                                "sparse": False, "name": "input_1"})
+        self.add(
+            "InputLayer",
+            "input_1",
+            [],
+            {"batch_input_shape": [None, *input_shape], "dtype": "float32", "sparse": False, "name": "input_1"},
+        )
 
     @property
     def output(self):
@@ -267,8 +307,9 @@ class Spec:
         if self.sequential and self.layers:
             assert inputs == [self.output], f"{name}: a Sequential model is a chain"
         config = {"name": name, "trainable": True, **config}
-        self.layers.append({"class_name": class_name, "name": name, "config": config, "inputs": list(inputs),
-                            "weights": list(weights)})
+        self.layers.append(
+            {"class_name": class_name, "name": name, "config": config, "inputs": list(inputs), "weights": list(weights)}
+        )
         return name
 
     def random(self, *shape, low=-1.0, high=1.0):
@@ -282,45 +323,87 @@ class Spec:
             values = {"input_1": x.permute(0, 3, 1, 2) if x.dim() == 4 else x}
             for layer in self.layers[1:]:
                 values[layer["name"]] = self.apply(layer, [values[s] for s in layer["inputs"]], 2)
-            self._shapes = {n: list(v.shape[1:]) if v.dim() == 2 else [v.shape[2], v.shape[3], v.shape[1]]
-                            for n, v in values.items()}
+            self._shapes = {
+                n: list(v.shape[1:]) if v.dim() == 2 else [v.shape[2], v.shape[3], v.shape[1]]
+                for n, v in values.items()
+            }
             self._shapes_for = len(self.layers)
         return self._shapes[name]
 
     # -- layers (Keras 2 config keys; the Keras 3 writer adapts them) --
 
-    def conv(self, name, src, filters, kernel, strides=(1, 1), padding="valid", activation="linear", use_bias=True,
-             dilation=(1, 1)):
+    def conv(
+        self,
+        name,
+        src,
+        filters,
+        kernel,
+        strides=(1, 1),
+        padding="valid",
+        activation="linear",
+        use_bias=True,
+        dilation=(1, 1),
+    ):
         channels = self.shape_of(src)[2]
         config = conv_like_config(name, kernel, strides, padding, activation, use_bias, dilation)
-        config.update({"filters": filters, "kernel_initializer": initializer("GlorotUniform"),
-                       "kernel_regularizer": None, "kernel_constraint": None})
+        config.update(
+            {
+                "filters": filters,
+                "kernel_initializer": initializer("GlorotUniform"),
+                "kernel_regularizer": None,
+                "kernel_constraint": None,
+            }
+        )
         weights = [("kernel", self.random(*kernel, channels, filters) * 0.5)]
         if use_bias:
             weights.append(("bias", self.random(filters, low=-0.3, high=0.3)))
         return self.add("Conv2D", name, [src], config, weights)
 
-    def depthwise(self, name, src, kernel, multiplier, strides=(1, 1), padding="valid", activation="linear",
-                  use_bias=True):
+    def depthwise(
+        self, name, src, kernel, multiplier, strides=(1, 1), padding="valid", activation="linear", use_bias=True
+    ):
         channels = self.shape_of(src)[2]
         config = conv_like_config(name, kernel, strides, padding, activation, use_bias, (1, 1))
-        config.update({"depth_multiplier": multiplier, "depthwise_initializer": initializer("GlorotUniform"),
-                       "depthwise_regularizer": None, "depthwise_constraint": None})
+        config.update(
+            {
+                "depth_multiplier": multiplier,
+                "depthwise_initializer": initializer("GlorotUniform"),
+                "depthwise_regularizer": None,
+                "depthwise_constraint": None,
+            }
+        )
         weights = [("depthwise_kernel", self.random(*kernel, channels, multiplier))]
         if use_bias:
             weights.append(("bias", self.random(channels * multiplier, low=-0.3, high=0.3)))
         return self.add("DepthwiseConv2D", name, [src], config, weights)
 
-    def separable(self, name, src, filters, kernel, multiplier, strides=(1, 1), padding="valid",
-                  activation="linear", use_bias=True):
+    def separable(
+        self,
+        name,
+        src,
+        filters,
+        kernel,
+        multiplier,
+        strides=(1, 1),
+        padding="valid",
+        activation="linear",
+        use_bias=True,
+    ):
         channels = self.shape_of(src)[2]
         config = conv_like_config(name, kernel, strides, padding, activation, use_bias, (1, 1))
         config.update({"filters": filters, "depth_multiplier": multiplier})
         for part in ("depthwise", "pointwise"):
-            config.update({f"{part}_initializer": initializer("GlorotUniform"), f"{part}_regularizer": None,
-                           f"{part}_constraint": None})
-        weights = [("depthwise_kernel", self.random(*kernel, channels, multiplier)),
-                   ("pointwise_kernel", self.random(1, 1, channels * multiplier, filters) * 0.5)]
+            config.update(
+                {
+                    f"{part}_initializer": initializer("GlorotUniform"),
+                    f"{part}_regularizer": None,
+                    f"{part}_constraint": None,
+                }
+            )
+        weights = [
+            ("depthwise_kernel", self.random(*kernel, channels, multiplier)),
+            ("pointwise_kernel", self.random(1, 1, channels * multiplier, filters) * 0.5),
+        ]
         if use_bias:
             weights.append(("bias", self.random(filters, low=-0.3, high=0.3)))
         return self.add("SeparableConv2D", name, [src], config, weights)
@@ -329,33 +412,49 @@ class Spec:
         channels = self.shape_of(src)[2]
         config = {"axis": -1, "momentum": 0.99, "epsilon": epsilon, "center": center, "scale": scale}
         for var, init in (("beta", "Zeros"), ("gamma", "Ones")):
-            config.update({f"{var}_initializer": initializer(init), f"{var}_regularizer": None,
-                           f"{var}_constraint": None})
-        config.update({"moving_mean_initializer": initializer("Zeros"),
-                       "moving_variance_initializer": initializer("Ones")})
+            config.update(
+                {f"{var}_initializer": initializer(init), f"{var}_regularizer": None, f"{var}_constraint": None}
+            )
+        config.update(
+            {"moving_mean_initializer": initializer("Zeros"), "moving_variance_initializer": initializer("Ones")}
+        )
         weights = []
         if scale:
             weights.append(("gamma", self.random(channels, low=0.5, high=1.5)))
         if center:
             weights.append(("beta", self.random(channels, low=-0.5, high=0.5)))
-        weights += [("moving_mean", self.random(channels, low=-0.5, high=0.5)),
-                    ("moving_variance", self.random(channels, low=0.2, high=1.5))]
+        weights += [
+            ("moving_mean", self.random(channels, low=-0.5, high=0.5)),
+            ("moving_variance", self.random(channels, low=0.2, high=1.5)),
+        ]
         return self.add("BatchNormalization", name, [src], config, weights)
 
     def dense(self, name, src, units, activation="linear", use_bias=True):
         features = self.shape_of(src)[0]
-        config = {"units": units, "activation": activation, "use_bias": use_bias, "activity_regularizer": None,
-                  "kernel_initializer": initializer("GlorotUniform"), "kernel_regularizer": None,
-                  "kernel_constraint": None, "bias_initializer": initializer("Zeros"), "bias_regularizer": None,
-                  "bias_constraint": None}
+        config = {
+            "units": units,
+            "activation": activation,
+            "use_bias": use_bias,
+            "activity_regularizer": None,
+            "kernel_initializer": initializer("GlorotUniform"),
+            "kernel_regularizer": None,
+            "kernel_constraint": None,
+            "bias_initializer": initializer("Zeros"),
+            "bias_regularizer": None,
+            "bias_constraint": None,
+        }
         weights = [("kernel", self.random(features, units) * (2.0 / np.sqrt(features)))]
         if use_bias:
             weights.append(("bias", self.random(units, low=-0.3, high=0.3)))
         return self.add("Dense", name, [src], config, weights)
 
     def pool(self, class_name, name, src, pool, strides, padding):
-        return self.add(class_name, name, [src], {"pool_size": list(pool), "strides": list(strides),
-                                                  "padding": padding, "data_format": "channels_last"})
+        return self.add(
+            class_name,
+            name,
+            [src],
+            {"pool_size": list(pool), "strides": list(strides), "padding": padding, "data_format": "channels_last"},
+        )
 
     def simple(self, class_name, name, inputs, **config):
         return self.add(class_name, name, inputs if isinstance(inputs, list) else [inputs], config)
@@ -385,8 +484,9 @@ class Spec:
                 y = y + torch.from_numpy(w["bias"]).view(1, -1, 1, 1)
             return keras_activation(y, c["activation"], keras_major)
         if cls == "BatchNormalization":
-            return batch_norm_keras(x, w.get("gamma"), w.get("beta"), w["moving_mean"], w["moving_variance"],
-                                    c["epsilon"])
+            return batch_norm_keras(
+                x, w.get("gamma"), w.get("beta"), w["moving_mean"], w["moving_variance"], c["epsilon"]
+            )
         if cls == "Activation":
             return keras_activation(x, c["activation"], keras_major)
         if cls == "ReLU":
@@ -408,7 +508,7 @@ class Spec:
         if cls == "ZeroPadding2D":
             (top, bottom), (left, right) = c["padding"]
             return F.pad(x, (left, right, top, bottom))
-        if cls == "Flatten":                 # Keras flattens H x W x C in that order
+        if cls == "Flatten":  # Keras flattens H x W x C in that order
             return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1) if x.dim() == 4 else x
         if cls == "Dense":
             y = x @ torch.from_numpy(w["kernel"])
@@ -430,7 +530,7 @@ class Spec:
                 y = y * z
             return y
         if cls == "Concatenate":
-            return torch.cat(xs, dim=1)      # the channel axis of NCHW maps, the only axis of vectors
+            return torch.cat(xs, dim=1)  # the channel axis of NCHW maps, the only axis of vectors
         raise ValueError(f"no reference for {cls}")
 
 
@@ -443,8 +543,9 @@ def keras2_config(spec, keras_version="2.4.0"):
     """model_config as Keras 2 writes it: Model, or Sequential: before Keras 2.2.5 a bare list of layers
     without an InputLayer, the first one carrying batch_input_shape; later a name and a layer list."""
     if spec.sequential and keras_version.startswith("2.0"):
-        layers = [{"class_name": layer["class_name"], "config": copy.deepcopy(layer["config"])}
-                  for layer in spec.layers[1:]]
+        layers = [
+            {"class_name": layer["class_name"], "config": copy.deepcopy(layer["config"])} for layer in spec.layers[1:]
+        ]
         layers[0]["config"].update({"batch_input_shape": [None, *spec.input_shape], "dtype": "float32"})
         return {"class_name": "Sequential", "config": layers}
     layers = []
@@ -455,22 +556,33 @@ def keras2_config(spec, keras_version="2.4.0"):
         layers.append(entry)
     if spec.sequential:
         return {"class_name": "Sequential", "config": {"name": spec.name, "layers": layers}}
-    return {"class_name": "Model",
-            "config": {"name": spec.name, "layers": layers, "input_layers": [["input_1", 0, 0]],
-                       "output_layers": [[spec.output, 0, 0]]}}
+    return {
+        "class_name": "Model",
+        "config": {
+            "name": spec.name,
+            "layers": layers,
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [[spec.output, 0, 0]],
+        },
+    }
 
 
 def write_keras2_h5(spec, path, keras_version="2.0.5", config=None):
     """A Keras 2 model.save() file, laid out as the published model is: root attributes
     keras_version, backend, model_config, training_config; model_weights/<layer>/<scope>/<var>:0
     with the layer group's weight_names listing them in order (an empty float64 array when none)."""
-    old_style = keras_version.startswith("2.0")          # Keras 2.0 scopes variables as <layer>_1
+    old_style = keras_version.startswith("2.0")  # Keras 2.0 scopes variables as <layer>_1
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = keras_version
         f.attrs["backend"] = "tensorflow"
         f.attrs["model_config"] = json.dumps(config or keras2_config(spec, keras_version))
-        f.attrs["training_config"] = json.dumps({"loss": "categorical_crossentropy", "metrics": ["accuracy"],
-                                                 "optimizer_config": {"class_name": "Adam", "config": {"lr": 0.001}}})
+        f.attrs["training_config"] = json.dumps(
+            {
+                "loss": "categorical_crossentropy",
+                "metrics": ["accuracy"],
+                "optimizer_config": {"class_name": "Adam", "config": {"lr": 0.001}},
+            }
+        )
         weights = f.create_group("model_weights")
         weights.attrs["keras_version"] = keras_version
         weights.attrs["backend"] = "tensorflow"
@@ -487,6 +599,7 @@ def write_keras2_h5(spec, path, keras_version="2.0.5", config=None):
 
 # -- writing Keras 3 archives ------------------------------------------------------------------------------
 
+
 def keras3_layer_config(layer):
     """Keras 3 spells a few things differently: a dtype policy, `groups` on Conv2D, LeakyReLU's
     negative_slope, initializers with their module."""
@@ -494,8 +607,12 @@ def keras3_layer_config(layer):
     if layer["class_name"] == "InputLayer":
         shape = config.pop("batch_input_shape")
         return {"batch_shape": shape, "dtype": "float32", "sparse": False, "name": config["name"]}
-    config["dtype"] = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
-                       "registered_name": None}
+    config["dtype"] = {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": "float32"},
+        "registered_name": None,
+    }
     if layer["class_name"] == "Conv2D":
         config["groups"] = 1
     if layer["class_name"] == "LeakyReLU":
@@ -504,22 +621,32 @@ def keras3_layer_config(layer):
         config["synchronized"] = False
     for key, value in config.items():
         if key.endswith("_initializer") and isinstance(value, dict):
-            config[key] = {"module": "keras.initializers", "class_name": value["class_name"],
-                           "config": value["config"], "registered_name": None}
+            config[key] = {
+                "module": "keras.initializers",
+                "class_name": value["class_name"],
+                "config": value["config"],
+                "registered_name": None,
+            }
     return config
 
 
 def keras3_tensor(spec, name):
     shape = spec.shape_of(name)
-    return {"class_name": "__keras_tensor__",
-            "config": {"shape": [None, *shape], "dtype": "float32", "keras_history": [name, 0, 0]}}
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": [None, *shape], "dtype": "float32", "keras_history": [name, 0, 0]},
+    }
 
 
 def keras3_config(spec):
     layers = []
     for layer in spec.layers:
-        entry = {"module": "keras.layers", "class_name": layer["class_name"], "config": keras3_layer_config(layer),
-                 "registered_name": None}
+        entry = {
+            "module": "keras.layers",
+            "class_name": layer["class_name"],
+            "config": keras3_layer_config(layer),
+            "registered_name": None,
+        }
         if not spec.sequential:
             entry["name"] = layer["name"]
             if layer["inputs"]:
@@ -531,26 +658,63 @@ def keras3_config(spec):
         layers.append(entry)
     policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
     if spec.sequential:
-        config = {"name": spec.name, "trainable": True, "dtype": policy, "layers": layers,
-                  "build_input_shape": [None, *spec.input_shape]}
-        return {"module": "keras", "class_name": "Sequential", "config": config, "registered_name": None,
-                "build_config": {"input_shape": [None, *spec.input_shape]}, "compile_config": None}
+        config = {
+            "name": spec.name,
+            "trainable": True,
+            "dtype": policy,
+            "layers": layers,
+            "build_input_shape": [None, *spec.input_shape],
+        }
+        return {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": config,
+            "registered_name": None,
+            "build_config": {"input_shape": [None, *spec.input_shape]},
+            "compile_config": None,
+        }
     # One input and one output are written unwrapped, as Keras 3 does for a single tensor.
-    config = {"name": spec.name, "trainable": True, "layers": layers, "input_layers": ["input_1", 0, 0],
-              "output_layers": [spec.output, 0, 0]}
-    return {"module": "keras.src.models.functional", "class_name": "Functional", "config": config,
-            "registered_name": "Functional", "build_config": {"input_shape": None}, "compile_config": None}
+    config = {
+        "name": spec.name,
+        "trainable": True,
+        "layers": layers,
+        "input_layers": ["input_1", 0, 0],
+        "output_layers": [spec.output, 0, 0],
+    }
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": config,
+        "registered_name": "Functional",
+        "build_config": {"input_shape": None},
+        "compile_config": None,
+    }
 
 
 def snake_case(class_name):
     """Keras 3's weights group name for a layer class (naming.to_snake_case), spelled out per class."""
-    return {"InputLayer": "input_layer", "Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d",
-            "SeparableConv2D": "separable_conv2d", "BatchNormalization": "batch_normalization", "Dense": "dense",
-            "Activation": "activation", "ReLU": "re_lu", "LeakyReLU": "leaky_re_lu", "Softmax": "softmax",
-            "MaxPooling2D": "max_pooling2d", "AveragePooling2D": "average_pooling2d",
-            "GlobalAveragePooling2D": "global_average_pooling2d", "GlobalMaxPooling2D": "global_max_pooling2d",
-            "ZeroPadding2D": "zero_padding2d", "Flatten": "flatten", "Dropout": "dropout", "Add": "add",
-            "Multiply": "multiply", "Concatenate": "concatenate"}[class_name]
+    return {
+        "InputLayer": "input_layer",
+        "Conv2D": "conv2d",
+        "DepthwiseConv2D": "depthwise_conv2d",
+        "SeparableConv2D": "separable_conv2d",
+        "BatchNormalization": "batch_normalization",
+        "Dense": "dense",
+        "Activation": "activation",
+        "ReLU": "re_lu",
+        "LeakyReLU": "leaky_re_lu",
+        "Softmax": "softmax",
+        "MaxPooling2D": "max_pooling2d",
+        "AveragePooling2D": "average_pooling2d",
+        "GlobalAveragePooling2D": "global_average_pooling2d",
+        "GlobalMaxPooling2D": "global_max_pooling2d",
+        "ZeroPadding2D": "zero_padding2d",
+        "Flatten": "flatten",
+        "Dropout": "dropout",
+        "Add": "add",
+        "Multiply": "multiply",
+        "Concatenate": "concatenate",
+    }[class_name]
 
 
 def write_keras3_archive(spec, path, keras_version="3.3.3", config=None, weights_hook=None):
@@ -582,22 +746,23 @@ def write_keras3_archive(spec, path, keras_version="3.3.3", config=None, weights
 
 # -- the models ------------------------------------------------------------------------------------------------
 
+
 def chain_model():
     """A Sequential chain on an odd-sized RGB input: `same` convolution with an uneven split, batch
     norm, `same` max and average pooling on odd sizes, ZeroPadding2D folded into a convolution, a
     depthwise convolution with multiplier 2, ReLU(max_value=6), LeakyReLU, Flatten -> Dense (the
     permutation), Dropout, Dense with softmax."""
     s = Spec("chain", [13, 11, 3], seed=1, sequential=True)
-    s.conv("conv_a", "input_1", 6, (3, 4), strides=(2, 2), padding="same", activation="relu")   # 7x6x6, pads 1/1, 1/2
+    s.conv("conv_a", "input_1", 6, (3, 4), strides=(2, 2), padding="same", activation="relu")  # 7x6x6, pads 1/1, 1/2
     s.batch_norm("bn_a", "conv_a")
-    s.pool("MaxPooling2D", "pool_max", "bn_a", (3, 3), (2, 2), "same")                         # 4x3, pads 1/1, 0/1
+    s.pool("MaxPooling2D", "pool_max", "bn_a", (3, 3), (2, 2), "same")  # 4x3, pads 1/1, 0/1
     s.simple("ZeroPadding2D", "zero_pad", "pool_max", padding=[[1, 0], [2, 1]], data_format="channels_last")
-    s.conv("conv_b", "zero_pad", 5, (2, 2), activation="tanh", use_bias=False)                  # 4x5x5
-    s.depthwise("depthwise", "conv_b", (3, 3), 2, padding="same")                               # 4x5x10
+    s.conv("conv_b", "zero_pad", 5, (2, 2), activation="tanh", use_bias=False)  # 4x5x5
+    s.depthwise("depthwise", "conv_b", (3, 3), 2, padding="same")  # 4x5x10
     s.simple("ReLU", "relu6", "depthwise", max_value=6.0, negative_slope=0.0, threshold=0.0)
-    s.pool("AveragePooling2D", "pool_avg", "relu6", (2, 3), (1, 2), "same")                     # 4x3, pads 0/1, 1/1
+    s.pool("AveragePooling2D", "pool_avg", "relu6", (2, 3), (1, 2), "same")  # 4x3, pads 0/1, 1/1
     s.simple("LeakyReLU", "leaky", "pool_avg", alpha=0.1)
-    s.simple("Flatten", "flatten", "leaky", data_format="channels_last")                       # 120 = 4x3x10
+    s.simple("Flatten", "flatten", "leaky", data_format="channels_last")  # 120 = 4x3x10
     s.dense("fc1", "flatten", 16, activation="relu")
     s.simple("Dropout", "dropout", "fc1", rate=0.5, noise_shape=None, seed=None)
     s.dense("fc2", "dropout", 5, activation="softmax")
@@ -612,23 +777,23 @@ def graph_model():
     concatenating a global average pool, a Flatten (in channels-last order) and a global max pool."""
     s = Spec("graph", [12, 10, 1], seed=2)
     s.conv("stem", "input_1", 8, (3, 3), padding="same", activation="swish")
-    s.separable("sep", "stem", 12, (3, 3), 2, strides=(2, 2), padding="same", activation="relu")   # 6x5x12
+    s.separable("sep", "stem", 12, (3, 3), 2, strides=(2, 2), padding="same", activation="relu")  # 6x5x12
     s.conv("gate", "sep", 12, (1, 1), activation="sigmoid")
     s.depthwise("dw", "sep", (3, 3), 1, padding="same", activation="hard_sigmoid", use_bias=False)
     s.simple("Multiply", "mul", ["sep", "gate"])
     s.simple("Add", "add3", ["mul", "dw", "sep"])
-    s.simple("Concatenate", "cat", ["add3", "gate"], axis=-1)                                    # 6x5x24
+    s.simple("Concatenate", "cat", ["add3", "gate"], axis=-1)  # 6x5x24
     s.batch_norm("bn", "cat", epsilon=1e-5, scale=False)
     s.simple("GlobalAveragePooling2D", "se_pool", "bn", data_format="channels_last")
     s.dense("se_reduce", "se_pool", 6, activation="relu")
     s.dense("se_expand", "se_reduce", 24, activation="sigmoid")
     s.simple("Multiply", "se_scale", ["bn", "se_expand"])
     s.simple("Activation", "act_tanh", "se_scale", activation="tanh")
-    s.pool("MaxPooling2D", "pool", "act_tanh", (2, 2), (2, 2), "valid")                         # 3x2x24
+    s.pool("MaxPooling2D", "pool", "act_tanh", (2, 2), (2, 2), "valid")  # 3x2x24
     s.simple("GlobalAveragePooling2D", "gap", "pool", data_format="channels_last")
     s.simple("Flatten", "flatten", "pool", data_format="channels_last")
     s.simple("GlobalMaxPooling2D", "gmp", "pool", data_format="channels_last")
-    s.simple("Concatenate", "head", ["gap", "flatten", "gmp"], axis=-1)                          # 24 + 144 + 24
+    s.simple("Concatenate", "head", ["gap", "flatten", "gmp"], axis=-1)  # 24 + 144 + 24
     s.simple("Dropout", "head_dropout", "head", rate=0.2, noise_shape=None, seed=None)
     s.dense("logits", "head_dropout", 4)
     s.simple("Softmax", "probabilities", "logits", axis=-1)
@@ -662,6 +827,7 @@ def vector_model():
 
 
 # ---- running things --------------------------------------------------------------------------------------
+
 
 def run(args, **kwargs):
     return subprocess.run(args, capture_output=True, text=True, **kwargs)
@@ -720,8 +886,10 @@ def check_synthetic(gapnet, tmp, spec, container, keras_version):
         assert doc["input"] == {"channels": spec.input_shape[0], "height": 1, "width": 1, "color": "none"}, label
         assert doc["layers"][0]["type"] == "flatten", label
         difference = verify(gapnet, out)
-        print(f"ok  {label}: {len(doc['layers'])} gapnet layers; recorded tests verify (largest difference "
-              f"{difference:.2g}); a vector input, so no image to classify")
+        print(
+            f"ok  {label}: {len(doc['layers'])} gapnet layers; recorded tests verify (largest difference "
+            f"{difference:.2g}); a vector input, so no image to classify"
+        )
         return out
     channels = spec.input_shape[2]
     mean, std = ["0.5"] * channels, ["0.25"] * channels
@@ -740,10 +908,13 @@ def check_synthetic(gapnet, tmp, spec, container, keras_version):
         expected = spec.reference(x_image, major).numpy()[0]
     got = classify(gapnet, out, png, len(expected))
     image_difference = np.abs(got - expected).max()
-    assert image_difference <= TOLERANCE, f"{label}: image probabilities differ by {image_difference:.3g}\n" \
-                                          f" gapnet  {got}\n reference {expected}"
-    print(f"ok  {label}: {len(doc['layers'])} gapnet layers; recorded tests verify (largest difference "
-          f"{difference:.2g}); a PNG's probabilities within {image_difference:.2g} of the reference")
+    assert image_difference <= TOLERANCE, (
+        f"{label}: image probabilities differ by {image_difference:.3g}\n" f" gapnet  {got}\n reference {expected}"
+    )
+    print(
+        f"ok  {label}: {len(doc['layers'])} gapnet layers; recorded tests verify (largest difference "
+        f"{difference:.2g}); a PNG's probabilities within {image_difference:.2g} of the reference"
+    )
     return out
 
 
@@ -754,15 +925,15 @@ def check_mistakes_are_seen(gapnet, tmp, chain_json, graph_json):
     spec = chain_model()
     fc1 = next(layer for layer in doc["layers"] if layer["name"] == "fc1")
     kernel = dict(next(layer for layer in spec.layers if layer["name"] == "fc1")["weights"])["kernel"]
-    fc1["weight"] = keras_to_gapnet._tensor(kernel.T)       # rows left in H-W-C order
+    fc1["weight"] = keras_to_gapnet._tensor(kernel.T)  # rows left in H-W-C order
     mistaken = os.path.join(tmp, "mistake-unpermuted.json")
     json.dump(doc, open(mistaken, "w"))
     assert verify(gapnet, mistaken, expect_pass=False), "a Dense after Flatten with unpermuted weights verified"
 
     doc = json.load(open(chain_json))
     conv = next(layer for layer in doc["layers"] if layer["name"] == "conv_a")
-    assert conv["padding"] == [1, 1, 1, 2], conv["padding"]   # TensorFlow: the odd pixel right
-    conv["padding"] = [1, 2, 1, 1]                            # ... put on the left instead
+    assert conv["padding"] == [1, 1, 1, 2], conv["padding"]  # TensorFlow: the odd pixel right
+    conv["padding"] = [1, 2, 1, 1]  # ... put on the left instead
     mistaken = os.path.join(tmp, "mistake-padding.json")
     json.dump(doc, open(mistaken, "w"))
     assert verify(gapnet, mistaken, expect_pass=False), "`same` padding on the wrong side verified"
@@ -770,12 +941,14 @@ def check_mistakes_are_seen(gapnet, tmp, chain_json, graph_json):
     doc = json.load(open(graph_json))
     hard_sigmoids = [layer for layer in doc["layers"] if layer["type"] == "hard_sigmoid"]
     assert hard_sigmoids and hard_sigmoids[0]["alpha"] == 0.2, "Keras 2's hard_sigmoid is 0.2x + 0.5"
-    hard_sigmoids[0]["alpha"] = 1.0 / 6.0                     # Keras 3's meaning in a Keras 2 file
+    hard_sigmoids[0]["alpha"] = 1.0 / 6.0  # Keras 3's meaning in a Keras 2 file
     mistaken = os.path.join(tmp, "mistake-hard-sigmoid.json")
     json.dump(doc, open(mistaken, "w"))
     assert verify(gapnet, mistaken, expect_pass=False), "hard_sigmoid with Keras 3's slope verified"
-    print("ok  unpermuted Dense weights, `same` padding on the wrong side and the wrong hard_sigmoid all fail "
-          "gapnet verify")
+    print(
+        "ok  unpermuted Dense weights, `same` padding on the wrong side and the wrong hard_sigmoid all fail "
+        "gapnet verify"
+    )
 
 
 def check_structure(chain_json, graph_json):
@@ -805,6 +978,7 @@ def check_structure(chain_json, graph_json):
 
 # ---- the published model --------------------------------------------------------------------------------
 
+
 def check_published_model(gapnet, tmp):
     with h5py.File(KERAS_FILE, "r") as f:
         assert f.attrs["keras_version"] == "2.0.5" and f.attrs["backend"] == "tensorflow"
@@ -813,12 +987,37 @@ def check_published_model(gapnet, tmp):
     # The shipped file is what the importer writes from the shipped Keras file today.
     shipped = json.load(open(SHIPPED))
     fresh = os.path.join(tmp, "emotion.json")
-    doc = import_model(KERAS_FILE, fresh, "--labels", LABELS_FILE, "--scale", "0.00392156862745098",
-                       "--mean", "0.5", "--std", "0.5", "--name", "emotion_mini_xception", "--metadata", METADATA_FILE)
+    doc = import_model(
+        KERAS_FILE,
+        fresh,
+        "--labels",
+        LABELS_FILE,
+        "--scale",
+        "0.00392156862745098",
+        "--mean",
+        "0.5",
+        "--std",
+        "0.5",
+        "--name",
+        "emotion_mini_xception",
+        "--metadata",
+        METADATA_FILE,
+    )
     for key in ("format", "version", "name", "layers", "metadata"):
         assert doc[key] == shipped[key], f"models/emotion_mini_xception.json: '{key}' differs from a fresh import"
-    assert doc["input"] == shipped["input"] == {"channels": 1, "height": 64, "width": 64, "color": "grayscale",
-                                                "scale": 0.00392156862745098, "mean": [0.5], "std": [0.5]}
+    assert (
+        doc["input"]
+        == shipped["input"]
+        == {
+            "channels": 1,
+            "height": 64,
+            "width": 64,
+            "color": "grayscale",
+            "scale": 0.00392156862745098,
+            "mean": [0.5],
+            "std": [0.5],
+        }
+    )
     assert shipped["labels"] == EMOTIONS
 
     # Its recorded tests are MiniXception's outputs for its recorded inputs (3 random images, the face).
@@ -832,8 +1031,10 @@ def check_published_model(gapnet, tmp):
         assert np.abs(a - y[i]).max() <= 1e-6, f"recorded test {i}: {a} is not MiniXception's {y[i]}"
 
     difference = verify(gapnet, SHIPPED)
-    print(f"ok  models/emotion_mini_xception.json is a fresh import; its 4 recorded tests are MiniXception's "
-          f"outputs; gapnet verify passes (largest difference {difference:.2g})")
+    print(
+        f"ok  models/emotion_mini_xception.json is a fresh import; its 4 recorded tests are MiniXception's "
+        f"outputs; gapnet verify passes (largest difference {difference:.2g})"
+    )
 
     # The whole image path on the sample face.
     expected = mini_xception_outputs(face_input())[0]
@@ -865,14 +1066,20 @@ def spec_from_published():
         for layer in config["layers"]:
             group = weights[layer["name"]]
             names = [n.decode() for n in group.attrs["weight_names"]] if len(group.attrs["weight_names"]) else []
-            spec.layers.append({"class_name": layer["class_name"], "name": layer["name"],
-                                "config": layer["config"], "inputs": [i[0] for i in layer["inbound_nodes"][0]]
-                                if layer["inbound_nodes"] else [],
-                                "weights": [(n.split("/")[-1].split(":")[0], np.array(group[n])) for n in names]})
+            spec.layers.append(
+                {
+                    "class_name": layer["class_name"],
+                    "name": layer["name"],
+                    "config": layer["config"],
+                    "inputs": [i[0] for i in layer["inbound_nodes"][0]] if layer["inbound_nodes"] else [],
+                    "weights": [(n.split("/")[-1].split(":")[0], np.array(group[n])) for n in names],
+                }
+            )
     return spec
 
 
 # ---- bad files --------------------------------------------------------------------------------------------
+
 
 def _layer(config, name):
     return next(layer for layer in config["config"]["layers"] if layer["name"] == name)
@@ -880,6 +1087,7 @@ def _layer(config, name):
 
 def bad_cases(tmp):
     """(description, a function writing the file and returning its path, expected message after the path)."""
+
     def h5(name, mutate_config=None, mutate_spec=None, spec_fn=graph_model, version="2.4.0"):
         def write():
             spec = spec_fn()
@@ -891,6 +1099,7 @@ def bad_cases(tmp):
             path = os.path.join(tmp, f"bad-{name}.h5")
             write_keras2_h5(spec, path, version, config)
             return path
+
         return write
 
     def archive(name, mutate_config=None, weights_hook=None, spec_fn=graph_model, members=None):
@@ -901,19 +1110,20 @@ def bad_cases(tmp):
                 mutate_config(config)
             path = os.path.join(tmp, f"bad-{name}.keras")
             write_keras3_archive(spec, path, "3.3.3", config, weights_hook)
-            if members is not None:       # rewrite the zip keeping only some members
+            if members is not None:  # rewrite the zip keeping only some members
                 with zipfile.ZipFile(path) as z:
                     kept = {n: z.read(n) for n in z.namelist() if n in members}
                 with zipfile.ZipFile(path, "w") as z:
                     for n, data in kept.items():
                         z.writestr(n, data)
             return path
+
         return write
 
     def truncated():
         path = os.path.join(tmp, "bad-truncated.hdf5")
         data = open(KERAS_FILE, "rb").read()
-        open(path, "wb").write(data[:len(data) // 2])
+        open(path, "wb").write(data[: len(data) // 2])
         return path
 
     def not_keras():
@@ -956,56 +1166,125 @@ def bad_cases(tmp):
     def pad_before_pool(spec):
         """A ZeroPadding2D between bn_a and pool_max of the chain (a Sequential list: order is wiring)."""
         index = next(i for i, layer in enumerate(spec.layers) if layer["name"] == "pool_max")
-        spec.layers.insert(index, {"class_name": "ZeroPadding2D", "name": "zero", "inputs": ["bn_a"], "weights": [],
-                                   "config": {"name": "zero", "trainable": True, "padding": [[1, 1], [1, 1]],
-                                              "data_format": "channels_last"}})
+        spec.layers.insert(
+            index,
+            {
+                "class_name": "ZeroPadding2D",
+                "name": "zero",
+                "inputs": ["bn_a"],
+                "weights": [],
+                "config": {
+                    "name": "zero",
+                    "trainable": True,
+                    "padding": [[1, 1], [1, 1]],
+                    "data_format": "channels_last",
+                },
+            },
+        )
 
     return [
         ("truncated HDF5 file", truncated, "cannot read the file: neither a Keras HDF5 file nor a .keras archive"),
         ("not a Keras file", not_keras, "cannot read the file: neither a Keras HDF5 file nor a .keras archive"),
         ("weights-only HDF5", weights_only, "no 'model_config' attribute"),
-        ("config missing a key", h5("missing-key", drop_key("stem", "kernel_size")),
-         "layer 'stem' (Conv2D): config has no 'kernel_size'"),
-        ("unknown config key", h5("unknown-key", set_key("sep", "stride", [1, 1])),
-         "layer 'sep' (SeparableConv2D): config key 'stride' is not supported"),
-        ("weight of the wrong shape", h5("wrong-shape", mutate_spec=wrong_shape),
-         "layer 'stem' (Conv2D): weight 'stem/kernel:0' (kernel) has shape [3,3,2,8], the config implies [3,3,1,8]"),
-        ("unknown layer class", h5("unknown-class", rename_class("act_tanh", "Lambda")),
-         "layer 'act_tanh' (Lambda): layer type not supported by gapnet"),
-        ("cycle", h5("cycle", set_inputs("sep", ["add3"])),
-         "the graph has a cycle through it"),
-        ("unknown inbound layer", h5("unknown-inbound", set_inputs("add3", ["mul", "nonexistent"])),
-         "layer 'add3' (Add): reads 'nonexistent', which is not a layer of the model"),
-        ("shared layer", h5("shared", shared),
-         "layer 'gate' (Conv2D): is called 2 times: shared layers are not supported"),
+        (
+            "config missing a key",
+            h5("missing-key", drop_key("stem", "kernel_size")),
+            "layer 'stem' (Conv2D): config has no 'kernel_size'",
+        ),
+        (
+            "unknown config key",
+            h5("unknown-key", set_key("sep", "stride", [1, 1])),
+            "layer 'sep' (SeparableConv2D): config key 'stride' is not supported",
+        ),
+        (
+            "weight of the wrong shape",
+            h5("wrong-shape", mutate_spec=wrong_shape),
+            "layer 'stem' (Conv2D): weight 'stem/kernel:0' (kernel) has shape [3,3,2,8], the config implies [3,3,1,8]",
+        ),
+        (
+            "unknown layer class",
+            h5("unknown-class", rename_class("act_tanh", "Lambda")),
+            "layer 'act_tanh' (Lambda): layer type not supported by gapnet",
+        ),
+        ("cycle", h5("cycle", set_inputs("sep", ["add3"])), "the graph has a cycle through it"),
+        (
+            "unknown inbound layer",
+            h5("unknown-inbound", set_inputs("add3", ["mul", "nonexistent"])),
+            "layer 'add3' (Add): reads 'nonexistent', which is not a layer of the model",
+        ),
+        (
+            "shared layer",
+            h5("shared", shared),
+            "layer 'gate' (Conv2D): is called 2 times: shared layers are not supported",
+        ),
         ("two outputs", h5("two-outputs", two_outputs), "the model has 2 outputs; gapnet models have exactly one"),
-        ("channels_first", h5("channels-first", set_key("stem", "data_format", "channels_first")),
-         "layer 'stem' (Conv2D): data_format \"channels_first\" is not supported"),
-        ("dilation with strides", h5("dilated-strided", lambda c: (set_key("sep", "dilation_rate", [2, 2])(c))),
-         "layer 'sep' (SeparableConv2D): dilation_rate [2,2] with strides [2,2] is not supported"),
-        ("ReLU threshold", h5("threshold", spec_fn=_with_threshold),
-         "layer 'relu6' (ReLU): threshold 0.5 is not supported (only 0)"),
-        ("softmax over a feature map", h5("softmax-map", set_key("act_tanh", "activation", "softmax")),
-         "layer 'act_tanh' (Activation): softmax over the channels of a feature map is not supported"),
-        ("unsupported activation", h5("elu", set_key("stem", "activation", "elu")),
-         "layer 'stem' (Conv2D): activation 'elu' is not supported"),
-        ("keepdims", h5("keepdims", set_key("gap", "keepdims", True)),
-         "layer 'gap' (GlobalAveragePooling2D): keepdims=true is not supported"),
-        ("mixed precision", h5("float16", set_key("stem", "dtype", "float16")),
-         "layer 'stem' (Conv2D): dtype \"float16\" is not supported: gapnet computes in float32"),
-        ("ZeroPadding2D before a pool", h5("pad-pool", spec_fn=chain_model, mutate_spec=pad_before_pool),
-         "layer 'zero' (ZeroPadding2D): is read by 'pool_max' (MaxPooling2D): a ZeroPadding2D is only supported when "
-         "one convolution reads it"),
-        ("hard_sigmoid of an unknown Keras version", h5("hard-sigmoid", version=""),
-         "layer 'dw' (DepthwiseConv2D): activation 'hard_sigmoid' means 0.2x+0.5 in Keras 2 and x/6+0.5 in Keras 3"),
-        (".keras without weights", archive("no-weights", members={"config.json", "metadata.json"}),
-         "the .keras archive has no model.weights.h5"),
-        (".keras with a variable missing", archive("missing-var", weights_hook=drop_var),
-         "layer 'stem' (Conv2D): the file stores 1 weight array(s) (0) where the config implies 2 (kernel, bias)"),
-        (".keras with a bad inbound tensor", archive("bad-history", mutate_config=lambda c: _layer(c, "mul")[
-            "inbound_nodes"][0]["args"][0][1]["config"].__setitem__("keras_history", ["gate", 1, 0])),
-         "layer 'mul' (Multiply): reads call #1 of layer 'gate': layers called more than once (shared layers) are not "
-         "supported"),
+        (
+            "channels_first",
+            h5("channels-first", set_key("stem", "data_format", "channels_first")),
+            "layer 'stem' (Conv2D): data_format \"channels_first\" is not supported",
+        ),
+        (
+            "dilation with strides",
+            h5("dilated-strided", lambda c: (set_key("sep", "dilation_rate", [2, 2])(c))),
+            "layer 'sep' (SeparableConv2D): dilation_rate [2,2] with strides [2,2] is not supported",
+        ),
+        (
+            "ReLU threshold",
+            h5("threshold", spec_fn=_with_threshold),
+            "layer 'relu6' (ReLU): threshold 0.5 is not supported (only 0)",
+        ),
+        (
+            "softmax over a feature map",
+            h5("softmax-map", set_key("act_tanh", "activation", "softmax")),
+            "layer 'act_tanh' (Activation): softmax over the channels of a feature map is not supported",
+        ),
+        (
+            "unsupported activation",
+            h5("elu", set_key("stem", "activation", "elu")),
+            "layer 'stem' (Conv2D): activation 'elu' is not supported",
+        ),
+        (
+            "keepdims",
+            h5("keepdims", set_key("gap", "keepdims", True)),
+            "layer 'gap' (GlobalAveragePooling2D): keepdims=true is not supported",
+        ),
+        (
+            "mixed precision",
+            h5("float16", set_key("stem", "dtype", "float16")),
+            "layer 'stem' (Conv2D): dtype \"float16\" is not supported: gapnet computes in float32",
+        ),
+        (
+            "ZeroPadding2D before a pool",
+            h5("pad-pool", spec_fn=chain_model, mutate_spec=pad_before_pool),
+            "layer 'zero' (ZeroPadding2D): is read by 'pool_max' (MaxPooling2D): "
+            "a ZeroPadding2D is only supported when one convolution reads it",
+        ),
+        (
+            "hard_sigmoid of an unknown Keras version",
+            h5("hard-sigmoid", version=""),
+            "layer 'dw' (DepthwiseConv2D): activation 'hard_sigmoid' means 0.2x+0.5 in Keras 2 and x/6+0.5 in Keras 3",
+        ),
+        (
+            ".keras without weights",
+            archive("no-weights", members={"config.json", "metadata.json"}),
+            "the .keras archive has no model.weights.h5",
+        ),
+        (
+            ".keras with a variable missing",
+            archive("missing-var", weights_hook=drop_var),
+            "layer 'stem' (Conv2D): the file stores 1 weight array(s) (0) where the config implies 2 (kernel, bias)",
+        ),
+        (
+            ".keras with a bad inbound tensor",
+            archive(
+                "bad-history",
+                mutate_config=lambda c: _layer(c, "mul")["inbound_nodes"][0]["args"][0][1]["config"].__setitem__(
+                    "keras_history", ["gate", 1, 0]
+                ),
+            ),
+            "layer 'mul' (Multiply): reads call #1 of layer 'gate': "
+            "layers called more than once (shared layers) are not supported",
+        ),
     ]
 
 
@@ -1043,6 +1322,7 @@ def check_bad_files(tmp):
 
 # ---- main ---------------------------------------------------------------------------------------------------
 
+
 def write_reference(path):
     x = reference_inputs()
     y = mini_xception_outputs(x).astype(np.float32)
@@ -1062,10 +1342,15 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_published_model(gapnet, tmp)
         outputs = {}
-        for spec_fn, container, version in ((chain_model, "hdf5", "2.0.5"), (chain_model, "keras", "3.3.3"),
-                                            (graph_model, "hdf5", "2.4.0"), (graph_model, "keras", "3.3.3"),
-                                            (keras3_activations_model, "keras", "3.3.3"),
-                                            (vector_model, "hdf5", "2.4.0"), (vector_model, "keras", "3.3.3")):
+        for spec_fn, container, version in (
+            (chain_model, "hdf5", "2.0.5"),
+            (chain_model, "keras", "3.3.3"),
+            (graph_model, "hdf5", "2.4.0"),
+            (graph_model, "keras", "3.3.3"),
+            (keras3_activations_model, "keras", "3.3.3"),
+            (vector_model, "hdf5", "2.4.0"),
+            (vector_model, "keras", "3.3.3"),
+        ):
             outputs[(spec_fn.__name__, version)] = check_synthetic(gapnet, tmp, spec_fn(), container, version)
         check_structure(outputs[("chain_model", "2.0.5")], outputs[("graph_model", "2.4.0")])
         check_mistakes_are_seen(gapnet, tmp, outputs[("chain_model", "2.0.5")], outputs[("graph_model", "2.4.0")])

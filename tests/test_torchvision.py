@@ -49,16 +49,27 @@ EXPECTED = {
     "resnet18": {"conv2d": 20, "add": 8, "max_pool2d": 1, "global_avg_pool2d": 1, "dense": 1},
     "mobilenet_v2": {"conv2d": 52, "relu6": 35, "add": 10, "dense": 1},
     "squeezenet1_1": {"conv2d": 26, "concat": 8, "max_pool2d": 3, "global_avg_pool2d": 1},
-    "efficientnet_b0": {"conv2d": 49, "silu": 49, "sigmoid": 16, "multiply": 16, "multiply_vector": 16, "add": 9,
-                        "global_avg_pool2d": 17, "dense": 33},
+    "efficientnet_b0": {
+        "conv2d": 49,
+        "silu": 49,
+        "sigmoid": 16,
+        "multiply": 16,
+        "multiply_vector": 16,
+        "add": 9,
+        "global_avg_pool2d": 17,
+        "dense": 33,
+    },
 }
 THROUGH_COMMAND_LINE = "squeezenet1_1"
 
 
 def check_perturbed(name, model):
     """No floating-point parameter or buffer may be constant (batch-norm scale 1, shift 0, zero biases)."""
-    constant = [key for key, t in model.state_dict().items()
-                if t.is_floating_point() and t.numel() > 1 and bool(torch.all(t == t.reshape(-1)[0]))]
+    constant = [
+        key
+        for key, t in model.state_dict().items()
+        if t.is_floating_point() and t.numel() > 1 and bool(torch.all(t == t.reshape(-1)[0]))
+    ]
     assert not constant, f"{name}: still constant after perturbation: {', '.join(constant[:5])}"
     variances = [t for key, t in model.state_dict().items() if key.endswith("running_var")]
     assert all(bool(torch.all(v > 0)) for v in variances), f"{name}: a running variance <= 0"
@@ -70,20 +81,33 @@ def check_structure(name, doc, shapes):
     counts = {}
     for layer in doc["layers"]:
         counts[layer["type"]] = counts.get(layer["type"], 0) + 1
-        if layer["type"] == "multiply" and len(shapes[layer["name"]]) == 3 and \
-                any(len(shapes[source]) == 1 for source in layer["inputs"]):
+        if (
+            layer["type"] == "multiply"
+            and len(shapes[layer["name"]]) == 3
+            and any(len(shapes[source]) == 1 for source in layer["inputs"])
+        ):
             counts["multiply_vector"] = counts.get("multiply_vector", 0) + 1
     for kind, count in EXPECTED[name].items():
         assert counts.get(kind, 0) == count, f"{name}: {counts.get(kind, 0)} '{kind}' layers, expected {count}"
     assert shapes[doc["layers"][-1]["name"]] == [1000], f"{name}: the output is not 1000 values"
-    assert doc["input"] == {"channels": 3, "height": 224, "width": 224, "color": "rgb", "scale": 1 / 255,
-                            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                            "resize": "shorter_side", "shorter_side": 256, "filter": "bilinear"}, doc["input"]
+    assert doc["input"] == {
+        "channels": 3,
+        "height": 224,
+        "width": 224,
+        "color": "rgb",
+        "scale": 1 / 255,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "resize": "shorter_side",
+        "shorter_side": 256,
+        "filter": "bilinear",
+    }, doc["input"]
     assert len(doc["labels"]) == 1000 and doc["labels"][0] == "tench", doc["labels"][:3]
     assert len(doc["tests"]) == 3, f"{name}: {len(doc['tests'])} tests"
     outputs = [recorded_output(case) for case in doc["tests"]]
-    assert all(o.shape == (1000,) and 0.01 < o.std() < 10 for o in outputs), \
-        f"{name}: recorded outputs of std {[float(o.std()) for o in outputs]}"
+    assert all(
+        o.shape == (1000,) and 0.01 < o.std() < 10 for o in outputs
+    ), f"{name}: recorded outputs of std {[float(o.std()) for o in outputs]}"
     assert not np.allclose(outputs[0], outputs[1]), f"{name}: two test inputs give the same outputs"
 
 
@@ -105,8 +129,9 @@ def run_model(gapnet, tmp, name):
     path = os.path.join(tmp, f"{name}.json")
     start = time.time()
     if name == THROUGH_COMMAND_LINE:
-        run = subprocess.run([sys.executable, TOOL, name, path, "--check", "--gapnet", gapnet],
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            [sys.executable, TOOL, name, path, "--check", "--gapnet", gapnet], capture_output=True, text=True
+        )
         assert run.returncode == 0, f"{name}: export_torchvision.py failed: {run.stdout}{run.stderr}"
         assert "test case(s) match" in run.stdout, f"{name}: --check printed {run.stdout!r}"
         model = export_torchvision.build(name)
@@ -123,8 +148,11 @@ def run_model(gapnet, tmp, name):
     difference = verify(gapnet, path)
     size = os.path.getsize(path) / 1e6
     os.remove(path)
-    print(f"ok  {name}: {len(doc['layers'])} layers, {size:.0f} MB, gapnet verify largest difference "
-          f"{difference:.3g} (tolerance 1e-5), {time.time() - start:.1f} s", flush=True)
+    print(
+        f"ok  {name}: {len(doc['layers'])} layers, {size:.0f} MB, gapnet verify largest difference "
+        f"{difference:.3g} (tolerance 1e-5), {time.time() - start:.1f} s",
+        flush=True,
+    )
 
 
 def main():

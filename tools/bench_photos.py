@@ -98,15 +98,22 @@ def worker(args):
             image = image.convert("L" if C == 1 else "RGB").resize((W, H), Image.BOX)
             with torch.inference_mode():
                 return int(model(torch.from_numpy(normalized(np.asarray(image)))).argmax())
+
     else:
         import cv2
 
         cv2.setNumThreads(args.threads)
         net = cv2.dnn.readNetFromONNX(args.onnx)
-        flags = {(1, 1): cv2.IMREAD_GRAYSCALE, (1, 2): cv2.IMREAD_REDUCED_GRAYSCALE_2,
-                 (1, 4): cv2.IMREAD_REDUCED_GRAYSCALE_4, (1, 8): cv2.IMREAD_REDUCED_GRAYSCALE_8,
-                 (3, 1): cv2.IMREAD_COLOR, (3, 2): cv2.IMREAD_REDUCED_COLOR_2,
-                 (3, 4): cv2.IMREAD_REDUCED_COLOR_4, (3, 8): cv2.IMREAD_REDUCED_COLOR_8}
+        flags = {
+            (1, 1): cv2.IMREAD_GRAYSCALE,
+            (1, 2): cv2.IMREAD_REDUCED_GRAYSCALE_2,
+            (1, 4): cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            (1, 8): cv2.IMREAD_REDUCED_GRAYSCALE_8,
+            (3, 1): cv2.IMREAD_COLOR,
+            (3, 2): cv2.IMREAD_REDUCED_COLOR_2,
+            (3, 4): cv2.IMREAD_REDUCED_COLOR_4,
+            (3, 8): cv2.IMREAD_REDUCED_COLOR_8,
+        }
         flag = flags[(C, shrink_for(SIZE[0], SIZE[1], W, H))]
 
         def classify(path):
@@ -146,8 +153,19 @@ def measure_gapnet(args, files, threads):
 
 
 def measure_python(args, engine, files, threads, onnx_path):
-    command = [sys.executable, os.path.abspath(__file__), "--worker", engine, "--model-file", args.model,
-               "--onnx", onnx_path, "--threads", str(threads), *files]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        engine,
+        "--model-file",
+        args.model,
+        "--onnx",
+        onnx_path,
+        "--threads",
+        str(threads),
+        *files,
+    ]
     _, rss, out = run_child(command, f"{engine} worker", env=bench_peers.thread_env(threads))
     result = json.loads(out.strip().splitlines()[-1])
     return result["seconds_per_image"], rss, result["top1"]
@@ -188,8 +206,21 @@ def main():
     started = time.monotonic()
     # Photos and the ONNX file are made in a child: this process must stay small, as a child forked
     # from it counts the parent's resident pages in its peak RSS until it executes its program.
-    subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "prepare", "--images", str(args.images),
-                    "--photos", args.photos, "--model", args.model], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--worker",
+            "prepare",
+            "--images",
+            str(args.images),
+            "--photos",
+            args.photos,
+            "--model",
+            args.model,
+        ],
+        check=True,
+    )
     files = [os.path.join(args.photos, f"photo{i:03d}.jpg") for i in range(args.images)]
     machine = bench_peers.machine_facts(args)
     engines = ["gapnet", "pillow", "opencv"]
@@ -197,20 +228,27 @@ def main():
     labels = {}
     for r in range(args.rounds):
         for threads in [int(t) for t in args.threads.split(",")]:
-            for engine in engines[r % 3:] + engines[:r % 3]:
+            for engine in engines[r % 3 :] + engines[: r % 3]:
                 if engine == "gapnet":
                     seconds, rss, top1 = measure_gapnet(args, files, threads)
                 else:
                     seconds, rss, top1 = measure_python(args, engine, files, threads, onnx_path)
                 cells.setdefault((engine, threads), []).append((seconds, rss))
                 labels[engine] = top1
-                print(f"round {r + 1}, {threads} thread(s), {engine:7s}: {1 / seconds:6.1f} images/s, "
-                      f"peak RSS {rss >> 20} MiB", flush=True)
+                print(
+                    f"round {r + 1}, {threads} thread(s), {engine:7s}: {1 / seconds:6.1f} images/s, "
+                    f"peak RSS {rss >> 20} MiB",
+                    flush=True,
+                )
     write_report(args, machine, files, cells, labels, time.monotonic() - started)
 
 
 def write_report(args, machine, files, cells, labels, elapsed):
-    names = {"gapnet": "gapnet classify", "pillow": "Pillow draft() + PyTorch", "opencv": "OpenCV imread reduced + cv2.dnn"}
+    names = {
+        "gapnet": "gapnet classify",
+        "pillow": "Pillow draft() + PyTorch",
+        "opencv": "OpenCV imread reduced + cv2.dnn",
+    }
     size_mb = statistics.mean(os.path.getsize(f) for f in files) / 1e6
     lines = [
         "# Photos end to end: gapnet classify against Python pipelines",
@@ -239,8 +277,10 @@ def write_report(args, machine, files, cells, labels, elapsed):
             rates = [1 / s for s, _ in cells[(engine, threads)]]
             rss = max(r for _, r in cells[(engine, threads)])
             ratio = "" if engine == "gapnet" else f"{ours / statistics.median(rates):.2f}x"
-            lines.append(f"| {threads} | {names[engine]} | {statistics.median(rates):.1f} "
-                         f"[{min(rates):.1f}-{max(rates):.1f}] | {rss / 2**20:.0f} MiB | {ratio} |")
+            lines.append(
+                f"| {threads} | {names[engine]} | {statistics.median(rates):.1f} "
+                f"[{min(rates):.1f}-{max(rates):.1f}] | {rss / 2**20:.0f} MiB | {ratio} |"
+            )
     agree = {e: sum(a == b for a, b in zip(labels["gapnet"], labels[e])) for e in ("pillow", "opencv")}
     lines += [
         "",

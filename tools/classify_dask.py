@@ -42,16 +42,22 @@ def classify_chunk(gapnet, options, paths):
     # the system and faults them in again each time: 3.6x slower, measured. gapnet runs without it.
     environment = {name: value for name, value in os.environ.items() if name != "MALLOC_TRIM_THRESHOLD_"}
     try:
-        run = subprocess.run([gapnet, "classify", "--files-from", "-", "--json", *options], input=paths,
-                             capture_output=True, env=environment)
+        run = subprocess.run(
+            [gapnet, "classify", "--files-from", "-", "--json", *options],
+            input=paths,
+            capture_output=True,
+            env=environment,
+        )
     except OSError as e:
         return {"failed": f"cannot run {gapnet}: {e.strerror}"}
     lines, expected = run.stdout.count(b"\n"), paths.count(b"\n")
     if run.returncode in (0, 1) and lines == expected:  # every path gives one line, its result or its error
         return {"output": run.stdout, "all_read": run.returncode == 0}
     stderr = run.stderr.decode(errors="replace").strip().splitlines()
-    return {"failed": f"gapnet exited with status {run.returncode} after {lines} lines for {expected} paths"
-                      + (f": {stderr[-1]}" if stderr else "")}
+    return {
+        "failed": f"gapnet exited with status {run.returncode} after {lines} lines for {expected} paths"
+        + (f": {stderr[-1]}" if stderr else "")
+    }
 
 
 def chunks(stream, size):
@@ -102,19 +108,34 @@ def classify(client, gapnet, options, stream, chunk_size, out):
 
 def main():
     argv = sys.argv[1:]
-    options = argv[argv.index("--") + 1:] if "--" in argv else []
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    options = argv[argv.index("--") + 1 :] if "--" in argv else []
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786")
-    where.add_argument("--workers", metavar="N", type=int, default=os.cpu_count(),
-                       help="without --scheduler: a LocalCluster of N worker processes (default: the cores)")
-    parser.add_argument("--chunk-size", metavar="N", type=int, default=3200,
-                        help="paths per task (default 3200; a multiple of gapnet's batch keeps its batches "
-                             "the same as one process's)")
-    parser.add_argument("--gapnet", metavar="PATH", default="gapnet", help="the gapnet program on the workers (default: gapnet)")
-    parser.add_argument("--files-from", metavar="LIST", default="-", help="the list of images (default: standard input)")
-    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    where.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=os.cpu_count(),
+        help="without --scheduler: a LocalCluster of N worker processes (default: the cores)",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        metavar="N",
+        type=int,
+        default=3200,
+        help="paths per task (default 3200; a multiple of gapnet's batch keeps its batches "
+        "the same as one process's)",
+    )
+    parser.add_argument(
+        "--gapnet", metavar="PATH", default="gapnet", help="the gapnet program on the workers (default: gapnet)"
+    )
+    parser.add_argument(
+        "--files-from", metavar="LIST", default="-", help="the list of images (default: standard input)"
+    )
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if args.chunk_size < 1 or (args.workers is not None and args.workers < 1):
         parser.error("--chunk-size and --workers must be at least 1")
 
@@ -132,9 +153,17 @@ def main():
     try:
         # Without --scheduler, the client starts a LocalCluster and stops it when closed. One thread per
         # worker: a worker only waits for its gapnet process, which uses the cores.
-        with stream, (Client(args.scheduler) if args.scheduler else
-                      Client(n_workers=args.workers, threads_per_worker=1, processes=True,
-                             dashboard_address=None, silence_logs=logging.CRITICAL)) as client:
+        with stream, (
+            Client(args.scheduler)
+            if args.scheduler
+            else Client(
+                n_workers=args.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            )
+        ) as client:
             return classify(client, args.gapnet, options, stream, args.chunk_size, sys.stdout.buffer)
     except (ChunkFailed, OSError) as e:  # OSError: the scheduler cannot be reached
         print(f"classify_dask.py: error: {e}", file=sys.stderr)

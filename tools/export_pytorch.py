@@ -107,8 +107,10 @@ def _zero_pad(m, what, following):
         raise ExportError(f"{what}: negative padding {tuple(m.padding)} (cropping) is not supported")
     if not isinstance(following, nn.Conv2d):
         after = "nothing" if following is None else f"a {type(following).__name__}"
-        raise ExportError(f"{what}: a ZeroPad2d is only supported immediately before a Conv2d, "
-                          f"whose padding it joins; it is followed by {after}")
+        raise ExportError(
+            f"{what}: a ZeroPad2d is only supported immediately before a Conv2d, "
+            f"whose padding it joins; it is followed by {after}"
+        )
     return [top, left, bottom, right]
 
 
@@ -119,8 +121,7 @@ def _pool_common(m, what):
         raise ExportError(f"{what}: dilation {_pair(m.dilation)} is not supported (only 1)")
     kernel = _pair(m.kernel_size)
     stride = _pair(m.stride) if m.stride is not None else kernel
-    return {"kernel_size": kernel, "stride": stride, "padding": _pair(m.padding),
-            "ceil_mode": bool(m.ceil_mode)}
+    return {"kernel_size": kernel, "stride": stride, "padding": _pair(m.padding), "ceil_mode": bool(m.ceil_mode)}
 
 
 def _is_one(size):
@@ -131,8 +132,13 @@ def _fold_batch_norms(leaves):
     """Each Conv2d directly followed by a BatchNorm2d becomes one Conv2d computing both."""
     folded = []
     for path, m in leaves:
-        if (isinstance(m, nn.BatchNorm2d) and folded and isinstance(folded[-1][1], nn.Conv2d)
-                and m.running_mean is not None and folded[-1][1].out_channels == m.num_features):
+        if (
+            isinstance(m, nn.BatchNorm2d)
+            and folded
+            and isinstance(folded[-1][1], nn.Conv2d)
+            and m.running_mean is not None
+            and folded[-1][1].out_channels == m.num_features
+        ):
             folded[-1] = (folded[-1][0], fuse_conv_bn_eval(folded[-1][1], m))
         else:
             folded.append((path, m))
@@ -186,8 +192,13 @@ def _append_layers(leaves, layers, name_for, encoding, fold_bn, reads):
         what = f"module '{path}' ({type(m).__name__})"
         if isinstance(m, Residual):
             body = _append_layers(list(_leaves(m.body, f"{path}.body.")), layers, name_for, encoding, fold_bn, last)
-            shortcut = last if m.shortcut is None else _append_layers(
-                list(_leaves(m.shortcut, f"{path}.shortcut.")), layers, name_for, encoding, fold_bn, last)
+            shortcut = (
+                last
+                if m.shortcut is None
+                else _append_layers(
+                    list(_leaves(m.shortcut, f"{path}.shortcut.")), layers, name_for, encoding, fold_bn, last
+                )
+            )
             if body == last and shortcut == last:
                 raise ExportError(f"{what}: its body and shortcut compute nothing")
             layers.append({"type": "add", "name": name_for("add"), "inputs": [body, shortcut]})
@@ -202,17 +213,23 @@ def _append_layers(leaves, layers, name_for, encoding, fold_bn, reads):
         if isinstance(m, nn.ZeroPad2d):
             pad_before = _zero_pad(m, what, leaves[i + 1][1] if i + 1 < len(leaves) else None)
             continue
-        if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
-                          nn.Identity)):
+        if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity)):
             continue
         if isinstance(m, nn.Conv2d):
             if m.padding_mode != "zeros":
                 raise ExportError(f"{what}: padding_mode '{m.padding_mode}' is not supported (only zeros)")
-            d = {"type": "conv2d", "name": name_for("conv"), "in_channels": m.in_channels,
-                 "out_channels": m.out_channels, "kernel_size": _pair(m.kernel_size),
-                 "stride": _pair(m.stride), "padding": _conv_padding(m),
-                 "dilation": _pair(m.dilation), "groups": m.groups,
-                 "weight": _tensor(m.weight, encoding)}
+            d = {
+                "type": "conv2d",
+                "name": name_for("conv"),
+                "in_channels": m.in_channels,
+                "out_channels": m.out_channels,
+                "kernel_size": _pair(m.kernel_size),
+                "stride": _pair(m.stride),
+                "padding": _conv_padding(m),
+                "dilation": _pair(m.dilation),
+                "groups": m.groups,
+                "weight": _tensor(m.weight, encoding),
+            }
             if pad_before is not None:  # zero padding twice is zero padding by the sum, per side
                 own = d["padding"] if len(d["padding"]) == 4 else d["padding"] * 2
                 d["padding"] = [a + b for a, b in zip(pad_before, own)]
@@ -222,8 +239,7 @@ def _append_layers(leaves, layers, name_for, encoding, fold_bn, reads):
         elif isinstance(m, nn.BatchNorm2d):
             if m.running_mean is None:
                 raise ExportError(f"{what}: track_running_stats=False has no running statistics to export")
-            d = {"type": "batch_norm2d", "name": name_for("bn"), "num_features": m.num_features,
-                 "eps": float(m.eps)}
+            d = {"type": "batch_norm2d", "name": name_for("bn"), "num_features": m.num_features, "eps": float(m.eps)}
             if m.affine:
                 d["weight"] = _tensor(m.weight, encoding)
                 d["bias"] = _tensor(m.bias, encoding)
@@ -237,38 +253,52 @@ def _append_layers(leaves, layers, name_for, encoding, fold_bn, reads):
         elif isinstance(m, nn.AvgPool2d):
             if m.divisor_override is not None:
                 raise ExportError(f"{what}: divisor_override is not supported")
-            d = {"type": "avg_pool2d", "name": name_for("avgpool"), **_pool_common(m, what),
-                 "count_include_pad": bool(m.count_include_pad)}
+            d = {
+                "type": "avg_pool2d",
+                "name": name_for("avgpool"),
+                **_pool_common(m, what),
+                "count_include_pad": bool(m.count_include_pad),
+            }
         elif isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             if not _is_one(m.output_size):
-                raise ExportError(f"{what}: output_size {m.output_size} is not supported "
-                                  "(only 1, which is global pooling)")
+                raise ExportError(
+                    f"{what}: output_size {m.output_size} is not supported " "(only 1, which is global pooling)"
+                )
             if getattr(m, "return_indices", False):
                 raise ExportError(f"{what}: return_indices=True is not supported")
             avg = isinstance(m, nn.AdaptiveAvgPool2d)
-            d = {"type": "global_avg_pool2d" if avg else "global_max_pool2d",
-                 "name": name_for("gap" if avg else "gmp")}
+            d = {"type": "global_avg_pool2d" if avg else "global_max_pool2d", "name": name_for("gap" if avg else "gmp")}
         elif isinstance(m, nn.Flatten):
             if m.start_dim != 1 or m.end_dim != -1:
-                raise ExportError(f"{what}: start_dim={m.start_dim}, end_dim={m.end_dim} is not "
-                                  "supported (only start_dim=1, end_dim=-1)")
+                raise ExportError(
+                    f"{what}: start_dim={m.start_dim}, end_dim={m.end_dim} is not "
+                    "supported (only start_dim=1, end_dim=-1)"
+                )
             d = {"type": "flatten", "name": name_for("flatten")}
         elif isinstance(m, nn.Linear):
-            d = {"type": "dense", "name": name_for("fc"), "in_features": m.in_features,
-                 "out_features": m.out_features, "weight": _tensor(m.weight, encoding)}
+            d = {
+                "type": "dense",
+                "name": name_for("fc"),
+                "in_features": m.in_features,
+                "out_features": m.out_features,
+                "weight": _tensor(m.weight, encoding),
+            }
             if m.bias is not None:
                 d["bias"] = _tensor(m.bias, encoding)
         elif isinstance(m, nn.Softmax):
             if m.dim not in (1, -1):
-                raise ExportError(f"{what}: softmax over dim {m.dim} is not supported (only the "
-                                  "class dimension, dim=1)")
+                raise ExportError(
+                    f"{what}: softmax over dim {m.dim} is not supported (only the " "class dimension, dim=1)"
+                )
             d = {"type": "softmax", "name": name_for("softmax")}
         else:
-            raise ExportError(f"{what}: not supported by gapnet (supported: Conv2d, BatchNorm2d, "
-                              "ReLU, ReLU6, Hardtanh, LeakyReLU, Sigmoid, Hardsigmoid, Hardswish, SiLU, "
-                              "Tanh, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1), "
-                              "Flatten, Linear, Softmax, Residual, Dropout, Identity, ZeroPad2d before a "
-                              "Conv2d; other graphs: export to ONNX and use tools/onnx_to_gapnet.py)")
+            raise ExportError(
+                f"{what}: not supported by gapnet (supported: Conv2d, BatchNorm2d, "
+                "ReLU, ReLU6, Hardtanh, LeakyReLU, Sigmoid, Hardsigmoid, Hardswish, SiLU, "
+                "Tanh, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1), "
+                "Flatten, Linear, Softmax, Residual, Dropout, Identity, ZeroPad2d before a "
+                "Conv2d; other graphs: export to ONNX and use tools/onnx_to_gapnet.py)"
+            )
         if last != (layers[-1]["name"] if layers else "input"):
             d["input"] = last
         layers.append(d)
@@ -299,15 +329,22 @@ def _complete_spec(input_spec):
     return spec
 
 
-def model_dict(model, input_spec, labels, name="model", encoding="base64", metadata=None, tests=3,
-               test_inputs=None, fold_bn=False):
+def model_dict(
+    model, input_spec, labels, name="model", encoding="base64", metadata=None, tests=3, test_inputs=None, fold_bn=False
+):
     """The whole file as a dict. `tests` random inputs, plus `test_inputs` ([N, C, H, W], already
     preprocessed) if given, are recorded with the model's outputs for them."""
     if not isinstance(model, nn.Sequential):
         raise ExportError(f"the model is a {type(model).__name__}; only nn.Sequential can be exported")
     spec = _complete_spec(input_spec)
-    doc = {"format": "gapnet", "version": 1, "name": name, "input": spec, "labels": list(labels),
-           "layers": layer_dicts(model, encoding, fold_bn)}
+    doc = {
+        "format": "gapnet",
+        "version": 1,
+        "name": name,
+        "input": spec,
+        "labels": list(labels),
+        "layers": layer_dicts(model, encoding, fold_bn),
+    }
     inputs = [random_inputs(spec, tests)] if tests else []
     if test_inputs is not None:
         inputs.append(torch.as_tensor(test_inputs, dtype=torch.float32))
@@ -321,8 +358,18 @@ def model_dict(model, input_spec, labels, name="model", encoding="base64", metad
     return doc
 
 
-def export(model, path, input_spec, labels, name="model", encoding="base64", metadata=None, tests=3,
-           test_inputs=None, fold_bn=False):
+def export(
+    model,
+    path,
+    input_spec,
+    labels,
+    name="model",
+    encoding="base64",
+    metadata=None,
+    tests=3,
+    test_inputs=None,
+    fold_bn=False,
+):
     """Write `model` (an nn.Sequential in eval mode) to `path` in gapnet's format; returns the dict.
 
     input_spec: {"channels", "height", "width", and optionally "color", "scale", "mean", "std"}.
@@ -343,7 +390,7 @@ def check(path, gapnet=None):
     Returns (passed, the line gapnet printed)."""
     gapnet = gapnet or os.path.join(ROOT, "build", "release", "gapnet")
     if not os.path.exists(gapnet):
-        raise ExportError(f"--check needs the gapnet program: build it (make build) or pass --gapnet PATH")
+        raise ExportError("--check needs the gapnet program: build it (make build) or pass --gapnet PATH")
     run = subprocess.run([gapnet, "verify", path], capture_output=True, text=True)
     return run.returncode == 0, (run.stdout + run.stderr).strip()
 
@@ -368,12 +415,17 @@ def main():
     ap.add_argument("--std", type=float, nargs="+")
     gapnet_file.add_image_arguments(ap)
     ap.add_argument("--name", default=None)
-    ap.add_argument("--encoding", choices=["base64", "json"], default="base64",
-                    help="tensor data as base64 float32 (default, fast to load) or JSON numbers")
+    ap.add_argument(
+        "--encoding",
+        choices=["base64", "json"],
+        default="base64",
+        help="tensor data as base64 float32 (default, fast to load) or JSON numbers",
+    )
     ap.add_argument("--tests", type=int, default=3, help="random test inputs to record (default 3)")
     ap.add_argument("--fold-bn", action="store_true", help="fold batch norm into the preceding convolution")
-    ap.add_argument("--check", action="store_true",
-                    help="then run gapnet verify on the file and report the largest difference")
+    ap.add_argument(
+        "--check", action="store_true", help="then run gapnet verify on the file and report the largest difference"
+    )
     ap.add_argument("--gapnet", help="the gapnet program for --check (default: build/release/gapnet)")
     args = ap.parse_args()
 
@@ -391,8 +443,16 @@ def main():
     try:
         model = torch.load(args.model, map_location="cpu")
         model.eval()
-        export(model, args.out, spec, labels, args.name or args.model.rsplit("/", 1)[-1].split(".")[0],
-               args.encoding, tests=args.tests, fold_bn=args.fold_bn)
+        export(
+            model,
+            args.out,
+            spec,
+            labels,
+            args.name or args.model.rsplit("/", 1)[-1].split(".")[0],
+            args.encoding,
+            tests=args.tests,
+            fold_bn=args.fold_bn,
+        )
         print(f"wrote {args.out}")
         if args.check:
             passed, line = check(args.out, args.gapnet)

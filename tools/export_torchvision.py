@@ -68,19 +68,28 @@ MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # ImageNet's, as torch
 # only train), its own weight initialisation, and no transform_input (which re-normalises the input;
 # gapnet's file already says how to).
 MODELS = {
-    "resnet18": {"zero_init_residual": True}, "resnet50": {"zero_init_residual": True},
-    "mobilenet_v2": {}, "mobilenet_v3_small": {}, "squeezenet1_1": {}, "efficientnet_b0": {},
-    "mnasnet0_5": {}, "regnet_x_400mf": {}, "densenet121": {},
+    "resnet18": {"zero_init_residual": True},
+    "resnet50": {"zero_init_residual": True},
+    "mobilenet_v2": {},
+    "mobilenet_v3_small": {},
+    "squeezenet1_1": {},
+    "efficientnet_b0": {},
+    "mnasnet0_5": {},
+    "regnet_x_400mf": {},
+    "densenet121": {},
     "googlenet": {"aux_logits": False, "init_weights": True, "transform_input": False},
     # also verified:
-    "resnext50_32x4d": {"zero_init_residual": True}, "mobilenet_v3_large": {}, "efficientnet_b1": {},
-    "regnet_y_400mf": {}, "alexnet": {},
+    "resnext50_32x4d": {"zero_init_residual": True},
+    "mobilenet_v3_large": {},
+    "efficientnet_b1": {},
+    "regnet_y_400mf": {},
+    "alexnet": {},
 }
 
 NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 NORM_WEIGHT = (-0.4, 0.4)  # a norm layer's scale c (torchvision: 1, or 0 with zero_init_residual): c + U(a, b)
-NORM_BIAS = (0.2, 0.6)     # a norm layer's shift c (torchvision: 0): c + U(a, b); positive: see the docstring
-BIAS_STD = 0.1             # any other bias torchvision starts at a constant c: c + N(0, s^2)
+NORM_BIAS = (0.2, 0.6)  # a norm layer's shift c (torchvision: 0): c + U(a, b); positive: see the docstring
+BIAS_STD = 0.1  # any other bias torchvision starts at a constant c: c + N(0, s^2)
 
 
 class ExportError(Exception):
@@ -88,8 +97,15 @@ class ExportError(Exception):
 
 
 def input_spec(size):
-    return {"channels": 3, "height": size, "width": size, "color": "rgb", "scale": 1.0 / 255.0,
-            "mean": list(MEAN), "std": list(STD)}
+    return {
+        "channels": 3,
+        "height": size,
+        "width": size,
+        "color": "rgb",
+        "scale": 1.0 / 255.0,
+        "mean": list(MEAN),
+        "std": list(STD),
+    }
 
 
 def imagenet_resize(size):
@@ -186,9 +202,14 @@ def build(name, seed=0, size=224, softmax=False):
 
 def to_onnx(model, size):
     """torch.onnx.export (TorchScript-based, eval mode, opset OPSET, dynamic batch) as a ModelProto."""
-    options = {"opset_version": OPSET, "input_names": ["input"], "output_names": ["output"],
-               "dynamic_axes": {"input": {0: "N"}, "output": {0: "N"}},
-               "training": torch.onnx.TrainingMode.EVAL, "do_constant_folding": True}
+    options = {
+        "opset_version": OPSET,
+        "input_names": ["input"],
+        "output_names": ["output"],
+        "dynamic_axes": {"input": {0: "N"}, "output": {0: "N"}},
+        "training": torch.onnx.TrainingMode.EVAL,
+        "do_constant_folding": True,
+    }
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         options["dynamo"] = False
     buffer = io.BytesIO()
@@ -210,11 +231,18 @@ def write(model, name, path, seed=0, tests=3, size=224, onnx_path=None):
     conversion = onnx_to_gapnet.convert(proto)
     classes = conversion.output_shape[0] if len(conversion.output_shape) == 1 else 0
     metadata = onnx_to_gapnet.provenance(proto, conversion)
-    metadata.update({"source": f"torchvision.models.{name}", "weights": f"random, seed {seed}, perturbed and "
-                     "calibrated (tools/export_torchvision.py)", "torch": torch.__version__,
-                     "torchvision": torchvision.__version__, "exporter": "tools/export_torchvision.py"})
-    doc = onnx_to_gapnet.document(conversion, labels_for(name, classes), "rgb", MEAN, STD, 1.0 / 255.0, name,
-                                  metadata, imagenet_resize(size))
+    metadata.update(
+        {
+            "source": f"torchvision.models.{name}",
+            "weights": f"random, seed {seed}, perturbed and " "calibrated (tools/export_torchvision.py)",
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "exporter": "tools/export_torchvision.py",
+        }
+    )
+    doc = onnx_to_gapnet.document(
+        conversion, labels_for(name, classes), "rgb", MEAN, STD, 1.0 / 255.0, name, metadata, imagenet_resize(size)
+    )
     if tests:
         x = export_pytorch.random_inputs(input_spec(size), tests, seed=seed)
         with torch.no_grad():
@@ -239,8 +267,9 @@ def verify(path, gapnet):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Export a torchvision classifier, with seeded random weights, "
-                                             "to gapnet's format through ONNX.")
+    ap = argparse.ArgumentParser(
+        description="Export a torchvision classifier, with seeded random weights, " "to gapnet's format through ONNX."
+    )
     ap.add_argument("model", nargs="?", help="a torchvision.models name, e.g. resnet18 (--list: the verified ones)")
     ap.add_argument("out", nargs="?", help="the gapnet JSON file to write")
     ap.add_argument("--list", action="store_true", help="print the architectures verified through gapnet")
@@ -250,8 +279,11 @@ def main():
     ap.add_argument("--softmax", action="store_true", help="append a softmax: probabilities instead of logits")
     ap.add_argument("--onnx", metavar="PATH", help="also keep the exported ONNX file")
     ap.add_argument("--check", action="store_true", help="run `gapnet verify` on the written file")
-    ap.add_argument("--gapnet", default=os.path.join(ROOT, "build", "release", "gapnet"),
-                    help="the gapnet program for --check (default build/release/gapnet)")
+    ap.add_argument(
+        "--gapnet",
+        default=os.path.join(ROOT, "build", "release", "gapnet"),
+        help="the gapnet program for --check (default build/release/gapnet)",
+    )
     args = ap.parse_args()
     if args.list:
         print("\n".join(MODELS))
@@ -265,12 +297,13 @@ def main():
         doc = export(args.model, args.out, args.seed, args.tests, args.size, args.softmax, args.onnx)
     except (ExportError, onnx_to_gapnet.ConversionError, OSError) as e:
         sys.exit(f"export_torchvision: error: {args.model}: {e}")
-    print(f"wrote {args.out}: {args.model}, {len(doc['layers'])} layers, "
-          f"{len(doc.get('tests', []))} test case(s)")
+    print(f"wrote {args.out}: {args.model}, {len(doc['layers'])} layers, " f"{len(doc.get('tests', []))} test case(s)")
     if args.check:
         if not os.access(args.gapnet, os.X_OK):
-            sys.exit(f"export_torchvision: error: --check needs the gapnet program ({args.gapnet}): "
-                     "build it (make build) or pass --gapnet PATH")
+            sys.exit(
+                f"export_torchvision: error: --check needs the gapnet program ({args.gapnet}): "
+                "build it (make build) or pass --gapnet PATH"
+            )
         passed, line = verify(args.out, args.gapnet)
         print(line)
         if not passed:

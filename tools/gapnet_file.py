@@ -60,21 +60,36 @@ def input_spec(shape, vector, what, color=None, mean=None, std=None, scale=None)
 def add_image_arguments(ap):
     """The importers' options for how a photo becomes the input, beyond colour and normalization
     (docs/model-format.md#input)."""
-    ap.add_argument("--resize", choices=["stretch", "shorter_side", "letterbox"],
-                    help="how an image becomes the input size (default stretch)")
-    ap.add_argument("--shorter-side", type=int, metavar="S",
-                    help="with --resize shorter_side: scale the shorter side to S, then crop the middle "
-                         "(torchvision: 256 for a 224x224 input)")
+    ap.add_argument(
+        "--resize",
+        choices=["stretch", "shorter_side", "letterbox"],
+        help="how an image becomes the input size (default stretch)",
+    )
+    ap.add_argument(
+        "--shorter-side",
+        type=int,
+        metavar="S",
+        help="with --resize shorter_side: scale the shorter side to S, then crop the middle "
+        "(torchvision: 256 for a 224x224 input)",
+    )
     ap.add_argument("--pad", type=float, metavar="V", help="with --resize letterbox: the pad value, 0..255")
-    ap.add_argument("--filter", choices=["area", "bilinear"],
-                    help="the resampling filter where an image shrinks (default area; torchvision: bilinear)")
+    ap.add_argument(
+        "--filter",
+        choices=["area", "bilinear"],
+        help="the resampling filter where an image shrinks (default area; torchvision: bilinear)",
+    )
     ap.add_argument("--channel-order", choices=["rgb", "bgr"], help="for rgb inputs (default rgb)")
 
 
 def image_options(args):
     """The "input" keys the options of add_image_arguments set."""
-    keys = {"resize": args.resize, "shorter_side": args.shorter_side, "pad": args.pad, "filter": args.filter,
-            "channel_order": args.channel_order}
+    keys = {
+        "resize": args.resize,
+        "shorter_side": args.shorter_side,
+        "pad": args.pad,
+        "filter": args.filter,
+        "channel_order": args.channel_order,
+    }
     return {k: v for k, v in keys.items() if v is not None}
 
 
@@ -83,8 +98,10 @@ def add_image_options(spec, options):
     if not options:
         return spec
     if spec["color"] == "none":
-        raise ConversionError("--resize, --shorter-side, --pad, --filter and --channel-order describe images; "
-                              "the input is a tensor (color none)")
+        raise ConversionError(
+            "--resize, --shorter-side, --pad, --filter and --channel-order describe images; "
+            "the input is a tensor (color none)"
+        )
     resize = options.get("resize", "stretch")
     if "shorter_side" in options:
         side = max(spec["height"], spec["width"])
@@ -119,5 +136,7 @@ def write(program, path, doc, input_shape):
     except OSError as e:
         sys.exit(f"{program}: error: {path}: {e}")
     tests = len(doc.get("tests", []))
-    print(f"wrote {path}: {len(doc['layers'])} layers, input [{','.join(str(v) for v in input_shape)}], "
-          f"{len(doc['labels'])} outputs" + (f", {tests} test case(s)" if tests else ""))
+    print(
+        f"wrote {path}: {len(doc['layers'])} layers, input [{','.join(str(v) for v in input_shape)}], "
+        f"{len(doc['labels'])} outputs" + (f", {tests} test case(s)" if tests else "")
+    )

@@ -64,21 +64,23 @@ try:
     import torch
     import torch.nn as nn
 except ImportError as error:
-    sys.exit(f"gen_parity_cases: error: PyTorch is required ({error}); install python3-torch and run "
-             "this with /usr/bin/python3")
+    sys.exit(
+        f"gen_parity_cases: error: PyTorch is required ({error}); install python3-torch and run "
+        "this with /usr/bin/python3"
+    )
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_pytorch  # noqa: E402
 
-TOLERANCE = 1e-5          # absolute, on probabilities: gapnet verify's T * max(1, |r|) with |r| <= 1
-RANDOM_TESTS = 2          # seeded random-pixel inputs export() records per network...
-GAUSSIAN_TESTS = 1        # ...plus this many of scale 1.5, larger and more often negative (gaussian_inputs)
-BODY_BUDGET = 2400        # stored values (weights, biases, running statistics) before the head...
+TOLERANCE = 1e-5  # absolute, on probabilities: gapnet verify's T * max(1, |r|) with |r| <= 1
+RANDOM_TESTS = 2  # seeded random-pixel inputs export() records per network...
+GAUSSIAN_TESTS = 1  # ...plus this many of scale 1.5, larger and more often negative (gaussian_inputs)
+BODY_BUDGET = 2400  # stored values (weights, biases, running statistics) before the head...
 GRAPH_BODY_BUDGET = 4000  # ...in a graph network, whose blocks hold two to five convolutions each
-FLATTEN_FEATURES = 160    # the flatten head's input is pooled down to at most this many values
-DRAWS = 200               # attempts to draw a layer that fits the current activation shape
-CANCELLATION = 3          # unit_scale removes a constant at most this many times what it leaves
-REACH = 3.5               # unit_scale's output scale for a layer feeding relu6, hard_swish or hard_sigmoid
+FLATTEN_FEATURES = 160  # the flatten head's input is pooled down to at most this many values
+DRAWS = 200  # attempts to draw a layer that fits the current activation shape
+CANCELLATION = 3  # unit_scale removes a constant at most this many times what it leaves
+REACH = 3.5  # unit_scale's output scale for a layer feeding relu6, hard_swish or hard_sigmoid
 ROUNDING = TOLERANCE / 30  # PyTorch's float32 outputs must be this close to float64's (rounding_error)
 
 # --- The options every set must contain ------------------------------------------------------------
@@ -108,7 +110,7 @@ FOCI = [
     ("max", {"ceil_mode": True, "padding": 1, "partial": True, "kernel": 3, "stride": 2}),
     ("max", {"ceil_mode": False, "kernel": 3, "stride": 2}),
     ("max", {"kernel": (2, 3), "first": True}),
-    ("max", {"padding": 1, "first": True}),            # max of negative values beside zero padding
+    ("max", {"padding": 1, "first": True}),  # max of negative values beside zero padding
     ("avg", {"ceil_mode": True, "padding": 1, "count_include_pad": True, "partial": True}),
     ("avg", {"ceil_mode": True, "padding": 1, "count_include_pad": False, "partial": True}),
     ("avg", {"ceil_mode": True, "padding": 1, "count_include_pad": True, "partial": True, "kernel": 3, "stride": 2}),
@@ -138,7 +140,7 @@ GRAPH_FOCI = [
     ("se", {"gate": "hard_sigmoid", "fc": "conv1x1"}),
     ("residual", {"add_inputs": 3}),
     ("concat", {"style": "dense", "first": True}),
-    ("residual", {"body": "basic", "bn": False, "shortcut": "projection", "stride": 1}),   # conv > add, no bn
+    ("residual", {"body": "basic", "bn": False, "shortcut": "projection", "stride": 1}),  # conv > add, no bn
     ("gated", {"inputs": 3}),
     ("se", {"gate": "hard_sigmoid-random", "order": "gate-first"}),
     ("separable", {"stride": 2}),
@@ -147,14 +149,15 @@ GRAPH_FOCI = [
     ("sequential", {}),
     ("residual", {"se": True, "order": "shortcut-first"}),
     ("residual", {"first": True, "shortcut": "identity"}),
-    ("residual", {"add_inputs": 3, "shortcut": "identity", "extra": "identity"}),   # x + x + body(x)
+    ("residual", {"add_inputs": 3, "shortcut": "identity", "extra": "identity"}),  # x + x + body(x)
 ]
 SEQUENTIAL_SLOTS = {i for i, (kind, _) in enumerate(GRAPH_FOCI) if kind == "sequential"}
 
 # Every activation gapnet has, as (key, what it is); a key names a variant of a gapnet type (clip with
 # one bound, leaky_relu with the default slope, hard_sigmoid with PyTorch's or random constants).
 ACTIVATIONS = [
-    ("relu", "relu"), ("relu6", "relu6"),
+    ("relu", "relu"),
+    ("relu6", "relu6"),
     ("clip", "clip(min, max), random bounds (nn.Hardtanh)"),
     ("clip-min", "clip with only min (torch.clamp(x, min=...))"),
     ("clip-max", "clip with only max (torch.clamp(x, max=...))"),
@@ -163,14 +166,26 @@ ACTIVATIONS = [
     ("sigmoid", "sigmoid"),
     ("hard_sigmoid", "hard_sigmoid, PyTorch's nn.Hardsigmoid (alpha 1/6, beta 0.5)"),
     ("hard_sigmoid-random", "hard_sigmoid, random alpha and beta (torch.clamp(alpha*x+beta, 0, 1))"),
-    ("hard_swish", "hard_swish"), ("silu", "silu"), ("tanh", "tanh"),
+    ("hard_swish", "hard_swish"),
+    ("silu", "silu"),
+    ("tanh", "tanh"),
 ]
 ACTIVATION_KEYS = [key for key, _ in ACTIVATIONS]
-ACTIVATION_WEIGHTS = [6 if key == "relu" else 1 for key in ACTIVATION_KEYS]   # ReLU is the usual one
+ACTIVATION_WEIGHTS = [6 if key == "relu" else 1 for key in ACTIVATION_KEYS]  # ReLU is the usual one
 # The activations made of linear pieces: a layer of each must see inputs on every piece (relu6 above
 # 6, hard_swish beyond -3 and 3, ...), or a wrong corner would go unnoticed.
-PIECEWISE = {"relu", "relu6", "clip", "clip-min", "clip-max", "leaky_relu", "leaky_relu-default", "hard_sigmoid",
-             "hard_sigmoid-random", "hard_swish"}
+PIECEWISE = {
+    "relu",
+    "relu6",
+    "clip",
+    "clip-min",
+    "clip-max",
+    "leaky_relu",
+    "leaky_relu-default",
+    "hard_sigmoid",
+    "hard_sigmoid-random",
+    "hard_swish",
+}
 ACTIVATION_TYPES = {"relu", "relu6", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "silu", "tanh"}
 # The conv head's activation: unbounded above, so scaling the head convolution spreads the logits.
 HEAD_ACTIVATIONS = ["relu", "relu", "leaky_relu", "leaky_relu-default", "relu6", "clip-min", "hard_swish", "silu"]
@@ -189,14 +204,16 @@ def pair(v):
 def stored_values(modules):
     """What gapnet counts as parameters: every weight, bias and running statistic."""
     model = nn.Sequential(*modules)
-    return (sum(p.numel() for p in model.parameters())
-            + sum(b.numel() for name, b in model.named_buffers() if not name.endswith("num_batches_tracked")))
+    return sum(p.numel() for p in model.parameters()) + sum(
+        b.numel() for name, b in model.named_buffers() if not name.endswith("num_batches_tracked")
+    )
 
 
 # --- The PyTorch modules of graph networks -------------------------------------------------------------
 # Each computes its block the way PyTorch code does; graph_layers() writes the same computation as
 # gapnet layers. Options that change what the block computes (the order of an add's or a multiply's
 # terms) are attributes read by both; the order in which branches are written is the writer's choice.
+
 
 class Clamp(nn.Module):
     """torch.clamp with one bound: gapnet's clip with `min` or `max` absent (nn.Hardtanh needs both)."""
@@ -310,8 +327,19 @@ class ConcatPool(nn.Module):
         return torch.cat(pools, dim=1)
 
 
-ACTIVATION_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardtanh, Clamp, nn.LeakyReLU, nn.Sigmoid, nn.Hardsigmoid,
-                      HardSigmoid, nn.Hardswish, nn.SiLU, nn.Tanh)
+ACTIVATION_MODULES = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Hardtanh,
+    Clamp,
+    nn.LeakyReLU,
+    nn.Sigmoid,
+    nn.Hardsigmoid,
+    HardSigmoid,
+    nn.Hardswish,
+    nn.SiLU,
+    nn.Tanh,
+)
 SKIPPED_MODULES = (nn.Dropout, nn.Dropout2d, nn.Identity)
 
 
@@ -336,7 +364,7 @@ def make_activation(rng, key):
         return nn.Sigmoid()
     if key == "hard_sigmoid":
         return nn.Hardsigmoid()
-    if key == "hard_sigmoid-random":   # both corners within 4.7 of 0 (a REACH-scale input passes them)
+    if key == "hard_sigmoid-random":  # both corners within 4.7 of 0 (a REACH-scale input passes them)
         return HardSigmoid(round(rng.uniform(0.15, 0.5), 3), round(rng.uniform(0.3, 0.7), 3))
     if key == "hard_swish":
         return nn.Hardswish()
@@ -349,6 +377,7 @@ def make_activation(rng, key):
 
 # --- Drawing layers ----------------------------------------------------------------------------------
 
+
 def draw_conv(rng, cin, force, act):
     """A Conv2d (maybe after a ZeroPad2d, maybe followed by BatchNorm2d and an activation from `act()`)
     reading `cin` channels, with the options in `force` fixed ("act": that ACTIVATIONS key; "relu":
@@ -358,17 +387,18 @@ def draw_conv(rng, cin, force, act):
     if "kernel" not in force and rng.random() < 0.15:
         kernel = (kernel[0], rng.choice([1, 3, 5]))
     stride = force.get("stride", rng.choices([1, 2, (1, 2), (2, 1)], weights=[6, 3, 0.5, 0.5])[0])
-    dilation = force.get("dilation", 1 if max(kernel) == 1 else
-                         rng.choices([1, 2, (2, 1), 3], weights=[7, 2, 0.5, 0.5])[0])
+    dilation = force.get(
+        "dilation", 1 if max(kernel) == 1 else rng.choices([1, 2, (2, 1), 3], weights=[7, 2, 0.5, 0.5])[0]
+    )
 
     groups_kind = force.get("groups", rng.choices(["none", "grouped", "depthwise"], weights=[6, 2, 2])[0])
-    if groups_kind == "grouped":   # 1 < groups < cin
+    if groups_kind == "grouped":  # 1 < groups < cin
         divisors = [g for g in range(2, cin) if cin % g == 0]
         if not divisors:
             return None
         groups = rng.choice(divisors)
         cout = groups * rng.randint(1, max(1, 8 // groups))
-    elif groups_kind == "depthwise":   # groups == cin, each output channel reads one input channel
+    elif groups_kind == "depthwise":  # groups == cin, each output channel reads one input channel
         if cin < 2:
             return None
         groups = cin
@@ -376,13 +406,14 @@ def draw_conv(rng, cin, force, act):
     else:
         groups, cout = 1, force.get("channels", rng.randint(2, 8))
 
-    padding_kind = force.get("padding", rng.choices(["zero", "sym", "hw", "same", "valid", "zeropad"],
-                                                    weights=[2, 4, 2, 2, 1, 2])[0])
-    reach = [d * (kk - 1) for d, kk in zip(pair(dilation), kernel)]   # how far a kernel reaches
+    padding_kind = force.get(
+        "padding", rng.choices(["zero", "sym", "hw", "same", "valid", "zeropad"], weights=[2, 4, 2, 2, 1, 2])[0]
+    )
+    reach = [d * (kk - 1) for d, kk in zip(pair(dilation), kernel)]  # how far a kernel reaches
     zero_pad = None
     if padding_kind == "same":
         if pair(stride) != (1, 1):
-            return None   # PyTorch allows padding='same' only at stride 1
+            return None  # PyTorch allows padding='same' only at stride 1
         padding = "same"
     elif padding_kind == "valid":
         padding = "valid"
@@ -390,20 +421,28 @@ def draw_conv(rng, cin, force, act):
         padding = 0
     elif padding_kind == "sym":
         padding = rng.randint(1, max(1, max(reach) // 2 + 1))
-    elif padding_kind == "hw":   # symmetric per axis, different between axes
+    elif padding_kind == "hw":  # symmetric per axis, different between axes
         ph, pw = rng.randint(0, reach[0] // 2 + 1), rng.randint(0, reach[1] // 2 + 1)
         if ph == pw:
             pw = ph + 1
         padding = (ph, pw)
-    else:   # "zeropad": a ZeroPad2d (left, right, top, bottom) that is not symmetric, then the conv
+    else:  # "zeropad": a ZeroPad2d (left, right, top, bottom) that is not symmetric, then the conv
         while True:
             zero_pad = tuple(rng.randint(0, 2) for _ in range(4))
             if zero_pad[0] != zero_pad[1] or zero_pad[2] != zero_pad[3]:
                 break
         padding = rng.choice([0, 0, 1])
 
-    conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                     bias=force.get("bias", rng.random() < 0.75))
+    conv = nn.Conv2d(
+        cin,
+        cout,
+        kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=force.get("bias", rng.random() < 0.75),
+    )
     modules = ([nn.ZeroPad2d(zero_pad)] if zero_pad else []) + [conv]
     bn = force.get("bn", rng.choices(["none", "affine", "no-affine"], weights=[5, 3, 2])[0])
     if bn != "none":
@@ -429,8 +468,15 @@ def draw_pool(rng, kind, force):
     ceil_mode = force.get("ceil_mode", rng.random() < 0.5)
     if kind == "max":
         return [nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode)]
-    return [nn.AvgPool2d(kernel, stride, padding, ceil_mode=ceil_mode,
-                         count_include_pad=force.get("count_include_pad", rng.random() < 0.5))]
+    return [
+        nn.AvgPool2d(
+            kernel,
+            stride,
+            padding,
+            ceil_mode=ceil_mode,
+            count_include_pad=force.get("count_include_pad", rng.random() < 0.5),
+        )
+    ]
 
 
 def conv_bn(rng, cin, cout, kernel, stride=1, bn=True, act=None, dilation=1, groups=1):
@@ -439,8 +485,11 @@ def conv_bn(rng, cin, cout, kernel, stride=1, bn=True, act=None, dilation=1, gro
     dilation * (kernel - 1) / 2."""
     kernel = pair(kernel)
     padding = tuple(dilation * (k - 1) // 2 for k in kernel)
-    modules = [nn.Conv2d(cin, cout, kernel, stride, padding, dilation=dilation, groups=groups,
-                         bias=not bn or rng.random() < 0.3)]
+    modules = [
+        nn.Conv2d(
+            cin, cout, kernel, stride, padding, dilation=dilation, groups=groups, bias=not bn or rng.random() < 0.3
+        )
+    ]
     if bn:
         modules.append(nn.BatchNorm2d(cout, eps=rng.choice([1e-5, 1e-5, 1e-3]), affine=rng.random() < 0.8))
     if act is not None:
@@ -458,7 +507,7 @@ def draw_residual(rng, cin, force, act):
     else:
         shortcut = rng.choice(["identity", "identity", "projection"])
     if shortcut == "identity":
-        stride = 1   # x itself is only addable to a body of x's shape
+        stride = 1  # x itself is only addable to a body of x's shape
     elif shortcut == "avgpool" and stride != 2:
         return None
     cout = cin if shortcut == "identity" else rng.randint(2, 8)
@@ -468,14 +517,17 @@ def draw_residual(rng, cin, force, act):
     if body_kind == "basic":
         kernel = rng.choice([3, 3, 3, 5, 1, (3, 1)])
         dilation = 2 if kernel == 3 and rng.random() < 0.2 else 1
-        body = (conv_bn(rng, cin, cout, kernel, stride, bn, act(), dilation)
-                + conv_bn(rng, cout, cout, rng.choice([3, 3, 1]), 1, bn))
-    else:   # MobileNetV2: expand (unless t = 1), depthwise, then a linear projection
+        body = conv_bn(rng, cin, cout, kernel, stride, bn, act(), dilation) + conv_bn(
+            rng, cout, cout, rng.choice([3, 3, 1]), 1, bn
+        )
+    else:  # MobileNetV2: expand (unless t = 1), depthwise, then a linear projection
         t = rng.choice([1, 2, 3])
         hidden = cin * t
-        body = ((conv_bn(rng, cin, hidden, 1, 1, bn, act()) if t > 1 else [])
-                + conv_bn(rng, hidden, hidden, 3, stride, bn, act(), groups=hidden)
-                + conv_bn(rng, hidden, cout, 1, 1, bn))
+        body = (
+            (conv_bn(rng, cin, hidden, 1, 1, bn, act()) if t > 1 else [])
+            + conv_bn(rng, hidden, hidden, 3, stride, bn, act(), groups=hidden)
+            + conv_bn(rng, hidden, cout, 1, 1, bn)
+        )
     if force.get("se", rng.random() < 0.15):
         se = draw_se(rng, cout, {}, act)
         if se is None:
@@ -485,9 +537,10 @@ def draw_residual(rng, cin, force, act):
     def projection(kind):
         if kind == "identity":
             return nn.Identity()
-        if kind == "avgpool":   # ResNet-D: a 2x2 average (ceil(size / 2), like the body's), then 1x1
-            return nn.Sequential(nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False),
-                                 *conv_bn(rng, cin, cout, 1, 1, bn))
+        if kind == "avgpool":  # ResNet-D: a 2x2 average (ceil(size / 2), like the body's), then 1x1
+            return nn.Sequential(
+                nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False), *conv_bn(rng, cin, cout, 1, 1, bn)
+            )
         return nn.Sequential(*conv_bn(rng, cin, cout, rng.choice([1, 1, 3]), stride, bn))
 
     extra = None
@@ -497,9 +550,14 @@ def draw_residual(rng, cin, force, act):
             return None
         extra = projection(kind)
     post = force.get("post_act", rng.random() < (0.85 if body_kind == "basic" else 0.3))
-    return Residual(nn.Sequential(*body), projection(shortcut), extra, act() if post else None,
-                    shortcut_first=force.get("order", rng.choice(["body-first", "body-first", "shortcut-first"]))
-                    == "shortcut-first")
+    return Residual(
+        nn.Sequential(*body),
+        projection(shortcut),
+        extra,
+        act() if post else None,
+        shortcut_first=force.get("order", rng.choice(["body-first", "body-first", "shortcut-first"]))
+        == "shortcut-first",
+    )
 
 
 def draw_branches(rng, cin, force, act):
@@ -507,16 +565,19 @@ def draw_branches(rng, cin, force, act):
     style = force.get("style", rng.choice(["fire", "inception", "inception", "dense"]))
     bn = rng.random() < 0.5
     squeeze, post = None, None
-    if style == "fire":   # squeeze 1x1 > [expand 1x1 | expand 3x3], each with its activation
+    if style == "fire":  # squeeze 1x1 > [expand 1x1 | expand 3x3], each with its activation
         width = rng.randint(2, 6)
         squeeze = nn.Sequential(nn.Conv2d(cin, width, 1), act())
-        branches = [nn.Sequential(nn.Conv2d(width, rng.randint(2, 6), 1), act()),
-                    nn.Sequential(nn.Conv2d(width, rng.randint(2, 6), 3, padding=1), act())]
-    elif style == "dense":   # [x, f(x)]
+        branches = [
+            nn.Sequential(nn.Conv2d(width, rng.randint(2, 6), 1), act()),
+            nn.Sequential(nn.Conv2d(width, rng.randint(2, 6), 3, padding=1), act()),
+        ]
+    elif style == "dense":  # [x, f(x)]
         branches = [nn.Identity(), nn.Sequential(*conv_bn(rng, cin, rng.randint(2, 6), 3, 1, bn, act()))]
         post = act() if rng.random() < 0.3 else None
     else:
-        def pool():   # 3x3 stride 1, padding 1: the map keeps its size
+
+        def pool():  # 3x3 stride 1, padding 1: the map keeps its size
             if rng.random() < 0.6:
                 return nn.MaxPool2d(3, 1, 1)
             return nn.AvgPool2d(3, 1, 1, count_include_pad=rng.random() < 0.5)
@@ -533,8 +594,10 @@ def draw_branches(rng, cin, force, act):
                 return nn.Sequential(pool(), *conv_bn(rng, cin, width(), 1, 1, bn, act()))
             reduced = width()
             kernel, dilation = (3, 1) if kind == "3x3" else rng.choice([(5, 1), (3, 2)])
-            return nn.Sequential(*conv_bn(rng, cin, reduced, 1, 1, bn, act()),
-                                 *conv_bn(rng, reduced, width(), kernel, 1, bn, act(), dilation))
+            return nn.Sequential(
+                *conv_bn(rng, cin, reduced, 1, 1, bn, act()),
+                *conv_bn(rng, reduced, width(), kernel, 1, bn, act(), dilation),
+            )
 
         kinds = rng.sample(["1x1", "3x3", "5x5", "pool-1x1", "pool"], force.get("branches", rng.choice([2, 3, 3])))
         if force.get("pool_branch") and not {"pool", "pool-1x1"} & set(kinds):
@@ -549,12 +612,18 @@ def draw_se(rng, channels, force, act):
     if channels < 2:
         return None
     hidden = max(1, channels // rng.choice([1, 2, 4]))
-    gate = make_activation(rng, force.get("gate", rng.choice(["sigmoid", "sigmoid", "hard_sigmoid",
-                                                              "hard_sigmoid-random"])))
+    gate = make_activation(
+        rng, force.get("gate", rng.choice(["sigmoid", "sigmoid", "hard_sigmoid", "hard_sigmoid-random"]))
+    )
     conv = force.get("fc", rng.choice(["linear", "conv1x1"])) == "conv1x1"
-    return SqueezeExcite(channels, hidden, act(), gate, conv,
-                         gate_first=force.get("order", rng.choice(["map-first", "map-first", "gate-first"]))
-                         == "gate-first")
+    return SqueezeExcite(
+        channels,
+        hidden,
+        act(),
+        gate,
+        conv,
+        gate_first=force.get("order", rng.choice(["map-first", "map-first", "gate-first"])) == "gate-first",
+    )
 
 
 def draw_gated(rng, cin, force, act):
@@ -563,8 +632,7 @@ def draw_gated(rng, cin, force, act):
     cout = cin if inputs == 3 else rng.randint(2, 8)
     kernel, bn = rng.choice([1, 3, 3]), rng.random() < 0.5
     value = nn.Sequential(*conv_bn(rng, cin, cout, kernel, 1, bn, act() if rng.random() < 0.5 else None))
-    gate_act = make_activation(rng, rng.choice(["sigmoid", "sigmoid", "hard_sigmoid", "hard_sigmoid-random",
-                                                "tanh"]))
+    gate_act = make_activation(rng, rng.choice(["sigmoid", "sigmoid", "hard_sigmoid", "hard_sigmoid-random", "tanh"]))
     gate = nn.Sequential(*conv_bn(rng, cin, cout, kernel, 1, bn, gate_act))
     return Gated(value, gate, inputs == 3, input_first=inputs == 3 and rng.random() < 0.5)
 
@@ -577,13 +645,19 @@ def draw_separable(rng, cin, force, act):
     kernel = rng.choice([3, 3, 5])
     dilation = 2 if kernel == 3 and rng.random() < 0.2 else 1
     multiplier, bn = rng.choice([1, 1, 2]), rng.random() < 0.7
-    return SeparableConv(*conv_bn(rng, cin, cin * multiplier, kernel, stride, bn, act(), dilation, groups=cin),
-                         *conv_bn(rng, cin * multiplier, rng.randint(2, 8), 1, 1, bn,
-                                  act() if rng.random() < 0.7 else None))
+    return SeparableConv(
+        *conv_bn(rng, cin, cin * multiplier, kernel, stride, bn, act(), dilation, groups=cin),
+        *conv_bn(rng, cin * multiplier, rng.randint(2, 8), 1, 1, bn, act() if rng.random() < 0.7 else None),
+    )
 
 
-GRAPH_DRAW = {"residual": draw_residual, "concat": draw_branches, "se": draw_se, "gated": draw_gated,
-              "separable": draw_separable}
+GRAPH_DRAW = {
+    "residual": draw_residual,
+    "concat": draw_branches,
+    "se": draw_se,
+    "gated": draw_gated,
+    "separable": draw_separable,
+}
 
 
 def floor_size(m, size):
@@ -679,16 +753,21 @@ def build_network(seed, index, attempt=0):
     global_pool = "avg" if (index // 4) % 2 == 0 else "max"
     gap_head = ["dense", "conv", "concat"][(index // 2) % 3]
     if sequential and gap_head == "concat":
-        gap_head = "dense"   # the exporter has no concat
+        gap_head = "dense"  # the exporter has no concat
     if "dense_bias" in net and gap_head == "conv":
-        gap_head = "dense"   # the focus is a dense layer without bias
+        gap_head = "dense"  # the focus is a dense layer without bias
     height = 32 if rng.random() < 0.1 else rng.randint(8, 24)
     width = height
-    while width == height and index % 5 != 4:   # every fifth input is square
+    while width == height and index % 5 != 4:  # every fifth input is square
         width = 32 if rng.random() < 0.1 else rng.randint(8, 24)
-    spec = {"channels": channels, "height": height, "width": width, "scale": 1.0 / 255.0,
-            "mean": [round(rng.uniform(0.2, 0.6), 3) for _ in range(channels)],
-            "std": [round(rng.uniform(0.2, 0.5), 3) for _ in range(channels)]}
+    spec = {
+        "channels": channels,
+        "height": height,
+        "width": width,
+        "scale": 1.0 / 255.0,
+        "mean": [round(rng.uniform(0.2, 0.6), 3) for _ in range(channels)],
+        "std": [round(rng.uniform(0.2, 0.5), 3) for _ in range(channels)],
+    }
     classes = rng.randint(2, 10)
 
     # The body: 2 to 4 random conv or pool blocks, the focus block among the first two; in a graph
@@ -701,7 +780,7 @@ def build_network(seed, index, attempt=0):
     if not sequential:
         for _ in range(rng.choice([0, 1, 1, 2])):
             plan.insert(rng.randint(1, len(plan)), (rng.choice(GRAPH_KINDS), {}, False))
-        first = graph.get("first") and not focus.get("first")   # a pool focus that must come first wins
+        first = graph.get("first") and not focus.get("first")  # a pool focus that must come first wins
         plan.insert(0 if first else rng.randint(1, len(plan)), (graph_kind, graph, True))
         if not any(kind in ("max", "avg") for kind, _, _ in plan):
             plan.append((rng.choice(["max", "avg"]), {}, False))
@@ -712,7 +791,7 @@ def build_network(seed, index, attempt=0):
         if kind == "conv" and not theme_fused and "relu" not in force:
             force = {**force, "act": theme}
         block = draw_block(rng, kind, force, x, budget, act)
-        if block is None and required:   # e.g. groups need 4, 6 or 8 channels: a plain conv first, then retry
+        if block is None and required:  # e.g. groups need 4, 6 or 8 channels: a plain conv first, then retry
             for _ in range(3):
                 plain = {"groups": "none", "stride": 1, "channels": rng.choice([4, 6, 8])}
                 prep = draw_block(rng, "conv", plain, x, budget, act)
@@ -724,10 +803,10 @@ def build_network(seed, index, attempt=0):
                 block = draw_block(rng, kind, force, x, budget, act)
                 if block is not None:
                     break
-            if block is None:   # e.g. the map is too small by now for a partial ceil_mode window
+            if block is None:  # e.g. the map is too small by now for a partial ceil_mode window
                 return redraw(f"cannot place the focus {kind} {force}")
         if block is None:
-            continue   # this random block does not fit the activation any more: leave it out
+            continue  # this random block does not fit the activation any more: leave it out
         modules, x = block
         budget -= stored_values(modules)
         theme_fused = theme_fused or "act" in force
@@ -738,7 +817,7 @@ def build_network(seed, index, attempt=0):
             elif rng.random() < 0.15:
                 modules.append(act())
         if kind == "conv" and (net.get("nested") or rng.random() < 0.1):
-            modules = [nn.Sequential(*modules)]   # the exporter flattens nested Sequentials
+            modules = [nn.Sequential(*modules)]  # the exporter flattens nested Sequentials
         if net.get("skipped") or rng.random() < 0.08:
             modules.append(rng.choice([nn.Dropout(0.25), nn.Dropout2d(0.1), nn.Identity()]))
         body += modules
@@ -746,7 +825,7 @@ def build_network(seed, index, attempt=0):
     # The head. `last` is the layer spread_logits scales.
     dense_bias = net.get("dense_bias", rng.random() < 0.85)
     pool = nn.AdaptiveAvgPool2d if global_pool == "avg" else nn.AdaptiveMaxPool2d
-    if head == "gap" and gap_head == "conv":   # SqueezeNet's: conv 1x1 to the classes > act > pool
+    if head == "gap" and gap_head == "conv":  # SqueezeNet's: conv 1x1 to the classes > act > pool
         last = nn.Conv2d(x.shape[1], classes, 1, bias=dense_bias)
         head_act = nn.ReLU() if sequential else make_activation(rng, rng.choice(HEAD_ACTIVATIONS))
         tail = [last, head_act, pool(rng.choice([1, (1, 1)])), nn.Flatten()]
@@ -757,7 +836,7 @@ def build_network(seed, index, attempt=0):
         last = nn.Linear(x.shape[1], classes, bias=dense_bias)
         tail = [pool(rng.choice([1, (1, 1)])), nn.Flatten(), last]
     else:
-        while x[0].numel() > FLATTEN_FEATURES:   # pool down, so the dense layer stays small
+        while x[0].numel() > FLATTEN_FEATURES:  # pool down, so the dense layer stays small
             kernel = tuple(2 if n >= 2 else 1 for n in x.shape[2:])
             down = rng.choice([nn.MaxPool2d, nn.AvgPool2d])(kernel, ceil_mode=rng.random() < 0.5)
             body.append(down)
@@ -786,9 +865,12 @@ def build_network(seed, index, attempt=0):
     network = Network(model, spec, extra, classes, layers, sequential, text)
     if theme:
         found = features(network, trace(model, test_inputs(spec, extra)))
-        missing = [where for where in ("fused", "alone", "pieces") if f"act-{theme}-{where}" not in found
-                   and (where != "pieces" or theme in PIECEWISE)]
-        if missing:   # e.g. no pool fitted the map
+        missing = [
+            where
+            for where in ("fused", "alone", "pieces")
+            if f"act-{theme}-{where}" not in found and (where != "pieces" or theme in PIECEWISE)
+        ]
+        if missing:  # e.g. no pool fitted the map
             return redraw(f"the activation {theme} is missing ({', '.join(missing)})")
     return network
 
@@ -798,7 +880,7 @@ def randomize(model, gen):
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                bound = (3.0 / m.weight[0].numel()) ** 0.5   # variance 1 / fan_in
+                bound = (3.0 / m.weight[0].numel()) ** 0.5  # variance 1 / fan_in
                 m.weight.uniform_(-bound, bound, generator=gen)
                 if m.bias is not None:
                     m.bias.uniform_(-0.3, 0.3, generator=gen)
@@ -838,16 +920,16 @@ def unit_scale(model, inputs, last, gen):
         for i, layer in enumerate(leaves):
             if not (isinstance(layer, nn.Conv2d) or (isinstance(layer, nn.Linear) and layer is not last)):
                 continue
-            target = REACH if feeds_corners(leaves[i + 1:]) else 1.0
+            target = REACH if feeds_corners(leaves[i + 1 :]) else 1.0
             output = []
             handle = layer.register_forward_hook(lambda m, args, y: output.append(y))
             try:
                 model(inputs)
             finally:
                 handle.remove()
-            y = output[0].transpose(0, 1).reshape(output[0].shape[1], -1)   # a row per output channel
+            y = output[0].transpose(0, 1).reshape(output[0].shape[1], -1)  # a row per output channel
             mean, spread = y.mean(dim=1), y.std(dim=1)
-            if layer.bias is None:   # nothing to centre with: scale the root mean square
+            if layer.bias is None:  # nothing to centre with: scale the root mean square
                 gain = target / torch.clamp(y.square().mean(dim=1).sqrt(), min=1e-6)
             else:
                 gain = target / torch.clamp(torch.maximum(spread, mean.abs() / CANCELLATION), min=1e-6)
@@ -864,7 +946,7 @@ def gaussian_inputs(gen, channels, height, width):
     noise = torch.randn(GAUSSIAN_TESTS, channels, height, width, generator=gen)
     coarse = torch.randn(GAUSSIAN_TESTS, channels, 4, 4, generator=gen)
     field = nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=True)
-    return 1.5 * (noise + field * 1.3) / 2 ** 0.5
+    return 1.5 * (noise + field * 1.3) / 2**0.5
 
 
 def rounding_error(model, inputs):
@@ -903,6 +985,7 @@ def spread_logits(model, spec, extra, target, last):
 
 # --- Writing a graph network as gapnet layers ----------------------------------------------------------
 
+
 class GraphWriter:
     """The gapnet layer list being written: names each layer and wires its inputs."""
 
@@ -921,7 +1004,7 @@ class GraphWriter:
             wiring["inputs"] = list(inputs)
         elif inputs[0] != previous:
             wiring["input"] = inputs[0]
-        else:   # the previous layer is the default; now and then say so in either form the format has
+        else:  # the previous layer is the default; now and then say so in either form the format has
             draw = self.rng.random()
             if draw < 0.06:
                 wiring["inputs"] = [inputs[0]]
@@ -933,16 +1016,16 @@ class GraphWriter:
 
 def activation_layer(m):
     """The gapnet layer of activation module `m`."""
-    if isinstance(m, nn.ReLU6):   # (a subclass of nn.Hardtanh)
+    if isinstance(m, nn.ReLU6):  # (a subclass of nn.Hardtanh)
         return {"type": "relu6"}
     if isinstance(m, nn.Hardtanh):
         return {"type": "clip", "min": float(m.min_val), "max": float(m.max_val)}
     if isinstance(m, Clamp):
         bounds = {"min": m.min, "max": m.max}
         return {"type": "clip", **{key: float(v) for key, v in bounds.items() if v is not None}}
-    if isinstance(m, nn.LeakyReLU):   # PyTorch's default slope is left to gapnet's default
+    if isinstance(m, nn.LeakyReLU):  # PyTorch's default slope is left to gapnet's default
         return {"type": "leaky_relu", **({} if m.negative_slope == 0.01 else {"negative_slope": m.negative_slope})}
-    if isinstance(m, nn.Hardsigmoid):   # relu6(x + 3) / 6
+    if isinstance(m, nn.Hardsigmoid):  # relu6(x + 3) / 6
         return {"type": "hard_sigmoid", "alpha": 1.0 / 6.0, "beta": 0.5}
     if isinstance(m, HardSigmoid):
         return {"type": "hard_sigmoid", "alpha": m.alpha, "beta": m.beta}
@@ -956,15 +1039,28 @@ def dense_layer(m):
         (layer,) = export_pytorch.layer_dicts(nn.Sequential(m))
         return layer
     tensor = export_pytorch._tensor
-    layer = {"type": "dense", "in_features": m.in_channels, "out_features": m.out_channels,
-             "weight": tensor(m.weight.reshape(m.out_channels, m.in_channels), "base64")}
+    layer = {
+        "type": "dense",
+        "in_features": m.in_channels,
+        "out_features": m.out_channels,
+        "weight": tensor(m.weight.reshape(m.out_channels, m.in_channels), "base64"),
+    }
     if m.bias is not None:
         layer["bias"] = tensor(m.bias, "base64")
     return layer
 
 
-SHORT_NAMES = {"relu": "relu", "relu6": "relu6", "clip": "clip", "leaky_relu": "leaky", "sigmoid": "sigmoid",
-               "hard_sigmoid": "hsigmoid", "hard_swish": "hswish", "silu": "silu", "tanh": "tanh"}
+SHORT_NAMES = {
+    "relu": "relu",
+    "relu6": "relu6",
+    "clip": "clip",
+    "leaky_relu": "leaky",
+    "sigmoid": "sigmoid",
+    "hard_sigmoid": "hsigmoid",
+    "hard_swish": "hswish",
+    "silu": "silu",
+    "tanh": "tanh",
+}
 
 
 def emit(m, w, source):
@@ -974,7 +1070,7 @@ def emit(m, w, source):
         children = list(m.children())
         i = 0
         while i < len(children):
-            if isinstance(children[i], nn.ZeroPad2d):   # joins the Conv2d after it, as the exporter does
+            if isinstance(children[i], nn.ZeroPad2d):  # joins the Conv2d after it, as the exporter does
                 (conv,) = export_pytorch.layer_dicts(nn.Sequential(children[i], children[i + 1]))
                 source = w.add("conv", conv, [source])
                 i += 2
@@ -982,7 +1078,7 @@ def emit(m, w, source):
                 source = emit(children[i], w, source)
                 i += 1
         return source
-    if isinstance(m, SKIPPED_MODULES):   # nothing at inference: the next layer reads `source`
+    if isinstance(m, SKIPPED_MODULES):  # nothing at inference: the next layer reads `source`
         return source
     if isinstance(m, Residual):
         # Any order of the branches is a valid graph; it decides which convolution the engine can
@@ -1000,7 +1096,7 @@ def emit(m, w, source):
         return emit(m.act, w, w.add("concat", {"type": "concat"}, outputs))
     if isinstance(m, SqueezeExcite):
         s = w.add("gap", {"type": "global_avg_pool2d"}, [source])
-        if w.rng.random() < 0.3:   # a flatten after a global pool changes nothing: allowed, seldom written
+        if w.rng.random() < 0.3:  # a flatten after a global pool changes nothing: allowed, seldom written
             s = w.add("flatten", {"type": "flatten"}, [s])
         s = w.add("fc", dense_layer(m.fc1), [s])
         s = emit(m.act, w, s)
@@ -1022,7 +1118,7 @@ def emit(m, w, source):
     if isinstance(m, ACTIVATION_MODULES):
         layer = activation_layer(m)
         return w.add(SHORT_NAMES[layer["type"]], layer, [source])
-    (layer,) = export_pytorch.layer_dicts(nn.Sequential(m))   # the exporter's own conversion
+    (layer,) = export_pytorch.layer_dicts(nn.Sequential(m))  # the exporter's own conversion
     return w.add(layer["name"].rstrip("0123456789"), layer, [source])
 
 
@@ -1042,10 +1138,16 @@ def write_graph(path, network, name, metadata):
     with torch.no_grad():
         outputs = network.model(inputs)
     tensor = export_pytorch._tensor
-    doc = {"format": "gapnet", "version": 1, "name": name, "input": spec,
-           "labels": [f"class{i}" for i in range(network.classes)], "layers": network.layers,
-           "tests": [{"input": tensor(x, "base64"), "output": tensor(y, "base64")} for x, y in zip(inputs, outputs)],
-           "metadata": metadata}
+    doc = {
+        "format": "gapnet",
+        "version": 1,
+        "name": name,
+        "input": spec,
+        "labels": [f"class{i}" for i in range(network.classes)],
+        "layers": network.layers,
+        "tests": [{"input": tensor(x, "base64"), "output": tensor(y, "base64")} for x, y in zip(inputs, outputs)],
+        "metadata": metadata,
+    }
     with open(path, "w") as f:
         json.dump(doc, f)
         f.write("\n")
@@ -1053,21 +1155,28 @@ def write_graph(path, network, name, metadata):
 
 # --- Reading a network back: description and coverage ------------------------------------------------
 
+
 def activation_pieces(m):
     """The linear pieces of activation module `m`, as (name, test of its input x); [] for a smooth one."""
     if isinstance(m, (nn.ReLU, nn.LeakyReLU)):
         return [("x < 0", lambda x: x < 0), ("x > 0", lambda x: x > 0)]
-    if isinstance(m, nn.Hardtanh):   # nn.ReLU6 too: 0 and 6
+    if isinstance(m, nn.Hardtanh):  # nn.ReLU6 too: 0 and 6
         low, high = m.min_val, m.max_val
-        return [("x < min", lambda x: x < low), ("min < x < max", lambda x: (x > low) & (x < high)),
-                ("x > max", lambda x: x > high)]
+        return [
+            ("x < min", lambda x: x < low),
+            ("min < x < max", lambda x: (x > low) & (x < high)),
+            ("x > max", lambda x: x > high),
+        ]
     if isinstance(m, Clamp):
         bound = m.min if m.min is not None else m.max
         return [("x < bound", lambda x: x < bound), ("x > bound", lambda x: x > bound)]
     if isinstance(m, (nn.Hardsigmoid, HardSigmoid)):
         alpha, beta = (1.0 / 6.0, 0.5) if isinstance(m, nn.Hardsigmoid) else (m.alpha, m.beta)
-        return [("0", lambda x: alpha * x + beta < 0), ("1", lambda x: alpha * x + beta > 1),
-                ("ramp", lambda x: (alpha * x + beta > 0) & (alpha * x + beta < 1))]
+        return [
+            ("0", lambda x: alpha * x + beta < 0),
+            ("1", lambda x: alpha * x + beta > 1),
+            ("ramp", lambda x: (alpha * x + beta > 0) & (alpha * x + beta < 1)),
+        ]
     if isinstance(m, nn.Hardswish):
         return [("x < -3", lambda x: x < -3), ("-3 < x < 3", lambda x: (x > -3) & (x < 3)), ("x > 3", lambda x: x > 3)]
     return []
@@ -1151,13 +1260,14 @@ def describe_module(m):
 
 def describe(module, seen):
     """`module` on one line: each layer, the shape after each convolution, pool and graph block."""
+
     def shape(m):
         return " [" + "x".join(str(n) for n in seen[m][1]) + "]" if m in seen else ""
 
-    def inner(m):   # a branch: x itself, or its layers
+    def inner(m):  # a branch: x itself, or its layers
         return "x" if isinstance(m, nn.Identity) else describe(m, seen)
 
-    def after(act):   # a block's activation after its merge, if any
+    def after(act):  # a block's activation after its merge, if any
         return "" if isinstance(act, nn.Identity) else " > " + describe_module(act)
 
     if type(module) is nn.Sequential:
@@ -1194,13 +1304,21 @@ def describe(module, seen):
 # head and the global pool cycle with the network's index (build_network). The rest (a flatten after a
 # global pool, "inputs" of one name, ...) is drawn often enough to be in any COVERAGE_COUNT networks.
 FEATURES = [
-    ("input-1ch", "1-channel input"), ("input-3ch", "3-channel input"),
-    ("input-nonsquare", "non-square input (H != W)"), ("input-square", "square input"),
-    ("conv-k1", "conv kernel 1"), ("conv-k3", "conv kernel 3"), ("conv-k5", "conv kernel 5"),
-    ("conv-k7", "conv kernel 7"), ("conv-k-even", "conv even kernel (2, 4 or 6)"),
+    ("input-1ch", "1-channel input"),
+    ("input-3ch", "3-channel input"),
+    ("input-nonsquare", "non-square input (H != W)"),
+    ("input-square", "square input"),
+    ("conv-k1", "conv kernel 1"),
+    ("conv-k3", "conv kernel 3"),
+    ("conv-k5", "conv kernel 5"),
+    ("conv-k7", "conv kernel 7"),
+    ("conv-k-even", "conv even kernel (2, 4 or 6)"),
     ("conv-k-nonsquare", "conv non-square kernel"),
-    ("conv-s1", "conv stride 1"), ("conv-s2", "conv stride 2"), ("conv-s-aniso", "conv stride differs per axis"),
-    ("conv-pad0", "conv no padding"), ("conv-pad-sym", "conv symmetric padding, same on both axes"),
+    ("conv-s1", "conv stride 1"),
+    ("conv-s2", "conv stride 2"),
+    ("conv-s-aniso", "conv stride differs per axis"),
+    ("conv-pad0", "conv no padding"),
+    ("conv-pad-sym", "conv symmetric padding, same on both axes"),
     ("conv-pad-hw", "conv symmetric padding, different per axis"),
     ("conv-pad-same-asym", "conv asymmetric padding from padding='same' (even reach)"),
     ("conv-pad-zeropad", "conv asymmetric padding from ZeroPad2d"),
@@ -1208,24 +1326,32 @@ FEATURES = [
     ("conv-grouped", "conv grouped (1 < groups < in_channels)"),
     ("conv-depthwise", "conv depthwise (groups = in_channels = out_channels)"),
     ("conv-depthwise-x2", "conv depthwise, 2 outputs per channel"),
-    ("conv-bias", "conv with bias"), ("conv-nobias", "conv without bias"),
-    ("bn-affine", "batch norm, affine"), ("bn-noaffine", "batch norm, affine=False"),
+    ("conv-bias", "conv with bias"),
+    ("conv-nobias", "conv without bias"),
+    ("bn-affine", "batch norm, affine"),
+    ("bn-noaffine", "batch norm, affine=False"),
     ("bn-eps", "batch norm, eps != 1e-5"),
     ("relu", "ReLU in the body"),
-    ("max-floor", "max_pool2d ceil_mode=False"), ("max-ceil", "max_pool2d ceil_mode=True, partial last window"),
+    ("max-floor", "max_pool2d ceil_mode=False"),
+    ("max-ceil", "max_pool2d ceil_mode=True, partial last window"),
     ("max-pad", "max_pool2d padding > 0"),
     ("max-pad-negative", "max_pool2d padding > 0 on negative values"),
-    ("max-overlap", "max_pool2d stride < kernel (overlapping)"), ("max-nonsquare", "max_pool2d non-square kernel"),
-    ("avg-floor", "avg_pool2d ceil_mode=False"), ("avg-ceil", "avg_pool2d ceil_mode=True, partial last window"),
+    ("max-overlap", "max_pool2d stride < kernel (overlapping)"),
+    ("max-nonsquare", "max_pool2d non-square kernel"),
+    ("avg-floor", "avg_pool2d ceil_mode=False"),
+    ("avg-ceil", "avg_pool2d ceil_mode=True, partial last window"),
     ("avg-pad-incl", "avg_pool2d padding > 0, count_include_pad=True"),
     ("avg-pad-excl", "avg_pool2d padding > 0, count_include_pad=False"),
     ("avg-ceil-pad-incl", "avg_pool2d partial ceil window + padding, count_include_pad=True"),
     ("avg-ceil-pad-excl", "avg_pool2d partial ceil window + padding, count_include_pad=False"),
-    ("global-avg", "AdaptiveAvgPool2d(1)"), ("global-max", "AdaptiveMaxPool2d(1)"),
+    ("global-avg", "AdaptiveAvgPool2d(1)"),
+    ("global-max", "AdaptiveMaxPool2d(1)"),
     ("head-gap", "head: global pool > flatten > dense > softmax"),
     ("head-flatten", "head: flatten > dense > activation > dense > softmax"),
-    ("dense-nobias", "dense without bias"), ("softmax-dim-last", "Softmax(dim=-1)"),
-    ("skipped", "Dropout / Identity (skipped by the exporter)"), ("nested", "nested nn.Sequential"),
+    ("dense-nobias", "dense without bias"),
+    ("softmax-dim-last", "Softmax(dim=-1)"),
+    ("skipped", "Dropout / Identity (skipped by the exporter)"),
+    ("nested", "nested nn.Sequential"),
     # Graph networks: the kinds of network and head, and each block kind (from the modules).
     ("network-sequential", "sequential network, written by export_pytorch.export"),
     ("network-graph", "graph network, written by this generator's graph_layers"),
@@ -1244,38 +1370,52 @@ FEATURES = [
     ("concat-inception-3", "concat block: inception with 3 branches"),
     ("concat-pool-branch", "concat block: a branch that is or starts with a pool"),
     ("concat-dense", "concat block: [x, conv(x)] (DenseNet)"),
-    ("se-sigmoid", "SE gate: sigmoid"), ("se-hard_sigmoid", "SE gate: hard_sigmoid"),
+    ("se-sigmoid", "SE gate: sigmoid"),
+    ("se-hard_sigmoid", "SE gate: hard_sigmoid"),
     ("se-linear", "SE gate: nn.Linear FC layers"),
     ("se-conv1x1", "SE gate: 1x1 Conv2d FC layers, written as dense"),
-    ("gated-2", "gated block: conv(x) * gate(conv(x))"), ("gated-3", "gated block: 3 maps, x among them"),
-    ("separable", "depthwise-separable conv"), ("separable-strided", "depthwise-separable conv, stride 2"),
+    ("gated-2", "gated block: conv(x) * gate(conv(x))"),
+    ("gated-3", "gated block: 3 maps, x among them"),
+    ("separable", "depthwise-separable conv"),
+    ("separable-strided", "depthwise-separable conv, stride 2"),
     # ...and the new layer types as gapnet is given them (from the layers written).
-    ("add-2", "add of 2 inputs"), ("add-3", "add of 3 inputs"),
+    ("add-2", "add of 2 inputs"),
+    ("add-3", "add of 3 inputs"),
     ("add-fused", "add right after one of its convs (> bn): fusable"),
     ("add-fused-act", "conv (> bn) > add > activation: fusable chain"),
-    ("concat-maps-2", "concat of 2 feature maps"), ("concat-maps-3", "concat of 3 feature maps"),
+    ("concat-maps-2", "concat of 2 feature maps"),
+    ("concat-maps-3", "concat of 3 feature maps"),
     ("concat-vectors", "concat of vectors"),
     ("multiply-broadcast", "multiply: feature map by a per-channel vector"),
     ("multiply-vector-first", "multiply: the per-channel vector is inputs[0]"),
-    ("multiply-maps", "multiply of equal-shape feature maps"), ("multiply-3", "multiply of 3 inputs"),
+    ("multiply-maps", "multiply of equal-shape feature maps"),
+    ("multiply-3", "multiply of 3 inputs"),
     ("merge-reads-input", "add / concat / multiply reading the model input"),
     ("merge-same-input-twice", "a merge reading one layer twice"),
-    ("inputs-list-of-one", '"inputs": [one name]'), ("input-explicit", '"input": the previous layer, written'),
+    ("inputs-list-of-one", '"inputs": [one name]'),
+    ("input-explicit", '"input": the previous layer, written'),
     ("act-after-dense", "activation right after a dense (fusable)"),
     ("act-on-vector", "activation of a vector"),
-] + [(f"act-{key}-{where}", f"{meaning}: {text}") for key, meaning in ACTIVATIONS
-     for where, text in (("fused", "right after conv / conv > bn / dense / add (fusable)"),
-                         ("alone", "as a layer of its own"),
-                         ("pieces", "one layer's inputs on each of its linear pieces"))
-     if where != "pieces" or key in PIECEWISE]
+] + [
+    (f"act-{key}-{where}", f"{meaning}: {text}")
+    for key, meaning in ACTIVATIONS
+    for where, text in (
+        ("fused", "right after conv / conv > bn / dense / add (fusable)"),
+        ("alone", "as a layer of its own"),
+        ("pieces", "one layer's inputs on each of its linear pieces"),
+    )
+    if where != "pieces" or key in PIECEWISE
+]
 
 
 def features(network, seen):
     """The FEATURES keys of the modules of `network` (traced: `seen`)."""
     model, spec = network.model, network.spec
-    found = {"input-1ch" if spec["channels"] == 1 else "input-3ch",
-             "input-square" if spec["height"] == spec["width"] else "input-nonsquare",
-             "network-sequential" if network.sequential else "network-graph"}
+    found = {
+        "input-1ch" if spec["channels"] == 1 else "input-3ch",
+        "input-square" if spec["height"] == spec["width"] else "input-nonsquare",
+        "network-sequential" if network.sequential else "network-graph",
+    }
     if any(type(m) is nn.Sequential for m in model.children()):
         found.add("nested")
     steps = [(m, shape, out, low) for m, (shape, out, low, _) in seen.items() if not list(m.children())]
@@ -1348,11 +1488,20 @@ def features(network, seen):
     pools = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
     if len(top) >= 4 and kinds[-4] in pools and kinds[-3:] == [nn.Flatten, nn.Linear, nn.Softmax]:
         found.add("head-gap")
-    if (len(top) >= 5 and kinds[-5:-3] == [nn.Flatten, nn.Linear] and isinstance(top[-3], ACTIVATION_MODULES)
-            and kinds[-2:] == [nn.Linear, nn.Softmax]):
+    if (
+        len(top) >= 5
+        and kinds[-5:-3] == [nn.Flatten, nn.Linear]
+        and isinstance(top[-3], ACTIVATION_MODULES)
+        and kinds[-2:] == [nn.Linear, nn.Softmax]
+    ):
         found.add("head-flatten")
-    if (len(top) >= 5 and kinds[-5] is nn.Conv2d and isinstance(top[-4], ACTIVATION_MODULES)
-            and kinds[-3] in pools and kinds[-2:] == [nn.Flatten, nn.Softmax]):
+    if (
+        len(top) >= 5
+        and kinds[-5] is nn.Conv2d
+        and isinstance(top[-4], ACTIVATION_MODULES)
+        and kinds[-3] in pools
+        and kinds[-2:] == [nn.Flatten, nn.Softmax]
+    ):
         found.add("head-conv")
     if len(top) >= 4 and kinds[-4:] == [ConcatPool, nn.Flatten, nn.Linear, nn.Softmax]:
         found.add("head-concat-pool")
@@ -1408,8 +1557,16 @@ def activation_key_of(m):
         return "clip-min" if m.min is not None else "clip-max"
     if isinstance(m, nn.LeakyReLU):
         return "leaky_relu-default" if m.negative_slope == 0.01 else "leaky_relu"
-    types = {nn.ReLU: "relu", nn.Hardtanh: "clip", nn.Sigmoid: "sigmoid", nn.Hardsigmoid: "hard_sigmoid",
-             HardSigmoid: "hard_sigmoid-random", nn.Hardswish: "hard_swish", nn.SiLU: "silu", nn.Tanh: "tanh"}
+    types = {
+        nn.ReLU: "relu",
+        nn.Hardtanh: "clip",
+        nn.Sigmoid: "sigmoid",
+        nn.Hardsigmoid: "hard_sigmoid",
+        HardSigmoid: "hard_sigmoid-random",
+        nn.Hardswish: "hard_swish",
+        nn.SiLU: "silu",
+        nn.Tanh: "tanh",
+    }
     return types[type(m)]
 
 
@@ -1442,11 +1599,11 @@ def graph_features(layers):
         else:
             sources.append([layers[i - 1]["name"] if i else "input"])
     readers = collections.Counter(name for names in sources for name in names)
-    vector = {"input": False}   # whether each layer outputs a vector (else a feature map)
+    vector = {"input": False}  # whether each layer outputs a vector (else a feature map)
     for layer, names in zip(layers, sources):
         if layer["type"] in ("global_avg_pool2d", "global_max_pool2d", "flatten", "dense", "softmax"):
             vector[layer["name"]] = True
-        else:   # element-wise layers, add and concat keep their first input's kind; multiply its largest
+        else:  # element-wise layers, add and concat keep their first input's kind; multiply its largest
             vector[layer["name"]] = all(vector[n] for n in names) if layer["type"] == "multiply" else vector[names[0]]
 
     def conv_step(name):
@@ -1456,8 +1613,13 @@ def graph_features(layers):
             return False
         if layers[i]["type"] == "conv2d":
             return True
-        return (layers[i]["type"] == "batch_norm2d" and i > 0 and sources[i] == [layers[i - 1]["name"]]
-                and layers[i - 1]["type"] == "conv2d" and readers[layers[i - 1]["name"]] == 1)
+        return (
+            layers[i]["type"] == "batch_norm2d"
+            and i > 0
+            and sources[i] == [layers[i - 1]["name"]]
+            and layers[i - 1]["type"] == "conv2d"
+            and readers[layers[i - 1]["name"]] == 1
+        )
 
     def fusable(i):
         """Layer i reads, alone, the step computed right before it, and the engine can fuse the two
@@ -1512,11 +1674,12 @@ def graph_features(layers):
 
 # --- Writing and verifying -----------------------------------------------------------------------------
 
+
 def write_cases(out, seed, count):
     """Writes the networks; returns [(path, features, layer types)]. Prints one line per network."""
     os.makedirs(out, exist_ok=True)
     for stale in glob.glob(os.path.join(out, f"parity-{seed}-*.json")):
-        os.remove(stale)   # a smaller --count must not leave the previous run's files behind
+        os.remove(stale)  # a smaller --count must not leave the previous run's files behind
     written = []
     for index in range(count):
         network = build_network(seed, index)
@@ -1524,17 +1687,33 @@ def write_cases(out, seed, count):
         path = os.path.join(out, name + ".json")
         seen = trace(network.model, test_inputs(network.spec, network.extra))
         description = describe(network.model, seen)
-        metadata = {"generator": "tools/gen_parity_cases.py", "seed": seed, "index": index,
-                    "focus": network.focus, "network": description}
+        metadata = {
+            "generator": "tools/gen_parity_cases.py",
+            "seed": seed,
+            "index": index,
+            "focus": network.focus,
+            "network": description,
+        }
         if network.sequential:
             labels = [f"class{i}" for i in range(network.classes)]
-            export_pytorch.export(network.model, path, network.spec, labels, name=name, tests=RANDOM_TESTS,
-                                  test_inputs=network.extra, metadata=metadata)
+            export_pytorch.export(
+                network.model,
+                path,
+                network.spec,
+                labels,
+                name=name,
+                tests=RANDOM_TESTS,
+                test_inputs=network.extra,
+                metadata=metadata,
+            )
         else:
             write_graph(path, network, name, metadata)
         spec = network.spec
-        print(f"{name}.json  {spec['channels']}x{spec['height']}x{spec['width']}  "
-              f"{stored_values([network.model]):,} values  {description}", flush=True)
+        print(
+            f"{name}.json  {spec['channels']}x{spec['height']}x{spec['width']}  "
+            f"{stored_values([network.model]):,} values  {description}",
+            flush=True,
+        )
         types = collections.Counter(layer["type"] for layer in network.layers)
         written.append((path, features(network, seen), types))
     return written
@@ -1558,8 +1737,9 @@ def verify(gapnet, paths):
     """Runs `gapnet verify` on each file; returns (failures, largest difference, its file)."""
     failures, largest, worst = [], 0.0, None
     for path in paths:
-        run = subprocess.run([gapnet, "verify", "--tolerance", str(TOLERANCE), "--json", path],
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            [gapnet, "verify", "--tolerance", str(TOLERANCE), "--json", path], capture_output=True, text=True
+        )
         message = run.stderr.strip()
         try:
             report = json.loads(run.stdout)
@@ -1573,12 +1753,17 @@ def verify(gapnet, paths):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Write seeded random PyTorch networks, with PyTorch's outputs, "
-                                             "as gapnet parity cases.")
+    ap = argparse.ArgumentParser(
+        description="Write seeded random PyTorch networks, with PyTorch's outputs, " "as gapnet parity cases."
+    )
     ap.add_argument("--out", required=True, help="the folder to write parity-SEED-NNN.json into")
     ap.add_argument("--seed", type=int, default=0, help="the seed (default 0)")
-    ap.add_argument("--count", type=int, default=40,
-                    help=f"how many networks (default 40; {COVERAGE_COUNT} or more contain every feature)")
+    ap.add_argument(
+        "--count",
+        type=int,
+        default=40,
+        help=f"how many networks (default 40; {COVERAGE_COUNT} or more contain every feature)",
+    )
     ap.add_argument("--gapnet", help="then run PATH verify on every file written; exit 1 if any fails")
     args = ap.parse_args()
     if args.count < 1:
@@ -1586,8 +1771,8 @@ def main():
     if args.gapnet and not os.access(args.gapnet, os.X_OK):
         ap.error(f"--gapnet {args.gapnet}: not an executable file")
 
-    warnings.filterwarnings("ignore", message="Using padding='same' with even kernel")   # speed, not results
-    torch.set_num_threads(1)   # the recorded outputs then do not depend on the machine's core count
+    warnings.filterwarnings("ignore", message="Using padding='same' with even kernel")  # speed, not results
+    torch.set_num_threads(1)  # the recorded outputs then do not depend on the machine's core count
     written = write_cases(args.out, args.seed, args.count)
     print(f"\nwrote {len(written)} networks to {args.out} (seed {args.seed})\n")
     print(coverage_table(written))
@@ -1598,8 +1783,10 @@ def main():
         status = 1
     if args.gapnet:
         failures, largest, worst = verify(args.gapnet, [path for path, _, _ in written])
-        print(f"\ngapnet verify: {len(written) - len(failures)} of {len(written)} files match PyTorch within "
-              f"{TOLERANCE:g}; largest difference {largest:.3g} ({worst})")
+        print(
+            f"\ngapnet verify: {len(written) - len(failures)} of {len(written)} files match PyTorch within "
+            f"{TOLERANCE:g}; largest difference {largest:.3g} ({worst})"
+        )
         for failure in failures:
             print(f"gen_parity_cases: error: gapnet verify failed: {failure}", file=sys.stderr)
         if failures:

@@ -65,12 +65,13 @@ import numpy as np
 import gapnet_file
 from gapnet_file import ConversionError, tensor as _tensor
 
-MAX_CONFIG_BYTES = 64 << 20   # config.json in an archive: refuse absurd sizes before reading them
+MAX_CONFIG_BYTES = 64 << 20  # config.json in an archive: refuse absurd sizes before reading them
 
 PROGRAM = "keras_to_gapnet"
 
 
 # ---- small helpers ---------------------------------------------------------------------------------
+
 
 def _show(values):
     """[3,3,1,8] as the messages write shapes and lists."""
@@ -115,16 +116,18 @@ def _valid_size(size, kernel, stride, dilation=1):
 
 # ---- reading the files --------------------------------------------------------------------------------
 
+
 @dataclass
 class KerasFile:
     """What a Keras file holds, independent of the container."""
+
     path: str
-    container: str                 # "hdf5" or "keras"
-    config: dict                   # {"class_name": ..., "config": ...}
-    keras_version: str             # "" when the file does not say
+    container: str  # "hdf5" or "keras"
+    config: dict  # {"class_name": ..., "config": ...}
+    keras_version: str  # "" when the file does not say
     backend: str
     legacy_weights: object = None  # h5py group model_weights (HDF5 files)
-    v3_weights: object = None      # h5py file model.weights.h5 (archives)
+    v3_weights: object = None  # h5py file model.weights.h5 (archives)
 
     @property
     def keras_major(self):
@@ -144,8 +147,10 @@ def _json(text, what):
 
 def _load_hdf5(path, f):
     if "model_config" not in f.attrs:
-        raise ConversionError("no 'model_config' attribute: a weights-only file (model.save_weights) "
-                              "has no architecture; save the whole model with model.save")
+        raise ConversionError(
+            "no 'model_config' attribute: a weights-only file (model.save_weights) "
+            "has no architecture; save the whole model with model.save"
+        )
     config = _json(_text(f.attrs["model_config"]), "the model_config attribute")
     if "model_weights" not in f:
         raise ConversionError("no 'model_weights' group: the file holds the architecture but no weights")
@@ -161,8 +166,11 @@ def _load_archive(path):
         names = set(archive.namelist())
         for required in ("config.json", "model.weights.h5"):
             if required not in names:
-                other = " (its weights are in model.weights.npz, which is not supported)" \
-                    if required == "model.weights.h5" and "model.weights.npz" in names else ""
+                other = (
+                    " (its weights are in model.weights.npz, which is not supported)"
+                    if required == "model.weights.h5" and "model.weights.npz" in names
+                    else ""
+                )
                 raise ConversionError(f"the .keras archive has no {required}{other}")
         if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
             raise ConversionError("config.json is larger than 64 MiB")
@@ -200,14 +208,16 @@ def load(path):
 
 # ---- the layer graph -------------------------------------------------------------------------------------
 
+
 @dataclass
 class Layer:
     """One layer of the Keras model: its config and the layers it reads (node 0, output 0)."""
-    index: int                     # position in the config's layer list
+
+    index: int  # position in the config's layer list
     class_name: str
     name: str
     config: dict
-    inputs: list                   # names of the layers whose outputs it reads
+    inputs: list  # names of the layers whose outputs it reads
     raw: dict = field(default_factory=dict)
 
     def error(self, message):
@@ -220,15 +230,24 @@ def _node_error(where, message):
 
 def _history(entry, where):
     """[layer_name, node_index, tensor_index(, kwargs)] -> layer name; only node 0, output 0."""
-    if not isinstance(entry, (list, tuple)) or len(entry) not in (3, 4) or not isinstance(entry[0], str) \
-            or not _is_int(entry[1]) or not _is_int(entry[2]):
+    if (
+        not isinstance(entry, (list, tuple))
+        or len(entry) not in (3, 4)
+        or not isinstance(entry[0], str)
+        or not _is_int(entry[1])
+        or not _is_int(entry[2])
+    ):
         raise _node_error(where, f"inbound node entry {json.dumps(entry)[:80]} is not [layer, node, tensor]")
     if entry[1] != 0:
-        raise _node_error(where, f"reads call #{entry[1]} of layer '{entry[0]}': layers called more than "
-                                 "once (shared layers) are not supported")
+        raise _node_error(
+            where,
+            f"reads call #{entry[1]} of layer '{entry[0]}': layers called more than "
+            "once (shared layers) are not supported",
+        )
     if entry[2] != 0:
-        raise _node_error(where, f"reads output #{entry[2]} of layer '{entry[0]}': layers with several "
-                                 "outputs are not supported")
+        raise _node_error(
+            where, f"reads output #{entry[2]} of layer '{entry[0]}': layers with several " "outputs are not supported"
+        )
     if len(entry) == 4:
         _check_call_kwargs(entry[3], where)
     return entry[0]
@@ -260,8 +279,11 @@ def _keras3_tensors(value, where, out):
             raise _node_error(where, "a Keras tensor in inbound_nodes has no keras_history")
         out.append(_history(config["keras_history"], where))
     else:
-        raise _node_error(where, f"is called with a constant argument {json.dumps(value)[:60]}; only "
-                                 "tensors from other layers are supported")
+        raise _node_error(
+            where,
+            f"is called with a constant argument {json.dumps(value)[:60]}; only "
+            "tensors from other layers are supported",
+        )
 
 
 def _inbound(layer_dict, where):
@@ -274,16 +296,18 @@ def _inbound(layer_dict, where):
     if len(nodes) > 1:
         raise _node_error(where, f"is called {len(nodes)} times: shared layers are not supported")
     node = nodes[0]
-    if isinstance(node, dict):          # Keras 3: {"args": [...], "kwargs": {...}}
+    if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
         args, kwargs = node.get("args", []), node.get("kwargs", {})
         if not isinstance(args, list) or len(args) != 1:
-            raise _node_error(where, "is called with several positional arguments; only one input "
-                                     "(or one list of inputs) is supported")
+            raise _node_error(
+                where,
+                "is called with several positional arguments; only one input " "(or one list of inputs) is supported",
+            )
         _check_call_kwargs(kwargs, where)
         names = []
         _keras3_tensors(args[0], where, names)
         return names
-    if isinstance(node, list):          # Keras 1/2: [[layer, node, tensor, kwargs], ...]
+    if isinstance(node, list):  # Keras 1/2: [[layer, node, tensor, kwargs], ...]
         return [_history(entry, where) for entry in node]
     raise _node_error(where, "its inbound node is neither a list nor a dict")
 
@@ -299,8 +323,11 @@ def _endpoint(value, what):
 
 
 def _layer_entry(raw, index, where):
-    if not isinstance(raw, dict) or not isinstance(raw.get("class_name"), str) \
-            or not isinstance(raw.get("config"), dict):
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("class_name"), str)
+        or not isinstance(raw.get("config"), dict)
+    ):
         raise ConversionError(f"{where}: layer #{index} of the config has no class_name and config")
     name = raw.get("name", raw["config"].get("name"))
     if not isinstance(name, str) or not name:
@@ -328,8 +355,7 @@ def parse_graph(model_config):
             if shape is None:
                 raise ConversionError("the Sequential model records no input shape (it was never built)")
             dtype = first.get("dtype", "float32")
-            layers.insert(0, Layer(-1, "InputLayer", "(input)", {"batch_input_shape": shape, "dtype": dtype},
-                                   [], {}))
+            layers.insert(0, Layer(-1, "InputLayer", "(input)", {"batch_input_shape": shape, "dtype": dtype}, [], {}))
         for previous, layer in zip(layers, layers[1:]):
             layer.inputs = [previous.name]
         return layers, layers[0].name, layers[-1].name
@@ -345,8 +371,10 @@ def parse_graph(model_config):
             if key not in config:
                 raise ConversionError(f"the {cls} config has no {key}")
         return layers, _endpoint(config["input_layers"], "input"), _endpoint(config["output_layers"], "output")
-    raise ConversionError(f"the model is a '{cls}'; only Sequential and functional (Model/Functional) "
-                          "models are supported (a subclassed model has no config to read)")
+    raise ConversionError(
+        f"the model is a '{cls}'; only Sequential and functional (Model/Functional) "
+        "models are supported (a subclassed model has no config to read)"
+    )
 
 
 def topological_order(layers, input_name, output_name):
@@ -392,8 +420,9 @@ def topological_order(layers, input_name, output_name):
         waiting[name] = len(set(layer.inputs))
     inputs = sorted(n for n in live if by_name[n].class_name == "InputLayer")
     if len(inputs) > 1:
-        raise ConversionError(f"the output depends on {len(inputs)} input layers ({', '.join(inputs)}); "
-                              "gapnet models have one")
+        raise ConversionError(
+            f"the output depends on {len(inputs)} input layers ({', '.join(inputs)}); " "gapnet models have one"
+        )
     if inputs != [input_name]:
         raise ConversionError(f"the output does not depend on the model's input '{input_name}'")
     ready = [(by_name[n].index, n) for n in live if waiting[n] == 0]
@@ -410,6 +439,7 @@ def topological_order(layers, input_name, output_name):
 
 
 # ---- weights ------------------------------------------------------------------------------------------------
+
 
 class Weights:
     """Finds a layer's arrays in either container and checks them against what its config implies."""
@@ -452,8 +482,10 @@ class Weights:
         group = f[path]["vars"]
         stored_name = group.attrs.get("name")
         if stored_name is not None and _text(stored_name) != layer.name:
-            raise layer.error(f"its weights group {path} belongs to layer '{_text(stored_name)}': the "
-                              "archive's layers are not in the config's order")
+            raise layer.error(
+                f"its weights group {path} belongs to layer '{_text(stored_name)}': the "
+                "archive's layers are not in the config's order"
+            )
         keys = list(group.keys())
         if sorted(keys, key=lambda k: (len(k), k)) != [str(i) for i in range(len(keys))]:
             raise layer.error(f"{path}/vars holds {', '.join(keys)}, not the arrays 0..n-1")
@@ -467,8 +499,10 @@ class Weights:
         if len(stored) != len(expected):
             got = ", ".join(n for n, _ in stored) or "none"
             missing = "" if stored else f"; {where} is missing or empty"
-            raise layer.error(f"the file stores {len(stored)} weight array(s) ({got}) where the config "
-                              f"implies {len(expected)} ({roles}){missing}")
+            raise layer.error(
+                f"the file stores {len(stored)} weight array(s) ({got}) where the config "
+                f"implies {len(expected)} ({roles}){missing}"
+            )
         if self.file.container == "hdf5":
             by_base = {}
             for stored_name, dataset in stored:
@@ -480,8 +514,10 @@ class Weights:
             for role, shape, names in expected:
                 found = [by_base[n] for n in names if n in by_base]
                 if len(found) != 1:
-                    raise layer.error(f"weights {', '.join(n for n, _ in stored)} are not the {roles} its config "
-                                      f"implies (no {role})")
+                    raise layer.error(
+                        f"weights {', '.join(n for n, _ in stored)} are not the {roles} its config "
+                        f"implies (no {role})"
+                    )
                 pairs.append(found[0])
         else:
             pairs = stored
@@ -490,8 +526,10 @@ class Weights:
             if not isinstance(dataset, h5py.Dataset):
                 raise layer.error(f"weight '{stored_name}' is not an array")
             if tuple(dataset.shape) != tuple(shape):
-                raise layer.error(f"weight '{stored_name}' ({role}) has shape {_show(dataset.shape)}, the "
-                                  f"config implies {_show(shape)}")
+                raise layer.error(
+                    f"weight '{stored_name}' ({role}) has shape {_show(dataset.shape)}, the "
+                    f"config implies {_show(shape)}"
+                )
             if dataset.dtype != np.float32:
                 raise layer.error(f"weight '{stored_name}' ({role}) is {dataset.dtype}; gapnet computes in float32")
             try:
@@ -509,22 +547,71 @@ class Weights:
 # Keys every layer may carry that change nothing at inference (training settings, bookkeeping).
 COMMON_KEYS = {"name", "trainable", "dtype", "batch_input_shape", "batch_shape", "input_dtype"}
 INIT_REG = lambda *ws: {f"{w}_{kind}" for w in ws for kind in ("initializer", "regularizer", "constraint")}
-CONV_KEYS = {"filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
-             "activation", "use_bias", "activity_regularizer", "lora_rank", "lora_alpha",
-             "quantization_config"} | INIT_REG("kernel", "bias")
+CONV_KEYS = {
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "data_format",
+    "dilation_rate",
+    "groups",
+    "activation",
+    "use_bias",
+    "activity_regularizer",
+    "lora_rank",
+    "lora_alpha",
+    "quantization_config",
+} | INIT_REG("kernel", "bias")
 KNOWN_KEYS = {
     "InputLayer": {"batch_input_shape", "batch_shape", "shape", "dtype", "sparse", "ragged", "name", "optional"},
     "Conv2D": CONV_KEYS,
-    "DepthwiseConv2D": {"kernel_size", "strides", "padding", "data_format", "dilation_rate", "depth_multiplier",
-                        "activation", "use_bias", "activity_regularizer", "filters", "groups",
-                        "kernel_initializer", "kernel_regularizer", "kernel_constraint"}
-                       | INIT_REG("depthwise", "bias"),
-    "SeparableConv2D": {"filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
-                        "depth_multiplier", "activation", "use_bias", "activity_regularizer", "groups"}
-                       | INIT_REG("depthwise", "pointwise", "bias", "kernel"),
-    "BatchNormalization": {"axis", "momentum", "epsilon", "center", "scale", "renorm", "renorm_clipping",
-                           "renorm_momentum", "fused", "virtual_batch_size", "adjustment", "synchronized"}
-                          | INIT_REG("beta", "gamma") | {"moving_mean_initializer", "moving_variance_initializer"},
+    "DepthwiseConv2D": {
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "depth_multiplier",
+        "activation",
+        "use_bias",
+        "activity_regularizer",
+        "filters",
+        "groups",
+        "kernel_initializer",
+        "kernel_regularizer",
+        "kernel_constraint",
+    }
+    | INIT_REG("depthwise", "bias"),
+    "SeparableConv2D": {
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "depth_multiplier",
+        "activation",
+        "use_bias",
+        "activity_regularizer",
+        "groups",
+    }
+    | INIT_REG("depthwise", "pointwise", "bias", "kernel"),
+    "BatchNormalization": {
+        "axis",
+        "momentum",
+        "epsilon",
+        "center",
+        "scale",
+        "renorm",
+        "renorm_clipping",
+        "renorm_momentum",
+        "fused",
+        "virtual_batch_size",
+        "adjustment",
+        "synchronized",
+    }
+    | INIT_REG("beta", "gamma")
+    | {"moving_mean_initializer", "moving_variance_initializer"},
     "Activation": {"activation"},
     "ReLU": {"max_value", "negative_slope", "threshold"},
     "LeakyReLU": {"alpha", "negative_slope"},
@@ -535,9 +622,16 @@ KNOWN_KEYS = {
     "GlobalMaxPooling2D": {"data_format", "keepdims"},
     "ZeroPadding2D": {"padding", "data_format"},
     "Flatten": {"data_format"},
-    "Dense": {"units", "activation", "use_bias", "activity_regularizer", "lora_rank", "lora_alpha",
-              "quantization_config"}
-             | INIT_REG("kernel", "bias"),
+    "Dense": {
+        "units",
+        "activation",
+        "use_bias",
+        "activity_regularizer",
+        "lora_rank",
+        "lora_alpha",
+        "quantization_config",
+    }
+    | INIT_REG("kernel", "bias"),
     "Dropout": {"rate", "noise_shape", "seed"},
     "SpatialDropout2D": {"rate", "noise_shape", "seed", "data_format"},
     "Add": set(),
@@ -562,7 +656,7 @@ class Config:
     def _check_dtype(self):
         dtype = self.layer.config.get("dtype")
         name = dtype
-        if isinstance(dtype, dict):   # a dtype policy: {"class_name": "DTypePolicy", "config": {"name": ...}}
+        if isinstance(dtype, dict):  # a dtype policy: {"class_name": "DTypePolicy", "config": {"name": ...}}
             inner = dtype.get("config")
             name = inner.get("name") if isinstance(inner, dict) else None
         if name not in (None, "float32"):
@@ -602,9 +696,10 @@ class Config:
     def channels_last(self):
         fmt = self.get("data_format", "channels_last")
         if fmt != "channels_last":
-            raise self.layer.error(f"data_format {json.dumps(fmt)} is not supported (only channels_last, "
-                                   "Keras's default" + ("; null means the user's keras.json default"
-                                                        if fmt is None else "") + ")")
+            raise self.layer.error(
+                f"data_format {json.dumps(fmt)} is not supported (only channels_last, "
+                "Keras's default" + ("; null means the user's keras.json default" if fmt is None else "") + ")"
+            )
 
     def padding_mode(self):
         mode = self.get("padding")
@@ -622,12 +717,14 @@ class Config:
 
 # ---- what flows along the edges ---------------------------------------------------------------------------
 
+
 @dataclass
 class Value:
     """A Keras tensor as gapnet holds it: the gapnet layer producing it ("input" for the model input),
     the Keras per-sample shape ([H, W, C] or [F]), and for vectors `order`: gapnet position i holds
     Keras element order[i] (None: the same order). `pad` is a ZeroPadding2D waiting for its
     convolution: [top, bottom, left, right] of zeros around the map (the map shape excludes it)."""
+
     producer: str
     shape: list
     order: object = None
@@ -643,38 +740,54 @@ class Value:
 def _activation_layers(name, keras_major, layer):
     if name is None or name == "linear":
         return []
-    if not isinstance(name, str):   # a serialized custom activation (a dict)
+    if not isinstance(name, str):  # a serialized custom activation (a dict)
         raise layer.error(f"activation {json.dumps(name)[:60]} is not a built-in Keras activation")
-    simple = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh", "swish": "silu",
-              "silu": "silu", "hard_silu": "hard_swish", "hard_swish": "hard_swish"}
+    simple = {
+        "relu": "relu",
+        "relu6": "relu6",
+        "sigmoid": "sigmoid",
+        "tanh": "tanh",
+        "swish": "silu",
+        "silu": "silu",
+        "hard_silu": "hard_swish",
+        "hard_swish": "hard_swish",
+    }
     if name in simple:
         return [{"type": simple[name]}]
     if name == "softmax":
         return [{"type": "softmax"}]
-    if name == "leaky_relu":   # Keras 3's activations.leaky_relu: negative_slope 0.2
+    if name == "leaky_relu":  # Keras 3's activations.leaky_relu: negative_slope 0.2
         if keras_major is None or keras_major < 3:
-            raise layer.error("activation 'leaky_relu' needs Keras 3 (its slope there is 0.2); the file's "
-                              "Keras version does not say it is Keras 3")
+            raise layer.error(
+                "activation 'leaky_relu' needs Keras 3 (its slope there is 0.2); the file's "
+                "Keras version does not say it is Keras 3"
+            )
         return [{"type": "leaky_relu", "negative_slope": 0.2}]
     if name == "hard_sigmoid":
         if keras_major is None:
-            raise layer.error("activation 'hard_sigmoid' means 0.2x+0.5 in Keras 2 and x/6+0.5 in Keras 3, "
-                              "and the file does not say which Keras wrote it")
+            raise layer.error(
+                "activation 'hard_sigmoid' means 0.2x+0.5 in Keras 2 and x/6+0.5 in Keras 3, "
+                "and the file does not say which Keras wrote it"
+            )
         if keras_major >= 3:
             return [{"type": "hard_sigmoid", "alpha": 1.0 / 6.0, "beta": 0.5}]
         return [{"type": "hard_sigmoid", "alpha": 0.2, "beta": 0.5}]
-    raise layer.error(f"activation '{name}' is not supported (supported: linear, relu, relu6, sigmoid, "
-                      "tanh, swish/silu, hard_sigmoid, hard_silu/hard_swish, leaky_relu, softmax)")
+    raise layer.error(
+        f"activation '{name}' is not supported (supported: linear, relu, relu6, sigmoid, "
+        "tanh, swish/silu, hard_sigmoid, hard_silu/hard_swish, leaky_relu, softmax)"
+    )
 
 
 # ---- the conversion -------------------------------------------------------------------------------------
 
+
 @dataclass
 class Conversion:
     """A converted model: gapnet layers plus the shapes on both sides, per sample."""
-    layers: list              # gapnet layer dicts, in order
-    keras_input_shape: list   # [H, W, C] or [F]
-    input_shape: list         # gapnet's [C, H, W] ([F, 1, 1] for a vector input)
+
+    layers: list  # gapnet layer dicts, in order
+    keras_input_shape: list  # [H, W, C] or [F]
+    input_shape: list  # gapnet's [C, H, W] ([F, 1, 1] for a vector input)
     output_size: int
     input_name: str
     output_name: str
@@ -689,7 +802,7 @@ class _Converter:
         self.major = keras_file.keras_major
         self.layers = []
         self.used_names = {"input"}
-        self.values = {}      # Keras layer name -> Value
+        self.values = {}  # Keras layer name -> Value
 
     # -- emitting gapnet layers --
 
@@ -702,7 +815,7 @@ class _Converter:
         entry = {"type": layer_type, "name": name}
         previous = self.layers[-1]["name"] if self.layers else "input"
         if len(sources) == 1:
-            if sources[0] != previous:          # the default is the previous layer
+            if sources[0] != previous:  # the default is the previous layer
                 entry["input"] = sources[0]
         else:
             entry["inputs"] = list(sources)
@@ -717,8 +830,10 @@ class _Converter:
             spec = dict(spec)
             kind = spec.pop("type")
             if kind == "softmax" and value.is_map:
-                raise layer.error("softmax over the channels of a feature map is not supported: gapnet's "
-                                  "softmax works on a vector (add a global pool or Flatten first)")
+                raise layer.error(
+                    "softmax over the channels of a feature map is not supported: gapnet's "
+                    "softmax works on a vector (add a global pool or Flatten first)"
+                )
             wanted = f"{layer.name}_{activation_name}" if suffix else layer.name
             value = Value(self.emit(kind, wanted, [value.producer], **spec), value.shape, value.order)
         return value
@@ -734,15 +849,17 @@ class _Converter:
         if want_map is True and not value.is_map:
             raise layer.error(f"needs a feature map (H x W x C), its input is a vector of {value.shape[0]}")
         if want_map is False and value.is_map:
-            raise layer.error(f"needs a vector, its input is a feature map {_show(value.shape)} (add Flatten "
-                              "or a global pool first)")
+            raise layer.error(
+                f"needs a vector, its input is a feature map {_show(value.shape)} (add Flatten "
+                "or a global pool first)"
+            )
         return value
 
     def spatial(self, layer, cfg, value, kernel, strides, dilation, mode):
         """Padding [top, left, bottom, right] and output size for a convolution or pool, including a
         pending ZeroPadding2D (whose zeros the convolution reads as its own padding)."""
         h, w, _ = value.shape
-        zero = value.pad or [0, 0, 0, 0]            # top, bottom, left, right
+        zero = value.pad or [0, 0, 0, 0]  # top, bottom, left, right
         h_in, w_in = h + zero[0] + zero[1], w + zero[2] + zero[3]
         if mode == "same":
             top, bottom, out_h = _same_padding(h_in, kernel[0], strides[0], dilation[0])
@@ -752,8 +869,10 @@ class _Converter:
             out_h = _valid_size(h_in, kernel[0], strides[0], dilation[0])
             out_w = _valid_size(w_in, kernel[1], strides[1], dilation[1])
             if out_h is None or out_w is None:
-                raise layer.error(f"its window {_show(kernel)} (dilation {_show(dilation)}) is larger than "
-                                  f"its {'padded ' if value.pad else ''}input {h_in}x{w_in} with valid padding")
+                raise layer.error(
+                    f"its window {_show(kernel)} (dilation {_show(dilation)}) is larger than "
+                    f"its {'padded ' if value.pad else ''}input {h_in}x{w_in} with valid padding"
+                )
         padding = [top + zero[0], left + zero[2], bottom + zero[1], right + zero[3]]
         return padding, out_h, out_w
 
@@ -764,8 +883,10 @@ class _Converter:
         mode = cfg.padding_mode()
         cfg.channels_last()
         if max(dilation) > 1 and max(strides) > 1:
-            raise layer.error(f"dilation_rate {_show(dilation)} with strides {_show(strides)} is not supported "
-                              "(Keras itself refuses the combination)")
+            raise layer.error(
+                f"dilation_rate {_show(dilation)} with strides {_show(strides)} is not supported "
+                "(Keras itself refuses the combination)"
+            )
         use_bias = cfg.flag("use_bias", True)
         activation = cfg.get("activation", "linear")
         return kernel, strides, dilation, mode, use_bias, activation
@@ -780,8 +901,9 @@ class _Converter:
             raise layer.error(f"filters {json.dumps(filters)} is not a positive integer")
         channels = value.shape[2]
         if not _is_int(groups) or groups < 1 or channels % groups or filters % groups:
-            raise layer.error(f"groups {json.dumps(groups)} must divide the {channels} input channels and "
-                              f"the {filters} filters")
+            raise layer.error(
+                f"groups {json.dumps(groups)} must divide the {channels} input channels and " f"the {filters} filters"
+            )
         expected = [("kernel", [*kernel, channels // groups, filters], {"kernel"})]
         if use_bias:
             expected.append(("bias", [filters], {"bias"}))
@@ -794,7 +916,7 @@ class _Converter:
             attributes["dilation"] = dilation
         if groups > 1:
             attributes["groups"] = groups
-        attributes["weight"] = _tensor(weights["kernel"].transpose(3, 2, 0, 1))   # [out, in/groups, kh, kw]
+        attributes["weight"] = _tensor(weights["kernel"].transpose(3, 2, 0, 1))  # [out, in/groups, kh, kw]
         if use_bias:
             attributes["bias"] = _tensor(weights["bias"])
         name = self.emit("conv2d", layer.name, [value.producer], **attributes)
@@ -805,8 +927,12 @@ class _Converter:
         input channel c filtered by kernel[:, :, c, m] (TensorFlow's depthwise_conv2d order)."""
         kh, kw, channels, mult = depthwise.shape
         padding, out_h, out_w = self.spatial(layer, cfg, value, kernel, strides, dilation, mode)
-        attributes = {"in_channels": channels, "out_channels": channels * mult, "kernel_size": kernel,
-                      "stride": strides}
+        attributes = {
+            "in_channels": channels,
+            "out_channels": channels * mult,
+            "kernel_size": kernel,
+            "stride": strides,
+        }
         if any(padding):
             attributes["padding"] = padding
         if max(dilation) > 1:
@@ -831,16 +957,28 @@ class _Converter:
         # tf.keras writes the Conv2D keys it inherits as filters null and groups 1; other values would
         # not be a depthwise convolution as Keras defines it.
         if cfg.get("filters", None) is not None or cfg.get("groups", 1) not in (1, None):
-            raise layer.error(f"filters {json.dumps(cfg.get('filters', None))} / groups "
-                              f"{json.dumps(cfg.get('groups', 1))} are not supported on a DepthwiseConv2D")
+            raise layer.error(
+                f"filters {json.dumps(cfg.get('filters', None))} / groups "
+                f"{json.dumps(cfg.get('groups', 1))} are not supported on a DepthwiseConv2D"
+            )
         channels = value.shape[2]
         # Keras 2 calls the kernel depthwise_kernel, Keras 3 kernel.
         expected = [("depthwise_kernel", [*kernel, channels, mult], {"depthwise_kernel", "kernel"})]
         if use_bias:
             expected.append(("bias", [channels * mult], {"bias"}))
         weights = self.weights.get(layer, expected)
-        out = self.depthwise(layer, cfg, value, kernel, strides, dilation, mode, weights["depthwise_kernel"],
-                             layer.name, weights.get("bias"))
+        out = self.depthwise(
+            layer,
+            cfg,
+            value,
+            kernel,
+            strides,
+            dilation,
+            mode,
+            weights["depthwise_kernel"],
+            layer.name,
+            weights.get("bias"),
+        )
         return self.activation(layer, out, activation)
 
     def op_SeparableConv2D(self, layer, cfg, inputs):
@@ -853,16 +991,23 @@ class _Converter:
         if not _is_int(filters) or filters < 1:
             raise layer.error(f"filters {json.dumps(filters)} is not a positive integer")
         channels = value.shape[2]
-        expected = [("depthwise_kernel", [*kernel, channels, mult], {"depthwise_kernel"}),
-                    ("pointwise_kernel", [1, 1, channels * mult, filters], {"pointwise_kernel"})]
+        expected = [
+            ("depthwise_kernel", [*kernel, channels, mult], {"depthwise_kernel"}),
+            ("pointwise_kernel", [1, 1, channels * mult, filters], {"pointwise_kernel"}),
+        ]
         if use_bias:
             expected.append(("bias", [filters], {"bias"}))
         weights = self.weights.get(layer, expected)
         # Depthwise (stride, dilation, padding) then a 1x1 pointwise convolution carrying the bias.
-        middle = self.depthwise(layer, cfg, value, kernel, strides, dilation, mode, weights["depthwise_kernel"],
-                                layer.name + "_depthwise")
-        attributes = {"in_channels": channels * mult, "out_channels": filters, "kernel_size": [1, 1],
-                      "weight": _tensor(weights["pointwise_kernel"].transpose(3, 2, 0, 1))}
+        middle = self.depthwise(
+            layer, cfg, value, kernel, strides, dilation, mode, weights["depthwise_kernel"], layer.name + "_depthwise"
+        )
+        attributes = {
+            "in_channels": channels * mult,
+            "out_channels": filters,
+            "kernel_size": [1, 1],
+            "weight": _tensor(weights["pointwise_kernel"].transpose(3, 2, 0, 1)),
+        }
         if use_bias:
             attributes["bias"] = _tensor(weights["bias"])
         name = self.emit("conv2d", layer.name, [middle.producer], **attributes)
@@ -871,8 +1016,10 @@ class _Converter:
     def op_BatchNormalization(self, layer, cfg, inputs):
         value = self.single(layer, inputs)
         if not value.is_map:
-            raise layer.error("batch normalization of a vector is not supported (gapnet's batch_norm2d "
-                              "normalizes the channels of a feature map)")
+            raise layer.error(
+                "batch normalization of a vector is not supported (gapnet's batch_norm2d "
+                "normalizes the channels of a feature map)"
+            )
         axis = cfg.get("axis", -1)
         axes = axis if isinstance(axis, list) else [axis]
         if len(axes) != 1 or axes[0] not in (-1, 3):
@@ -895,18 +1042,23 @@ class _Converter:
             expected.append(("gamma", [channels], {"gamma"}))
         if center:
             expected.append(("beta", [channels], {"beta"}))
-        expected += [("moving_mean", [channels], {"moving_mean"}),
-                     ("moving_variance", [channels], {"moving_variance"})]
+        expected += [("moving_mean", [channels], {"moving_mean"}), ("moving_variance", [channels], {"moving_variance"})]
         weights = self.weights.get(layer, expected)
         if np.any(weights["moving_variance"] < 0):
             raise layer.error("moving_variance has a negative value")
         # (x - mean) / sqrt(var + eps) * gamma + beta; absent gamma/beta are Keras's 1 and 0 (written
         # out so that gapnet does not depend on how a half-affine layer is spelled).
-        name = self.emit("batch_norm2d", layer.name, [value.producer], num_features=channels, eps=epsilon,
-                         weight=_tensor(weights.get("gamma", np.ones(channels, np.float32))),
-                         bias=_tensor(weights.get("beta", np.zeros(channels, np.float32))),
-                         running_mean=_tensor(weights["moving_mean"]),
-                         running_var=_tensor(weights["moving_variance"]))
+        name = self.emit(
+            "batch_norm2d",
+            layer.name,
+            [value.producer],
+            num_features=channels,
+            eps=epsilon,
+            weight=_tensor(weights.get("gamma", np.ones(channels, np.float32))),
+            bias=_tensor(weights.get("beta", np.zeros(channels, np.float32))),
+            running_mean=_tensor(weights["moving_mean"]),
+            running_var=_tensor(weights["moving_variance"]),
+        )
         return Value(name, value.shape)
 
     def op_Activation(self, layer, cfg, inputs):
@@ -948,7 +1100,7 @@ class _Converter:
         if "alpha" in layer.config and "negative_slope" in layer.config:
             raise layer.error("config has both alpha and negative_slope")
         key = "alpha" if "alpha" in layer.config else "negative_slope"
-        slope = cfg.number(key, 0.3)   # Keras's default for both (gapnet's default is 0.01: always written)
+        slope = cfg.number(key, 0.3)  # Keras's default for both (gapnet's default is 0.01: always written)
         name = self.emit("leaky_relu", layer.name, [value.producer], negative_slope=slope)
         return Value(name, value.shape, value.order)
 
@@ -957,8 +1109,10 @@ class _Converter:
         axis = cfg.get("axis", -1)
         axes = axis if isinstance(axis, list) else [axis]
         if value.is_map or len(axes) != 1 or axes[0] not in (-1, 1):
-            raise layer.error(f"softmax over axis {json.dumps(axis)} of a {_show(value.shape)} tensor is not "
-                              "supported: gapnet's softmax works on a whole vector")
+            raise layer.error(
+                f"softmax over axis {json.dumps(axis)} of a {_show(value.shape)} tensor is not "
+                "supported: gapnet's softmax works on a whole vector"
+            )
         name = self.emit("softmax", layer.name, [value.producer])
         return Value(name, value.shape, value.order)
 
@@ -972,7 +1126,7 @@ class _Converter:
         attributes = {"kernel_size": kernel, "stride": strides}
         if any(padding):
             attributes["padding"] = padding
-            if kind == "avg_pool2d":   # TensorFlow averages over the real pixels of the window only
+            if kind == "avg_pool2d":  # TensorFlow averages over the real pixels of the window only
                 attributes["count_include_pad"] = False
         name = self.emit(kind, layer.name, [value.producer], **attributes)
         return Value(name, [out_h, out_w, value.shape[2]])
@@ -999,8 +1153,11 @@ class _Converter:
             pads = [raw] * 4
         elif isinstance(raw, list) and len(raw) == 2 and all(_is_int(v) for v in raw):
             pads = [raw[0], raw[0], raw[1], raw[1]]
-        elif isinstance(raw, list) and len(raw) == 2 and all(
-                isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v) for v in raw):
+        elif (
+            isinstance(raw, list)
+            and len(raw) == 2
+            and all(isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v) for v in raw)
+        ):
             pads = [raw[0][0], raw[0][1], raw[1][0], raw[1][1]]
         else:
             raise layer.error(f"padding {json.dumps(raw)} is not an integer, two, or ((top, bottom), (left, right))")
@@ -1012,8 +1169,10 @@ class _Converter:
         convs = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D")
         if len(readers) != 1 or readers[0].class_name not in convs:
             what = ", ".join(f"'{r.name}' ({r.class_name})" for r in readers)
-            raise layer.error(f"is read by {what}: a ZeroPadding2D is only supported when one convolution "
-                              "reads it (it becomes that convolution's padding)")
+            raise layer.error(
+                f"is read by {what}: a ZeroPadding2D is only supported when one convolution "
+                "reads it (it becomes that convolution's padding)"
+            )
         if value.pad is not None:
             raise layer.error("follows another ZeroPadding2D")
         return Value(value.producer, value.shape, None, pads)
@@ -1022,7 +1181,7 @@ class _Converter:
         value = self.single(layer, inputs)
         cfg.channels_last()
         if not value.is_map:
-            return value                            # a vector stays as it is
+            return value  # a vector stays as it is
         h, w, c = value.shape
         # gapnet flattens C-H-W; Keras H-W-C. gapnet position (c, y, x) holds Keras element (y, x, c).
         order = np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).reshape(-1)
@@ -1041,9 +1200,9 @@ class _Converter:
         if use_bias:
             expected.append(("bias", [units], {"bias"}))
         weights = self.weights.get(layer, expected)
-        kernel = weights["kernel"]                      # [in, out], Keras's x @ kernel
+        kernel = weights["kernel"]  # [in, out], Keras's x @ kernel
         if value.order is not None:
-            kernel = kernel[value.order, :]             # gapnet's input position i is Keras's order[i]
+            kernel = kernel[value.order, :]  # gapnet's input position i is Keras's order[i]
         attributes = {"in_features": features, "out_features": units, "weight": _tensor(kernel.T)}
         if use_bias:
             attributes["bias"] = _tensor(weights["bias"])
@@ -1051,7 +1210,7 @@ class _Converter:
         return self.activation(layer, Value(name, [units]), cfg.get("activation", "linear"))
 
     def op_Dropout(self, layer, cfg, inputs):
-        cfg.get("rate", None)                           # inference: the identity
+        cfg.get("rate", None)  # inference: the identity
         return self.single(layer, inputs)
 
     def op_SpatialDropout2D(self, layer, cfg, inputs):
@@ -1071,12 +1230,15 @@ class _Converter:
         for v in inputs[1:]:
             if v.shape != first.shape:
                 broadcast = kind == "multiply"
-                raise layer.error(f"input shapes {', '.join(_show(i.shape) for i in inputs)} differ" +
-                                  (" (only a vector of C may be broadcast over a map of C channels)"
-                                   if broadcast else ""))
+                raise layer.error(
+                    f"input shapes {', '.join(_show(i.shape) for i in inputs)} differ"
+                    + (" (only a vector of C may be broadcast over a map of C channels)" if broadcast else "")
+                )
             if not _same_order(v.order, first.order):
-                raise layer.error("its vector inputs are in different orders (Flattens of differently "
-                                  "shaped maps): gapnet would add mismatched elements")
+                raise layer.error(
+                    "its vector inputs are in different orders (Flattens of differently "
+                    "shaped maps): gapnet would add mismatched elements"
+                )
         name = self.emit(kind, layer.name, sources)
         return Value(name, first.shape, first.order)
 
@@ -1091,8 +1253,10 @@ class _Converter:
                 if v.is_map and v.shape != shape:
                     raise layer.error(f"input shapes {', '.join(_show(i.shape) for i in inputs)} differ")
                 if not v.is_map and (v.shape != [shape[2]] or v.order is not None):
-                    raise layer.error(f"input shapes {', '.join(_show(i.shape) for i in inputs)}: only a vector "
-                                      f"of {shape[2]} in channel order may scale a map of {shape[2]} channels")
+                    raise layer.error(
+                        f"input shapes {', '.join(_show(i.shape) for i in inputs)}: only a vector "
+                        f"of {shape[2]} in channel order may scale a map of {shape[2]} channels"
+                    )
             name = self.emit("multiply", layer.name, [v.producer for v in inputs])
             return Value(name, shape)
         return self.op_Add(layer, cfg, inputs, kind="multiply")
@@ -1107,8 +1271,9 @@ class _Converter:
             if axis not in (-1, 3):
                 raise layer.error(f"axis {json.dumps(axis)} is not supported: only the channel axis (-1 or 3)")
             if any(v.shape[:2] != first.shape[:2] for v in inputs):
-                raise layer.error(f"input shapes {', '.join(_show(i.shape) for i in inputs)} differ in height "
-                                  "or width")
+                raise layer.error(
+                    f"input shapes {', '.join(_show(i.shape) for i in inputs)} differ in height " "or width"
+                )
             shape, order = [*first.shape[:2], sum(v.shape[2] for v in inputs)], None
         else:
             if axis not in (-1, 1):
@@ -1136,8 +1301,7 @@ class _Converter:
             raise layer.error(f"input shape {json.dumps(shape)} is not [batch, H, W, C] or [batch, F]")
         dims = shape[1:]
         if not all(_is_int(d) and d >= 1 for d in dims):
-            raise layer.error(f"input shape {json.dumps(shape)}: every dimension but the batch needs a fixed "
-                              "size")
+            raise layer.error(f"input shape {json.dumps(shape)}: every dimension but the batch needs a fixed " "size")
         for key in ("sparse", "ragged", "optional"):
             if cfg.get(key, False) not in (False, None):
                 raise layer.error(f"{key} inputs are not supported")
@@ -1168,8 +1332,10 @@ class _Converter:
             if layer.class_name not in KNOWN_KEYS:
                 module = layer.raw.get("module")
                 hint = " (a nested model)" if layer.class_name in ("Sequential", "Model", "Functional") else ""
-                raise layer.error(f"layer type not supported by gapnet{hint} (supported: {', '.join(SUPPORTED)})"
-                                  + (f"; module '{module}'" if module not in (None, "keras.layers") else ""))
+                raise layer.error(
+                    f"layer type not supported by gapnet{hint} (supported: {', '.join(SUPPORTED)})"
+                    + (f"; module '{module}'" if module not in (None, "keras.layers") else "")
+                )
             registered = layer.raw.get("registered_name")
             if registered not in (None, layer.class_name):
                 raise layer.error(f"registered as '{registered}': a custom layer, not the built-in one")
@@ -1179,19 +1345,35 @@ class _Converter:
         out = self.values[output_name]
         output_layer = next(layer for layer in order if layer.name == output_name)
         if out.is_map:
-            raise output_layer.error(f"the model's output is a feature map {_show(out.shape)}; gapnet models "
-                                     "end in a vector (add a global pool or Flatten and Dense)")
+            raise output_layer.error(
+                f"the model's output is a feature map {_show(out.shape)}; gapnet models "
+                "end in a vector (add a global pool or Flatten and Dense)"
+            )
         if out.order is not None and not np.array_equal(out.order, np.arange(len(out.order))):
-            raise output_layer.error("the model's output is a Flatten of a feature map, whose channels-last "
-                                     "order gapnet does not reproduce without a Dense after it")
+            raise output_layer.error(
+                "the model's output is a Flatten of a feature map, whose channels-last "
+                "order gapnet does not reproduce without a Dense after it"
+            )
         if not self.layers:
             raise ConversionError("the model has no layer gapnet can run (only inputs and dropouts)")
         if out.producer != self.layers[-1]["name"]:
             raise output_layer.error("internal: the output is not the last layer written")
-        model_name = self.file.config.get("config", {}).get("name", "") \
-            if isinstance(self.file.config.get("config"), dict) else ""
-        return Conversion(self.layers, keras_input_shape, gapnet_input, out.shape[0], input_name, output_name,
-                          self.file.keras_version, self.file.backend, model_name or "")
+        model_name = (
+            self.file.config.get("config", {}).get("name", "")
+            if isinstance(self.file.config.get("config"), dict)
+            else ""
+        )
+        return Conversion(
+            self.layers,
+            keras_input_shape,
+            gapnet_input,
+            out.shape[0],
+            input_name,
+            output_name,
+            self.file.keras_version,
+            self.file.backend,
+            model_name or "",
+        )
 
 
 def _same_order(a, b):
@@ -1207,34 +1389,56 @@ def convert(keras_file):
 
 # ---- the gapnet document ---------------------------------------------------------------------------------
 
+
 def input_spec(conversion, color=None, mean=None, std=None, scale=None):
     """gapnet's "input" object (gapnet_file.input_spec)."""
-    return gapnet_file.input_spec(conversion.input_shape, len(conversion.keras_input_shape) == 1, "the input",
-                                  color, mean, std, scale)
+    return gapnet_file.input_spec(
+        conversion.input_shape, len(conversion.keras_input_shape) == 1, "the input", color, mean, std, scale
+    )
 
 
 def provenance(keras_file, conversion, source=None):
-    metadata = {"converted_from": "keras", "converter": "tools/keras_to_gapnet.py",
-                "keras_container": keras_file.container}
-    for key, value in (("keras_version", conversion.keras_version), ("keras_backend", conversion.backend),
-                       ("keras_model_name", conversion.model_name), ("source", source)):
+    metadata = {
+        "converted_from": "keras",
+        "converter": "tools/keras_to_gapnet.py",
+        "keras_container": keras_file.container,
+    }
+    for key, value in (
+        ("keras_version", conversion.keras_version),
+        ("keras_backend", conversion.backend),
+        ("keras_model_name", conversion.model_name),
+        ("source", source),
+    ):
         if value:
             metadata[key] = value
     return metadata
 
 
-def document(conversion, labels=None, color=None, mean=None, std=None, scale=None, name="model", metadata=None,
-             image_options=None):
+def document(
+    conversion,
+    labels=None,
+    color=None,
+    mean=None,
+    std=None,
+    scale=None,
+    name="model",
+    metadata=None,
+    image_options=None,
+):
     """The complete gapnet model dict."""
     outputs = conversion.output_size
     if labels is None:
         labels = [str(i) for i in range(outputs)]
     if len(labels) != outputs:
         raise ConversionError(f"{len(labels)} labels for {outputs} outputs")
-    doc = {"format": "gapnet", "version": 1, "name": name,
-           "input": gapnet_file.add_image_options(input_spec(conversion, color, mean, std, scale),
-                                                    image_options or {}), "labels": list(labels),
-           "layers": conversion.layers}
+    doc = {
+        "format": "gapnet",
+        "version": 1,
+        "name": name,
+        "input": gapnet_file.add_image_options(input_spec(conversion, color, mean, std, scale), image_options or {}),
+        "labels": list(labels),
+        "layers": conversion.layers,
+    }
     if metadata:
         doc["metadata"] = metadata
     return doc
@@ -1248,8 +1452,10 @@ def test_cases(conversion, inputs, outputs):
         if a.dtype != np.float32:
             raise ConversionError(f"test {what} is {a.dtype}, not float32")
         if list(a.shape[1:]) != list(shape):
-            raise ConversionError(f"test {what} has shape {_show(a.shape)}; the model's is "
-                                  f"{_show(['N', *shape])} (Keras's channels-last layout)")
+            raise ConversionError(
+                f"test {what} has shape {_show(a.shape)}; the model's is "
+                f"{_show(['N', *shape])} (Keras's channels-last layout)"
+            )
         if not np.all(np.isfinite(a)):
             raise ConversionError(f"test {what} holds NaN or Inf")
     if len(inputs) != len(outputs):
@@ -1279,29 +1485,42 @@ def to_gapnet(path, labels=None, color=None, mean=None, std=None, scale=None, na
     keras_file = load(path)
     conversion = convert(keras_file)
     name = name or os.path.splitext(os.path.basename(path))[0]
-    return document(conversion, labels, color, mean, std, scale, name,
-                    provenance(keras_file, conversion, os.path.basename(path)))
+    return document(
+        conversion, labels, color, mean, std, scale, name, provenance(keras_file, conversion, os.path.basename(path))
+    )
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Convert a Keras model file (.h5/.hdf5 or .keras) to gapnet's "
-                                             "JSON model format (docs/keras.md).")
+    ap = argparse.ArgumentParser(
+        description="Convert a Keras model file (.h5/.hdf5 or .keras) to gapnet's " "JSON model format (docs/keras.md)."
+    )
     ap.add_argument("model", help="the Keras file: HDF5 (model.save('m.h5')) or a Keras 3 .keras archive")
     ap.add_argument("out", help="the gapnet JSON file to write")
     ap.add_argument("--labels", help="a text file with one class label per line (default: 0..n-1)")
-    ap.add_argument("--color", choices=["grayscale", "rgb", "none"],
-                    help="how images become the input (default by channel count: 1 grayscale, 3 rgb, else none)")
+    ap.add_argument(
+        "--color",
+        choices=["grayscale", "rgb", "none"],
+        help="how images become the input (default by channel count: 1 grayscale, 3 rgb, else none)",
+    )
     ap.add_argument("--scale", type=float, help="multiplies each 0..255 pixel (gapnet's default 1/255)")
     ap.add_argument("--mean", type=float, nargs="+", help="per-channel mean, after --scale")
     ap.add_argument("--std", type=float, nargs="+", help="per-channel standard deviation")
     gapnet_file.add_image_arguments(ap)
     ap.add_argument("--name", help="the model name (default: the file name)")
-    ap.add_argument("--metadata", metavar="FILE.json",
-                    help="a JSON object of extra metadata (provenance, licence, ...) stored in the file's "
-                         "metadata beside what the converter records")
-    ap.add_argument("--test-data", action="append", default=[], metavar="FILE.npz",
-                    help="recorded tests for `gapnet verify`: an .npz with x [N,H,W,C] (preprocessed inputs in "
-                         "Keras's layout) and y [N,classes] (the model's outputs for them); may be repeated")
+    ap.add_argument(
+        "--metadata",
+        metavar="FILE.json",
+        help="a JSON object of extra metadata (provenance, licence, ...) stored in the file's "
+        "metadata beside what the converter records",
+    )
+    ap.add_argument(
+        "--test-data",
+        action="append",
+        default=[],
+        metavar="FILE.npz",
+        help="recorded tests for `gapnet verify`: an .npz with x [N,H,W,C] (preprocessed inputs in "
+        "Keras's layout) and y [N,classes] (the model's outputs for them); may be repeated",
+    )
     args = ap.parse_args()
 
     tests = []
@@ -1325,9 +1544,17 @@ def main():
         keras_file = load(args.model)
         conversion = convert(keras_file)
         name = args.name or os.path.splitext(os.path.basename(args.model))[0]
-        doc = document(conversion, labels, args.color, args.mean, args.std, args.scale, name,
-                       {**provenance(keras_file, conversion, os.path.basename(args.model)), **extra},
-                       gapnet_file.image_options(args))
+        doc = document(
+            conversion,
+            labels,
+            args.color,
+            args.mean,
+            args.std,
+            args.scale,
+            name,
+            {**provenance(keras_file, conversion, os.path.basename(args.model)), **extra},
+            gapnet_file.image_options(args),
+        )
         for path in args.test_data:
             tests += test_cases(conversion, *read_test_data(path))
         gapnet_file.attach_tests(doc, tests)

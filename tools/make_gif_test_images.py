@@ -82,7 +82,7 @@ def lzw(indices, min_code_size, stop_after=None, extra_codes=(), first_clear=Tru
 
 
 def sub_blocks(data):
-    return b"".join(bytes([len(data[i:i + 255])]) + data[i:i + 255] for i in range(0, len(data), 255)) + b"\0"
+    return b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255)) + b"\0"
 
 
 def table_bytes(colours):
@@ -117,7 +117,7 @@ def gif(screen, frames, colours=None, background=0):
             flags |= 0x80 | size
         data += b"\x2c" + b"".join(v.to_bytes(2, "little") for v in (x, y, w, h)) + bytes([flags]) + local
         rows = interlaced_rows(h) if f.get("interlace") else range(h)
-        ordered = [i for r in rows for i in f["indices"][r * w:(r + 1) * w]]
+        ordered = [i for r in rows for i in f["indices"][r * w : (r + 1) * w]]
         code_size = f["min_code_size"]
         data += bytes([code_size]) + sub_blocks(lzw(ordered, code_size, **f.get("lzw", {})))
     return data + b"\x3b"
@@ -161,63 +161,108 @@ def main():
     rnd = random.Random(7)
     palette = lambda n: [(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(n)]
     # Runs and noise mixed: long strings and table growth, and the table filled (clear codes) when large.
-    pattern = lambda w, h, n: [((x // 3 + y // 2) % n) if (x * y) % 7 else rnd.randrange(n) for y in range(h)
-                               for x in range(w)]
+    pattern = lambda w, h, n: [
+        ((x // 3 + y // 2) % n) if (x * y) % 7 else rnd.randrange(n) for y in range(h) for x in range(w)
+    ]
     four = palette(4)
     cases = {
-        "plain": dict(screen=(40, 30), colours=palette(16),
-                      frames=[dict(rect=(0, 0, 40, 30), indices=pattern(40, 30, 16), min_code_size=4)]),
-        "interlaced": dict(screen=(13, 21), colours=palette(8),
-                           frames=[dict(rect=(0, 0, 13, 21), indices=pattern(13, 21, 8), min_code_size=3,
-                                        interlace=True)]),
-        "local-table": dict(screen=(9, 7), frames=[dict(rect=(0, 0, 9, 7), indices=pattern(9, 7, 4), colours=four,
-                                                        min_code_size=2)]),
-        "transparent": dict(screen=(8, 8), colours=four,
-                            frames=[dict(rect=(0, 0, 8, 8), indices=pattern(8, 8, 4), transparent=1,
-                                         min_code_size=2)]),
+        "plain": dict(
+            screen=(40, 30),
+            colours=palette(16),
+            frames=[dict(rect=(0, 0, 40, 30), indices=pattern(40, 30, 16), min_code_size=4)],
+        ),
+        "interlaced": dict(
+            screen=(13, 21),
+            colours=palette(8),
+            frames=[dict(rect=(0, 0, 13, 21), indices=pattern(13, 21, 8), min_code_size=3, interlace=True)],
+        ),
+        "local-table": dict(
+            screen=(9, 7), frames=[dict(rect=(0, 0, 9, 7), indices=pattern(9, 7, 4), colours=four, min_code_size=2)]
+        ),
+        "transparent": dict(
+            screen=(8, 8),
+            colours=four,
+            frames=[dict(rect=(0, 0, 8, 8), indices=pattern(8, 8, 4), transparent=1, min_code_size=2)],
+        ),
         # The image at (4, 3) of a larger screen; background index 2, also the transparent index.
-        "offset-background": dict(screen=(12, 10), colours=[(1, 2, 3), (40, 50, 60), (200, 100, 30), (7, 8, 9)],
-                                  background=2,
-                                  frames=[dict(rect=(4, 3, 5, 4), indices=pattern(5, 4, 4), transparent=2,
-                                               min_code_size=2)]),
-        "offset-no-background": dict(screen=(12, 10), colours=four, background=0,
-                                     frames=[dict(rect=(4, 3, 5, 4), indices=pattern(5, 4, 4), min_code_size=2)]),
+        "offset-background": dict(
+            screen=(12, 10),
+            colours=[(1, 2, 3), (40, 50, 60), (200, 100, 30), (7, 8, 9)],
+            background=2,
+            frames=[dict(rect=(4, 3, 5, 4), indices=pattern(5, 4, 4), transparent=2, min_code_size=2)],
+        ),
+        "offset-no-background": dict(
+            screen=(12, 10),
+            colours=four,
+            background=0,
+            frames=[dict(rect=(4, 3, 5, 4), indices=pattern(5, 4, 4), min_code_size=2)],
+        ),
         # An interlaced image of 3 rows at the screen's bottom right, a local table, background 1.
-        "offset-interlaced": dict(screen=(7, 9), colours=four, background=1,
-                                  frames=[dict(rect=(2, 6, 5, 3), indices=pattern(5, 3, 4), colours=palette(4),
-                                               interlace=True, min_code_size=2)]),
-        "min-code-size-2": dict(screen=(64, 64), colours=four,
-                                frames=[dict(rect=(0, 0, 64, 64), indices=pattern(64, 64, 4), min_code_size=2)]),
-        "min-code-size-8": dict(screen=(70, 70), colours=palette(256),
-                                frames=[dict(rect=(0, 0, 70, 70), indices=pattern(70, 70, 256), min_code_size=8)]),
+        "offset-interlaced": dict(
+            screen=(7, 9),
+            colours=four,
+            background=1,
+            frames=[
+                dict(rect=(2, 6, 5, 3), indices=pattern(5, 3, 4), colours=palette(4), interlace=True, min_code_size=2)
+            ],
+        ),
+        "min-code-size-2": dict(
+            screen=(64, 64),
+            colours=four,
+            frames=[dict(rect=(0, 0, 64, 64), indices=pattern(64, 64, 4), min_code_size=2)],
+        ),
+        "min-code-size-8": dict(
+            screen=(70, 70),
+            colours=palette(256),
+            frames=[dict(rect=(0, 0, 70, 70), indices=pattern(70, 70, 256), min_code_size=8)],
+        ),
         # Stb accepts 12 (13-bit codes, a table of 8192 entries) though GIF allows at most 8.
-        "min-code-size-12": dict(screen=(90, 90), colours=palette(256),
-                                 frames=[dict(rect=(0, 0, 90, 90), indices=pattern(90, 90, 256), min_code_size=12)]),
+        "min-code-size-12": dict(
+            screen=(90, 90),
+            colours=palette(256),
+            frames=[dict(rect=(0, 0, 90, 90), indices=pattern(90, 90, 256), min_code_size=12)],
+        ),
         "one-pixel": dict(screen=(1, 1), colours=four, frames=[dict(rect=(0, 0, 1, 1), indices=[3], min_code_size=2)]),
         # A table of 2 entries, indices 2 and 3 beyond it: 0,0,0,0, as stb's zeroed table gives.
-        "short-table": dict(screen=(6, 2), colours=palette(2),
-                            frames=[dict(rect=(0, 0, 6, 2), indices=[0, 1, 2, 3, 1, 0] * 2, min_code_size=2)]),
+        "short-table": dict(
+            screen=(6, 2),
+            colours=palette(2),
+            frames=[dict(rect=(0, 0, 6, 2), indices=[0, 1, 2, 3, 1, 0] * 2, min_code_size=2)],
+        ),
         # Codes after the last pixel (stb decodes and ignores them).
-        "extra-codes": dict(screen=(5, 5), colours=four,
-                            frames=[dict(rect=(0, 0, 5, 5), indices=pattern(5, 5, 4), min_code_size=2,
-                                         lzw=dict(extra_codes=(1, 2, 3, 0)))]),
+        "extra-codes": dict(
+            screen=(5, 5),
+            colours=four,
+            frames=[
+                dict(rect=(0, 0, 5, 5), indices=pattern(5, 5, 4), min_code_size=2, lzw=dict(extra_codes=(1, 2, 3, 0)))
+            ],
+        ),
         # Two frames: the first one counts.
-        "animated": dict(screen=(10, 6), colours=four,
-                         frames=[dict(rect=(0, 0, 10, 6), indices=pattern(10, 6, 4), min_code_size=2),
-                                 dict(rect=(2, 1, 4, 3), indices=[3] * 12, min_code_size=2)]),
+        "animated": dict(
+            screen=(10, 6),
+            colours=four,
+            frames=[
+                dict(rect=(0, 0, 10, 6), indices=pattern(10, 6, 4), min_code_size=2),
+                dict(rect=(2, 1, 4, 3), indices=[3] * 12, min_code_size=2),
+            ],
+        ),
     }
     bad = {
         # The end code after 30 of 48 pixels, then the rest of the file (trailer included).
-        "bad-end-code-early": dict(screen=(8, 6), colours=four,
-                                   frames=[dict(rect=(0, 0, 8, 6), indices=pattern(8, 6, 4), min_code_size=2,
-                                                lzw=dict(stop_after=30))]),
-        "bad-no-clear-code": dict(screen=(4, 4), colours=four,
-                                  frames=[dict(rect=(0, 0, 4, 4), indices=pattern(4, 4, 4), min_code_size=2,
-                                               lzw=dict(first_clear=False))]),
-        "bad-no-colour-table": dict(screen=(4, 4), frames=[dict(rect=(0, 0, 4, 4), indices=[0] * 16,
-                                                                min_code_size=2)]),
-        "bad-image-outside-screen": dict(screen=(4, 4), colours=four,
-                                         frames=[dict(rect=(1, 0, 4, 4), indices=[0] * 16, min_code_size=2)]),
+        "bad-end-code-early": dict(
+            screen=(8, 6),
+            colours=four,
+            frames=[dict(rect=(0, 0, 8, 6), indices=pattern(8, 6, 4), min_code_size=2, lzw=dict(stop_after=30))],
+        ),
+        "bad-no-clear-code": dict(
+            screen=(4, 4),
+            colours=four,
+            frames=[dict(rect=(0, 0, 4, 4), indices=pattern(4, 4, 4), min_code_size=2, lzw=dict(first_clear=False))],
+        ),
+        "bad-no-colour-table": dict(screen=(4, 4), frames=[dict(rect=(0, 0, 4, 4), indices=[0] * 16, min_code_size=2)]),
+        "bad-image-outside-screen": dict(
+            screen=(4, 4), colours=four, frames=[dict(rect=(1, 0, 4, 4), indices=[0] * 16, min_code_size=2)]
+        ),
     }
     for name, case in {**cases, **bad}.items():
         data = gif(case["screen"], case["frames"], case.get("colours"), case.get("background", 0))
@@ -232,7 +277,7 @@ def main():
         one = bytearray(f.read())
     data_at = 13 + 3 * 4 + 10 + 1  # after the header, the table of 4, the descriptor and the code size
     code = 4 | 7 << 3 | 5 << 6  # 3-bit codes: clear (4), 7 (beyond the next entry, 6), end (5)
-    bad_code = one[:data_at] + bytes([2, code & 255, code >> 8, 0, 0x3b])
+    bad_code = one[:data_at] + bytes([2, code & 255, code >> 8, 0, 0x3B])
     with open(os.path.join(OUT, "bad-invalid-code.gif"), "wb") as f:
         f.write(bad_code)
     one[data_at - 1] = 13

@@ -41,8 +41,9 @@ def main():
     ap.add_argument("--tests", type=int, default=0, help="random test inputs to record (default 0)")
     args = ap.parse_args()
     spec = {"channels": 3, "height": 224, "width": 224}
-    export_pytorch.export(m3(), args.out, spec, [f"class_{i}" for i in range(1000)], name="m3",
-                          encoding=args.encoding, tests=args.tests)
+    export_pytorch.export(
+        m3(), args.out, spec, [f"class_{i}" for i in range(1000)], name="m3", encoding=args.encoding, tests=args.tests
+    )
     print(f"wrote {args.out}")
 
 

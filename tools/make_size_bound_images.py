@@ -22,8 +22,12 @@ def png_chunk(kind, data):
 
 def png(width, height, idat, end=True, color=0):
     ihdr = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) +
-            (png_chunk(b"IEND", b"") if end else b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + (png_chunk(b"IEND", b"") if end else b"")
+    )
 
 
 def flat_png(width, height, value=128):
@@ -51,6 +55,7 @@ def psd_rle(width, height, channels=3, value=200):
 
 def pil():
     from PIL import Image  # noqa: deferred, so that `largest` runs without Pillow
+
     return Image
 
 
@@ -62,6 +67,7 @@ def save(image, fmt, **options):
 
 def noise(width, height, mode="L", seed=1):
     import random
+
     rnd = random.Random(seed)
     return pil().frombytes(mode, (width, height), bytes(rnd.randrange(256) for _ in range(width * height * len(mode))))
 
@@ -70,7 +76,7 @@ def jpeg_segment(data, marker):
     """The offset of the first segment `marker` (e.g. 0xC0) in a JPEG."""
     i = 2
     while data[i + 1] != marker:
-        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
     return i
 
 
@@ -85,10 +91,10 @@ def gif_lzw_cut(gif, fraction):
     at += 10 + (3 << ((gif[at + 9] & 7) + 1) if gif[at + 9] & 0x80 else 0) + 1  # descriptor, table, code size
     head, data = gif[:at], b""
     while gif[at]:
-        data += gif[at + 1:at + 1 + gif[at]]
+        data += gif[at + 1 : at + 1 + gif[at]]
         at += 1 + gif[at]
-    data = data[:int(len(data) * fraction)]
-    blocks = b"".join(bytes([len(data[i:i + 255])]) + data[i:i + 255] for i in range(0, len(data), 255))
+    data = data[: int(len(data) * fraction)]
+    blocks = b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
     return head + blocks + b"\x00\x3b"
 
 
@@ -98,7 +104,7 @@ def bad(directory):
     # 16000x16000 declared by a 8x8 JPEG's frame header: the issue's bomb (24 s and 4 GB before).
     small = save(Image.new("L", (8, 8), 90), "JPEG", quality=75)
     sof = jpeg_segment(small, 0xC0)
-    files["jpeg-16000x16000-bomb.jpg"] = small[:sof + 5] + struct.pack(">HH", 16000, 16000) + small[sof + 9:]
+    files["jpeg-16000x16000-bomb.jpg"] = small[: sof + 5] + struct.pack(">HH", 16000, 16000) + small[sof + 9 :]
     # A JPEG cut inside its scan, with an EOI appended (as a repair tool or a partial copy leaves it).
     whole = save(noise(64, 64), "JPEG", quality=90)
     sos = jpeg_segment(whole, 0xDA)
@@ -106,7 +112,7 @@ def bad(directory):
     files["truncated-scan-with-eoi.jpg"] = whole[:cut] + b"\xff\xd9"
     # The same, progressive: cut inside a later scan.
     prog = save(noise(64, 64), "JPEG", quality=90, progressive=True)
-    files["truncated-progressive-with-eoi.jpg"] = prog[:len(prog) * 3 // 4] + b"\xff\xd9"
+    files["truncated-progressive-with-eoi.jpg"] = prog[: len(prog) * 3 // 4] + b"\xff\xd9"
     # A complete JPEG without its EOI marker.
     files["no-eoi.jpg"] = save(Image.new("L", (16, 16), 90), "JPEG")[:-2]
     # 16384x16384 PNG from 50 bytes of deflate data.
@@ -118,7 +124,7 @@ def bad(directory):
     gif = bytearray(gif)
     gif[6:10] = struct.pack("<HH", 16000, 16000)
     image = gif.index(b"\x2c", 13)
-    gif[image + 5:image + 9] = struct.pack("<HH", 16000, 16000)
+    gif[image + 5 : image + 9] = struct.pack("<HH", 16000, 16000)
     files["gif-16000x16000-bomb.gif"] = bytes(gif)
     # A whole 16x16 GIF without its trailer (0x3B).
     files["no-trailer.gif"] = save(noise(16, 16).convert("P"), "GIF")[:-1]

@@ -86,8 +86,10 @@ def idx(dims, values):
 
 def make_datasets():
     """The ten samples, in class order, as IDX files and as class folders."""
-    files = [os.path.join(ROOT, "data", "samples", label.lower().replace("/", "_").replace(" ", "_") + ".png")
-             for label in LABELS]
+    files = [
+        os.path.join(ROOT, "data", "samples", label.lower().replace("/", "_").replace(" ", "_") + ".png")
+        for label in LABELS
+    ]
     pixels = [list(Image.open(f).getdata()) for f in files]
     if os.path.exists(DATASETS):
         shutil.rmtree(DATASETS)

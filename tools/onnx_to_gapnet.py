@@ -65,10 +65,35 @@ from onnx import helper, numpy_helper
 import gapnet_file
 from gapnet_file import ConversionError, NonFinite as _NonFinite, tensor as _tensor
 
-SUPPORTED_OPS = ("Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid",
-                 "HardSwish", "Tanh", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-                 "ReduceMean", "Add", "Sum", "Mul", "Concat", "Pad", "Flatten", "Gemm", "MatMul", "Softmax",
-                 "Reshape", "Dropout", "Identity", "Constant")
+SUPPORTED_OPS = (
+    "Conv",
+    "BatchNormalization",
+    "Relu",
+    "Clip",
+    "LeakyRelu",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "ReduceMean",
+    "Add",
+    "Sum",
+    "Mul",
+    "Concat",
+    "Pad",
+    "Flatten",
+    "Gemm",
+    "MatMul",
+    "Softmax",
+    "Reshape",
+    "Dropout",
+    "Identity",
+    "Constant",
+)
 
 
 # Attributes each operator may carry (any opset); anything else is refused, never ignored.
@@ -105,14 +130,37 @@ KNOWN_ATTRIBUTES = {
 # before any is read: a file with pads given as a float or an axis as a string is refused by name.
 _A = onnx.AttributeProto
 ATTRIBUTE_TYPES = {
-    "auto_pad": _A.STRING, "mode": _A.STRING,
-    "dilations": _A.INTS, "kernel_shape": _A.INTS, "pads": _A.INTS, "strides": _A.INTS, "axes": _A.INTS,
+    "auto_pad": _A.STRING,
+    "mode": _A.STRING,
+    "dilations": _A.INTS,
+    "kernel_shape": _A.INTS,
+    "pads": _A.INTS,
+    "strides": _A.INTS,
+    "axes": _A.INTS,
     "consumed_inputs": _A.INTS,
-    "group": _A.INT, "ceil_mode": _A.INT, "count_include_pad": _A.INT, "storage_order": _A.INT, "axis": _A.INT,
-    "keepdims": _A.INT, "noop_with_empty_axes": _A.INT, "transA": _A.INT, "transB": _A.INT, "broadcast": _A.INT,
-    "allowzero": _A.INT, "spatial": _A.INT, "training_mode": _A.INT, "is_test": _A.INT, "seed": _A.INT,
-    "alpha": _A.FLOAT, "beta": _A.FLOAT, "epsilon": _A.FLOAT, "momentum": _A.FLOAT, "min": _A.FLOAT,
-    "max": _A.FLOAT, "value": _A.FLOAT, "ratio": _A.FLOAT,
+    "group": _A.INT,
+    "ceil_mode": _A.INT,
+    "count_include_pad": _A.INT,
+    "storage_order": _A.INT,
+    "axis": _A.INT,
+    "keepdims": _A.INT,
+    "noop_with_empty_axes": _A.INT,
+    "transA": _A.INT,
+    "transB": _A.INT,
+    "broadcast": _A.INT,
+    "allowzero": _A.INT,
+    "spatial": _A.INT,
+    "training_mode": _A.INT,
+    "is_test": _A.INT,
+    "seed": _A.INT,
+    "alpha": _A.FLOAT,
+    "beta": _A.FLOAT,
+    "epsilon": _A.FLOAT,
+    "momentum": _A.FLOAT,
+    "min": _A.FLOAT,
+    "max": _A.FLOAT,
+    "value": _A.FLOAT,
+    "ratio": _A.FLOAT,
 }
 
 # Operators whose every input is data (a computed tensor); the others read data at input 0 only, and
@@ -123,14 +171,15 @@ ALL_DATA_INPUTS = {"Add", "Sum", "Mul", "Concat"}
 @dataclass
 class Conversion:
     """A converted graph: gapnet layers plus the shapes on both sides, per sample (no batch axis)."""
-    input_name: str            # the ONNX data input
-    onnx_input_shape: list     # e.g. [3, 224, 224] or [20]
-    input_shape: list          # gapnet's input [C, H, W] ([F, 1, 1] for a vector input)
+
+    input_name: str  # the ONNX data input
+    onnx_input_shape: list  # e.g. [3, 224, 224] or [20]
+    input_shape: list  # gapnet's input [C, H, W] ([F, 1, 1] for a vector input)
     vector_input: bool
-    layers: list               # gapnet layer dicts, in order
-    output_name: str           # the ONNX graph output
+    layers: list  # gapnet layer dicts, in order
+    output_name: str  # the ONNX graph output
     onnx_output_shape: list
-    output_shape: list         # gapnet's output shape (same values as ONNX's, row-major)
+    output_shape: list  # gapnet's output shape (same values as ONNX's, row-major)
     opset: int
 
 
@@ -139,6 +188,7 @@ class _Value:
     """An ONNX data tensor as gapnet holds it: the layer that computes it ("input" for the model input)
     and its per-sample shapes. `pad` [top, left, bottom, right] marks the output of a Pad not yet
     applied: `layer` and `gap` are then the unpadded tensor's, `onnx` the padded one's."""
+
     layer: str
     onnx: list
     gap: list
@@ -220,14 +270,15 @@ class _Converter:
         graph_inputs = [i.name for i in self.graph.input]
         for name, value in (constants or {}).items():
             if name not in graph_inputs:
-                raise ConversionError(f"cannot bind '{name}': the graph has no input of that name "
-                                      f"(inputs: {', '.join(graph_inputs)})")
+                raise ConversionError(
+                    f"cannot bind '{name}': the graph has no input of that name " f"(inputs: {', '.join(graph_inputs)})"
+                )
             self.constants[name] = np.asarray(value)
         self.layers, self.used_names = [], {"input"}
-        self.values = {}          # ONNX data tensor name -> _Value
-        self.vectors = {}         # gapnet layer holding a [C,1,1] map -> the flatten holding it as a vector
+        self.values = {}  # ONNX data tensor name -> _Value
+        self.vectors = {}  # gapnet layer holding a [C,1,1] map -> the flatten holding it as a vector
         self.dense_of_matmul = {}  # MatMul output tensor -> its dense layer dict (for a following bias Add)
-        self.fused_mul = {}        # index of a Mul computing x * sigmoid(x) -> the silu layer's _Value
+        self.fused_mul = {}  # index of a Mul computing x * sigmoid(x) -> the silu layer's _Value
 
     def _opset(self):
         versions = [o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")]
@@ -241,8 +292,10 @@ class _Converter:
         candidates = [i for i in self.graph.input if i.name not in self.constants]
         if len(candidates) != 1:
             names = ", ".join(f"'{i.name}'" for i in candidates) or "none"
-            raise ConversionError(f"the graph needs exactly one data input, it has {len(candidates)} ({names}); "
-                                  "the others must be initializers or bound constants")
+            raise ConversionError(
+                f"the graph needs exactly one data input, it has {len(candidates)} ({names}); "
+                "the others must be initializers or bound constants"
+            )
         value = candidates[0]
         if value.name not in live_tensors:
             raise ConversionError(f"the graph output does not depend on the data input '{value.name}'")
@@ -250,20 +303,23 @@ class _Converter:
             raise ConversionError(f"input '{value.name}' is not a tensor ({value.type.WhichOneof('value')})")
         elem = value.type.tensor_type.elem_type
         if elem != onnx.TensorProto.FLOAT:
-            raise ConversionError(f"input '{value.name}' is {onnx.TensorProto.DataType.Name(elem).lower()}; "
-                                  "gapnet computes in float32")
+            raise ConversionError(
+                f"input '{value.name}' is {onnx.TensorProto.DataType.Name(elem).lower()}; " "gapnet computes in float32"
+            )
         if not value.type.tensor_type.HasField("shape"):
             raise ConversionError(f"input '{value.name}' has no declared shape")
         dims = value.type.tensor_type.shape.dim
         shown = _show(_dimension(d) for d in dims)
         if len(dims) not in (2, 4):
-            raise ConversionError(f"input '{value.name}' has shape {shown}: gapnet takes a 4-D [N,C,H,W] "
-                                  "image or a 2-D [N,F] vector")
+            raise ConversionError(
+                f"input '{value.name}' has shape {shown}: gapnet takes a 4-D [N,C,H,W] " "image or a 2-D [N,F] vector"
+            )
         per_sample = []
         for d in dims[1:]:
             if not d.HasField("dim_value") or d.dim_value < 1:
-                raise ConversionError(f"input '{value.name}' has shape {shown}: every dimension but the "
-                                      "batch needs a fixed size")
+                raise ConversionError(
+                    f"input '{value.name}' has shape {shown}: every dimension but the " "batch needs a fixed size"
+                )
             per_sample.append(int(d.dim_value))
         batch = int(dims[0].dim_value) if dims[0].HasField("dim_value") and dims[0].dim_value > 0 else None
         return value.name, per_sample, batch
@@ -355,8 +411,10 @@ class _Converter:
             return None
         name = names[position]
         if name not in self.constants:
-            raise node.error(f"{what} '{name}' is not a constant (an initializer, a Constant node or a "
-                             "bound input); gapnet's weights are fixed")
+            raise node.error(
+                f"{what} '{name}' is not a constant (an initializer, a Constant node or a "
+                "bound input); gapnet's weights are fixed"
+            )
         value = self.constants[name]
         if dtype is np.float32 and value.dtype != np.float32:
             raise node.error(f"{what} '{name}' is {value.dtype}; gapnet's weights are float32")
@@ -374,8 +432,10 @@ class _Converter:
         if len(value.onnx) != 3:
             raise node.error(f"needs a 4-D [N,C,H,W] input, got {_per_sample(value.onnx)}")
         if len(value.gap) != 3:
-            raise node.error(f"its input {_per_sample(value.onnx)} comes after a global pool or "
-                             "flatten, which gapnet holds as a vector; gapnet's 2-D layers need a feature map")
+            raise node.error(
+                f"its input {_per_sample(value.onnx)} comes after a global pool or "
+                "flatten, which gapnet holds as a vector; gapnet's 2-D layers need a feature map"
+            )
         return value.onnx
 
     def as_vector(self, value):
@@ -442,34 +502,53 @@ class _Converter:
             self.convert_node(node)
 
         if len(graph_outputs) != 1:
-            raise ConversionError(f"the graph outputs {', '.join(repr(o) for o in graph_outputs) or 'nothing'}; "
-                                  "gapnet needs exactly one output")
+            raise ConversionError(
+                f"the graph outputs {', '.join(repr(o) for o in graph_outputs) or 'nothing'}; "
+                "gapnet needs exactly one output"
+            )
         output = graph_outputs[0]
         if output not in self.values:
             raise ConversionError(f"the graph output '{output}' is a constant, not computed from the input")
         result = self.values[output]
         self.check_declared_output(output, result.onnx)
-        conversion = Conversion(input_name, list(in_shape), gap_input, vector_input, self.layers, output,
-                                list(result.onnx), list(result.gap), self.opset)
+        conversion = Conversion(
+            input_name,
+            list(in_shape),
+            gap_input,
+            vector_input,
+            self.layers,
+            output,
+            list(result.onnx),
+            list(result.gap),
+            self.opset,
+        )
         if not self.layers:  # document() refuses it, unless a caller appends layers (a flatten, say)
             return conversion
         # The output's layer is the last one: every live node reaches the output, so none comes after
         # the node computing it. gapnet also needs every other layer's output to be read.
         read = {name for layer in self.layers for name in layer.get("inputs", [layer.get("input")])}
-        read |= {previous["name"] for previous, layer in zip(self.layers, self.layers[1:])
-                 if "input" not in layer and "inputs" not in layer}
+        read |= {
+            previous["name"]
+            for previous, layer in zip(self.layers, self.layers[1:])
+            if "input" not in layer and "inputs" not in layer
+        }
         unread = [layer["name"] for layer in self.layers[:-1] if layer["name"] not in read]
         if result.layer != self.layers[-1]["name"] or unread:  # a converter bug, not a model problem
-            raise ConversionError(f"internal error: output layer '{result.layer}', last layer "
-                                  f"'{self.layers[-1]['name']}', unread layers {unread}")
+            raise ConversionError(
+                f"internal error: output layer '{result.layer}', last layer "
+                f"'{self.layers[-1]['name']}', unread layers {unread}"
+            )
         return conversion
 
     def convert_node(self, node):
         if node.proto.domain not in ("", "ai.onnx"):
             raise node.error(f"operators of domain '{node.proto.domain}' are not supported")
         if node.op not in SUPPORTED_OPS:
-            raise node.error("operator not supported by gapnet (supported: "
-                             + ", ".join(op for op in SUPPORTED_OPS if op != "Constant") + ")")
+            raise node.error(
+                "operator not supported by gapnet (supported: "
+                + ", ".join(op for op in SUPPORTED_OPS if op != "Constant")
+                + ")"
+            )
         if node.op == "Constant":
             self.constants[node.proto.output[0]] = self.onnx_constant_node(node)
             return
@@ -483,7 +562,7 @@ class _Converter:
         inputs = list(node.proto.input)
         data = [n for n in inputs if n and n not in self.constants]
         if not data:
-            if node.op == "Identity" and inputs and inputs[0]:   # e.g. PyTorch's shared weights
+            if node.op == "Identity" and inputs and inputs[0]:  # e.g. PyTorch's shared weights
                 self.constants[node.proto.output[0]] = self.constants[inputs[0]]
                 return
             raise node.error("computes only from constants; fold constants first (e.g. onnx-simplifier)")
@@ -510,9 +589,12 @@ class _Converter:
         dims = value.type.tensor_type.shape.dim
         declared = [d.dim_value if d.HasField("dim_value") else None for d in dims]
         if len(declared) != len(onnx_shape) + 1 or any(
-                d is not None and d != c for d, c in zip(declared[1:], onnx_shape)):
-            raise ConversionError(f"output '{name}' is declared as {_show(_dimension(d) for d in dims)}, "
-                                  f"but the converter computes {_per_sample(onnx_shape)}")
+            d is not None and d != c for d, c in zip(declared[1:], onnx_shape)
+        ):
+            raise ConversionError(
+                f"output '{name}' is declared as {_show(_dimension(d) for d in dims)}, "
+                f"but the converter computes {_per_sample(onnx_shape)}"
+            )
 
     # ---- operators ---------------------------------------------------------------------------
 
@@ -525,8 +607,9 @@ class _Converter:
         if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
             raise node.error(f"auto_pad '{auto_pad}' is not supported")
         if auto_pad != "NOTSET" and "pads" in node.attrs and any(node.attrs["pads"]):
-            raise node.error(f"auto_pad {auto_pad} and explicit pads {_show(node.attrs['pads'])} together "
-                             "are invalid ONNX")
+            raise node.error(
+                f"auto_pad {auto_pad} and explicit pads {_show(node.attrs['pads'])} together " "are invalid ONNX"
+            )
         ceil_mode = bool(node.get("ceil_mode", 0)) if pooling else False
         extents = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
         if auto_pad == "NOTSET":
@@ -536,8 +619,10 @@ class _Converter:
             for i in range(2):
                 span = in_hw[i] + before[i] + after[i] - extents[i]
                 if span < 0:
-                    raise node.error(f"kernel extent {extents[i]} is larger than the padded input "
-                                     f"{in_hw[i] + before[i] + after[i]}")
+                    raise node.error(
+                        f"kernel extent {extents[i]} is larger than the padded input "
+                        f"{in_hw[i] + before[i] + after[i]}"
+                    )
                 out.append((_ceil_div if ceil_mode else operator.floordiv)(span, strides[i]) + 1)
         else:
             if auto_pad == "VALID":
@@ -550,16 +635,19 @@ class _Converter:
                 big = [t - t // 2 for t in total]
                 before, after = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
             if any(o < 1 for o in out):
-                raise node.error(f"auto_pad {auto_pad}: kernel {_show(kernel)} is larger than the input "
-                                 f"{_show(in_hw)}")
+                raise node.error(
+                    f"auto_pad {auto_pad}: kernel {_show(kernel)} is larger than the input " f"{_show(in_hw)}"
+                )
             if ceil_mode:
                 # ONNX's auto_pad output sizes do not involve ceil_mode, runtimes differ on whether it
                 # applies: accept it only where rounding up gives the same size anyway.
                 for i in range(2):
                     padded = in_hw[i] + before[i] + after[i]
                     if _ceil_div(padded - extents[i], strides[i]) + 1 != out[i]:
-                        raise node.error(f"ceil_mode=1 with auto_pad {auto_pad} changes the output size, and "
-                                         "runtimes disagree on which applies")
+                        raise node.error(
+                            f"ceil_mode=1 with auto_pad {auto_pad} changes the output size, and "
+                            "runtimes disagree on which applies"
+                        )
                 ceil_mode = False
         outer = outer or [0, 0, 0, 0]
         before = [before[0] + outer[0], before[1] + outer[1]]
@@ -571,8 +659,10 @@ class _Converter:
                 raise node.error(f"kernel extent {extents[i]} is larger than the padded input {axis} {padded}")
             gap = _gapnet_window_count(size[i], before[i], after[i], extents[i], strides[i], ceil_mode)
             if gap != out[i] and ceil_mode:
-                raise node.error(f"ceil_mode=1: ONNX's {out[i]} outputs along the {axis} include a window "
-                                 "starting in the padding, which gapnet (like PyTorch) drops")
+                raise node.error(
+                    f"ceil_mode=1: ONNX's {out[i]} outputs along the {axis} include a window "
+                    "starting in the padding, which gapnet (like PyTorch) drops"
+                )
             if gap != out[i]:
                 raise node.error(f"ONNX's output {axis} {out[i]} differs from gapnet's {gap}")
         return [before[0], before[1], after[0], after[1]], out, ceil_mode
@@ -590,8 +680,9 @@ class _Converter:
         if group < 1 or c % group or m % group or c // group != c_per_group:
             raise node.error(f"group {group} does not fit {c} input channels and weight {_show(weight.shape)}")
         if "kernel_shape" in node.attrs and [int(v) for v in node.attrs["kernel_shape"]] != [kh, kw]:
-            raise node.error(f"kernel_shape {_show(node.attrs['kernel_shape'])} differs from the weight's "
-                             f"{_show([kh, kw])}")
+            raise node.error(
+                f"kernel_shape {_show(node.attrs['kernel_shape'])} differs from the weight's " f"{_show([kh, kw])}"
+            )
         strides = node.ints("strides", [1, 1], 2, 1)
         dilations = node.ints("dilations", [1, 1], 2, 1)
         pads, out, _ = self.windows(node, [h, w], [kh, kw], strides, dilations, pooling=False, outer=x.pad)
@@ -600,9 +691,17 @@ class _Converter:
             raise node.error(f"bias of shape {_show(bias.shape)}, expected [{m}]")
         if len(x.gap) == 1:
             return self.conv_on_vector(node, x, weight, bias, group, pads)
-        layer = {"type": "conv2d", "in_channels": c, "out_channels": m, "kernel_size": [kh, kw],
-                 "stride": strides, "padding": pads, "dilation": dilations, "groups": group,
-                 "weight": _tensor(weight)}
+        layer = {
+            "type": "conv2d",
+            "in_channels": c,
+            "out_channels": m,
+            "kernel_size": [kh, kw],
+            "stride": strides,
+            "padding": pads,
+            "dilation": dilations,
+            "groups": group,
+            "weight": _tensor(weight),
+        }
         if bias is not None:
             layer["bias"] = _tensor(bias)
         name = self.add_layer(layer, self.layer_name(node, "conv2d"), [x.layer])
@@ -613,13 +712,16 @@ class _Converter:
         squeeze-and-excitation blocks): with a 1x1 kernel, no padding and one group each output is
         sum_c W[m,c] x[c] + B[m], a dense layer's arithmetic exactly."""
         m, c, kh, kw = (int(v) for v in weight.shape)
-        where = (f"on {_per_sample(x.onnx)}, which gapnet holds as a vector (it comes after a global "
-                 "pool or flatten),")
+        where = (
+            f"on {_per_sample(x.onnx)}, which gapnet holds as a vector (it comes after a global " "pool or flatten),"
+        )
         if group != 1:
             raise node.error(f"group {group} {where} converts to a dense layer only with group 1")
         if [kh, kw] != [1, 1] or any(pads):
-            raise node.error(f"kernel {_show([kh, kw])} with pads {_show(pads)} {where} converts to a dense "
-                             "layer only as a 1x1 kernel without padding")
+            raise node.error(
+                f"kernel {_show([kh, kw])} with pads {_show(pads)} {where} converts to a dense "
+                "layer only as a 1x1 kernel without padding"
+            )
         layer = {"type": "dense", "in_features": c, "out_features": m, "weight": _tensor(weight.reshape(m, c))}
         if bias is not None:
             layer["bias"] = _tensor(bias)
@@ -644,14 +746,17 @@ class _Converter:
             raise node.error(f"count_include_pad {include_pad} is not 0 or 1")
         pads, out, ceil_mode = self.windows(node, [h, w], kernel, strides, [1, 1], pooling=True, outer=x.pad)
         if x.pad is not None and not include_pad and pads != x.pad:
-            raise node.error(f"padding {_show([p - q for p, q in zip(pads, x.pad)])} of its own with "
-                             "count_include_pad=0 after a Pad: ONNX's divisor counts the Pad's zeros but not "
-                             "these, gapnet's counts all padding or none")
+            raise node.error(
+                f"padding {_show([p - q for p, q in zip(pads, x.pad)])} of its own with "
+                "count_include_pad=0 after a Pad: ONNX's divisor counts the Pad's zeros but not "
+                "these, gapnet's counts all padding or none"
+            )
         if any(p >= kernel[i % 2] for i, p in enumerate(pads)):
-            raise node.error(f"pads {_show(pads)} must each be smaller than the kernel {_show(kernel)} "
-                             "(gapnet's pooling windows always overlap the input)")
-        layer = {"type": kind, "kernel_size": kernel, "stride": strides, "padding": pads,
-                 "ceil_mode": ceil_mode}
+            raise node.error(
+                f"pads {_show(pads)} must each be smaller than the kernel {_show(kernel)} "
+                "(gapnet's pooling windows always overlap the input)"
+            )
+        layer = {"type": kind, "kernel_size": kernel, "stride": strides, "padding": pads, "ceil_mode": ceil_mode}
         if kind == "avg_pool2d":
             # A Pad's zeros are part of ONNX's input, so its divisor counts them: gapnet's
             # count_include_pad (which, like ONNX's pool on the padded input, leaves out only the part of
@@ -659,10 +764,13 @@ class _Converter:
             include_pad = include_pad or x.pad is not None
             if include_pad and ceil_mode and int(node.get("count_include_pad", 0)):
                 for i, axis in enumerate(("height", "width")):
-                    if (out[i] - 1) * strides[i] + kernel[i] > [h, w][i] + pads[i] + pads[i + 2] - \
-                            (x.pad[i] + x.pad[i + 2] if x.pad else 0):
-                        raise node.error(f"count_include_pad=1 with ceil_mode=1: the last window along the "
-                                         f"{axis} reaches past the padding, where ONNX does not define the divisor")
+                    if (out[i] - 1) * strides[i] + kernel[i] > [h, w][i] + pads[i] + pads[i + 2] - (
+                        x.pad[i] + x.pad[i + 2] if x.pad else 0
+                    ):
+                        raise node.error(
+                            f"count_include_pad=1 with ceil_mode=1: the last window along the "
+                            f"{axis} reaches past the padding, where ONNX does not define the divisor"
+                        )
             layer["count_include_pad"] = bool(include_pad)
         name = self.add_layer(layer, self.layer_name(node, kind), [x.layer])
         return _Value(name, [c] + out, [c] + out)
@@ -701,8 +809,10 @@ class _Converter:
         normalized = sorted(a + rank if a < 0 else a for a in axes) if axes else list(range(rank))
         if rank != 4 or normalized != [2, 3]:
             shown = _show(axes) if axes else "all (none given)"
-            raise node.error(f"axes {shown} on input {_per_sample(x.onnx)}: only the mean over H and W "
-                             "(axes [2,3]) of a 4-D tensor, a global average pool, is supported")
+            raise node.error(
+                f"axes {shown} on input {_per_sample(x.onnx)}: only the mean over H and W "
+                "(axes [2,3]) of a 4-D tensor, a global average pool, is supported"
+            )
         c = x.onnx[0]
         shape = [c, 1, 1] if keepdims else [c]
         if len(x.gap) == 1:  # already [C,1,1] held as a vector: a mean over one value changes nothing
@@ -724,16 +834,23 @@ class _Converter:
         if not epsilon > 0:
             raise node.error(f"epsilon {epsilon} is not supported (gapnet needs epsilon > 0)")
         params = {}
-        for position, key, what in ((1, "weight", "scale"), (2, "bias", "B"), (3, "running_mean", "input_mean"),
-                                    (4, "running_var", "input_var")):
+        for position, key, what in (
+            (1, "weight", "scale"),
+            (2, "bias", "B"),
+            (3, "running_mean", "input_mean"),
+            (4, "running_var", "input_var"),
+        ):
             value = self.constant(node, position, what)
             if list(value.shape) != [c]:
                 raise node.error(f"{what} of shape {_show(value.shape)}, expected [{c}]")
             if key == "running_var" and np.any(value < 0):
                 raise node.error("input_var holds a negative variance")
             params[key] = _tensor(value)
-        name = self.add_layer({"type": "batch_norm2d", "num_features": c, "eps": epsilon, **params},
-                              self.layer_name(node, "batch_norm2d"), [x.layer])
+        name = self.add_layer(
+            {"type": "batch_norm2d", "num_features": c, "eps": epsilon, **params},
+            self.layer_name(node, "batch_norm2d"),
+            [x.layer],
+        )
         return _Value(name, x.onnx, x.gap)
 
     # Element-wise activations: any shape, held as it comes.
@@ -812,8 +929,9 @@ class _Converter:
         if low == math.inf or high == -math.inf:
             raise node.error(f"min {low} / max {high}: every output would be infinite")
         if low is not None and high is not None and low > high:
-            raise node.error(f"min {low:g} > max {high:g}: ONNX then outputs max everywhere, gapnet's clip "
-                             "needs min <= max")
+            raise node.error(
+                f"min {low:g} > max {high:g}: ONNX then outputs max everywhere, gapnet's clip " "needs min <= max"
+            )
         if low == 0 and high == 6:
             return self.activation(node, {"type": "relu6"}, "relu6")
         if low == 0 and high is None:
@@ -832,8 +950,9 @@ class _Converter:
         concat read computed tensors only)."""
         for name in node.proto.input:
             if name in self.constants:
-                raise node.error(f"reads the constant '{name}': gapnet's add, multiply and concat combine "
-                                 "computed tensors only")
+                raise node.error(
+                    f"reads the constant '{name}': gapnet's add, multiply and concat combine " "computed tensors only"
+                )
         values = [self.values[name] for name in node.proto.input if name]
         if node.op in ("Add", "Mul") and len(values) != 2:
             raise node.error(f"has {len(values)} inputs, not 2")
@@ -842,8 +961,10 @@ class _Converter:
     def equal_shapes(self, node, values, what):
         shapes = [v.onnx for v in values]
         if any(s != shapes[0] for s in shapes):
-            raise node.error(f"inputs of shapes {', '.join(_per_sample(s) for s in shapes)}: gapnet {what} "
-                             "tensors of one shape (no broadcasting)")
+            raise node.error(
+                f"inputs of shapes {', '.join(_per_sample(s) for s in shapes)}: gapnet {what} "
+                "tensors of one shape (no broadcasting)"
+            )
 
     def op_Add(self, node):
         if any(name in self.constants for name in node.proto.input):
@@ -875,8 +996,10 @@ class _Converter:
                     layers = [big.layer if v is big else self.as_vector(v) for v in values]
                     name = self.add_layer({"type": "multiply"}, self.layer_name(node, "multiply"), layers)
                     return _Value(name, big.onnx, big.gap)
-        raise node.error(f"inputs of shapes {_per_sample(values[0].onnx)} and {_per_sample(values[1].onnx)}: "
-                         "gapnet multiplies equal shapes, or a feature map [N,C,H,W] by a gate [N,C,1,1]")
+        raise node.error(
+            f"inputs of shapes {_per_sample(values[0].onnx)} and {_per_sample(values[1].onnx)}: "
+            "gapnet multiplies equal shapes, or a feature map [N,C,H,W] by a gate [N,C,1,1]"
+        )
 
     def op_Concat(self, node):
         """Along the channels of feature maps (axis 1 of [N,C,H,W]) or the features of vectors (axis 1
@@ -891,14 +1014,16 @@ class _Converter:
             raise node.error(f"axis {axis} on inputs {', '.join(_per_sample(s) for s in shapes)} is invalid")
         axis = axis + rank if axis < 0 else axis
         if axis != 1 or rank not in (2, 4) or any(s[1:] != shapes[0][1:] for s in shapes):
-            raise node.error(f"axis {node.get('axis', 1)} on inputs {', '.join(_per_sample(s) for s in shapes)}: "
-                             "gapnet concatenates feature maps along the channels (axis 1 of [N,C,H,W]) or "
-                             "vectors (axis 1 of [N,F])")
+            raise node.error(
+                f"axis {node.get('axis', 1)} on inputs {', '.join(_per_sample(s) for s in shapes)}: "
+                "gapnet concatenates feature maps along the channels (axis 1 of [N,C,H,W]) or "
+                "vectors (axis 1 of [N,F])"
+            )
         if len(values) == 1:
             return values[0]
         total = sum(s[0] for s in shapes)
         onnx_shape = [total] + shapes[0][1:]
-        if rank == 4 and any(len(v.gap) == 1 for v in values):   # all [C,1,1]: as vectors
+        if rank == 4 and any(len(v.gap) == 1 for v in values):  # all [C,1,1]: as vectors
             layers, shape = [self.as_vector(v) for v in values], [total]
         else:
             layers, shape = [v.layer for v in values], list(onnx_shape)
@@ -937,19 +1062,24 @@ class _Converter:
         if mode != "constant" or value != 0.0:
             raise node.error(f"mode '{mode}' with value {value:g}: gapnet pads with zeros only")
         if rank != 4 or any(pads[i] for i in (0, 1, rank, rank + 1)):
-            raise node.error(f"pads {_show(pads)} on input {_per_sample(x.onnx)}: gapnet pads H and W of a "
-                             "feature map only")
+            raise node.error(
+                f"pads {_show(pads)} on input {_per_sample(x.onnx)}: gapnet pads H and W of a " "feature map only"
+            )
         if any(p < 0 for p in pads):
             raise node.error(f"pads {_show(pads)}: negative pads (cropping) are not supported")
         if x.pad is not None:
             raise node.error("pads the output of another Pad")
         self.feature_map(node, x)
         for reader in self.readers.get(node.proto.output[0], []):
-            if isinstance(reader, str) or reader.op not in ("Conv", "AveragePool") or \
-                    reader.proto.input[0] != node.proto.output[0]:
+            if (
+                isinstance(reader, str)
+                or reader.op not in ("Conv", "AveragePool")
+                or reader.proto.input[0] != node.proto.output[0]
+            ):
                 what = reader if isinstance(reader, str) else reader.describe()
-                raise node.error(f"its output is read by {what}: gapnet pads only inside a Conv or "
-                                 "AveragePool reading it")
+                raise node.error(
+                    f"its output is read by {what}: gapnet pads only inside a Conv or " "AveragePool reading it"
+                )
         top, left, bottom, right = pads[2], pads[3], pads[rank + 2], pads[rank + 3]
         c, h, w = x.onnx
         return _Value(x.layer, [c, h + top + bottom, w + left + right], x.gap, [top, left, bottom, right])
@@ -984,11 +1114,14 @@ class _Converter:
             raise node.error(f"axis {axis} is out of range for a rank-{rank} input")
         axis = axis + rank if axis < 0 else axis
         if axis == 0:
-            raise node.error("axis 0 flattens the whole batch into one row; only per-sample flattening "
-                             "(axis 1) is supported")
-        if int(np.prod(x.onnx[:axis - 1])) != 1:
-            raise node.error(f"axis {node.get('axis', 1)} moves per-sample dimensions into the batch "
-                             f"(input {_per_sample(x.onnx)}); only axis 1 is supported")
+            raise node.error(
+                "axis 0 flattens the whole batch into one row; only per-sample flattening " "(axis 1) is supported"
+            )
+        if int(np.prod(x.onnx[: axis - 1])) != 1:
+            raise node.error(
+                f"axis {node.get('axis', 1)} moves per-sample dimensions into the batch "
+                f"(input {_per_sample(x.onnx)}); only axis 1 is supported"
+            )
         return self.flatten_to_vector(x, self.layer_name(node, "flatten"))
 
     def op_Reshape(self, node):
@@ -998,8 +1131,10 @@ class _Converter:
         target = [int(v) for v in self.constant(node, 1, "shape", dtype=np.int64).reshape(-1)]
         allowzero = int(node.get("allowzero", 0))
         features = int(np.prod(x.onnx))
-        refused = node.error(f"shape {_show(target)} on input {_per_sample(x.onnx)} is not "
-                             f"supported: only a reshape to a flat vector per sample, [N,{features}]")
+        refused = node.error(
+            f"shape {_show(target)} on input {_per_sample(x.onnx)} is not "
+            f"supported: only a reshape to a flat vector per sample, [N,{features}]"
+        )
         if len(target) != 2 or target.count(-1) > 1:
             raise refused
         first, second = target
@@ -1024,12 +1159,14 @@ class _Converter:
         if axis == 0:
             raise node.error("axis 0 is the batch: softmax across samples is not supported")
         if self.opset < 13:  # coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])]
-            ok = int(np.prod(onnx_shape[:axis - 1])) == 1
-        else:                # along one axis only
+            ok = int(np.prod(onnx_shape[: axis - 1])) == 1
+        else:  # along one axis only
             ok = all(d == 1 for i, d in enumerate(onnx_shape) if i != axis - 1)
         if not ok:
-            raise node.error(f"axis {node.get('axis', default)} on input {_per_sample(onnx_shape)} at "
-                             f"opset {self.opset} is not a softmax over each sample's whole feature vector")
+            raise node.error(
+                f"axis {node.get('axis', default)} on input {_per_sample(onnx_shape)} at "
+                f"opset {self.opset} is not a softmax over each sample's whole feature vector"
+            )
 
     def op_Softmax(self, node):
         x = self.data(node)
@@ -1047,14 +1184,15 @@ class _Converter:
         [1,1] or [1,out]. Returns it as a vector of `out` (exactly: broadcasting copies values)."""
         shape = list(value.shape)
         if len(shape) > 2 or (len(shape) == 2 and shape[0] != 1) or (shape and shape[-1] not in (1, out)):
-            raise node.error(f"{what} of shape {_show(shape)} is not one bias for every sample "
-                             f"(expected [], [1], [{out}] or [1,{out}])")
+            raise node.error(
+                f"{what} of shape {_show(shape)} is not one bias for every sample "
+                f"(expected [], [1], [{out}] or [1,{out}])"
+            )
         return np.broadcast_to(value.reshape(-1), (out,)).astype(np.float32)
 
     def vector_features(self, node, onnx_shape):
         if len(onnx_shape) != 1:
-            raise node.error(f"needs a 2-D [N,F] input, got {_per_sample(onnx_shape)} "
-                             "(add a Flatten before it)")
+            raise node.error(f"needs a 2-D [N,F] input, got {_per_sample(onnx_shape)} " "(add a Flatten before it)")
         return onnx_shape[0]
 
     def op_Gemm(self, node):
@@ -1068,15 +1206,21 @@ class _Converter:
         b = self.constant(node, 1, "B")
         if b.ndim != 2:
             raise node.error(f"B of shape {_show(b.shape)} is not a matrix")
-        weight = b if int(node.get("transB", 0)) else b.T            # gapnet: [out, in]
+        weight = b if int(node.get("transB", 0)) else b.T  # gapnet: [out, in]
         if weight.shape[1] != features:
-            raise node.error(f"B of shape {_show(b.shape)} (transB={int(node.get('transB', 0))}) does not take "
-                             f"{features} input features")
+            raise node.error(
+                f"B of shape {_show(b.shape)} (transB={int(node.get('transB', 0))}) does not take "
+                f"{features} input features"
+            )
         out = int(weight.shape[0])
         alpha, beta = float(node.get("alpha", 1.0)), float(node.get("beta", 1.0))
         # alpha and beta fold into the weight and bias: alpha*(A.B) + beta*C = A.(alpha*B) + beta*C.
-        layer = {"type": "dense", "in_features": features, "out_features": out,
-                 "weight": _tensor(np.float32(alpha) * weight if alpha != 1.0 else weight)}
+        layer = {
+            "type": "dense",
+            "in_features": features,
+            "out_features": out,
+            "weight": _tensor(np.float32(alpha) * weight if alpha != 1.0 else weight),
+        }
         c = self.constant(node, 2, "C", required=False)
         if c is not None and beta != 0.0:
             bias = self.per_sample_bias(node, c, out, "C")
@@ -1091,8 +1235,11 @@ class _Converter:
         if b.ndim != 2 or b.shape[0] != features:
             raise node.error(f"B of shape {_show(b.shape)} is not a [{features},M] matrix")
         out = int(b.shape[1])
-        name = self.add_layer({"type": "dense", "in_features": features, "out_features": out,
-                               "weight": _tensor(b.T)}, self.layer_name(node, "dense"), [x.layer])
+        name = self.add_layer(
+            {"type": "dense", "in_features": features, "out_features": out, "weight": _tensor(b.T)},
+            self.layer_name(node, "dense"),
+            [x.layer],
+        )
         self.dense_of_matmul[node.proto.output[0]] = self.layers[-1]
         return _Value(name, [out], [out])
 
@@ -1123,17 +1270,29 @@ def convert(model, constants=None):
 
 def input_spec(conversion, color=None, mean=None, std=None, scale=None):
     """gapnet's "input" object (gapnet_file.input_spec)."""
-    return gapnet_file.input_spec(conversion.input_shape, conversion.vector_input, f"input '{conversion.input_name}'",
-                                  color, mean, std, scale)
+    return gapnet_file.input_spec(
+        conversion.input_shape, conversion.vector_input, f"input '{conversion.input_name}'", color, mean, std, scale
+    )
 
 
-def document(conversion, labels=None, color=None, mean=None, std=None, scale=None, name="model", metadata=None,
-             image_options=None):
+def document(
+    conversion,
+    labels=None,
+    color=None,
+    mean=None,
+    std=None,
+    scale=None,
+    name="model",
+    metadata=None,
+    image_options=None,
+):
     """The complete gapnet model dict for a conversion whose output is a vector."""
     if len(conversion.output_shape) != 1:
-        raise ConversionError(f"output '{conversion.output_name}' is a feature map "
-                              f"{_per_sample(conversion.onnx_output_shape)}; gapnet models end in a "
-                              "vector (add a GlobalAveragePool or Flatten and a Gemm)")
+        raise ConversionError(
+            f"output '{conversion.output_name}' is a feature map "
+            f"{_per_sample(conversion.onnx_output_shape)}; gapnet models end in a "
+            "vector (add a GlobalAveragePool or Flatten and a Gemm)"
+        )
     outputs = conversion.output_shape[0]
     if labels is None:
         labels = [str(i) for i in range(outputs)]
@@ -1141,10 +1300,14 @@ def document(conversion, labels=None, color=None, mean=None, std=None, scale=Non
         raise ConversionError(f"{len(labels)} labels for {outputs} outputs")
     if not conversion.layers:
         raise ConversionError("the graph has no layer gapnet can run (only Identity/Dropout)")
-    doc = {"format": "gapnet", "version": 1, "name": name,
-           "input": gapnet_file.add_image_options(input_spec(conversion, color, mean, std, scale),
-                                                    image_options or {}), "labels": list(labels),
-           "layers": conversion.layers}
+    doc = {
+        "format": "gapnet",
+        "version": 1,
+        "name": name,
+        "input": gapnet_file.add_image_options(input_spec(conversion, color, mean, std, scale), image_options or {}),
+        "labels": list(labels),
+        "layers": conversion.layers,
+    }
     if metadata:
         doc["metadata"] = metadata
     return doc
@@ -1154,23 +1317,32 @@ def test_cases(conversion, inputs, outputs):
     """gapnet "tests" from ONNX arrays: inputs [N, *input], outputs [N, *output], one case per sample,
     reshaped (row-major, so exactly) to gapnet's per-sample input and output shapes."""
     inputs, outputs = np.asarray(inputs), np.asarray(outputs)
-    for what, a, shape in (("input", inputs, conversion.onnx_input_shape),
-                           ("output", outputs, conversion.onnx_output_shape)):
+    for what, a, shape in (
+        ("input", inputs, conversion.onnx_input_shape),
+        ("output", outputs, conversion.onnx_output_shape),
+    ):
         if a.dtype != np.float32:
             raise ConversionError(f"test {what} is {a.dtype}, not float32")
         if list(a.shape[1:]) != list(shape):
             raise ConversionError(f"test {what} has shape {_show(a.shape)}, the model's is {_per_sample(shape)}")
     if len(inputs) != len(outputs):
         raise ConversionError(f"{len(inputs)} test inputs but {len(outputs)} outputs")
-    return [{"input": _tensor(x.reshape(conversion.input_shape)),
-             "output": _tensor(y.reshape(conversion.output_shape))} for x, y in zip(inputs, outputs)]
+    return [
+        {"input": _tensor(x.reshape(conversion.input_shape)), "output": _tensor(y.reshape(conversion.output_shape))}
+        for x, y in zip(inputs, outputs)
+    ]
 
 
 def provenance(model, conversion, source=None):
     """The "metadata" the converter writes: where the model came from."""
-    metadata = {"converted_from": "onnx", "converter": "tools/onnx_to_gapnet.py", "opset": conversion.opset,
-                "producer": f"{model.producer_name} {model.producer_version}".strip(),
-                "onnx_input": conversion.input_name, "onnx_output": conversion.output_name}
+    metadata = {
+        "converted_from": "onnx",
+        "converter": "tools/onnx_to_gapnet.py",
+        "opset": conversion.opset,
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "onnx_input": conversion.input_name,
+        "onnx_output": conversion.output_name,
+    }
     if source:
         metadata["source"] = source
     return metadata
@@ -1179,12 +1351,14 @@ def provenance(model, conversion, source=None):
 def to_gapnet(model, constants=None, labels=None, color=None, mean=None, std=None, scale=None, name=None):
     """The gapnet model dict for an onnx ModelProto (see convert, input_spec and document)."""
     conversion = convert(model, constants)
-    return document(conversion, labels, color, mean, std, scale, name or model.graph.name or "model",
-                    provenance(model, conversion))
+    return document(
+        conversion, labels, color, mean, std, scale, name or model.graph.name or "model", provenance(model, conversion)
+    )
 
 
 def _read_test_data(directory, conversion, model):
     """input_*.pb / output_*.pb of an ONNX test data set (the layout of ONNX's model zoo and backend tests)."""
+
     def load(path):
         proto = onnx.TensorProto()
         with open(path, "rb") as f:
@@ -1193,6 +1367,7 @@ def _read_test_data(directory, conversion, model):
                 return numpy_helper.to_array(proto)
             except Exception as e:  # protobuf's DecodeError, a bad shape, ...
                 raise ConversionError(f"--test-data {path}: not an ONNX tensor ({e})")
+
     data_inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     position = data_inputs.index(conversion.input_name)
     x_path = os.path.join(directory, f"input_{position}.pb")
@@ -1204,22 +1379,31 @@ def _read_test_data(directory, conversion, model):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Convert an ONNX CNN classifier to gapnet's JSON model format "
-                                             "(docs/onnx.md).")
+    ap = argparse.ArgumentParser(
+        description="Convert an ONNX CNN classifier to gapnet's JSON model format " "(docs/onnx.md)."
+    )
     ap.add_argument("model", help="the .onnx file")
     ap.add_argument("out", help="the gapnet JSON file to write")
     ap.add_argument("--labels", help="a text file with one class label per line (default: 0..n-1)")
-    ap.add_argument("--color", choices=["grayscale", "rgb", "none"],
-                    help="how images become the input (default: by channel count: 1 grayscale, 3 rgb, "
-                         "else none; a vector input is always none)")
+    ap.add_argument(
+        "--color",
+        choices=["grayscale", "rgb", "none"],
+        help="how images become the input (default: by channel count: 1 grayscale, 3 rgb, "
+        "else none; a vector input is always none)",
+    )
     ap.add_argument("--mean", type=float, nargs="+", help="per-channel mean, after --scale")
     ap.add_argument("--std", type=float, nargs="+", help="per-channel standard deviation")
     ap.add_argument("--scale", type=float, help="multiplies each 0..255 pixel (gapnet's default 1/255)")
     gapnet_file.add_image_arguments(ap)
     ap.add_argument("--name", help="the model name (default: the file name)")
-    ap.add_argument("--test-data", action="append", default=[], metavar="DIR",
-                    help="an ONNX test_data_set directory (input_0.pb, output_0.pb) to record as tests "
-                         "for `gapnet verify`; may be repeated")
+    ap.add_argument(
+        "--test-data",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an ONNX test_data_set directory (input_0.pb, output_0.pb) to record as tests "
+        "for `gapnet verify`; may be repeated",
+    )
     args = ap.parse_args()
 
     try:
@@ -1235,8 +1419,17 @@ def main():
             raise ConversionError(f"cannot read the ONNX file: {e}")
         name = args.name or os.path.splitext(os.path.basename(args.model))[0]
         conversion = convert(model)
-        doc = document(conversion, labels, args.color, args.mean, args.std, args.scale, name,
-                       provenance(model, conversion, os.path.basename(args.model)), gapnet_file.image_options(args))
+        doc = document(
+            conversion,
+            labels,
+            args.color,
+            args.mean,
+            args.std,
+            args.scale,
+            name,
+            provenance(model, conversion, os.path.basename(args.model)),
+            gapnet_file.image_options(args),
+        )
         tests = []
         for directory in args.test_data:
             tests += test_cases(conversion, *_read_test_data(directory, conversion, model))

@@ -43,8 +43,7 @@ import export_pytorch  # noqa: E402  (our exporter, beside this script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASET_DIR = "/usr/share/datasets/fashion-mnist"
-LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
 def read_idx(path):
@@ -56,7 +55,7 @@ def read_idx(path):
     if magic >> 8 != 0x08:
         sys.exit(f"{path}: not an unsigned-byte IDX file (magic {magic:#x})")
     ndim = magic & 0xFF
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -69,36 +68,41 @@ def load_split(dataset_dir, split):
 
 def backbone():
     """Four 3x3 convolutions with batch norm; 1x28x28 -> 64x7x7."""
+
     def block(cin, cout):
         return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
-    return (block(1, 32) + block(32, 32) + [nn.MaxPool2d(2)]
-            + block(32, 64) + block(64, 64) + [nn.MaxPool2d(2)])
+
+    return block(1, 32) + block(32, 32) + [nn.MaxPool2d(2)] + block(32, 64) + block(64, 64) + [nn.MaxPool2d(2)]
 
 
 def residual_backbone():
     """backbone() with its second and fourth convolutions as residual blocks; 1x28x28 -> 64x7x7."""
+
     def block(cin, cout):
         return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
 
     def residual(channels):
-        return export_pytorch.Residual(nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1),
-                                                     nn.BatchNorm2d(channels)), activation=nn.ReLU())
+        return export_pytorch.Residual(
+            nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels)), activation=nn.ReLU()
+        )
+
     return block(1, 32) + [residual(32), nn.MaxPool2d(2)] + block(32, 64) + [residual(64), nn.MaxPool2d(2)]
 
 
 def resnet_model():
-    return nn.Sequential(*residual_backbone(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(64, 10), nn.Softmax(dim=1))
+    return nn.Sequential(
+        *residual_backbone(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10), nn.Softmax(dim=1)
+    )
 
 
 def gap_model():
-    return nn.Sequential(*backbone(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(64, 10), nn.Softmax(dim=1))
+    return nn.Sequential(*backbone(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10), nn.Softmax(dim=1))
 
 
 def flatten_model(hidden=500):
-    return nn.Sequential(*backbone(), nn.Flatten(), nn.Linear(64 * 7 * 7, hidden), nn.ReLU(),
-                         nn.Linear(hidden, 10), nn.Softmax(dim=1))
+    return nn.Sequential(
+        *backbone(), nn.Flatten(), nn.Linear(64 * 7 * 7, hidden), nn.ReLU(), nn.Linear(hidden, 10), nn.Softmax(dim=1)
+    )
 
 
 HEADS = {"gap": gap_model, "flatten": flatten_model}
@@ -114,7 +118,7 @@ def accuracy(logits_model, x, y, batch=1000):
     logits_model.eval()
     correct = 0
     for i in range(0, len(x), batch):
-        correct += (logits_model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item()
+        correct += (logits_model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum().item()
     return correct / len(x)
 
 
@@ -131,15 +135,14 @@ def train(model, x, y, epochs, batch, lr, seed):
         perm = torch.randperm(len(x), generator=gen)
         t0, total = time.time(), 0.0
         for i in range(0, len(x), batch):
-            idx = perm[i:i + batch]
+            idx = perm[i : i + batch]
             opt.zero_grad()
             loss = nn.functional.cross_entropy(logits_model(x[idx]), y[idx])
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        print(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f} ({time.time() - t0:.0f} s)",
-              flush=True)
+        print(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f} ({time.time() - t0:.0f} s)", flush=True)
     model.eval()
     return model
 
@@ -153,6 +156,7 @@ def blas_library():
 def write_samples(test_images, test_labels, samples_dir):
     """The first test image of each class, as an 8-bit grayscale PNG named by its class."""
     from PIL import Image
+
     os.makedirs(samples_dir, exist_ok=True)
     paths = []
     for c, label in enumerate(LABELS):
@@ -167,8 +171,12 @@ def write_samples(test_images, test_labels, samples_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--head", choices=sorted(HEADS), default="gap")
-    ap.add_argument("--arch", choices=["plain", "resnet"], default="plain",
-                    help="resnet: residual blocks in the backbone (GAP head only); the file is fashion_resnet.json")
+    ap.add_argument(
+        "--arch",
+        choices=["plain", "resnet"],
+        default="plain",
+        help="resnet: residual blocks in the backbone (GAP head only); the file is fashion_resnet.json",
+    )
     ap.add_argument("--dataset", default=DATASET_DIR, help="folder with the Fashion-MNIST IDX files")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--batch", type=int, default=128)
@@ -179,8 +187,7 @@ def main():
     ap.add_argument("--samples-dir", default=os.path.join(ROOT, "data", "samples"))
     ap.add_argument("--golden", help="default: tests/golden/fashion_<head>_samples.json")
     ap.add_argument("--checkpoint", help="state dict saved after training; default: build/train/fashion_<head>.pt")
-    ap.add_argument("--export-only", action="store_true",
-                    help="skip training: load --checkpoint and export it")
+    ap.add_argument("--export-only", action="store_true", help="skip training: load --checkpoint and export it")
     args = ap.parse_args()
     if args.arch == "resnet" and args.head != "gap":
         ap.error("--arch resnet has the GAP head only")
@@ -216,15 +223,28 @@ def main():
     test_acc = accuracy(model[:-1], x_test, y_test)
     print(f"train accuracy {train_acc:.4f}, test accuracy {test_acc:.4f}")
 
-    input_spec = {"channels": 1, "height": 28, "width": 28, "color": "grayscale",
-                  "scale": 1.0 / 255.0, "mean": [mean], "std": [std]}
+    input_spec = {
+        "channels": 1,
+        "height": 28,
+        "width": 28,
+        "color": "grayscale",
+        "scale": 1.0 / 255.0,
+        "mean": [mean],
+        "std": [std],
+    }
     metadata = {
         "dataset": "Fashion-MNIST (Debian dataset-fashion-mnist)",
-        "train_accuracy": round(train_acc, 4), "test_accuracy": round(test_acc, 4),
-        "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed,
-        "command": "/usr/bin/python3 tools/train_fashion_mnist.py" + ("" if args.head == "gap" else " --head " + args.head)
-                   + ("" if args.arch == "plain" else " --arch " + args.arch),
-        "torch": torch.__version__, "blas": blas_library(),
+        "train_accuracy": round(train_acc, 4),
+        "test_accuracy": round(test_acc, 4),
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "command": "/usr/bin/python3 tools/train_fashion_mnist.py"
+        + ("" if args.head == "gap" else " --head " + args.head)
+        + ("" if args.arch == "plain" else " --arch " + args.arch),
+        "torch": torch.__version__,
+        "blas": blas_library(),
     }
     if not args.export_only:
         metadata["train_seconds"] = round(train_seconds)
@@ -236,12 +256,13 @@ def main():
 
     # The sample PNGs, read back from disk so the pixels are exactly those the engine will read.
     from PIL import Image
+
     samples = write_samples(test_images, test_labels, args.samples_dir)
-    sample_inputs = torch.cat([to_tensor(np.asarray(Image.open(path), dtype=np.uint8)[None], mean, std)
-                               for path, _, _ in samples])
+    sample_inputs = torch.cat(
+        [to_tensor(np.asarray(Image.open(path), dtype=np.uint8)[None], mean, std) for path, _, _ in samples]
+    )
     # The file records PyTorch's outputs on 3 random inputs and on the 10 samples (gapnet verify).
-    export_pytorch.export(model, args.out, input_spec, LABELS, name=name, metadata=metadata,
-                          test_inputs=sample_inputs)
+    export_pytorch.export(model, args.out, input_spec, LABELS, name=name, metadata=metadata, test_inputs=sample_inputs)
     print(f"wrote {args.out}")
 
     # The parity oracle for the image path (decoding and preprocessing included): PyTorch's
@@ -250,8 +271,14 @@ def main():
     with torch.no_grad():
         probabilities = model(sample_inputs)
     for (path, c, index), probs in zip(samples, probabilities):
-        golden["samples"].append({"file": os.path.relpath(path, ROOT), "label": LABELS[c], "test_index": index,
-                                  "probabilities": [float(p) for p in probs]})
+        golden["samples"].append(
+            {
+                "file": os.path.relpath(path, ROOT),
+                "label": LABELS[c],
+                "test_index": index,
+                "probabilities": [float(p) for p in probs],
+            }
+        )
     os.makedirs(os.path.dirname(args.golden), exist_ok=True)
     with open(args.golden, "w") as f:
         json.dump(golden, f, indent=1)
