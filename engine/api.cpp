@@ -1,8 +1,11 @@
 // The public API (include/gapnet/gapnet.h): gapnet::Model is the engine's LoadedModel with the
 // thread pool its forward passes run on and the options it was loaded with.
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "cam.h"
 #include "error.h"
@@ -59,6 +62,34 @@ LoadedModel with_options(LoadedModel loaded, const Options& options) {
 Tensor as_batch(Tensor input) {
     input.shape.insert(input.shape.begin(), 1);
     return input;
+}
+
+// Model inputs read(0) .. read(count - 1), [1, C, H, W] each, read on `threads` threads at once (each
+// takes the next image), joined in order; a read that throws leaves its image out and keeps its error.
+template <class Read>
+InputBatch read_batch(int threads, int64_t count, const Read& read) {
+    std::vector<Tensor> inputs(static_cast<size_t>(count));
+    InputBatch result;
+    result.errors.resize(static_cast<size_t>(count));
+    std::atomic<int64_t> next{0};
+    const auto work = [&] {
+        for (int64_t i; (i = next++) < count;) {
+            try {
+                inputs[static_cast<size_t>(i)] = read(i);
+            } catch (const Error& e) {
+                result.errors[static_cast<size_t>(i)] = e;
+            }
+        }
+    };
+    std::vector<std::thread> helpers;
+    for (int64_t t = 1; t < std::min<int64_t>(threads, count); ++t) helpers.emplace_back(work);
+    work();
+    for (std::thread& t : helpers) t.join();
+    std::vector<Tensor> read_ones;
+    for (size_t i = 0; i < inputs.size(); ++i)
+        if (!result.errors[i]) read_ones.push_back(std::move(inputs[i]));
+    result.batch = concatenate(read_ones);
+    return result;
 }
 
 }  // namespace
@@ -200,6 +231,13 @@ Tensor Model::input_from_file(const std::string& path) const {
     return in_file(path, [&] { return as_batch(load_image(path, input(), impl_->options.image_limits)); });
 }
 
+InputBatch Model::inputs_from_files(const std::vector<std::string>& paths) const {
+    InputBatch read = read_batch(threads(), static_cast<int64_t>(paths.size()),
+                                 [&](int64_t i) { return input_from_file(paths[static_cast<size_t>(i)]); });
+    if (read.batch.shape.empty()) read.batch = Tensor({0, input().channels, input().height, input().width});
+    return read;
+}
+
 Tensor Model::input_from_encoded(const void* bytes, std::size_t size) const {
     if (!bytes && size) throw Error("no bytes at a null pointer");
     const std::string encoded(static_cast<const char*>(bytes), size);
@@ -305,6 +343,16 @@ int64_t Dataset::label(int64_t i) const { return impl_->reader->label(i); }
 const std::vector<std::string>& Dataset::class_names() const { return impl_->reader->class_names(); }
 bool Dataset::labels_are_indices() const { return impl_->reader->labels_are_indices(); }
 Tensor Dataset::input(int64_t i, const Model& model) const { return as_batch(impl_->reader->load(i, model.input())); }
+InputBatch Dataset::inputs(int64_t first, int64_t count, const Model& model) const {
+    if (first < 0 || count < 0 || first > size() - count)
+        throw Error("Dataset::inputs(" + std::to_string(first) + ", " + std::to_string(count) +
+                    "): the dataset holds " + std::to_string(size()) + " images");
+    const InputSpec& spec = model.input();
+    InputBatch read = read_batch(model.threads(), count, [&](int64_t i) { return input(first + i, model); });
+    if (read.batch.shape.empty()) read.batch = Tensor({0, spec.channels, spec.height, spec.width});
+    return read;
+}
+
 std::string Dataset::describe(int64_t i) const { return impl_->reader->describe(i); }
 
 }  // namespace gapnet

@@ -278,20 +278,15 @@ Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>
     // Groups run the steps before the vector head, whose input they fill for the whole batch.
     const size_t head = vector_head();
     const int boundary = head < steps_.size() ? steps_[head].inputs[0] : static_cast<int>(nodes_.size()) - 1;
-    const int64_t in_size = batch.size() / n;
-    const int64_t out_size = element_count(nodes_[boundary].output_shape);
     Tensor output(batched(n, nodes_[boundary].output_shape));
     std::vector<std::vector<double>> group_seconds(static_cast<size_t>(groups));
     auto run_group = [&](int64_t g, ThreadPool& group_pool) {
         const int64_t first = g * group, count = std::min(group, n - first);
-        Shape shape = batch.shape;
-        shape[0] = count;
-        Tensor part(shape, std::vector<float>(batch.data.begin() + first * in_size,
-                                              batch.data.begin() + (first + count) * in_size));
+        const Tensor part = batch_rows(batch, first, count);
         std::vector<double>* timing = seconds ? &group_seconds[static_cast<size_t>(g)] : nullptr;
         if (timing) timing->resize(steps_.size(), 0.0);
         const Tensor result = run_steps(part, -1, 0, head, group_pool, timing);
-        std::copy(result.data.begin(), result.data.end(), output.data.begin() + first * out_size);
+        set_batch_rows(output, first, result);
     };
     if (pool.size() == 1) {
         for (int64_t g = 0; g < groups; ++g) run_group(g, pool);

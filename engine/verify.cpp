@@ -10,13 +10,9 @@ VerifyReport verify(const LoadedModel& model, double tolerance) {
     report.cases = static_cast<int64_t>(model.tests.size());
     if (model.tests.empty()) return report;
 
-    const Shape& in_shape = model.graph.input_shape();
-    Tensor batch(batched(report.cases, in_shape));
-    const int64_t in_size = element_count(in_shape);
-    for (int64_t c = 0; c < report.cases; ++c)
-        std::copy(model.tests[c].input.data.begin(), model.tests[c].input.data.end(), batch.data.begin() + c * in_size);
-
-    const Tensor out = model.graph.forward(batch);
+    std::vector<Tensor> inputs;
+    for (const ModelTest& test : model.tests) inputs.push_back(Tensor(batched(1, test.input.shape), test.input.data));
+    const Tensor out = model.graph.forward(concatenate(inputs));
     const int64_t out_size = element_count(model.graph.output_shape());
     for (int64_t c = 0; c < report.cases; ++c) {
         const std::vector<float>& expected = model.tests[c].output.data;

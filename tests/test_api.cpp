@@ -2,7 +2,9 @@
 // sample images with PyTorch's probabilities (tests/golden/), run() is Graph::forward, the caller's
 // own pixels and an image in memory give the input the file gives, models with different
 // convolution kernels live side by side, and errors name the file and the place.
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -338,4 +340,66 @@ TEST_CASE("Dataset reads IDX files as the model's input with the labels beside t
     CHECK_FALSE(gapnet::set_limit(limits, "no_such_limit", 7));
     CHECK(gapnet::named_limits().size() == 7);
     CHECK(gapnet::hardware_threads() >= 1);
+}
+
+TEST_CASE("concatenate() joins batches in order, refusing samples of another shape") {
+    const Tensor a({1, 2}, {1, 2}), b({2, 2}, {3, 4, 5, 6});
+    const Tensor joined = gapnet::concatenate({a, b});
+    CHECK(joined.shape == gapnet::Shape{3, 2});
+    CHECK(joined.data == std::vector<float>{1, 2, 3, 4, 5, 6});
+    CHECK(gapnet::concatenate({}).shape.empty());
+    CHECK(std::string(error_of([&] {
+                          gapnet::concatenate({a, Tensor({1, 3})});
+                      }).what()) == "concatenate(): batch [1,3] does not hold samples of batch 0's shape, [1,2]");
+}
+
+// The issue this guards: a JPEG photo was decoded shrunk (DCT scaling) by classify and whole by cam,
+// so the same file scored differently in the two commands.
+TEST_CASE("one image path: a JPEG photo is the same input from its file, its bytes, a batch and a dataset") {
+    Options two_threads;
+    two_threads.threads = 2;
+    const Model model = Model::load(source_path("models/fashion_gap.json"), two_threads);
+    const std::string file = source_path("data/test-images/coffee.jpg");  // 600x400: decoded at 1/8
+    const Tensor from_file = model.input_from_file(file);
+    REQUIRE(from_file.shape == gapnet::Shape{1, 1, 28, 28});
+
+    const std::string bytes = gapnet::read_file(file, 1 << 20, "");
+    CHECK(model.input_from_encoded(bytes.data(), bytes.size()).data == from_file.data);
+
+    const gapnet::InputBatch batch = model.inputs_from_files({file, "no/such.png", file});
+    REQUIRE(batch.batch.shape == gapnet::Shape{2, 1, 28, 28});
+    REQUIRE(batch.errors.size() == 3);
+    CHECK_FALSE(batch.errors[0]);
+    REQUIRE(batch.errors[1]);
+    CHECK(batch.errors[1]->file() == "no/such.png");
+    CHECK_FALSE(batch.errors[2]);
+    for (int64_t n = 0; n < 2; ++n)
+        CHECK(std::equal(from_file.data.begin(), from_file.data.end(), batch.batch.data.begin() + n * 28 * 28));
+
+    // A folder of class folders, the photo in one of them.
+    const std::filesystem::path folder = std::filesystem::temp_directory_path() / "gapnet-one-image-path";
+    std::filesystem::remove_all(folder);
+    std::filesystem::create_directories(folder / "Bag");
+    std::filesystem::copy_file(file, folder / "Bag" / "coffee.jpg");
+    const gapnet::Dataset dataset = gapnet::Dataset::open(folder.string());
+    const gapnet::InputBatch from_dataset = dataset.inputs(0, 1, model);
+    std::filesystem::remove_all(folder);
+    REQUIRE_FALSE(from_dataset.errors[0]);
+    CHECK(from_dataset.batch.data == from_file.data);
+    CHECK(std::string(error_of([&] { dataset.inputs(0, 2, model); }).what()) ==
+          "Dataset::inputs(0, 2): the dataset holds 1 images");
+
+    // The class activation maps' forward pass reads the same input as classify's (it keeps every
+    // layer's output, so its rounding may differ in the last bits).
+    Tensor output;
+    model.class_activation_maps(from_file, &output);
+    const Tensor classified = model.run(from_file);
+    REQUIRE(output.size() == classified.size());
+    for (int64_t i = 0; i < output.size(); ++i) CHECK(output.data[i] == Approx(classified.data[i]).margin(1e-6));
+
+    // The same photo decoded whole and handed over as pixels is another input: what makes the test
+    // above able to fail.
+    const gapnet::DecodedImage whole = gapnet::decode_image_file(file);
+    REQUIRE(whole.width == 600);
+    CHECK(model.input_from_pixels(whole.pixels()).data != from_file.data);
 }

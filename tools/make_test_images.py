@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Writes data/test-images/: tiny images of every format and pixel layout gapnet reads, with known
-pixel values (see tests/test_image.cpp), plus a few broken files; and data/test-datasets/: the ten
+pixel values (see tests/test_image.cpp), plus a few broken files, and coffee.jpg, a 600x400 JPEG photo
+(scikit-image's public-domain coffee.png, python3-skimage) large enough to be decoded shrunk (the
+one-image-path tests); and data/test-datasets/: the ten
 sample images (data/samples/) as an IDX pair, raw and gzipped, and as a class-folder tree, with
 broken variants (see tests/cli_test.sh). Re-running rewrites them identically.
 
@@ -34,6 +36,9 @@ def main():
     rgb = rgb_image()
     for ext in ("png", "bmp", "tga", "ppm"):
         rgb.save(p("rgb." + ext))
+    import skimage.data
+
+    Image.fromarray(skimage.data.coffee()).save(p("coffee.jpg"), quality=85)
     rgba = Image.new("RGBA", (2, 2))
     rgba.putdata([c + (a,) for c, a in zip(RGB, (255, 128, 0, 7))])
     rgba.save(p("rgba.png"))

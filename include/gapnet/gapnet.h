@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -67,6 +68,11 @@ struct Tensor {
     float* ptr() { return data.data(); }
     const float* ptr() const { return data.data(); }
 };
+
+// Batches joined into one, in order: [n_0, ...], [n_1, ...], ... -> [n_0 + n_1 + ..., ...]; e.g. the
+// images Model::input_from_* made, [1, channels, height, width] each. Throws gapnet::Error if their
+// sample shapes differ; an empty list gives an empty tensor.
+Tensor concatenate(const std::vector<Tensor>& batches);
 
 // --- What a model file declares --------------------------------------------------------------------
 
@@ -195,6 +201,14 @@ struct Pixels {
     int64_t stride = 0;  // bytes from one row to the next; 0: width * channels (no padding)
 };
 
+// Images read into one batch (Model::inputs_from_files, Dataset::inputs): those that could be read,
+// in the order asked, and for every image asked for either nothing (it is a row of `batch`: row n is
+// the n-th image whose error is empty) or the error that kept it out.
+struct InputBatch {
+    Tensor batch;                              // [images read, channels, height, width]
+    std::vector<std::optional<Error>> errors;  // one per image asked for
+};
+
 // An image as gapnet's decoders read it (the formats Model::input_from_file reads, checked against
 // the limits): `height` rows of `width` pixels of `channels` interleaved 8-bit samples (1 gray,
 // 2 gray + alpha, 3 RGB, 4 RGBA), 16-bit samples rounded to 8 bits. To draw over (gapnet cam), or to
@@ -280,12 +294,21 @@ public:
     int threads() const;                    // the threads run() spreads over (Options::threads resolved)
 
     // The model input for an image, [1, channels, height, width], as the model file's preprocessing
-    // makes it (colour, resize, normalization): from an image file (PNG, JPEG, BMP, GIF, TGA, PSD,
-    // PNM; errors carry its path as file()), from such a file's bytes in memory, or from the caller's
-    // decoded pixels. Throws gapnet::Error for a model whose input is not an image (color "none").
+    // makes it (colour, resize, normalization), from an image file (PNG, JPEG, BMP, GIF, TGA, PSD,
+    // PNM; errors carry its path as file()) or from such a file's bytes in memory. Both decode the
+    // same way, the way every gapnet command does (docs/model-format.md#input): a JPEG much larger
+    // than the input is decoded shrunk by libjpeg-turbo's DCT scaling, so the same file is the same
+    // input everywhere. Throws gapnet::Error for a model whose input is not an image (color "none").
     Tensor input_from_file(const std::string& path) const;
     Tensor input_from_encoded(const void* bytes, std::size_t size) const;
+    // The model input for pixels someone else decoded: they are taken as they are. A JPEG decoded
+    // at full size (decode_image_file, Pillow, OpenCV) is not the input input_from_file makes of the
+    // same file, which decodes it shrunk where that applies; values differ in the third decimal.
     Tensor input_from_pixels(const Pixels& pixels) const;
+    // Images from files as one batch, each as input_from_file reads it, decoded on threads() threads
+    // at once (a JPEG's decoding is sequential: a batch of them divides between cores). An image that
+    // cannot be read is left out, its error kept (errors carry its path as file()).
+    InputBatch inputs_from_files(const std::vector<std::string>& paths) const;
 
     // The `top` most probable classes of each sample of a batch [N, channels, height, width],
     // most probable first (ties: lower index first); at most labels().size().
@@ -338,8 +361,12 @@ public:
     // The sub-folder names of a folder; "0", "1", ... for IDX files, whose labels are output indices.
     const std::vector<std::string>& class_names() const;
     bool labels_are_indices() const;  // true for IDX files; false: names to match to a model's labels
-    // Image i as `model`'s input [1, channels, height, width]; throws gapnet::Error if unreadable.
+    // Image i as `model`'s input [1, channels, height, width] (an image file as
+    // Model::input_from_file reads it); throws gapnet::Error if unreadable.
     Tensor input(int64_t i, const Model& model) const;
+    // Images first .. first + count - 1 as one batch, read on model.threads() threads at once; an
+    // image that cannot be read is left out, its error kept (describe(i) names the image).
+    InputBatch inputs(int64_t first, int64_t count, const Model& model) const;
     // What to call image i in messages: its file, or "FILE[i]".
     std::string describe(int64_t i) const;
 

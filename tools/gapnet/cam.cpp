@@ -139,11 +139,14 @@ int cam_command(const std::vector<std::string>& arguments) {
         return kExitInputFailed;
     }
 
+    // The model sees the image as every command does (input_from_file: a large JPEG decoded shrunk);
+    // the panels show it decoded again, whole.
     DecodedImage image;
     Tensor maps, probabilities;
     try {
-        image = decode_image_file(image_path(image_arg), options.image);
-        maps = model->class_activation_maps(model->input_from_pixels(image.pixels()), &probabilities);  // one pass
+        const RereadableImage file(image_arg, options.image.max_pixels * 8 + (int64_t{1} << 20));
+        maps = model->class_activation_maps(model->input_from_file(file.path()), &probabilities);  // one pass
+        image = decode_image_file(file.path(), options.image);
     } catch (const Error& e) {
         print_error(image_arg, problem(e));
         return kExitInputFailed;

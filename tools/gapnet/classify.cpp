@@ -166,8 +166,6 @@ int classify_command(const std::vector<std::string>& arguments) {
     // images were given, and flushed as soon as it is done.
     const int64_t per_image = std::max<int64_t>(1, model.summary().working_bytes_per_image);
     batch_size = std::clamp<int64_t>((int64_t{256} << 20) / per_image, 1, batch_size);
-    const InputSpec& spec = model.input();
-    const int64_t in_size = spec.channels * spec.height * spec.width;
     ProgressLine progress(!files_from.empty() && isatty(STDERR_FILENO));
     int64_t done = 0, failed = 0;
     std::vector<std::string> batch_names;
@@ -177,36 +175,22 @@ int classify_command(const std::vector<std::string>& arguments) {
         while (static_cast<int64_t>(batch_names.size()) < batch_size && names.next(name)) batch_names.push_back(name);
         if (batch_names.empty()) break;
         const size_t count = batch_names.size();
-        std::vector<std::string> errors(count);  // empty: read into the batch
-        // Images are decoded on as many threads as the model runs on, one image each at a time:
-        // decoding a photo is sequential work (a JPEG's entropy-coded data), and a batch has many.
-        std::vector<Tensor> inputs(count);
-        parallel_for(model.threads(), static_cast<int64_t>(count), [&](int64_t i) {
-            try {
-                inputs[i] = model.input_from_file(names.path(batch_names[i]));
-            } catch (const Error& e) {
-                errors[i] = problem(e);
-            }
-        });
-        Tensor batch({0, spec.channels, spec.height, spec.width});
-        batch.data.reserve(count * static_cast<size_t>(in_size));
-        for (size_t i = 0; i < count; ++i) {
-            if (!errors[i].empty()) continue;
-            batch.data.insert(batch.data.end(), inputs[i].data.begin(), inputs[i].data.end());
-            ++batch.shape[0];
-            inputs[i] = Tensor();
-        }
-        const std::vector<std::vector<Prediction>> predictions =
-            batch.shape[0] ? model.classify(batch, static_cast<int>(k)) : std::vector<std::vector<Prediction>>();
+        std::vector<std::string> paths;
+        for (const std::string& file : batch_names) paths.push_back(names.path(file));
+        const InputBatch read = model.inputs_from_files(paths);
+        const std::vector<std::vector<Prediction>> predictions = read.batch.shape[0]
+                                                                     ? model.classify(read.batch, static_cast<int>(k))
+                                                                     : std::vector<std::vector<Prediction>>();
         size_t n = 0;
         for (size_t i = 0; i < count; ++i) {
             const std::string& file = batch_names[i];
-            if (!errors[i].empty()) {
+            if (read.errors[i]) {
+                const std::string error = problem(*read.errors[i]);
                 ++failed;
                 std::fflush(stdout);
                 progress.clear();
-                print_error(file, errors[i]);
-                if (json) print_json_line({{"file", file}, {"error", errors[i]}});
+                print_error(file, error);
+                if (json) print_json_line({{"file", file}, {"error", error}});
                 continue;
             }
             json ? print_json(file, predictions[n]) : print_table(file, predictions[n]);

@@ -1,12 +1,13 @@
 #include "cli.h"
 
-#include <atomic>
+#include <cerrno>
 #include <charconv>
-#include <thread>
 #include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <unistd.h>
 #include <filesystem>
 #include <iostream>
 #include <random>
@@ -19,17 +20,6 @@ void print_error(const std::string& file, const std::string& message) {
 }
 
 std::string problem(const Error& e) { return e.where().empty() ? e.what() : e.where() + ": " + e.what(); }
-
-void parallel_for(int threads, int64_t n, const std::function<void(int64_t)>& body) {
-    std::atomic<int64_t> next{0};
-    const auto work = [&] {
-        for (int64_t i; (i = next++) < n;) body(i);
-    };
-    std::vector<std::thread> helpers;
-    for (int t = 1; t < std::min<int64_t>(threads, n); ++t) helpers.emplace_back(work);
-    work();
-    for (std::thread& t : helpers) t.join();
-}
 
 std::string default_model_path() {
     if (const char* env = std::getenv("GAPNET_MODEL"); env && *env) return env;
@@ -90,6 +80,35 @@ void declare_input_options(OptionParser& parser, InputOptions& options) {
 }
 
 std::string image_path(const std::string& argument) { return argument == "-" ? "/dev/stdin" : argument; }
+
+RereadableImage::RereadableImage(const std::string& argument, int64_t max_bytes) : path_(argument) {
+    if (argument != "-") return;
+    std::string name = (std::filesystem::temp_directory_path() / "gapnet-stdin-XXXXXX").string();
+    fd_ = mkstemp(name.data());
+    if (fd_ < 0) throw Error(std::string("cannot create a temporary file for standard input: ") + std::strerror(errno));
+    unlink(name.c_str());  // gone with the descriptor, whatever happens
+    path_ = "/proc/self/fd/" + std::to_string(fd_);
+    char buffer[1 << 16];
+    for (int64_t total = 0;;) {
+        const ssize_t got = read(STDIN_FILENO, buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) throw Error(std::string("standard input: ") + std::strerror(errno));
+        if (got == 0) break;
+        if ((total += got) > max_bytes)
+            throw Error("standard input: more than ImageLimits::max_bytes = " + std::to_string(max_bytes) + " bytes");
+        for (ssize_t written = 0; written < got;) {
+            const ssize_t w = write(fd_, buffer + written, static_cast<size_t>(got - written));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0)
+                throw Error(std::string("cannot copy standard input to a temporary file: ") + std::strerror(errno));
+            written += w;
+        }
+    }
+}
+
+RereadableImage::~RereadableImage() {
+    if (fd_ >= 0) close(fd_);
+}
 
 Tensor random_input(const Model& model, int64_t batch) {
     Tensor input({batch, model.input().channels, model.input().height, model.input().width});

@@ -26,10 +26,6 @@ void print_error(const std::string& file, const std::string& message);
 // The problem an error reports without its file: "WHERE: WHAT", or "WHAT" (print_error adds the file).
 std::string problem(const Error& e);
 
-// Calls body(i) for every i in [0, n) on up to `threads` threads (the calling one included), an
-// index at a time; returns when all are done. `body` must not throw.
-void parallel_for(int threads, int64_t n, const std::function<void(int64_t)>& body);
-
 // The model used when --model is not given: $GAPNET_MODEL, else the installed copy beside the
 // program (../share/gapnet/models/fashion_gap.json), else the source tree's models/fashion_gap.json.
 std::string default_model_path();
@@ -52,6 +48,21 @@ void declare_input_options(OptionParser& parser, InputOptions& options);
 
 // The file to read for an image argument: itself, or /dev/stdin for "-".
 std::string image_path(const std::string& argument);
+
+// An image argument that can be read more than once: itself, or for "-" standard input copied to an
+// unlinked temporary file (at most `max_bytes` bytes, else gapnet::Error), open while this lives.
+class RereadableImage {
+public:
+    RereadableImage(const std::string& argument, int64_t max_bytes);
+    ~RereadableImage();
+    RereadableImage(const RereadableImage&) = delete;
+    RereadableImage& operator=(const RereadableImage&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
 
 // A batch of `batch` inputs for `model`, uniform in [-1, 1] from a fixed seed: what timings run on.
 Tensor random_input(const Model& model, int64_t batch);

@@ -61,29 +61,25 @@ Evaluation evaluate(const Model& model, const Dataset& dataset, const std::strin
     const std::vector<int64_t> class_map = map_classes(model, dataset, dataset_path);
     const auto classes = static_cast<int64_t>(model.labels().size());
     const int64_t total = limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
-    const InputSpec& spec = model.input();
 
     Evaluation result;
     result.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(static_cast<size_t>(classes), 0));
     const auto start = std::chrono::steady_clock::now();
     for (int64_t first = 0; first < total; first += kBatch) {
         const int64_t count = std::min(kBatch, total - first);
-        Tensor batch({0, spec.channels, spec.height, spec.width});
+        const InputBatch read = dataset.inputs(first, count, model);
         std::vector<int64_t> truth;
         for (int64_t i = first; i < first + count; ++i) {
-            try {
-                const Tensor input = dataset.input(i, model);
-                batch.data.insert(batch.data.end(), input.data.begin(), input.data.end());
-                truth.push_back(class_map[static_cast<size_t>(dataset.label(i))]);
-            } catch (const Error& e) {
+            if (const std::optional<Error>& error = read.errors[static_cast<size_t>(i - first)]) {
                 if (result.unreadable++ < kWarningsShown)
                     std::fprintf(stderr, "gapnet: warning: %s: %s (skipped)\n", dataset.describe(i).c_str(),
-                                 problem(e).c_str());
+                                 problem(*error).c_str());
+            } else {
+                truth.push_back(class_map[static_cast<size_t>(dataset.label(i))]);
             }
         }
         if (truth.empty()) continue;
-        batch.shape[0] = static_cast<int64_t>(truth.size());
-        const std::vector<std::vector<Prediction>> top = model.classify(batch, 5);
+        const std::vector<std::vector<Prediction>> top = model.classify(read.batch, 5);
         for (size_t n = 0; n < truth.size(); ++n) {
             result.top1 += top[n][0].index == truth[n];
             for (const Prediction& p : top[n]) result.top5 += p.index == truth[n];
