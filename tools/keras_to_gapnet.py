@@ -50,12 +50,12 @@ pixels only (count_include_pad false).
 """
 import argparse
 import heapq
-import io
 import json
 import math
 import os
 import re
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
@@ -63,9 +63,10 @@ import h5py
 import numpy as np
 
 import gapnet_file
+import model_files
 from gapnet_file import ConversionError, tensor as _tensor
 
-MAX_CONFIG_BYTES = 64 << 20  # config.json in an archive: refuse absurd sizes before reading them
+MAX_CONFIG_BYTES = 64 << 20  # config.json and metadata.json in an archive: refuse absurd sizes before reading them
 
 PROGRAM = "keras_to_gapnet"
 
@@ -172,17 +173,21 @@ def _load_archive(path):
                     else ""
                 )
                 raise ConversionError(f"the .keras archive has no {required}{other}")
-        if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
-            raise ConversionError("config.json is larger than 64 MiB")
-        config = _json(archive.read("config.json").decode("utf-8"), "config.json")
+        small = min(MAX_CONFIG_BYTES, model_files.max_bytes())
+        config = _json(model_files.read_member(archive, "config.json", small).decode("utf-8"), "config.json")
         version = ""
         if "metadata.json" in names:
             try:
-                metadata = json.loads(archive.read("metadata.json").decode("utf-8"))
+                metadata = json.loads(model_files.read_member(archive, "metadata.json", small).decode("utf-8"))
                 version = str(metadata.get("keras_version", "")) if isinstance(metadata, dict) else ""
             except ValueError as e:
                 raise ConversionError(f"metadata.json is not valid JSON ({e})")
-        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        # Inflated into an anonymous temporary file, bounded while streaming, not into memory.
+        inflated = tempfile.TemporaryFile()
+        model_files.copy_member(archive, "model.weights.h5", inflated)
+        inflated.seek(0)
+        weights = h5py.File(inflated, "r")
+        model_files.check_hdf5_self_contained(weights, "model.weights.h5 in the archive")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, UnicodeDecodeError) as e:
         raise ConversionError(f"cannot read the .keras archive ({e})")
     except OSError as e:  # h5py: the weights file inside is damaged
@@ -200,6 +205,7 @@ def load(path):
         f = h5py.File(path, "r")
     except OSError as e:
         raise ConversionError(f"cannot read the file: neither a Keras HDF5 file nor a .keras archive ({e})")
+    model_files.check_hdf5_self_contained(f, "the HDF5 file")
     try:
         return _load_hdf5(path, f)
     except (KeyError, OSError) as e:  # a damaged HDF5 structure found while reading it

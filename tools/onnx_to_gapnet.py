@@ -63,6 +63,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 import gapnet_file
+import model_files
 from gapnet_file import ConversionError, NonFinite as _NonFinite, tensor as _tensor
 
 SUPPORTED_OPS = (
@@ -200,6 +201,17 @@ def _show(values):
     return "[" + ",".join(str(v) for v in values) + "]"
 
 
+def _array(tensor, what):
+    """A TensorProto's values. One stored as external data must have been read in first (load,
+    read_external_data): numpy_helper would read it relative to the working directory, unchecked."""
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        raise ConversionError(
+            f"{what} is stored as external data that was not read in "
+            "(load the model with onnx_to_gapnet.load, which confines it to the model's folder)"
+        )
+    return numpy_helper.to_array(tensor)
+
+
 def _ceil_div(a, b):
     return -(-a // b)
 
@@ -266,7 +278,7 @@ class _Converter:
         self.model = model
         self.graph = model.graph
         self.opset = self._opset()
-        self.constants = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
+        self.constants = {t.name: _array(t, f"initializer '{t.name}'") for t in self.graph.initializer}
         graph_inputs = [i.name for i in self.graph.input]
         for name, value in (constants or {}).items():
             if name not in graph_inputs:
@@ -459,7 +471,7 @@ class _Converter:
         a = node.attrs
         if "value" in a and isinstance(a["value"], onnx.TensorProto):
             try:
-                return numpy_helper.to_array(a["value"])
+                return _array(a["value"], "its value")
             except Exception as e:  # external or malformed data: numpy_helper raises various types
                 raise node.error(f"its value cannot be read: {e}")
         if "value_float" in a:
@@ -1364,7 +1376,7 @@ def _read_test_data(directory, conversion, model):
         with open(path, "rb") as f:
             try:
                 proto.ParseFromString(f.read())
-                return numpy_helper.to_array(proto)
+                return _array(proto, "the tensor")
             except Exception as e:  # protobuf's DecodeError, a bad shape, ...
                 raise ConversionError(f"--test-data {path}: not an ONNX tensor ({e})")
 
@@ -1376,6 +1388,93 @@ def _read_test_data(directory, conversion, model):
         if not os.path.exists(path):
             raise ConversionError(f"--test-data {directory}: {os.path.basename(path)} is missing")
     return load(x_path), load(y_path)
+
+
+def _tensor_protos(graph, where=""):
+    """(what, TensorProto) for every tensor a graph holds: initializers (also of sparse ones) and node
+    attributes, in subgraphs too (onnx's own loader walks the same ones)."""
+    for t in graph.initializer:
+        yield f"{where}initializer '{t.name}'", t
+    for sparse in graph.sparse_initializer:
+        yield f"{where}sparse initializer '{sparse.values.name}' values", sparse.values
+        yield f"{where}sparse initializer '{sparse.values.name}' indices", sparse.indices
+    for index, node in enumerate(graph.node):
+        name = f"{where}node '{node.name or f'#{index}'}' ({node.op_type})"
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield f"{name} attribute '{a.name}'", a.t
+            for t in a.tensors:
+                yield f"{name} attribute '{a.name}'", t
+            for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _tensor_protos(g, f"{name} subgraph: ")
+
+
+EXTERNAL_DATA_KEYS = {"location", "offset", "length", "checksum"}
+
+
+def _external_data_size(tensor, what):
+    """The bytes a tensor's values take in raw_data: its element count times the element size."""
+    np_type = onnx.mapping.TENSOR_TYPE_TO_NP_TYPE.get(tensor.data_type)
+    if np_type is None or tensor.data_type == onnx.TensorProto.STRING:
+        raise ConversionError(f"{what}: external data of element type {tensor.data_type} is not supported")
+    if any(d < 0 for d in tensor.dims):
+        raise ConversionError(f"{what}: shape {_show(tensor.dims)} has a negative dimension")
+    return math.prod(tensor.dims) * np.dtype(np_type).itemsize
+
+
+def read_external_data(model, folder):
+    """Reads every tensor of `model` stored as external data into its raw_data, under model_files's
+    rule: each location must name a regular file inside `folder` (after symlinks), and its offset and
+    length must lie inside that file and match the tensor's size. Raises ConversionError naming the
+    tensor and the location. onnx's own loader is not used for this: Debian's onnx 1.12 follows
+    `weights/../../x` and symlinks out of the folder (CVE-2024-27318)."""
+    for what, tensor in _tensor_protos(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        entries = {}
+        for entry in tensor.external_data:
+            if entry.key not in EXTERNAL_DATA_KEYS or entry.key in entries:
+                raise ConversionError(f"{what}: external data key {entry.key!r} is unknown or repeated")
+            entries[entry.key] = entry.value
+        location = entries.get("location", "")
+        shown = f"{what}: external data {location!r}"
+        numbers = {}
+        for key in ("offset", "length"):
+            text = entries.get(key)
+            if text is not None and not (text.isascii() and text.isdigit()):
+                raise ConversionError(f"{shown}: {key} {text!r} is not a byte count")
+            numbers[key] = None if text is None else int(text)
+        with model_files.open_confined(folder, location, what) as f:
+            file_size = os.fstat(f.fileno()).st_size
+            offset = numbers["offset"] or 0
+            size = _external_data_size(tensor, what)
+            if offset > file_size:
+                raise ConversionError(f"{shown}: offset {offset} is past the end of the file ({file_size} bytes)")
+            length = numbers["length"] if numbers["length"] is not None else file_size - offset
+            if offset + length > file_size:
+                raise ConversionError(
+                    f"{shown}: offset {offset} and length {length} reach past the end of the file ({file_size} bytes)"
+                )
+            if length != size:
+                raise ConversionError(f"{shown}: length {length} bytes, the tensor's shape needs {size}")
+            f.seek(offset)
+            data = model_files.read_bounded(f, length, shown)
+        tensor.raw_data = data
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+
+
+def load(path):
+    """The ONNX model at `path`, with its external data read by read_external_data (confined to the
+    model's folder). Raises ConversionError."""
+    try:
+        with warnings.catch_warnings():  # onnx warns on stderr about some damaged files: one line only
+            warnings.simplefilter("ignore")
+            model = onnx.load(path, load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError, OSError, ...: one line, not a traceback
+        raise ConversionError(f"cannot read the ONNX file: {e}")
+    read_external_data(model, model_files.model_folder(path))
+    return model
 
 
 def main():
@@ -1411,12 +1510,7 @@ def main():
         if args.labels:
             with open(args.labels) as f:
                 labels = [line.rstrip("\n") for line in f if line.strip()]
-        try:
-            with warnings.catch_warnings():  # onnx warns on stderr about some damaged files: one line only
-                warnings.simplefilter("ignore")
-                model = onnx.load(args.model)
-        except Exception as e:  # protobuf's DecodeError, OSError, ...: one line, not a traceback
-            raise ConversionError(f"cannot read the ONNX file: {e}")
+        model = load(args.model)
         name = args.name or os.path.splitext(os.path.basename(args.model))[0]
         conversion = convert(model)
         doc = document(
