@@ -9,8 +9,8 @@ As a program (Debian's system interpreter, with python3-onnx and python3-numpy):
 
 As a library:
 
-    import onnx, onnx_to_gapnet
-    model = onnx.load("model.onnx")
+    import onnx_to_gapnet
+    model = onnx_to_gapnet.load("model.onnx")          # external data only from the model's folder
     doc = onnx_to_gapnet.to_gapnet(model, labels=[...])                # the gapnet dict
     # or in steps, e.g. with weights that are graph inputs bound to arrays, and recorded tests:
     conversion = onnx_to_gapnet.convert(model, constants={"W": w})     # layers and shapes
