@@ -167,6 +167,20 @@ def onnx_tricks(tmp):
         leaked = f"no ({type(e).__name__})"
     print(f"note  onnx {onnx.__version__}'s own loader reads the secret through weights/../..: {leaked}")
 
+    # The weights read in all are bounded, not only each file: W (48 bytes) then B (12) past 50.
+    path = os.path.join(folder, "budget.onnx")
+    with open(os.path.join(folder, "weights", "b.bin"), "wb") as f:
+        f.write(b"\0" * 16 + B.astype("<f4").tobytes())
+    save(gemm_model({"W": ("weights/w.bin", None, None), "B": ("weights/b.bin", 16, 12)}), path)
+    expect_refused(
+        "onnx, external data past the bound in all (lowered to 50 bytes)",
+        ONNX_CONVERTER,
+        path,
+        out,
+        ["initializer 'B'", "12 bytes more would make 60 bytes of weights, beyond the import bound of 50 bytes"],
+        {model_files.LIMIT_VARIABLE: "50"},
+    )
+
     # The bias as a Constant node's value: every tensor of the model is checked, not only initializers.
     path = os.path.join(folder, "constant.onnx")
     save(gemm_model(constant_external=("weights/../../outside/secret.bin", 0, 12)), path)
@@ -185,8 +199,6 @@ def onnx_tricks(tmp):
 
     # Controls: the legitimate layout converts, weights in a subfolder, and through a symlink inside.
     os.symlink("w.bin", os.path.join(folder, "weights", "alias.bin"))
-    with open(os.path.join(folder, "weights", "b.bin"), "wb") as f:
-        f.write(b"\0" * 16 + B.astype("<f4").tobytes())
     embedded = os.path.join(folder, "embedded.onnx")
     save(gemm_model(), embedded)
     reference = expect_converted("onnx, embedded weights (control)", ONNX_CONVERTER, embedded, out + ".ref")
@@ -225,20 +237,23 @@ def onnx_tricks(tmp):
 # ---- Keras --------------------------------------------------------------------------------------
 
 
-def keras2_config():
-    """A Keras 2 Sequential: input [4] -> Dense(3)."""
+def keras2_config(features=4, units=3):
+    """A Keras 2 Sequential: input [features] -> Dense(units)."""
     layers = [
-        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "dtype": "float32", "name": "in"}},
-        {"class_name": "Dense", "config": {"name": "fc", "units": 3, "activation": "linear", "use_bias": True}},
+        {
+            "class_name": "InputLayer",
+            "config": {"batch_input_shape": [None, features], "dtype": "float32", "name": "in"},
+        },
+        {"class_name": "Dense", "config": {"name": "fc", "units": units, "activation": "linear", "use_bias": True}},
     ]
     return {"class_name": "Sequential", "config": {"name": "tiny", "layers": layers}}
 
 
-def write_h5(path, kernel=None):
+def write_h5(path, kernel=None, features=4, units=3):
     """A Keras 2 model.save("m.h5") of keras2_config(); `kernel(group, name)` stores the kernel
-    (default: an ordinary dataset)."""
+    (default: W as an ordinary dataset)."""
     with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps(keras2_config())
+        f.attrs["model_config"] = json.dumps(keras2_config(features, units))
         f.attrs["keras_version"] = "2.15.0"
         f.attrs["backend"] = "tensorflow"
         g = f.create_group("model_weights").create_group("fc")
@@ -248,7 +263,7 @@ def write_h5(path, kernel=None):
             kernel(inner, "kernel:0")
         else:
             inner.create_dataset("kernel:0", data=W.T)
-        inner.create_dataset("bias:0", data=B)
+        inner.create_dataset("bias:0", data=B if units == 3 else np.zeros(units, np.float32))
 
 
 def keras_tricks(tmp):
@@ -291,6 +306,20 @@ def keras_tricks(tmp):
         write_h5(path, kernel)
         needles = needles or ["external link", "secret.h5"]
         expect_refused(f"keras .h5, {label}", KERAS_CONVERTER, path, out, ["/model_weights/fc/fc/kernel:0", *needles])
+
+    # A tiny file declaring a 64 MiB kernel it never stores (h5py reads it back as the fill value):
+    # bounded like any weights read, before the array is read.
+    path = os.path.join(folder, "fill.h5")
+    write_h5(path, lambda g, n: g.create_dataset(n, (4096, 4096), "<f4"), features=4096, units=4096)
+    check(os.path.getsize(path) < 64 << 10, f"keras .h5 declaring a 64 MiB kernel: {os.path.getsize(path)} bytes")
+    expect_refused(
+        "keras .h5, a 64 MiB kernel never stored, bound lowered to 1 MiB",
+        KERAS_CONVERTER,
+        path,
+        out,
+        ["layer 'fc' (Dense): weight 'fc/kernel:0': 67108864 bytes (64.0 MiB) more", "bound of 1048576 bytes"],
+        {model_files.LIMIT_VARIABLE: str(1 << 20)},
+    )
 
     # The same trick inside a .keras archive's model.weights.h5.
     path = os.path.join(folder, "trick.keras")

@@ -156,6 +156,7 @@ class Weights:
 
     def __init__(self, keras_file, layers):
         self.file = keras_file
+        self.budget = model_files.Budget()  # a declared array is read back whole even if never stored
         # Keras 3 names a layer's group by its class and occurrence, in the config's layer order.
         self.v3_paths, seen = {}, {}
         for layer in layers:
@@ -242,6 +243,10 @@ class Weights:
                 )
             if dataset.dtype != np.float32:
                 raise layer.error(f"weight '{stored_name}' ({role}) is {dataset.dtype}; gapnet computes in float32")
+            self.budget.take(
+                dataset.size * dataset.dtype.itemsize,
+                f"layer '{layer.name}' ({layer.class_name}): weight '{stored_name}'",
+            )
             try:
                 value = np.asarray(dataset[()], dtype=np.float32)
             except OSError as e:

@@ -12,13 +12,15 @@ the TF.js importer) cannot disagree on them:
   the bypass of CVE-2024-27318 that onnx's own check in Debian's onnx 1.12 still has), a symlink
   leading out, a directory, a FIFO or a device are refused with one line. Otherwise the bytes of any
   file the user can read (keys, /etc/passwd) would land in the converted model, which is then shared.
-  The project checks the name itself instead of trusting a framework's loader to.
-- Bounds (`read_member`, `copy_member`, `read_bounded`): an archive member or a named file is read with
-  a byte bound, checked against its declared size before anything is inflated or read, and against the
-  bytes actually read while streaming (a zip header can lie about the size). A 4 MB archive can
-  otherwise inflate to gigabytes in memory. The default, `DEFAULT_MAX_BYTES` (1 GiB), is gapnet's
-  own limit on a model file (`max_file_bytes`), so no weights that fit in a gapnet model are refused;
-  a test lowers it with the environment variable GAPNET_IMPORT_MAX_BYTES (or the `limit` parameter).
+  The project checks the name itself instead of trusting a framework's loader to. (A hard link is the
+  file itself and cannot be told from it: the rule is about names, as a model can only give names.)
+- Bounds (`read_member`, `copy_member`, `read_bounded`, `Budget`): an archive member or a named file is
+  read with a byte bound, checked against its declared size before anything is inflated or read, and
+  against the bytes actually read while streaming (a zip header can lie about the size); the weights
+  read in all are bounded the same way. A 4 MB archive can otherwise inflate to gigabytes in memory.
+  The default, `DEFAULT_MAX_BYTES` (1 GiB), is gapnet's own limit on a model file (`max_file_bytes`),
+  so no weights that fit in a gapnet model are refused; a test lowers it with the environment
+  variable GAPNET_IMPORT_MAX_BYTES (or the `limit` parameter).
 """
 import os
 import stat
@@ -95,6 +97,26 @@ def open_confined(folder, location, what):
         raise ConversionError(f"{what}: location {location!r} is not a regular file; refused")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
+
+
+class Budget:
+    """The bytes of weights an importer reads on a model's behalf, in all, within the bound (limit,
+    default max_bytes()). Each file or member is bounded on its own, but a model may name the same
+    1 GiB file from a thousand tensors, or declare a huge array an HDF5 file never stores (read back
+    as its fill value): the total must be bounded too, before each array is read."""
+
+    def __init__(self, limit=None):
+        self.limit = max_bytes() if limit is None else limit
+        self.used = 0
+
+    def take(self, count, what):
+        """Counts `count` bytes about to be read for `what`; refuses when the total passes the bound."""
+        if self.used + count > self.limit:
+            raise ConversionError(
+                f"{what}: {_mib(count)} more would make {_mib(self.used + count)} of weights, beyond the import "
+                f"bound of {_mib(self.limit)}"
+            )
+        self.used += count
 
 
 def read_bounded(stream, count, what, limit=None):

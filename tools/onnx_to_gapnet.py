@@ -208,9 +208,11 @@ def _external_data_size(tensor, what):
 def read_external_data(model, folder):
     """Reads every tensor of `model` stored as external data into its raw_data, under model_files's
     rule: each location must name a regular file inside `folder` (after symlinks), and its offset and
-    length must lie inside that file and match the tensor's size. Raises ConversionError naming the
-    tensor and the location. onnx's own loader is not used for this: Debian's onnx 1.12 follows
-    `weights/../../x` and symlinks out of the folder (CVE-2024-27318)."""
+    length must lie inside that file and match the tensor's size, and all of them together within the
+    import bound (model_files.Budget). Raises ConversionError naming the tensor and the location.
+    onnx's own loader is not used for this: Debian's onnx 1.12 follows `weights/../../x` and symlinks
+    out of the folder (CVE-2024-27318)."""
+    budget = model_files.Budget()
     for what, tensor in _tensor_protos(model.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
@@ -240,6 +242,7 @@ def read_external_data(model, folder):
                 )
             if length != size:
                 raise ConversionError(f"{shown}: length {length} bytes, the tensor's shape needs {size}")
+            budget.take(length, shown)
             f.seek(offset)
             data = model_files.read_bounded(f, length, shown)
         tensor.raw_data = data
