@@ -22,6 +22,7 @@ the TF.js importer) cannot disagree on them:
   so no weights that fit in a gapnet model are refused; a test lowers it with the environment
   variable GAPNET_IMPORT_MAX_BYTES (or the `limit` parameter).
 """
+import io
 import os
 import stat
 
@@ -156,22 +157,12 @@ def copy_member(archive, name, sink, limit=None):
     return total
 
 
-class _Bytes:
-    """A sink collecting chunks in memory (for small members)."""
-
-    def __init__(self):
-        self.parts = []
-
-    def write(self, chunk):
-        self.parts.append(chunk)
-
-
 def read_member(archive, name, limit=None):
-    """The bytes of archive member `name`, bounded as copy_member bounds them; for small members
-    (config.json): a large one goes through copy_member into a temporary file."""
-    sink = _Bytes()
+    """The bytes of archive member `name`, bounded as copy_member bounds them (for small members such
+    as config.json; a large one goes through copy_member into a temporary file)."""
+    sink = io.BytesIO()
     copy_member(archive, name, sink, limit)
-    return b"".join(sink.parts)
+    return sink.getvalue()
 
 
 def check_hdf5_self_contained(h5file, what):
