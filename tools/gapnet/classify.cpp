@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "output.h"
 
 namespace gapnet::cli {
 namespace {
@@ -163,7 +164,7 @@ int classify_command(const std::vector<std::string>& arguments) {
     }
 
     // Images go through the model in batches; each batch's results are printed, in the order the
-    // images were given, and flushed as soon as it is done.
+    // images were given, and flushed as soon as it is done; a write that fails ends the run.
     const int64_t per_image = std::max<int64_t>(1, model.summary().working_bytes_per_image);
     batch_size = std::clamp<int64_t>((int64_t{256} << 20) / per_image, 1, batch_size);
     const InputSpec& spec = model.input();
@@ -172,6 +173,14 @@ int classify_command(const std::vector<std::string>& arguments) {
     int64_t done = 0, failed = 0;
     std::vector<std::string> batch_names;
     std::string name;
+    const auto flush_results = [&progress] {  // a failed write stops the run, its line below no progress
+        try {
+            flush_stdout();
+        } catch (const OutputError&) {
+            progress.clear();
+            throw;
+        }
+    };
     while (true) {
         batch_names.clear();
         while (static_cast<int64_t>(batch_names.size()) < batch_size && names.next(name)) batch_names.push_back(name);
@@ -203,7 +212,7 @@ int classify_command(const std::vector<std::string>& arguments) {
             const std::string& file = batch_names[i];
             if (!errors[i].empty()) {
                 ++failed;
-                std::fflush(stdout);
+                flush_results();
                 progress.clear();
                 print_error(file, errors[i]);
                 if (json) print_json_line({{"file", file}, {"error", errors[i]}});
@@ -212,7 +221,7 @@ int classify_command(const std::vector<std::string>& arguments) {
             json ? print_json(file, predictions[n]) : print_table(file, predictions[n]);
             ++n;
         }
-        std::fflush(stdout);
+        flush_results();
         done += static_cast<int64_t>(count);
         progress.draw(done, failed);
     }

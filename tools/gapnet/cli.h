@@ -16,9 +16,11 @@
 namespace gapnet::cli {
 
 // Exit statuses, documented in the README.
-constexpr int kExitOk = 0;           // every input succeeded
-constexpr int kExitInputFailed = 1;  // a model or some image could not be used
-constexpr int kExitUsage = 2;        // the command line itself is wrong
+constexpr int kExitOk = 0;            // every input succeeded
+constexpr int kExitInputFailed = 1;   // a model or some image could not be used, or an output not written
+constexpr int kExitUsage = 2;         // the command line itself is wrong
+constexpr int kExitPipeClosed = 141;  // the reader of a pipe went away: 128 + SIGPIPE, as a shell reports
+                                      // a process SIGPIPE ended
 
 // Prints "gapnet: error: FILE: MESSAGE" (or "gapnet: error: MESSAGE") to stderr.
 void print_error(const std::string& file, const std::string& message);
