@@ -90,8 +90,7 @@ void OutputFile::commit() {
     fd_ = -1;
     if (close(fd) != 0) fail("", errno);
     if (temporary_.empty()) return;
-    if (std::rename(temporary_.c_str(), target_.c_str()) != 0)
-        fail("cannot rename " + temporary_ + " to it", errno);
+    if (std::rename(temporary_.c_str(), target_.c_str()) != 0) fail("cannot rename " + temporary_ + " to it", errno);
     temporary_.clear();
 }
 
