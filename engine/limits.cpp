@@ -16,8 +16,7 @@ const std::vector<NamedLimit>& named_limits() {
 }
 
 std::string limit_note(const char* name, int64_t value) {
-    return std::string("(limit ") + name + " = " + std::to_string(value) + "; raise it with --model-limit " + name +
-           "=N)";
+    return std::string("(Limits::") + name + " = " + std::to_string(value) + ")";
 }
 
 bool set_limit(Limits& limits, const std::string& name, int64_t value) {

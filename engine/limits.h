@@ -10,7 +10,8 @@
 
 namespace gapnet {
 
-// "(limit NAME = VALUE; raise it with --model-limit NAME=N)", for the message of an exceeded limit.
+// "(Limits::NAME = VALUE)", for the message of an exceeded limit: the limit as the API spells it (the
+// CLI appends how to raise it; gapnet.h states the contract).
 std::string limit_note(const char* name, int64_t value);
 
 }  // namespace gapnet

@@ -229,6 +229,35 @@ TEST_CASE("API errors are gapnet::Error with the file and the place") {
     REQUIRE(e.file().empty());  // not the file's fault
 }
 
+// The contract of gapnet.h: the library names an exceeded limit as its C++ member, with its value, and
+// no command-line option (the gapnet program adds one: tests/cli_test.sh, tests/bad_inputs/).
+TEST_CASE("an exceeded limit's message names it as the API spells it, and no command-line flag") {
+    const std::string path = source_path("models/fashion_gap.json");
+    Options options;
+    options.model_limits.max_layers = 3;
+    Error e = error_of([&] { Model::load(path, options); });
+    REQUIRE(e.where() == "layers");
+    REQUIRE(std::string(e.what()) == "18 layers exceed 3 (Limits::max_layers = 3)");  // conv1 ... softmax1
+    options = Options();
+    options.model_limits.max_file_bytes = 1000;
+    e = error_of([&] { Model::load(path, options); });
+    REQUIRE(std::string(e.what()) == "is larger than 1000 bytes (Limits::max_file_bytes = 1000)");
+    REQUIRE_THAT(e.message(), !Catch::Contains("--"));
+
+    const std::string bag = source_path("data/samples/bag.png");  // 28x28
+    options = Options();
+    options.image_limits.max_pixels = 783;
+    const Model few_pixels = Model::load(path, options);
+    e = error_of([&] { few_pixels.input_from_file(bag); });
+    REQUIRE(std::string(e.what()) == "image is 28x28 = 784 pixels, beyond ImageLimits::max_pixels = 783");
+    REQUIRE_THAT(e.message(), !Catch::Contains("--"));
+    gapnet::ImageLimits narrow;
+    narrow.max_side = 27;
+    e = error_of([&] { gapnet::decode_image_file(bag, narrow); });
+    REQUIRE(std::string(e.what()) == "image is 28x28, a side beyond ImageLimits::max_side = 27");
+    REQUIRE_THAT(e.message(), !Catch::Contains("--"));
+}
+
 TEST_CASE("the API verifies a model file's recorded tests") {
     const gapnet::VerifyReport report = Model::load(source_path("models/fashion_gap.json")).verify();
     REQUIRE(report.cases > 0);

@@ -116,7 +116,7 @@ TEST_CASE("unreadable images are refused with the reason") {
             "truncated PNG: the file ends inside a chunk header at byte 33");
     REQUIRE(error_of(source_path("data/test-images/truncated.pgm")) == "truncated PNM: 4x4 needs 16 bytes of samples");
     REQUIRE(error_of(source_path("data/test-images/huge-header.bmp")) ==
-            "image is 100000x100000, beyond the limit of 32768 pixels per side (raise it with --max-image-side N)");
+            "image is 100000x100000, a side beyond ImageLimits::max_side = 32768");
     REQUIRE(error_of(source_path("data/test-images/missing.png")) == "cannot open: No such file or directory");
     REQUIRE(error_of(source_path("data/test-images")) == "is a directory, not a file");
 }

@@ -478,11 +478,10 @@ void check_image_size(int64_t w, int64_t h, const ImageLimits& limits) {
     const std::string size = "image is " + std::to_string(w) + "x" + std::to_string(h);
     if (w < 1 || h < 1) throw Error(size + ": it has no pixels");
     if (w > limits.max_side || h > limits.max_side)
-        throw Error(size + ", beyond the limit of " + std::to_string(limits.max_side) +
-                    " pixels per side (raise it with --max-image-side N)");
+        throw Error(size + ", a side beyond ImageLimits::max_side = " + std::to_string(limits.max_side));
     if (w * h > limits.max_pixels)
-        throw Error(size + " = " + std::to_string(w * h) + " pixels, beyond the limit of " +
-                    std::to_string(limits.max_pixels) + " pixels (raise it with --max-image-pixels N)");
+        throw Error(size + " = " + std::to_string(w * h) +
+                    " pixels, beyond ImageLimits::max_pixels = " + std::to_string(limits.max_pixels));
 }
 
 // A header can declare any size, and stb_image allocates the whole image before it reads the data

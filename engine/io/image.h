@@ -50,8 +50,8 @@ Image read_image(const std::string& path, const ImageLimits& limits = {});
 // read_image_file + decode_to_input.
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits = {});
 
-// For the decoders: refuses a size of no pixels or beyond `limits`, naming the limit and how to
-// raise it; and a size the file's bytes cannot encode (at least `least` bytes, for the reason `why`).
+// For the decoders: refuses a size of no pixels or beyond `limits`, naming the limit as the API spells
+// it (ImageLimits::max_pixels; gapnet.h); and a size the file's bytes cannot encode (at least `least` bytes, for the reason `why`).
 void check_image_size(int64_t width, int64_t height, const ImageLimits& limits);
 [[noreturn]] void refuse_declared_size(const char* format, int64_t width, int64_t height, int64_t file_bytes,
                                        int64_t least, const std::string& why);

@@ -120,10 +120,15 @@ enum class HeadKind {
 };
 
 // --- Bounds on untrusted input ---------------------------------------------------------------------
+//
+// The message of an exceeded limit names it as this header spells it, with its value: "layers: 7
+// layers exceed 3 (Limits::max_layers = 3)", "image is 40000x40000 = 1600000000 pixels, beyond
+// ImageLimits::max_pixels = 268435456". It names no command-line option: how to raise a limit is the
+// caller's to say (the gapnet program appends "; raise it with --model-limit max_layers=N", or
+// "--max-image-pixels N", to the first such name in a message it prints).
 
 // Bounds on what a model may declare, checked before anything is allocated, so a hostile or broken
 // file is refused instead of exhausting memory. The defaults pass any reasonable CNN classifier.
-// (An exceeded limit's message names it as the command line sets it: --model-limit NAME=N.)
 struct Limits {
     int64_t max_file_bytes = int64_t{1} << 30;  // model file size (1 GiB)
     int64_t max_layers = 10000;
@@ -136,7 +141,7 @@ struct Limits {
                                                          // (~2.7e11: minutes of pooling, 10x VGG-16 at 1024x1024)
 };
 
-// The limits by name ("max_layers", ...), as command lines and messages call them.
+// The limits by name ("max_layers", ...), as command lines (--model-limit NAME=N) call them.
 struct NamedLimit {
     const char* name;
     int64_t Limits::*value;
@@ -145,7 +150,8 @@ const std::vector<NamedLimit>& named_limits();
 // Sets the limit called `name`; false if there is no such limit.
 bool set_limit(Limits& limits, const std::string& name, int64_t value);
 
-// Bounds on an image, checked against its header before any pixel is decoded.
+// Bounds on an image, checked against its header before any pixel is decoded. An exceeded one's
+// message names it as ImageLimits::MEMBER (as above).
 struct ImageLimits {
     int64_t max_side = 32768;               // width or height, pixels
     int64_t max_pixels = int64_t{1} << 28;  // width * height

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "output.h"
 
 namespace gapnet::cli {
 namespace {
@@ -95,6 +96,20 @@ std::vector<float> image_rgb(const DecodedImage& image, int width, int height) {
                  width < image.width ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE,
                  height < image.height ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
     return out;
+}
+
+// Writes `canvas` to `path` as PNG, whole or not at all (OutputFile); throws OutputError. (stb encodes
+// the whole file in memory before it calls `append`.)
+void write_png(const std::string& path, const Canvas& canvas) {
+    std::string png;
+    const auto append = [](void* to, void* data, int size) {
+        static_cast<std::string*>(to)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+    };
+    if (!stbi_write_png_to_func(append, &png, canvas.width, canvas.height, 3, canvas.rgb.data(), canvas.width * 3))
+        throw OutputError(path, 0, "cannot encode the PNG image");
+    OutputFile file(path);
+    file.write(png.data(), png.size());
+    file.commit();
 }
 
 // The class of --class: an output index, or a label (compared case-insensitively).
@@ -196,10 +211,7 @@ int cam_command(const std::vector<std::string>& arguments) {
 
     if (out_path.empty())
         out_path = image_arg == "-" ? "cam.png" : std::filesystem::path(image_arg).stem().string() + "-cam.png";
-    if (!stbi_write_png(out_path.c_str(), canvas.width, canvas.height, 3, canvas.rgb.data(), canvas.width * 3)) {
-        print_error(out_path, "cannot write the PNG file");
-        return kExitInputFailed;
-    }
+    write_png(out_path, canvas);  // an OutputError is main()'s to report
     std::printf("wrote %s:", out_path.c_str());
     for (const Prediction& p : shown) std::printf(" %s (%.4f)", p.label.c_str(), static_cast<double>(p.probability));
     std::printf("\n");

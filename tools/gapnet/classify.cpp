@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "output.h"
 
 namespace gapnet::cli {
 namespace {
@@ -163,13 +164,21 @@ int classify_command(const std::vector<std::string>& arguments) {
     }
 
     // Images go through the model in batches; each batch's results are printed, in the order the
-    // images were given, and flushed as soon as it is done.
+    // images were given, and flushed as soon as it is done; a write that fails ends the run.
     const int64_t per_image = std::max<int64_t>(1, model.summary().working_bytes_per_image);
     batch_size = std::clamp<int64_t>((int64_t{256} << 20) / per_image, 1, batch_size);
     ProgressLine progress(!files_from.empty() && isatty(STDERR_FILENO));
     int64_t done = 0, failed = 0;
     std::vector<std::string> batch_names;
     std::string name;
+    const auto flush_results = [&progress] {  // a failed write stops the run, its line below no progress
+        try {
+            flush_stdout();
+        } catch (const OutputError&) {
+            progress.clear();
+            throw;
+        }
+    };
     while (true) {
         batch_names.clear();
         while (static_cast<int64_t>(batch_names.size()) < batch_size && names.next(name)) batch_names.push_back(name);
@@ -187,7 +196,7 @@ int classify_command(const std::vector<std::string>& arguments) {
             if (read.errors[i]) {
                 const std::string error = problem(*read.errors[i]);
                 ++failed;
-                std::fflush(stdout);
+                flush_results();
                 progress.clear();
                 print_error(file, error);
                 if (json) print_json_line({{"file", file}, {"error", error}});
@@ -196,7 +205,7 @@ int classify_command(const std::vector<std::string>& arguments) {
             json ? print_json(file, predictions[n]) : print_table(file, predictions[n]);
             ++n;
         }
-        std::fflush(stdout);
+        flush_results();
         done += static_cast<int64_t>(count);
         progress.draw(done, failed);
     }

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -15,8 +16,29 @@
 
 namespace gapnet::cli {
 
+std::string raise_hint(const std::string& message) {
+    static const std::pair<const char*, const char*> kImageOptions[] = {{"max_side", "--max-image-side N"},
+                                                                        {"max_pixels", "--max-image-pixels N"},
+                                                                        {"max_bytes", "--max-image-bytes N"}};
+    const std::string marker = "Limits::";
+    for (size_t at = message.find(marker); at != std::string::npos; at = message.find(marker, at + 1)) {
+        size_t end = at + marker.size();
+        while (end < message.size() && (std::islower(static_cast<unsigned char>(message[end])) || message[end] == '_'))
+            ++end;
+        const std::string name = message.substr(at + marker.size(), end - at - marker.size());
+        if (at >= 5 && message.compare(at - 5, 5, "Image") == 0) {
+            for (const auto& [member, option] : kImageOptions)
+                if (name == member) return std::string("; raise it with ") + option;
+        } else {
+            for (const NamedLimit& limit : named_limits())
+                if (name == limit.name) return "; raise it with --model-limit " + name + "=N";
+        }
+    }
+    return "";
+}
+
 void print_error(const std::string& file, const std::string& message) {
-    std::cerr << "gapnet: error: " << (file.empty() ? "" : file + ": ") << message << "\n";
+    std::cerr << "gapnet: error: " << (file.empty() ? "" : file + ": ") << message << raise_hint(message) << "\n";
 }
 
 std::string problem(const Error& e) { return e.where().empty() ? e.what() : e.where() + ": " + e.what(); }

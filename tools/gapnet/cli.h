@@ -16,12 +16,19 @@
 namespace gapnet::cli {
 
 // Exit statuses, documented in the README.
-constexpr int kExitOk = 0;           // every input succeeded
-constexpr int kExitInputFailed = 1;  // a model or some image could not be used
-constexpr int kExitUsage = 2;        // the command line itself is wrong
+constexpr int kExitOk = 0;            // every input succeeded
+constexpr int kExitInputFailed = 1;   // a model or some image could not be used, or an output not written
+constexpr int kExitUsage = 2;         // the command line itself is wrong
+constexpr int kExitPipeClosed = 141;  // the reader of a pipe went away: 128 + SIGPIPE, as a shell reports
+                                      // a process SIGPIPE ended
 
-// Prints "gapnet: error: FILE: MESSAGE" (or "gapnet: error: MESSAGE") to stderr.
+// Prints "gapnet: error: FILE: MESSAGE" (or "gapnet: error: MESSAGE") to stderr, with raise_hint(MESSAGE).
 void print_error(const std::string& file, const std::string& message);
+
+// How to raise the first limit `message` names as the library does (gapnet.h): "; raise it with
+// --max-image-pixels N" for ImageLimits::max_pixels, "; raise it with --model-limit max_layers=N" for
+// Limits::max_layers; "" when it names none.
+std::string raise_hint(const std::string& message);
 
 // The problem an error reports without its file: "WHERE: WHAT", or "WHAT" (print_error adds the file).
 std::string problem(const Error& e);

@@ -65,12 +65,7 @@ int features_command(const std::vector<std::string>& arguments) {
     values.shape.erase(values.shape.begin());  // the batch of one
 
     if (!out_path.empty()) {
-        try {
-            write_npy(out_path, values);
-        } catch (const Error& e) {
-            print_error(out_path, problem(e));
-            return kExitInputFailed;
-        }
+        write_npy(out_path, values);  // an OutputError is main()'s to report
         std::printf("wrote %s: layer %s, shape %s, float32\n", out_path.c_str(), layer.c_str(),
                     join(values.shape, "x").c_str());
     } else if (json) {

@@ -1,12 +1,16 @@
 // gapnet: run trained CNN classifiers from the command line. Dispatches to one file per command.
+#include <csignal>
 #include <cstring>
 #include <exception>
 #include <iostream>
 
 #include "cli.h"
 #include "commands.h"
+#include "output.h"
 
 namespace {
+
+using namespace gapnet::cli;
 
 const char* kUsage = R"(gapnet — a small CNN inference engine
 
@@ -25,7 +29,8 @@ Usage:
   gapnet COMMAND --help                                        help on one command
   gapnet --version
 
-Exit status: 0 success, 1 a model or image could not be used, 2 wrong command line.
+Exit status: 0 success, 1 a model or image could not be used or an output could not be written,
+2 wrong command line, 141 the reader of standard output went away (a pipe closed, as by | head).
 )";
 
 struct Command {
@@ -41,10 +46,17 @@ const Command kCommands[] = {
     {"bench", gapnet::cli::bench_command},
 };
 
-}  // namespace
+// The exit status for an output that failed, after printing its line: a closed pipe is quiet and
+// gets 128 + SIGPIPE, the status of a process SIGPIPE ended, as it would have with the default
+// SIGPIPE action; any other failure turns a success into kExitInputFailed.
+int output_failed(const OutputError& e, int status) {
+    if (e.pipe_closed()) return kExitPipeClosed;
+    print_error(e.name(), e.what());
+    return status == kExitOk ? kExitInputFailed : status;
+}
 
-int main(int argc, char** argv) {
-    using namespace gapnet::cli;
+// The command's exit status; what it printed may still sit in standard output's buffer.
+int run(int argc, char** argv) {
     if (argc < 2) {
         std::cerr << kUsage;
         return kExitUsage;
@@ -62,6 +74,8 @@ int main(int argc, char** argv) {
         if (name != command.name) continue;
         try {
             return command.run({argv + 2, argv + argc});
+        } catch (const OutputError& e) {
+            return output_failed(e, kExitOk);
         } catch (const UsageError& e) {
             print_error("", std::string(e.what()) + " (see gapnet " + name + " --help)");
             return kExitUsage;
@@ -75,4 +89,19 @@ int main(int argc, char** argv) {
     }
     print_error("", "unknown command '" + name + "' (see gapnet --help)");
     return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Past a file size limit (ulimit -f), a write fails with EFBIG and is reported, and the temporary
+    // of an -o file removed, instead of the process being killed with the temporary left behind.
+    std::signal(SIGXFSZ, SIG_IGN);
+    int status = run(argc, argv);
+    try {
+        close_stdout();
+    } catch (const OutputError& e) {
+        status = output_failed(e, status);
+    }
+    return status;
 }

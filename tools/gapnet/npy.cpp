@@ -1,11 +1,9 @@
 #include "npy.h"
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <memory>
 
 #include "gapnet/gapnet.h"
+#include "output.h"
 
 namespace gapnet {
 
@@ -35,9 +33,9 @@ std::string npy_bytes(const Tensor& tensor) {
 
 void write_npy(const std::string& path, const Tensor& tensor) {
     const std::string bytes = npy_bytes(tensor);
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), std::fclose);
-    if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f.get()) != bytes.size())
-        throw Error(std::string("cannot write: ") + std::strerror(errno));
+    cli::OutputFile file(path);
+    file.write(bytes.data(), bytes.size());
+    file.commit();
 }
 
 }  // namespace gapnet

@@ -11,7 +11,8 @@ namespace gapnet {
 // The .npy file's bytes for `tensor`.
 std::string npy_bytes(const Tensor& tensor);
 
-// Writes npy_bytes(tensor) to `path`; throws gapnet::Error if it cannot.
+// Writes npy_bytes(tensor) to `path`, whole or not at all (cli::OutputFile); throws cli::OutputError
+// if it cannot.
 void write_npy(const std::string& path, const Tensor& tensor);
 
 }  // namespace gapnet
