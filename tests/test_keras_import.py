@@ -31,6 +31,11 @@ code with the importer (whose module the test uses only to encode tensors and te
 Needs Debian's python3-h5py, python3-numpy, python3-torch and python3-pil; a missing one is a
 failure, not a skip.
 
+Parts, in tests/: keras_import_reference.py (Keras's semantics in PyTorch, MiniXception),
+keras_import_models.py (the small models, written as Keras 2 .h5 and Keras 3 .keras files),
+keras_import_checks.py (1 and 2), keras_import_bad_files.py (3), keras_import_common.py (what they
+share: paths, the tolerance, running the importer and gapnet).
+
     /usr/bin/python3 tests/test_keras_import.py --write-reference OUT.npz
 
 writes the shipped model's test inputs (3 seeded random images and the sample face, preprocessed,

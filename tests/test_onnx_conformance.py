@@ -38,6 +38,10 @@ hand-made graphs.
 
 Needs Debian's python3-onnx, python3-numpy and libonnx-testdata (installed by `make test`); a missing
 one is a failure, not a skip.
+
+Parts, in tests/: onnx_conformance_nodes.py (1: the node tests, lift(), EXPECTED_PASSING),
+onnx_conformance_refusals.py (2: the refusals, and damaged or hostile files), onnx_conformance_numerics.py
+(2: the classifier and the graphs checked against NumPy), onnx_conformance_common.py (what they share).
 """
 import os
 import sys

@@ -70,6 +70,12 @@ minutes each (the README's command uses 3 rounds, not the default 5, to keep a r
 
 Ratios compare gapnet's median with the best peer's (best PyTorch, OpenCV DNN or ONNX Runtime,
 whichever is fastest in that configuration), both measured in this run.
+
+Parts, in tools/: bench_peers_config.py (the engines, the models, the targets), bench_peers_models.py
+(the models in PyTorch, torch_model_from_gapnet, and their files), bench_peers_engines.py (the Python
+peers' blocks, ONNX Runtime's installation, the machine facts), bench_peers_report.py (writes
+docs/performance.md); this file holds the command line and the orchestrator (the interleaved blocks,
+pruning, the kernels' runs).
 """
 import argparse
 import json

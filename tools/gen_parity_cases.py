@@ -48,6 +48,12 @@ the logits spread by 1 to 3: a softmax that is neither saturated nor uniform, so
 With --gapnet, every file written is then checked with `gapnet verify --tolerance 1e-5`; the program
 exits with status 1, naming each failing file and gapnet's message, if any fails. PyTorch must be
 importable (Debian's python3-torch, for /usr/bin/python3): without it this fails, it never skips.
+
+Parts, in tools/: gen_parity_plan.py (FOCI, GRAPH_FOCI, ACTIVATIONS, the budgets), gen_parity_modules.py
+(the PyTorch modules of graph blocks), gen_parity_draw.py (drawing layers and blocks),
+gen_parity_network.py (building network i: foci, head, weights, test inputs), gen_parity_writer.py (a
+graph network as gapnet layers), gen_parity_coverage.py (reading a network back: its description and
+FEATURES); this file writes the files, the coverage table, and runs gapnet verify.
 """
 import argparse
 import collections
