@@ -21,6 +21,10 @@ is deterministic: re-running writes the same report and byte-identical figures.
 
 Run with the system interpreter (/usr/bin/python3: numpy, Pillow; matplotlib from
 `apt-get install python3-matplotlib`).
+
+Parts, in tools/: report_heads_measure.py (running gapnet, the data and its shifted copies, the CAM
+localization), report_heads_figures.py (the figures), report_heads_report.py (the report's text: the
+verdicts and write_report); this file holds the command line and the measuring run.
 """
 import argparse
 import datetime
