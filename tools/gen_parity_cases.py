@@ -80,6 +80,9 @@ from gen_parity_network import build_network, test_inputs  # noqa: E402
 from gen_parity_plan import COVERAGE_COUNT, RANDOM_TESTS, TOLERANCE, stored_values  # noqa: E402
 
 
+# --- Writing and verifying -----------------------------------------------------------------------------
+
+
 def write_graph(path, network, name, metadata):
     """Writes a graph network's file as export_pytorch.export writes a sequential one: the input spec,
     the layers, and PyTorch's outputs for the test inputs."""
@@ -101,9 +104,6 @@ def write_graph(path, network, name, metadata):
     with open(path, "w") as f:
         json.dump(doc, f)
         f.write("\n")
-
-
-# --- Writing and verifying -----------------------------------------------------------------------------
 
 
 def write_cases(out, seed, count):
