@@ -36,7 +36,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-import bench_peers  # noqa: E402  (the PyTorch rebuild of a gapnet model, thread settings, machine facts)
+from bench_peers_config import BenchError  # noqa: E402
+from bench_peers_engines import machine_facts, thread_env  # noqa: E402  (thread settings, machine facts)
+from bench_peers_models import torch_model_from_gapnet  # noqa: E402  (the PyTorch rebuild of a gapnet model)
 
 PHOTOS = ["coffee.png", "chelsea.png", "rocket.jpg", "astronaut.png", "motorcycle_left.png", "retina.jpg"]
 SIZE = (4032, 3024)
@@ -90,7 +92,7 @@ def worker(args):
 
         torch.set_num_threads(args.threads)
         torch.set_num_interop_threads(1)
-        model = bench_peers.torch_model_from_gapnet(doc)
+        model = torch_model_from_gapnet(doc)
 
         def classify(path):
             image = Image.open(path)
@@ -139,7 +141,7 @@ def run_child(command, what, env=None):
         _, status, usage = os.wait4(child.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
-            raise bench_peers.BenchError(f"{what}: {err.read().decode(errors='replace').strip()[-300:]}")
+            raise BenchError(f"{what}: {err.read().decode(errors='replace').strip()[-300:]}")
     return time.monotonic() - start, usage.ru_maxrss * 1024, out
 
 
@@ -166,7 +168,7 @@ def measure_python(args, engine, files, threads, onnx_path):
         str(threads),
         *files,
     ]
-    _, rss, out = run_child(command, f"{engine} worker", env=bench_peers.thread_env(threads))
+    _, rss, out = run_child(command, f"{engine} worker", env=thread_env(threads))
     result = json.loads(out.strip().splitlines()[-1])
     return result["seconds_per_image"], rss, result["top1"]
 
@@ -176,7 +178,7 @@ def export_onnx(model_path, onnx_path):
 
     doc = json.load(open(model_path))
     spec = doc["input"]
-    model = bench_peers.torch_model_from_gapnet(doc)
+    model = torch_model_from_gapnet(doc)
     x = torch.zeros(1, spec["channels"], spec["height"], spec["width"])
     torch.onnx.export(model, x, onnx_path, opset_version=11, input_names=["x"], output_names=["y"])
 
@@ -222,7 +224,7 @@ def main():
         check=True,
     )
     files = [os.path.join(args.photos, f"photo{i:03d}.jpg") for i in range(args.images)]
-    machine = bench_peers.machine_facts(args)
+    machine = machine_facts(args)
     engines = ["gapnet", "pillow", "opencv"]
     cells = {}  # (engine, threads) -> [(seconds per image, rss)]
     labels = {}
