@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <new>
 #include <sys/stat.h>
 #include <type_traits>
 #include <unistd.h>
@@ -37,8 +38,13 @@ void read_into(const std::string& path, int64_t max_bytes, const std::string& li
     bytes.resize(0);
     if (S_ISREG(st.st_mode) && st.st_size > max_bytes) throw too_large();
     if (S_ISREG(st.st_mode)) bytes.resize(static_cast<size_t>(st.st_size) + 1);
-    if constexpr (std::is_same_v<Bytes, LargeBytes>)
-        if (!S_ISREG(st.st_mode)) bytes.reserve(static_cast<size_t>(max_bytes) + 1);
+    if constexpr (std::is_same_v<Bytes, LargeBytes>) {
+        try {
+            if (!S_ISREG(st.st_mode)) bytes.reserve(static_cast<size_t>(max_bytes) + 1);
+        } catch (const std::bad_alloc&) {
+            // a bound raised past what the kernel will map at once: the buffer grows as it fills
+        }
+    }
     size_t filled = 0;
     for (;;) {
         if (filled == bytes.size()) {
