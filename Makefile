@@ -4,7 +4,7 @@
 # CI (.ci/run) also runs `make sanitize`.
 BUILD     ?= build/release
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
-BUILD_DEPS = libeigen3-dev libstb-dev nlohmann-json3-dev catch2 libjpeg62-turbo-dev libpng-dev
+BUILD_DEPS = libeigen3-dev libstb-dev nlohmann-json3-dev catch2 libjpeg62-turbo-dev libpng-dev zlib1g-dev
 TEST_DEPS  = python3-torch python3-numpy python3-pil python3-onnx libonnx-testdata python3-opencv libopenblas0-pthread \
              python3-h5py python3-torchvision python3-skimage python3-dask python3-distributed dataset-fashion-mnist
 

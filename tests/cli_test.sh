@@ -110,7 +110,7 @@ if run bad-model 1 "$gapnet" classify --model "$tmp/bad.json" "$images/gray.png"
 fi
 printf '{"format": "gapnet", ' >"$tmp/truncated.json"
 if run truncated-model 1 "$gapnet" summary "$tmp/truncated.json"; then
-    grep -q "^gapnet: error: $tmp/truncated.json: not valid JSON: parse error" "$tmp/err" || { echo "FAIL truncated-model"; cat "$tmp/err"; failures=$((failures + 1)); }
+    expect_line truncated-model "$tmp/err" "gapnet: error: $tmp/truncated.json: not valid JSON at line 1, column 22 (byte 21): expected a key (a string in double quotes), got the end of the text (is the file truncated?)"
     expect_lines truncated-model "$tmp/err" 1
 fi
 run missing-model 1 "$gapnet" summary "$tmp/none.json" &&

@@ -53,16 +53,37 @@ TEST_CASE("class folders: sorted class names, every file listed") {
     REQUIRE_THROWS_AS(dataset->load(2, gray28()), Error);  // bag/broken.png
 }
 
-TEST_CASE("gzip: corrupt and truncated data is refused") {
+TEST_CASE("gzip: corrupt, truncated and oversized data is refused") {
     const std::string good =
         read_file(source_path("data/test-datasets/idx-gz/samples-labels-idx1-ubyte.gz"), 1 << 20, "");
+    REQUIRE(good.size() == 64);                   // a 10-byte header, deflate data, the CRC-32 and size (4 + 4)
     REQUIRE(gunzip(good, 1 << 20).size() == 18);  // 4 + 4 header bytes + 10 labels
     std::string flipped = good;
     flipped[flipped.size() - 12] ^= 0x40;  // inside the deflate data
-    REQUIRE_THROWS_AS(gunzip(flipped, 1 << 20), Error);
+    REQUIRE_THROWS_WITH(
+        gunzip(flipped, 1 << 20),
+        "corrupt gzip file (zlib: invalid distance too far back, found after reading 56 of its 64 bytes)");
     std::string bad_crc = good;
     bad_crc[bad_crc.size() - 8] ^= 1;
-    REQUIRE_THROWS_WITH(gunzip(bad_crc, 1 << 20), "gzip CRC-32 mismatch: the file is corrupt");
-    REQUIRE_THROWS_AS(gunzip(good.substr(0, good.size() / 2), 1 << 20), Error);
+    REQUIRE_THROWS_WITH(gunzip(bad_crc, 1 << 20),
+                        "corrupt gzip file (zlib: incorrect data check, found after reading 60 of its 64 bytes)");
+    std::string bad_method = good;
+    bad_method[2] = 7;
+    REQUIRE_THROWS_WITH(gunzip(bad_method, 1 << 20),
+                        "corrupt gzip file (zlib: unknown compression method, found after reading 4 of its 64 bytes)");
+    // Cut in half, its last 4 bytes are no trailer (they declare 1651846449 bytes, beyond what 32
+    // bytes of deflate can make): the data are inflated until they end.
+    REQUIRE_THROWS_WITH(gunzip(good.substr(0, 32), 1 << 20),
+                        "truncated gzip file: it ends after 32 bytes, inside its compressed data");
+    REQUIRE_THROWS_WITH(gunzip(good + std::string(4, '\0'), 1 << 20),
+                        "4 bytes after the end of the gzip data (gapnet reads a single gzip member)");
+    // Beyond the bound: refused from the trailer before inflating, or, when the trailer understates
+    // the size (it holds the size modulo 2^32), while inflating.
     REQUIRE_THROWS_WITH(gunzip(good, 10), "decompresses to 18 bytes, more than the 10 allowed");
+    std::string understated = good;
+    understated[understated.size() - 4] = 5;
+    REQUIRE_THROWS_WITH(gunzip(understated, 10), "decompresses to more than the 10 bytes allowed");
+    REQUIRE_THROWS_WITH(gunzip(understated, 100),
+                        "corrupt gzip file (zlib: incorrect length check, found after reading 64 of its 64 bytes)");
+    REQUIRE(gunzip(good, 18).size() == 18);
 }

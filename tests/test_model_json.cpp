@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "engine/error.h"
 #include "engine/io/model_document.h"
@@ -12,6 +11,7 @@
 #include "engine/layers/conv2d.h"
 #include "engine/layers/dense.h"
 #include "engine/verify.h"
+#include "fuzz/harness.h"
 #include "helpers.h"
 
 using namespace gapnet;
@@ -131,26 +131,16 @@ std::string in_quotes(const std::string& text) {
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
-// Whether nlohmann's parser, with the loader's rules (nesting, unique keys), accepts `text`.
-bool nlohmann_accepts(const std::string& text) {
-    struct Refused {};
-    std::vector<std::set<std::string>> keys;
+// The reader's document of `text`, or std::nullopt where it refuses the text.
+std::optional<ModelDocument> document_of(const std::string& text) {
     try {
-        const json parsed = json::parse(text, [&](int depth, json::parse_event_t event, json& value) {
-            if (depth > kMaxJsonNesting) throw Refused{};
-            if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start)
-                keys.emplace_back();
-            if (event == json::parse_event_t::object_end || event == json::parse_event_t::array_end) keys.pop_back();
-            if (event == json::parse_event_t::key && !keys.back().insert(value.get<std::string>()).second)
-                throw Refused{};
-            return true;
-        });
-        return true;
-    } catch (const Refused&) {
-    } catch (const json::exception&) {
+        return read_model_document(text);
+    } catch (const Error&) {
+        return std::nullopt;
     }
-    return false;
 }
+
+using fuzz::nlohmann_accepts;
 
 }  // namespace
 
@@ -211,11 +201,13 @@ TEST_CASE("base64 float32 data loads the same values as a number array") {
 }
 
 TEST_CASE("not JSON, not an object, wrong format or version") {
-    REQUIRE(error_of_text("{\"format\": ").rfind("not valid JSON: parse error at line 1, column 12", 0) == 0);
+    REQUIRE(error_of_text("{\"format\": ") ==
+            "not valid JSON at line 1, column 12 (byte 11): expected a value (an object, array, string, number, true, "
+            "false or null), got the end of the text (is the file truncated?)");
     REQUIRE(error_of_text("") == "empty file, not a model (a gapnet model is a JSON object: see docs/model-format.md)");
     REQUIRE(error_of_text("{\"format\": \"gap\xff\"}") ==
-            "not valid JSON: parse error at line 1, column 16: syntax error while parsing value - invalid string: "
-            "ill-formed UTF-8 byte; last read: '\"gap\\xff'");
+            "not valid JSON at line 1, column 16 (byte 15): ill-formed UTF-8 in a string: byte 0xff cannot start a "
+            "character");
     REQUIRE(error_of(json::array()) == "a model file is a JSON object, got an array");
     json doc = valid_model();
     doc["format"] = "keras";
@@ -233,7 +225,7 @@ TEST_CASE("not JSON, not an object, wrong format or version") {
 
 TEST_CASE("JSON nested beyond the bound is refused before recursing") {
     const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-    REQUIRE(error_of_text(deep) == "JSON nested deeper than 64 levels");
+    REQUIRE(error_of_text(deep) == "JSON nested deeper than 64 levels, at line 1, column 66 (byte 65)");
 }
 
 TEST_CASE("a key repeated in one object is refused, not resolved to its last value") {
@@ -262,8 +254,8 @@ TEST_CASE("strings from the file are quoted as one printable line") {
 
 TEST_CASE("a file cut short says it may be truncated") {
     REQUIRE(error_of_text("{\"format\": \"gapnet\", ") ==
-            "not valid JSON: parse error at line 1, column 22: syntax error while parsing object key - unexpected end "
-            "of input; expected string literal (is the file truncated?)");
+            "not valid JSON at line 1, column 22 (byte 21): expected a key (a string in double quotes), got the end of "
+            "the text (is the file truncated?)");
 }
 
 TEST_CASE("input section") {
@@ -543,11 +535,37 @@ TEST_CASE("numbers that JSON or float32 cannot hold are refused as before") {
     REQUIRE(error_of_text(with_bias_data("[1, 2, 1e39]")) == "layers[5].bias.data: value 2 is not finite in float32");
     REQUIRE(error_of_text(with_bias_data("[1, -3.5e38, 2]")) ==
             "layers[5].bias.data: value 1 is not finite in float32");
-    // Beyond a double, nlohmann's parser refuses the file.
-    REQUIRE(error_of_text(with_bias_data("[1, 1e400, 2]")) == "not valid JSON: number overflow parsing '1e400'");
-    for (const char* bad : {"[01, 1, 2]", "[1., 1, 2]", "[.5, 1, 2]", "[1e, 1, 2]", "[-, 1, 2]", "[+1, 1, 2]",
-                            "[1, 2, 3,]", "[0x10, 1, 2]", "[NaN, 1, 2]", "[Infinity, 1, 2]", "[1 2 3]"})
-        REQUIRE(error_of_text(with_bias_data(bad)).find("not valid JSON: parse error at line 1, column ") == 0);
+    // Beyond a double, as nlohmann's parser did, the file is refused; so is what JSON does not write as a
+    // number, each at the byte where it breaks the grammar (`at`, counted from the data's first byte).
+    const std::string value = "a value (an object, array, string, number, true, false or null)";
+    const struct {
+        const char* data;
+        size_t at;
+        std::string problem;
+    } bad_numbers[] = {
+        {"[1, 1e400, 2]", 4, "the number 1e400 is beyond the range of a double"},
+        {"[1, -1e400, 2]", 4, "the number -1e400 is beyond the range of a double"},
+        {"[01, 1, 2]", 1, "a number may not start with the digit 0 followed by another digit"},
+        {"[1, -00, 2]", 4, "a number may not start with the digit 0 followed by another digit"},
+        {"[1., 1, 2]", 3, "expected a digit after the decimal point, got ','"},
+        {"[.5, 1, 2]", 1, "expected " + value + ", got '.'"},
+        {"[1e, 1, 2]", 3, "expected a digit in the exponent, got ','"},
+        {"[1E+, 1, 2]", 4, "expected a digit in the exponent, got ','"},
+        {"[-, 1, 2]", 2, "expected a digit after '-', got ','"},
+        {"[+1, 1, 2]", 1, "expected " + value + ", got '+'"},
+        {"[1, 2, 3,]", 9, "expected " + value + ", got ']'"},
+        {"[0x10, 1, 2]", 2, "expected ',' or ']', got 'x'"},
+        {"[NaN, 1, 2]", 1, "expected " + value + ", got 'N'"},
+        {"[Infinity, 1, 2]", 1, "expected " + value + ", got 'I'"},
+        {"[1 2 3]", 3, "expected ',' or ']', got '2'"},
+    };
+    for (const auto& [data, at, problem] : bad_numbers) {
+        INFO(data);
+        const std::string text = with_bias_data(data);
+        const size_t byte = text.find(data) + at;
+        REQUIRE(error_of_text(text) == "not valid JSON at line 1, column " + std::to_string(byte + 1) + " (byte " +
+                                           std::to_string(byte) + "): " + problem);
+    }
 }
 
 TEST_CASE("tensor data of the wrong kind is named") {
@@ -635,18 +653,18 @@ TEST_CASE("the JSON reader accepts exactly what nlohmann's parser, with the load
         "{\"data\":" + std::string(64, '[') + "[1]" + std::string(64, ']') + "}"};
     for (const std::string& text : texts) {
         INFO(text);
-        const std::optional<ModelDocument> doc = read_model_document(text);
+        const std::optional<ModelDocument> doc = document_of(text);
         REQUIRE(doc.has_value() == nlohmann_accepts(text));
         if (doc && text.find("\"data\"") == std::string::npos) REQUIRE(doc->tree == json::parse(text));
     }
-    REQUIRE(read_model_document(deep_value));
-    REQUIRE(read_model_document(deep_empty));
-    REQUIRE_FALSE(read_model_document(too_deep_value));
-    REQUIRE_FALSE(read_model_document(too_deep_empty));
+    REQUIRE(document_of(deep_value));
+    REQUIRE(document_of(deep_empty));
+    REQUIRE_FALSE(document_of(too_deep_value));
+    REQUIRE_FALSE(document_of(too_deep_empty));
 }
 
 TEST_CASE("every \"data\" array or string is decoded, wherever it is; the rest of the tree is nlohmann's") {
-    std::optional<ModelDocument> doc = read_model_document(
+    std::optional<ModelDocument> doc = document_of(
         "{\"metadata\": {\"data\": \"not base64!\", \"n\": [-1, 18446744073709551615, 1.5]}, \"data\": [1, 2.5]}");
     REQUIRE(doc);
     const json& n = doc->tree["metadata"]["n"];
@@ -665,21 +683,72 @@ TEST_CASE("every \"data\" array or string is decoded, wherever it is; the rest o
     REQUIRE(doc->tensor_data_of(n) == nullptr);
 
     // A "data" inside an element of another: each keeps its own numbers.
-    doc = read_model_document("[{\"data\": [1, {\"data\": [5, 6]}, 3]}, {\"data\": [2, 4]}]");
+    doc = document_of("[{\"data\": [1, {\"data\": [5, 6]}, 3]}, {\"data\": [2, 4]}]");
     REQUIRE(doc);
     REQUIRE(doc->tensor_data_of(doc->tree[0]["data"])->first_non_number == size_t{1});
     REQUIRE(doc->tensor_data_of(doc->tree[1]["data"])->values == std::vector<float>{2.0f, 4.0f});
     REQUIRE(doc->tensor_data.size() == 3);
     REQUIRE(doc->tensor_data[0].values == std::vector<float>{5.0f, 6.0f});  // the nested one, read first
+}
 
-    // From nlohmann's DOM of the same text (the loader's way when the reader refuses a text that
-    // nlohmann then accepts): the same data.
-    ModelDocument from_dom = model_document_from(json::parse(
-        "{\"metadata\": {\"data\": \"not base64!\"}, \"data\": [1, 2.5], \"t\": {\"data\": \"AAAAQA==\"}}"));
-    REQUIRE(from_dom.tensor_data_of(from_dom.tree["data"])->values == std::vector<float>{1.0f, 2.5f});
-    REQUIRE(from_dom.tensor_data_of(from_dom.tree["metadata"]["data"])->invalid_character == size_t{3});
-    TensorData* two = from_dom.tensor_data_of(from_dom.tree["t"]["data"]);
-    REQUIRE(two->source == TensorData::Source::base64_string);
-    REQUIRE(two->bytes == 4);
-    REQUIRE(two->values == std::vector<float>{2.0f});
+// The reader's message for a text it refuses ("(no error)" for one it reads).
+std::string reader_error(const std::string& text) {
+    try {
+        read_model_document(text);
+    } catch (const Error& e) {
+        return e.message();
+    }
+    return "(no error)";
+}
+
+TEST_CASE("each way a text breaks JSON is named, with its line, column and byte") {
+    const std::string value = "a value (an object, array, string, number, true, false or null)";
+    const std::string truncated = "the end of the text (is the file truncated?)";
+    const auto at = [](int line, int column, int byte, const std::string& problem) {
+        return "not valid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) + " (byte " +
+               std::to_string(byte) + "): " + problem;
+    };
+    // Structure: what was expected where the text breaks, and what is there instead.
+    REQUIRE(reader_error("[1, ") == at(1, 5, 4, "expected " + value + ", got " + truncated));
+    REQUIRE(reader_error("{} x") == at(1, 4, 3, "expected the end of the text after the top-level value, got 'x'"));
+    REQUIRE(reader_error("{1: 2}") == at(1, 2, 1, "expected a key (a string in double quotes) or '}', got '1'"));
+    REQUIRE(reader_error("{\"a\": 1,}") == at(1, 9, 8, "expected a key (a string in double quotes), got '}'"));
+    REQUIRE(reader_error("{\n  \"a\": 1,\n  \"b\" 2}") == at(3, 7, 18, "expected ':' after the key, got '2'"));
+    REQUIRE(reader_error("{\"a\": 1 \"b\": 2}") == at(1, 9, 8, "expected ',' or '}', got '\"'"));
+    REQUIRE(reader_error("[[1]\r\n  }") == at(2, 3, 8, "expected ',' or ']', got '}'"));
+    REQUIRE(reader_error("[tru]") == at(1, 5, 4, "expected true, got ']'"));
+    REQUIRE(reader_error("nul") == at(1, 4, 3, "expected null, got " + truncated));
+    REQUIRE(reader_error("[True]") == at(1, 2, 1, "expected " + value + ", got 'T'"));
+    // A NUL byte ends the text after the value, as nlohmann's lexer reads it; before it, it is a byte.
+    REQUIRE(reader_error(std::string("{}\0garbage", 10)) == "(no error)");
+    REQUIRE(reader_error(std::string("[\0]", 3)) == at(1, 2, 1, "expected " + value + ", got byte 0x00"));
+    // A byte order mark is skipped, but counted in the location.
+    REQUIRE(reader_error("\xEF\xBB\xBF{}") == "(no error)");
+    REQUIRE(reader_error("\xEF\xBB\xBF[,") == at(1, 5, 4, "expected " + value + ", got ','"));
+    // Strings.
+    REQUIRE(reader_error("[\"abc") == at(1, 6, 5, "expected '\"' to end the string, got " + truncated));
+    REQUIRE(reader_error("\"ab\tc\"") == at(1, 4, 3, "a control character (byte 0x09) must be escaped in a string"));
+    REQUIRE(reader_error("\"a\\x\"") ==
+            at(1, 4, 3, "expected an escape after '\\' (one of \" \\ / b f n r t u), got 'x'"));
+    REQUIRE(reader_error("\"a\\") == at(1, 4, 3, "expected an escape after '\\', got " + truncated));
+    REQUIRE(reader_error("\"\\u00G0\"") == at(1, 6, 5, "expected 4 hexadecimal digits after \\u, got 'G'"));
+    REQUIRE(reader_error("\"\\u00") == at(1, 6, 5, "expected 4 hexadecimal digits after \\u, got " + truncated));
+    REQUIRE(reader_error("\"x\\ude00\"") == at(1, 3, 2, "\\uDE00 is a low surrogate with no high surrogate before it"));
+    REQUIRE(reader_error("\"\\ud83d\"") ==
+            at(1, 8, 7, "expected a low surrogate (\\uDC00 to \\uDFFF) after the high surrogate \\uD83D, got '\"'"));
+    REQUIRE(reader_error("\"\\ud83d\\u0041\"") ==
+            at(1, 8, 7, "expected a low surrogate (\\uDC00 to \\uDFFF) after the high surrogate \\uD83D, got \\u0041"));
+    REQUIRE(reader_error("\"\xC0\xAF\"") ==
+            at(1, 2, 1, "ill-formed UTF-8 in a string: byte 0xc0 cannot start a character"));
+    REQUIRE(reader_error("\"\xED\xA0\x80\"") ==
+            at(1, 3, 2, "ill-formed UTF-8 in a string: byte 0xa0 cannot follow byte 0xed"));  // a surrogate
+    REQUIRE(reader_error("\"\xE2\x82") == at(1, 4, 3, "expected the rest of a UTF-8 character, got " + truncated));
+    // Nesting, located where the level past the bound opens.
+    REQUIRE(reader_error("{\"k\": " + std::string(70, '[')) ==
+            "JSON nested deeper than 64 levels, at line 1, column 71 (byte 70)");
+    // A repeated key, located by the JSON path of its object, through arrays and "data" arrays.
+    REQUIRE(reader_error("{\"l\": [{}, {\"b\": {\"k\": 1, \"k\": 2}}]}") ==
+            "l[1].b: key \"k\" appears twice in this object (JSON keys must be unique)");
+    REQUIRE(reader_error("[{\"data\": [1, {\"x\": 1, \"x\": 2}]}]") ==
+            "[0].data[1]: key \"x\" appears twice in this object (JSON keys must be unique)");
 }

@@ -1,5 +1,4 @@
-// CRC-32 (ISO 3309 / ITU-T V.42, polynomial 0xEDB88320 reflected): the checksum of gzip members and
-// PNG chunks.
+// CRC-32 (ISO 3309 / ITU-T V.42, as PNG chunks carry it), zlib's.
 #pragma once
 
 #include <cstddef>

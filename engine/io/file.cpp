@@ -6,7 +6,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <new>
 #include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 
 #include "../error.h"
@@ -31,10 +33,18 @@ void read_into(const std::string& path, int64_t max_bytes, const std::string& li
     // A regular file's size (within the limit) is read straight into `bytes`, with one byte more so
     // that the read which finds the end needs no larger buffer (growing one copies it: twice the
     // file's memory at once); then, as for pipes and special files (which report 0) and a file that
-    // grows while it is read, in chunks until the end.
+    // grows while it is read, in chunks until the end. A model read from a pipe or a device gets the
+    // bound's capacity at once, for the same reason: its untouched pages cost no memory.
     bytes.resize(0);
     if (S_ISREG(st.st_mode) && st.st_size > max_bytes) throw too_large();
     if (S_ISREG(st.st_mode)) bytes.resize(static_cast<size_t>(st.st_size) + 1);
+    if constexpr (std::is_same_v<Bytes, LargeBytes>) {
+        try {
+            if (!S_ISREG(st.st_mode)) bytes.reserve(static_cast<size_t>(max_bytes) + 1);
+        } catch (const std::bad_alloc&) {
+            // a bound raised past what the kernel will map at once: the buffer grows as it fills
+        }
+    }
     size_t filled = 0;
     for (;;) {
         if (filled == bytes.size()) {
@@ -72,19 +82,19 @@ void read_file(const std::string& path, int64_t max_bytes, const std::string& li
 void LargeBytes::Free::operator()(char* p) const { std::free(p); }
 
 void LargeBytes::resize(size_t size) {
-    if (size <= capacity_) {  // shrinking keeps the memory: a model's text is freed whole, after parsing
-        size_ = size;
-        return;
-    }
-    // Doubling, for pipes read in chunks; a regular file is sized once.
-    const size_t wanted = std::max(size, 2 * capacity_);
-    const size_t capacity = (wanted + kHugePage - 1) / kHugePage * kHugePage;
+    // Doubling, for a regular file that grows while it is read (the bound stops it).
+    if (size > capacity_) reserve(std::max(size, 2 * capacity_));
+    size_ = size;  // shrinking keeps the memory: a model's text is freed whole, after parsing
+}
+
+void LargeBytes::reserve(size_t capacity) {
+    if (capacity <= capacity_) return;
+    capacity = (capacity + kHugePage - 1) / kHugePage * kHugePage;
     std::unique_ptr<char, Free> grown(static_cast<char*>(std::aligned_alloc(kHugePage, capacity)));
     if (!grown) throw std::bad_alloc();
     madvise(grown.get(), capacity, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
     if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
     data_ = std::move(grown);
-    size_ = size;
     capacity_ = capacity;
 }
 

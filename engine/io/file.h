@@ -1,4 +1,4 @@
-// Reading a whole file into memory, refusing what is not a regular file or is larger than a bound.
+// Reading a whole file into memory, refusing a directory or more bytes than a bound.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,8 @@ public:
     char* data() { return data_.get(); }
     size_t size() const { return size_; }
     std::string_view view() const { return {data_.get(), size_}; }
-    void resize(size_t size);  // keeps the first min(size, size()) bytes
+    void resize(size_t size);       // keeps the first min(size, size()) bytes
+    void reserve(size_t capacity);  // memory for `capacity` bytes, of which only those written are touched
     void clear() { data_.reset(), size_ = capacity_ = 0; }
 
 private:
@@ -33,6 +34,9 @@ private:
     std::unique_ptr<char, Free> data_;
     size_t size_ = 0, capacity_ = 0;
 };
+// The same into LargeBytes. A pipe or a device (no size to read ahead) is given max_bytes + 1 bytes of
+// capacity at once and filled in chunks: an endless source is refused at the bound holding no more
+// than the bound, where a buffer grown by doubling would hold the old and the new copy.
 void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, LargeBytes& bytes);
 
 }  // namespace gapnet

@@ -46,11 +46,10 @@ struct ModelDocument {
 
 // Reads `text` as strict JSON (RFC 8259) the way nlohmann reads it (UTF-8 checked, a byte order
 // mark skipped, a NUL byte after the value taken for the end of the text), with gapnet's two extra
-// rules: at most kMaxJsonNesting levels, no key twice in one object. std::nullopt for a text that
-// breaks any rule: nlohmann's parser then says why.
-std::optional<ModelDocument> read_model_document(std::string_view text);
-
-// The same document out of nlohmann's DOM of the text.
-ModelDocument model_document_from(nlohmann::json tree);
+// rules: at most kMaxJsonNesting levels, no key twice in one object. A text that breaks any rule
+// throws gapnet::Error, one line: where it breaks it (line, column and byte offset) and what was
+// expected there, e.g. "not valid JSON at line 3, column 7 (byte 41): expected ',' or '}', got ']'";
+// a repeated key is located by its object's JSON path instead ("layers[3]").
+ModelDocument read_model_document(std::string_view text);
 
 }  // namespace gapnet

@@ -3,7 +3,6 @@
 #include "model_json.h"
 
 #include <bit>
-#include <cassert>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -478,79 +477,16 @@ LoadedModel build_model(ModelDocument& document, const Limits& limits, const std
     return LoadedModel{std::move(name), std::move(input), std::move(labels), std::move(graph), std::move(tests)};
 }
 
-// Watches nlohmann's parse events: bounds the nesting depth before the parser goes deeper, and
-// refuses a key repeated in one object, which nlohmann would silently resolve to its last value (a
-// model with two "weight"s must not load with whichever came last). Tracks the JSON location of the
-// value being parsed, to name it.
-class ParseWatcher {
-public:
-    bool operator()(int depth, json::parse_event_t event, json& parsed) {
-        if (depth > kMaxJsonNesting)
-            throw Error("JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
-        switch (event) {
-            case json::parse_event_t::object_start:
-            case json::parse_event_t::array_start:
-            case json::parse_event_t::value:
-                if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;  // an array element starts
-                if (event != json::parse_event_t::value)
-                    frames_.push_back({event == json::parse_event_t::object_start});
-                break;
-            case json::parse_event_t::key: {
-                Frame& object = frames_.back();
-                object.key = parsed.get<std::string>();
-                if (!object.keys.insert(object.key).second) {
-                    object.key.clear();  // locate the object itself
-                    const std::string where = location();
-                    throw Error("key \"" + parsed.get<std::string>() + "\" appears twice in " +
-                                    (where.empty() ? "the top-level object" : "this object") +
-                                    " (JSON keys must be unique)",
-                                where);
-                }
-                break;
-            }
-            case json::parse_event_t::object_end:
-            case json::parse_event_t::array_end: frames_.pop_back(); break;
-        }
-        return true;
-    }
-
-private:
-    struct Frame {
-        bool object;
-        std::set<std::string> keys = {};  // objects: the keys seen so far
-        std::string key = {};             // objects: the current key
-        size_t index = 0;                 // arrays: elements started so far
-    };
-
-    std::string location() const {  // e.g. "layers[3].weight"
-        std::string where;
-        // (appended piece by piece: GCC 12 warns falsely about "[" + std::to_string(...), -Wrestrict)
-        for (const Frame& f : frames_) {
-            if (f.object && !f.key.empty()) {
-                if (!where.empty()) where += '.';
-                where += f.key;
-            } else if (!f.object) {
-                where += '[';
-                where += std::to_string(f.index - 1);
-                where += ']';
-            }
-        }
-        return where;
-    }
-
-    std::vector<Frame> frames_;
-};
-
-// `text` with control characters (and, unless `keep_utf8`, every byte past ASCII) written as \xNN:
-// messages quote keys, names and bytes from the file, and an error must stay one printable line.
-std::string printable(const std::string& text, bool keep_utf8) {
+// `text` with control characters written as \xNN: messages quote keys and names from the file, and
+// an error must stay one printable line.
+std::string printable(const std::string& text) {
     std::string out;
     for (size_t i = 0; i < text.size(); ++i) {
         const auto c = static_cast<unsigned char>(text[i]);
         // U+0080 to U+009F (0xC2 0x80-0x9F) are control characters too (C1: a terminal obeys some).
         const bool c1 = c == 0xC2 && i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xE0) == 0x80;
         const bool c1_second = i > 0 && static_cast<unsigned char>(text[i - 1]) == 0xC2 && (c & 0xE0) == 0x80;
-        if ((c >= 0x20 && c < 0x7F) || (keep_utf8 && c >= 0x80 && !c1 && !c1_second)) {
+        if ((c >= 0x20 && c < 0x7F) || (c >= 0x80 && !c1 && !c1_second)) {
             out += static_cast<char>(c);
         } else {
             char escaped[8];
@@ -561,31 +497,11 @@ std::string printable(const std::string& text, bool keep_utf8) {
     return out;
 }
 
-// nlohmann's message without its "[json.exception.parse_error.101] " prefix. The bytes it quotes
-// from the file ("last read: '...'") may be invalid UTF-8, so everything past ASCII is escaped.
-std::string json_error_text(const json::exception& e) {
-    std::string what = e.what();
-    if (const auto close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
-    if (what.find("unexpected end of input") != std::string::npos) what += " (is the file truncated?)";
-    return printable(what, false);
-}
-
-// The document of a model file's text. The fast reader reads it; a text it refuses goes through
-// nlohmann's parser, watched as the loader always has, for the message (and location) of the problem.
+// The document of a model file's text (model_document.h: its errors say where the JSON breaks).
 ModelDocument read_document(std::string_view text) {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
         throw Error("empty file, not a model (a gapnet model is a JSON object: see docs/model-format.md)");
-    if (std::optional<ModelDocument> doc = read_model_document(text)) return std::move(*doc);
-    json tree;
-    try {
-        tree = json::parse(text.begin(), text.end(), ParseWatcher());
-    } catch (const json::exception& e) {
-        throw Error("not valid JSON: " + json_error_text(e));
-    }
-    // nlohmann accepted a text the fast reader refused: a bug in the fast reader, which the fuzzer
-    // (built with assert()s) reports. Otherwise the model loads anyway, from nlohmann's bigger DOM.
-    assert(!"read_model_document refused a text that nlohmann accepts");
-    return model_document_from(std::move(tree));
+    return read_model_document(text);
 }
 
 // build(), with the strings of its errors made printable: strings from the file (keys, names, types;
@@ -595,7 +511,7 @@ LoadedModel with_printable_errors(Build&& build) {
     try {
         return build();
     } catch (const Error& e) {
-        throw Error(printable(e.what(), true), printable(e.where(), true));
+        throw Error(printable(e.what()), printable(e.where()));
     }
 }
 

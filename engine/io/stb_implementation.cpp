@@ -1,9 +1,8 @@
 // The one translation unit that compiles stb's implementations (from the system's libstb-dev headers).
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_NO_JPEG       // JPEG is libjpeg-turbo's (engine/io/jpeg.h)
-#define STBI_NO_PNG        // PNG is libpng's (engine/io/png.h)
-#define STBI_NO_GIF        // GIF is gapnet's own (engine/io/gif.h)
-#define STBI_SUPPORT_ZLIB  // still stb's inflate for gzip files (engine/io/gzip.cpp)
+#define STBI_NO_JPEG  // JPEG is libjpeg-turbo's (engine/io/jpeg.h)
+#define STBI_NO_PNG   // PNG is libpng's (engine/io/png.h)
+#define STBI_NO_GIF   // GIF is gapnet's own (engine/io/gif.h)
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image.h>

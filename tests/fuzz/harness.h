@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,6 +26,7 @@
 
 #include "engine/error.h"
 #include "engine/io/image.h"
+#include "engine/io/model_document.h"
 #include "engine/io/model_json.h"
 #include "engine/kernels/conv2d.h"
 #include "engine/kernels/dense.h"
@@ -163,9 +166,52 @@ inline void check_probabilities(const float* p, int64_t n, const std::string& wh
     check(std::abs(sum - 1.0) <= 1e-4, what + ": probabilities sum to " + std::to_string(sum));
 }
 
-// (a) Model files: bytes -> parse_model -> a LoadedModel whose stated facts hold; when cheap enough, one
-// forward pass on a fixed input (fast kernels against the reference loops) and its recorded tests.
+// Whether nlohmann's parser, with the loader's two rules (nesting, unique keys), accepts `text`: the
+// oracle for the model loader's own JSON reader (engine/io/model_document.h).
+inline bool nlohmann_accepts(std::string_view text) {
+    using json = nlohmann::json;
+    struct Refused {};
+    std::vector<std::set<std::string>> keys;
+    try {
+        const json parsed =
+            json::parse(text.begin(), text.end(), [&](int depth, json::parse_event_t event, json& value) {
+                if (depth > kMaxJsonNesting) throw Refused{};
+                if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start)
+                    keys.emplace_back();
+                if (event == json::parse_event_t::object_end || event == json::parse_event_t::array_end)
+                    keys.pop_back();
+                if (event == json::parse_event_t::key && !keys.back().insert(value.get<std::string>()).second)
+                    throw Refused{};
+                return true;
+            });
+        return !parsed.is_discarded();
+    } catch (const Refused&) {
+    } catch (const json::exception&) {
+    }
+    return false;
+}
+
+// The model loader's JSON reader accepts exactly what nlohmann's parser (with the rules) accepts, and
+// refuses with a one-line message.
+inline void check_json_reader(std::string_view text) {
+    bool read = true;
+    try {
+        (void)read_model_document(text);
+    } catch (const Error& e) {
+        check_message(e);
+        read = false;
+    }
+    check(read == nlohmann_accepts(text), [&] {
+        return std::string("the JSON reader ") + (read ? "accepts" : "refuses") + " a text nlohmann's parser " +
+               (read ? "refuses" : "accepts");
+    });
+}
+
+// (a) Model files: the JSON reader against nlohmann's parser; bytes -> parse_model -> a LoadedModel
+// whose stated facts hold; when cheap enough, one forward pass on a fixed input (fast kernels against
+// the reference loops) and its recorded tests.
 inline void model_case(std::string_view text) {
+    check_json_reader(text);
     const Limits limits = model_limits();
     const LoadedModel model = parse_model(text, limits, "fuzz");
     const Graph& graph = model.graph;
