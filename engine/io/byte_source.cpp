@@ -14,16 +14,16 @@ namespace gapnet {
 ByteSource::ByteSource(std::string_view memory, int64_t max_bytes, size_t chunk)
     : data_(memory.data()), memory_size_(memory.size()), max_bytes_(max_bytes), chunk_(std::max<size_t>(chunk, 1)) {}
 
-ByteSource::ByteSource(int fd, int64_t max_bytes, size_t chunk)
-    : fd_(fd), max_bytes_(max_bytes), chunk_(std::max<size_t>(chunk, 1)) {}
+ByteSource::ByteSource(int fd, int64_t max_bytes, size_t chunk, bool owned)
+    : fd_(fd), owns_fd_(owned), max_bytes_(max_bytes), chunk_(std::max<size_t>(chunk, 1)) {}
 
-ByteSource::ByteSource(const std::string& path, int64_t max_bytes, size_t chunk) : ByteSource(-1, max_bytes, chunk) {
+int open_for_reading(const std::string& path) {
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw Error("is a directory, not a file");
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
-    owns_fd_ = true;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
+    return fd;
 }
 
 ByteSource::~ByteSource() {
@@ -32,11 +32,14 @@ ByteSource::~ByteSource() {
 
 void ByteSource::fill(size_t n) {
     while (end_ - begin_ < n && !at_end_) {
-        // One byte past max_bytes at most: enough to know that the source goes on.
-        const auto allowed = static_cast<size_t>(std::max<int64_t>(max_bytes_ + 1 - size_so_far(), 1));
-        size_t got = 0;
+        // Never past max_bytes: at the limit, one byte more is asked for only to know whether the
+        // source ends there, so that what is refused does not depend on the chunk size.
+        const auto allowed = static_cast<size_t>(max_bytes_ - size_so_far());
+        char probe = 0;
+        ssize_t got = 0;
         if (fd_ < 0) {
-            got = std::min({memory_size_ - end_, allowed, std::max(chunk_, n - (end_ - begin_))});
+            got = static_cast<ssize_t>(
+                std::min({memory_size_ - end_, std::max<size_t>(allowed, 1), std::max(chunk_, n - (end_ - begin_))}));
         } else {
             if (begin_ > 0) {  // the unconsumed bytes to the front, so the buffer never grows past what is held
                 std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
@@ -45,16 +48,16 @@ void ByteSource::fill(size_t n) {
             const size_t capacity = std::max(n, std::min(chunk_, size_t{1} << 20));
             if (buffer_.size() < capacity) buffer_.resize(capacity);
             data_ = buffer_.data();
-            const ssize_t r = ::read(fd_, buffer_.data() + end_, std::min({buffer_.size() - end_, allowed, chunk_}));
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0) throw Error(std::string("read failed: ") + std::strerror(errno));
-            got = static_cast<size_t>(r);
+            got = allowed == 0 ? ::read(fd_, &probe, 1)
+                               : ::read(fd_, buffer_.data() + end_, std::min({buffer_.size() - end_, allowed, chunk_}));
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) throw Error(std::string("read failed: ") + std::strerror(errno));
         }
-        at_end_ = got == 0;
-        end_ += got;
-        if (size_so_far() > max_bytes_)
+        if (allowed == 0 && got > 0)
             throw Error("read more than ImageLimits::max_bytes = " + std::to_string(max_bytes_) +
                         " bytes without reaching the end of the image");
+        at_end_ = got == 0;
+        end_ += static_cast<size_t>(got);
     }
 }
 

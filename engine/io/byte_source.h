@@ -10,15 +10,17 @@
 
 namespace gapnet {
 
+// A file descriptor reading `path`; throws gapnet::Error ("cannot open: ...", "is a directory, not a
+// file") with no location.
+int open_for_reading(const std::string& path);
+
 class ByteSource {
 public:
     // The bytes of `memory`, which must outlive the source, handed out `chunk` bytes at a time at most.
     ByteSource(std::string_view memory, int64_t max_bytes, size_t chunk = SIZE_MAX);
-    // The bytes of the file at `path`, read `chunk` bytes per read() at most. Throws gapnet::Error
-    // ("cannot open: ...", "is a directory, not a file") with no location.
-    ByteSource(const std::string& path, int64_t max_bytes, size_t chunk = size_t{1} << 16);
-    // The bytes read from `fd` (left open), `chunk` bytes per read() at most.
-    ByteSource(int fd, int64_t max_bytes, size_t chunk);
+    // The bytes read from `fd`, `chunk` bytes per read() at most; `fd` is closed with the source when
+    // `owned`.
+    ByteSource(int fd, int64_t max_bytes, size_t chunk = size_t{1} << 16, bool owned = false);
     ~ByteSource();
     ByteSource(const ByteSource&) = delete;
     ByteSource& operator=(const ByteSource&) = delete;

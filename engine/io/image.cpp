@@ -125,12 +125,12 @@ Tensor decode_to_input(std::string_view bytes, const InputSpec& spec, const Imag
 }
 
 Image read_image(const std::string& path, const ImageLimits& limits) {
-    ByteSource source(path, limits.max_bytes);
+    ByteSource source(open_for_reading(path), limits.max_bytes, size_t{1} << 16, true);
     return decode_image(source, limits);
 }
 
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits) {
-    ByteSource source(path, limits.max_bytes);
+    ByteSource source(open_for_reading(path), limits.max_bytes, size_t{1} << 16, true);
     return decode_to_input(source, spec, limits);
 }
 

@@ -386,7 +386,8 @@ int64_t stb_bytes_needed(ByteSource& source, std::string_view head, const ImageL
     if (format == Format::pnm) pnm = read_pnm_header(std::string(head));  // before stbi_info, which parses it too
     int w = 0, h = 0, c = 0;
     const auto* data = reinterpret_cast<const stbi_uc*>(head.data());
-    if (!stbi_info_from_memory(data, static_cast<int>(head.size()), &w, &h, &c)) return static_cast<int64_t>(head.size());
+    if (!stbi_info_from_memory(data, static_cast<int>(head.size()), &w, &h, &c))
+        return static_cast<int64_t>(head.size());
     check_image_size(w, h, limits);
     const int64_t pixels = int64_t{w} * h;
     auto u8 = [&](std::string_view b, size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
