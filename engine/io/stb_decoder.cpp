@@ -13,6 +13,9 @@
 #include "byte_order.h"
 
 namespace gapnet {
+
+void clear_stb_failure_reason();  // stb_implementation.cpp
+
 namespace {
 
 // The formats stb_image reads for gapnet, told apart by their signatures so that messages can name
@@ -48,13 +51,6 @@ std::string printable(const std::string& text) {
         out += escaped;
     }
     return out;
-}
-
-// stb's reason for its last failure, or "" when the call since `before` set none (stb 2.27 fails
-// silently on some paths, e.g. in its zlib decoder, leaving an earlier, unrelated reason in place).
-std::string reason_since(const char* before) {
-    const char* now = stbi_failure_reason();
-    return now && now != before ? printable(now) : "";
 }
 
 // Common formats stb_image cannot read, recognized by their signatures so that the message says
@@ -338,7 +334,7 @@ StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
 
     const int expected_w = w, expected_h = h;
     StbReader reader{bytes};
-    const char* reason_before = stbi_failure_reason();
+    clear_stb_failure_reason();
     const stbi_io_callbacks* io = &StbReader::callbacks;
     StbPixels pixels;
     pixels.samples.reset(sixteen_bit ? static_cast<void*>(stbi_load_16_from_callbacks(io, &reader, &w, &h, &c, 0))
@@ -346,7 +342,7 @@ StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
     if (reader.past_end)
         throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does");
     if (!pixels.samples) {
-        const std::string reason = reason_since(reason_before);
+        const std::string reason = stbi_failure_reason() ? printable(stbi_failure_reason()) : "";
         throw Error(std::string("corrupt or truncated ") + format_name(format) +
                     (reason.empty() ? "" : " (decoder: " + reason + ")"));
     }
