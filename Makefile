@@ -49,7 +49,7 @@ sanitize:
 	cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAPNET_SANITIZE=ON -DGAPNET_WERROR=ON
 	cmake --build build/sanitize -j $(JOBS)
 	cd build/sanitize && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS) -E 'image_bounds|classify_files_from'
+	  ctest --output-on-failure -j $(JOBS) -E 'image_bounds|endless_sources|endless_model|classify_files_from'
 
 # The C++ suite and the command-line tests under ThreadSanitizer (inference runs on a thread pool).
 tsan:
@@ -57,7 +57,7 @@ tsan:
 	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAPNET_TSAN=ON -DGAPNET_WERROR=ON
 	cmake --build build/tsan -j $(JOBS)
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --output-on-failure -j $(JOBS) -E 'export_pytorch|onnx|parity_generator|bench_peers|keras_import|torchvision|image_bounds|classify_files_from|classify_dask|readme_examples'
+	  ctest --output-on-failure -j $(JOBS) -E 'export_pytorch|onnx|parity_generator|bench_peers|keras_import|torchvision|image_bounds|endless_sources|endless_model|importer_confinement|classify_files_from|classify_dask|readme_examples'
 
 # The libFuzzer harnesses (clang, ASan + UBSan), each run for FUZZ_SECONDS on its committed corpus.
 fuzz:

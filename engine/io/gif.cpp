@@ -1,28 +1,50 @@
 #include "gif.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "../error.h"
+#include "byte_source.h"
 
 namespace gapnet {
 namespace {
 
 // stb_image 2.27's LZW table (stbi__process_gif_raster): codes of up to 12 bits, 13 at the minimum
-// code size 12, and the code that would add entry 8193 refused. check_gif's size bound
-// (image.cpp, gif_max_pixels_per_byte) assumes exactly this growth.
+// code size 12, and the code that would add entry 8193 refused. The size bound
+// (gif_max_pixels_per_byte) assumes exactly this growth.
 constexpr int kTableSize = 8192;
+
+// The most pixels the decoder below can produce per byte of LZW data. After a clear code the k-th
+// code outputs at most k pixels (each new string extends an older one by one pixel), its width grows
+// with the table as the decoder grows it (stb_image 2.27's rules), and a table past 8192 entries is
+// refused; the best ratio over every prefix of such a run, for every minimum code size accepted (0 to
+// 12), bounds every stream, which is a sequence of such runs (3119 pixels per byte, at the minimum
+// code size 0, which stb accepted though GIF requires 2 or more).
+double gif_max_pixels_per_byte() {
+    double best = 0;
+    for (int64_t m = 0; m <= 12; ++m) {
+        int64_t avail = (int64_t{1} << m) + 2, codesize = m + 1, codemask = (int64_t{1} << codesize) - 1;
+        double bits = 0, pixels = 0;
+        for (int64_t k = 1;; ++k) {
+            bits += static_cast<double>(codesize), pixels += static_cast<double>(k);
+            best = std::max(best, pixels * 8 / bits);
+            if (k > 1 && ++avail > 8192) break;  // the code that adds entry 8193 is refused
+            if ((avail & codemask) == 0 && avail <= 0x0FFF) codesize++, codemask = (int64_t{1} << codesize) - 1;
+        }
+    }
+    return best;
+}
 
 [[noreturn]] void file_ends_early() { throw Error("truncated GIF: the file ends before the image data does"); }
 
 }  // namespace
 
 struct GifDecoder::State {
-    std::string_view bytes;
-    size_t at = 0;
+    ByteSource* source = nullptr;
     int64_t screen_width = 0, screen_height = 0;
     int64_t left = 0, top = 0, width = 0, height = 0;  // the first image's rectangle on the screen
     bool interlaced = false;
@@ -56,14 +78,19 @@ struct GifDecoder::State {
     // Reads as stb does: a byte past the end refuses the file (through gapnet's callbacks, a read past
     // the end made stb's result "truncated"); a skip past the end does not, the next read does.
     uint8_t get8() {
-        if (at >= bytes.size()) file_ends_early();
-        return static_cast<uint8_t>(bytes[at++]);
+        uint8_t byte = 0;
+        if (source->read(&byte, 1) == 0) file_ends_early();
+        return byte;
     }
     int64_t get16() {
         const int64_t low = get8();
         return low | int64_t{get8()} << 8;
     }
-    void skip(size_t n) { at += std::min(n, bytes.size() - at); }
+    void skip(size_t n) { source->skip(n); }
+    // The sub-blocks of an extension or of image data: a length byte, that many bytes, until a length 0.
+    void skip_sub_blocks() {
+        for (size_t n = get8(); n != 0; n = get8()) skip(n);
+    }
 
     // stbi__gif_parse_colortable: n entries of R, G, B; alpha 255, 0 for the index `transparent`.
     void read_table(uint8_t (*table_rgba)[4], int n, int transparent) {
@@ -118,7 +145,7 @@ struct GifDecoder::State {
             }
             if (code == clear + 1) {  // end code: stb skips the rest of the data sub-blocks
                 skip(block_left);
-                for (size_t n = get8(); n != 0; n = get8()) skip(n);
+                skip_sub_blocks();
                 data_ended = true;
                 return false;
             }
@@ -169,12 +196,13 @@ struct GifDecoder::State {
     }
 };
 
-GifDecoder::GifDecoder(std::string_view bytes, const ImageLimits& limits) : state_(std::make_unique<State>()) {
+GifDecoder::GifDecoder(ByteSource& source, const ImageLimits& limits) : state_(std::make_unique<State>()) {
     State& s = *state_;
-    s.bytes = bytes;
-    if (bytes.size() < 13 || (bytes.substr(0, 6) != "GIF87a" && bytes.substr(0, 6) != "GIF89a"))
+    s.source = &source;
+    const std::string_view header = source.peek(13);
+    if (header.size() < 13 || (header.substr(0, 6) != "GIF87a" && header.substr(0, 6) != "GIF89a"))
         throw Error("corrupt or truncated GIF header");
-    s.at = 6;
+    source.skip(6);
     s.screen_width = s.get16(), s.screen_height = s.get16();
     const int screen_flags = s.get8(), background_index = s.get8();
     s.get8();  // pixel aspect ratio
@@ -186,7 +214,7 @@ GifDecoder::GifDecoder(std::string_view bytes, const ImageLimits& limits) : stat
     if (screen_flags & 0x80) s.read_table(global, 2 << (screen_flags & 7), -1);
     int extension_flags = 0, transparent = -1;
     for (;;) {  // the blocks before the first image, as stbi__gif_load_next reads them
-        const size_t block_at = s.at;
+        const int64_t block_at = source.position();
         const int tag = s.get8();
         if (tag == 0x2C) break;
         if (tag == 0x3B)
@@ -215,10 +243,16 @@ GifDecoder::GifDecoder(std::string_view bytes, const ImageLimits& limits) : stat
                 transparent = -1;
             }
         }
-        for (size_t n = s.get8(); n != 0; n = s.get8()) s.skip(n);  // the (rest of the) sub-blocks
+        s.skip_sub_blocks();  // the (rest of the) sub-blocks
     }
 
     s.left = s.get16(), s.top = s.get16(), s.width = s.get16(), s.height = s.get16();
+    const double least = std::ceil(static_cast<double>(s.width * s.height) / gif_max_pixels_per_byte());
+    if (!source.reaches(static_cast<int64_t>(least)))
+        refuse_declared_size("GIF", s.screen_width, s.screen_height, source.size_so_far(), static_cast<int64_t>(least),
+                             "its first image of " + std::to_string(s.width) + "x" + std::to_string(s.height) +
+                                 " pixels, at the LZW decoder's most of " +
+                                 std::to_string(static_cast<int64_t>(gif_max_pixels_per_byte())) + " pixels per byte");
     if (s.left + s.width > s.screen_width || s.top + s.height > s.screen_height)
         throw Error("corrupt GIF: the first image, " + std::to_string(s.width) + "x" + std::to_string(s.height) +
                     " at (" + std::to_string(s.left) + ", " + std::to_string(s.top) + "), does not fit on the " +
@@ -297,6 +331,28 @@ void GifDecoder::finish() {
     State& s = *state_;
     // The codes after the last pixel: stb decoded them too (refusing an invalid one) up to the end of the data.
     while (!s.data_ended && s.decode_code(false)) {
+    }
+    // The blocks after the first image, up to the trailer (0x3B): the decoder stops after the first
+    // image, so a file cut anywhere later would otherwise decode "successfully".
+    for (;;) {
+        const int64_t block_at = s.source->position();
+        uint8_t block = 0;
+        if (s.source->read(&block, 1) == 0)
+            throw Error("truncated GIF: the file ends at byte " + std::to_string(block_at) +
+                        " without the trailer (0x3B) that ends a GIF");
+        if (block == 0x3B) return;
+        if (block == 0x2C) {  // an image: its descriptor, local colour table and LZW code size
+            uint8_t descriptor[9] = {};
+            s.source->read(descriptor, sizeof descriptor);
+            s.skip(descriptor[8] & 0x80 ? size_t{3} << ((descriptor[8] & 7) + 1) : 0);
+        } else if (block != 0x21) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "%02X", static_cast<unsigned>(block));
+            throw Error("corrupt GIF: byte " + std::to_string(block_at) + " is 0x" + hex +
+                        ", where a block or the trailer (0x3B) should be");
+        }
+        s.skip(1);  // an extension's label, or an image's LZW code size
+        s.skip_sub_blocks();
     }
 }
 

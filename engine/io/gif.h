@@ -2,8 +2,8 @@
 #pragma once
 
 #include <memory>
-#include <string_view>
 
+#include "byte_source.h"
 #include "image.h"
 #include "row_decoder.h"
 
@@ -17,12 +17,13 @@ namespace gapnet {
 // index is above 0 (red and blue swapped, as stb copies it from its BGRA table), else 0,0,0,0.
 // Unlike stb, LZW data that end (end code or block terminator) before the image's last pixel are
 // refused as truncated, never filled in; codes after the last pixel are decoded (and refused when
-// invalid) as stb decoded them. The constructor reads the blocks up to the first image's LZW data and
-// refuses a screen beyond `limits`. An interlaced image is decoded first into one byte a pixel (its
+// invalid) as stb decoded them, and finish() requires the blocks after it to end with the trailer.
+// The constructor reads the blocks up to the first image's LZW data and refuses a screen beyond
+// `limits`, and a first image larger than the source's bytes can encode (docs/robustness.md). An interlaced image is decoded first into one byte a pixel (its
 // rows arrive in four passes); any other streams, holding the LZW table and one row.
 class GifDecoder final : public RowDecoder {
 public:
-    GifDecoder(std::string_view bytes, const ImageLimits& limits);  // `bytes` must outlive the decoder
+    GifDecoder(ByteSource& source, const ImageLimits& limits);  // `source` must outlive the decoder
     ~GifDecoder() override;
     GifDecoder(const GifDecoder&) = delete;
     GifDecoder& operator=(const GifDecoder&) = delete;

@@ -1,9 +1,11 @@
-// Images in: decoding (libjpeg-turbo for JPEG, libpng for PNG, gif.h for GIF, stb_image for the other
-// formats), then the model's preprocessing (engine/io/preprocess.h; docs/model-format.md#input).
+// Images in: a dispatcher over the decoders (libjpeg-turbo for JPEG, libpng for PNG, gif.h for GIF,
+// stb_image for the other formats), all behind row_decoder.h, then the model's preprocessing
+// (engine/io/preprocess.h; docs/model-format.md#input).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../model.h"
@@ -27,27 +29,30 @@ struct Image {
     float value(int64_t i) const;
 };
 
-// Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PSD, PNM, 8 or 16 bits per channel, at full size.
-// The header is checked against `limits` before any pixel is decoded. Throws gapnet::Error naming
-// the problem.
-Image decode_image(const std::string& bytes, const ImageLimits& limits = {});
+class ByteSource;
+
+// What every refusal of an unsupported format says.
+inline constexpr const char* kSupportedFormats = "gapnet reads PNG, JPEG, BMP, GIF, TGA, PSD and binary PGM/PPM";
+
+// Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PSD, PNM, 8 or 16 bits per channel, at full size,
+// from `source` (byte_source.h: a file or memory, read within limits.max_bytes) through the format's
+// RowDecoder. The header is checked against `limits` before any pixel is decoded. Throws
+// gapnet::Error naming the problem.
+Image decode_image(ByteSource& source, const ImageLimits& limits);
+Image decode_image(std::string_view bytes, const ImageLimits& limits = {});
 
 // The model input [channels, height, width] for `image` (preprocess.h says how).
 Tensor preprocess(const Image& image, const InputSpec& spec);
 
-// The encoded image `bytes` decoded straight into the model input, without a full-size copy: a JPEG
-// row by row, shrunk by the decoder when the input is at least twice as small (jpeg.h); the other
-// formats from the decoder's own buffer.
-Tensor decode_to_input(const std::string& bytes, const InputSpec& spec, const ImageLimits& limits = {});
+// The image in `source` (or `bytes`) decoded straight into the model input, a row at a time, never
+// held whole at full size where its format allows (docs/robustness.md): a JPEG shrunk by the decoder
+// when the input is at least twice as small (jpeg.h).
+Tensor decode_to_input(ByteSource& source, const InputSpec& spec, const ImageLimits& limits);
+Tensor decode_to_input(std::string_view bytes, const InputSpec& spec, const ImageLimits& limits = {});
 
-// The bytes of the image file at `path` (any readable path: a FIFO, /dev/stdin) into `bytes`,
-// bounded by what an image within `limits` can need.
-void read_image_file(const std::string& path, const ImageLimits& limits, std::string& bytes);
-
-// read_image_file + decode_image.
+// decode_image and decode_to_input on the file at `path` (any readable path: a FIFO, /dev/stdin),
+// streamed from it.
 Image read_image(const std::string& path, const ImageLimits& limits = {});
-
-// read_image_file + decode_to_input.
 Tensor load_image(const std::string& path, const InputSpec& spec, const ImageLimits& limits = {});
 
 // For the decoders: refuses a size of no pixels or beyond `limits`, naming the limit as the API spells

@@ -4,61 +4,16 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <vector>
 // jpeglib.h needs size_t and FILE declared first.
 #include <jerror.h>
 #include <jpeglib.h>
 
 #include "../error.h"
+#include "byte_source.h"
 
 namespace gapnet {
-namespace {
-
-// Every component of the frame must be in some scan (for a progressive JPEG, in a first DC scan):
-// libjpeg reads a component no scan covers from a coefficient buffer nothing wrote. Markers are
-// walked by their lengths, entropy-coded data skipped (0xFF 0x00 is a stuffed byte, 0xFF 0xD0-D7 a
-// restart marker), until EOI; what the walk cannot follow is left to libjpeg to refuse.
-void check_every_component_scanned(std::string_view b) {
-    auto byte = [&](size_t i) -> size_t { return i < b.size() ? static_cast<unsigned char>(b[i]) : 0; };
-    struct Component {
-        size_t id;
-        bool scanned = false;
-    };
-    std::vector<Component> components;
-    bool frame = false, progressive = false;
-    for (size_t i = b.find('\xd8') + 1; i < b.size();) {
-        if (byte(i) != 0xFF) {  // entropy-coded data: on to the next 0xFF
-            const void* next = std::memchr(b.data() + i, 0xFF, b.size() - i);
-            if (!next) return;
-            i = static_cast<size_t>(static_cast<const char*>(next) - b.data());
-        }
-        while (i < b.size() && byte(i) == 0xFF) ++i;  // fill bytes
-        if (i >= b.size()) return;
-        const size_t marker = byte(i++);
-        if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no segment
-        if (marker == 0xD9) break;                                                             // EOI
-        if (i + 2 > b.size()) return;
-        const size_t length = byte(i) << 8 | byte(i + 1), at = i + 2;
-        if (length < 2) return;
-        if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC && !frame) {
-            frame = true, progressive = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
-            for (size_t k = 0, n = byte(at + 5); k < n && at + 8 + 3 * k < i + length; ++k)
-                components.push_back({byte(at + 6 + 3 * k)});
-        } else if (marker == 0xDA) {  // SOS: its components, then Ss, Se, Ah << 4 | Al
-            const size_t n = byte(at), ss = byte(at + 1 + 2 * n), ah = byte(at + 3 + 2 * n) >> 4;
-            for (size_t k = 0; k < n; ++k)
-                for (Component& c : components)
-                    if (c.id == byte(at + 1 + 2 * k) && (!progressive || (ss == 0 && ah == 0))) c.scanned = true;
-        }
-        i += length;
-    }
-    for (const Component& c : components)
-        if (!c.scanned)
-            throw Error("corrupt JPEG: component " + std::to_string(c.id) +
-                        " is in no scan, so its pixels would be undefined");
-}
-
-}  // namespace
 
 // libjpeg reports errors by calling error_exit, which must not return: it jumps back to the
 // setjmp() of the JpegDecoder method that called into libjpeg, which throws. No C++ object with a
@@ -74,6 +29,50 @@ struct JpegDecoder::State {
     bool created = false;
     bool cmyk = false;  // rows converted from CMYK to RGB
     std::vector<uint8_t> row, rgb_row;
+
+    // libjpeg reads from `source` through `input`, a buffer at a time; an error of the source (a read
+    // error, ImageLimits::max_bytes) is kept and rethrown once libjpeg has been left.
+    ByteSource* source = nullptr;
+    jpeg_source_mgr input{};
+    unsigned char buffer[size_t{1} << 14] = {};
+    std::exception_ptr source_error;
+
+    static State& of(j_decompress_ptr info) { return *reinterpret_cast<State*>(info->client_data); }
+    // At the end of the source, libjpeg's own convention (jpeg_mem_src): a warning, then an EOI.
+    static boolean fill_input_buffer(j_decompress_ptr info) {
+        State& s = of(info);
+        size_t count = 0;
+        try {
+            const std::string_view bytes = s.source->next(sizeof s.buffer);
+            std::memcpy(s.buffer, bytes.data(), count = bytes.size());
+        } catch (const Error&) {
+            s.source_error = std::current_exception();  // jumped from outside the handler
+        }
+        if (s.source_error) error_exit(reinterpret_cast<j_common_ptr>(info));
+        if (count == 0) {
+            WARNMS(info, JWRN_JPEG_EOF);
+            s.buffer[0] = 0xFF, s.buffer[1] = JPEG_EOI, count = 2;
+        }
+        s.input.next_input_byte = s.buffer, s.input.bytes_in_buffer = count;
+        return TRUE;
+    }
+    static void skip_input_data(j_decompress_ptr info, long n) {
+        State& s = of(info);
+        if (n <= 0) return;
+        if (static_cast<size_t>(n) <= s.input.bytes_in_buffer) {
+            s.input.next_input_byte += n, s.input.bytes_in_buffer -= static_cast<size_t>(n);
+            return;
+        }
+        const size_t beyond = static_cast<size_t>(n) - s.input.bytes_in_buffer;
+        s.input.bytes_in_buffer = 0;  // a skip past the end: the next fill finds the end
+        try {
+            s.source->skip(beyond);
+        } catch (const Error&) {
+            s.source_error = std::current_exception();
+        }
+        if (s.source_error) error_exit(reinterpret_cast<j_common_ptr>(info));
+    }
+    static void no_op(j_decompress_ptr) {}
 
     static void error_exit(j_common_ptr info) {
         auto* errors = reinterpret_cast<Errors*>(info->err);
@@ -91,6 +90,7 @@ struct JpegDecoder::State {
     }
 
     [[noreturn]] void fail() const {
+        if (source_error) std::rethrow_exception(source_error);
         const std::string libjpeg = std::string(" (libjpeg: ") + errors.message + ")";
         if (errors.code == JWRN_JPEG_EOF)
             throw Error("truncated JPEG: the file ends before its end-of-image marker (EOI)");
@@ -104,7 +104,7 @@ struct JpegDecoder::State {
     }
 };
 
-JpegDecoder::JpegDecoder(std::string_view bytes, const ImageLimits& limits) : state_(std::make_unique<State>()) {
+JpegDecoder::JpegDecoder(ByteSource& source, const ImageLimits& limits) : state_(std::make_unique<State>()) {
     State& s = *state_;
     s.info.err = jpeg_std_error(&s.errors.manager);
     s.errors.manager.error_exit = State::error_exit;
@@ -112,8 +112,13 @@ JpegDecoder::JpegDecoder(std::string_view bytes, const ImageLimits& limits) : st
     if (setjmp(s.errors.jump)) s.fail();
     jpeg_create_decompress(&s.info);
     s.created = true;
-    jpeg_mem_src(&s.info, reinterpret_cast<const unsigned char*>(bytes.data()),
-                 static_cast<unsigned long>(bytes.size()));
+    s.info.client_data = &s;
+    s.source = &source;
+    s.input.init_source = s.input.term_source = State::no_op;
+    s.input.fill_input_buffer = State::fill_input_buffer;
+    s.input.skip_input_data = State::skip_input_data;
+    s.input.resync_to_restart = jpeg_resync_to_restart;
+    s.info.src = &s.input;
     jpeg_read_header(&s.info, TRUE);
 
     check_image_size(s.info.image_width, s.info.image_height, limits);
@@ -132,13 +137,12 @@ JpegDecoder::JpegDecoder(std::string_view bytes, const ImageLimits& limits) : st
         blocks += int64_t{s.info.comp_info[c].width_in_blocks} * s.info.comp_info[c].height_in_blocks;
     const bool progressive = s.info.progressive_mode;
     const int64_t least = (blocks * (progressive ? 1 : 2) + 7) / 8;
-    if (static_cast<int64_t>(bytes.size()) < least)
-        refuse_declared_size("JPEG", s.info.image_width, s.info.image_height, static_cast<int64_t>(bytes.size()), least,
+    if (!source.reaches(least))
+        refuse_declared_size("JPEG", s.info.image_width, s.info.image_height, source.size_so_far(), least,
                              std::to_string(blocks) + " blocks of 8x8 in " + std::to_string(s.info.num_components) +
                                  " component(s), " +
                                  (progressive ? "1 bit each in a progressive JPEG's first DC scan"
                                               : "2 bits each for their DC and end-of-block codes"));
-    check_every_component_scanned(bytes);
 }
 
 JpegDecoder::~JpegDecoder() = default;
@@ -153,7 +157,22 @@ PixelFormat JpegDecoder::start(const RowRequest& request) {
     s.cmyk = s.info.jpeg_color_space == JCS_CMYK || s.info.jpeg_color_space == JCS_YCCK;
     const bool gray = request.gray || s.info.jpeg_color_space == JCS_GRAYSCALE;
     s.info.out_color_space = s.cmyk ? JCS_CMYK : gray ? JCS_GRAYSCALE : JCS_RGB;
+    // A JPEG of several scans is read whole into libjpeg's coefficients before its first row (as
+    // jpeg_start_decompress does), here scan by scan: every component of the frame must be in some
+    // scan (for a progressive JPEG, in a first DC scan), or libjpeg would give it made-up pixels.
+    s.info.buffered_image = jpeg_has_multiple_scans(&s.info);
     jpeg_start_decompress(&s.info);
+    if (s.info.buffered_image) {
+        bool scanned[MAX_COMPONENTS] = {};  // no destructor: a longjmp may cross this frame
+        for (int event = JPEG_REACHED_SOS; event != JPEG_REACHED_EOI; event = jpeg_consume_input(&s.info))
+            if (event == JPEG_REACHED_SOS && (!s.info.progressive_mode || (s.info.Ss == 0 && s.info.Ah == 0)))
+                for (int k = 0; k < s.info.comps_in_scan; ++k) scanned[s.info.cur_comp_info[k]->component_index] = true;
+        for (int c = 0; c < s.info.num_components; ++c)
+            if (!scanned[c])
+                throw Error("corrupt JPEG: component " + std::to_string(s.info.comp_info[c].component_id) +
+                            " is in no scan, so its pixels would be undefined");
+        jpeg_start_output(&s.info, s.info.input_scan_number);
+    }
     s.row.resize(static_cast<size_t>(s.info.output_width) * static_cast<size_t>(s.info.output_components));
     if (s.cmyk) s.rgb_row.resize(static_cast<size_t>(s.info.output_width) * 3);
     return {s.info.output_width, s.info.output_height, s.cmyk ? 3 : s.info.output_components, 8, 255};
@@ -181,6 +200,7 @@ const void* JpegDecoder::read_row() {
 void JpegDecoder::finish() {
     State& s = *state_;
     if (setjmp(s.errors.jump)) s.fail();
+    if (s.info.buffered_image) jpeg_finish_output(&s.info);
     jpeg_finish_decompress(&s.info);
 }
 

@@ -3,22 +3,22 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
-#include <string_view>
 
+#include "byte_source.h"
 #include "image.h"
 #include "row_decoder.h"
 
 namespace gapnet {
 
-// A JPEG being decoded. The constructor reads the header (up to the first scan) and refuses what
-// gapnet does not decode (docs/robustness.md): a size beyond `limits` or beyond what the file's bytes
-// can encode, a component no scan covers, arithmetic coding. Errors are gapnet::Error; damaged
+// A JPEG being decoded from `source`, which starts at its SOI marker. The constructor reads the header
+// (up to the first scan) and refuses what gapnet does not decode (docs/robustness.md): a size beyond
+// `limits` or beyond what the source's bytes can encode, arithmetic coding; start() refuses a component
+// no scan covers. Errors are gapnet::Error; damaged
 // data is refused, never filled in: libjpeg's warnings that it made up pixels (the data of a scan or
 // the file ending early, a bad Huffman code, a lost restart marker) are errors here.
 class JpegDecoder final : public RowDecoder {
 public:
-    JpegDecoder(std::string_view bytes, const ImageLimits& limits);  // `bytes` must outlive the decoder
+    JpegDecoder(ByteSource& source, const ImageLimits& limits);  // `source` must outlive the decoder
     ~JpegDecoder() override;
     JpegDecoder(const JpegDecoder&) = delete;
     JpegDecoder& operator=(const JpegDecoder&) = delete;

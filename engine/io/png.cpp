@@ -3,11 +3,14 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 #include <png.h>
 
 #include "../error.h"
+#include "byte_order.h"
+#include "byte_source.h"
 
 namespace gapnet {
 
@@ -15,9 +18,10 @@ namespace gapnet {
 // setjmp() of the PngDecoder method that called into libpng, which throws. No C++ object with a
 // destructor lives in the libpng frames the jump crosses.
 struct PngDecoder::State {
-    std::string_view bytes;
-    size_t at = 0;
-    bool past_end = false;  // libpng asked for bytes the file does not have
+    ByteSource* source = nullptr;
+    std::exception_ptr source_error;  // of the source (a read error, ImageLimits::max_bytes), rethrown
+    bool past_end = false;            // libpng asked for bytes the file does not have
+    bool finishing = false;           // the rows were read: what is left is the chunks up to IEND
     png_structp png = nullptr;
     png_infop info = nullptr;
     char message[256] = {};
@@ -28,12 +32,12 @@ struct PngDecoder::State {
 
     static void read(png_structp png, png_bytep out, size_t count) {
         auto* s = static_cast<State*>(png_get_io_ptr(png));
-        if (count > s->bytes.size() - s->at) {
-            s->past_end = true;
-            png_error(png, "the file ends early");
+        try {
+            s->past_end = s->source->read(out, count) < count;
+        } catch (const Error&) {
+            s->source_error = std::current_exception();  // png_error jumps from outside the handler
         }
-        std::memcpy(out, s->bytes.data() + s->at, count);
-        s->at += count;
+        if (s->source_error || s->past_end) png_error(png, "the file ends early");
     }
     static void error(png_structp png, png_const_charp text) {
         auto* s = static_cast<State*>(png_get_error_ptr(png));
@@ -48,6 +52,10 @@ struct PngDecoder::State {
     }
 
     [[noreturn]] void fail() const {
+        if (source_error) std::rethrow_exception(source_error);
+        if (past_end && finishing)
+            throw Error("truncated PNG: the file ends at byte " + std::to_string(source->size_so_far()) +
+                        " without an IEND chunk");
         if (past_end) throw Error("truncated PNG: the file ends before the image data does");
         throw Error(std::string("corrupt PNG (libpng: ") + message + ")");
     }
@@ -56,9 +64,14 @@ struct PngDecoder::State {
     }
 };
 
-PngDecoder::PngDecoder(std::string_view bytes, const ImageLimits& limits) : state_(std::make_unique<State>()) {
+PngDecoder::PngDecoder(ByteSource& source, const ImageLimits& limits) : state_(std::make_unique<State>()) {
     State& s = *state_;
-    s.bytes = bytes;
+    s.source = &source;
+    // The size first, so that the message names gapnet's limit rather than libpng's (which refuses a
+    // size of 0 as "Invalid IHDR data").
+    const std::string_view ihdr = source.peek(24);
+    if (ihdr.size() == 24 && ihdr.substr(12, 4) == "IHDR")
+        check_image_size(big_endian32(std::string(ihdr), 16), big_endian32(std::string(ihdr), 20), limits);
     s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, State::error, State::warning);
     if (!s.png) throw Error("cannot start the PNG decoder (out of memory)");
     if (setjmp(png_jmpbuf(s.png))) s.fail();
@@ -67,7 +80,28 @@ PngDecoder::PngDecoder(std::string_view bytes, const ImageLimits& limits) : stat
     png_set_benign_errors(s.png, 1);  // warnings, judged by State::warning
     png_set_read_fn(s.png, &s, State::read);
     png_read_info(s.png, s.info);
-    check_image_size(png_get_image_width(s.png, s.info), png_get_image_height(s.png, s.info), limits);
+    const int64_t width = png_get_image_width(s.png, s.info), height = png_get_image_height(s.png, s.info);
+    check_image_size(width, height, limits);
+
+    // The filtered scanlines: per row one filter byte and the packed samples, for each of Adam7's
+    // seven passes when interlaced. Deflate codes a match of at most 258 bytes in at least 2 bits (a
+    // length code and a distance code of at least 1 bit each; a literal yields 1 byte): at most 1032
+    // bytes out per byte in, so the file must hold at least 1/1032 of them.
+    const int64_t bits = int64_t{png_get_channels(s.png, s.info)} * png_get_bit_depth(s.png, s.info);
+    auto rows_bytes = [&](int64_t w, int64_t h) { return w && h ? ((w * bits + 7) / 8 + 1) * h : 0; };
+    int64_t needed = 0;
+    if (png_get_interlace_type(s.png, s.info) == PNG_INTERLACE_ADAM7) {
+        const int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+        const int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+        for (int p = 0; p < 7; ++p)
+            needed += rows_bytes((width - x0[p] + dx[p] - 1) / dx[p], (height - y0[p] + dy[p] - 1) / dy[p]);
+    } else {
+        needed = rows_bytes(width, height);
+    }
+    const int64_t least = (needed + 1031) / 1032;
+    if (!source.reaches(least))
+        refuse_declared_size("PNG", width, height, source.size_so_far(), least,
+                             std::to_string(needed) + " bytes of scanlines, deflated at most 1032:1");
 }
 
 PngDecoder::~PngDecoder() = default;
@@ -110,6 +144,7 @@ const void* PngDecoder::read_row() {
 void PngDecoder::finish() {
     State& s = *state_;
     if (setjmp(png_jmpbuf(s.png))) s.fail();
+    s.finishing = true;
     png_read_end(s.png, nullptr);
 }
 

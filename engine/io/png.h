@@ -2,22 +2,24 @@
 #pragma once
 
 #include <memory>
-#include <string_view>
 
+#include "byte_source.h"
 #include "image.h"
 #include "row_decoder.h"
 
 namespace gapnet {
 
-// A PNG being decoded. The constructor reads the header (up to the image data) and refuses a size
-// beyond `limits`; damaged data is refused, never filled in: libpng's CRC checks, its warnings
-// about the image data (too much or too little of it) and a file ending early are errors here. Palette, low
+// A PNG being decoded from `source`. The constructor reads the header (up to the image data) and
+// refuses a size beyond `limits` or beyond what the source's bytes can encode (docs/robustness.md);
+// damaged data is refused, never filled in: libpng's checks (chunk CRCs, types and order), its
+// warnings about the image data (too much or too little of it) and a file ending early, before IEND
+// included, are errors here. Palette, low
 // bit depths and tRNS transparency are expanded; 16-bit samples are kept (native byte order). An
 // interlaced PNG is decoded whole first (Adam7 spreads each row over seven passes); any other
 // streams, holding only the row being decoded.
 class PngDecoder final : public RowDecoder {
 public:
-    PngDecoder(std::string_view bytes, const ImageLimits& limits);  // `bytes` must outlive the decoder
+    PngDecoder(ByteSource& source, const ImageLimits& limits);  // `source` must outlive the decoder
     ~PngDecoder() override;
     PngDecoder(const PngDecoder&) = delete;
     PngDecoder& operator=(const PngDecoder&) = delete;

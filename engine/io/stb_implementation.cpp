@@ -8,3 +8,9 @@
 #include <stb_image.h>
 #include <stb_image_resize.h>
 #include <stb_image_write.h>
+
+namespace gapnet {
+// stb 2.27 fails silently on some paths (in its zlib decoder), leaving the reason of an earlier, unrelated
+// failure in place: cleared before each decode, so that a reason is the decode's own (stb_decoder.cpp).
+void clear_stb_failure_reason() { stbi__g_failure_reason = nullptr; }
+}  // namespace gapnet

@@ -150,11 +150,18 @@ const std::vector<NamedLimit>& named_limits();
 // Sets the limit called `name`; false if there is no such limit.
 bool set_limit(Limits& limits, const std::string& name, int64_t value);
 
-// Bounds on an image, checked against its header before any pixel is decoded. An exceeded one's
+// Bounds on an image: its size, checked against its header before any pixel is decoded, and the
+// bytes read for it. Images are streamed from their file into the decoders, so an endless source (a
+// pipe, /dev/zero) is refused after max_bytes bytes read, holding only a buffer. An exceeded one's
 // message names it as ImageLimits::MEMBER (as above).
 struct ImageLimits {
     int64_t max_side = 32768;               // width or height, pixels
     int64_t max_pixels = int64_t{1} << 28;  // width * height
+    // The bytes of one image (its file, or the bytes given to input_from_encoded): 8 per pixel of the
+    // default max_pixels (an uncompressed 16-bit RGBA pixel, the largest) plus 1 MiB of headers and
+    // metadata (2 GiB + 1 MiB), so that no image within the pixel limits is refused for its bytes
+    // unless it carries more metadata than that.
+    int64_t max_bytes = (int64_t{8} << 28) + (int64_t{1} << 20);
 };
 
 // --- Checking a model against its recorded outputs -------------------------------------------------

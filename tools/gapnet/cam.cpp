@@ -159,7 +159,7 @@ int cam_command(const std::vector<std::string>& arguments) {
     DecodedImage image;
     Tensor maps, probabilities;
     try {
-        const RereadableImage file(image_arg, options.image.max_pixels * 8 + (int64_t{1} << 20));
+        const RereadableImage file(image_arg, options.image.max_bytes);
         maps = model->class_activation_maps(model->input_from_file(file.path()), &probabilities);  // one pass
         image = decode_image_file(file.path(), options.image);
     } catch (const Error& e) {

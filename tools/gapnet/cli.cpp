@@ -82,6 +82,7 @@ void declare_input_options(OptionParser& parser, InputOptions& options) {
     parser.option("--model-limit", [&options](const std::string& value) { apply_limit_option(value, options.model); });
     parser.integer("--max-image-side", options.image.max_side, 1, INT32_MAX);
     parser.integer("--max-image-pixels", options.image.max_pixels, 1, int64_t{1} << 40);
+    parser.integer("--max-image-bytes", options.image.max_bytes, 1, int64_t{1} << 50);
     parser.option("--threads", [&options](const std::string& value) {
         options.threads = static_cast<int>(parse_integer("--threads", value, 1, 1024));
     });
@@ -95,6 +96,7 @@ void declare_input_options(OptionParser& parser, InputOptions& options) {
          << "\nLimits (checked before anything is allocated):\n"
          << "  --max-image-side N     refuse images wider or taller than N pixels (default " << image.max_side << ")\n"
          << "  --max-image-pixels N   refuse images of more than N pixels (default " << image.max_pixels << ")\n"
+         << "  --max-image-bytes N    stop reading an image after N bytes (default " << image.max_bytes << ")\n"
          << "  --model-limit NAME=N   change a bound models are checked against; the bounds and defaults:\n";
     for (const NamedLimit& limit : named_limits())
         help << "                         " << limit.name << "=" << model.*limit.value << "\n";

@@ -38,7 +38,8 @@ std::string problem(const Error& e);
 std::string default_model_path();
 
 // The options every command that runs a model accepts: the bounds models and images are checked
-// against (--model-limit NAME=N, --max-image-side N, --max-image-pixels N) and --threads N.
+// against (--model-limit NAME=N, --max-image-side N, --max-image-pixels N,
+// --max-image-bytes N) and --threads N.
 struct InputOptions {
     Limits model;
     ImageLimits image;
