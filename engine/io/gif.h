@@ -25,8 +25,6 @@ class GifDecoder final : public RowDecoder {
 public:
     GifDecoder(ByteSource& source, const ImageLimits& limits);  // `source` must outlive the decoder
     ~GifDecoder() override;
-    GifDecoder(const GifDecoder&) = delete;
-    GifDecoder& operator=(const GifDecoder&) = delete;
 
     int64_t width() const override;  // the logical screen's
     int64_t height() const override;

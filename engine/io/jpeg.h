@@ -20,8 +20,6 @@ class JpegDecoder final : public RowDecoder {
 public:
     JpegDecoder(ByteSource& source, const ImageLimits& limits);  // `source` must outlive the decoder
     ~JpegDecoder() override;
-    JpegDecoder(const JpegDecoder&) = delete;
-    JpegDecoder& operator=(const JpegDecoder&) = delete;
 
     int64_t width() const override;
     int64_t height() const override;

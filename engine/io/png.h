@@ -21,8 +21,6 @@ class PngDecoder final : public RowDecoder {
 public:
     PngDecoder(ByteSource& source, const ImageLimits& limits);  // `source` must outlive the decoder
     ~PngDecoder() override;
-    PngDecoder(const PngDecoder&) = delete;
-    PngDecoder& operator=(const PngDecoder&) = delete;
 
     int64_t width() const override;
     int64_t height() const override;

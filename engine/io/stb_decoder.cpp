@@ -431,8 +431,6 @@ StbDecoder::StbDecoder(ByteSource& source, const ImageLimits& limits) {
     samples_ = std::move(pixels.samples);
 }
 
-StbDecoder::~StbDecoder() = default;
-
 int64_t StbDecoder::width() const { return format_.width; }
 int64_t StbDecoder::height() const { return format_.height; }
 PixelFormat StbDecoder::start(const RowRequest&) { return format_; }
