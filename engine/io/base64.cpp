@@ -18,12 +18,13 @@ const std::array<int8_t, 256>& sextets() {
     return table;
 }
 
-}  // namespace
-
+// The '=' that end `text` (at most two), which carry no data.
 size_t base64_padding(std::string_view text) {
     const size_t n = text.size();
     return (n >= 1 && text[n - 1] == '=') + (n >= 2 && text[n - 2] == '=');
 }
+
+}  // namespace
 
 size_t base64_decoded_size(std::string_view text) { return (text.size() - base64_padding(text)) * 6 / 8; }
 

@@ -11,8 +11,6 @@ namespace gapnet {
 // The bytes of `path`; throws gapnet::Error ("cannot open: No such file or directory", "is a
 // directory", "is larger than N bytes " + `limit`) with no location.
 std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit);
-// The same into `bytes`, reusing its memory (a program reading many files touches fresh pages once).
-void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, std::string& bytes);
 
 // Memory for a large file's bytes (a model), not zero-filled, 2 MiB-aligned and marked for
 // transparent huge pages (madvise(MADV_HUGEPAGE)): the kernel then maps it 2 MiB at a time rather
