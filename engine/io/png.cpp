@@ -71,7 +71,7 @@ PngDecoder::PngDecoder(ByteSource& source, const ImageLimits& limits) : state_(s
     // size of 0 as "Invalid IHDR data").
     const std::string_view ihdr = source.peek(24);
     if (ihdr.size() == 24 && ihdr.substr(12, 4) == "IHDR")
-        check_image_size(big_endian32(std::string(ihdr), 16), big_endian32(std::string(ihdr), 20), limits);
+        check_image_size(big_endian32(ihdr, 16), big_endian32(ihdr, 20), limits);
     s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, State::error, State::warning);
     if (!s.png) throw Error("cannot start the PNG decoder (out of memory)");
     if (setjmp(png_jmpbuf(s.png))) s.fail();

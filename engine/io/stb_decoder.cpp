@@ -118,9 +118,7 @@ PnmHeader read_pnm_header(const std::string& bytes) {
 // sections before the pixel data must lie inside the file (stb skips them by their declared
 // lengths, wherever that leads).
 void check_psd(const std::string& b) {
-    auto u16 = [&](size_t i) {
-        return size_t{static_cast<unsigned char>(b[i])} << 8 | static_cast<unsigned char>(b[i + 1]);
-    };
+    auto u16 = [&](size_t i) { return size_t{big_endian16(b, i)}; };
     if (b.size() < 26) return;  // stb refuses it
     const size_t channels = u16(12), height = big_endian32(b, 14), width = big_endian32(b, 18), depth = u16(22);
     if (channels < 4 || channels > 16 || u16(24) != 3 || (depth != 8 && depth != 16)) return;  // no matte, or refused
@@ -202,9 +200,9 @@ void check_psd(const std::string& b) {
 //  - PSD: stb reads the first min(channels, 4) planes: raw, width * height samples each; with RLE
 //    (PackBits) two bytes per row and channel of byte counts, then at most 128 samples per 2 bytes.
 void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h) {
-    auto u8 = [&](size_t i) { return i < b.size() ? static_cast<int64_t>(static_cast<unsigned char>(b[i])) : 0; };
-    auto le16 = [&](size_t i) { return u8(i) | u8(i + 1) << 8; };
-    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
+    auto u8 = [&](size_t i) { return int64_t{byte_at(b, i)}; };
+    auto le16 = [&](size_t i) { return int64_t{little_endian16(b, i)}; };
+    auto be16 = [&](size_t i) { return int64_t{big_endian16(b, i)}; };
     const int64_t pixels = w * h, size = static_cast<int64_t>(b.size());
     // Uncompressed data cut short: the message stb's read callbacks would give, with the sizes.
     auto truncated = [&](const char* format, const std::string& layout, int64_t least) {
@@ -279,16 +277,13 @@ struct StbReader {
 // The width and height a header declares, for a message when stb_image refuses the header
 // (stb then only says "unknown image type"); nullopt when the header is too short to tell.
 std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, Format format) {
-    auto u8 = [&](size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
-    auto le16 = [&](size_t i) { return u8(i) | u8(i + 1) << 8; };
-    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
-    auto le32 = [&](size_t i) { return static_cast<int64_t>(static_cast<int32_t>(le16(i) | le16(i + 2) << 16)); };
+    auto le32 = [&](size_t i) { return int64_t{static_cast<int32_t>(little_endian32(b, i))}; };
     switch (format) {
         case Format::bmp:  // BITMAPINFOHEADER and later: int32 width and height (negative: top-down)
             if (b.size() >= 26 && le32(14) >= 40) return std::pair{std::abs(le32(18)), std::abs(le32(22))};
             break;
         case Format::psd:
-            if (b.size() >= 22) return std::pair{be16(18) << 16 | be16(20), be16(14) << 16 | be16(16)};
+            if (b.size() >= 22) return std::pair{int64_t{big_endian32(b, 18)}, int64_t{big_endian32(b, 14)}};
             break;
         default: break;
     }
@@ -386,10 +381,8 @@ int64_t stb_bytes_needed(ByteSource& source, std::string_view head, const ImageL
         return static_cast<int64_t>(head.size());
     check_image_size(w, h, limits);
     const int64_t pixels = int64_t{w} * h;
-    auto u8 = [&](std::string_view b, size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
-    auto le16 = [&](size_t i) { return u8(head, i) | u8(head, i + 1) << 8; };
-    auto be16 = [&](std::string_view b, size_t i) { return u8(b, i) << 8 | u8(b, i + 1); };
-    auto be32 = [&](std::string_view b, size_t i) { return be16(b, i) << 16 | be16(b, i + 2); };
+    auto u8 = [&](size_t i) { return int64_t{byte_at(head, i)}; };
+    auto le16 = [&](size_t i) { return int64_t{little_endian16(head, i)}; };
     switch (format) {
         case Format::bmp: {  // the data offset (or the largest header, masks and palette), rows padded to 4 bytes
             const int64_t header = le16(14) | le16(16) << 16, bits = header == 12 ? le16(24) : le16(28);
@@ -402,15 +395,15 @@ int64_t stb_bytes_needed(ByteSource& source, std::string_view head, const ImageL
             for (int k = 0; k < 3; ++k) {
                 const std::string_view b = source.peek(at + 4);
                 if (b.size() < at + 4) return static_cast<int64_t>(b.size());
-                at += 4 + static_cast<size_t>(be32(b, at));
+                at += 4 + static_cast<size_t>(big_endian32(b, at));
             }
-            const int64_t channels = be16(head, 12), sample_bytes = be16(head, 22) / 8;
+            const int64_t channels = big_endian16(head, 12), sample_bytes = big_endian16(head, 22) / 8;
             // PackBits at its least compact: a literal run of 1 sample in 2 bytes, after the row counts.
             return static_cast<int64_t>(at) + 2 + channels * pixels * sample_bytes * 2 + 2 * h * channels;
         }
         default: {  // TGA: an ID, a colour map, pixels raw or each in a packet of its own
-            const int64_t pixel_bytes = (u8(head, 16) + 7) / 8, rle = u8(head, 2) >= 8;
-            return 18 + u8(head, 0) + le16(5) * ((u8(head, 7) + 7) / 8) + pixels * (pixel_bytes + rle);
+            const int64_t pixel_bytes = (u8(16) + 7) / 8, rle = u8(2) >= 8;
+            return 18 + u8(0) + le16(5) * ((u8(7) + 7) / 8) + pixels * (pixel_bytes + rle);
         }
     }
 }
