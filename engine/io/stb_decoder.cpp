@@ -290,33 +290,77 @@ std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, F
     return std::nullopt;
 }
 
+// The most bytes stb_image can read for the image of header `head` (format, size and PNM header as read
+// from it) at the start of `source` (it decodes from the header on, skipping what it does not use, and
+// stops after the pixel data): the header's own sections and the pixel data at their least compact encoding.
+int64_t stb_bytes_needed(ByteSource& source, const std::string& head, Format format,
+                         const std::optional<PnmHeader>& pnm, int64_t w, int64_t h, int64_t c) {
+    const int64_t pixels = w * h;
+    auto u8 = [&](size_t i) { return int64_t{byte_at(head, i)}; };
+    auto le16 = [&](size_t i) { return int64_t{little_endian16(head, i)}; };
+    switch (format) {
+        case Format::bmp: {  // the data offset (or the largest header, masks and palette), rows padded to 4 bytes
+            const int64_t info_size = le16(14) | le16(16) << 16, bits = info_size == 12 ? le16(24) : le16(28);
+            const int64_t offset = le16(10) | le16(12) << 16;
+            return std::max<int64_t>(offset, 14 + 124 + 12 + 4 * 256) + (w * bits + 31) / 32 * 4 * h;
+        }
+        case Format::pnm: return static_cast<int64_t>(pnm->data_offset) + pixels * c * (pnm->maxval > 255 ? 2 : 1);
+        case Format::psd: {  // three sections of a declared length, then the planes, raw or PackBits
+            size_t at = 26;
+            for (int k = 0; k < 3; ++k) {
+                const std::string_view b = source.peek(at + 4);
+                if (b.size() < at + 4) return static_cast<int64_t>(b.size());
+                at += 4 + static_cast<size_t>(big_endian32(b, at));
+            }
+            const int64_t channels = big_endian16(head, 12), sample_bytes = big_endian16(head, 22) / 8;
+            // PackBits at its least compact: a literal run of 1 sample in 2 bytes, after the row counts.
+            return static_cast<int64_t>(at) + 2 + channels * pixels * sample_bytes * 2 + 2 * h * channels;
+        }
+        default: {  // TGA: an ID, a colour map, pixels raw or each in a packet of its own
+            const int64_t pixel_bytes = (u8(16) + 7) / 8, rle = u8(2) >= 8;
+            return 18 + u8(0) + le16(5) * ((u8(7) + 7) / 8) + pixels * (pixel_bytes + rle);
+        }
+    }
+}
+
 // Samples as stb_image returned them, in its buffer.
 struct StbPixels {
     PixelFormat format;
     std::unique_ptr<void, void (*)(void*)> samples{nullptr, stbi_image_free};
 };
 
-// The image in `bytes`, decoded by stb_image after the checks above.
-StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
-    if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error("file too large for the image decoder");
-    Format format = detect_format(bytes);
+// The image at the start of `source`, read up to what stb_image can need for the size its header
+// declares (stbi_info reads no more than the first 64 KiB, a PNM's comments included) and decoded by
+// stb_image after the checks above.
+StbPixels decode_with_stb(ByteSource& source, const ImageLimits& limits) {
+    const std::string head(source.peek(size_t{1} << 16));
+    Format format = detect_format(head);
     std::optional<PnmHeader> pnm;
     // Before stbi_info: stb parses the PNM header there.
-    if (format == Format::pnm) pnm = read_pnm_header(bytes);
-    const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
-    const int size = static_cast<int>(bytes.size());
+    if (format == Format::pnm) pnm = read_pnm_header(head);
     int w = 0, h = 0, c = 0;
-    if (!stbi_info_from_memory(data, size, &w, &h, &c)) {
+    const auto* header = reinterpret_cast<const stbi_uc*>(head.data());
+    if (!stbi_info_from_memory(header, static_cast<int>(head.size()), &w, &h, &c)) {
         // stbi_info's reason is always "unknown image type": say more from the signature and header.
-        if (const char* unreadable = unreadable_format(bytes))
+        if (const char* unreadable = unreadable_format(head))
             throw Error(std::string(unreadable) + " images are not supported (" + kSupportedFormats + ")");
         if (format == Format::other) throw Error("not an image gapnet can read (unknown image type)");
-        if (const auto declared = pnm ? std::pair{pnm->width, pnm->height} : declared_size(bytes, format))
+        if (const auto declared = pnm ? std::pair{pnm->width, pnm->height} : declared_size(head, format))
             check_image_size(declared->first, declared->second, limits);  // stb refuses 0 pixels
         throw Error(std::string("corrupt or truncated ") + format_name(format) + " header");
     }
     if (format == Format::other) format = Format::tga;  // stb recognized it, and TGA is the only format left
     check_image_size(w, h, limits);
+    const int64_t needed = stb_bytes_needed(source, head, format, pnm, w, h, c);
+    std::string bytes;
+    while (static_cast<int64_t>(bytes.size()) < needed) {
+        const std::string_view part = source.next(static_cast<size_t>(needed) - bytes.size());
+        if (part.empty()) break;
+        bytes.append(part);
+    }
+    if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error("file too large for the image decoder");
+    const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+    const int size = static_cast<int>(bytes.size());
     check_stored_size(bytes, format, w, h);
     if (format == Format::psd) check_psd(bytes);
 
@@ -367,59 +411,10 @@ StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
     return pixels;
 }
 
-// The most bytes stb_image can read for the image whose header starts `source` (it decodes from the
-// header on, skipping what it does not use, and stops after the pixel data): the header's own
-// sections and the pixel data at their least compact encoding. A header stbi_info does not accept
-// (stb will refuse it) needs only `head`; a size beyond `limits` is refused here, before reading on.
-int64_t stb_bytes_needed(ByteSource& source, std::string_view head, const ImageLimits& limits) {
-    const Format format = detect_format(head);
-    std::optional<PnmHeader> pnm;
-    if (format == Format::pnm) pnm = read_pnm_header(std::string(head));  // before stbi_info, which parses it too
-    int w = 0, h = 0, c = 0;
-    const auto* data = reinterpret_cast<const stbi_uc*>(head.data());
-    if (!stbi_info_from_memory(data, static_cast<int>(head.size()), &w, &h, &c))
-        return static_cast<int64_t>(head.size());
-    check_image_size(w, h, limits);
-    const int64_t pixels = int64_t{w} * h;
-    auto u8 = [&](size_t i) { return int64_t{byte_at(head, i)}; };
-    auto le16 = [&](size_t i) { return int64_t{little_endian16(head, i)}; };
-    switch (format) {
-        case Format::bmp: {  // the data offset (or the largest header, masks and palette), rows padded to 4 bytes
-            const int64_t header = le16(14) | le16(16) << 16, bits = header == 12 ? le16(24) : le16(28);
-            const int64_t offset = le16(10) | le16(12) << 16;
-            return std::max<int64_t>(offset, 14 + 124 + 12 + 4 * 256) + (w * bits + 31) / 32 * 4 * h;
-        }
-        case Format::pnm: return static_cast<int64_t>(pnm->data_offset) + pixels * c * (pnm->maxval > 255 ? 2 : 1);
-        case Format::psd: {  // three sections of a declared length, then the planes, raw or PackBits
-            size_t at = 26;
-            for (int k = 0; k < 3; ++k) {
-                const std::string_view b = source.peek(at + 4);
-                if (b.size() < at + 4) return static_cast<int64_t>(b.size());
-                at += 4 + static_cast<size_t>(big_endian32(b, at));
-            }
-            const int64_t channels = big_endian16(head, 12), sample_bytes = big_endian16(head, 22) / 8;
-            // PackBits at its least compact: a literal run of 1 sample in 2 bytes, after the row counts.
-            return static_cast<int64_t>(at) + 2 + channels * pixels * sample_bytes * 2 + 2 * h * channels;
-        }
-        default: {  // TGA: an ID, a colour map, pixels raw or each in a packet of its own
-            const int64_t pixel_bytes = (u8(16) + 7) / 8, rle = u8(2) >= 8;
-            return 18 + u8(0) + le16(5) * ((u8(7) + 7) / 8) + pixels * (pixel_bytes + rle);
-        }
-    }
-}
-
 }  // namespace
 
 StbDecoder::StbDecoder(ByteSource& source, const ImageLimits& limits) {
-    // The header: the first 64 KiB (a PNM's comments included) or the whole file when shorter.
-    const int64_t needed = stb_bytes_needed(source, source.peek(size_t{1} << 16), limits);
-    std::string bytes;
-    while (static_cast<int64_t>(bytes.size()) < needed) {
-        const std::string_view part = source.next(static_cast<size_t>(needed) - bytes.size());
-        if (part.empty()) break;
-        bytes.append(part);
-    }
-    StbPixels pixels = decode_with_stb(bytes, limits);
+    StbPixels pixels = decode_with_stb(source, limits);
     format_ = pixels.format;
     samples_ = std::move(pixels.samples);
 }
