@@ -18,12 +18,9 @@ namespace {
 // (gif_max_pixels_per_byte) assumes exactly this growth.
 constexpr int kTableSize = 8192;
 
-// The most pixels the decoder below can produce per byte of LZW data. After a clear code the k-th
-// code outputs at most k pixels (each new string extends an older one by one pixel), its width grows
-// with the table as the decoder grows it (stb_image 2.27's rules), and a table past 8192 entries is
-// refused; the best ratio over every prefix of such a run, for every minimum code size accepted (0 to
-// 12), bounds every stream, which is a sequence of such runs (3119 pixels per byte, at the minimum
-// code size 0, which stb accepted though GIF requires 2 or more).
+// The most pixels the decoder below can produce per byte of LZW data (3119): the best ratio over every
+// prefix of a run from a clear code, where the k-th code outputs at most k pixels, for every minimum
+// code size accepted (docs/robustness.md derives it).
 double gif_max_pixels_per_byte() {
     double best = 0;
     for (int64_t m = 0; m <= 12; ++m) {

@@ -193,12 +193,8 @@ void check_psd(const std::string& b) {
     }
 }
 
-// The least bytes a BMP, TGA or PSD of the size stbi_info read can be stored in (see refuse_size):
-//  - BMP (stb reads no RLE): every row's packed samples, ceil(width * bits / 8), padding aside;
-//  - TGA: 18 header bytes, then raw pixels of ceil(bits / 8) bytes each; with RLE a packet holds at
-//    most 128 pixels in one count byte and one pixel value;
-//  - PSD: stb reads the first min(channels, 4) planes: raw, width * height samples each; with RLE
-//    (PackBits) two bytes per row and channel of byte counts, then at most 128 samples per 2 bytes.
+// Refuses a BMP, TGA or PSD stored in fewer bytes than the size stbi_info read needs: its rows'
+// packed samples, raw or at most 128 per RLE packet (docs/robustness.md gives each format's bound).
 void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h) {
     auto u8 = [&](size_t i) { return int64_t{byte_at(b, i)}; };
     auto le16 = [&](size_t i) { return int64_t{little_endian16(b, i)}; };
