@@ -1,7 +1,6 @@
 #include "stb_decoder.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -38,19 +37,6 @@ const char* format_name(Format f) {
         case Format::tga: return "TGA";
         default: return "image";
     }
-}
-
-// `text` with every byte outside printable ASCII written as \xNN: messages quote bytes of the file
-// (a PNG chunk type; stb's reason for an unknown chunk is built from its type), and an error must
-// stay one printable line.
-std::string printable(const std::string& text) {
-    std::string out;
-    for (const unsigned char c : text) {
-        char escaped[8];
-        std::snprintf(escaped, sizeof escaped, c >= 0x20 && c < 0x7F ? "%c" : "\\x%02x", c);
-        out += escaped;
-    }
-    return out;
 }
 
 // Common formats stb_image cannot read, recognized by their signatures so that the message says
@@ -377,7 +363,9 @@ StbPixels decode_with_stb(ByteSource& source, const ImageLimits& limits) {
     if (reader.past_end)
         throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does");
     if (!pixels.samples) {
-        const std::string reason = stbi_failure_reason() ? printable(stbi_failure_reason()) : "";
+        // stb's reasons for the formats it reads here are fixed ASCII text (only its PNG reader, compiled
+        // out, quoted bytes of the file).
+        const std::string reason = stbi_failure_reason() ? stbi_failure_reason() : "";
         throw Error(std::string("corrupt or truncated ") + format_name(format) +
                     (reason.empty() ? "" : " (decoder: " + reason + ")"));
     }
