@@ -179,47 +179,6 @@ void check_psd(const std::string& b) {
     }
 }
 
-// Refuses a BMP, TGA or PSD stored in fewer bytes than the size stbi_info read needs: its rows'
-// packed samples, raw or at most 128 per RLE packet (docs/robustness.md gives each format's bound).
-void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h) {
-    auto u8 = [&](size_t i) { return int64_t{byte_at(b, i)}; };
-    auto le16 = [&](size_t i) { return int64_t{little_endian16(b, i)}; };
-    auto be16 = [&](size_t i) { return int64_t{big_endian16(b, i)}; };
-    const int64_t pixels = w * h, size = static_cast<int64_t>(b.size());
-    // Uncompressed data cut short: the message stb's read callbacks would give, with the sizes.
-    auto truncated = [&](const char* format, const std::string& layout, int64_t least) {
-        throw Error(std::string("truncated ") + format + ": the file ends before the image data does (" +
-                    std::to_string(w) + "x" + std::to_string(h) + " at " + layout + " needs at least " +
-                    std::to_string(least) + " bytes, the file has " + std::to_string(size) + ")");
-    };
-    if (format == Format::bmp) {
-        const int64_t header = le16(14) | le16(16) << 16, bits = header == 12 ? le16(24) : le16(28);
-        const int64_t least = (w * bits + 7) / 8 * h;
-        if (size < least) truncated("BMP", std::to_string(bits) + " bits per pixel", least);
-    } else if (format == Format::tga) {
-        const bool rle = u8(2) >= 8;
-        const int64_t bytes = (u8(16) + 7) / 8;  // 15 bits: 2 bytes
-        const int64_t least = 18 + (rle ? (pixels + 127) / 128 * (1 + bytes) : pixels * bytes);
-        if (size < least && !rle) truncated("TGA", std::to_string(bytes) + " byte(s) per pixel", least);
-        if (size < least)
-            refuse_declared_size("TGA", w, h, size, least,
-                                 std::to_string(bytes) + " byte(s) per pixel, at most 128 pixels per RLE packet");
-    } else if (format == Format::psd) {
-        const int64_t channels = be16(12), planes = std::min<int64_t>(channels, 4), depth = be16(22);
-        size_t at = 26;
-        for (int k = 0; k < 3 && at + 4 <= b.size(); ++k) at += 4 + static_cast<size_t>(big_endian32(b, at));
-        if (at + 2 > b.size()) return;  // stb refuses it
-        const bool rle = be16(at) == 1;
-        const int64_t least =
-            rle ? 2 * h * channels + planes * (pixels + 127) / 128 * 2 : planes * pixels * (depth / 8);
-        if (size < least && !rle)
-            truncated("PSD", std::to_string(planes) + " planes of " + std::to_string(depth) + "-bit samples", least);
-        if (size < least)
-            refuse_declared_size("PSD", w, h, size, least,
-                                 std::to_string(planes) + " PackBits planes, at most 128 samples per 2 bytes");
-    }
-}
-
 // The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end. From
 // memory, stb 2.27 turns a short read into zeros (BMP, TGA, PSD: get8 returns 0) or leaves the
 // pixels unread (getn fails, ignored by the TGA loader): a truncated file decodes "successfully" with
@@ -272,35 +231,60 @@ std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, F
     return std::nullopt;
 }
 
-// The most bytes stb_image can read for the image of header `head` (format, size and PNM header as read
-// from it) at the start of `source` (it decodes from the header on, skipping what it does not use, and
-// stops after the pixel data): the header's own sections and the pixel data at their least compact encoding.
-int64_t stb_bytes_needed(ByteSource& source, const std::string& head, Format format,
-                         const std::optional<PnmHeader>& pnm, int64_t w, int64_t h, int64_t c) {
+// The bytes the image of header `head` (format, size and PNM header read from it) at the start of
+// `source` takes. `most`: what stb_image can read for it (it decodes from the header on, skipping what
+// it does not use, and stops after the pixel data), the header's sections and the pixels at their least
+// compact encoding. `least`: what the pixels need at their most compact (docs/robustness.md), stored as
+// `layout` says; a shorter file is truncated, or when `compressed` of a size it cannot encode. A PNM
+// checks its samples itself, and a PSD that ends in its sections is refused by check_psd.
+struct StoredSize {
+    int64_t least = 0, most = 0;
+    std::string layout;
+    bool compressed = false;
+};
+
+StoredSize stored_size(ByteSource& source, const std::string& head, Format format, const std::optional<PnmHeader>& pnm,
+                       int64_t w, int64_t h, int64_t c) {
     const int64_t pixels = w * h;
     auto u8 = [&](size_t i) { return int64_t{byte_at(head, i)}; };
     auto le16 = [&](size_t i) { return int64_t{little_endian16(head, i)}; };
     switch (format) {
-        case Format::bmp: {  // the data offset (or the largest header, masks and palette), rows padded to 4 bytes
+        case Format::bmp: {  // no RLE; after the data offset (or the largest header), rows padded to 4 bytes
             const int64_t info_size = le16(14) | le16(16) << 16, bits = info_size == 12 ? le16(24) : le16(28);
             const int64_t offset = le16(10) | le16(12) << 16;
-            return std::max<int64_t>(offset, 14 + 124 + 12 + 4 * 256) + (w * bits + 31) / 32 * 4 * h;
+            return {(w * bits + 7) / 8 * h,
+                    std::max<int64_t>(offset, 14 + 124 + 12 + 4 * 256) + (w * bits + 31) / 32 * 4 * h,
+                    std::to_string(bits) + " bits per pixel", false};
         }
-        case Format::pnm: return static_cast<int64_t>(pnm->data_offset) + pixels * c * (pnm->maxval > 255 ? 2 : 1);
-        case Format::psd: {  // three sections of a declared length, then the planes, raw or PackBits
+        case Format::pnm:
+            return {0, static_cast<int64_t>(pnm->data_offset) + pixels * c * (pnm->maxval > 255 ? 2 : 1), {}, false};
+        case Format::psd: {  // three sections of a declared length, then the first min(channels, 4) planes
             size_t at = 26;
             for (int k = 0; k < 3; ++k) {
                 const std::string_view b = source.peek(at + 4);
-                if (b.size() < at + 4) return static_cast<int64_t>(b.size());
+                if (b.size() < at + 4) return {0, static_cast<int64_t>(b.size()), {}, false};
                 at += 4 + static_cast<size_t>(big_endian32(b, at));
             }
-            const int64_t channels = big_endian16(head, 12), sample_bytes = big_endian16(head, 22) / 8;
+            const std::string_view b = source.peek(at + 2);
+            if (b.size() < at + 2) return {0, static_cast<int64_t>(b.size()), {}, false};
+            const int64_t channels = big_endian16(head, 12), planes = std::min<int64_t>(channels, 4);
+            const int64_t depth = big_endian16(head, 22);
             // PackBits at its least compact: a literal run of 1 sample in 2 bytes, after the row counts.
-            return static_cast<int64_t>(at) + 2 + channels * pixels * sample_bytes * 2 + 2 * h * channels;
+            const int64_t most = static_cast<int64_t>(at) + 2 + channels * pixels * (depth / 8) * 2 + 2 * h * channels;
+            if (big_endian16(b, at) == 1)  // PackBits: row counts, then at most 128 samples per 2 bytes
+                return {2 * h * channels + planes * (pixels + 127) / 128 * 2, most,
+                        std::to_string(planes) + " PackBits planes, at most 128 samples per 2 bytes", true};
+            return {planes * pixels * (depth / 8), most,
+                    std::to_string(planes) + " planes of " + std::to_string(depth) + "-bit samples", false};
         }
-        default: {  // TGA: an ID, a colour map, pixels raw or each in a packet of its own
-            const int64_t pixel_bytes = (u8(16) + 7) / 8, rle = u8(2) >= 8;
-            return 18 + u8(0) + le16(5) * ((u8(7) + 7) / 8) + pixels * (pixel_bytes + rle);
+        default: {  // TGA: an ID, a colour map, pixels raw or each in a packet of its own (at most 128 in one)
+            const int64_t pixel_bytes = (u8(16) + 7) / 8, rle = u8(2) >= 8;  // 15 bits: 2 bytes
+            const int64_t most = 18 + u8(0) + le16(5) * ((u8(7) + 7) / 8) + pixels * (pixel_bytes + rle);
+            const std::string layout = std::to_string(pixel_bytes) + " byte(s) per pixel";
+            if (rle)
+                return {18 + (pixels + 127) / 128 * (1 + pixel_bytes), most,
+                        layout + ", at most 128 pixels per RLE packet", true};
+            return {18 + pixels * pixel_bytes, most, layout, false};
         }
     }
 }
@@ -333,17 +317,23 @@ StbPixels decode_with_stb(ByteSource& source, const ImageLimits& limits) {
     }
     if (format == Format::other) format = Format::tga;  // stb recognized it, and TGA is the only format left
     check_image_size(w, h, limits);
-    const int64_t needed = stb_bytes_needed(source, head, format, pnm, w, h, c);
+    const StoredSize stored = stored_size(source, head, format, pnm, w, h, c);
     std::string bytes;
-    while (static_cast<int64_t>(bytes.size()) < needed) {
-        const std::string_view part = source.next(static_cast<size_t>(needed) - bytes.size());
+    while (static_cast<int64_t>(bytes.size()) < stored.most) {
+        const std::string_view part = source.next(static_cast<size_t>(stored.most) - bytes.size());
         if (part.empty()) break;
         bytes.append(part);
     }
     if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error("file too large for the image decoder");
     const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
     const int size = static_cast<int>(bytes.size());
-    check_stored_size(bytes, format, w, h);
+    if (const auto file = static_cast<int64_t>(bytes.size()); file < stored.least) {
+        if (stored.compressed) refuse_declared_size(format_name(format), w, h, file, stored.least, stored.layout);
+        // Uncompressed data cut short: the message stb's read callbacks would give, with the sizes.
+        throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does (" +
+                    std::to_string(w) + "x" + std::to_string(h) + " at " + stored.layout + " needs at least " +
+                    std::to_string(stored.least) + " bytes, the file has " + std::to_string(file) + ")");
+    }
     if (format == Format::psd) check_psd(bytes);
 
     const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
