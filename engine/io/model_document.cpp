@@ -249,18 +249,25 @@ private:
         return number_value(first, length, integer);
     }
 
+    // read(), with step() (".layers", "[3]") added to the path of a key repeated inside what it reads.
+    template <typename Read, typename Step>
+    static json within(Read&& read, Step&& step) {
+        try {
+            return read();
+        } catch (RepeatedKey& repeated) {
+            repeated.steps.push_back(step());
+            throw;
+        }
+    }
+
     json array() {
         open_container();
         json array = json::array();
         skip_whitespace();
         if (!at(']')) {
             do {
-                try {
-                    array.push_back(value());
-                } catch (RepeatedKey& repeated) {
-                    repeated.steps.push_back("[" + std::to_string(array.size()) + "]");
-                    throw;
-                }
+                array.push_back(
+                    within([&] { return value(); }, [&] { return "[" + std::to_string(array.size()) + "]"; }));
             } while ((skip_whitespace(), consume(',')));
         }
         close_container(']', "',' or ']'");
@@ -283,13 +290,8 @@ private:
                 scalar_or_key();
                 skip_whitespace();
                 if (!consume(':')) expected(p_, "':' after the key");
-                json member;
-                try {
-                    member = key == "data" ? tensor_data_or_value() : value();
-                } catch (RepeatedKey& repeated) {
-                    repeated.steps.push_back("." + key);
-                    throw;
-                }
+                json member =
+                    within([&] { return key == "data" ? tensor_data_or_value() : value(); }, [&] { return "." + key; });
                 if (const auto [it, added] = members.try_emplace(std::move(key), std::move(member)); !added)
                     throw RepeatedKey{it->first, {}};
                 skip_whitespace();
@@ -330,12 +332,9 @@ private:
                     p_ += length;
                 } else {
                     // Its values are not used from here on: numbers_ is free for a "data" nested in the element.
-                    try {
-                        note_non_number(data, value().type());
-                    } catch (RepeatedKey& repeated) {
-                        repeated.steps.push_back("[" + std::to_string(data.length) + "]");
-                        throw;
-                    }
+                    note_non_number(
+                        data, within([&] { return value(); }, [&] { return "[" + std::to_string(data.length) + "]"; })
+                                  .type());
                 }
                 ++data.length;
                 skip_whitespace();
