@@ -30,13 +30,8 @@ Format detect_format(std::string_view b) {
 }
 
 const char* format_name(Format f) {
-    switch (f) {
-        case Format::bmp: return "BMP";
-        case Format::psd: return "PSD";
-        case Format::pnm: return "PNM";
-        case Format::tga: return "TGA";
-        default: return "image";
-    }
+    static constexpr const char* names[] = {"BMP", "PSD", "PNM", "TGA", "image"};  // in Format's order
+    return names[static_cast<int>(f)];
 }
 
 // Common formats stb_image cannot read, recognized by their signatures so that the message says
