@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <memory>
 
-#include "byte_source.h"
 #include "image.h"
 #include "row_decoder.h"
 

@@ -3,7 +3,6 @@
 
 #include <memory>
 
-#include "byte_source.h"
 #include "image.h"
 #include "row_decoder.h"
 

@@ -10,6 +10,7 @@
 
 #include "../error.h"
 #include "byte_order.h"
+#include "byte_source.h"
 
 namespace gapnet {
 
