@@ -92,13 +92,11 @@ PnmHeader read_pnm_header(const std::string& bytes) {
     return PnmHeader{fields[0], fields[1], fields[2], i + 1};
 }
 
-// stb_image 2.27 removes Photoshop's white matte from a PSD with an alpha channel by computing, for
-// each colour value c with alpha a (0 < a < 1), c / a + max * (1 - 1 / a), and converting that to an
-// integer sample without a range check: for a colour darker than the matte allows the value is
-// negative, undefined behaviour, garbage in practice. Such pixels are found here first, decoding the
-// planes as stb does (raw, or PackBits per channel with stb's bounds), and the file is refused. The
-// sections before the pixel data must lie inside the file (stb skips them by their declared
-// lengths, wherever that leads).
+// stb_image 2.27 removes Photoshop's white matte from an RGBA PSD as c / a + max * (1 - 1 / a) for each
+// colour value c with alpha a (0 < a < 1), converted to an integer without a range check: undefined
+// for a colour darker than the matte allows. Such pixels are found here first, decoding the planes as
+// stb does (raw, or PackBits per channel with stb's bounds), and the file is refused. The sections
+// before the pixel data must lie inside the file (stb skips them by their declared lengths).
 void check_psd(const std::string& b) {
     auto u16 = [&](size_t i) { return size_t{big_endian16(b, i)}; };
     if (b.size() < 26) return;  // stb refuses it
@@ -175,14 +173,11 @@ void check_psd(const std::string& b) {
     }
 }
 
-// The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end. From
-// memory, stb 2.27 turns a short read into zeros (BMP, TGA, PSD: get8 returns 0) or leaves the
-// pixels unread (getn fails, ignored by the TGA loader): a truncated file decodes "successfully" with
-// made-up or uninitialized pixels. Through callbacks the short read is seen here. stb reads in two
-// ways: refilling its own 128-byte buffer (the first read's destination; a short refill is normal,
-// an empty one means the decoder needs more) and getn() straight into the image (any short read).
-// Skipping past the end is not counted: it produces no pixels, and some BMP writers omit the last
-// row's padding.
+// The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end (from
+// memory stb 2.27 reads zeros there, or leaves pixels unread: docs/robustness.md). stb reads in two
+// ways: refilling its own 128-byte buffer (the first read's destination; a short refill is normal, an
+// empty one means the decoder needs more) and getn() straight into the image (any short read). A skip
+// past the end is not counted: it produces no pixels, and some BMP writers omit the last row's padding.
 struct StbReader {
     const std::string& bytes;
     size_t position = 0;
