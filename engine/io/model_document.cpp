@@ -421,18 +421,12 @@ private:
         return code;
     }
 
+    // A lead byte holding the top bits after its length mark, then 6 bits per continuation byte.
     static void append_utf8(std::string& out, uint32_t code) {
-        const auto byte = [&](uint32_t b) { out += static_cast<char>(b); };
-        if (code < 0x80) {
-            byte(code);
-        } else if (code < 0x800) {
-            byte(0xC0 | code >> 6), byte(0x80 | (code & 0x3F));
-        } else if (code < 0x10000) {
-            byte(0xE0 | code >> 12), byte(0x80 | (code >> 6 & 0x3F)), byte(0x80 | (code & 0x3F));
-        } else {
-            byte(0xF0 | code >> 18), byte(0x80 | (code >> 12 & 0x3F)), byte(0x80 | (code >> 6 & 0x3F)),
-                byte(0x80 | (code & 0x3F));
-        }
+        const int more = code < 0x80 ? 0 : code < 0x800 ? 1 : code < 0x10000 ? 2 : 3;  // continuation bytes
+        constexpr uint32_t mark[] = {0x00, 0xC0, 0xE0, 0xF0};
+        out += static_cast<char>(mark[more] | code >> (6 * more));
+        for (int i = more - 1; i >= 0; --i) out += static_cast<char>(0x80 | (code >> (6 * i) & 0x3F));
     }
 
     // One character of 2 to 4 bytes, well-formed as RFC 3629 says (no overlong form, no surrogate,

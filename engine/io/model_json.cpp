@@ -306,13 +306,9 @@ template <class T>
 T read_choice(const json& v, const std::string& where, std::initializer_list<std::pair<const char*, T>> choices) {
     const std::string name = read_string(v, where);
     std::string listed;
-    size_t i = 0;
-    for (const auto& [choice, value] : choices) {
+    for (size_t i = 0; const auto& [choice, value] : choices) {
         if (name == choice) return value;
-        if (i > 0) listed += i + 1 == choices.size() ? " or " : ", ";
-        listed += '"';
-        listed += choice;
-        listed += '"';
+        listed += std::string(i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + '"' + choice + '"';
         ++i;
     }
     throw Error("'" + name + "' is not " + listed, where);
