@@ -38,6 +38,14 @@ double gif_max_pixels_per_byte() {
 
 [[noreturn]] void file_ends_early() { throw Error("truncated GIF: the file ends before the image data does"); }
 
+// Refuses the byte `tag` at `at`, where a block should start.
+[[noreturn]] void not_a_block(int64_t at, int tag) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%02X", static_cast<unsigned>(tag));
+    throw Error("corrupt GIF: byte " + std::to_string(at) + " is 0x" + hex +
+                ", where a block or the trailer (0x3B) should be");
+}
+
 }  // namespace
 
 struct GifDecoder::State {
@@ -217,12 +225,7 @@ GifDecoder::GifDecoder(ByteSource& source, const ImageLimits& limits) : state_(s
         if (tag == 0x3B)
             throw Error("GIF without an image: the trailer (0x3B) at byte " + std::to_string(block_at) +
                         " comes before any image");
-        if (tag != 0x21) {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "%02X", static_cast<unsigned>(tag));
-            throw Error("corrupt GIF: byte " + std::to_string(block_at) + " is 0x" + hex +
-                        ", where a block or the trailer (0x3B) should be");
-        }
+        if (tag != 0x21) not_a_block(block_at, tag);
         if (s.get8() == 0xF9) {  // graphic control extension
             const size_t length = s.get8();
             if (length != 4) {  // stb skips that many bytes and reads the next block there
@@ -343,10 +346,7 @@ void GifDecoder::finish() {
             s.source->read(descriptor, sizeof descriptor);
             s.skip(descriptor[8] & 0x80 ? size_t{3} << ((descriptor[8] & 7) + 1) : 0);
         } else if (block != 0x21) {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "%02X", static_cast<unsigned>(block));
-            throw Error("corrupt GIF: byte " + std::to_string(block_at) + " is 0x" + hex +
-                        ", where a block or the trailer (0x3B) should be");
+            not_a_block(block_at, block);
         }
         s.skip(1);  // an extension's label, or an image's LZW code size
         s.skip_sub_blocks();
