@@ -459,7 +459,6 @@ LoadedModel build_model(ModelDocument& document, const Limits& limits, const std
             if (!test.is_object()) throw Error("expected an {\"input\", \"output\"} object", where);
             reject_unknown_keys(test, {"input", "output"}, where, "a test");
             const Shape& in = graph.input_shape();
-            const Shape& out = graph.output_shape();
             tests.push_back({Tensor(in, read_tensor(document, required(test, "input", where), where + ".input", in,
                                                     limits, nullptr, "the model input, which is")),
                              Tensor(out, read_tensor(document, required(test, "output", where), where + ".output", out,
