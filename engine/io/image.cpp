@@ -80,8 +80,7 @@ Image decode_image(ByteSource& source, const ImageLimits& limits) {
     const std::unique_ptr<RowDecoder> decoder = open_decoder(source, limits);
     const PixelFormat format = decoder->start({});
     Image image;
-    image.width = format.width, image.height = format.height, image.channels = format.channels;
-    image.bits = format.bits, image.max_value = format.max_value;
+    static_cast<PixelFormat&>(image) = format;
     const auto row_bytes = static_cast<size_t>(format.width * format.channels * format.bits / 8);
     image.samples.resize(row_bytes * static_cast<size_t>(format.height));
     for (int64_t y = 0; y < format.height; ++y)
@@ -113,7 +112,7 @@ Image decode_image(std::string_view bytes, const ImageLimits& limits) {
 }
 
 Tensor preprocess(const Image& image, const InputSpec& spec) {
-    return preprocess_pixels(image.samples.data(), image.format(), spec);
+    return preprocess_pixels(image.samples.data(), image, spec);
 }
 
 Tensor decode_to_input(std::string_view bytes, const InputSpec& spec, const ImageLimits& limits) {
