@@ -210,15 +210,11 @@ struct StbReader {
 // (stb then only says "unknown image type"); nullopt when the header is too short to tell.
 std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, Format format) {
     auto le32 = [&](size_t i) { return int64_t{static_cast<int32_t>(little_endian32(b, i))}; };
-    switch (format) {
-        case Format::bmp:  // BITMAPINFOHEADER and later: int32 width and height (negative: top-down)
-            if (b.size() >= 26 && le32(14) >= 40) return std::pair{std::abs(le32(18)), std::abs(le32(22))};
-            break;
-        case Format::psd:
-            if (b.size() >= 22) return std::pair{int64_t{big_endian32(b, 18)}, int64_t{big_endian32(b, 14)}};
-            break;
-        default: break;
-    }
+    // BMP: BITMAPINFOHEADER and later, int32 width and height (negative: top-down).
+    if (format == Format::bmp && b.size() >= 26 && le32(14) >= 40)
+        return std::pair{std::abs(le32(18)), std::abs(le32(22))};
+    if (format == Format::psd && b.size() >= 22)
+        return std::pair{int64_t{big_endian32(b, 18)}, int64_t{big_endian32(b, 14)}};
     return std::nullopt;
 }
 
