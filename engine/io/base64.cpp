@@ -7,30 +7,27 @@ namespace gapnet {
 namespace {
 
 // Each character's 6 bits, or -1 for a character outside the alphabet.
-const std::array<int8_t, 256>& sextets() {
-    static const auto table = [] {
-        std::array<int8_t, 256> t{};
-        t.fill(-1);
-        const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
-        return t;
-    }();
-    return table;
-}
+constexpr std::array<int8_t, 256> kSextets = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
+    return t;
+}();
 
-}  // namespace
-
+// The '=' that end `text` (at most two), which carry no data.
 size_t base64_padding(std::string_view text) {
     const size_t n = text.size();
     return (n >= 1 && text[n - 1] == '=') + (n >= 2 && text[n - 2] == '=');
 }
 
+}  // namespace
+
 size_t base64_decoded_size(std::string_view text) { return (text.size() - base64_padding(text)) * 6 / 8; }
 
 size_t decode_base64(std::string_view text, unsigned char* out) {
-    const auto& table = sextets();
     const size_t n = text.size() - base64_padding(text);
-    const auto sextet = [&](size_t i) { return table[static_cast<unsigned char>(text[i])]; };
+    const auto sextet = [&](size_t i) { return kSextets[static_cast<unsigned char>(text[i])]; };
     // Whole groups: 4 characters, 24 bits, 3 bytes.
     size_t i = 0;
     for (; i + 4 <= n; i += 4, out += 3) {

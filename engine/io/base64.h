@@ -7,9 +7,6 @@
 
 namespace gapnet {
 
-// The '=' that end `text` (at most two), which carry no data.
-size_t base64_padding(std::string_view text);
-
 // The bytes `text` decodes to: every 4 characters before the padding are 3 bytes, and 2 or 3
 // trailing ones 1 or 2 (their leftover bits are dropped).
 size_t base64_decoded_size(std::string_view text);

@@ -32,12 +32,10 @@ Idx read_idx(const std::string& path) {
         throw Error(e.what(), path);
     }
     if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0) throw Error("not an IDX file (bad magic number)", path);
-    if (static_cast<unsigned char>(bytes[2]) != 0x08)
-        throw Error(
-            "IDX value type " + std::to_string(static_cast<unsigned char>(bytes[2])) + " is not unsigned bytes (0x08)",
-            path);
+    if (byte_at(bytes, 2) != 0x08)
+        throw Error("IDX value type " + std::to_string(byte_at(bytes, 2)) + " is not unsigned bytes (0x08)", path);
     Idx idx;
-    const int rank = static_cast<unsigned char>(bytes[3]);
+    const int rank = static_cast<int>(byte_at(bytes, 3));
     if (rank < 1 || rank > 4 || bytes.size() < 4 + 4 * static_cast<size_t>(rank))
         throw Error("IDX header with " + std::to_string(rank) + " dimensions is not valid or truncated", path);
     int64_t count = 1;

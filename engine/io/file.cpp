@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <new>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "../error.h"
+#include "byte_source.h"
 
 namespace gapnet {
 
@@ -20,15 +20,13 @@ namespace {
 // Reads `path` into `bytes` (a std::string or LargeBytes: data(), size(), resize()).
 template <typename Bytes>
 void read_into(const std::string& path, int64_t max_bytes, const std::string& limit, Bytes& bytes) {
-    struct stat st {};
-    if (stat(path.c_str(), &st) != 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
-    if (S_ISDIR(st.st_mode)) throw Error("is a directory, not a file");
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
+    const int fd = open_for_reading(path);
     struct Closer {
         int fd;
         ~Closer() { ::close(fd); }
     } closer{fd};
+    struct stat st {};
+    if (fstat(fd, &st) != 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
     auto too_large = [&] { return Error("is larger than " + std::to_string(max_bytes) + " bytes " + limit); };
     // A regular file's size (within the limit) is read straight into `bytes`, with one byte more so
     // that the read which finds the end needs no larger buffer (growing one copies it: twice the
@@ -65,13 +63,9 @@ constexpr size_t kHugePage = size_t{2} << 20;
 
 }  // namespace
 
-void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, std::string& bytes) {
-    read_into(path, max_bytes, limit, bytes);
-}
-
 std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit) {
     std::string bytes;
-    read_file(path, max_bytes, limit, bytes);
+    read_into(path, max_bytes, limit, bytes);
     return bytes;
 }
 

@@ -11,13 +11,10 @@ namespace gapnet {
 // The bytes of `path`; throws gapnet::Error ("cannot open: No such file or directory", "is a
 // directory", "is larger than N bytes " + `limit`) with no location.
 std::string read_file(const std::string& path, int64_t max_bytes, const std::string& limit);
-// The same into `bytes`, reusing its memory (a program reading many files touches fresh pages once).
-void read_file(const std::string& path, int64_t max_bytes, const std::string& limit, std::string& bytes);
 
-// Memory for a large file's bytes (a model), not zero-filled, 2 MiB-aligned and marked for
-// transparent huge pages (madvise(MADV_HUGEPAGE)): the kernel then maps it 2 MiB at a time rather
-// than faulting in each 4 KiB page, and page faults are what reading tens of megabytes costs most
-// on a virtual machine. Pages the file does not reach are never touched.
+// Memory for a large file's bytes (a model), not zero-filled, 2 MiB-aligned and marked for transparent
+// huge pages (madvise(MADV_HUGEPAGE)), so that the kernel maps it 2 MiB at a time rather than faulting
+// in each 4 KiB page (faults are most of what reading a large model costs). Untouched pages cost nothing.
 class LargeBytes {
 public:
     char* data() { return data_.get(); }

@@ -18,12 +18,9 @@ namespace {
 // (gif_max_pixels_per_byte) assumes exactly this growth.
 constexpr int kTableSize = 8192;
 
-// The most pixels the decoder below can produce per byte of LZW data. After a clear code the k-th
-// code outputs at most k pixels (each new string extends an older one by one pixel), its width grows
-// with the table as the decoder grows it (stb_image 2.27's rules), and a table past 8192 entries is
-// refused; the best ratio over every prefix of such a run, for every minimum code size accepted (0 to
-// 12), bounds every stream, which is a sequence of such runs (3119 pixels per byte, at the minimum
-// code size 0, which stb accepted though GIF requires 2 or more).
+// The most pixels the decoder below can produce per byte of LZW data (3119): the best ratio over every
+// prefix of a run from a clear code, where the k-th code outputs at most k pixels, for every minimum
+// code size accepted (docs/robustness.md derives it).
 double gif_max_pixels_per_byte() {
     double best = 0;
     for (int64_t m = 0; m <= 12; ++m) {
@@ -40,6 +37,14 @@ double gif_max_pixels_per_byte() {
 }
 
 [[noreturn]] void file_ends_early() { throw Error("truncated GIF: the file ends before the image data does"); }
+
+// Refuses the byte `tag` at `at`, where a block should start.
+[[noreturn]] void not_a_block(int64_t at, int tag) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%02X", static_cast<unsigned>(tag));
+    throw Error("corrupt GIF: byte " + std::to_string(at) + " is 0x" + hex +
+                ", where a block or the trailer (0x3B) should be");
+}
 
 }  // namespace
 
@@ -220,12 +225,7 @@ GifDecoder::GifDecoder(ByteSource& source, const ImageLimits& limits) : state_(s
         if (tag == 0x3B)
             throw Error("GIF without an image: the trailer (0x3B) at byte " + std::to_string(block_at) +
                         " comes before any image");
-        if (tag != 0x21) {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "%02X", static_cast<unsigned>(tag));
-            throw Error("corrupt GIF: byte " + std::to_string(block_at) + " is 0x" + hex +
-                        ", where a block or the trailer (0x3B) should be");
-        }
+        if (tag != 0x21) not_a_block(block_at, tag);
         if (s.get8() == 0xF9) {  // graphic control extension
             const size_t length = s.get8();
             if (length != 4) {  // stb skips that many bytes and reads the next block there
@@ -346,10 +346,7 @@ void GifDecoder::finish() {
             s.source->read(descriptor, sizeof descriptor);
             s.skip(descriptor[8] & 0x80 ? size_t{3} << ((descriptor[8] & 7) + 1) : 0);
         } else if (block != 0x21) {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "%02X", static_cast<unsigned>(block));
-            throw Error("corrupt GIF: byte " + std::to_string(block_at) + " is 0x" + hex +
-                        ", where a block or the trailer (0x3B) should be");
+            not_a_block(block_at, block);
         }
         s.skip(1);  // an extension's label, or an image's LZW code size
         s.skip_sub_blocks();

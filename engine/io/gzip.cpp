@@ -8,10 +8,7 @@
 
 namespace gapnet {
 
-bool is_gzip(const std::string& bytes) {
-    return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
-           static_cast<unsigned char>(bytes[1]) == 0x8b;
-}
+bool is_gzip(const std::string& bytes) { return big_endian16(bytes, 0) == 0x1f8b; }
 
 std::string gunzip(const std::string& bytes, int64_t max_bytes) {
     // The trailer's size (the last 4 bytes), if deflate's largest ratio (1032:1) could reach it from

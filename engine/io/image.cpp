@@ -61,10 +61,8 @@ void check_image_size(int64_t w, int64_t h, const ImageLimits& limits) {
                     " pixels, beyond ImageLimits::max_pixels = " + std::to_string(limits.max_pixels));
 }
 
-// A header can declare any size, and stb_image allocates the whole image before it reads the data
-// (filling what is missing with zeros), so a 683-byte JPEG declaring 16000x16000 took 24 s and
-// 4 GB. Each format's bound counts only what every valid encoding must spend, so no valid file is
-// refused (docs/robustness.md derives each one; tests/test_image.cpp decodes the smallest encodings).
+// A header can declare any size: each format's bound counts only what every valid encoding must
+// spend, so no valid file is refused (docs/robustness.md derives each one).
 void refuse_declared_size(const char* format, int64_t width, int64_t height, int64_t file_bytes, int64_t least,
                           const std::string& why) {
     throw Error(std::string(format) + " declares " + std::to_string(width) + "x" + std::to_string(height) +
@@ -82,8 +80,7 @@ Image decode_image(ByteSource& source, const ImageLimits& limits) {
     const std::unique_ptr<RowDecoder> decoder = open_decoder(source, limits);
     const PixelFormat format = decoder->start({});
     Image image;
-    image.width = format.width, image.height = format.height, image.channels = format.channels;
-    image.bits = format.bits, image.max_value = format.max_value;
+    static_cast<PixelFormat&>(image) = format;
     const auto row_bytes = static_cast<size_t>(format.width * format.channels * format.bits / 8);
     image.samples.resize(row_bytes * static_cast<size_t>(format.height));
     for (int64_t y = 0; y < format.height; ++y)
@@ -115,7 +112,7 @@ Image decode_image(std::string_view bytes, const ImageLimits& limits) {
 }
 
 Tensor preprocess(const Image& image, const InputSpec& spec) {
-    return preprocess_pixels(image.samples.data(), image.format(), spec);
+    return preprocess_pixels(image.samples.data(), image, spec);
 }
 
 Tensor decode_to_input(std::string_view bytes, const InputSpec& spec, const ImageLimits& limits) {

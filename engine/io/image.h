@@ -15,16 +15,11 @@
 
 namespace gapnet {
 
-// A decoded image: height x width x channels samples, interleaved, `bits` (8 or 16, native byte
-// order) each, on the scale 0..max_value (255 for 8 bits, 65535 for 16, a PNM's maxval).
-// channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
-struct Image {
-    int64_t width = 0, height = 0, channels = 0;
-    int bits = 8;
-    int max_value = 255;
+// A decoded image: its samples as PixelFormat lays them out (preprocess.h), 16-bit ones in native byte
+// order, on the scale 0..max_value (255 for 8 bits, 65535 for 16, a PNM's maxval).
+struct Image : PixelFormat {
     std::vector<uint8_t> samples;
 
-    PixelFormat format() const { return {width, height, channels, bits, max_value}; }
     // Sample i on the 0..255 scale.
     float value(int64_t i) const;
 };

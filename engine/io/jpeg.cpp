@@ -126,12 +126,8 @@ JpegDecoder::JpegDecoder(ByteSource& source, const ImageLimits& limits) : state_
         throw Error(
             "arithmetic-coded JPEG images are not supported (its compression has no lower bound to check the "
             "declared size against)");
-    // Every block of every component costs at least one Huffman code for its DC difference (codes
-    // are at least 1 bit) and, in a sequential JPEG, one for its AC coefficients (at least an
-    // end-of-block code): 2 bits per block and component. A progressive JPEG needs only its first DC
-    // scan (later scans may be absent, and an end-of-band run covers up to 32767 blocks with one
-    // code): 1 bit per block and component. Without this, a 683-byte file declaring 16000x16000
-    // took 24 s and 4 GB to decode into made-up pixels.
+    // Every block of every component costs at least a DC and an end-of-block Huffman code of 1 bit or
+    // more; a progressive JPEG needs only its first DC scan, 1 bit (docs/robustness.md).
     int64_t blocks = 0;
     for (int c = 0; c < s.info.num_components; ++c)
         blocks += int64_t{s.info.comp_info[c].width_in_blocks} * s.info.comp_info[c].height_in_blocks;

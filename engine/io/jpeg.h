@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <memory>
 
-#include "byte_source.h"
 #include "image.h"
 #include "row_decoder.h"
 
@@ -13,15 +12,12 @@ namespace gapnet {
 // A JPEG being decoded from `source`, which starts at its SOI marker. The constructor reads the header
 // (up to the first scan) and refuses what gapnet does not decode (docs/robustness.md): a size beyond
 // `limits` or beyond what the source's bytes can encode, arithmetic coding; start() refuses a component
-// no scan covers. Errors are gapnet::Error; damaged
-// data is refused, never filled in: libjpeg's warnings that it made up pixels (the data of a scan or
-// the file ending early, a bad Huffman code, a lost restart marker) are errors here.
+// no scan covers. Damaged data is refused (gapnet::Error), never filled in: libjpeg's warnings that it
+// made up pixels (a scan or the file ending early, a bad Huffman code, a lost restart marker) are errors.
 class JpegDecoder final : public RowDecoder {
 public:
     JpegDecoder(ByteSource& source, const ImageLimits& limits);  // `source` must outlive the decoder
     ~JpegDecoder() override;
-    JpegDecoder(const JpegDecoder&) = delete;
-    JpegDecoder& operator=(const JpegDecoder&) = delete;
 
     int64_t width() const override;
     int64_t height() const override;

@@ -249,18 +249,25 @@ private:
         return number_value(first, length, integer);
     }
 
+    // read(), with step() (".layers", "[3]") added to the path of a key repeated inside what it reads.
+    template <typename Read, typename Step>
+    static json within(Read&& read, Step&& step) {
+        try {
+            return read();
+        } catch (RepeatedKey& repeated) {
+            repeated.steps.push_back(step());
+            throw;
+        }
+    }
+
     json array() {
         open_container();
         json array = json::array();
         skip_whitespace();
         if (!at(']')) {
             do {
-                try {
-                    array.push_back(value());
-                } catch (RepeatedKey& repeated) {
-                    repeated.steps.push_back("[" + std::to_string(array.size()) + "]");
-                    throw;
-                }
+                array.push_back(
+                    within([&] { return value(); }, [&] { return "[" + std::to_string(array.size()) + "]"; }));
             } while ((skip_whitespace(), consume(',')));
         }
         close_container(']', "',' or ']'");
@@ -283,13 +290,8 @@ private:
                 scalar_or_key();
                 skip_whitespace();
                 if (!consume(':')) expected(p_, "':' after the key");
-                json member;
-                try {
-                    member = key == "data" ? tensor_data_or_value() : value();
-                } catch (RepeatedKey& repeated) {
-                    repeated.steps.push_back("." + key);
-                    throw;
-                }
+                json member =
+                    within([&] { return key == "data" ? tensor_data_or_value() : value(); }, [&] { return "." + key; });
                 if (const auto [it, added] = members.try_emplace(std::move(key), std::move(member)); !added)
                     throw RepeatedKey{it->first, {}};
                 skip_whitespace();
@@ -330,12 +332,9 @@ private:
                     p_ += length;
                 } else {
                     // Its values are not used from here on: numbers_ is free for a "data" nested in the element.
-                    try {
-                        note_non_number(data, value().type());
-                    } catch (RepeatedKey& repeated) {
-                        repeated.steps.push_back("[" + std::to_string(data.length) + "]");
-                        throw;
-                    }
+                    note_non_number(
+                        data, within([&] { return value(); }, [&] { return "[" + std::to_string(data.length) + "]"; })
+                                  .type());
                 }
                 ++data.length;
                 skip_whitespace();
@@ -422,18 +421,12 @@ private:
         return code;
     }
 
+    // A lead byte holding the top bits after its length mark, then 6 bits per continuation byte.
     static void append_utf8(std::string& out, uint32_t code) {
-        const auto byte = [&](uint32_t b) { out += static_cast<char>(b); };
-        if (code < 0x80) {
-            byte(code);
-        } else if (code < 0x800) {
-            byte(0xC0 | code >> 6), byte(0x80 | (code & 0x3F));
-        } else if (code < 0x10000) {
-            byte(0xE0 | code >> 12), byte(0x80 | (code >> 6 & 0x3F)), byte(0x80 | (code & 0x3F));
-        } else {
-            byte(0xF0 | code >> 18), byte(0x80 | (code >> 12 & 0x3F)), byte(0x80 | (code >> 6 & 0x3F)),
-                byte(0x80 | (code & 0x3F));
-        }
+        const int more = code < 0x80 ? 0 : code < 0x800 ? 1 : code < 0x10000 ? 2 : 3;  // continuation bytes
+        constexpr uint32_t mark[] = {0x00, 0xC0, 0xE0, 0xF0};
+        out += static_cast<char>(mark[more] | code >> (6 * more));
+        for (int i = more - 1; i >= 0; --i) out += static_cast<char>(0x80 | (code >> (6 * i) & 0x3F));
     }
 
     // One character of 2 to 4 bytes, well-formed as RFC 3629 says (no overlong form, no surrogate,

@@ -46,13 +46,18 @@ void reject_unknown_keys(const json& object, const std::set<std::string>& known,
                         where.empty() ? key : where + "." + key);
 }
 
-int64_t read_integer(const json& v, const std::string& where, int64_t min, int64_t max) {
+// An integer from min to max; past max when `limit` names the Limits field max is, the message says
+// which limit it is and how to raise it.
+int64_t read_integer(const json& v, const std::string& where, int64_t min, int64_t max, const char* limit = nullptr) {
     if (!v.is_number_integer()) throw Error("expected an integer, got " + describe(v), where);
+    auto larger = [&](const std::string& n) {
+        return Error(n + " is larger than " + std::to_string(max) + (limit ? " " + limit_note(limit, max) : ""), where);
+    };
     if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max))
-        throw Error(std::to_string(v.get<uint64_t>()) + " is larger than " + std::to_string(max), where);
+        throw larger(std::to_string(v.get<uint64_t>()));
     const int64_t n = v.get<int64_t>();
     if (n < min) throw Error(std::to_string(n) + " is less than " + std::to_string(min), where);
-    if (n > max) throw Error(std::to_string(n) + " is larger than " + std::to_string(max), where);
+    if (n > max) throw larger(std::to_string(n));
     return n;
 }
 
@@ -301,13 +306,9 @@ template <class T>
 T read_choice(const json& v, const std::string& where, std::initializer_list<std::pair<const char*, T>> choices) {
     const std::string name = read_string(v, where);
     std::string listed;
-    size_t i = 0;
-    for (const auto& [choice, value] : choices) {
+    for (size_t i = 0; const auto& [choice, value] : choices) {
         if (name == choice) return value;
-        if (i > 0) listed += i + 1 == choices.size() ? " or " : ", ";
-        listed += '"';
-        listed += choice;
-        listed += '"';
+        listed += std::string(i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + '"' + choice + '"';
         ++i;
     }
     throw Error("'" + name + "' is not " + listed, where);
@@ -369,16 +370,8 @@ InputSpec read_input(const json& doc, const Limits& limits) {
     if (spec.color != ColorMode::none && spec.channels != 1 && spec.channels != 3)
         throw Error("must be 1 (grayscale) or 3 (rgb)", "input.channels");
     for (const char* side : {"height", "width"}) {
-        const json& v = required(input, side, "input");
-        const std::string where = std::string("input.") + side;
-        // Past the limit, say which limit it is and how to raise it (read_integer gives only the bound).
-        const bool beyond = v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(limits.max_input_side)
-                                                   : v.is_number_integer() && v.get<int64_t>() > limits.max_input_side;
-        if (beyond)
-            throw Error(v.dump() + " is larger than " + std::to_string(limits.max_input_side) + " " +
-                            limit_note("max_input_side", limits.max_input_side),
-                        where);
-        (side[0] == 'h' ? spec.height : spec.width) = read_integer(v, where, 1, limits.max_input_side);
+        (side[0] == 'h' ? spec.height : spec.width) = read_integer(
+            required(input, side, "input"), std::string("input.") + side, 1, limits.max_input_side, "max_input_side");
     }
     if (spec.color != ColorMode::none && (spec.color == ColorMode::grayscale) != (spec.channels == 1))
         throw Error("'" + color + "' does not match " + std::to_string(spec.channels) + " channel(s)", "input.color");
@@ -466,7 +459,6 @@ LoadedModel build_model(ModelDocument& document, const Limits& limits, const std
             if (!test.is_object()) throw Error("expected an {\"input\", \"output\"} object", where);
             reject_unknown_keys(test, {"input", "output"}, where, "a test");
             const Shape& in = graph.input_shape();
-            const Shape& out = graph.output_shape();
             tests.push_back({Tensor(in, read_tensor(document, required(test, "input", where), where + ".input", in,
                                                     limits, nullptr, "the model input, which is")),
                              Tensor(out, read_tensor(document, required(test, "output", where), where + ".output", out,

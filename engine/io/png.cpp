@@ -71,7 +71,7 @@ PngDecoder::PngDecoder(ByteSource& source, const ImageLimits& limits) : state_(s
     // size of 0 as "Invalid IHDR data").
     const std::string_view ihdr = source.peek(24);
     if (ihdr.size() == 24 && ihdr.substr(12, 4) == "IHDR")
-        check_image_size(big_endian32(std::string(ihdr), 16), big_endian32(std::string(ihdr), 20), limits);
+        check_image_size(big_endian32(ihdr, 16), big_endian32(ihdr, 20), limits);
     s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, State::error, State::warning);
     if (!s.png) throw Error("cannot start the PNG decoder (out of memory)");
     if (setjmp(png_jmpbuf(s.png))) s.fail();
@@ -83,10 +83,8 @@ PngDecoder::PngDecoder(ByteSource& source, const ImageLimits& limits) : state_(s
     const int64_t width = png_get_image_width(s.png, s.info), height = png_get_image_height(s.png, s.info);
     check_image_size(width, height, limits);
 
-    // The filtered scanlines: per row one filter byte and the packed samples, for each of Adam7's
-    // seven passes when interlaced. Deflate codes a match of at most 258 bytes in at least 2 bits (a
-    // length code and a distance code of at least 1 bit each; a literal yields 1 byte): at most 1032
-    // bytes out per byte in, so the file must hold at least 1/1032 of them.
+    // The filtered scanlines (a filter byte and the packed samples per row, per Adam7 pass when
+    // interlaced), which deflate codes at most 1032:1 (docs/robustness.md).
     const int64_t bits = int64_t{png_get_channels(s.png, s.info)} * png_get_bit_depth(s.png, s.info);
     auto rows_bytes = [&](int64_t w, int64_t h) { return w && h ? ((w * bits + 7) / 8 + 1) * h : 0; };
     int64_t needed = 0;

@@ -19,6 +19,38 @@ int64_t centred(int64_t outer, int64_t inner) {
     return diff % 2 == 0 || half % 2 == 0 ? half : half + 1;
 }
 
+// Source samples x0 .. x1 - 1 of a row -> `channels` (1 or 3) floats per pixel on the 0..255 scale,
+// written at line[x * channels]: alpha dropped, RGB -> gray by ITU-R BT.601 luma, gray -> RGB by
+// copying, RGB -> BGR by swapping.
+template <class Sample>
+void convert_row(const Sample* row, const PixelFormat& format, int64_t channels, bool bgr, int64_t x0, int64_t x1,
+                 float* line) {
+    const int64_t n = format.channels;
+    const bool color = n >= 3;
+    auto value = [&](Sample s) { return sample_value(static_cast<float>(s), format.max_value); };
+    for (int64_t x = x0; x < x1; ++x) {
+        const Sample* p = row + x * n;
+        float* out = line + x * channels;
+        if (channels == 1) {
+            out[0] = color ? 0.299f * value(p[0]) + 0.587f * value(p[1]) + 0.114f * value(p[2]) : value(p[0]);
+        } else {
+            const float r = value(p[0]), g = color ? value(p[1]) : r, b = color ? value(p[2]) : r;
+            out[0] = bgr ? b : r, out[1] = g, out[2] = bgr ? r : b;
+        }
+    }
+}
+
+// One axis of the resize `spec` asks for, for an image of `format`'s size: across (width) or down.
+AxisResampler plan_axis(const InputSpec& spec, const PixelFormat& format, bool across) {
+    const auto [scaled_width, scaled_height] = scaled_size(spec, format.width, format.height);
+    const int64_t source = across ? format.width : format.height, scaled = across ? scaled_width : scaled_height;
+    const int64_t output = across ? spec.width : spec.height;
+    const int64_t offset = spec.resize == ResizeMode::shorter_side ? centred(scaled, output)
+                           : spec.resize == ResizeMode::letterbox  ? -centred(output, scaled)
+                                                                   : 0;
+    return AxisResampler(source, scaled, output, offset, spec.filter);
+}
+
 }  // namespace
 
 // For the area filter the weights are exact ratios of integers: scaled pixel k covers [k S, (k+1) S)
@@ -82,39 +114,19 @@ std::pair<int64_t, int64_t> scaled_size(const InputSpec& spec, int64_t width, in
         case ResizeMode::letterbox: {
             // Pillow's ImageOps.contain: the side that limits is the input's, the other its share,
             // computed and rounded (half to even) in double precision as Python does.
+            // The share of `side` is round(a / b * side), within 1 .. most.
+            auto share = [](double a, double b, double side, int64_t most) {
+                return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(a / b * side)), 1, most);
+            };
             const double image_ratio = static_cast<double>(width) / static_cast<double>(height);
             const double input_ratio = static_cast<double>(W) / static_cast<double>(H);
-            if (image_ratio > input_ratio)
-                return {W, std::clamp<int64_t>(
-                               static_cast<int64_t>(std::nearbyint(
-                                   static_cast<double>(height) / static_cast<double>(width) * static_cast<double>(W))),
-                               1, H)};
-            if (image_ratio < input_ratio)
-                return {std::clamp<int64_t>(
-                            static_cast<int64_t>(std::nearbyint(static_cast<double>(width) /
-                                                                static_cast<double>(height) * static_cast<double>(H))),
-                            1, W),
-                        H};
+            if (image_ratio > input_ratio) return {W, share(height, width, W, H)};
+            if (image_ratio < input_ratio) return {share(width, height, H, W), H};
             return {W, H};
         }
     }
     return {W, H};
 }
-
-namespace {
-
-// One axis of the resize `spec` asks for, for an image of `format`'s size: across (width) or down.
-AxisResampler plan_axis(const InputSpec& spec, const PixelFormat& format, bool across) {
-    const auto [scaled_width, scaled_height] = scaled_size(spec, format.width, format.height);
-    const int64_t source = across ? format.width : format.height, scaled = across ? scaled_width : scaled_height;
-    const int64_t output = across ? spec.width : spec.height;
-    const int64_t offset = spec.resize == ResizeMode::shorter_side ? centred(scaled, output)
-                           : spec.resize == ResizeMode::letterbox  ? -centred(output, scaled)
-                                                                   : 0;
-    return AxisResampler(source, scaled, output, offset, spec.filter);
-}
-
-}  // namespace
 
 Preprocessor::Preprocessor(const InputSpec& spec, const PixelFormat& format)
     : spec_(spec), format_(format), across_(plan_axis(spec, format, true)), down_(plan_axis(spec, format, false)) {
@@ -142,31 +154,6 @@ bool Preprocessor::wants_row(int64_t y) const {
     }
     return lo < down_.end() && down_.first[lo] <= y;
 }
-
-namespace {
-
-// Source samples x0 .. x1 - 1 of a row -> `channels` (1 or 3) floats per pixel on the 0..255 scale,
-// written at line[x * channels]: alpha dropped, RGB -> gray by ITU-R BT.601 luma, gray -> RGB by
-// copying, RGB -> BGR by swapping.
-template <class Sample>
-void convert_row(const Sample* row, const PixelFormat& format, int64_t channels, bool bgr, int64_t x0, int64_t x1,
-                 float* line) {
-    const int64_t n = format.channels;
-    const bool color = n >= 3;
-    auto value = [&](Sample s) { return sample_value(static_cast<float>(s), format.max_value); };
-    for (int64_t x = x0; x < x1; ++x) {
-        const Sample* p = row + x * n;
-        float* out = line + x * channels;
-        if (channels == 1) {
-            out[0] = color ? 0.299f * value(p[0]) + 0.587f * value(p[1]) + 0.114f * value(p[2]) : value(p[0]);
-        } else {
-            const float r = value(p[0]), g = color ? value(p[1]) : r, b = color ? value(p[2]) : r;
-            out[0] = bgr ? b : r, out[1] = g, out[2] = bgr ? r : b;
-        }
-    }
-}
-
-}  // namespace
 
 void Preprocessor::add_row(int64_t y, const void* samples) {
     int64_t j = next_output_row_;

@@ -1,7 +1,6 @@
 #include "stb_decoder.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +10,7 @@
 
 #include "../error.h"
 #include "byte_order.h"
+#include "byte_source.h"
 
 namespace gapnet {
 
@@ -31,26 +31,8 @@ Format detect_format(std::string_view b) {
 }
 
 const char* format_name(Format f) {
-    switch (f) {
-        case Format::bmp: return "BMP";
-        case Format::psd: return "PSD";
-        case Format::pnm: return "PNM";
-        case Format::tga: return "TGA";
-        default: return "image";
-    }
-}
-
-// `text` with every byte outside printable ASCII written as \xNN: messages quote bytes of the file
-// (a PNG chunk type; stb's reason for an unknown chunk is built from its type), and an error must
-// stay one printable line.
-std::string printable(const std::string& text) {
-    std::string out;
-    for (const unsigned char c : text) {
-        char escaped[8];
-        std::snprintf(escaped, sizeof escaped, c >= 0x20 && c < 0x7F ? "%c" : "\\x%02x", c);
-        out += escaped;
-    }
-    return out;
+    static constexpr const char* names[] = {"BMP", "PSD", "PNM", "TGA", "image"};  // in Format's order
+    return names[static_cast<int>(f)];
 }
 
 // Common formats stb_image cannot read, recognized by their signatures so that the message says
@@ -110,17 +92,13 @@ PnmHeader read_pnm_header(const std::string& bytes) {
     return PnmHeader{fields[0], fields[1], fields[2], i + 1};
 }
 
-// stb_image 2.27 removes Photoshop's white matte from a PSD with an alpha channel by computing, for
-// each colour value c with alpha a (0 < a < 1), c / a + max * (1 - 1 / a), and converting that to an
-// integer sample without a range check: for a colour darker than the matte allows the value is
-// negative, undefined behaviour, garbage in practice. Such pixels are found here first, decoding the
-// planes as stb does (raw, or PackBits per channel with stb's bounds), and the file is refused. The
-// sections before the pixel data must lie inside the file (stb skips them by their declared
-// lengths, wherever that leads).
+// stb_image 2.27 removes Photoshop's white matte from an RGBA PSD as c / a + max * (1 - 1 / a) for each
+// colour value c with alpha a (0 < a < 1), converted to an integer without a range check: undefined
+// for a colour darker than the matte allows. Such pixels are found here first, decoding the planes as
+// stb does (raw, or PackBits per channel with stb's bounds), and the file is refused. The sections
+// before the pixel data must lie inside the file (stb skips them by their declared lengths).
 void check_psd(const std::string& b) {
-    auto u16 = [&](size_t i) {
-        return size_t{static_cast<unsigned char>(b[i])} << 8 | static_cast<unsigned char>(b[i + 1]);
-    };
+    auto u16 = [&](size_t i) { return size_t{big_endian16(b, i)}; };
     if (b.size() < 26) return;  // stb refuses it
     const size_t channels = u16(12), height = big_endian32(b, 14), width = big_endian32(b, 18), depth = u16(22);
     if (channels < 4 || channels > 16 || u16(24) != 3 || (depth != 8 && depth != 16)) return;  // no matte, or refused
@@ -195,59 +173,11 @@ void check_psd(const std::string& b) {
     }
 }
 
-// The least bytes a BMP, TGA or PSD of the size stbi_info read can be stored in (see refuse_size):
-//  - BMP (stb reads no RLE): every row's packed samples, ceil(width * bits / 8), padding aside;
-//  - TGA: 18 header bytes, then raw pixels of ceil(bits / 8) bytes each; with RLE a packet holds at
-//    most 128 pixels in one count byte and one pixel value;
-//  - PSD: stb reads the first min(channels, 4) planes: raw, width * height samples each; with RLE
-//    (PackBits) two bytes per row and channel of byte counts, then at most 128 samples per 2 bytes.
-void check_stored_size(const std::string& b, Format format, int64_t w, int64_t h) {
-    auto u8 = [&](size_t i) { return i < b.size() ? static_cast<int64_t>(static_cast<unsigned char>(b[i])) : 0; };
-    auto le16 = [&](size_t i) { return u8(i) | u8(i + 1) << 8; };
-    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
-    const int64_t pixels = w * h, size = static_cast<int64_t>(b.size());
-    // Uncompressed data cut short: the message stb's read callbacks would give, with the sizes.
-    auto truncated = [&](const char* format, const std::string& layout, int64_t least) {
-        throw Error(std::string("truncated ") + format + ": the file ends before the image data does (" +
-                    std::to_string(w) + "x" + std::to_string(h) + " at " + layout + " needs at least " +
-                    std::to_string(least) + " bytes, the file has " + std::to_string(size) + ")");
-    };
-    if (format == Format::bmp) {
-        const int64_t header = le16(14) | le16(16) << 16, bits = header == 12 ? le16(24) : le16(28);
-        const int64_t least = (w * bits + 7) / 8 * h;
-        if (size < least) truncated("BMP", std::to_string(bits) + " bits per pixel", least);
-    } else if (format == Format::tga) {
-        const bool rle = u8(2) >= 8;
-        const int64_t bytes = (u8(16) + 7) / 8;  // 15 bits: 2 bytes
-        const int64_t least = 18 + (rle ? (pixels + 127) / 128 * (1 + bytes) : pixels * bytes);
-        if (size < least && !rle) truncated("TGA", std::to_string(bytes) + " byte(s) per pixel", least);
-        if (size < least)
-            refuse_declared_size("TGA", w, h, size, least,
-                                 std::to_string(bytes) + " byte(s) per pixel, at most 128 pixels per RLE packet");
-    } else if (format == Format::psd) {
-        const int64_t channels = be16(12), planes = std::min<int64_t>(channels, 4), depth = be16(22);
-        size_t at = 26;
-        for (int k = 0; k < 3 && at + 4 <= b.size(); ++k) at += 4 + static_cast<size_t>(big_endian32(b, at));
-        if (at + 2 > b.size()) return;  // stb refuses it
-        const bool rle = be16(at) == 1;
-        const int64_t least =
-            rle ? 2 * h * channels + planes * (pixels + 127) / 128 * 2 : planes * pixels * (depth / 8);
-        if (size < least && !rle)
-            truncated("PSD", std::to_string(planes) + " planes of " + std::to_string(depth) + "-bit samples", least);
-        if (size < least)
-            refuse_declared_size("PSD", w, h, size, least,
-                                 std::to_string(planes) + " PackBits planes, at most 128 samples per 2 bytes");
-    }
-}
-
-// The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end. From
-// memory, stb 2.27 turns a short read into zeros (BMP, TGA, PSD: get8 returns 0) or leaves the
-// pixels unread (getn fails, ignored by the TGA loader): a truncated file decodes "successfully" with
-// made-up or uninitialized pixels. Through callbacks the short read is seen here. stb reads in two
-// ways: refilling its own 128-byte buffer (the first read's destination; a short refill is normal,
-// an empty one means the decoder needs more) and getn() straight into the image (any short read).
-// Skipping past the end is not counted: it produces no pixels, and some BMP writers omit the last
-// row's padding.
+// The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end (from
+// memory stb 2.27 reads zeros there, or leaves pixels unread: docs/robustness.md). stb reads in two
+// ways: refilling its own 128-byte buffer (the first read's destination; a short refill is normal, an
+// empty one means the decoder needs more) and getn() straight into the image (any short read). A skip
+// past the end is not counted: it produces no pixels, and some BMP writers omit the last row's padding.
 struct StbReader {
     const std::string& bytes;
     size_t position = 0;
@@ -279,20 +209,71 @@ struct StbReader {
 // The width and height a header declares, for a message when stb_image refuses the header
 // (stb then only says "unknown image type"); nullopt when the header is too short to tell.
 std::optional<std::pair<int64_t, int64_t>> declared_size(const std::string& b, Format format) {
-    auto u8 = [&](size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
-    auto le16 = [&](size_t i) { return u8(i) | u8(i + 1) << 8; };
-    auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
-    auto le32 = [&](size_t i) { return static_cast<int64_t>(static_cast<int32_t>(le16(i) | le16(i + 2) << 16)); };
-    switch (format) {
-        case Format::bmp:  // BITMAPINFOHEADER and later: int32 width and height (negative: top-down)
-            if (b.size() >= 26 && le32(14) >= 40) return std::pair{std::abs(le32(18)), std::abs(le32(22))};
-            break;
-        case Format::psd:
-            if (b.size() >= 22) return std::pair{be16(18) << 16 | be16(20), be16(14) << 16 | be16(16)};
-            break;
-        default: break;
-    }
+    auto le32 = [&](size_t i) { return int64_t{static_cast<int32_t>(little_endian32(b, i))}; };
+    // BMP: BITMAPINFOHEADER and later, int32 width and height (negative: top-down).
+    if (format == Format::bmp && b.size() >= 26 && le32(14) >= 40)
+        return std::pair{std::abs(le32(18)), std::abs(le32(22))};
+    if (format == Format::psd && b.size() >= 22)
+        return std::pair{int64_t{big_endian32(b, 18)}, int64_t{big_endian32(b, 14)}};
     return std::nullopt;
+}
+
+// The bytes the image of header `head` (format, size and PNM header read from it) at the start of
+// `source` takes. `most`: what stb_image can read for it (it decodes from the header on, skipping what
+// it does not use, and stops after the pixel data), the header's sections and the pixels at their least
+// compact encoding. `least`: what the pixels need at their most compact (docs/robustness.md), stored as
+// `layout` says; a shorter file is truncated, or when `compressed` of a size it cannot encode. A PNM
+// checks its samples itself, and a PSD that ends in its sections is refused by check_psd.
+struct StoredSize {
+    int64_t least = 0, most = 0;
+    std::string layout;
+    bool compressed = false;
+};
+
+StoredSize stored_size(ByteSource& source, const std::string& head, Format format, const std::optional<PnmHeader>& pnm,
+                       int64_t w, int64_t h, int64_t c) {
+    const int64_t pixels = w * h;
+    auto u8 = [&](size_t i) { return int64_t{byte_at(head, i)}; };
+    auto le16 = [&](size_t i) { return int64_t{little_endian16(head, i)}; };
+    switch (format) {
+        case Format::bmp: {  // no RLE; after the data offset (or the largest header), rows padded to 4 bytes
+            const int64_t info_size = le16(14) | le16(16) << 16, bits = info_size == 12 ? le16(24) : le16(28);
+            const int64_t offset = le16(10) | le16(12) << 16;
+            return {(w * bits + 7) / 8 * h,
+                    std::max<int64_t>(offset, 14 + 124 + 12 + 4 * 256) + (w * bits + 31) / 32 * 4 * h,
+                    std::to_string(bits) + " bits per pixel", false};
+        }
+        case Format::pnm:
+            return {0, static_cast<int64_t>(pnm->data_offset) + pixels * c * (pnm->maxval > 255 ? 2 : 1), {}, false};
+        case Format::psd: {  // three sections of a declared length, then the first min(channels, 4) planes
+            size_t at = 26;
+            for (int k = 0; k < 3; ++k) {
+                const std::string_view b = source.peek(at + 4);
+                if (b.size() < at + 4) return {0, static_cast<int64_t>(b.size()), {}, false};
+                at += 4 + static_cast<size_t>(big_endian32(b, at));
+            }
+            const std::string_view b = source.peek(at + 2);
+            if (b.size() < at + 2) return {0, static_cast<int64_t>(b.size()), {}, false};
+            const int64_t channels = big_endian16(head, 12), planes = std::min<int64_t>(channels, 4);
+            const int64_t depth = big_endian16(head, 22);
+            // PackBits at its least compact: a literal run of 1 sample in 2 bytes, after the row counts.
+            const int64_t most = static_cast<int64_t>(at) + 2 + channels * pixels * (depth / 8) * 2 + 2 * h * channels;
+            if (big_endian16(b, at) == 1)  // PackBits: row counts, then at most 128 samples per 2 bytes
+                return {2 * h * channels + planes * (pixels + 127) / 128 * 2, most,
+                        std::to_string(planes) + " PackBits planes, at most 128 samples per 2 bytes", true};
+            return {planes * pixels * (depth / 8), most,
+                    std::to_string(planes) + " planes of " + std::to_string(depth) + "-bit samples", false};
+        }
+        default: {  // TGA: an ID, a colour map, pixels raw or each in a packet of its own (at most 128 in one)
+            const int64_t pixel_bytes = (u8(16) + 7) / 8, rle = u8(2) >= 8;  // 15 bits: 2 bytes
+            const int64_t most = 18 + u8(0) + le16(5) * ((u8(7) + 7) / 8) + pixels * (pixel_bytes + rle);
+            const std::string layout = std::to_string(pixel_bytes) + " byte(s) per pixel";
+            if (rle)
+                return {18 + (pixels + 127) / 128 * (1 + pixel_bytes), most,
+                        layout + ", at most 128 pixels per RLE packet", true};
+            return {18 + pixels * pixel_bytes, most, layout, false};
+        }
+    }
 }
 
 // Samples as stb_image returned them, in its buffer.
@@ -301,28 +282,45 @@ struct StbPixels {
     std::unique_ptr<void, void (*)(void*)> samples{nullptr, stbi_image_free};
 };
 
-// The image in `bytes`, decoded by stb_image after the checks above.
-StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
-    if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error("file too large for the image decoder");
-    Format format = detect_format(bytes);
+// The image at the start of `source`, read up to what stb_image can need for the size its header
+// declares (stbi_info reads no more than the first 64 KiB, a PNM's comments included) and decoded by
+// stb_image after the checks above.
+StbPixels decode_with_stb(ByteSource& source, const ImageLimits& limits) {
+    const std::string head(source.peek(size_t{1} << 16));
+    Format format = detect_format(head);
     std::optional<PnmHeader> pnm;
     // Before stbi_info: stb parses the PNM header there.
-    if (format == Format::pnm) pnm = read_pnm_header(bytes);
-    const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
-    const int size = static_cast<int>(bytes.size());
+    if (format == Format::pnm) pnm = read_pnm_header(head);
     int w = 0, h = 0, c = 0;
-    if (!stbi_info_from_memory(data, size, &w, &h, &c)) {
+    const auto* header = reinterpret_cast<const stbi_uc*>(head.data());
+    if (!stbi_info_from_memory(header, static_cast<int>(head.size()), &w, &h, &c)) {
         // stbi_info's reason is always "unknown image type": say more from the signature and header.
-        if (const char* unreadable = unreadable_format(bytes))
+        if (const char* unreadable = unreadable_format(head))
             throw Error(std::string(unreadable) + " images are not supported (" + kSupportedFormats + ")");
         if (format == Format::other) throw Error("not an image gapnet can read (unknown image type)");
-        if (const auto declared = pnm ? std::pair{pnm->width, pnm->height} : declared_size(bytes, format))
+        if (const auto declared = pnm ? std::pair{pnm->width, pnm->height} : declared_size(head, format))
             check_image_size(declared->first, declared->second, limits);  // stb refuses 0 pixels
         throw Error(std::string("corrupt or truncated ") + format_name(format) + " header");
     }
     if (format == Format::other) format = Format::tga;  // stb recognized it, and TGA is the only format left
     check_image_size(w, h, limits);
-    check_stored_size(bytes, format, w, h);
+    const StoredSize stored = stored_size(source, head, format, pnm, w, h, c);
+    std::string bytes;
+    while (static_cast<int64_t>(bytes.size()) < stored.most) {
+        const std::string_view part = source.next(static_cast<size_t>(stored.most) - bytes.size());
+        if (part.empty()) break;
+        bytes.append(part);
+    }
+    if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error("file too large for the image decoder");
+    const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+    const int size = static_cast<int>(bytes.size());
+    if (const auto file = static_cast<int64_t>(bytes.size()); file < stored.least) {
+        if (stored.compressed) refuse_declared_size(format_name(format), w, h, file, stored.least, stored.layout);
+        // Uncompressed data cut short: the message stb's read callbacks would give, with the sizes.
+        throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does (" +
+                    std::to_string(w) + "x" + std::to_string(h) + " at " + stored.layout + " needs at least " +
+                    std::to_string(stored.least) + " bytes, the file has " + std::to_string(file) + ")");
+    }
     if (format == Format::psd) check_psd(bytes);
 
     const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
@@ -342,7 +340,9 @@ StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
     if (reader.past_end)
         throw Error(std::string("truncated ") + format_name(format) + ": the file ends before the image data does");
     if (!pixels.samples) {
-        const std::string reason = stbi_failure_reason() ? printable(stbi_failure_reason()) : "";
+        // stb's reasons for the formats it reads here are fixed ASCII text (only its PNG reader, compiled
+        // out, quoted bytes of the file).
+        const std::string reason = stbi_failure_reason() ? stbi_failure_reason() : "";
         throw Error(std::string("corrupt or truncated ") + format_name(format) +
                     (reason.empty() ? "" : " (decoder: " + reason + ")"));
     }
@@ -372,66 +372,13 @@ StbPixels decode_with_stb(const std::string& bytes, const ImageLimits& limits) {
     return pixels;
 }
 
-// The most bytes stb_image can read for the image whose header starts `source` (it decodes from the
-// header on, skipping what it does not use, and stops after the pixel data): the header's own
-// sections and the pixel data at their least compact encoding. A header stbi_info does not accept
-// (stb will refuse it) needs only `head`; a size beyond `limits` is refused here, before reading on.
-int64_t stb_bytes_needed(ByteSource& source, std::string_view head, const ImageLimits& limits) {
-    const Format format = detect_format(head);
-    std::optional<PnmHeader> pnm;
-    if (format == Format::pnm) pnm = read_pnm_header(std::string(head));  // before stbi_info, which parses it too
-    int w = 0, h = 0, c = 0;
-    const auto* data = reinterpret_cast<const stbi_uc*>(head.data());
-    if (!stbi_info_from_memory(data, static_cast<int>(head.size()), &w, &h, &c))
-        return static_cast<int64_t>(head.size());
-    check_image_size(w, h, limits);
-    const int64_t pixels = int64_t{w} * h;
-    auto u8 = [&](std::string_view b, size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
-    auto le16 = [&](size_t i) { return u8(head, i) | u8(head, i + 1) << 8; };
-    auto be16 = [&](std::string_view b, size_t i) { return u8(b, i) << 8 | u8(b, i + 1); };
-    auto be32 = [&](std::string_view b, size_t i) { return be16(b, i) << 16 | be16(b, i + 2); };
-    switch (format) {
-        case Format::bmp: {  // the data offset (or the largest header, masks and palette), rows padded to 4 bytes
-            const int64_t header = le16(14) | le16(16) << 16, bits = header == 12 ? le16(24) : le16(28);
-            const int64_t offset = le16(10) | le16(12) << 16;
-            return std::max<int64_t>(offset, 14 + 124 + 12 + 4 * 256) + (w * bits + 31) / 32 * 4 * h;
-        }
-        case Format::pnm: return static_cast<int64_t>(pnm->data_offset) + pixels * c * (pnm->maxval > 255 ? 2 : 1);
-        case Format::psd: {  // three sections of a declared length, then the planes, raw or PackBits
-            size_t at = 26;
-            for (int k = 0; k < 3; ++k) {
-                const std::string_view b = source.peek(at + 4);
-                if (b.size() < at + 4) return static_cast<int64_t>(b.size());
-                at += 4 + static_cast<size_t>(be32(b, at));
-            }
-            const int64_t channels = be16(head, 12), sample_bytes = be16(head, 22) / 8;
-            // PackBits at its least compact: a literal run of 1 sample in 2 bytes, after the row counts.
-            return static_cast<int64_t>(at) + 2 + channels * pixels * sample_bytes * 2 + 2 * h * channels;
-        }
-        default: {  // TGA: an ID, a colour map, pixels raw or each in a packet of its own
-            const int64_t pixel_bytes = (u8(head, 16) + 7) / 8, rle = u8(head, 2) >= 8;
-            return 18 + u8(head, 0) + le16(5) * ((u8(head, 7) + 7) / 8) + pixels * (pixel_bytes + rle);
-        }
-    }
-}
-
 }  // namespace
 
 StbDecoder::StbDecoder(ByteSource& source, const ImageLimits& limits) {
-    // The header: the first 64 KiB (a PNM's comments included) or the whole file when shorter.
-    const int64_t needed = stb_bytes_needed(source, source.peek(size_t{1} << 16), limits);
-    std::string bytes;
-    while (static_cast<int64_t>(bytes.size()) < needed) {
-        const std::string_view part = source.next(static_cast<size_t>(needed) - bytes.size());
-        if (part.empty()) break;
-        bytes.append(part);
-    }
-    StbPixels pixels = decode_with_stb(bytes, limits);
+    StbPixels pixels = decode_with_stb(source, limits);
     format_ = pixels.format;
     samples_ = std::move(pixels.samples);
 }
-
-StbDecoder::~StbDecoder() = default;
 
 int64_t StbDecoder::width() const { return format_.width; }
 int64_t StbDecoder::height() const { return format_.height; }

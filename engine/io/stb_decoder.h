@@ -3,7 +3,6 @@
 
 #include <memory>
 
-#include "byte_source.h"
 #include "image.h"
 #include "row_decoder.h"
 
@@ -19,9 +18,6 @@ namespace gapnet {
 class StbDecoder final : public RowDecoder {
 public:
     StbDecoder(ByteSource& source, const ImageLimits& limits);
-    ~StbDecoder() override;
-    StbDecoder(const StbDecoder&) = delete;
-    StbDecoder& operator=(const StbDecoder&) = delete;
 
     int64_t width() const override;
     int64_t height() const override;
