@@ -6,8 +6,8 @@
 #include <cstring>
 #include <sys/mman.h>
 #include <new>
+#include <stdexcept>
 #include <sys/stat.h>
-#include <type_traits>
 #include <unistd.h>
 
 #include "../error.h"
@@ -17,7 +17,7 @@ namespace gapnet {
 
 namespace {
 
-// Reads `path` into `bytes` (a std::string or LargeBytes: data(), size(), resize()).
+// Reads `path` into `bytes` (a std::string or LargeBytes: data(), size(), resize(), reserve()).
 template <typename Bytes>
 void read_into(const std::string& path, int64_t max_bytes, const std::string& limit, Bytes& bytes) {
     const int fd = open_for_reading(path);
@@ -31,17 +31,16 @@ void read_into(const std::string& path, int64_t max_bytes, const std::string& li
     // A regular file's size (within the limit) is read straight into `bytes`, with one byte more so
     // that the read which finds the end needs no larger buffer (growing one copies it: twice the
     // file's memory at once); then, as for pipes and special files (which report 0) and a file that
-    // grows while it is read, in chunks until the end. A model read from a pipe or a device gets the
-    // bound's capacity at once, for the same reason: its untouched pages cost no memory.
+    // grows while it is read, in chunks until the end. A pipe or a device gets the bound's capacity
+    // at once, for the same reason: its untouched pages cost no memory.
     bytes.resize(0);
     if (S_ISREG(st.st_mode) && st.st_size > max_bytes) throw too_large();
     if (S_ISREG(st.st_mode)) bytes.resize(static_cast<size_t>(st.st_size) + 1);
-    if constexpr (std::is_same_v<Bytes, LargeBytes>) {
-        try {
-            if (!S_ISREG(st.st_mode)) bytes.reserve(static_cast<size_t>(max_bytes) + 1);
-        } catch (const std::bad_alloc&) {
-            // a bound raised past what the kernel will map at once: the buffer grows as it fills
-        }
+    // A bound raised past what the kernel maps at once (or a std::string holds): the buffer grows.
+    try {
+        if (!S_ISREG(st.st_mode)) bytes.reserve(static_cast<size_t>(max_bytes) + 1);
+    } catch (const std::bad_alloc&) {
+    } catch (const std::length_error&) {
     }
     size_t filled = 0;
     for (;;) {
