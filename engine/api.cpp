@@ -64,10 +64,10 @@ Tensor as_batch(Tensor input) {
     return input;
 }
 
-// Model inputs read(0) .. read(count - 1), [1, C, H, W] each, read on `threads` threads at once (each
-// takes the next image), joined in order; a read that throws leaves its image out and keeps its error.
+// Model inputs read(0) .. read(count - 1), [1, C, H, W] each (`spec`'s), read on `threads` threads at once
+// (each takes the next image), joined in order; a read that throws leaves its image out and keeps its error.
 template <class Read>
-InputBatch read_batch(int threads, int64_t count, const Read& read) {
+InputBatch read_batch(int threads, int64_t count, const InputSpec& spec, const Read& read) {
     std::vector<Tensor> inputs(static_cast<size_t>(count));
     InputBatch result;
     result.errors.resize(static_cast<size_t>(count));
@@ -88,7 +88,7 @@ InputBatch read_batch(int threads, int64_t count, const Read& read) {
     std::vector<Tensor> read_ones;
     for (size_t i = 0; i < inputs.size(); ++i)
         if (!result.errors[i]) read_ones.push_back(std::move(inputs[i]));
-    result.batch = concatenate(read_ones);
+    result.batch = read_ones.empty() ? Tensor({0, spec.channels, spec.height, spec.width}) : concatenate(read_ones);
     return result;
 }
 
@@ -232,10 +232,8 @@ Tensor Model::input_from_file(const std::string& path) const {
 }
 
 InputBatch Model::inputs_from_files(const std::vector<std::string>& paths) const {
-    InputBatch read = read_batch(threads(), static_cast<int64_t>(paths.size()),
-                                 [&](int64_t i) { return input_from_file(paths[static_cast<size_t>(i)]); });
-    if (read.batch.shape.empty()) read.batch = Tensor({0, input().channels, input().height, input().width});
-    return read;
+    return read_batch(threads(), static_cast<int64_t>(paths.size()), input(),
+                      [&](int64_t i) { return input_from_file(paths[static_cast<size_t>(i)]); });
 }
 
 Tensor Model::input_from_encoded(const void* bytes, std::size_t size) const {
@@ -347,10 +345,7 @@ InputBatch Dataset::inputs(int64_t first, int64_t count, const Model& model) con
     if (first < 0 || count < 0 || first > size() - count)
         throw Error("Dataset::inputs(" + std::to_string(first) + ", " + std::to_string(count) +
                     "): the dataset holds " + std::to_string(size()) + " images");
-    const InputSpec& spec = model.input();
-    InputBatch read = read_batch(model.threads(), count, [&](int64_t i) { return input(first + i, model); });
-    if (read.batch.shape.empty()) read.batch = Tensor({0, spec.channels, spec.height, spec.width});
-    return read;
+    return read_batch(model.threads(), count, model.input(), [&](int64_t i) { return input(first + i, model); });
 }
 
 std::string Dataset::describe(int64_t i) const { return impl_->reader->describe(i); }
