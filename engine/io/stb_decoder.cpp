@@ -173,6 +173,32 @@ void check_psd(const std::string& b) {
     }
 }
 
+// stb_image 2.27 looks a paletted BMP's pixel indices up in a 256-entry palette on its stack of
+// which only the file's entries are filled (psize: what fits between the header and the data
+// offset), so an index past them gives uninitialized colours, different from run to run. Such a file
+// is refused. Rows of 1, 4 or 8 bits per pixel start at the data offset, each padded to 4 bytes;
+// bytes past the end of the file are left to the truncation checks.
+void check_bmp_palette(const std::string& b, int64_t w, int64_t h) {
+    const int64_t info_size = little_endian32(b, 14);
+    const int64_t bits = info_size == 12 ? little_endian16(b, 24) : little_endian16(b, 28);
+    if (bits != 1 && bits != 4 && bits != 8) return;
+    const int64_t offset = little_endian32(b, 10);
+    const int64_t colours = info_size == 12 ? (offset - 14 - 24) / 3 : (offset - 14 - info_size) / 4;  // stb's psize
+    if (colours < 1 || colours >= (int64_t{1} << bits)) return;  // stb refuses it, or every index is in it
+    const int64_t row_bytes = (w * bits + 31) / 32 * 4;
+    for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) {
+            const auto at = static_cast<size_t>(offset + y * row_bytes + x * bits / 8);
+            if (at >= b.size()) return;
+            const int64_t shift = 8 - bits - x * bits % 8;
+            const int64_t index = static_cast<unsigned char>(b[at]) >> shift & ((1 << bits) - 1);
+            if (index >= colours)
+                throw Error("corrupt BMP: pixel " + std::to_string(x) + " of row " + std::to_string(y) +
+                            " has colour index " + std::to_string(index) + ", but the palette has " +
+                            std::to_string(colours) + (colours == 1 ? " colour" : " colours"));
+        }
+}
+
 // The file as stb_image's read callbacks, noticing when the decoder wants bytes past the end (from
 // memory stb 2.27 reads zeros there, or leaves pixels unread: docs/robustness.md). stb reads in two
 // ways: refilling its own 128-byte buffer (the first read's destination; a short refill is normal, an
@@ -322,6 +348,7 @@ StbPixels decode_with_stb(ByteSource& source, const ImageLimits& limits) {
                     std::to_string(stored.least) + " bytes, the file has " + std::to_string(file) + ")");
     }
     if (format == Format::psd) check_psd(bytes);
+    if (format == Format::bmp) check_bmp_palette(bytes, w, h);
 
     const bool sixteen_bit = stbi_is_16_bit_from_memory(data, size);
     const int64_t sample_bytes = sixteen_bit ? 2 : 1;
