@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """gapnet against its peers, PyTorch, OpenCV DNN and ONNX Runtime, measured side by side; writes
-docs/performance.md.
+docs/performance.md and the README's Speed table.
 
     /usr/bin/python3 tools/bench_peers.py [--rounds 5] [--iterations 100] [--models m1,m2,m3,...]
-        [--out docs/performance.md] [--gapnet build/release/gapnet] [--ort-dir DIR] [--smoke]
+        [--out docs/performance.md] [--readme README.md] [--gapnet build/release/gapnet] [--ort-dir DIR]
+        [--smoke]
 
 Methodology
 -----------
@@ -71,15 +72,38 @@ minutes each (the README's command uses 3 rounds, not the default 5, to keep a r
 Ratios compare gapnet's median with the best peer's (best PyTorch, OpenCV DNN or ONNX Runtime,
 whichever is fastest in that configuration), both measured in this run.
 
+Efficiency and targets. Each engine's effective GFLOP/s is 2 x the network's multiply-adds (PyTorch's
+count of its convolutions' and dense layers', the direct method's) x batch / its median latency, and
+its share of the FMA peak `gapnet bench` measures with as many threads (the largest over the run's
+blocks). Issue 22's targets are checked cell by cell from the same medians (bench_peers_targets.py):
+latency <= 0.9x and throughput >= 1.2x the best peer on 1 and 2 threads (a throughput cell whose 1.2x
+would need more than 90 % of the peak: 90 % of the peak instead), 2 threads >= 1.5x 1 thread at batch 1
+on the 224x224 networks, MobileNetV2 at batch 1 on 1 thread >= 55 % of the peak.
+
+ONNX Runtime's own profile. In each round, after the timed blocks, one more ONNX Runtime block of
+MobileNetV2 (1 thread, batch 1; without it in --models, the first real network, or the last model)
+runs with its profiler on (session option enableProfiling, tools/ort_worker.js --profile): every
+node's time in every run, written as a Chrome trace, which bench_peers_ort_profile.py reads (each
+node's median over the timed runs). Profiling slows the runs, so that block is never a timed one. The
+report sets it beside gapnet's steps from `gapnet bench --json` of the same configuration
+(bench_peers_layers.py: row by row where both run the same layer, and summed by class of layer).
+
+The README. The lines between its Speed table's markers (bench_peers_readme.py) are rewritten by a
+run that writes docs/performance.md (or by --readme PATH); --smoke writes a copy of the README beside
+its report, never the README or docs/performance.md themselves.
+
 Parts, in tools/: bench_peers_config.py (the engines, the models, the targets), bench_peers_models.py
 (the models in PyTorch, torch_model_from_gapnet, and their files), bench_peers_engines.py (the Python
-peers' blocks, ONNX Runtime's installation, the machine facts), bench_peers_report.py (writes
-docs/performance.md); this file holds the command line and the orchestrator (the interleaved blocks,
-pruning, the kernels' runs).
+peers' blocks, ONNX Runtime's installation, the machine facts), bench_peers_ort_profile.py (ONNX
+Runtime's trace read), bench_peers_targets.py (effective GFLOP/s, the targets checklist),
+bench_peers_layers.py (the per-layer comparison), bench_peers_report.py (writes docs/performance.md),
+bench_peers_readme.py (the README's Speed table); this file holds the command line and the orchestrator
+(the interleaved blocks, pruning, the kernels' runs, the profiled block).
 """
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import sys
@@ -97,10 +121,13 @@ from bench_peers_config import (
     ORT_WORKER,
     PEERS,
     PEER_TOLERANCE,
+    PROFILE_CONFIG,
+    PROFILE_MODEL,
     PYTHON_WORKERS,
     REFERENCE,
     ROOT,
     SMOKE_MODELS,
+    TORCHVISION,
 )
 from bench_peers_engines import (
     default_ort_dir,
@@ -112,7 +139,10 @@ from bench_peers_engines import (
     worker_info,
 )
 from bench_peers_models import worker_prepare
+from bench_peers_ort_profile import ProfileError, parse_profile, read_trace
+from bench_peers_readme import README_BEGIN, speed_lines, write_readme
 from bench_peers_report import write_report
+from bench_peers_targets import fma_peaks, target_rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,6 +316,17 @@ def run_benchmark(args, models, number_arrays_file):
                         f"{result['latency_ms']['median']:.3f} ms",
                         flush=True,
                     )
+        # ONNX Runtime's own profile of one network, in a block of its own (profiling slows every run,
+        # so the timed blocks above run without it).
+        key, (threads, batch) = args.profile_model, PROFILE_CONFIG
+        if (key, threads, batch) in configs and ("onnxruntime", key) not in refused:
+            blocks.append(profiled_ort_block(args, models[key], threads, batch, round_index))
+            print(
+                f"  round {round_index + 1} {key} t{threads} b{batch} onnxruntime profiled: "
+                f"{len(blocks[-1]['result']['profile']['nodes'])} nodes, "
+                f"{blocks[-1]['result']['profile']['nodes_ms']:.3f} ms",
+                flush=True,
+            )
         if number_arrays_file:
             result = run_json(gapnet_command(args.gapnet, number_arrays_file, 1, 1, 1, 0), env=thread_env(1))
             blocks.append(
@@ -301,6 +342,39 @@ def run_benchmark(args, models, number_arrays_file):
         if round_index == 0 and args.prune_factor > 0:
             pruned = prune_slow_peers(blocks, configs, args.prune_factor)
     return blocks, refused, pruned
+
+
+def profiled_ort_block(args, model, threads, batch, round_index):
+    """One ONNX Runtime block with its profiler on (tools/ort_worker.js --profile): its trace, written to
+    the work folder, parsed (bench_peers_ort_profile.py) into the block's result["profile"] and removed."""
+    iterations = iterations_for(args, model, batch)
+    warmup = max(2, args.warmup if iterations >= 10 else 2)
+    folder = os.path.join(args.scratch, f"ort-profile-{model['key']}-{round_index + 1}")
+    os.makedirs(folder, exist_ok=True)
+    command = block_command(args, "onnxruntime", model, threads, batch, iterations, warmup)
+    result = run_json(command + ["--profile", os.path.join(folder, "ort")], env=thread_env(threads))
+    if "refused" in result:
+        raise BenchError(f"ONNX Runtime refused {model['key']} when profiled: {result['refused']}")
+    try:
+        result["profile"] = parse_profile(read_trace(result["profile_file"]), result["profile_skip_runs"], iterations)
+    except (ProfileError, OSError, ValueError, KeyError) as e:
+        raise BenchError(f"ONNX Runtime's profile {result['profile_file']}: {e}")
+    os.remove(result["profile_file"])
+    return {
+        "round": round_index,
+        "model": model["key"],
+        "engine": "onnxruntime-profile",
+        "threads": threads,
+        "batch": batch,
+        "result": result,
+    }
+
+
+def profile_model(models):
+    """The network ONNX Runtime profiles: PROFILE_MODEL, or the first real network measured, or the last model."""
+    if PROFILE_MODEL in models:
+        return PROFILE_MODEL
+    return next((key for key in models if key in TORCHVISION), list(models)[-1])
 
 
 def kernel_configurations(args, models):
@@ -338,6 +412,25 @@ def prune_slow_peers(blocks, configs, factor):
 # ----------------------------------------------------------------------------------------------
 
 
+def check_smoke_output(args):
+    """The smoke run fails if a part of the report is missing: the targets checklist, the share of the
+    peak, ONNX Runtime's profile beside gapnet's steps, and the README copy's Speed table."""
+    with open(args.out) as f:
+        report = f.read()
+    with open(args.readme) as f:
+        readme = f.read()
+    parts = {
+        "the targets checklist": "## Targets of issue 22" in report,
+        "the share of the FMA peak": "## Share of the FMA peak" in report,
+        "the per-layer comparison with ONNX Runtime's profile": "per layer: gapnet beside ONNX Runtime's profile"
+        in report,
+        "the README's Speed table": README_BEGIN + "\n| model | latency, 1 thread" in readme,
+    }
+    missing = [name for name, present in parts.items() if not present]
+    if missing:
+        raise BenchError(f"the smoke run wrote no {', '.join(missing)}")
+
+
 def parse_list(text, kind=str):
     return [kind(v) for v in text.split(",") if v.strip()]
 
@@ -371,6 +464,11 @@ def main():
     ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     ap.add_argument("--batches", default="1,32", help="batch sizes (default 1,32: latency, throughput)")
     ap.add_argument("--out", help="the report (default docs/performance.md; smoke: a temporary file)")
+    ap.add_argument(
+        "--readme",
+        help="the README whose Speed table (between its markers) is rewritten (default README.md when the report "
+        "goes to docs/performance.md, else none; smoke: a copy of README.md beside --out)",
+    )
     ap.add_argument("--raw", help="also write every block's raw result as JSON here")
     ap.add_argument("--gapnet", default=os.path.join(ROOT, "build", "release", "gapnet"), help="the gapnet program")
     ap.add_argument(
@@ -425,9 +523,23 @@ def main():
             else os.path.join(ROOT, "docs", "performance.md")
         )
 
+    real_report, real_readme = os.path.join(ROOT, "docs", "performance.md"), os.path.join(ROOT, "README.md")
+    if args.readme is None:
+        if args.smoke:
+            args.readme = os.path.join(os.path.dirname(os.path.abspath(args.out)), "README-smoke.md")
+            os.makedirs(os.path.dirname(args.readme), exist_ok=True)
+            shutil.copyfile(real_readme, args.readme)
+        elif os.path.realpath(args.out) == os.path.realpath(real_report):
+            args.readme = real_readme
+    if args.smoke:
+        written = {os.path.realpath(p) for p in (args.out, args.readme)}
+        if written & {os.path.realpath(real_report), os.path.realpath(real_readme)}:
+            ap.error("--smoke never rewrites docs/performance.md or README.md: pass other --out and --readme paths")
+
     started = time.time()
     workdir = args.workdir or tempfile.mkdtemp(prefix="gapnet-bench-peers-")
     os.makedirs(workdir, exist_ok=True)
+    args.scratch = workdir
     try:
         install_onnxruntime(args.ort_dir)
         info = run_json([sys.executable, os.path.abspath(__file__), "--worker", "info"], env=thread_env(1))
@@ -459,10 +571,26 @@ def main():
         number_arrays_file = prepared["number_arrays"]["file"]
         print(f"models prepared ({time.time() - started:.0f} s)", flush=True)
         check_gapnet(args.gapnet, models)
+        args.profile_model = profile_model(models)
         blocks, refused, pruned = run_benchmark(args, models, number_arrays_file)
         write_report(
             args.out, args, machine, info, models, blocks, refused, pruned, number_arrays_file, time.time() - started
         )
+        if args.readme:
+            peaks = fma_peaks(blocks)
+            lines = speed_lines(
+                "/usr/bin/python3 tools/bench_peers.py " + shlex.join(args.argv),
+                machine["git_describe"],
+                args.rounds,
+                models,
+                blocks,
+                refused,
+                peaks,
+                target_rows(blocks, models, peaks, refused),
+                args.threads,
+            )
+            write_readme(args.readme, lines)
+            print(f"wrote the Speed table of {args.readme}")
         if args.raw:
             with open(args.raw, "w") as f:
                 json.dump(
@@ -478,6 +606,8 @@ def main():
                     indent=1,
                 )
         print(f"wrote {args.out}")
+        if args.smoke:
+            check_smoke_output(args)
         # The smoke run fails on a peer that disagrees with PyTorch anywhere, or cannot run M1 (it is
         # missing or broken); one that cannot run a particular network (OpenCV 4.6 fails on
         # EfficientNet-B0's batches) is reported as refused there, as in a full run.

@@ -1,6 +1,7 @@
 """The report of tools/bench_peers.py: docs/performance.md written from the measured blocks (the machine,
-the models, the Speed tables of gapnet against each peer, scaling, the kernels' efficiency and choice,
-the targets met or not)."""
+the models, issue 22's targets met or not and each engine's share of the FMA peak (bench_peers_targets.py),
+the Speed tables of gapnet against each peer, scaling, loading, memory, gapnet's steps, MobileNetV2 layer
+by layer beside ONNX Runtime's profile (bench_peers_layers.py), the kernels' efficiency and choice)."""
 
 import datetime
 import os
@@ -22,11 +23,13 @@ from bench_peers_config import (
     ONNX_OPSET,
     PEERS,
     PEER_TOLERANCE,
+    PROFILE_CONFIG,
     SCALING_BATCH_TARGET,
     SCALING_THREADS_TARGET,
-    TARGETS,
     TORCHVISION,
 )
+from bench_peers_layers import comparison_section
+from bench_peers_targets import efficiency_rows, efficiency_section, fma_peaks, met_text, target_rows, targets_section
 
 
 # ----------------------------------------------------------------------------------------------
@@ -65,18 +68,16 @@ def cell_values(blocks, key, threads, batch, engine, field):
     ]
 
 
-def comparison_table(blocks, refused, pruned, models, threads, batch, field):
-    """Markdown rows of one table (latency: field median_ms at batch 1; throughput: at batch 32) and
-    the ratio rows for the summary."""
+def comparison_table(blocks, refused, pruned, models, threads, batch, field, verdicts):
+    """Markdown rows of one table (latency: field median_ms at batch 1; throughput: at batch 32), with
+    the verdict of issue 22's target for each cell (verdicts: (model, threads, batch) -> met, from
+    bench_peers_targets.target_rows)."""
     latency = field == "median_ms"
     unit = "ms" if latency else "img/s"
     header = (
-        ["model"]
-        + [f"{ENGINE_TITLES[e]} ({unit})" for e in ENGINES]
-        + ["best peer", "gapnet / best peer", "target", "met"]
+        ["model"] + [f"{ENGINE_TITLES[e]} ({unit})" for e in ENGINES] + ["best peer", "gapnet / best peer", "target"]
     )
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 3) + " :---: | :---: |"]
-    summary = []
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 3) + " --- | ---: | :---: |"]
     for key, model in models.items():
         row, medians = [model["title"]], {}
         for engine in ENGINES:
@@ -92,29 +93,13 @@ def comparison_table(blocks, refused, pruned, models, threads, batch, field):
         peer_medians = {e: v for e, v in medians.items() if e != "gapnet"}
         if "gapnet" not in medians or not peer_medians:
             if any(cell_values(blocks, key, threads, batch, e, field) for e in ENGINES):
-                lines.append("| " + " | ".join(row + ["—", "—", "—", "—"]) + " |")
+                lines.append("| " + " | ".join(row + ["—", "—", "—"]) + " |")
             continue
         best = (min if latency else max)(peer_medians, key=peer_medians.get)
         ratio = medians["gapnet"] / peer_medians[best]
-        target = TARGETS.get(key, (None, None))[0 if latency else 1]
-        met = None if target is None else (ratio <= target if latency else ratio >= target)
-        target_text = "—" if target is None else (f"≤ {target}" if latency else f"≥ {target}")
-        met_text = "—" if met is None else ("yes" if met else "**no**")
-        row += [ENGINE_TITLES[best], f"{ratio:.2f}×", target_text, met_text]
-        lines.append("| " + " | ".join(row) + " |")
-        summary.append(
-            {
-                "key": key,
-                "model": model["title"],
-                "what": f"{'latency, batch 1' if latency else 'throughput, batch 32'}",
-                "threads": threads,
-                "ratio": ratio,
-                "target": target_text,
-                "met": met_text,
-                "best": ENGINE_TITLES[best],
-            }
-        )
-    return lines, summary
+        verdict = met_text(verdicts[(key, threads, batch)]) if (key, threads, batch) in verdicts else "—"
+        lines.append("| " + " | ".join(row + [ENGINE_TITLES[best], f"{ratio:.2f}×", verdict]) + " |")
+    return lines
 
 
 def scaling_rows(blocks, models, args):
@@ -271,12 +256,7 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
         f"hypervisor {machine['hypervisor']} |"
     )
     add(f"| SIMD | {machine['simd']} |")
-    # The FMA peak gapnet bench measures at the start of each of its blocks (float32 multiply-adds of
-    # 16-float vectors from registers, on every thread of the block): the largest over the blocks.
-    peaks = {}
-    for b in blocks:
-        if b["engine"].startswith("gapnet") and "fma_peak_gflops" in b["result"]:
-            peaks[b["threads"]] = max(peaks.get(b["threads"], 0), b["result"]["fma_peak_gflops"])
+    peaks = fma_peaks(blocks)
     add(
         "| measured FMA peak (float32, `gapnet bench`'s FMA loop, the largest over its blocks) | "
         + ", ".join(f"{peaks[t]:.0f} GFLOP/s with {t} thread{'s' if t > 1 else ''}" for t in sorted(peaks))
@@ -339,33 +319,25 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
         add(f"| {m['title']} | " + " | ".join(cells) + " |")
     add("")
 
-    tables, summary = [], []
+    targets = target_rows(blocks, models, peaks, refused)
+    verdicts = {
+        (r["key"], r["threads"], r["batch"]): r["met"] for r in targets if r["target"] in ("latency", "throughput")
+    }
+    tables = []
     for batch, field, title in (
         (1, "median_ms", "Latency (batch 1, ms; lower is better)"),
         (32, "throughput", "Throughput (batch 32, images/s; higher is better)"),
     ):
         for threads in args.threads:
-            lines, rows = comparison_table(blocks, refused, pruned, models, threads, batch, field)
+            lines = comparison_table(blocks, refused, pruned, models, threads, batch, field, verdicts)
             if len(lines) > 2:
                 tables.append((f"### {title}, {threads} thread{'s' if threads > 1 else ''}", lines))
-                summary += rows
 
-    order = list(models)
-    summary.sort(key=lambda r: (order.index(r["key"]), r["what"], r["threads"]))
-    add("## Targets\n")
-    add(
-        "Ratios of medians, gapnet / best peer; targets from the performance issue (the reference models and "
-        "the real GAP networks).\n"
-    )
-    add("| model | measure | threads | gapnet / best peer | best peer | target | met |")
-    add("| --- | --- | ---: | ---: | --- | :---: | :---: |")
-    for s in summary:
-        add(
-            f"| {s['model']} | {s['what']} | {s['threads']} | {s['ratio']:.2f}× | {s['best']} "
-            f"| {s['target']} | {s['met']} |"
-        )
-    add("")
+    out.extend(targets_section(targets, models))
+    out.extend(efficiency_section(efficiency_rows(blocks, models, peaks, refused), models, peaks))
     large = [r for r in kernel_efficiency(blocks, models, args) if r["large"]]
+    if large:
+        add("## Earlier targets: the convolution kernels\n")
     for threads in sorted({r["threads"] for r in large}):
         rows = [r for r in large if r["threads"] == threads]
         median_worst = min(rows, key=lambda r: r["best"])
@@ -536,6 +508,10 @@ def write_report(path, args, machine, info, models, blocks, refused, pruned, num
                 )
             add(row)
         add("")
+
+    threads, batch = PROFILE_CONFIG
+    if args.profile_model in models and peaks.get(threads):
+        out.extend(comparison_section(blocks, models, args.profile_model, threads, batch, peaks[threads]))
 
     kernel_rows = kernel_efficiency(blocks, models, args)
     if kernel_rows:

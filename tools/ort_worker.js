@@ -3,7 +3,7 @@
 // its own; prints one JSON object, as that script's Python workers do.
 //
 //   node tools/ort_worker.js --ort-dir DIR --onnx M.onnx --model-file M.json --threads T --batch B \
-//       --iterations N --warmup W --tolerance 1e-4
+//       --iterations N --warmup W --tolerance 1e-4 [--profile PREFIX]
 //   node tools/ort_worker.js --ort-dir DIR --info
 //
 // DIR holds node_modules/onnxruntime-node (bench_peers.py installs it there with npm). The block:
@@ -12,6 +12,12 @@
 // and report the largest difference from the outputs PyTorch recorded there (refused above the
 // tolerance: then nothing is timed); then W untimed and N timed runs of one forward pass over a batch
 // of B random inputs uniform in [-1, 1].
+//
+// --profile PREFIX: the same block with ONNX Runtime's own profiler on (session option enableProfiling,
+// profileFilePrefix PREFIX): it times every node of every run, the check and warm-up runs included,
+// and session.endProfiling() writes them as a Chrome trace, PREFIX_<date>_<time>.json. The result then
+// also names that file (profile_file) and how many runs it holds before the timed ones (profile_skip_runs);
+// tools/bench_peers_ort_profile.py reads it. Profiling slows the runs: such a block is never the timed one.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -73,9 +79,10 @@ async function block(args) {
   const {ort} = loadOrt(args['ort-dir']);
   const doc = JSON.parse(fs.readFileSync(args['model-file'], 'utf8'));
   const cases = referenceCases(doc);
-  const session = await ort.InferenceSession.create(args.onnx, {
-    executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: args.threads,
-    interOpNumThreads: 1, executionMode: 'sequential'});
+  const options = {executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: args.threads,
+                   interOpNumThreads: 1, executionMode: 'sequential'};
+  if (args.profile) Object.assign(options, {enableProfiling: true, profileFilePrefix: args.profile});
+  const session = await ort.InferenceSession.create(args.onnx, options);
   const [input] = session.inputNames;
   const [output] = session.outputNames;
   const run = async (feeds) => (await session.run(feeds))[output].data;
@@ -93,6 +100,16 @@ async function block(args) {
     const size = args.batch * cases.shape.reduce((a, b) => a * b, 1);
     const x = Float32Array.from({length: size}, () => 2 * Math.random() - 1);
     result.latencies_ms = await timeRuns(run, tensor(x, args.batch), args.warmup, args.iterations);
+  }
+  if (args.profile) {
+    // endProfiling returns no file name from Node.js: the file is the one new PREFIX_*.json.
+    await session.endProfiling();
+    const dir = path.dirname(args.profile);
+    const base = path.basename(args.profile) + '_';
+    const written = fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'));
+    if (written.length !== 1) throw new Error(`expected one profile ${args.profile}_*.json, found ${written.length}`);
+    result.profile_file = path.join(dir, written[0]);
+    result.profile_skip_runs = 1 + args.warmup;  // the check run and the warm-up runs
   }
   result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
   return result;
