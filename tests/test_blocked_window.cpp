@@ -133,6 +133,8 @@ const DepthwiseCase kDepthwiseCases[] = {
     {16, 5, 5, 2, 2, 1, 2, 2, 2, 2, 1, 1, false},     // 1x1 map, 5x5 stride 2
     {3, 5, 5, 1, 1, 1, 2, 2, 2, 2, 3, 4, false},      // a kernel wider than the map: no interior
     {3, 3, 3, 1, 1, 2, 2, 2, 2, 2, 9, 11, false},     // dilation 2
+    {17, 3, 3, 1, 1, 2, 2, 2, 2, 2, 12, 30, false},   // dilation 2, tiles of 8 pixels and single ones
+    {17, 7, 7, 3, 3, 1, 3, 3, 3, 3, 20, 22, false},   // 7x7 stride 3: the general path
     {40, 5, 3, 3, 2, 1, 1, 0, 0, 2, 15, 29, false},   // rectangular kernel, strides 3 and 2
     {17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 40, false},    // a wide row of two lines
     {16, 3, 3, 1, 1, 1, 0, 0, 0, 0, 5, 20, false},    // unpadded

@@ -14,6 +14,7 @@ namespace {
 // Output pixels of a row whose sums stay in registers over all the taps: 8 accumulators, a weight
 // vector and the input operands fit the 32 vector registers with room to spare.
 constexpr int kTilePixels = 8;
+constexpr int kRowTilePixels = 16;
 // A chunk spans enough output rows for at least this many output pixels of a block, so that a
 // chunk's overhead is small and 112 x 112 maps still split into many chunks.
 constexpr int64_t kChunkPixels = 512;
@@ -49,36 +50,62 @@ Geometry geometry_of(const Window2d& w, int64_t in_h, int64_t in_w, int64_t out_
     return g;
 }
 
-// Output pixels [ox0, ox0 + Pixels) of row oy, whose windows lie inside the input's columns: the
-// taps of rows [ky0, ky1) summed onto the bias in registers, the activation applied, each pixel
-// stored once. in: the block's input plane [in_h][in_w][16]; w: its packed weights [kh][kw][16];
-// out_row: the block's output row [out_w][16]. KW > 0: the kernel width, known at compile time.
-template <int Pixels, int KW>
-void interior_tile(const Geometry& g, const float* in, const float* w, int64_t ky0, int64_t ky1, int64_t oy,
-                   int64_t ox0, Vec16 bias, const Activation& activation, float* out_row) {
-    const int64_t kw = KW > 0 ? KW : g.kw;
-    const int64_t step = g.sw * kBlock;  // between the tile's pixels, in the input row
+// v, held in a register: without this the compiler folds each use of a loaded input vector back
+// into a load (a memory operand of each multiply-add), undoing row_tile's reuse.
+inline Vec16 in_register(Vec16 v) {
+#if defined(__AVX512F__)
+    asm("" : "+v"(v));
+#endif
+    return v;
+}
+
+// Stores the tile's sums, the activation applied, to pixels [0, Pixels) of out.
+template <int Pixels>
+void finish(const Vec16 (&acc)[Pixels], const Activation& activation, float* out) {
+    const Activation f = activation;  // a local copy: the stores below cannot change it
+#pragma GCC unroll 16
+    for (int p = 0; p < Pixels; ++p) store16(out + p * kBlock, f(acc[p]));
+}
+
+// The fast path, for a kernel KW wide at stride SW without dilation (3x3 and 5x5 at stride 1 or 2):
+// output pixels [ox0, ox0 + Pixels) of row oy, the taps of rows [ky0, ky1) summed onto the bias.
+// Each input pixel of the tile's row is loaded once and multiplied into every output that reads it
+// (a 1x3 row of 8 outputs at stride 1: 10 loads for 24 multiply-adds instead of 24), which matters
+// because a core loads fewer vectors a cycle than it multiplies. Checked: some window crosses the
+// left or right edge, and the input columns outside are skipped. Each output's taps are summed in
+// the order (ky, kx), as generic_tile and edge_pixel do.
+// in: the block's input plane [in_h][in_w][16]; w: its packed weights [kh][kw][16]; out_row: the
+// block's output row [out_w][16].
+template <int Pixels, int KW, int SW, bool Checked>
+void row_tile(const Geometry& g, const float* in, const float* w, int64_t ky0, int64_t ky1, int64_t oy, int64_t ox0,
+              Vec16 bias, const Activation& activation, float* out_row) {
+    constexpr int kSpan = (Pixels - 1) * SW + KW;  // the input columns a row of the tile reads
+    const int64_t x0 = ox0 * SW - g.pad_left;      // the first of them (negative in the padding)
     Vec16 acc[Pixels];
     for (int p = 0; p < Pixels; ++p) acc[p] = bias;
     for (int64_t ky = ky0; ky < ky1; ++ky) {
-        const float* row = in + ((oy * g.sh - g.pad_top + ky * g.dh) * g.in_w + ox0 * g.sw - g.pad_left) * kBlock;
-        const float* wr = w + ky * kw * kBlock;
-        for (int64_t kx = 0; kx < kw; ++kx) {
-            const Vec16 weight = load16(wr + kx * kBlock);
-            const float* x = row + kx * g.dw * kBlock;
-            for (int p = 0; p < Pixels; ++p) acc[p] = fma16(weight, load16(x + p * step), acc[p]);
+        const int64_t row = ((oy * g.sh - g.pad_top + ky * g.dh) * g.in_w + x0) * kBlock;
+        Vec16 weight[KW];
+        for (int kx = 0; kx < KW; ++kx) weight[kx] = load16(w + (ky * KW + kx) * kBlock);
+#pragma GCC unroll 32
+        for (int j = 0; j < kSpan; ++j) {
+            if (Checked && (x0 + j < 0 || x0 + j >= g.in_w)) continue;
+            const Vec16 x = in_register(load16(in + row + j * kBlock));
+#pragma GCC unroll 16
+            for (int p = 0; p < Pixels; ++p)
+                if (j - p * SW >= 0 && j - p * SW < KW) acc[p] = fma16(weight[j - p * SW], x, acc[p]);
         }
     }
-    for (int p = 0; p < Pixels; ++p) store16(out_row + (ox0 + p) * kBlock, activation(acc[p]));
+    finish(acc, activation, out_row + ox0 * kBlock);
 }
 
-// A tile of 1 to kTilePixels pixels (the last of a row's interior).
-template <int KW>
-void any_interior_tile(int64_t pixels, const Geometry& g, const float* in, const float* w, int64_t ky0, int64_t ky1,
-                       int64_t oy, int64_t ox0, Vec16 bias, const Activation& activation, float* out_row) {
+// row_tile for a tile of 1 to kRowTilePixels pixels.
+template <int KW, int SW, bool Checked>
+void any_row_tile(int64_t pixels, const Geometry& g, const float* in, const float* w, int64_t ky0, int64_t ky1,
+                  int64_t oy, int64_t ox0, Vec16 bias, const Activation& activation, float* out_row) {
     switch (pixels) {
 #define GAPNET_DEPTHWISE_TILE(P) \
-    case P: return interior_tile<P, KW>(g, in, w, ky0, ky1, oy, ox0, bias, activation, out_row);
+    case P: return row_tile<P, KW, SW, Checked>(g, in, w, ky0, ky1, oy, ox0, bias, activation, out_row);
         GAPNET_DEPTHWISE_TILE(1)
         GAPNET_DEPTHWISE_TILE(2)
         GAPNET_DEPTHWISE_TILE(3)
@@ -87,14 +114,60 @@ void any_interior_tile(int64_t pixels, const Geometry& g, const float* in, const
         GAPNET_DEPTHWISE_TILE(6)
         GAPNET_DEPTHWISE_TILE(7)
         GAPNET_DEPTHWISE_TILE(8)
+        GAPNET_DEPTHWISE_TILE(9)
+        GAPNET_DEPTHWISE_TILE(10)
+        GAPNET_DEPTHWISE_TILE(11)
+        GAPNET_DEPTHWISE_TILE(12)
+        GAPNET_DEPTHWISE_TILE(13)
+        GAPNET_DEPTHWISE_TILE(14)
+        GAPNET_DEPTHWISE_TILE(15)
+        GAPNET_DEPTHWISE_TILE(16)
 #undef GAPNET_DEPTHWISE_TILE
         default: break;
     }
 }
-static_assert(kTilePixels == 8, "any_interior_tile instantiates tiles of 1 to 8 pixels");
+static_assert(kRowTilePixels == 16, "any_row_tile instantiates tiles of 1 to 16 pixels");
 
-// Output pixel (oy, ox) whose window crosses the left or right edge: the taps inside the input, in
-// the interior tiles' order.
+// Output rows [oy0, oy1) of one block on the fast path: in [in_h][in_w][16] -> out [out_h][out_w][16].
+// A row is cut into tiles of equal size but the last (14 pixels: 7 + 7, not 8 + 6), those whose
+// windows all lie inside the input's columns unchecked.
+template <int KW, int SW>
+void fast_rows(const Geometry& g, const float* in, const float* w, Vec16 bias, const Activation& activation,
+               int64_t oy0, int64_t oy1, float* out) {
+    const int64_t tiles = (g.out_w + kRowTilePixels - 1) / kRowTilePixels, per_tile = (g.out_w + tiles - 1) / tiles;
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+        const auto [ky0, ky1] = taps_inside(oy * g.sh - g.pad_top, g.dh, g.in_h, g.kh);
+        float* out_row = out + oy * g.out_w * kBlock;
+        for (int64_t ox = 0; ox < g.out_w; ox += per_tile) {
+            const int64_t pixels = std::min(per_tile, g.out_w - ox);
+            if (ox >= g.x_lo && ox + pixels <= g.x_hi)
+                any_row_tile<KW, SW, false>(pixels, g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
+            else
+                any_row_tile<KW, SW, true>(pixels, g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
+        }
+    }
+}
+
+// Any kernel, stride and dilation: output pixels [ox0, ox0 + Pixels) of row oy, whose windows lie
+// inside the input's columns, each tap loaded.
+template <int Pixels>
+void generic_tile(const Geometry& g, const float* in, const float* w, int64_t ky0, int64_t ky1, int64_t oy, int64_t ox0,
+                  Vec16 bias, const Activation& activation, float* out_row) {
+    const int64_t step = g.sw * kBlock;  // between the tile's pixels, in the input row
+    Vec16 acc[Pixels];
+    for (int p = 0; p < Pixels; ++p) acc[p] = bias;
+    for (int64_t ky = ky0; ky < ky1; ++ky) {
+        const float* row = in + ((oy * g.sh - g.pad_top + ky * g.dh) * g.in_w + ox0 * g.sw - g.pad_left) * kBlock;
+        for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const Vec16 weight = load16(w + (ky * g.kw + kx) * kBlock);
+            const float* x = row + kx * g.dw * kBlock;
+            for (int p = 0; p < Pixels; ++p) acc[p] = fma16(weight, load16(x + p * step), acc[p]);
+        }
+    }
+    finish(acc, activation, out_row + ox0 * kBlock);
+}
+
+// Output pixel (oy, ox) whose window crosses the left or right edge: the taps inside the input.
 void edge_pixel(const Geometry& g, const float* in, const float* w, int64_t ky0, int64_t ky1, int64_t oy, int64_t ox,
                 Vec16 bias, const Activation& activation, float* out_row) {
     const auto [kx0, kx1] = taps_inside(ox * g.sw - g.pad_left, g.dw, g.in_w, g.kw);
@@ -107,23 +180,33 @@ void edge_pixel(const Geometry& g, const float* in, const float* w, int64_t ky0,
     store16(out_row + ox * kBlock, activation(acc));
 }
 
-// Output rows [oy0, oy1) of one block: in [in_h][in_w][16] -> out [out_h][out_w][16].
-template <int KW>
-void block_rows(const Geometry& g, const float* in, const float* w, Vec16 bias, const Activation& activation,
-                int64_t oy0, int64_t oy1, float* out) {
+// Output rows [oy0, oy1) of one block for any window: the edge columns a pixel at a time, the
+// interior in tiles of kTilePixels (the last one single pixels).
+void generic_rows(const Geometry& g, const float* in, const float* w, Vec16 bias, const Activation& activation,
+                  int64_t oy0, int64_t oy1, float* out) {
     for (int64_t oy = oy0; oy < oy1; ++oy) {
         const auto [ky0, ky1] = taps_inside(oy * g.sh - g.pad_top, g.dh, g.in_h, g.kh);
         float* out_row = out + oy * g.out_w * kBlock;
         int64_t ox = 0;
         for (; ox < g.x_lo; ++ox) edge_pixel(g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
         for (; ox + kTilePixels <= g.x_hi; ox += kTilePixels)
-            interior_tile<kTilePixels, KW>(g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
-        if (ox < g.x_hi) {
-            any_interior_tile<KW>(g.x_hi - ox, g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
-            ox = g.x_hi;
-        }
+            generic_tile<kTilePixels>(g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
+        for (; ox < g.x_hi; ++ox) generic_tile<1>(g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
         for (; ox < g.out_w; ++ox) edge_pixel(g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
     }
+}
+
+using BlockRows = void (*)(const Geometry&, const float*, const float*, Vec16, const Activation&, int64_t, int64_t,
+                           float*);
+
+// fast_rows for kernels 3 and 5 wide at stride 1 or 2 without dilation (MobileNet's, EfficientNet's),
+// else generic_rows.
+BlockRows rows_kernel(const Geometry& g) {
+    if (g.dw == 1 && (g.kw == 3 || g.kw == 5) && (g.sw == 1 || g.sw == 2)) {
+        if (g.kw == 3) return g.sw == 1 ? fast_rows<3, 1> : fast_rows<3, 2>;
+        return g.sw == 1 ? fast_rows<5, 1> : fast_rows<5, 2>;
+    }
+    return generic_rows;
 }
 
 }  // namespace
@@ -153,7 +236,7 @@ void depthwise_blocked(const ConvParams& p, const float* packed, const Epilogue&
     const int64_t taps = g.kh * g.kw;
     const int64_t rows_per_chunk = std::clamp<int64_t>((kChunkPixels + out_w - 1) / out_w, 1, out_h);
     const int64_t spans = (out_h + rows_per_chunk - 1) / rows_per_chunk;
-    const auto rows = g.kw == 3 ? block_rows<3> : g.kw == 5 ? block_rows<5> : block_rows<0>;
+    const auto rows = rows_kernel(g);
     run_chunks(pool, batch * blocks * spans, batch * blocks * out_h * out_w * taps * kBlock, [&](int64_t chunk) {
         const int64_t plane = chunk / spans, span = chunk % spans, b = plane % blocks;  // plane: (sample, block)
         const int64_t lanes = std::min(kBlock, channels - b * kBlock);

@@ -4,11 +4,13 @@
 //
 // In the blocked layout a pixel's 16 channels are one vector and a filter tap's 16 channels another,
 // so a tap is one multiply-add per pixel whatever the stride: no padded copy, no split by stride
-// (the plain kernel's kernels/window_phases.h). A tile keeps 8 output pixels of a row in registers
-// over every tap (bias first, then the taps row by row), applies the activation and stores each
-// pixel once. Taps outside the input are skipped: the rows of a tile by its output row's bounds,
-// the columns by running the pixels whose window crosses the left or right edge one at a time with
-// bounds checks. Every output is summed in the same order (bias, then ky, kx) on either path.
+// (the plain kernel's kernels/window_phases.h). A tile keeps up to 16 output pixels of a row in
+// registers over every tap (bias first, then the taps row by row), applies the activation and
+// stores each pixel once. For 3 and 5 wide kernels at stride 1 or 2 (MobileNet's, EfficientNet's)
+// each input vector of a tile's row is loaded once and multiplied into every output that reads it:
+// a core loads fewer vectors a cycle than it multiplies. Taps outside the input are skipped: rows by
+// the output row's bounds, columns by the tiles that touch the left or right edge (any other window:
+// the edge pixels one at a time). Each output's taps are summed in the order (ky, kx).
 //
 // Chunks: (sample, channel block, span of output rows), fixed by the shapes, so results are
 // bit-identical for any thread count.
