@@ -72,8 +72,8 @@ void finish(const Vec16 (&acc)[Pixels], const Activation& activation, float* out
 // Each input pixel of the tile's row is loaded once and multiplied into every output that reads it
 // (a 1x3 row of 8 outputs at stride 1: 10 loads for 24 multiply-adds instead of 24), which matters
 // because a core loads fewer vectors a cycle than it multiplies. Checked: some window crosses the
-// left or right edge, and the input columns outside are skipped. Each output's taps are summed in
-// the order (ky, kx), as generic_tile and edge_pixel do.
+// left or right edge: the input columns outside count as zeros. Each output's taps are summed in the
+// order (ky, kx), as generic_tile and edge_pixel do.
 // in: the block's input plane [in_h][in_w][16]; w: its packed weights [kh][kw][16]; out_row: the
 // block's output row [out_w][16].
 template <int Pixels, int KW, int SW, bool Checked>
@@ -87,13 +87,18 @@ void row_tile(const Geometry& g, const float* in, const float* w, int64_t ky0, i
         const int64_t row = ((oy * g.sh - g.pad_top + ky * g.dh) * g.in_w + x0) * kBlock;
         Vec16 weight[KW];
         for (int kx = 0; kx < KW; ++kx) weight[kx] = load16(w + (ky * KW + kx) * kBlock);
-#pragma GCC unroll 32
+        // The row's input vectors; in a checked tile those outside the input are zeros (the
+        // convolution's zero padding), read first, so that the multiply-adds below do not branch.
+        Vec16 x[kSpan];
+#pragma GCC unroll 40
+        for (int j = 0; j < kSpan; ++j)
+            x[j] = !Checked || (x0 + j >= 0 && x0 + j < g.in_w) ? load16(in + row + j * kBlock) : Vec16{};
+#pragma GCC unroll 40
         for (int j = 0; j < kSpan; ++j) {
-            if (Checked && (x0 + j < 0 || x0 + j >= g.in_w)) continue;
-            const Vec16 x = in_register(load16(in + row + j * kBlock));
+            const Vec16 v = in_register(x[j]);
 #pragma GCC unroll 16
             for (int p = 0; p < Pixels; ++p)
-                if (j - p * SW >= 0 && j - p * SW < KW) acc[p] = fma16(weight[j - p * SW], x, acc[p]);
+                if (j - p * SW >= 0 && j - p * SW < KW) acc[p] = fma16(weight[j - p * SW], v, acc[p]);
         }
     }
     finish(acc, activation, out_row + ox0 * kBlock);

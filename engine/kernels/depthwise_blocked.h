@@ -8,9 +8,10 @@
 // registers over every tap (bias first, then the taps row by row), applies the activation and
 // stores each pixel once. For 3 and 5 wide kernels at stride 1 or 2 (MobileNet's, EfficientNet's)
 // each input vector of a tile's row is loaded once and multiplied into every output that reads it:
-// a core loads fewer vectors a cycle than it multiplies. Taps outside the input are skipped: rows by
-// the output row's bounds, columns by the tiles that touch the left or right edge (any other window:
-// the edge pixels one at a time). Each output's taps are summed in the order (ky, kx).
+// a core loads fewer vectors a cycle than it multiplies. The padding is never copied: the rows of
+// a window outside the input are skipped; the columns, in the tiles that touch the left or right
+// edge, count as zeros (any other window: the edge pixels one at a time, their taps outside
+// skipped). Each output's taps are summed in the order (ky, kx).
 //
 // Chunks: (sample, channel block, span of output rows), fixed by the shapes, so results are
 // bit-identical for any thread count.
