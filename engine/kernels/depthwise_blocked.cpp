@@ -11,10 +11,12 @@ namespace gapnet {
 
 namespace {
 
-// Output pixels of a row whose sums stay in registers over all the taps: 8 accumulators, a weight
-// vector and the input operands fit the 32 vector registers with room to spare.
-constexpr int kTilePixels = 8;
+// Output pixels of a row whose sums stay in registers over all the taps. The fast path (row_tile):
+// up to 16, which with a kernel row's 3 or 5 weight vectors and an input vector fit the 32 vector
+// registers; each output's taps are a chain of dependent multiply-adds, so many outputs in flight
+// hide their latency. The general path (generic_tile): 8.
 constexpr int kRowTilePixels = 16;
+constexpr int kTilePixels = 8;
 // A chunk spans enough output rows for at least this many output pixels of a block, so that a
 // chunk's overhead is small and 112 x 112 maps still split into many chunks.
 constexpr int64_t kChunkPixels = 512;
