@@ -21,13 +21,24 @@ constexpr int64_t kMaxTileBlocks = 4;
 // Pixels of a tile of mb output blocks: mb x pixels accumulators + mb weight vectors + 1 broadcast
 // within the 32 vector registers (29, 28, 27 and 26 of them).
 constexpr int tile_pixels(int64_t mb) { return mb >= 4 ? 6 : mb == 3 ? 8 : mb == 2 ? 12 : 24; }
-// A chunk holds at least this many multiply-adds (a few microseconds), unless the layer is smaller.
+// A chunk holds at least this many multiply-adds (a few microseconds), unless the layer is smaller,
+// and at least this many output pixels (a whole map if smaller): each chunk reads its group's weights
+// once from beyond L2 (1.2 MB for a 512 -> 512 3x3 group), which must then serve enough pixels.
 constexpr int64_t kMinChunkWork = int64_t{1} << 18;
+constexpr int64_t kMinChunkPixels = 64;
 // The weights a group of output blocks reads for one pass over its pixels, at most (192 KB): layers
 // with more (512 -> 512 3x3: 1.2 MB a group) sum their input blocks in slices of that size, each
 // slice's weights staying in L2 while every pixel of the chunk uses them; the partial sums wait in the
 // output (stored and reloaded exactly, so the order of the sum does not change).
 constexpr int64_t kWeightSliceFloats = int64_t{48} << 10;
+
+// Keeps v in a register: GCC would otherwise fold each weight load into every multiply-add that uses
+// it (Mb x P loads per input channel instead of Mb).
+inline void in_register([[maybe_unused]] Vec& v) {
+#if defined(__AVX512F__)
+    asm("" : "+v"(v));
+#endif
+}
 
 // Where a tile reads its input: strides in floats within one sample (possibly the padded copy).
 struct Source {
@@ -51,6 +62,24 @@ struct Sink {
     Activation activation;
 };
 
+// One input channel's multiply-adds: its Mb weight vectors (`w`, blocks weight_step apart) times
+// each of the P pixels' values (`x`, pixel_step apart), broadcast.
+template <int Mb, int P>
+inline void channel(Vec (&acc)[Mb][P], const float* x, const float* w, int64_t weight_step, int64_t pixel_step) {
+    Vec weights[Mb];
+#pragma GCC unroll 4
+    for (int m = 0; m < Mb; ++m) {
+        weights[m] = load16(w + m * weight_step);
+        in_register(weights[m]);
+    }
+#pragma GCC unroll 24
+    for (int p = 0; p < P; ++p) {
+        const Vec b = broadcast16(x[p * pixel_step]);
+#pragma GCC unroll 4
+        for (int m = 0; m < Mb; ++m) acc[m][p] = fma16(b, weights[m], acc[m][p]);
+    }
+}
+
 // Output blocks [ob0, ob0 + Mb) x P consecutive pixels of a row, the first at `in` (its tap (0, 0),
 // channel 0 of block 0) and at `offset` in each output block; `w`: block ob0's packed weights.
 // Sums input blocks [ib_begin, ib_end) onto zero (first) or onto the partial sums in the output, then
@@ -71,16 +100,13 @@ void tile(const Source& s, const Sink& o, const float* in, const float* w, int64
             for (int64_t kx = 0; kx < s.kw; ++kx) {
                 const float* x = in + ib * s.block_step + ky * s.tap_row + kx * s.tap_col;
                 const float* wt = w + ((ib * s.kh + ky) * s.kw + kx) * kBlockWeights;
-                for (int64_t c = 0; c < lanes; ++c, x += channel_step, wt += kBlock) {
-                    Vec weights[Mb];
-#pragma GCC unroll 4
-                    for (int m = 0; m < Mb; ++m) weights[m] = load16(wt + m * s.weight_block_step);
-#pragma GCC unroll 24
-                    for (int p = 0; p < P; ++p) {
-                        const Vec b = broadcast16(x[p * pixel_step]);
-#pragma GCC unroll 4
-                        for (int m = 0; m < Mb; ++m) acc[m][p] = fma16(b, weights[m], acc[m][p]);
-                    }
+                if (lanes == kBlock) {
+#pragma GCC unroll 16
+                    for (int c = 0; c < kBlock; ++c)
+                        channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
+                } else {
+                    for (int64_t c = 0; c < lanes; ++c)
+                        channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
                 }
             }
     }
@@ -219,8 +245,9 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
     const int64_t slices = (in_blocks + slice - 1) / slice;
     // Spans of rows (or of the one row's pixels, at least a tile's worth each), each a chunk per group.
     const int64_t group_work = kMaxTileBlocks * kBlock * p.in_channels * taps * plan.out_h * plan.out_w;
-    const int64_t max_spans = plan.one_row ? std::max<int64_t>(1, plan.row_pixels / tile_pixels(1)) : plan.rows;
-    const int64_t spans = std::clamp<int64_t>(group_work / kMinChunkWork, 1, max_spans);
+    const int64_t max_spans = std::min(plan.rows * plan.row_pixels / kMinChunkPixels,
+                                       plan.one_row ? plan.row_pixels / tile_pixels(1) : plan.rows);
+    const int64_t spans = std::clamp<int64_t>(group_work / kMinChunkWork, 1, std::max<int64_t>(1, max_spans));
     const int64_t total_work = p.out_channels * p.in_channels * taps * plan.out_h * plan.out_w;
 
     thread_local std::vector<float> padded_scratch;  // the calling thread's, read by the workers
