@@ -31,6 +31,10 @@ constexpr int64_t kMinChunkPixels = 64;
 // slice's weights staying in L2 while every pixel of the chunk uses them; the partial sums wait in the
 // output (stored and reloaded exactly, so the order of the sum does not change).
 constexpr int64_t kWeightSliceFloats = int64_t{48} << 10;
+// A tile over a tap list (kh x kw x fewer than 16 channels) reads one weight vector per tap and output
+// block, over and over for every tile: at most this many floats (24 KB, half of L1) of them. A 7x7
+// 3 -> 64 layer then runs in two groups of 2 blocks (18 KB each; 4 blocks, 37 KB, ran 10 % slower).
+constexpr int64_t kTapListWeightFloats = int64_t{6} << 10;
 
 // Keeps v in a register: GCC would otherwise fold each weight load into every multiply-add that uses
 // it (Mb x P loads per input channel instead of Mb).
@@ -50,6 +54,10 @@ struct Source {
     int64_t kh, kw;
     int64_t tap_row, tap_col;   // between kernel taps: dilation_h rows, dilation_w columns
     int64_t weight_block_step;  // between output blocks of the packed weights
+    // One block of fewer than 16 input channels (an image's first layer): its (ky, kx, channel) taps
+    // as one list of (input offset, weight offset) pairs, one loop instead of a short loop per tap.
+    const int64_t* taps = nullptr;
+    int64_t tap_count = 0;
 };
 
 // Where a tile writes: the sample's blocked output, and its epilogue.
@@ -83,18 +91,20 @@ inline void channel(Vec (&acc)[Mb][P], const float* x, const float* w, int64_t w
 // Output blocks [ob0, ob0 + Mb) x P consecutive pixels of a row, the first at `in` (its tap (0, 0),
 // channel 0 of block 0) and at `offset` in each output block; `w`: block ob0's packed weights.
 // Sums input blocks [ib_begin, ib_end) onto zero (first) or onto the partial sums in the output, then
-// stores the sums, or (last) the epilogue's results. Unit: blocked input read at stride 1 (pixels 16
-// floats apart, channels adjacent: constant offsets).
-template <int Mb, int P, bool Unit>
+// stores the sums, or (last) the epilogue's results. Step: the pixel step of a blocked input at stride
+// 1 or 2 (16 or 32 floats; channels adjacent), as constant offsets; 0: any input, steps read from s.
+template <int Mb, int P, int Step>
 void tile(const Source& s, const Sink& o, const float* in, const float* w, int64_t ob0, int64_t offset,
           int64_t ib_begin, int64_t ib_end, bool first, bool last) {
-    const int64_t pixel_step = Unit ? kBlock : s.pixel_step;
-    const int64_t channel_step = Unit ? 1 : s.channel_step;
+    const int64_t pixel_step = Step ? Step : s.pixel_step;
+    const int64_t channel_step = Step ? 1 : s.channel_step;
     Vec acc[Mb][P];
     for (int m = 0; m < Mb; ++m)
         for (int p = 0; p < P; ++p)
             acc[m][p] = first ? Vec{} : load16(o.out + (ob0 + m) * o.block_step + offset + p * kBlock);
-    for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
+    for (int64_t t = 0; t < s.tap_count; ++t)
+        channel<Mb, P>(acc, in + s.taps[2 * t], w + s.taps[2 * t + 1], s.weight_block_step, pixel_step);
+    for (int64_t ib = s.taps ? ib_end : ib_begin; ib < ib_end; ++ib) {
         const int64_t lanes = std::min(kBlock, s.channels - ib * kBlock);  // padding lanes never read
         for (int64_t ky = 0; ky < s.kh; ++ky)
             for (int64_t kx = 0; kx < s.kw; ++kx) {
@@ -132,18 +142,18 @@ void tile(const Source& s, const Sink& o, const float* in, const float* w, int64
 using TileFn = void (*)(const Source&, const Sink&, const float*, const float*, int64_t, int64_t, int64_t, int64_t,
                         bool, bool);
 
-template <int Mb, bool Unit, int... P>
+template <int Mb, int Step, int... P>
 constexpr std::array<TileFn, sizeof...(P)> tiles_of(std::integer_sequence<int, P...>) {
-    return {&tile<Mb, P + 1, Unit>...};
+    return {&tile<Mb, P + 1, Step>...};
 }
 
 // The tile of mb blocks x px pixels.
-template <bool Unit>
+template <int Step>
 TileFn tile_for(int64_t mb, int64_t px) {
-    static constexpr auto one = tiles_of<1, Unit>(std::make_integer_sequence<int, tile_pixels(1)>{});
-    static constexpr auto two = tiles_of<2, Unit>(std::make_integer_sequence<int, tile_pixels(2)>{});
-    static constexpr auto three = tiles_of<3, Unit>(std::make_integer_sequence<int, tile_pixels(3)>{});
-    static constexpr auto four = tiles_of<4, Unit>(std::make_integer_sequence<int, tile_pixels(4)>{});
+    static constexpr auto one = tiles_of<1, Step>(std::make_integer_sequence<int, tile_pixels(1)>{});
+    static constexpr auto two = tiles_of<2, Step>(std::make_integer_sequence<int, tile_pixels(2)>{});
+    static constexpr auto three = tiles_of<3, Step>(std::make_integer_sequence<int, tile_pixels(3)>{});
+    static constexpr auto four = tiles_of<4, Step>(std::make_integer_sequence<int, tile_pixels(4)>{});
     const auto i = static_cast<size_t>(px - 1);
     return mb == 1 ? one[i] : mb == 2 ? two[i] : mb == 3 ? three[i] : four[i];
 }
@@ -232,13 +242,26 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
     s.kh = w.kernel_h, s.kw = w.kernel_w;
     s.tap_row = w.dilation_h * s.row_step, s.tap_col = w.dilation_w * column;
     s.weight_block_step = in_blocks * taps * kBlockWeights;
-    const bool unit = plan.blocked_input && w.stride_w == 1;
+    std::vector<int64_t> taps_list;
+    if (in_blocks == 1 && p.in_channels < kBlock) {
+        for (int64_t ky = 0; ky < s.kh; ++ky)
+            for (int64_t kx = 0; kx < s.kw; ++kx)
+                for (int64_t c = 0; c < p.in_channels; ++c) {
+                    taps_list.push_back(ky * s.tap_row + kx * s.tap_col + c * s.channel_step);
+                    taps_list.push_back((ky * s.kw + kx) * kBlockWeights + c * kBlock);
+                }
+        s.taps = taps_list.data(), s.tap_count = p.in_channels * taps;
+    }
+    const int64_t step = plan.blocked_input && w.stride_w <= 2 ? s.pixel_step : 0;
     const int64_t sample_in =
         plan.blocked_input ? in_blocks * kBlock * plan.in_h * plan.in_w : p.in_channels * plan.in_h * plan.in_w;
     const int64_t out_plane = plan.out_h * plan.out_w * kBlock;
 
-    // Output blocks in groups of up to 4, as even as they can be (10 blocks: 4, 3, 3).
-    const int64_t groups = (out_blocks + kMaxTileBlocks - 1) / kMaxTileBlocks;
+    // Output blocks in groups of up to 4 (fewer when a tap list's weights would not stay in L1), as
+    // even as they can be (10 blocks: 4, 3, 3).
+    const int64_t group_blocks =
+        s.taps ? std::clamp<int64_t>(kTapListWeightFloats / (s.tap_count * kBlock), 1, kMaxTileBlocks) : kMaxTileBlocks;
+    const int64_t groups = (out_blocks + group_blocks - 1) / group_blocks;
     // Input blocks in slices whose weights (for a full group) fit kWeightSliceFloats.
     const int64_t slice =
         std::clamp<int64_t>(kWeightSliceFloats / (kMaxTileBlocks * taps * kBlockWeights), 1, in_blocks);
@@ -289,7 +312,10 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
                     for (int64_t t = 0; t < tiles; ++t) {
                         const int64_t xa = x0 + part_begin(x1 - x0, tiles, t),
                                       xb = x0 + part_begin(x1 - x0, tiles, t + 1);
-                        const TileFn fn = unit ? tile_for<true>(mb, xb - xa) : tile_for<false>(mb, xb - xa);
+                        const int64_t px = xb - xa;
+                        const TileFn fn = step == kBlock       ? tile_for<kBlock>(mb, px)
+                                          : step == 2 * kBlock ? tile_for<2 * kBlock>(mb, px)
+                                                               : tile_for<0>(mb, px);
                         fn(s, o, in + y * w.stride_h * s.row_step + xa * s.pixel_step, weights, ob0,
                            (y * plan.out_w + xa) * kBlock, ib0, ib1, sl == 0, sl + 1 == slices);
                     }

@@ -10,7 +10,8 @@
 // and multiplies it by each pixel's input value, broadcast, so that every vector lane is a real output
 // channel whatever the map's width (ONNX Runtime's MLAS NCHWc kernels and oneDNN's nChw16c direct
 // convolution use the same tile). The input channels of a block past the last real one are never
-// read, so a plain 3-channel image costs 3 channels of arithmetic, not 16.
+// read, so a plain 3-channel image costs 3 channels of arithmetic, not 16; such a single short block
+// is walked as one list of its (ky, kx, channel) taps rather than a short loop per tap.
 //
 // 1x1 stride-1 layers without padding read the input in place and treat the whole map as one row
 // (its pixels are contiguous), so their tiles never end early at a row's end. Other layers with zero
@@ -20,7 +21,9 @@
 //
 // Work is cut into chunks of (a group of up to 4 output blocks, a span of rows or, for the one-row
 // 1x1 case, of pixels), fixed by the shapes; each output value is summed in the same order (input
-// block, ky, kx, channel) on any thread count, so results are bit-identical for any pool size.
+// block, ky, kx, channel) on any thread count, so results are bit-identical for any pool size. A
+// group whose weights would not stay in L2 (512 -> 512 3x3) sums its input blocks in slices, every
+// pixel of the chunk per slice, the partial sums kept in the output between slices.
 #pragma once
 
 #include <cstdint>
