@@ -1,0 +1,327 @@
+#include "conv2d_blocked.h"
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+#include <utility>
+
+#include "blocked.h"
+#include "padding.h"
+#include "parallel.h"
+#include "scratch.h"
+#include "vec16.h"
+
+namespace gapnet {
+
+namespace {
+
+using Vec = Vec16;
+constexpr int64_t kBlockWeights = kBlock * kBlock;  // one output block's weights for one input block and tap
+constexpr int64_t kMaxTileBlocks = 4;
+// Pixels of a tile of mb output blocks: mb x pixels accumulators + mb weight vectors + 1 broadcast
+// within the 32 vector registers (29, 28, 27 and 26 of them).
+constexpr int tile_pixels(int64_t mb) { return mb >= 4 ? 6 : mb == 3 ? 8 : mb == 2 ? 12 : 24; }
+// A chunk holds at least this many multiply-adds (a few microseconds), unless the layer is smaller,
+// and at least this many output pixels (a whole map if smaller): each chunk reads its group's weights
+// once from beyond L2 (1.2 MB for a 512 -> 512 3x3 group), which must then serve enough pixels.
+constexpr int64_t kMinChunkWork = int64_t{1} << 18;
+constexpr int64_t kMinChunkPixels = 64;
+// The weights a group of output blocks reads for one pass over its pixels, at most (192 KB): layers
+// with more (512 -> 512 3x3: 1.2 MB a group) sum their input blocks in slices of that size, each
+// slice's weights staying in L2 while every pixel of the chunk uses them; the partial sums wait in the
+// output (stored and reloaded exactly, so the order of the sum does not change).
+constexpr int64_t kWeightSliceFloats = int64_t{48} << 10;
+// A tile over a tap list (kh x kw x fewer than 16 channels) reads one weight vector per tap and output
+// block, over and over for every tile: at most this many floats (24 KB, half of L1) of them. A 7x7
+// 3 -> 64 layer then runs in two groups of 2 blocks (18 KB each; 4 blocks, 37 KB, ran 10 % slower).
+constexpr int64_t kTapListWeightFloats = int64_t{6} << 10;
+
+// Keeps v in a register: GCC would otherwise fold each weight load into every multiply-add that uses
+// it (Mb x P loads per input channel instead of Mb).
+inline void in_register([[maybe_unused]] Vec& v) {
+#if defined(__AVX512F__)
+    asm("" : "+v"(v));
+#endif
+}
+
+// Where a tile reads its input: strides in floats within one sample (possibly the padded copy).
+struct Source {
+    int64_t channels, blocks;  // input channels and their blocks of 16
+    int64_t block_step;        // between blocks of 16 input channels
+    int64_t channel_step;      // between the channels of a block: 1 blocked, a plane plain
+    int64_t row_step;          // between input rows
+    int64_t pixel_step;        // between consecutive output pixels of a row: stride_w columns
+    int64_t kh, kw;
+    int64_t tap_row, tap_col;   // between kernel taps: dilation_h rows, dilation_w columns
+    int64_t weight_block_step;  // between output blocks of the packed weights
+    // One block of fewer than 16 input channels (an image's first layer): its (ky, kx, channel) taps
+    // as one list of (input offset, weight offset) pairs, one loop instead of a short loop per tap.
+    const int64_t* taps = nullptr;
+    int64_t tap_count = 0;
+};
+
+// Where a tile writes: the sample's blocked output, and its epilogue.
+struct Sink {
+    float* out;
+    const float* residual;  // the sample's residual, same layout as out; or null
+    int64_t block_step;     // between output blocks: out_h * out_w * 16
+    const float* bias;
+    int64_t out_channels;
+    Activation activation;
+};
+
+// One input channel's multiply-adds: its Mb weight vectors (`w`, blocks weight_step apart) times
+// each of the P pixels' values (`x`, pixel_step apart), broadcast.
+template <int Mb, int P>
+inline void channel(Vec (&acc)[Mb][P], const float* x, const float* w, int64_t weight_step, int64_t pixel_step) {
+    Vec weights[Mb];
+#pragma GCC unroll 4
+    for (int m = 0; m < Mb; ++m) {
+        weights[m] = load16(w + m * weight_step);
+        in_register(weights[m]);
+    }
+#pragma GCC unroll 24
+    for (int p = 0; p < P; ++p) {
+        const Vec b = broadcast16(x[p * pixel_step]);
+#pragma GCC unroll 4
+        for (int m = 0; m < Mb; ++m) acc[m][p] = fma16(b, weights[m], acc[m][p]);
+    }
+}
+
+// Output blocks [ob0, ob0 + Mb) x P consecutive pixels of a row, the first at `in` (its tap (0, 0),
+// channel 0 of block 0) and at `offset` in each output block; `w`: block ob0's packed weights.
+// Sums input blocks [ib_begin, ib_end) onto zero (first) or onto the partial sums in the output, then
+// stores the sums, or (last) the epilogue's results. Step: the pixel step of a blocked input at stride
+// 1 or 2 (16 or 32 floats; channels adjacent), as constant offsets; 0: any input, steps read from s.
+template <int Mb, int P, int Step>
+void tile(const Source& s, const Sink& o, const float* in, const float* w, int64_t ob0, int64_t offset,
+          int64_t ib_begin, int64_t ib_end, bool first, bool last) {
+    const int64_t pixel_step = Step ? Step : s.pixel_step;
+    const int64_t channel_step = Step ? 1 : s.channel_step;
+    Vec acc[Mb][P];
+    for (int m = 0; m < Mb; ++m)
+        for (int p = 0; p < P; ++p)
+            acc[m][p] = first ? Vec{} : load16(o.out + (ob0 + m) * o.block_step + offset + p * kBlock);
+    for (int64_t t = 0; t < s.tap_count; ++t)
+        channel<Mb, P>(acc, in + s.taps[2 * t], w + s.taps[2 * t + 1], s.weight_block_step, pixel_step);
+    for (int64_t ib = s.taps ? ib_end : ib_begin; ib < ib_end; ++ib) {
+        const int64_t lanes = std::min(kBlock, s.channels - ib * kBlock);  // padding lanes never read
+        for (int64_t ky = 0; ky < s.kh; ++ky)
+            for (int64_t kx = 0; kx < s.kw; ++kx) {
+                const float* x = in + ib * s.block_step + ky * s.tap_row + kx * s.tap_col;
+                const float* wt = w + ((ib * s.kh + ky) * s.kw + kx) * kBlockWeights;
+                if (lanes == kBlock) {
+#pragma GCC unroll 16
+                    for (int c = 0; c < kBlock; ++c)
+                        channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
+                } else {
+                    for (int64_t c = 0; c < lanes; ++c)
+                        channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
+                }
+            }
+    }
+    for (int m = 0; m < Mb; ++m) {
+        const int64_t ob = ob0 + m;
+        float* dst = o.out + ob * o.block_step + offset;
+        if (!last) {
+            for (int p = 0; p < P; ++p) store16(dst + p * kBlock, acc[m][p]);
+            continue;
+        }
+        // Zero bias past the last output channel: the padding lanes hold activation(0 + residual).
+        const Vec bias =
+            o.bias ? load_under16(o.bias + ob * kBlock, std::min(kBlock, o.out_channels - ob * kBlock)) : Vec{};
+        const float* residual = o.residual ? o.residual + ob * o.block_step + offset : nullptr;
+        for (int p = 0; p < P; ++p) {
+            Vec v = acc[m][p] + bias;
+            if (residual) v += load16(residual + p * kBlock);
+            store16(dst + p * kBlock, o.activation(v));
+        }
+    }
+}
+
+using TileFn = void (*)(const Source&, const Sink&, const float*, const float*, int64_t, int64_t, int64_t, int64_t,
+                        bool, bool);
+
+template <int Mb, int Step, int... P>
+constexpr std::array<TileFn, sizeof...(P)> tiles_of(std::integer_sequence<int, P...>) {
+    return {&tile<Mb, P + 1, Step>...};
+}
+
+// The tile of mb blocks x px pixels.
+template <int Step>
+TileFn tile_for(int64_t mb, int64_t px) {
+    static constexpr auto one = tiles_of<1, Step>(std::make_integer_sequence<int, tile_pixels(1)>{});
+    static constexpr auto two = tiles_of<2, Step>(std::make_integer_sequence<int, tile_pixels(2)>{});
+    static constexpr auto three = tiles_of<3, Step>(std::make_integer_sequence<int, tile_pixels(3)>{});
+    static constexpr auto four = tiles_of<4, Step>(std::make_integer_sequence<int, tile_pixels(4)>{});
+    const auto i = static_cast<size_t>(px - 1);
+    return mb == 1 ? one[i] : mb == 2 ? two[i] : mb == 3 ? three[i] : four[i];
+}
+
+// [begin, begin + count * size / parts) style split: part i of `count` things cut into `parts` as
+// evenly as they can be.
+int64_t part_begin(int64_t count, int64_t parts, int64_t i) { return count * i / parts; }
+
+struct Plan {
+    bool blocked_input, padded, one_row;
+    int64_t in_h, in_w, ph, pw;  // input and (padded) source map
+    int64_t out_h, out_w;        // output map
+    int64_t rows, row_pixels;    // the tiles' rows: out_h x out_w, or 1 x out_h*out_w (one_row)
+};
+
+Plan plan_for(const ConvParams& p, const Tensor& input) {
+    const Window2d& w = p.window;
+    Plan plan;
+    plan.blocked_input = is_blocked(input);
+    plan.in_h = input.shape[2], plan.in_w = input.shape[3];
+    plan.padded = w.pad_top > 0 || w.pad_left > 0 || w.pad_bottom > 0 || w.pad_right > 0;
+    plan.ph = plan.in_h + w.pad_top + w.pad_bottom;
+    plan.pw = plan.in_w + w.pad_left + w.pad_right;
+    plan.out_h = w.output_h(plan.in_h), plan.out_w = w.output_w(plan.in_w);
+    plan.one_row = !plan.padded && w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1;
+    plan.rows = plan.one_row ? 1 : plan.out_h;
+    plan.row_pixels = plan.one_row ? plan.out_h * plan.out_w : plan.out_w;
+    return plan;
+}
+
+void check_shapes(const ConvParams& p, const Plan& plan, const Tensor& input, const Tensor& output) {
+    const bool input_ok = plan.blocked_input
+                              ? input.shape[1] == channel_blocks(p.in_channels) && input.shape[4] == kBlock
+                              : input.shape.size() == 4 && input.shape[1] == p.in_channels;
+    if (!input_ok || output.shape != blocked_shape(input.shape[0], p.out_channels, plan.out_h, plan.out_w))
+        throw std::logic_error("conv2d_blocked: input or output shape does not match the layer");
+}
+
+}  // namespace
+
+bool conv2d_blocked_applies(const ConvParams& p) { return p.groups == 1; }
+
+int64_t conv2d_blocked_packed_size(const ConvParams& p) {
+    return channel_blocks(p.out_channels) * channel_blocks(p.in_channels) * p.window.kernel_h * p.window.kernel_w *
+           kBlockWeights;
+}
+
+std::vector<float> conv2d_blocked_pack(const ConvParams& p, const float* weight) {
+    const int64_t kh = p.window.kernel_h, kw = p.window.kernel_w, in_blocks = channel_blocks(p.in_channels);
+    std::vector<float> packed(static_cast<size_t>(conv2d_blocked_packed_size(p)), 0.0f);
+    for (int64_t oc = 0; oc < p.out_channels; ++oc)
+        for (int64_t ic = 0; ic < p.in_channels; ++ic)
+            for (int64_t ky = 0; ky < kh; ++ky)
+                for (int64_t kx = 0; kx < kw; ++kx) {
+                    const int64_t tap = ((oc / kBlock * in_blocks + ic / kBlock) * kh + ky) * kw + kx;
+                    packed[static_cast<size_t>(tap * kBlockWeights + ic % kBlock * kBlock + oc % kBlock)] =
+                        weight[((oc * p.in_channels + ic) * kh + ky) * kw + kx];
+                }
+    return packed;
+}
+
+int64_t conv2d_blocked_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
+    const Window2d& w = p.window;
+    if (w.pad_top == 0 && w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0) return 0;
+    return channel_blocks(p.in_channels) * kBlock * (in_h + w.pad_top + w.pad_bottom) *
+           (in_w + w.pad_left + w.pad_right);
+}
+
+void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
+                    Tensor& output, ThreadPool& pool) {
+    const Window2d& w = p.window;
+    const Plan plan = plan_for(p, input);
+    check_shapes(p, plan, input, output);
+    const int64_t batch = input.shape[0], in_blocks = channel_blocks(p.in_channels);
+    const int64_t out_blocks = channel_blocks(p.out_channels), taps = w.kernel_h * w.kernel_w;
+
+    // Strides of the map the tiles read (the input itself, or its padded copy), in floats.
+    const int64_t src_h = plan.padded ? plan.ph : plan.in_h, src_w = plan.padded ? plan.pw : plan.in_w;
+    const int64_t column = plan.blocked_input ? kBlock : 1;  // between a row's pixels
+    Source s;
+    s.channels = p.in_channels, s.blocks = in_blocks;
+    s.channel_step = plan.blocked_input ? 1 : src_h * src_w;
+    s.block_step = kBlock * src_h * src_w;
+    s.row_step = src_w * column;
+    s.pixel_step = w.stride_w * column;
+    s.kh = w.kernel_h, s.kw = w.kernel_w;
+    s.tap_row = w.dilation_h * s.row_step, s.tap_col = w.dilation_w * column;
+    s.weight_block_step = in_blocks * taps * kBlockWeights;
+    std::vector<int64_t> taps_list;
+    if (in_blocks == 1 && p.in_channels < kBlock) {
+        for (int64_t ky = 0; ky < s.kh; ++ky)
+            for (int64_t kx = 0; kx < s.kw; ++kx)
+                for (int64_t c = 0; c < p.in_channels; ++c) {
+                    taps_list.push_back(ky * s.tap_row + kx * s.tap_col + c * s.channel_step);
+                    taps_list.push_back((ky * s.kw + kx) * kBlockWeights + c * kBlock);
+                }
+        s.taps = taps_list.data(), s.tap_count = p.in_channels * taps;
+    }
+    const int64_t step = plan.blocked_input && w.stride_w <= 2 ? s.pixel_step : 0;
+    const int64_t sample_in =
+        plan.blocked_input ? in_blocks * kBlock * plan.in_h * plan.in_w : p.in_channels * plan.in_h * plan.in_w;
+    const int64_t out_plane = plan.out_h * plan.out_w * kBlock;
+
+    // Output blocks in groups of up to 4 (fewer when a tap list's weights would not stay in L1), as
+    // even as they can be (10 blocks: 4, 3, 3).
+    const int64_t group_blocks =
+        s.taps ? std::clamp<int64_t>(kTapListWeightFloats / (s.tap_count * kBlock), 1, kMaxTileBlocks) : kMaxTileBlocks;
+    const int64_t groups = (out_blocks + group_blocks - 1) / group_blocks;
+    // Input blocks in slices whose weights (for a full group) fit kWeightSliceFloats.
+    const int64_t slice =
+        std::clamp<int64_t>(kWeightSliceFloats / (kMaxTileBlocks * taps * kBlockWeights), 1, in_blocks);
+    const int64_t slices = (in_blocks + slice - 1) / slice;
+    // Spans of rows (or of the one row's pixels, at least a tile's worth each), each a chunk per group.
+    const int64_t group_work = kMaxTileBlocks * kBlock * p.in_channels * taps * plan.out_h * plan.out_w;
+    const int64_t max_spans = std::min(plan.rows * plan.row_pixels / kMinChunkPixels,
+                                       plan.one_row ? plan.row_pixels / tile_pixels(1) : plan.rows);
+    const int64_t spans = std::clamp<int64_t>(group_work / kMinChunkWork, 1, std::max<int64_t>(1, max_spans));
+    const int64_t total_work = p.out_channels * p.in_channels * taps * plan.out_h * plan.out_w;
+
+    thread_local std::vector<float> padded_scratch;  // the calling thread's, read by the workers
+    float* padded =
+        plan.padded ? thread_scratch(padded_scratch, conv2d_blocked_workspace(p, plan.in_h, plan.in_w)) : nullptr;
+
+    for (int64_t n = 0; n < batch; ++n) {
+        const float* in = input.ptr() + n * sample_in;
+        if (plan.padded) {
+            // A blocked block is a plane of in_h rows of in_w * 16 floats; a plain channel one of in_w.
+            const int64_t planes = plan.blocked_input ? in_blocks : p.in_channels;
+            const int64_t plane_in = plan.in_h * plan.in_w * column, plane_out = plan.ph * plan.pw * column;
+            run_chunks(pool, planes, planes * plane_out, [&](int64_t c) {
+                copy_padded(in + c * plane_in, 1, plan.in_h, plan.in_w * column, w.pad_top, w.pad_left * column,
+                            plan.ph, plan.pw * column, padded + c * plane_out);
+            });
+            in = padded;
+        }
+        const Sink o{output.ptr() + n * out_blocks * out_plane,
+                     epilogue.residual ? epilogue.residual + n * out_blocks * out_plane : nullptr,
+                     out_plane,
+                     epilogue.bias,
+                     p.out_channels,
+                     epilogue.activation};
+        run_chunks(pool, groups * spans, total_work, [&](int64_t chunk) {
+            const int64_t group = chunk / spans, span = chunk % spans;
+            const int64_t ob0 = part_begin(out_blocks, groups, group);
+            const int64_t mb = part_begin(out_blocks, groups, group + 1) - ob0;
+            const int64_t units = plan.one_row ? plan.row_pixels : plan.rows;
+            const int64_t u0 = part_begin(units, spans, span), u1 = part_begin(units, spans, span + 1);
+            const int64_t y0 = plan.one_row ? 0 : u0, y1 = plan.one_row ? 1 : u1;
+            const int64_t x0 = plan.one_row ? u0 : 0, x1 = plan.one_row ? u1 : plan.out_w;
+            // Tiles as even as the tile width allows (14 pixels at 6 a tile: 5, 5, 4).
+            const int64_t tiles = (x1 - x0 + tile_pixels(mb) - 1) / tile_pixels(mb);
+            const float* weights = packed + ob0 * s.weight_block_step;
+            for (int64_t sl = 0; sl < slices; ++sl) {
+                const int64_t ib0 = sl * slice, ib1 = std::min(in_blocks, ib0 + slice);
+                for (int64_t y = y0; y < y1; ++y)
+                    for (int64_t t = 0; t < tiles; ++t) {
+                        const int64_t xa = x0 + part_begin(x1 - x0, tiles, t),
+                                      xb = x0 + part_begin(x1 - x0, tiles, t + 1);
+                        const int64_t px = xb - xa;
+                        const TileFn fn = step == kBlock       ? tile_for<kBlock>(mb, px)
+                                          : step == 2 * kBlock ? tile_for<2 * kBlock>(mb, px)
+                                                               : tile_for<0>(mb, px);
+                        fn(s, o, in + y * w.stride_h * s.row_step + xa * s.pixel_step, weights, ob0,
+                           (y * plan.out_w + xa) * kBlock, ib0, ib1, sl == 0, sl + 1 == slices);
+                    }
+            }
+        });
+    }
+}
+
+}  // namespace gapnet

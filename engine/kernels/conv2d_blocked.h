@@ -1,0 +1,62 @@
+// Direct convolution on the blocked channel layout (kernels/blocked.h), for ungrouped layers of any
+// kernel size, stride, dilation and zero padding: the engine's convolution on NCHW16c maps.
+//
+//   output[n, oc, oy, ox] = activation(bias[oc] + residual[n, oc, oy, ox] + sum over ic, ky, kx of
+//       weight[oc, ic, ky, kx] * input[n, ic, oy*sh - pad_top + ky*dh, ox*sw - pad_left + kx*dw])
+//
+// A register tile holds up to 4 blocks of 16 output channels x up to 24 output pixels of a row (4 x 6,
+// 3 x 8, 2 x 12 or 1 x 24 vectors: the accumulators, the tile's weight vectors and one broadcast within
+// AVX-512's 32 registers). Per input channel it loads one 16-output-channel weight vector per block
+// and multiplies it by each pixel's input value, broadcast, so that every vector lane is a real output
+// channel whatever the map's width (ONNX Runtime's MLAS NCHWc kernels and oneDNN's nChw16c direct
+// convolution use the same tile). The input channels of a block past the last real one are never
+// read, so a plain 3-channel image costs 3 channels of arithmetic, not 16; such a single short block
+// is walked as one list of its (ky, kx, channel) taps rather than a short loop per tap.
+//
+// 1x1 stride-1 layers without padding read the input in place and treat the whole map as one row
+// (its pixels are contiguous), so their tiles never end early at a row's end. Other layers with zero
+// padding first copy the sample into a zero-bordered buffer (one pass over the input, cheap next to
+// the kernel's arithmetic): every tile is then an interior tile, with no bounds checks, and the edge
+// pixels of small maps (7x7, 14x14) run at the full tile's speed.
+//
+// Work is cut into chunks of (a group of up to 4 output blocks, a span of rows or, for the one-row
+// 1x1 case, of pixels), fixed by the shapes; each output value is summed in the same order (input
+// block, ky, kx, channel) on any thread count, so results are bit-identical for any pool size. A
+// group whose weights would not stay in L2 (512 -> 512 3x3) sums its input blocks in slices, every
+// pixel of the chunk per slice, the partial sums kept in the output between slices.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "../tensor.h"
+#include "../thread_pool.h"
+#include "conv2d_params.h"
+#include "epilogue.h"
+
+namespace gapnet {
+
+// Whether conv2d_blocked computes this layer: groups == 1 (any kernel, stride, dilation, padding).
+bool conv2d_blocked_applies(const ConvParams& p);
+
+// The floats conv2d_blocked_pack returns: ceil(out/16) * ceil(in/16) * kh * kw * 256.
+int64_t conv2d_blocked_packed_size(const ConvParams& p);
+
+// weight [out][in][kh][kw] (PyTorch's layout) -> [ceil(out/16)][ceil(in/16)][kh][kw][16 in][16 out],
+// zeros past the last input and output channel.
+std::vector<float> conv2d_blocked_pack(const ConvParams& p, const float* weight);
+
+// The scratch floats conv2d_blocked uses for an input map of in_h x in_w: one sample's zero-padded
+// copy (ceil(in/16) * 16 * (in_h + pads) * (in_w + pads)) when the layer has padding, else 0. The
+// buffer is the calling thread's, shared with the pool's workers (they only read it).
+int64_t conv2d_blocked_workspace(const ConvParams& p, int64_t in_h, int64_t in_w);
+
+// input: blocked {N, ceil(in/16), H, W, 16}, or plain {N, in, H, W} (an image's first layer);
+// packed: conv2d_blocked_pack's weights; output: blocked {N, ceil(out/16), H', W', 16}, allocated by
+// the caller, every lane written (padding lanes: activation(0 + the residual's lane), finite).
+// epilogue.bias: out_channels values or null; epilogue.residual: null or the data of a blocked tensor
+// of the output's shape, added before the activation. Throws std::logic_error on mismatched shapes.
+void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
+                    Tensor& output, ThreadPool& pool);
+
+}  // namespace gapnet

@@ -1,0 +1,199 @@
+// The blocked-layout direct convolution (kernels/conv2d_blocked.h) against conv2d_reference, through
+// the layout's reorders (kernels/blocked.h): every activation, with and without bias and residual,
+// plain and blocked input, at the edges; bit-identical on 1, 2 and 3 threads.
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "engine/kernels/blocked.h"
+#include "engine/kernels/conv2d.h"
+#include "engine/kernels/conv2d_blocked.h"
+#include "helpers.h"
+
+using namespace gapnet;
+using gapnet::test::every_activation;
+using gapnet::test::random_values;
+
+namespace {
+
+struct BlockedCase {
+    int64_t in, out, k_h, k_w, stride, dilation, pad_t, pad_l, pad_b, pad_r, h, w, batch;
+};
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// Under the sanitizers: one case of each path (one-row 1x1, padded copy of a blocked and of a plain
+// input, input-block slices, strided unpadded), with the threads engaged.
+const BlockedCase kCases[] = {
+    {40, 17, 1, 1, 1, 1, 0, 0, 0, 0, 9, 7, 2},    // 1x1: the whole map as one row
+    {3, 17, 3, 3, 2, 1, 1, 0, 2, 1, 9, 11, 1},    // asymmetric padding, stride 2
+    {96, 40, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, 1},    // input blocks in two slices
+    {24, 40, 1, 1, 2, 1, 0, 0, 0, 0, 11, 11, 1},  // 1x1 stride 2
+    {64, 40, 3, 3, 1, 1, 1, 1, 1, 1, 20, 17, 1},  // enough work for the threads
+};
+#else
+const BlockedCase kCases[] = {
+    {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},      // 1x1 map, one channel
+    {3, 17, 3, 3, 1, 1, 1, 1, 1, 1, 7, 5, 2},     // 3 -> 17, same padding
+    {17, 40, 3, 3, 2, 1, 1, 0, 2, 1, 9, 11, 1},   // stride 2, asymmetric padding
+    {40, 3, 5, 5, 1, 1, 2, 2, 2, 2, 6, 7, 1},     // 5x5
+    {3, 64, 7, 7, 2, 1, 3, 3, 3, 3, 23, 19, 1},   // the image's first layer: 7x7 stride 2
+    {17, 33, 7, 7, 1, 1, 3, 3, 3, 3, 8, 9, 1},    // 7x7 over two input blocks: two slices
+    {40, 17, 3, 3, 1, 2, 2, 2, 2, 2, 13, 13, 1},  // dilation 2
+    {17, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},    // 1x1 map, 3x3 kernel, all padding but the centre
+    {40, 40, 1, 1, 1, 1, 0, 0, 0, 0, 10, 9, 2},   // 1x1: the whole map as one row
+    {24, 70, 1, 1, 2, 1, 0, 0, 0, 0, 11, 11, 1},  // 1x1 stride 2
+    {16, 16, 5, 5, 1, 1, 0, 0, 0, 0, 9, 9, 1},    // unpadded 5x5, read in place
+    {17, 20, 1, 3, 1, 1, 0, 1, 0, 1, 6, 5, 1},    // rectangular kernel
+    {5, 9, 5, 5, 2, 2, 3, 1, 2, 4, 15, 14, 1},    // 5x5 stride 2 dilation 2, asymmetric
+    {96, 40, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, 1},    // input blocks in two slices
+    {96, 24, 1, 1, 1, 1, 0, 0, 0, 0, 28, 28, 1},  // MobileNet's 1x1 at enough work for the threads
+    {64, 80, 3, 3, 1, 1, 1, 1, 1, 1, 20, 17, 1},  // ResNet's 3x3 at enough work for the threads
+    {3, 20, 7, 7, 2, 1, 3, 3, 3, 3, 64, 61, 1},   // the first layer at enough work for the threads
+};
+#endif
+
+// sum |w| |x| + |b| per output: the scale a float sum's rounding errors are relative to.
+Tensor magnitudes(const ConvParams& p, std::vector<float> weight, std::vector<float> bias, Tensor input,
+                  const Shape& out) {
+    for (float& v : weight) v = std::abs(v);
+    for (float& v : bias) v = std::abs(v);
+    for (float& v : input.data) v = std::abs(v);
+    Tensor magnitude(out);
+    conv2d_reference(p, weight, bias, input, magnitude);
+    return magnitude;
+}
+
+// Padding lanes of a blocked tensor set to `value`.
+void fill_padding_lanes(Tensor& blocked, int64_t channels, float value) {
+    const int64_t blocks = blocked.shape[1], pixels = blocked.shape[2] * blocked.shape[3];
+    for (int64_t n = 0; n < blocked.shape[0]; ++n)
+        for (int64_t i = 0; i < pixels; ++i)
+            for (int64_t c = channels - (blocks - 1) * kBlock; c < kBlock; ++c)
+                blocked.data[static_cast<size_t>(((n * blocks + blocks - 1) * pixels + i) * kBlock + c)] = value;
+}
+
+bool padding_lanes_finite(const Tensor& blocked, int64_t channels) {
+    const int64_t blocks = blocked.shape[1], pixels = blocked.shape[2] * blocked.shape[3];
+    for (int64_t n = 0; n < blocked.shape[0]; ++n)
+        for (int64_t i = 0; i < pixels; ++i)
+            for (int64_t c = channels - (blocks - 1) * kBlock; c < kBlock; ++c)
+                if (!std::isfinite(
+                        blocked.data[static_cast<size_t>(((n * blocks + blocks - 1) * pixels + i) * kBlock + c)]))
+                    return false;
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d_blocked packs the weights as [out/16][in/16][kh][kw][16 in][16 out], zeros past the channels",
+          "[conv2d_blocked]") {
+    ConvParams p;
+    p.in_channels = 17, p.out_channels = 18;
+    p.window.kernel_h = 2, p.window.kernel_w = 3;
+    std::vector<float> weight(static_cast<size_t>(18 * 17 * 6));
+    for (size_t i = 0; i < weight.size(); ++i) weight[i] = static_cast<float>(i + 1);
+    const std::vector<float> packed = conv2d_blocked_pack(p, weight.data());
+    REQUIRE(static_cast<int64_t>(packed.size()) == conv2d_blocked_packed_size(p));
+    REQUIRE(packed.size() == 2 * 2 * 6 * 256);
+    // out 17, in 16, ky 1, kx 2: block (1, 1), tap 5, lane (in 0, out 1)
+    REQUIRE(packed[((1 * 2 + 1) * 6 + 5) * 256 + 0 * 16 + 1] == weight[((17 * 17 + 16) * 2 + 1) * 3 + 2]);
+    // out 3, in 5, ky 0, kx 1: block (0, 0), tap 1, lane (5, 3)
+    REQUIRE(packed[1 * 256 + 5 * 16 + 3] == weight[((3 * 17 + 5) * 2 + 0) * 3 + 1]);
+    // in 16..31 of block 1 past channel 16, and outputs past 17, are zeros
+    REQUIRE(packed[((0 * 2 + 1) * 6 + 0) * 256 + 1 * 16 + 0] == 0.0f);
+    REQUIRE(packed[((1 * 2 + 0) * 6 + 0) * 256 + 0 * 16 + 2] == 0.0f);
+    double sum = 0, expected = 0;
+    for (float v : packed) sum += v;
+    for (float v : weight) expected += v;
+    REQUIRE(sum == expected);  // every weight once
+}
+
+TEST_CASE("conv2d_blocked equals conv2d_reference with every epilogue, on 1, 2 and 3 threads bit for bit",
+          "[conv2d_blocked]") {
+    std::mt19937 rng(22);
+    ThreadPool one(1), two(2), three(3);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (const BlockedCase& c : kCases) {
+        ConvParams p;
+        p.in_channels = c.in, p.out_channels = c.out;
+        p.window.kernel_h = c.k_h, p.window.kernel_w = c.k_w;
+        p.window.stride_h = p.window.stride_w = c.stride;
+        p.window.dilation_h = p.window.dilation_w = c.dilation;
+        p.window.pad_top = c.pad_t, p.window.pad_left = c.pad_l, p.window.pad_bottom = c.pad_b;
+        p.window.pad_right = c.pad_r;
+        REQUIRE(conv2d_blocked_applies(p));
+        const int64_t oh = p.window.output_h(c.h), ow = p.window.output_w(c.w);
+        const std::vector<float> weight = random_values(static_cast<size_t>(c.out * c.in * c.k_h * c.k_w), rng);
+        const std::vector<float> bias = random_values(static_cast<size_t>(c.out), rng);
+        const std::vector<float> packed = conv2d_blocked_pack(p, weight.data());
+        const Tensor plain_input({c.batch, c.in, c.h, c.w},
+                                 random_values(static_cast<size_t>(c.batch * c.in * c.h * c.w), rng));
+        Tensor blocked_input(blocked_shape(c.batch, c.in, c.h, c.w));
+        to_blocked(plain_input, blocked_input, one);
+        fill_padding_lanes(blocked_input, c.in, nan);  // never read: a NaN would reach every output
+        const Shape out{c.batch, c.out, oh, ow};
+        Tensor with_bias(out), without_bias(out);
+        conv2d_reference(p, weight, bias, plain_input, with_bias);
+        conv2d_reference(p, weight, {}, plain_input, without_bias);
+        const Tensor magnitude = magnitudes(p, weight, bias, plain_input, out);
+        const Tensor residual_plain(out, random_values(static_cast<size_t>(c.batch * c.out * oh * ow), rng));
+        Tensor residual(blocked_shape(c.batch, c.out, oh, ow));
+        to_blocked(residual_plain, residual, one);
+        fill_padding_lanes(residual, c.out, 3.0f);  // finite, as the layout keeps them
+
+        for (const bool blocked : {true, false}) {
+            const Tensor& input = blocked ? blocked_input : plain_input;
+            for (const bool has_bias : {true, false})
+                for (const bool has_residual : {false, true})
+                    for (const Activation& activation : every_activation()) {
+                        INFO("in " << c.in << " out " << c.out << " kernel " << c.k_h << "x" << c.k_w << " stride "
+                                   << c.stride << " dilation " << c.dilation << " map " << c.h << "x" << c.w
+                                   << " batch " << c.batch << (blocked ? " blocked" : " plain") << " bias " << has_bias
+                                   << " residual " << has_residual << " activation "
+                                   << static_cast<int>(activation.kind));
+                        const Epilogue epilogue{has_bias ? bias.data() : nullptr, activation,
+                                                has_residual ? residual.ptr() : nullptr};
+                        Tensor result(blocked_shape(c.batch, c.out, oh, ow));
+                        result.data.assign(static_cast<size_t>(result.size()), nan);  // every lane must be written
+                        conv2d_blocked(p, packed.data(), epilogue, input, result, one);
+                        REQUIRE(padding_lanes_finite(result, c.out));
+                        Tensor actual(out);
+                        from_blocked(result, actual, one);
+                        const Tensor& sums = has_bias ? with_bias : without_bias;
+                        for (size_t i = 0; i < actual.data.size(); ++i) {
+                            const float expected =
+                                activation(has_residual ? sums.data[i] + residual_plain.data[i] : sums.data[i]);
+                            const double scale = 1.0 + magnitude.data[i] + (has_residual ? 1.0 : 0.0);
+                            INFO("value " << i << ": " << actual.data[i] << " vs " << expected);
+                            REQUIRE(std::abs(static_cast<double>(actual.data[i]) - expected) <= 1e-5 * scale);
+                        }
+                        // The threads' chunks are fixed by the shapes: the same bits on any pool.
+                        if (activation.kind == Activation::Kind::identity ||
+                            activation.kind == Activation::Kind::silu) {
+                            Tensor on_two(result.shape), on_three(result.shape);
+                            conv2d_blocked(p, packed.data(), epilogue, input, on_two, two);
+                            conv2d_blocked(p, packed.data(), epilogue, input, on_three, three);
+                            REQUIRE(on_two.data == result.data);
+                            REQUIRE(on_three.data == result.data);
+                        }
+                    }
+        }
+    }
+}
+
+TEST_CASE("conv2d_blocked adds a hand-computed residual before the activation", "[conv2d_blocked]") {
+    // 2 -> 1 channels, 1x1 kernel on a 1x2 map: out = 2*x0 - x1 + bias + residual, then ReLU.
+    ConvParams p;
+    p.in_channels = 2, p.out_channels = 1;
+    const std::vector<float> weight{2.0f, -1.0f}, bias{0.5f};
+    const std::vector<float> packed = conv2d_blocked_pack(p, weight.data());
+    const Tensor input({1, 2, 1, 2}, {1.0f, 3.0f, 4.0f, 1.0f});  // x0 = (1, 3), x1 = (4, 1)
+    Tensor residual(blocked_shape(1, 1, 1, 2));
+    residual.data[0] = 1.0f, residual.data[16] = -2.0f;
+    Tensor output(blocked_shape(1, 1, 1, 2));
+    ThreadPool pool(1);
+    conv2d_blocked(p, packed.data(), {bias.data(), {Activation::Kind::relu}, residual.ptr()}, input, output, pool);
+    REQUIRE(output.data[0] == 0.0f);   // 2 - 4 + 0.5 + 1 = -0.5 -> 0
+    REQUIRE(output.data[16] == 3.5f);  // 6 - 1 + 0.5 - 2
+    REQUIRE(output.data[1] == 0.0f);   // a padding lane: relu(0)
+}
