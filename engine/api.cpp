@@ -29,6 +29,7 @@ std::optional<Conv2d::Algorithm> engine_algorithm(ConvAlgorithm algorithm) {
         case ConvAlgorithm::winograd: return Conv2d::Algorithm::winograd;
         case ConvAlgorithm::direct: return Conv2d::Algorithm::direct;
         case ConvAlgorithm::depthwise: return Conv2d::Algorithm::depthwise;
+        case ConvAlgorithm::blocked: return Conv2d::Algorithm::blocked;
     }
     throw Error("unknown convolution algorithm " + std::to_string(static_cast<int>(algorithm)));
 }
@@ -199,8 +200,10 @@ std::vector<Step> Model::steps(int64_t batch) const {
         const Layer* layer = step.layer;  // a residual add fused after a convolution runs the convolution's kernel
         if (const auto* fused = dynamic_cast<const FusedAdd*>(layer)) layer = &fused->producer();
         if (const auto* conv = dynamic_cast<const Conv2d*>(layer))
-            s.kernel = Conv2d::name(
-                conv->algorithm(graph.shape_of(graph.nodes()[static_cast<size_t>(step.first)].inputs[0]), batch));
+            s.kernel = step.blocked
+                           ? conv->blocked_kernel()
+                           : Conv2d::name(conv->algorithm(
+                                 graph.shape_of(graph.nodes()[static_cast<size_t>(step.first)].inputs[0]), batch));
     }
     return steps;
 }

@@ -16,7 +16,9 @@ namespace gapnet {
 // at its peak (more only while passes run concurrently). Thread-safe.
 class BufferPool {
 public:
-    // A zeroed tensor of `shape`, in the smallest kept buffer that holds it, or new memory.
+    // A tensor of `shape`, in the smallest kept buffer that holds it, or new memory. What it holds is
+    // unspecified (an earlier output's values): every layer writes its whole output, so zeroing it
+    // would only cost a pass over the memory (the test suite passes with such buffers NaN-filled).
     Tensor take(Shape shape) {
         const auto n = static_cast<size_t>(element_count(shape));
         std::vector<float> data;
@@ -32,7 +34,7 @@ public:
                 free_.pop_back();
             }
         }
-        data.assign(n, 0.0f);  // within the capacity: no allocation
+        data.resize(n);  // within the capacity: no allocation, and no pass over the memory
         return Tensor(std::move(shape), std::move(data));
     }
 

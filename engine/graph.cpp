@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "error.h"
+#include "kernels/blocked.h"
 
 namespace gapnet {
 
@@ -141,16 +142,21 @@ int64_t Graph::working_memory_bytes(int64_t batch) const {
             if (input >= 0) last_use[input] = i;
     // Activations scale with the batch (the caller's input batch stays alive throughout); a layer's
     // scratch space is reused from sample to sample.
+    // A blocked map takes whole blocks of 16 channels.
+    const auto stored = [&](size_t i) {
+        const Shape& s = nodes_[i].output_shape;
+        return stored_blocked(static_cast<int>(i)) ? channel_blocks(s[0]) * kBlock * s[1] * s[2] : element_count(s);
+    };
     int64_t live = element_count(input_shape_), peak = 0;  // floats per sample
     for (size_t i = 0; i < nodes_.size(); ++i) {
         const Node& node = nodes_[i];
-        live += element_count(node.output_shape);
+        live += stored(i);
         peak = std::max(peak, batch * live + node.layer->workspace_elements(input_shapes(node)));
         for (size_t k = 0; k < node.inputs.size(); ++k) {
             const int input = node.inputs[k];
             const bool repeated =
                 std::find(node.inputs.begin(), node.inputs.begin() + k, input) != node.inputs.begin() + k;
-            if (input >= 0 && last_use[input] == i && !repeated) live -= element_count(nodes_[input].output_shape);
+            if (input >= 0 && last_use[input] == i && !repeated) live -= stored(static_cast<size_t>(input));
         }
     }
     return 4 * peak;
@@ -180,6 +186,7 @@ void Graph::unfuse() {
     if (!fused_) return;
     fused_ = false;
     steps_.clear();
+    blocked_output_.clear();
     for (size_t i = 0; i < nodes_.size(); ++i)
         steps_.push_back({static_cast<int>(i), static_cast<int>(i), nodes_[i].layer.get(), nodes_[i].inputs});
     fused_layers_.clear();
@@ -222,6 +229,46 @@ void Graph::fuse() {
     }
     steps_ = std::move(steps);
     fused_ = true;
+    plan_layouts();
+}
+
+void Graph::set_blocking(bool on) {
+    blocking_ = on;
+    if (fused_) fuse();
+}
+
+bool Graph::stored_blocked(int node) const { return node >= 0 && !blocked_output_.empty() && blocked_output_[node]; }
+
+// A step runs blocked when its layer leads to it, or follows and its first map input is stored
+// blocked (Layer::blocking); its maps then come blocked, each input
+// stored plain reordered first unless the layer reads it as it is (Layer::reads_plain), and a
+// plain step's blocked inputs are reordered back. Vectors are never blocked. The graph's output,
+// and any output forward() returns, is plain (run_steps reorders it).
+void Graph::plan_layouts() {
+    blocked_output_.assign(nodes_.size(), false);
+    for (Step& step : steps_) {
+        const Shapes in = [&] {
+            Shapes shapes;
+            for (int input : step.inputs) shapes.push_back(shape_of(input));
+            return shapes;
+        }();
+        bool blocked_input = false;  // the first map input is stored blocked
+        for (size_t i = 0; i < step.inputs.size(); ++i)
+            if (in[i].size() == 3) {
+                blocked_input = stored_blocked(step.inputs[i]);
+                break;
+            }
+        const Layer::Blocking blocking = step.layer->blocking(in);
+        step.blocked = blocking_ &&
+                       (blocking == Layer::Blocking::leads || (blocking == Layer::Blocking::follows && blocked_input));
+        step.reorder.assign(step.inputs.size(), false);
+        for (size_t i = 0; i < step.inputs.size(); ++i) {
+            if (in[i].size() != 3) continue;  // a vector
+            const bool stored = stored_blocked(step.inputs[i]);
+            step.reorder[i] = step.blocked ? !stored && !step.layer->reads_plain(in, static_cast<int>(i)) : stored;
+        }
+        blocked_output_[step.last] = step.blocked && nodes_[step.last].output_shape.size() == 3;
+    }
 }
 
 void Graph::check_batch(const Tensor& batch) const {
@@ -303,6 +350,22 @@ Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>
     return run_steps(output, boundary, head, steps_.size(), pool, seconds);
 }
 
+namespace {
+
+// `map` [N, C, H, W] or blocked, in the other layout.
+Tensor reordered(const Tensor& map, int64_t channels, BufferPool& buffers, ThreadPool& pool) {
+    if (is_blocked(map)) {
+        Tensor plain = buffers.take({map.shape[0], channels, map.shape[2], map.shape[3]});
+        from_blocked(map, plain, pool);
+        return plain;
+    }
+    Tensor blocked = buffers.take(blocked_shape(map.shape[0], channels, map.shape[2], map.shape[3]));
+    to_blocked(map, blocked, pool);
+    return blocked;
+}
+
+}  // namespace
+
 Tensor Graph::run_steps(const Tensor& input, int input_node, size_t first, size_t end, ThreadPool& pool,
                         std::vector<double>* seconds) const {
     // Each intermediate output is freed once the last step reading it has run.
@@ -312,25 +375,40 @@ Tensor Graph::run_steps(const Tensor& input, int input_node, size_t first, size_
             if (in >= 0) last_use[in] = k;
     std::vector<Tensor> outputs(nodes_.size());
     Inputs inputs;
+    std::vector<Tensor> reorders;  // this step's inputs in the other layout
+    const int64_t n = input.shape[0];
     for (size_t k = first; k < end; ++k) {
         const Step& step = steps_[k];
+        const auto start = std::chrono::steady_clock::now();
         inputs.clear();
-        for (int in : step.inputs) inputs.push_back(in == input_node ? &input : &outputs[in]);
-        Tensor& out = outputs[step.last];
-        // The returned output is the caller's; the others' memory comes back to the pool.
-        out = k + 1 == end ? Tensor(batched(input.shape[0], nodes_[step.last].output_shape))
-                           : buffers_->take(batched(input.shape[0], nodes_[step.last].output_shape));
-        if (seconds) {
-            const auto start = std::chrono::steady_clock::now();
-            step.layer->forward(inputs, out, pool);
-            (*seconds)[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        } else {
-            step.layer->forward(inputs, out, pool);
+        reorders.clear();
+        reorders.reserve(step.inputs.size());
+        for (size_t i = 0; i < step.inputs.size(); ++i) {
+            const int in = step.inputs[i];
+            const Tensor* x = in == input_node ? &input : &outputs[in];
+            if (step.reorder[i]) x = &reorders.emplace_back(reordered(*x, shape_of(in)[0], *buffers_, pool));
+            inputs.push_back(x);
         }
+        const Shape& shape = nodes_[step.last].output_shape;
+        const bool blocked = step.blocked && shape.size() == 3;
+        Tensor& out = outputs[step.last];
+        // The returned output is the caller's (plain); the others' memory comes back to the pool.
+        if (k + 1 == end && !blocked)
+            out = Tensor(batched(n, shape));
+        else
+            out = buffers_->take(blocked ? blocked_shape(n, shape[0], shape[1], shape[2]) : batched(n, shape));
+        step.layer->forward(inputs, out, pool);
+        for (Tensor& t : reorders) buffers_->give(std::move(t));
         for (int in : step.inputs)
             if (in >= 0 && in != input_node && last_use[in] == k) buffers_->give(std::move(outputs[in]));
+        if (seconds) (*seconds)[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
-    return std::move(outputs[steps_[end - 1].last]);
+    Tensor& last = outputs[steps_[end - 1].last];
+    if (!is_blocked(last)) return std::move(last);
+    Tensor result(batched(n, nodes_[steps_[end - 1].last].output_shape));
+    from_blocked(last, result, pool);
+    buffers_->give(std::move(last));
+    return result;
 }
 
 Tensor Graph::forward(const Tensor& batch) const {

@@ -58,7 +58,8 @@ public:
     // The most memory forward() holds at once for a batch of `batch`, in bytes: the weights and what
     // the layers prepare from them, plus the working memory: the activations alive at the worst node
     // (its input, its output, and outputs still to be read) and that node's scratch space. Computed
-    // from the shapes, following forward()'s freeing order.
+    // from the shapes, following forward()'s freeing order; a map stored blocked counts its padding
+    // lanes (a reorder's temporary copy is not counted).
     int64_t peak_memory_bytes(int64_t batch = 1) const;
     int64_t working_memory_bytes(int64_t batch = 1) const;
 
@@ -73,12 +74,20 @@ public:
     // only if no other node reads it. Called by the model loader once the graph is complete; adding a
     // node undoes it.
     void fuse();
+    // Whether fuse() may choose the blocked layout (the default); off, every step runs plain (for
+    // comparisons: gapnet bench --layout plain). Fusion is redone.
+    void set_blocking(bool on);
+    bool blocking() const { return blocking_; }
 
     // What forward() runs: one step per node, or per chain of fused nodes [first, last].
     struct Step {
         int first, last;          // node indices
         const Layer* layer;       // the node's layer, or the fused layer
         std::vector<int> inputs;  // the nodes `layer` reads, in order (-1 = the graph input)
+        // The layout (kernels/blocked.h) fuse() chose: whether the step's maps are blocked, and per
+        // input whether forward() reorders it first (it is stored in the other layout).
+        bool blocked = false;
+        std::vector<bool> reorder = std::vector<bool>(inputs.size(), false);
     };
     const std::vector<Step>& steps() const { return steps_; }
 
@@ -119,10 +128,16 @@ private:
     // Per node: how many inputs of the nodes marked in `counted` read it (the last node: one more).
     std::vector<int> readers(const std::vector<bool>& counted) const;
     void unfuse();
+    // Chooses each step's layout (Step::blocked, Step::reorder); part of fuse().
+    void plan_layouts();
+    // Whether node `node`'s output (-1: the graph input) is stored blocked by the steps.
+    bool stored_blocked(int node) const;
 
     std::vector<Step> steps_;
     std::vector<std::unique_ptr<Layer>> fused_layers_;
     bool fused_ = false;  // steps_ come from fuse() (not one per node)
+    bool blocking_ = true;
+    std::vector<bool> blocked_output_;  // per node: stored blocked (a map output of a blocked step)
 
     Shape input_shape_;
     Limits limits_;

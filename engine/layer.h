@@ -62,6 +62,19 @@ public:
     // Work may be spread over `pool`; the result does not depend on the pool's size.
     virtual void forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const = 0;
 
+    // The blocked channel layout (kernels/blocked.h): whether forward() runs with its feature-map
+    // inputs and its output blocked (5-D tensors; vectors stay plain) for inputs of these shapes:
+    // never; when its first map input is stored blocked (follows: element-wise and pooling layers,
+    // which are as fast either way); or always (leads: a convolution, whose blocked kernels are its
+    // fast path). Graph::fuse chooses each step's layout from this and reorders a map between steps
+    // that differ. A layer that can block still runs plain when given plain tensors (forward_all
+    // does): forward() tells the layouts apart by the output's rank.
+    enum class Blocking { never, follows, leads };
+    virtual Blocking blocking(const Shapes& /*inputs*/) const { return Blocking::never; }
+    // With a blocked output: whether input `input` is read as it is when it is plain (a convolution
+    // reading an image's 3 channels, which blocks of 16 would make 16). Otherwise it is reordered.
+    virtual bool reads_plain(const Shapes& /*inputs*/, int /*input*/) const { return false; }
+
     // A layer computing next(this(x), ...) in one pass, for Graph::fuse to run in place of the two
     // (e.g. conv2d followed by relu or batch_norm2d, or by an add of another tensor). The fused layer
     // reads this layer's inputs followed by `next`'s inputs other than this layer's output, in
@@ -86,6 +99,8 @@ public:
     }
     virtual int64_t workspace_elements(const Shape& /*input*/) const { return 0; }
     virtual int64_t prepared_elements(const Shape& /*input*/) const { return 0; }
+    virtual Blocking blocking(const Shape& /*input*/) const { return Blocking::never; }
+    virtual bool reads_plain(const Shape& /*input*/) const { return false; }
     virtual void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const = 0;
 
     Shape output_shape(const Shapes& inputs) const final { return output_shape(inputs.at(0)); }
@@ -93,6 +108,8 @@ public:
     int64_t work(const Shapes& inputs) const final { return work(inputs.at(0)); }
     int64_t workspace_elements(const Shapes& inputs) const final { return workspace_elements(inputs.at(0)); }
     int64_t prepared_elements(const Shapes& inputs) const final { return prepared_elements(inputs.at(0)); }
+    Blocking blocking(const Shapes& inputs) const final { return blocking(inputs.at(0)); }
+    bool reads_plain(const Shapes& inputs, int) const final { return reads_plain(inputs.at(0)); }
     void forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const final {
         forward(*inputs.at(0), output, pool);
     }

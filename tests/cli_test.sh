@@ -352,7 +352,7 @@ if run bench-gemm 0 "$gapnet" bench --model "$gap" --iterations 2 --warmup 0 --t
     grep -q '"fma_peak_gflops":[1-9]' "$tmp/out" || { echo "FAIL bench-gemm: no FMA peak"; failures=$((failures + 1)); }
 fi
 if run bench-bad-algorithm 2 "$gapnet" bench --model "$gap" --conv-algorithm fastest; then
-    grep -q -- "--conv-algorithm: 'fastest' is not auto, gemm, winograd, direct or depthwise" "$tmp/err" ||
+    grep -q -- "--conv-algorithm: 'fastest' is not auto, gemm, winograd, direct, depthwise or blocked" "$tmp/err" ||
         { echo "FAIL bench-bad-algorithm message"; cat "$tmp/err"; failures=$((failures + 1)); }
 fi
 

@@ -278,17 +278,24 @@ TEST_CASE(
 
 TEST_CASE("conv2d counts the weights it prepares: Winograd's where it runs, the direct kernel's packed copy") {
     std::mt19937 rng(2);
-    const Conv2d conv = make_conv({64, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, true}, rng);
-    // On a 7x7 map every batch runs direct with channel tiles (576 taps): 2 blocks x 576 taps x 32
-    // channels, plus the zeros the prefetch reaches past them (16 taps + one row of 3 taps, x 32);
-    // Winograd's transformed filters are never made there. On a 32x32 map, Winograd's 6x6
-    // transformed filters: 36 x 64 x 64.
-    REQUIRE(conv.algorithm({64, 7, 7}) == Conv2d::Algorithm::direct);
+    Conv2d conv = make_conv({64, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, true}, rng);
+    // Running blocked (its automatic choice): only the weights packed for the blocked kernel,
+    // [4 output blocks][4 input blocks][3][3][16][16].
+    REQUIRE(conv.runs_blocked({64, 7, 7}));
+    REQUIRE(conv.prepared_elements({64, 7, 7}) == 4 * 4 * 9 * 16 * 16);
+    // On plain maps (a plain kernel preferred): on a 7x7 map every batch runs direct with channel
+    // tiles (576 taps): 2 blocks x 576 taps x 32 channels, plus the zeros the prefetch reaches past
+    // them (16 taps + one row of 3 taps, x 32); Winograd's transformed filters are never made there.
+    // On a 32x32 map, Winograd's 6x6 transformed filters: 36 x 64 x 64.
+    conv.prefer(Conv2d::Algorithm::direct);
+    REQUIRE_FALSE(conv.runs_blocked({64, 7, 7}));
     REQUIRE(conv.algorithm({64, 7, 7}, 1024) == Conv2d::Algorithm::direct);
     REQUIRE(conv.prepared_elements({64, 7, 7}) == 2 * 576 * 32 + 19 * 32);
+    conv.prefer(Conv2d::Algorithm::winograd);
     REQUIRE(conv.algorithm({64, 32, 32}) == Conv2d::Algorithm::winograd);
     REQUIRE(conv.prepared_elements({64, 32, 32}) == 36 * 64 * 64);
-    REQUIRE(make_conv({16, 8, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).prepared_elements({16, 8, 8}) == 0);
+    // Fewer than 8 output channels never block; a strided 3x3 on plain maps prepares nothing.
+    REQUIRE(make_conv({16, 7, 1, 3, 3, 2, 1, 1, 1, 1, 1, 8, 8, true}, rng).prepared_elements({16, 8, 8}) == 0);
 }
 
 TEST_CASE("a hand-computed convolution through every kernel") {

@@ -33,6 +33,10 @@ public:
 
     std::string_view type() const override { return type_; }
     Shape output_shape(const Shape& input) const override { return input; }
+    // Element-wise: the same loop over a blocked map (its padding lanes stay finite: f(finite)).
+    Blocking blocking(const Shape& input) const override {
+        return input.size() == 3 ? Blocking::follows : Blocking::never;
+    }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 
     const Activation& activation() const { return activation_; }

@@ -3,8 +3,10 @@
 #include <algorithm>
 
 #include "../error.h"
+#include "../kernels/blocked.h"
 #include "../kernels/parallel.h"
 #include "activation.h"
+#include "conv2d.h"
 
 namespace gapnet {
 
@@ -30,6 +32,9 @@ void Add::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const 
 }
 
 void FusedAdd::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const {
+    if (is_blocked(output))  // only a conv2d blocks (Conv2d::fused_with makes this layer)
+        return dynamic_cast<const Conv2d&>(producer_).forward_blocked(*inputs.at(0), inputs.at(1)->ptr(), activation_,
+                                                                      output, pool);
     producer_.forward(*inputs.at(0), output, pool);
     const float* residual = inputs.at(1)->ptr();
     run_blocks(pool, output.size(), 2, [&](int64_t begin, int64_t end) {

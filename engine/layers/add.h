@@ -21,6 +21,10 @@ public:
 
     std::string_view type() const override { return "add"; }
     Shape output_shape(const Shapes& inputs) const override;
+    // Element-wise: the same loop over blocked maps.
+    Blocking blocking(const Shapes& inputs) const override {
+        return inputs.at(0).size() == 3 ? Blocking::follows : Blocking::never;
+    }
     void forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const override;
 };
 
@@ -41,6 +45,13 @@ public:
         return producer_.workspace_elements(inputs.at(0));
     }
     int64_t prepared_elements(const Shapes& inputs) const override { return producer_.prepared_elements(inputs.at(0)); }
+    // Blocked when the producer is (the residual comes blocked, added in the kernel's epilogue).
+    Blocking blocking(const Shapes& inputs) const override {
+        return inputs.at(1).size() == 3 ? producer_.blocking(Shapes{inputs.at(0)}) : Blocking::never;
+    }
+    bool reads_plain(const Shapes& inputs, int input) const override {
+        return input == 0 && producer_.reads_plain(Shapes{inputs.at(0)}, 0);
+    }
     void forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const override;
     // Absorbs a following activation.
     std::unique_ptr<Layer> fused_with(const Layer& next, int next_position, int next_inputs) const override;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "../kernels/blocked.h"
 #include "../kernels/parallel.h"
+#include "../kernels/pooling_blocked.h"
 
 namespace gapnet {
 
@@ -19,6 +21,7 @@ std::unique_ptr<Layer> AvgPool2d::create(LayerConfig& config) {
 // is first clipped to the padded input (that size is the count_include_pad divisor), then to the input.
 // Planes are spread over the threads, one chunk each.
 void AvgPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
+    if (is_blocked(output)) return avg_pool_blocked(w_, count_include_pad_, input, output, pool);
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t in_h = input.shape[2], in_w = input.shape[3];
     const int64_t out_h = output.shape[2], out_w = output.shape[3];

@@ -19,6 +19,8 @@ public:
     std::string_view type() const override { return "avg_pool2d"; }
     Shape output_shape(const Shape& input) const override { return w_.pooled_shape(input); }
     int64_t work(const Shape& input) const override { return w_.pooled_reads(input); }
+    // Follows its input into the blocked layout (kernels/pooling_blocked.h: the same arithmetic per lane).
+    Blocking blocking(const Shape&) const override { return Blocking::follows; }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 
 private:

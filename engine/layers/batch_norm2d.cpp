@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "../error.h"
+#include "../kernels/blocked.h"
 #include "../kernels/parallel.h"
+#include "../kernels/vec16.h"
 
 namespace gapnet {
 
@@ -54,6 +56,17 @@ Shape BatchNorm2d::output_shape(const Shape& input) const {
 // Planes are spread over the threads, one chunk each. (After a conv2d, Graph::fuse folds this
 // layer into the convolution's weights: Conv2d::fused_with.)
 void BatchNorm2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
+    if (is_blocked(output)) {  // a chunk per (sample, block): a vector of scales and one of shifts
+        const int64_t blocks = output.shape[1], plane = output.shape[2] * output.shape[3];
+        run_chunks(pool, output.shape[0] * blocks, output.size(), [&](int64_t chunk) {
+            const int64_t c0 = chunk % blocks * kBlock, lanes = std::min(kBlock, num_features_ - c0);
+            const Vec16 a = load_under16(scale_.data() + c0, lanes), b = load_under16(shift_.data() + c0, lanes);
+            const float* in = input.ptr() + chunk * plane * kBlock;
+            float* out = output.ptr() + chunk * plane * kBlock;
+            for (int64_t i = 0; i < plane * kBlock; i += kBlock) store16(out + i, load16(in + i) * a + b);
+        });
+        return;
+    }
     const int64_t planes = input.shape[0] * num_features_;
     const int64_t plane = input.shape[2] * input.shape[3];
     run_chunks(pool, planes, planes * plane, [&](int64_t p) {

@@ -22,6 +22,7 @@ public:
     Shape output_shape(const Shape& input) const override;
     int64_t parameter_count() const override { return stored_values_; }
     int64_t macs(const Shape& input) const override { return element_count(input); }
+    Blocking blocking(const Shape&) const override { return Blocking::follows; }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 
     const std::vector<float>& scale() const { return scale_; }

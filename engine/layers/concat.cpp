@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "../error.h"
+#include "../kernels/blocked.h"
 #include "../kernels/parallel.h"
 
 namespace gapnet {
@@ -19,6 +20,13 @@ Shape Concat::output_shape(const Shapes& inputs) const {
         out[0] += in[0];
     }
     return out;
+}
+
+Layer::Blocking Concat::blocking(const Shapes& inputs) const {
+    if (inputs.at(0).size() != 3) return Blocking::never;
+    for (size_t k = 0; k + 1 < inputs.size(); ++k)
+        if (inputs[k][0] % kBlock != 0) return Blocking::never;
+    return Blocking::follows;
 }
 
 // A chunk per sample and input: each copies its input's values to their place in the sample's output.

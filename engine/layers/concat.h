@@ -16,6 +16,9 @@ public:
     std::string_view type() const override { return "concat"; }
     Shape output_shape(const Shapes& inputs) const override;
     int64_t work(const Shapes& inputs) const override { return element_count(output_shape(inputs)); }
+    // Blocked when every input but the last fills whole blocks of 16 channels (the blocks are then
+    // copied as they are); otherwise the maps are reordered to plain.
+    Blocking blocking(const Shapes& inputs) const override;
     void forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const override;
 };
 

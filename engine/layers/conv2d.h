@@ -3,8 +3,10 @@
 //   weight [out_channels, in_channels / groups, kernel_h, kernel_w]   (PyTorch's layout)
 //   output [N, out_channels, H', W'],  H' = floor((H + pad_top + pad_bottom - dilation*(kh-1) - 1) / stride) + 1
 // Channels split into `groups` independent groups; groups == in_channels is a depthwise convolution.
-// The arithmetic is in kernels/: the plain reference loop and the fast kernels (conv2d.h: im2col +
-// GEMM, conv2d_winograd.h, conv2d_direct.h, conv2d_depthwise.h), one chosen per layer (see algorithm()).
+// The arithmetic is in kernels/: the plain reference loop and the fast kernels, and which one runs
+// (kernels/conv2d_choice.h): on blocked maps (kernels/blocked.h) conv2d_blocked.h, or
+// depthwise_blocked.h for a depthwise layer; on plain maps im2col + GEMM (conv2d.h),
+// conv2d_winograd.h, conv2d_direct.h or conv2d_depthwise.h, chosen by the shapes.
 //
 // Fusion (Graph::fuse): a conv2d absorbs a following activation (applied by the kernel as each
 // output block is finished), a following batch_norm2d (folded into its weights and bias, after
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "../kernels/activation.h"
+#include "../kernels/conv2d_choice.h"
 #include "../kernels/conv2d_params.h"
 #include "../layer.h"
 
@@ -42,13 +45,28 @@ public:
     int64_t prepared_elements(const Shape& input) const override;
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
     std::unique_ptr<Layer> fused_with(const Layer& next, int next_position, int next_inputs) const override;
+    // Leads to the blocked layout where the blocked kernels run (conv_runs_blocked); reads an input
+    // of fewer than kPlainInputChannels channels plain (an image).
+    static constexpr int64_t kPlainInputChannels = 8;
+    Blocking blocking(const Shape& input) const override;
+    bool runs_blocked(const Shape& input) const { return blocking(input) == Blocking::leads; }
+    bool reads_plain(const Shape& input) const override { return input.at(0) < kPlainInputChannels; }
+
+    // The blocked kernel on `input` (blocked, or plain when reads_plain), writing `output` (blocked):
+    // activation(conv(input) + residual), `residual` (a blocked map of the output's shape) or null.
+    void forward_blocked(const Tensor& input, const float* residual, const Activation& activation, Tensor& output,
+                         ThreadPool& pool) const;
+    // The blocked kernel's name: "blocked-dw" (depthwise) or "blocked".
+    const char* blocked_kernel() const;
 
     const Params& params() const { return p_; }
     const std::vector<float>& weight() const { return parameters_->weight; }
     const std::vector<float>& bias() const { return parameters_->bias; }
     const Activation& activation() const { return activation_; }  // a fused activation, or identity
 
-    enum class Algorithm { gemm, winograd, depthwise, direct };
+    // blocked: the blocked kernels (on blocked maps; as a preference, the plain kernels' choice
+    // stays automatic where a step runs plain).
+    using Algorithm = ConvKernel;
     static const char* name(Algorithm algorithm);  // "gemm", "winograd", ...
     // The kernel forward() runs for a batch of `batch` inputs of per-sample shape `input`.
     Algorithm algorithm(const Shape& input, int64_t batch = 1) const;
@@ -66,16 +84,15 @@ private:
         // The weights transformed by winograd_filter and those packed for the direct kernel's
         // channel tiles (direct_pack_weights), each made by the first call that runs that kernel:
         // only layers that run them keep these copies of their weights.
-        mutable std::once_flag winograd_once, direct_once;
-        mutable std::vector<float> winograd, direct;
+        mutable std::once_flag winograd_once, direct_once, blocked_once;
+        mutable std::vector<float> winograd, direct, blocked;  // blocked: packed for the blocked kernel
     };
+    const float* blocked_weights() const;   // parameters_->blocked, packed on first use
     const float* winograd_weights() const;  // parameters_->winograd, made on first use; null if not kept
     const float* direct_weights() const;    // parameters_->direct, packed on first use; null if unused
     Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation,
            std::optional<Algorithm> preferred);
     static std::shared_ptr<const Parameters> make_parameters(std::vector<float> weight, std::vector<float> bias);
-    // preferred_, if that kernel applies to this layer.
-    std::optional<Algorithm> applicable_preference() const;
 
     Params p_;
     std::shared_ptr<const Parameters> parameters_;

@@ -3,7 +3,9 @@
 #include <cstring>
 
 #include "../error.h"
+#include "../kernels/blocked.h"
 #include "../kernels/parallel.h"
+#include "../kernels/pooling_blocked.h"
 
 namespace gapnet {
 
@@ -38,6 +40,7 @@ double sum_of(const float* values, int64_t n) {
 
 // Planes are spread over the threads, one chunk each.
 void GlobalAvgPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
+    if (is_blocked(input)) return global_avg_pool_blocked(input, output, pool);
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t plane = input.shape[2] * input.shape[3];
     run_chunks(pool, planes, planes * plane, [&](int64_t p) {

@@ -16,6 +16,8 @@ public:
 
     std::string_view type() const override { return "global_avg_pool2d"; }
     Shape output_shape(const Shape& input) const override;
+    // Follows its input into the blocked layout (kernels/pooling_blocked.h: the same arithmetic per lane).
+    Blocking blocking(const Shape&) const override { return Blocking::follows; }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 };
 

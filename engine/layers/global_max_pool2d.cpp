@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "../error.h"
+#include "../kernels/blocked.h"
 #include "../kernels/parallel.h"
+#include "../kernels/pooling_blocked.h"
 
 namespace gapnet {
 
@@ -14,6 +16,7 @@ Shape GlobalMaxPool2d::output_shape(const Shape& input) const {
 
 // Planes are spread over the threads, one chunk each.
 void GlobalMaxPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
+    if (is_blocked(input)) return global_max_pool_blocked(input, output, pool);
     const int64_t planes = input.shape[0] * input.shape[1];
     const int64_t plane = input.shape[2] * input.shape[3];
     run_chunks(pool, planes, planes * plane, [&](int64_t p) {

@@ -1,6 +1,8 @@
 #include "max_pool2d.h"
 
+#include "../kernels/blocked.h"
 #include "../kernels/max_pooling.h"
+#include "../kernels/pooling_blocked.h"
 
 namespace gapnet {
 
@@ -15,6 +17,7 @@ int64_t MaxPool2d::workspace_elements(const Shape& input) const {
 }
 
 void MaxPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
+    if (is_blocked(output)) return max_pool_blocked(w_, input, output, pool);
     max_pooling(w_, input, output, pool);
 }
 

@@ -18,6 +18,8 @@ public:
     Shape output_shape(const Shape& input) const override { return w_.pooled_shape(input); }
     int64_t work(const Shape& input) const override { return w_.pooled_reads(input); }
     int64_t workspace_elements(const Shape& input) const override;  // one padded plane, per thread
+    // Follows its input into the blocked layout (kernels/pooling_blocked.h: the same arithmetic per lane).
+    Blocking blocking(const Shape&) const override { return Blocking::follows; }
     void forward(const Tensor& input, Tensor& output, ThreadPool& pool) const override;
 
 private:

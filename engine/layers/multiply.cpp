@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "../error.h"
+#include "../kernels/blocked.h"
 #include "../kernels/parallel.h"
+#include "../kernels/vec16.h"
 
 namespace gapnet {
 
@@ -22,9 +24,14 @@ Shape Multiply::output_shape(const Shapes& inputs) const {
     return out;
 }
 
+Layer::Blocking Multiply::blocking(const Shapes& inputs) const {
+    return output_shape(inputs).size() == 3 ? Blocking::follows : Blocking::never;
+}
+
 // A chunk per (sample, channel) plane of the output: out = x0 * x1 * ..., a broadcast vector giving
 // one value for the whole plane.
 void Multiply::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const {
+    if (is_blocked(output)) return forward_blocked(inputs, output, pool);
     const int64_t batch = output.shape[0], channels = output.shape[1];
     const int64_t plane = output.size() / (batch * channels);  // 1 for vectors
     run_chunks(pool, batch * channels, output.size() * static_cast<int64_t>(inputs.size()), [&](int64_t chunk) {
@@ -36,6 +43,28 @@ void Multiply::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) c
             for (int64_t i = 0; i < plane; ++i) {
                 const float value = v[broadcast ? 0 : i];
                 y[i] = k == 0 ? value : y[i] * value;
+            }
+        }
+    });
+}
+
+// Blocked: a chunk per (sample, block); a per-channel vector [N, C] (plain) gives a vector of 16
+// channels for the whole block, zeros past its last channel.
+void Multiply::forward_blocked(const Inputs& inputs, Tensor& output, ThreadPool& pool) const {
+    const int64_t batch = output.shape[0], blocks = output.shape[1];
+    const int64_t plane = output.shape[2] * output.shape[3];
+    run_chunks(pool, batch * blocks, output.size() * static_cast<int64_t>(inputs.size()), [&](int64_t chunk) {
+        float* y = output.ptr() + chunk * plane * kBlock;
+        for (size_t k = 0; k < inputs.size(); ++k) {
+            const Tensor& x = *inputs[k];
+            if (is_blocked(x)) {
+                const float* v = x.ptr() + chunk * plane * kBlock;
+                for (int64_t i = 0; i < plane * kBlock; i += kBlock)
+                    store16(y + i, k == 0 ? load16(v + i) : load16(y + i) * load16(v + i));
+            } else {
+                const int64_t channels = x.shape[1], c0 = chunk % blocks * kBlock;
+                const Vec16 g = load_under16(x.ptr() + chunk / blocks * channels + c0, std::min(kBlock, channels - c0));
+                for (int64_t i = 0; i < plane * kBlock; i += kBlock) store16(y + i, k == 0 ? g : load16(y + i) * g);
             }
         }
     });

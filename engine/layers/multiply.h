@@ -18,7 +18,11 @@ public:
 
     std::string_view type() const override { return "multiply"; }
     Shape output_shape(const Shapes& inputs) const override;
+    Blocking blocking(const Shapes& inputs) const override;
     void forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const override;
+
+private:
+    void forward_blocked(const Inputs& inputs, Tensor& output, ThreadPool& pool) const;
 };
 
 }  // namespace gapnet

@@ -182,7 +182,9 @@ struct VerifyReport {
 // --- The API ---------------------------------------------------------------------------------------
 
 // The convolution kernels; `automatic` lets each layer choose by its shapes (measured fastest).
-enum class ConvAlgorithm { automatic, gemm, winograd, direct, depthwise };
+// `blocked`: the kernels on channel-blocked maps (NCHW16c; ungrouped and depthwise layers), which
+// `automatic` also picks; any other choice runs every convolution on plain maps.
+enum class ConvAlgorithm { automatic, gemm, winograd, direct, depthwise, blocked };
 
 struct Options {
     // Threads a forward pass spreads over, the caller's included: 1 runs on the calling thread

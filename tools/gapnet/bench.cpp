@@ -13,7 +13,7 @@ namespace gapnet::cli {
 namespace {
 
 const char* kHelp = R"(Usage: gapnet bench [--model FILE] [--batch N] [--threads N] [--iterations N] [--warmup N]
-                    [--conv-algorithm auto|gemm|winograd|direct|depthwise] [--json]
+                    [--conv-algorithm auto|gemm|winograd|direct|depthwise|blocked] [--json]
 
 Times the model on a batch of N random inputs (default 1; no image decoding), after --warmup runs
 (default 5), over --iterations runs (default 50), and prints:
@@ -22,14 +22,16 @@ Times the model on a batch of N random inputs (default 1; no image decoding), af
   throughput     images per second at the median latency (batch / median)
   per step       each step's median time, its share of the total, GFLOP/s (2 x MACs / time) and
                  that as a share of the FMA peak; fused layers (conv2d + relu, ...) are one step,
-                 named "conv1+relu1"; a convolution's kernel (gemm, winograd, direct, depthwise)
+                 named "conv1+relu1"; a convolution's kernel (gemm, winograd, direct, depthwise on plain maps;
+                 blocked, blocked-dw on channel-blocked maps)
   FMA peak       what this machine's cores do at most, float32 fused multiply-adds from registers
                  on every thread of the run, measured just before the runs
   peak memory    the process's peak resident set size (load included), from getrusage
 With --json, one JSON object with the same figures, and each step's fastest run (min_ms).
 
 --conv-algorithm K runs every convolution with kernel K where K applies (gemm applies to all; auto,
-the default, is each layer's own choice): to compare kernels on the same model. Winograd's GFLOP/s
+the default, is each layer's own choice, the blocked kernels wherever they apply): to compare
+kernels on the same model. Any K but auto and blocked runs the convolutions on plain maps. Winograd's GFLOP/s
 count the multiply-adds of the direct method, which it does fewer of, so they can pass the peak.
 
 Numbers are of this machine as it is at the moment; compare engines side by side in one run
@@ -117,10 +119,12 @@ int bench_command(const std::vector<std::string>& arguments) {
             algorithm = ConvAlgorithm::direct;
         else if (k == "depthwise")
             algorithm = ConvAlgorithm::depthwise;
+        else if (k == "blocked")
+            algorithm = ConvAlgorithm::blocked;
         else if (k == "auto")
             algorithm = ConvAlgorithm::automatic;
         else
-            throw UsageError("--conv-algorithm: '" + k + "' is not auto, gemm, winograd, direct or depthwise");
+            throw UsageError("--conv-algorithm: '" + k + "' is not auto, gemm, winograd, direct, depthwise or blocked");
     });
     parser.flag("--json", json);
     parser.positional(model_path);
