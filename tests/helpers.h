@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/kernels/activation.h"
+#include "engine/kernels/activation_function.h"
 #include "engine/layer.h"
 
 namespace gapnet::test {

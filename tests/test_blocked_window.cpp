@@ -11,7 +11,7 @@
 #include <random>
 
 #include "engine/kernels/blocked.h"
-#include "engine/kernels/conv2d.h"
+#include "engine/kernels/conv2d_gemm.h"
 #include "engine/kernels/depthwise_blocked.h"
 #include "engine/kernels/max_pooling.h"
 #include "engine/kernels/pooling_blocked.h"

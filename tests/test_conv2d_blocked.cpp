@@ -6,7 +6,7 @@
 #include <random>
 
 #include "engine/kernels/blocked.h"
-#include "engine/kernels/conv2d.h"
+#include "engine/kernels/conv2d_gemm.h"
 #include "engine/kernels/conv2d_blocked.h"
 #include "helpers.h"
 

@@ -6,11 +6,11 @@
 #include <random>
 
 #include "engine/graph.h"
-#include "engine/kernels/conv2d.h"
+#include "engine/kernels/conv2d_gemm.h"
 #include "engine/layers/conv2d.h"
 #include "engine/kernels/conv2d_depthwise.h"
 #include "engine/kernels/conv2d_direct.h"
-#include "engine/kernels/dense.h"
+#include "engine/kernels/fully_connected.h"
 #include "engine/kernels/exp16.h"
 #include "engine/kernels/gemm.h"
 #include "engine/layers/activation.h"

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "engine/graph.h"
-#include "engine/kernels/conv2d.h"
+#include "engine/kernels/conv2d_gemm.h"
 #include "engine/kernels/conv2d_winograd.h"
 #include "engine/layers/conv2d.h"
 #include "helpers.h"

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "conv2d.h"
+#include "conv2d_gemm.h"
 #include "conv2d_blocked.h"
 #include "conv2d_depthwise.h"
 #include "conv2d_direct.h"

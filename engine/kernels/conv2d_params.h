@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "window2d.h"
+#include "window_geometry.h"
 
 namespace gapnet {
 

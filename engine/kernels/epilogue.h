@@ -1,9 +1,9 @@
 // What the convolution and dense kernels do to their results before returning them, while those
 // are still in registers or cache: add the bias, then (blocked kernels only) the residual, then apply
-// the activation (a fused activation layer; kernels/activation.h).
+// the activation (a fused activation layer; kernels/activation_function.h).
 #pragma once
 
-#include "activation.h"
+#include "activation_function.h"
 
 namespace gapnet {
 

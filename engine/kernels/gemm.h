@@ -1,4 +1,4 @@
-// C = A x B in registers: the matrix product under the im2col convolution (kernels/conv2d.h).
+// C = A x B in registers: the matrix product under the im2col convolution (kernels/conv2d_gemm.h).
 //
 // The loops follow Goto & van de Geijn, "Anatomy of high-performance matrix multiplication" (2008):
 // a micro-kernel keeps a tile of 12 rows x 32 columns of C in 24 vector registers and adds to it,

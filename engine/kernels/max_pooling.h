@@ -10,7 +10,7 @@
 
 #include "../tensor.h"
 #include "../thread_pool.h"
-#include "window2d.h"
+#include "window_geometry.h"
 
 namespace gapnet {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "vec16.h"
-#include "window2d.h"
+#include "window_geometry.h"
 
 namespace gapnet {
 

@@ -1,6 +1,6 @@
 // The element-wise activation layers: relu, relu6, clip, leaky_relu, sigmoid, hard_sigmoid,
 // hard_swish, silu and tanh, any input shape, output of the same shape. One class: each type is an
-// Activation (kernels/activation.h, where the formulas are) read from the model file by its factory.
+// Activation (kernels/activation_function.h, where the formulas are) read from the model file by its factory.
 // After a conv2d or dense layer, Graph::fuse applies it in that layer's epilogue instead.
 //
 // Attributes (docs/model-format.md): clip `min`, `max` (either may be absent: unbounded);
@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "../kernels/activation.h"
+#include "../kernels/activation_function.h"
 #include "../layer.h"
 
 namespace gapnet {

@@ -10,7 +10,7 @@
 
 #include <memory>
 
-#include "../kernels/activation.h"
+#include "../kernels/activation_function.h"
 #include "merge.h"
 
 namespace gapnet {

@@ -4,7 +4,7 @@
 
 #include "../error.h"
 #include "../kernels/blocked.h"
-#include "../kernels/conv2d.h"
+#include "../kernels/conv2d_gemm.h"
 #include "../kernels/conv2d_blocked.h"
 #include "../kernels/conv2d_choice.h"
 #include "../kernels/conv2d_depthwise.h"

@@ -5,7 +5,7 @@
 // Channels split into `groups` independent groups; groups == in_channels is a depthwise convolution.
 // The arithmetic is in kernels/: the plain reference loop and the fast kernels, and which one runs
 // (kernels/conv2d_choice.h): on blocked maps (kernels/blocked.h) conv2d_blocked.h, or
-// depthwise_blocked.h for a depthwise layer; on plain maps im2col + GEMM (conv2d.h),
+// depthwise_blocked.h for a depthwise layer; on plain maps im2col + GEMM (conv2d_gemm.h),
 // conv2d_winograd.h, conv2d_direct.h or conv2d_depthwise.h, chosen by the shapes.
 //
 // Fusion (Graph::fuse): a conv2d absorbs a following activation (applied by the kernel as each
@@ -20,7 +20,7 @@
 #include <optional>
 #include <vector>
 
-#include "../kernels/activation.h"
+#include "../kernels/activation_function.h"
 #include "../kernels/conv2d_choice.h"
 #include "../kernels/conv2d_params.h"
 #include "../layer.h"

@@ -1,7 +1,7 @@
 #include "dense.h"
 
 #include "../error.h"
-#include "../kernels/dense.h"
+#include "../kernels/fully_connected.h"
 #include "activation.h"
 
 namespace gapnet {

@@ -1,6 +1,6 @@
 // dense: a fully connected layer (PyTorch's nn.Linear): y = W x + b.
 //   input [N, in_features] -> output [N, out_features];  weight [out_features, in_features]
-// The arithmetic is in kernels/dense.h. A following activation is fused into it (Graph::fuse),
+// The arithmetic is in kernels/fully_connected.h. A following activation is fused into it (Graph::fuse),
 // sharing the parameters.
 #pragma once
 
@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "../kernels/activation.h"
-#include "../kernels/dense.h"
+#include "../kernels/activation_function.h"
+#include "../kernels/fully_connected.h"
 #include "../layer.h"
 
 namespace gapnet {
@@ -38,7 +38,7 @@ private:
     struct Parameters {
         std::vector<float> weight, bias;
         // Calls of forward() on a small batch so far: their parity alternates the order in which
-        // the weights are read (kernels/dense.h). Shared by the fused layer, as the weights are.
+        // the weights are read (kernels/fully_connected.h). Shared by the fused layer, as the weights are.
         mutable std::atomic<uint64_t> passes{0};
     };
     Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Parameters> parameters,

@@ -1,11 +1,11 @@
-// Reading a window (kernel_size, stride, padding, dilation; kernels/window2d.h) from a layer's
+// Reading a window (kernel_size, stride, padding, dilation; kernels/window_geometry.h) from a layer's
 // attributes, for conv2d, max_pool2d and avg_pool2d.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "../kernels/window2d.h"
+#include "../kernels/window_geometry.h"
 #include "../layer_config.h"
 
 namespace gapnet {

@@ -1,4 +1,4 @@
-#include "window2d.h"
+#include "window_geometry.h"
 
 #include <algorithm>
 #include <string>

@@ -1,4 +1,4 @@
-#include "dense.h"
+#include "fully_connected.h"
 
 #include <Eigen/Core>
 #include <algorithm>
