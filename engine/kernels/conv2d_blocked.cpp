@@ -32,9 +32,18 @@ constexpr int64_t kMinChunkPixels = 64;
 // output (stored and reloaded exactly, so the order of the sum does not change).
 constexpr int64_t kWeightSliceFloats = int64_t{48} << 10;
 // A tile over a tap list (kh x kw x fewer than 16 channels) reads one weight vector per tap and output
-// block, over and over for every tile: at most this many floats (24 KB, half of L1) of them. A 7x7
-// 3 -> 64 layer then runs in two groups of 2 blocks (18 KB each; 4 blocks, 37 KB, ran 10 % slower).
+// block, over and over for every tile: at most this many floats (24 KB, half of L1) of them, so that
+// they stay in L1 beside the input rows (a 7x7 3 -> 64 layer runs in two groups of 2 blocks).
 constexpr int64_t kTapListWeightFloats = int64_t{6} << 10;
+
+// A block's 16 channels are unrolled in full (a third faster on 1x1 layers of few input channels).
+// The sanitizers' checks on every load would make that code take minutes to compile: there, 4 at a
+// time (the same operations in the same order).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int kBlockUnroll = 4;
+#else
+constexpr int kBlockUnroll = 16;
+#endif
 
 // Keeps v in a register: GCC would otherwise fold each weight load into every multiply-add that uses
 // it (Mb x P loads per input channel instead of Mb).
@@ -102,23 +111,26 @@ void tile(const Source& s, const Sink& o, const float* in, const float* w, int64
     for (int m = 0; m < Mb; ++m)
         for (int p = 0; p < P; ++p)
             acc[m][p] = first ? Vec{} : load16(o.out + (ob0 + m) * o.block_step + offset + p * kBlock);
-    for (int64_t t = 0; t < s.tap_count; ++t)
-        channel<Mb, P>(acc, in + s.taps[2 * t], w + s.taps[2 * t + 1], s.weight_block_step, pixel_step);
-    for (int64_t ib = s.taps ? ib_end : ib_begin; ib < ib_end; ++ib) {
-        const int64_t lanes = std::min(kBlock, s.channels - ib * kBlock);  // padding lanes never read
-        for (int64_t ky = 0; ky < s.kh; ++ky)
-            for (int64_t kx = 0; kx < s.kw; ++kx) {
-                const float* x = in + ib * s.block_step + ky * s.tap_row + kx * s.tap_col;
-                const float* wt = w + ((ib * s.kh + ky) * s.kw + kx) * kBlockWeights;
-                if (lanes == kBlock) {
-#pragma GCC unroll 16
-                    for (int c = 0; c < kBlock; ++c)
-                        channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
-                } else {
-                    for (int64_t c = 0; c < lanes; ++c)
-                        channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
+    if (s.taps) {
+        for (int64_t t = 0; t < s.tap_count; ++t)
+            channel<Mb, P>(acc, in + s.taps[2 * t], w + s.taps[2 * t + 1], s.weight_block_step, pixel_step);
+    } else {
+        for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
+            const int64_t lanes = std::min(kBlock, s.channels - ib * kBlock);  // padding lanes never read
+            for (int64_t ky = 0; ky < s.kh; ++ky)
+                for (int64_t kx = 0; kx < s.kw; ++kx) {
+                    const float* x = in + ib * s.block_step + ky * s.tap_row + kx * s.tap_col;
+                    const float* wt = w + ((ib * s.kh + ky) * s.kw + kx) * kBlockWeights;
+                    if (lanes == kBlock) {
+#pragma GCC unroll kBlockUnroll
+                        for (int c = 0; c < kBlock; ++c)
+                            channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
+                    } else {
+                        for (int64_t c = 0; c < lanes; ++c)
+                            channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
+                    }
                 }
-            }
+        }
     }
     for (int m = 0; m < Mb; ++m) {
         const int64_t ob = ob0 + m;
@@ -158,8 +170,7 @@ TileFn tile_for(int64_t mb, int64_t px) {
     return mb == 1 ? one[i] : mb == 2 ? two[i] : mb == 3 ? three[i] : four[i];
 }
 
-// [begin, begin + count * size / parts) style split: part i of `count` things cut into `parts` as
-// evenly as they can be.
+// Where part i starts when `count` things are cut into `parts` parts as even as they can be.
 int64_t part_begin(int64_t count, int64_t parts, int64_t i) { return count * i / parts; }
 
 struct Plan {
@@ -170,6 +181,8 @@ struct Plan {
 };
 
 Plan plan_for(const ConvParams& p, const Tensor& input) {
+    if (input.shape.size() != 4 && input.shape.size() != 5)
+        throw std::logic_error("conv2d_blocked: the input is neither a plain nor a blocked map");
     const Window2d& w = p.window;
     Plan plan;
     plan.blocked_input = is_blocked(input);

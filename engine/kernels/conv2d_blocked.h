@@ -55,7 +55,8 @@ int64_t conv2d_blocked_workspace(const ConvParams& p, int64_t in_h, int64_t in_w
 // packed: conv2d_blocked_pack's weights; output: blocked {N, ceil(out/16), H', W', 16}, allocated by
 // the caller, every lane written (padding lanes: activation(0 + the residual's lane), finite).
 // epilogue.bias: out_channels values or null; epilogue.residual: null or the data of a blocked tensor
-// of the output's shape, added before the activation. Throws std::logic_error on mismatched shapes.
+// of the output's shape, added before the activation (not the output's own data: partial sums may
+// pass through the output first). Throws std::logic_error on mismatched shapes.
 void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
                     Tensor& output, ThreadPool& pool);
 
