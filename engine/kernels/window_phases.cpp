@@ -3,17 +3,11 @@
 #include <algorithm>
 
 #include "vec16.h"
+#include "window_taps.h"
 
 namespace gapnet {
 
 namespace {
-
-// [first, last) of the indices k >= 0 with 0 <= k * stride + offset < size.
-std::pair<int64_t, int64_t> inside(int64_t offset, int64_t stride, int64_t size, int64_t count) {
-    const int64_t first = std::clamp<int64_t>(offset >= 0 ? 0 : (-offset + stride - 1) / stride, 0, count);
-    const int64_t last = std::clamp<int64_t>(size - offset <= 0 ? 0 : (size - offset - 1) / stride + 1, first, count);
-    return {first, last};
-}
 
 // dst[j] = src[j * stride] for j in [0, n).
 void gather_row(const float* src, int64_t stride, int64_t n, float* dst) {
@@ -53,8 +47,8 @@ WindowPhases::WindowPhases(const Window2d& w, int64_t in_h, int64_t in_w, int64_
         }
     for (int64_t qy = 0; qy < w.stride_h; ++qy)
         for (int64_t qx = 0; qx < w.stride_w; ++qx) {
-            const auto [i0, i1] = inside(qy - w.pad_top, w.stride_h, in_h, rows_);
-            const auto [j0, j1] = inside(qx - w.pad_left, w.stride_w, in_w, width_);
+            const auto [i0, i1] = taps_inside(qy - w.pad_top, w.stride_h, in_h, rows_);
+            const auto [j0, j1] = taps_inside(qx - w.pad_left, w.stride_w, in_w, width_);
             padded_ = padded_ || i0 > 0 || i1 < rows_ || j0 > 0 || j1 < width_;
         }
 }
@@ -64,9 +58,9 @@ void WindowPhases::fill(const float* in, float pad, float* phases) const {
     // then the rows and columns of each phase inside the input.
     std::fill(padded_ ? phases : phases + planes_ * rows_ * width_, phases + phase_floats(), pad);
     for (int64_t qy = 0; qy < w_.stride_h; ++qy) {
-        const auto [i0, i1] = inside(qy - w_.pad_top, w_.stride_h, in_h_, rows_);
+        const auto [i0, i1] = taps_inside(qy - w_.pad_top, w_.stride_h, in_h_, rows_);
         for (int64_t qx = 0; qx < w_.stride_w; ++qx) {
-            const auto [j0, j1] = inside(qx - w_.pad_left, w_.stride_w, in_w_, width_);
+            const auto [j0, j1] = taps_inside(qx - w_.pad_left, w_.stride_w, in_w_, width_);
             float* phase = phases + (qy * w_.stride_w + qx) * rows_ * width_;
             for (int64_t i = i0; i < i1; ++i)
                 gather_row(in + (i * w_.stride_h + qy - w_.pad_top) * in_w_ + j0 * w_.stride_w + qx - w_.pad_left,

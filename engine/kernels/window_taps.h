@@ -1,5 +1,6 @@
 // Which taps of a window fall inside the input, for the kernels that skip the padding instead of
-// reading a padded copy (kernels/depthwise_blocked.h, kernels/pooling_blocked.h).
+// reading a padded copy (kernels/depthwise_blocked.h, kernels/pooling_blocked.h), and for the
+// window phases' copy of what lies inside (kernels/window_phases.h).
 #pragma once
 
 #include <algorithm>
