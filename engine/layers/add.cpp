@@ -32,9 +32,10 @@ void Add::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const 
 }
 
 void FusedAdd::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) const {
-    if (is_blocked(output))  // only a conv2d blocks (Conv2d::fused_with makes this layer)
-        return dynamic_cast<const Conv2d&>(producer_).forward_blocked(*inputs.at(0), inputs.at(1)->ptr(), activation_,
-                                                                      output, pool);
+    // Blocked, a conv2d (Conv2d::fused_with makes this layer) adds the residual in its kernel's
+    // epilogue where it can; otherwise the sum is a second pass, on either layout (element-wise).
+    if (const auto* conv = dynamic_cast<const Conv2d*>(&producer_); conv && is_blocked(output) && conv->adds_residual())
+        return conv->forward_blocked(*inputs.at(0), inputs.at(1)->ptr(), activation_, output, pool);
     producer_.forward(*inputs.at(0), output, pool);
     const float* residual = inputs.at(1)->ptr();
     run_blocks(pool, output.size(), 2, [&](int64_t begin, int64_t end) {

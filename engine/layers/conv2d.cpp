@@ -1,17 +1,17 @@
 #include "conv2d.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "../error.h"
 #include "../kernels/blocked.h"
-#include "../kernels/conv2d_gemm.h"
 #include "../kernels/conv2d_blocked.h"
 #include "../kernels/conv2d_choice.h"
 #include "../kernels/conv2d_depthwise.h"
 #include "../kernels/conv2d_direct.h"
+#include "../kernels/conv2d_gemm.h"
 #include "../kernels/conv2d_winograd.h"
 #include "../kernels/depthwise_blocked.h"
-#include "../kernels/parallel.h"
 #include "activation.h"
 #include "add.h"
 #include "batch_norm2d.h"
@@ -126,15 +126,12 @@ void Conv2d::forward_blocked(const Tensor& input, const float* residual, const A
                              ThreadPool& pool) const {
     Epilogue epilogue{bias().empty() ? nullptr : bias().data(), activation};
     epilogue.residual = residual;
-    if (!depthwise_blocked_applies(p_)) return conv2d_blocked(p_, blocked_weights(), epilogue, input, output, pool);
-    if (!residual) return depthwise_blocked(p_, blocked_weights(), epilogue, input, output, pool);
-    // The depthwise kernel adds no residual: a second pass over its output.
-    depthwise_blocked(p_, blocked_weights(), Epilogue{epilogue.bias, Activation{}}, input, output, pool);
-    run_blocks(pool, output.size(), 2, [&](int64_t begin, int64_t end) {
-        float* y = output.ptr();
-        for (int64_t i = begin; i < end; i += kBlock) store16(y + i, activation(load16(y + i) + load16(residual + i)));
-    });
+    if (adds_residual()) return conv2d_blocked(p_, blocked_weights(), epilogue, input, output, pool);
+    if (residual) throw std::logic_error("Conv2d::forward_blocked: the depthwise kernel adds no residual");
+    depthwise_blocked(p_, blocked_weights(), epilogue, input, output, pool);
 }
+
+bool Conv2d::adds_residual() const { return !depthwise_blocked_applies(p_); }
 
 const char* Conv2d::blocked_kernel() const { return depthwise_blocked_applies(p_) ? "blocked-dw" : "blocked"; }
 

@@ -53,7 +53,9 @@ public:
     bool reads_plain(const Shape& input) const override { return input.at(0) < kPlainInputChannels; }
 
     // The blocked kernel on `input` (blocked, or plain when reads_plain), writing `output` (blocked):
-    // activation(conv(input) + residual), `residual` (a blocked map of the output's shape) or null.
+    // activation(conv(input) + residual), `residual` (a blocked map of the output's shape) or null;
+    // a residual only where adds_residual() (the depthwise kernel adds none).
+    bool adds_residual() const;
     void forward_blocked(const Tensor& input, const float* residual, const Activation& activation, Tensor& output,
                          ThreadPool& pool) const;
     // The blocked kernel's name: "blocked-dw" (depthwise) or "blocked".
