@@ -78,19 +78,14 @@ void avg_pool_blocked(const Window2d& w, bool count_include_pad, const Tensor& i
     row_chunks(input, output, w.kernel_h * w.kernel_w, pool,
                [&](const float* in, float* out, int64_t oy0, int64_t oy1) {
                    for (int64_t oy = oy0; oy < oy1; ++oy) {
-                       int64_t y0 = oy * w.stride_h - w.pad_top;
-                       int64_t y1 = std::min(y0 + w.kernel_h, in_h + w.pad_bottom);
-                       const int64_t padded_h = y1 - y0;
-                       y0 = std::max<int64_t>(y0, 0), y1 = std::min(y1, in_h);
+                       const PoolSpan ys = pool_span(oy, w.stride_h, w.pad_top, w.pad_bottom, w.kernel_h, in_h);
                        for (int64_t ox = 0; ox < out_w; ++ox) {
-                           int64_t x0 = ox * w.stride_w - w.pad_left;
-                           int64_t x1 = std::min(x0 + w.kernel_w, in_w + w.pad_right);
-                           const int64_t padded_w = x1 - x0;
-                           x0 = std::max<int64_t>(x0, 0), x1 = std::min(x1, in_w);
+                           const PoolSpan xs = pool_span(ox, w.stride_w, w.pad_left, w.pad_right, w.kernel_w, in_w);
                            Vec16 sum{};
-                           for (int64_t y = y0; y < y1; ++y)
-                               for (int64_t x = x0; x < x1; ++x) sum += load16(in + (y * in_w + x) * kBlock);
-                           const int64_t divisor = count_include_pad ? padded_h * padded_w : (y1 - y0) * (x1 - x0);
+                           for (int64_t y = ys.begin; y < ys.end; ++y)
+                               for (int64_t x = xs.begin; x < xs.end; ++x) sum += load16(in + (y * in_w + x) * kBlock);
+                           const int64_t divisor =
+                               count_include_pad ? ys.padded * xs.padded : (ys.end - ys.begin) * (xs.end - xs.begin);
                            store16(out + (oy * out_w + ox) * kBlock, sum / static_cast<float>(divisor));
                        }
                    }

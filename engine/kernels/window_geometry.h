@@ -3,6 +3,7 @@
 // layers/window2d.h.)
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "../shape.h"
@@ -32,5 +33,17 @@ struct Window2d {
     // least one input pixel.
     void check_pads_smaller_than_kernel() const;
 };
+
+// Along one axis, what the average-pooling window of output index `o` covers: input indices
+// [begin, end), and `padded`, its extent clipped to the padded input (count_include_pad's divisor,
+// as PyTorch's CPU kernel counts it).
+struct PoolSpan {
+    int64_t begin, end, padded;
+};
+inline PoolSpan pool_span(int64_t o, int64_t stride, int64_t pad_before, int64_t pad_after, int64_t kernel,
+                          int64_t size) {
+    const int64_t start = o * stride - pad_before, stop = std::min(start + kernel, size + pad_after);
+    return {std::max<int64_t>(start, 0), std::min(stop, size), stop - start};
+}
 
 }  // namespace gapnet

@@ -29,19 +29,14 @@ void AvgPool2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) c
         const float* in = input.ptr() + p * in_h * in_w;
         float* out = output.ptr() + p * out_h * out_w;
         for (int64_t oy = 0; oy < out_h; ++oy) {
-            int64_t y0 = oy * w_.stride_h - w_.pad_top;
-            int64_t y1 = std::min(y0 + w_.kernel_h, in_h + w_.pad_bottom);
-            const int64_t padded_h = y1 - y0;
-            y0 = std::max<int64_t>(y0, 0), y1 = std::min(y1, in_h);
+            const PoolSpan ys = pool_span(oy, w_.stride_h, w_.pad_top, w_.pad_bottom, w_.kernel_h, in_h);
             for (int64_t ox = 0; ox < out_w; ++ox) {
-                int64_t x0 = ox * w_.stride_w - w_.pad_left;
-                int64_t x1 = std::min(x0 + w_.kernel_w, in_w + w_.pad_right);
-                const int64_t padded_w = x1 - x0;
-                x0 = std::max<int64_t>(x0, 0), x1 = std::min(x1, in_w);
+                const PoolSpan xs = pool_span(ox, w_.stride_w, w_.pad_left, w_.pad_right, w_.kernel_w, in_w);
                 float sum = 0.0f;
-                for (int64_t y = y0; y < y1; ++y)
-                    for (int64_t x = x0; x < x1; ++x) sum += in[y * in_w + x];
-                const int64_t divisor = count_include_pad_ ? padded_h * padded_w : (y1 - y0) * (x1 - x0);
+                for (int64_t y = ys.begin; y < ys.end; ++y)
+                    for (int64_t x = xs.begin; x < xs.end; ++x) sum += in[y * in_w + x];
+                const int64_t divisor =
+                    count_include_pad_ ? ys.padded * xs.padded : (ys.end - ys.begin) * (xs.end - xs.begin);
                 out[oy * out_w + ox] = sum / static_cast<float>(divisor);
             }
         }
