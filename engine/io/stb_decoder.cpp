@@ -177,14 +177,20 @@ void check_psd(const std::string& b) {
 // which only the file's entries are filled (psize: what fits between the header and the data
 // offset), so an index past them gives uninitialized colours, different from run to run. Such a file
 // is refused. Rows of 1, 4 or 8 bits per pixel start at the data offset, each padded to 4 bytes;
-// bytes past the end of the file are left to the truncation checks.
+// bytes past the end of the file are left to the truncation checks. An offset before the end of the
+// headers gives stb a negative psize, which it does not refuse: it reads no palette at all.
 void check_bmp_palette(const std::string& b, int64_t w, int64_t h) {
     const int64_t info_size = little_endian32(b, 14);
     const int64_t bits = info_size == 12 ? little_endian16(b, 24) : little_endian16(b, 28);
     if (bits != 1 && bits != 4 && bits != 8) return;
     const int64_t offset = little_endian32(b, 10);
-    const int64_t colours = info_size == 12 ? (offset - 14 - 24) / 3 : (offset - 14 - info_size) / 4;  // stb's psize
-    if (colours < 1 || colours >= (int64_t{1} << bits)) return;  // stb refuses it, or every index is in it
+    // stb's psize, rounded as it rounds: it divides by 3 (toward zero) but shifts by 2 (toward -inf).
+    const int64_t gap = offset - 14 - (info_size == 12 ? 24 : info_size);
+    const int64_t colours = info_size == 12 ? gap / 3 : (gap >= 0 ? gap / 4 : -((-gap + 3) / 4));
+    if (colours < 0)
+        throw Error("corrupt BMP: the pixel data offset " + std::to_string(offset) +
+                    " leaves no room for a palette after the headers");
+    if (colours == 0 || colours >= (int64_t{1} << bits)) return;  // stb refuses it, or every index is in it
     const int64_t row_bytes = (w * bits + 31) / 32 * 4;
     for (int64_t y = 0; y < h; ++y)
         for (int64_t x = 0; x < w; ++x) {
