@@ -50,18 +50,23 @@ ThreadPool::~ThreadPool() {
 // under mutex_, so the loop it reads here is the one it registered for. A worker that registers
 // after its loop's last chunk was taken finds none left (next_ >= chunks_; a pinned loop cannot end
 // without its worker) and never calls job_.
+// A thread counts the chunks it ran into finished_ once, when it has no more to take: one shared
+// counter touched per chunk moved its cache line between the cores for every chunk, which cost more
+// than a 7 x 7 depthwise layer's 120 chunks of about 0.1 us each.
 void ThreadPool::run_chunks(int self) {
-    const auto run_one = [this](int64_t i) {
+    int64_t done = 0;
+    const auto run_one = [this, &done](int64_t i) {
         try {
             (*job_)(i);
         } catch (...) {
             std::lock_guard lock(mutex_);
             if (!error_) error_ = std::current_exception();
         }
-        finished_.fetch_add(1, std::memory_order_acq_rel);
+        ++done;
     };
     if (pinned_) {
         if (self < chunks_) run_one(self);
+        if (done > 0) finished_.fetch_add(done, std::memory_order_acq_rel);
         return;
     }
     // Thread t's own share first, chunks [t * chunks / threads, (t + 1) * chunks / threads), so that
@@ -74,6 +79,7 @@ void ThreadPool::run_chunks(int self) {
         for (int64_t i; (i = next_[static_cast<size_t>(t)].value.fetch_add(1, std::memory_order_relaxed)) < end;)
             run_one(i);
     }
+    if (done > 0) finished_.fetch_add(done, std::memory_order_acq_rel);
 }
 
 void ThreadPool::worker_loop(int self) {

@@ -5,6 +5,7 @@
 // sizes, kernels 3 and 5, strides 1 and 2, asymmetric padding, ceil_mode. The input's padding lanes
 // hold a value no real channel may read; every output lane is written (the output starts as NaN);
 // results are bit-identical on 1, 2 and 3 threads (the large cases split into parallel chunks).
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -197,6 +198,25 @@ TEST_CASE("depthwise_blocked equals conv2d_reference with every activation, bias
             }
         }
     }
+}
+
+TEST_CASE("blocked kernels cut rows into an even number of spans and number them span-major", "[blocked_window]") {
+    CHECK(row_spans(0, 14) == 2);  // at least kMinRowSpans
+    CHECK(row_spans(3, 14) == 4);  // a multiple of it
+    CHECK(row_spans(7, 100) == 8);
+    CHECK(row_spans(5, 3) == 3);  // at most one a row
+    CHECK(row_spans(0, 1) == 1);
+    CHECK(row_spans(0, 0) == 1);
+    // 2 samples of 3 blocks, 5 rows of 4 pixels, 100-pixel chunks: 2 spans, rows [0, 2) and [2, 5).
+    ThreadPool pool(1);
+    std::vector<std::array<int64_t, 4>> calls;
+    for_each_row_span(pool, 2, 3, 5, 4, 100, 0, [&](int64_t plane, int64_t block, int64_t oy0, int64_t oy1) {
+        calls.push_back({plane, block, oy0, oy1});
+    });
+    const std::vector<std::array<int64_t, 4>> expected = {{0, 0, 0, 2}, {1, 1, 0, 2}, {2, 2, 0, 2}, {0, 0, 2, 5},
+                                                          {1, 1, 2, 5}, {2, 2, 2, 5}, {3, 0, 0, 2}, {4, 1, 0, 2},
+                                                          {5, 2, 0, 2}, {3, 0, 2, 5}, {4, 1, 2, 5}, {5, 2, 2, 5}};
+    CHECK(calls == expected);
 }
 
 TEST_CASE("depthwise_blocked_pack puts channel c's tap t at [c / 16][t][c % 16], zeros past the last channel",

@@ -170,9 +170,6 @@ TileFn tile_for(int64_t mb, int64_t px) {
     return mb == 1 ? one[i] : mb == 2 ? two[i] : mb == 3 ? three[i] : four[i];
 }
 
-// Where part i starts when `count` things are cut into `parts` parts as even as they can be.
-int64_t part_begin(int64_t count, int64_t parts, int64_t i) { return count * i / parts; }
-
 struct Plan {
     bool blocked_input, padded, one_row;
     int64_t in_h, in_w, ph, pw;  // input and (padded) source map
@@ -283,7 +280,9 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
     const int64_t group_work = kMaxTileBlocks * kBlock * p.in_channels * taps * plan.out_h * plan.out_w;
     const int64_t max_spans = std::min(plan.rows * plan.row_pixels / kMinChunkPixels,
                                        plan.one_row ? plan.row_pixels / tile_pixels(1) : plan.rows);
-    const int64_t spans = std::clamp<int64_t>(group_work / kMinChunkWork, 1, std::max<int64_t>(1, max_spans));
+    const int64_t units = plan.one_row ? plan.row_pixels : plan.rows;
+    const int64_t spans =
+        row_spans(std::min(group_work / kMinChunkWork, max_spans), plan.one_row ? units / tile_pixels(1) : units);
     const int64_t total_work = p.out_channels * p.in_channels * taps * plan.out_h * plan.out_w;
 
     thread_local std::vector<float> padded_scratch;  // the calling thread's, read by the workers
@@ -309,10 +308,9 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
                      p.out_channels,
                      epilogue.activation};
         run_chunks(pool, groups * spans, total_work, [&](int64_t chunk) {
-            const int64_t group = chunk / spans, span = chunk % spans;
+            const int64_t span = chunk / groups, group = chunk % groups;  // span-major (blocked.h)
             const int64_t ob0 = part_begin(out_blocks, groups, group);
             const int64_t mb = part_begin(out_blocks, groups, group + 1) - ob0;
-            const int64_t units = plan.one_row ? plan.row_pixels : plan.rows;
             const int64_t u0 = part_begin(units, spans, span), u1 = part_begin(units, spans, span + 1);
             const int64_t y0 = plan.one_row ? 0 : u0, y1 = plan.one_row ? 1 : u1;
             const int64_t x0 = plan.one_row ? u0 : 0, x1 = plan.one_row ? u1 : plan.out_w;

@@ -241,17 +241,14 @@ void depthwise_blocked(const ConvParams& p, const float* packed, const Epilogue&
     const int64_t out_h = output.shape[2], out_w = output.shape[3], channels = p.out_channels;
     const Geometry g = geometry_of(p.window, in_h, in_w, out_h, out_w);
     const int64_t taps = g.kh * g.kw;
-    const int64_t rows_per_chunk = std::clamp<int64_t>((kChunkPixels + out_w - 1) / out_w, 1, out_h);
-    const int64_t spans = (out_h + rows_per_chunk - 1) / rows_per_chunk;
     const auto rows = rows_kernel(g);
-    run_chunks(pool, batch * blocks * spans, batch * blocks * out_h * out_w * taps * kBlock, [&](int64_t chunk) {
-        const int64_t plane = chunk / spans, span = chunk % spans, b = plane % blocks;  // plane: (sample, block)
-        const int64_t lanes = std::min(kBlock, channels - b * kBlock);
-        const Vec16 bias = epilogue.bias ? load_under16(epilogue.bias + b * kBlock, lanes) : Vec16{};
-        const int64_t oy0 = span * rows_per_chunk;
-        rows(g, input.ptr() + plane * in_h * in_w * kBlock, packed + b * taps * kBlock, bias, epilogue.activation, oy0,
-             std::min(out_h, oy0 + rows_per_chunk), output.ptr() + plane * out_h * out_w * kBlock);
-    });
+    for_each_row_span(pool, batch, blocks, out_h, out_w, kChunkPixels, batch * blocks * out_h * out_w * taps * kBlock,
+                      [&](int64_t plane, int64_t b, int64_t oy0, int64_t oy1) {
+                          const int64_t lanes = std::min(kBlock, channels - b * kBlock);
+                          const Vec16 bias = epilogue.bias ? load_under16(epilogue.bias + b * kBlock, lanes) : Vec16{};
+                          rows(g, input.ptr() + plane * in_h * in_w * kBlock, packed + b * taps * kBlock, bias,
+                               epilogue.activation, oy0, oy1, output.ptr() + plane * out_h * out_w * kBlock);
+                      });
 }
 
 }  // namespace gapnet

@@ -15,20 +15,18 @@ namespace {
 // A chunk spans enough output rows for at least this many output pixels of a block.
 constexpr int64_t kChunkPixels = 512;
 
-// Runs rows(in, out, oy0, oy1) over chunks of (sample, block, span of output rows [oy0, oy1)); in:
-// the (sample, block)'s input plane [H][W][16], out: its output plane [H'][W'][16]. `reads`: the
-// input vectors an output pixel reads, for run_chunks' measure of the work.
+// Runs rows(in, out, oy0, oy1) over spans of output rows [oy0, oy1) of each (sample, block)
+// (for_each_row_span); in: its input plane [H][W][16], out: its output plane [H'][W'][16]. `reads`:
+// the input vectors an output pixel reads, for run_chunks' measure of the work.
 template <typename Rows>
 void row_chunks(const Tensor& input, Tensor& output, int64_t reads, ThreadPool& pool, const Rows& rows) {
-    const int64_t planes = input.shape[0] * input.shape[1], in_plane = input.shape[2] * input.shape[3] * kBlock;
+    const int64_t in_plane = input.shape[2] * input.shape[3] * kBlock;
     const int64_t out_h = output.shape[2], out_w = output.shape[3];
-    const int64_t rows_per_chunk = std::clamp<int64_t>((kChunkPixels + out_w - 1) / out_w, 1, out_h);
-    const int64_t spans = (out_h + rows_per_chunk - 1) / rows_per_chunk;
-    run_chunks(pool, planes * spans, planes * out_h * out_w * reads * kBlock, [&](int64_t chunk) {
-        const int64_t plane = chunk / spans, oy0 = chunk % spans * rows_per_chunk;
-        rows(input.ptr() + plane * in_plane, output.ptr() + plane * out_h * out_w * kBlock, oy0,
-             std::min(out_h, oy0 + rows_per_chunk));
-    });
+    for_each_row_span(pool, input.shape[0], input.shape[1], out_h, out_w, kChunkPixels,
+                      input.shape[0] * input.shape[1] * out_h * out_w * reads * kBlock,
+                      [&](int64_t plane, int64_t, int64_t oy0, int64_t oy1) {
+                          rows(input.ptr() + plane * in_plane, output.ptr() + plane * out_h * out_w * kBlock, oy0, oy1);
+                      });
 }
 
 using Float8 = float __attribute__((vector_size(32)));
