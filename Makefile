@@ -63,7 +63,7 @@ tsan:
 fuzz:
 	tools/install_deps.sh $(BUILD_DEPS) $(FUZZ_DEPS)
 	CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Release -DGAPNET_FUZZ=ON -DGAPNET_BUILD_TESTS=OFF
-	cmake --build build/fuzz -j $(JOBS)
+	cmake --build build/fuzz -j $(JOBS) --target fuzz_model fuzz_image fuzz_classify
 	tests/fuzz/run_fuzzers.sh build/fuzz $(FUZZ_SECONDS)
 
 clean:

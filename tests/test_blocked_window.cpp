@@ -20,6 +20,7 @@
 #include "engine/layers/global_avg_pool2d.h"
 #include "engine/layers/global_max_pool2d.h"
 #include "engine/layers/max_pool2d.h"
+#include "engine/sanitized.h"
 #include "helpers.h"
 
 using namespace gapnet;
@@ -30,7 +31,7 @@ using gapnet::test::random_values;
 namespace {
 
 // The full matrix in the release build; fewer cases under the sanitizers, so CI stays inside its time.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if GAPNET_SANITIZED
 constexpr bool kReduced = true;
 #else
 constexpr bool kReduced = false;

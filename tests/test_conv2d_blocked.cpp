@@ -8,6 +8,7 @@
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv2d_gemm.h"
 #include "engine/kernels/conv2d_blocked.h"
+#include "engine/sanitized.h"
 #include "helpers.h"
 
 using namespace gapnet;
@@ -20,7 +21,7 @@ struct BlockedCase {
     int64_t in, out, k_h, k_w, stride, dilation, pad_t, pad_l, pad_b, pad_r, h, w, batch;
 };
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if GAPNET_SANITIZED
 // Under the sanitizers: one case of each path (one-row 1x1, padded copy of a blocked and of a plain
 // input, input-block slices, strided unpadded), with the threads engaged.
 const BlockedCase kCases[] = {

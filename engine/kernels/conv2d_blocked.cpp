@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "../sanitized.h"
 #include "blocked.h"
 #include "padding.h"
 #include "parallel.h"
@@ -39,7 +40,7 @@ constexpr int64_t kTapListWeightFloats = int64_t{6} << 10;
 // A block's 16 channels are unrolled in full (a third faster on 1x1 layers of few input channels).
 // The sanitizers' checks on every load would make that code take minutes to compile: there, 4 at a
 // time (the same operations in the same order).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if GAPNET_SANITIZED
 constexpr int kBlockUnroll = 4;
 #else
 constexpr int kBlockUnroll = 16;
