@@ -15,6 +15,7 @@
 #include "io/image.h"
 #include "io/model_json.h"
 #include "layers/add.h"
+#include "layers/conv_chain.h"
 #include "thread_pool.h"
 #include "top_k.h"
 #include "verify.h"
@@ -199,6 +200,7 @@ std::vector<Step> Model::steps(int64_t batch) const {
         }
         const Layer* layer = step.layer;  // a residual add fused after a convolution runs the convolution's kernel
         if (const auto* fused = dynamic_cast<const FusedAdd*>(layer)) layer = &fused->producer();
+        if (dynamic_cast<const ConvChain*>(layer)) s.kernel = "blocked-chain";
         if (const auto* conv = dynamic_cast<const Conv2d*>(layer))
             s.kernel = step.blocked
                            ? conv->blocked_kernel()

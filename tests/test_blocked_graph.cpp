@@ -19,10 +19,13 @@
 #include "engine/layers/max_pool2d.h"
 #include "engine/layers/multiply.h"
 #include "engine/layers/softmax.h"
+#include "graph_helpers.h"
 #include "helpers.h"
 
 using namespace gapnet;
+using gapnet::test::forward;
 using gapnet::test::random_values;
+using gapnet::test::step_of;
 
 namespace {
 
@@ -99,19 +102,6 @@ Graph mixed_network(std::mt19937& rng) {
     return g;
 }
 
-Tensor forward(const Graph& g, const Tensor& batch, int threads) {
-    ThreadPool pool(threads);
-    return g.forward(batch, pool);
-}
-
-const Graph::Step& step_of(const Graph& g, const std::string& node) {
-    const int index = g.find(node);
-    for (const Graph::Step& step : g.steps())
-        if (step.first <= index && index <= step.last) return step;
-    FAIL("no step runs " << node);
-    return g.steps().front();
-}
-
 }  // namespace
 
 TEST_CASE("the blocked plan: which steps block, which maps are reordered", "[blocked_graph]") {
@@ -158,17 +148,8 @@ TEST_CASE("a blocked graph equals the plain layers one by one, on any thread cou
     for (const int64_t batch : {1, 5, 40}) {
         const Shape shape = batched(batch, g.input_shape());
         const Tensor input(shape, random_values(static_cast<size_t>(element_count(shape)), rng));
-        ThreadPool serial(1);
-        const Tensor reference = g.forward_all(input, serial).back();
-        const Tensor blocked = forward(g, input, 1);
         INFO("batch " << batch);
-        REQUIRE(blocked.shape == reference.shape);
-        gapnet::test::require_values(blocked.data, reference.data, 1e-5);
-        CHECK(forward(g, input, 2).data == blocked.data);
-        CHECK(forward(g, input, 3).data == blocked.data);
-        g.set_blocking(false);
-        gapnet::test::require_values(forward(g, input, 2).data, reference.data, 1e-5);
-        g.set_blocking(true);
+        gapnet::test::check_against_plain_layers(g, input);
     }
 }
 

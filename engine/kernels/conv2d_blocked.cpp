@@ -171,6 +171,40 @@ TileFn tile_for(int64_t mb, int64_t px) {
     return mb == 1 ? one[i] : mb == 2 ? two[i] : mb == 3 ? three[i] : four[i];
 }
 
+// A chunk's tiles: output blocks [ob0, ob0 + mb) at output rows [y0, y1), pixels [x0, x1) of each.
+struct TileRange {
+    int64_t ob0, mb, y0, y1, x0, x1;
+};
+
+// Runs the tiles of `r`, the input blocks summed in slices of `slice` blocks (the partial sums kept
+// in the output between slices), each row cut into tiles as even as the tile width allows (14 pixels
+// at 6 a tile: 5, 5, 4). in: the input's tap (0, 0) for output pixel (0, 0); row_step: between the
+// input rows of consecutive output rows; out_w: the output rows' length; step: tile_for's Step.
+void run_tiles(const Source& s, const Sink& o, const float* in, const float* packed, const TileRange& r, int64_t out_w,
+               int64_t row_step, int64_t slice, int64_t step) {
+    const int64_t slices = (s.blocks + slice - 1) / slice;
+    const int64_t tiles = (r.x1 - r.x0 + tile_pixels(r.mb) - 1) / tile_pixels(r.mb);
+    const float* weights = packed + r.ob0 * s.weight_block_step;
+    for (int64_t sl = 0; sl < slices; ++sl) {
+        const int64_t ib0 = sl * slice, ib1 = std::min(s.blocks, ib0 + slice);
+        for (int64_t y = r.y0; y < r.y1; ++y)
+            for (int64_t t = 0; t < tiles; ++t) {
+                const int64_t xa = r.x0 + part_begin(r.x1 - r.x0, tiles, t);
+                const int64_t px = r.x0 + part_begin(r.x1 - r.x0, tiles, t + 1) - xa;
+                const TileFn fn = step == kBlock       ? tile_for<kBlock>(r.mb, px)
+                                  : step == 2 * kBlock ? tile_for<2 * kBlock>(r.mb, px)
+                                                       : tile_for<0>(r.mb, px);
+                fn(s, o, in + y * row_step + xa * s.pixel_step, weights, r.ob0, (y * out_w + xa) * kBlock, ib0, ib1,
+                   sl == 0, sl + 1 == slices);
+            }
+    }
+}
+
+// Input blocks per slice: a full group's weights for them fit kWeightSliceFloats.
+int64_t slice_blocks(int64_t in_blocks, int64_t taps) {
+    return std::clamp<int64_t>(kWeightSliceFloats / (kMaxTileBlocks * taps * kBlockWeights), 1, in_blocks);
+}
+
 struct Plan {
     bool blocked_input, padded, one_row;
     int64_t in_h, in_w, ph, pw;  // input and (padded) source map
@@ -273,10 +307,7 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
     const int64_t group_blocks =
         s.taps ? std::clamp<int64_t>(kTapListWeightFloats / (s.tap_count * kBlock), 1, kMaxTileBlocks) : kMaxTileBlocks;
     const int64_t groups = (out_blocks + group_blocks - 1) / group_blocks;
-    // Input blocks in slices whose weights (for a full group) fit kWeightSliceFloats.
-    const int64_t slice =
-        std::clamp<int64_t>(kWeightSliceFloats / (kMaxTileBlocks * taps * kBlockWeights), 1, in_blocks);
-    const int64_t slices = (in_blocks + slice - 1) / slice;
+    const int64_t slice = slice_blocks(in_blocks, taps);
     // Spans of rows (or of the one row's pixels, at least a tile's worth each), each a chunk per group.
     const int64_t group_work = kMaxTileBlocks * kBlock * p.in_channels * taps * plan.out_h * plan.out_w;
     const int64_t max_spans = std::min(plan.rows * plan.row_pixels / kMinChunkPixels,
@@ -313,26 +344,32 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
             const int64_t ob0 = part_begin(out_blocks, groups, group);
             const int64_t mb = part_begin(out_blocks, groups, group + 1) - ob0;
             const int64_t u0 = part_begin(units, spans, span), u1 = part_begin(units, spans, span + 1);
-            const int64_t y0 = plan.one_row ? 0 : u0, y1 = plan.one_row ? 1 : u1;
-            const int64_t x0 = plan.one_row ? u0 : 0, x1 = plan.one_row ? u1 : plan.out_w;
-            // Tiles as even as the tile width allows (14 pixels at 6 a tile: 5, 5, 4).
-            const int64_t tiles = (x1 - x0 + tile_pixels(mb) - 1) / tile_pixels(mb);
-            const float* weights = packed + ob0 * s.weight_block_step;
-            for (int64_t sl = 0; sl < slices; ++sl) {
-                const int64_t ib0 = sl * slice, ib1 = std::min(in_blocks, ib0 + slice);
-                for (int64_t y = y0; y < y1; ++y)
-                    for (int64_t t = 0; t < tiles; ++t) {
-                        const int64_t xa = x0 + part_begin(x1 - x0, tiles, t),
-                                      xb = x0 + part_begin(x1 - x0, tiles, t + 1);
-                        const int64_t px = xb - xa;
-                        const TileFn fn = step == kBlock       ? tile_for<kBlock>(mb, px)
-                                          : step == 2 * kBlock ? tile_for<2 * kBlock>(mb, px)
-                                                               : tile_for<0>(mb, px);
-                        fn(s, o, in + y * w.stride_h * s.row_step + xa * s.pixel_step, weights, ob0,
-                           (y * plan.out_w + xa) * kBlock, ib0, ib1, sl == 0, sl + 1 == slices);
-                    }
-            }
+            const TileRange r{ob0,
+                              mb,
+                              plan.one_row ? 0 : u0,
+                              plan.one_row ? 1 : u1,
+                              plan.one_row ? u0 : 0,
+                              plan.one_row ? u1 : plan.out_w};
+            run_tiles(s, o, in, packed, r, plan.out_w, w.stride_h * s.row_step, slice, step);
         });
+    }
+}
+
+void pointwise_blocked_pixels(const ConvParams& p, const float* packed, const Epilogue& epilogue, const float* in,
+                              int64_t in_block_step, int64_t pixels, float* out, int64_t out_block_step) {
+    const int64_t in_blocks = channel_blocks(p.in_channels), out_blocks = channel_blocks(p.out_channels);
+    Source s;
+    s.channels = p.in_channels, s.blocks = in_blocks;
+    s.channel_step = 1, s.block_step = in_block_step;
+    s.row_step = 0, s.pixel_step = kBlock;
+    s.kh = 1, s.kw = 1;
+    s.tap_row = 0, s.tap_col = kBlock;
+    s.weight_block_step = in_blocks * kBlockWeights;
+    const Sink o{out, epilogue.residual, out_block_step, epilogue.bias, p.out_channels, epilogue.activation};
+    const int64_t groups = (out_blocks + kMaxTileBlocks - 1) / kMaxTileBlocks;
+    for (int64_t g = 0; g < groups; ++g) {
+        const int64_t ob0 = part_begin(out_blocks, groups, g), mb = part_begin(out_blocks, groups, g + 1) - ob0;
+        run_tiles(s, o, in, packed, {ob0, mb, 0, 1, 0, pixels}, pixels, 0, slice_blocks(in_blocks, 1), kBlock);
     }
 }
 

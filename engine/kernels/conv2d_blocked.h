@@ -60,4 +60,11 @@ int64_t conv2d_blocked_workspace(const ConvParams& p, int64_t in_h, int64_t in_w
 void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
                     Tensor& output, ThreadPool& pool);
 
+// A 1x1 convolution at stride 1 without padding (conv2d_blocked's arithmetic, bit for bit) over
+// `pixels` consecutive pixels of one sample's blocked map, on the calling thread: in's blocks are
+// in_block_step floats apart, out's (and epilogue.residual's) out_block_step apart. For layers that run
+// a map band by band (layers/conv_chain.h).
+void pointwise_blocked_pixels(const ConvParams& p, const float* packed, const Epilogue& epilogue, const float* in,
+                              int64_t in_block_step, int64_t pixels, float* out, int64_t out_block_step);
+
 }  // namespace gapnet

@@ -26,6 +26,9 @@ struct Geometry {
     int64_t kh, kw, sh, sw, dh, dw, pad_top, pad_left;
     // The output columns whose window lies inside the input's columns: [x_lo, x_hi).
     int64_t x_lo, x_hi;
+    // The rows the kernels' plane pointers point at: the input's row in_row0 and the output's row
+    // out_row0 (0 for whole maps; a band's first rows in a chain, layers/conv_chain.h).
+    int64_t in_row0 = 0, out_row0 = 0;
 };
 
 Geometry geometry_of(const Window2d& w, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w) {
@@ -86,7 +89,7 @@ void row_tile(const Geometry& g, const float* in, const float* w, int64_t ky0, i
     Vec16 acc[Pixels];
     for (int p = 0; p < Pixels; ++p) acc[p] = bias;
     for (int64_t ky = ky0; ky < ky1; ++ky) {
-        const int64_t row = ((oy * g.sh - g.pad_top + ky * g.dh) * g.in_w + x0) * kBlock;
+        const int64_t row = ((oy * g.sh - g.pad_top + ky * g.dh - g.in_row0) * g.in_w + x0) * kBlock;
         Vec16 weight[KW];
         for (int kx = 0; kx < KW; ++kx) weight[kx] = load16(w + (ky * KW + kx) * kBlock);
         // The row's input vectors; in a checked tile those outside the input are zeros (the
@@ -144,7 +147,7 @@ void fast_rows(const Geometry& g, const float* in, const float* w, Vec16 bias, c
     const int64_t tiles = (g.out_w + kRowTilePixels - 1) / kRowTilePixels, per_tile = (g.out_w + tiles - 1) / tiles;
     for (int64_t oy = oy0; oy < oy1; ++oy) {
         const auto [ky0, ky1] = taps_inside(oy * g.sh - g.pad_top, g.dh, g.in_h, g.kh);
-        float* out_row = out + oy * g.out_w * kBlock;
+        float* out_row = out + (oy - g.out_row0) * g.out_w * kBlock;
         for (int64_t ox = 0; ox < g.out_w; ox += per_tile) {
             const int64_t pixels = std::min(per_tile, g.out_w - ox);
             if (ox >= g.x_lo && ox + pixels <= g.x_hi)
@@ -164,7 +167,8 @@ void generic_tile(const Geometry& g, const float* in, const float* w, int64_t ky
     Vec16 acc[Pixels];
     for (int p = 0; p < Pixels; ++p) acc[p] = bias;
     for (int64_t ky = ky0; ky < ky1; ++ky) {
-        const float* row = in + ((oy * g.sh - g.pad_top + ky * g.dh) * g.in_w + ox0 * g.sw - g.pad_left) * kBlock;
+        const float* row =
+            in + ((oy * g.sh - g.pad_top + ky * g.dh - g.in_row0) * g.in_w + ox0 * g.sw - g.pad_left) * kBlock;
         for (int64_t kx = 0; kx < g.kw; ++kx) {
             const Vec16 weight = load16(w + (ky * g.kw + kx) * kBlock);
             const float* x = row + kx * g.dw * kBlock;
@@ -180,7 +184,8 @@ void edge_pixel(const Geometry& g, const float* in, const float* w, int64_t ky0,
     const auto [kx0, kx1] = taps_inside(ox * g.sw - g.pad_left, g.dw, g.in_w, g.kw);
     Vec16 acc = bias;
     for (int64_t ky = ky0; ky < ky1; ++ky) {
-        const float* row = in + ((oy * g.sh - g.pad_top + ky * g.dh) * g.in_w + ox * g.sw - g.pad_left) * kBlock;
+        const float* row =
+            in + ((oy * g.sh - g.pad_top + ky * g.dh - g.in_row0) * g.in_w + ox * g.sw - g.pad_left) * kBlock;
         for (int64_t kx = kx0; kx < kx1; ++kx)
             acc = fma16(load16(w + (ky * g.kw + kx) * kBlock), load16(row + kx * g.dw * kBlock), acc);
     }
@@ -193,7 +198,7 @@ void generic_rows(const Geometry& g, const float* in, const float* w, Vec16 bias
                   int64_t oy0, int64_t oy1, float* out) {
     for (int64_t oy = oy0; oy < oy1; ++oy) {
         const auto [ky0, ky1] = taps_inside(oy * g.sh - g.pad_top, g.dh, g.in_h, g.kh);
-        float* out_row = out + oy * g.out_w * kBlock;
+        float* out_row = out + (oy - g.out_row0) * g.out_w * kBlock;
         int64_t ox = 0;
         for (; ox < g.x_lo; ++ox) edge_pixel(g, in, w, ky0, ky1, oy, ox, bias, activation, out_row);
         for (; ox + kTilePixels <= g.x_hi; ox += kTilePixels)
@@ -249,6 +254,21 @@ void depthwise_blocked(const ConvParams& p, const float* packed, const Epilogue&
                           rows(g, input.ptr() + plane * in_h * in_w * kBlock, packed + b * taps * kBlock, bias,
                                epilogue.activation, oy0, oy1, output.ptr() + plane * out_h * out_w * kBlock);
                       });
+}
+
+void depthwise_blocked_rows(const ConvParams& p, const float* packed, const Epilogue& epilogue, const float* in,
+                            int64_t in_block_step, int64_t in_row0, int64_t in_h, int64_t in_w, float* out,
+                            int64_t out_block_step, int64_t out_row0, int64_t oy0, int64_t oy1) {
+    Geometry g = geometry_of(p.window, in_h, in_w, p.window.output_h(in_h), p.window.output_w(in_w));
+    g.in_row0 = in_row0, g.out_row0 = out_row0;
+    const int64_t taps = g.kh * g.kw;
+    const auto rows = rows_kernel(g);
+    for (int64_t b = 0; b < channel_blocks(p.out_channels); ++b) {
+        const int64_t lanes = std::min(kBlock, p.out_channels - b * kBlock);
+        const Vec16 bias = epilogue.bias ? load_under16(epilogue.bias + b * kBlock, lanes) : Vec16{};
+        rows(g, in + b * in_block_step, packed + b * taps * kBlock, bias, epilogue.activation, oy0, oy1,
+             out + b * out_block_step);
+    }
 }
 
 }  // namespace gapnet

@@ -41,4 +41,13 @@ int64_t depthwise_blocked_packed_size(const ConvParams& p);  // the floats depth
 void depthwise_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
                        Tensor& output, ThreadPool& pool);
 
+// Output rows [oy0, oy1) of one sample (depthwise_blocked's arithmetic, bit for bit), on the calling
+// thread, for layers that run a map band by band (layers/conv_chain.h): `in` holds rows [in_row0, ...)
+// of the in_h x in_w input map (its block planes in_block_step floats apart, rows of in_w pixels),
+// covering every row the output rows read; `out` receives rows [out_row0, ...) of the output map
+// (planes out_block_step apart).
+void depthwise_blocked_rows(const ConvParams& p, const float* packed, const Epilogue& epilogue, const float* in,
+                            int64_t in_block_step, int64_t in_row0, int64_t in_h, int64_t in_w, float* out,
+                            int64_t out_block_step, int64_t out_row0, int64_t oy0, int64_t oy1);
+
 }  // namespace gapnet

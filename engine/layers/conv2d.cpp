@@ -15,6 +15,7 @@
 #include "activation.h"
 #include "add.h"
 #include "batch_norm2d.h"
+#include "conv_chain.h"
 #include "window2d.h"
 
 namespace gapnet {
@@ -162,6 +163,7 @@ const float* Conv2d::direct_weights() const {
 // FusedAdd (layers/add.h). batch_norm2d (y = x*scale + shift per channel): w' = w*scale,
 // b' = b*scale + shift, i.e. w*gamma/sqrt(var+eps) and (b-mean)*gamma/sqrt(var+eps)+beta.
 std::unique_ptr<Layer> Conv2d::fused_with(const Layer& next, int, int next_inputs) const {
+    if (const auto* conv = dynamic_cast<const Conv2d*>(&next)) return ConvChain::start(*this, *conv);
     if (!activation_.is_identity()) return nullptr;
     if (const auto* act = dynamic_cast<const ActivationLayer*>(&next))
         return std::unique_ptr<Layer>(new Conv2d(p_, parameters_, act->activation(), preferred_));

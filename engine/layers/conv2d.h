@@ -11,8 +11,9 @@
 // Fusion (Graph::fuse): a conv2d absorbs a following activation (applied by the kernel as each
 // output block is finished), a following batch_norm2d (folded into its weights and bias, after
 // which it can absorb the rest too) and a following add of one more tensor (a residual
-// connection: layers/add.h's FusedAdd, which can absorb the activation after the add). An
-// activation-fused layer shares this layer's parameters (no copy).
+// connection: layers/add.h's FusedAdd, which can absorb the activation after the add). A 1x1
+// conv2d followed by a depthwise one, or a depthwise one followed by a 1x1, start a chain run band
+// by band (layers/conv_chain.h). An activation-fused layer shares this layer's parameters (no copy).
 #pragma once
 
 #include <memory>
@@ -60,6 +61,9 @@ public:
                          ThreadPool& pool) const;
     // The blocked kernel's name: "blocked-dw" (depthwise) or "blocked".
     const char* blocked_kernel() const;
+    // The weights packed for the blocked kernel, made by the first call (shared by the layers fused
+    // from this one).
+    const float* blocked_weights() const;
 
     const Params& params() const { return p_; }
     const std::vector<float>& weight() const { return parameters_->weight; }
@@ -89,7 +93,6 @@ private:
         mutable std::once_flag winograd_once, direct_once, blocked_once;
         mutable std::vector<float> winograd, direct, blocked;  // blocked: packed for the blocked kernel
     };
-    const float* blocked_weights() const;   // parameters_->blocked, packed on first use
     const float* winograd_weights() const;  // parameters_->winograd, made on first use; null if not kept
     const float* direct_weights() const;    // parameters_->direct, packed on first use; null if unused
     Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation,
