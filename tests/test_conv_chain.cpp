@@ -123,10 +123,11 @@ TEST_CASE("a chain gives the bits of its convolutions run one by one, on any thr
     for (const int64_t width : {200, 7}) {  // several bands a span; a narrow map
         Graph g = chain_network(rng, width);
         g.fuse();
-        const auto* chain = dynamic_cast<const ConvChain*>(step_of(g, "expand").layer);
-        REQUIRE(chain);
-        // The first chain alone: its output is the graph's node "residual".
         for (const int64_t batch : {1, 3}) {
+            // The first chain alone: its output is the graph's node "residual". (A chain is a step's
+            // layer: looked up again after check_against_plain_layers, which fuses the graph anew.)
+            const auto* chain = dynamic_cast<const ConvChain*>(step_of(g, "expand").layer);
+            REQUIRE(chain);
             const Shape shape = batched(batch, g.input_shape());
             const Tensor input(shape, random_values(static_cast<size_t>(element_count(shape)), rng));
             ThreadPool serial(1);
