@@ -7,6 +7,7 @@
 #include <random>
 
 #include "engine/graph.h"
+#include "engine/kernels/conv2d_choice.h"
 #include "engine/layers/activation.h"
 #include "engine/layers/add.h"
 #include "engine/layers/avg_pool2d.h"
@@ -151,6 +152,30 @@ TEST_CASE("a blocked graph equals the plain layers one by one, on any thread cou
         INFO("batch " << batch);
         gapnet::test::check_against_plain_layers(g, input);
     }
+}
+
+TEST_CASE("large 3x3 layers of many channels stay plain, for Winograd", "[blocked_graph]") {
+    const auto params = [](int64_t in, int64_t out, int64_t k, int64_t stride) {
+        ConvParams p;
+        p.in_channels = in, p.out_channels = out;
+        p.window.kernel_h = p.window.kernel_w = k;
+        p.window.stride_h = p.window.stride_w = stride;
+        p.window.pad_top = p.window.pad_left = p.window.pad_bottom = p.window.pad_right = k / 2;
+        return p;
+    };
+    // VGG-11's layers at 112 x 112 to 28 x 28 (conv2d_choice.cpp: Winograd ran them 1.2-1.5x faster).
+    CHECK_FALSE(conv_runs_blocked(params(64, 128, 3, 1), 112, 112, std::nullopt));
+    CHECK_FALSE(conv_runs_blocked(params(128, 256, 3, 1), 56, 56, std::nullopt));
+    CHECK_FALSE(conv_runs_blocked(params(512, 512, 3, 1), 28, 28, std::nullopt));
+    // 14 x 14, ResNet-18's 64 and 128 channels, stride 2, 1x1: blocked.
+    CHECK(conv_runs_blocked(params(512, 512, 3, 1), 14, 14, std::nullopt));
+    CHECK(conv_runs_blocked(params(64, 64, 3, 1), 56, 56, std::nullopt));
+    CHECK(conv_runs_blocked(params(128, 128, 3, 1), 28, 28, std::nullopt));
+    CHECK(conv_runs_blocked(params(128, 256, 3, 2), 56, 56, std::nullopt));
+    CHECK(conv_runs_blocked(params(128, 256, 1, 1), 56, 56, std::nullopt));
+    // A preference decides alone.
+    CHECK(conv_runs_blocked(params(128, 256, 3, 1), 56, 56, ConvKernel::blocked));
+    CHECK_FALSE(conv_runs_blocked(params(64, 64, 3, 1), 56, 56, ConvKernel::gemm));
 }
 
 TEST_CASE("a graph ending on a blocked map returns it plain", "[blocked_graph]") {

@@ -77,6 +77,20 @@ bool conv_runs_blocked(const ConvParams& p, std::optional<ConvKernel> preferred)
     return (depthwise_blocked_applies(p) || conv2d_blocked_applies(p)) && p.out_channels >= kMinBlockedChannels;
 }
 
+// Winograd does a quarter of the direct method's multiplications, but transforms every tile in and
+// out; VGG-11's layers at 1 thread (gapnet bench --conv-algorithm winograd against the blocked
+// default, docs/performance.md): 64 -> 128 at 112 x 112, 128 -> 256 and 256 -> 256 at 56 x 56,
+// 256 -> 512 and 512 -> 512 at 28 x 28 ran 1.2 to 1.5 times as fast as blocked; 512 -> 512 at
+// 14 x 14 and ResNet-18's 64 -> 64 at 56 x 56 no faster or slower.
+bool conv_runs_blocked(const ConvParams& p, int64_t in_h, int64_t in_w, std::optional<ConvKernel> preferred) {
+    if (!conv_runs_blocked(p, preferred)) return false;
+    if (preferred || !winograd_applies(p) || p.in_channels < 64) return true;
+    const int64_t pixels = in_h * in_w;
+    const bool winograd_wins =
+        (p.out_channels >= 128 && pixels >= 56 * 56) || (p.out_channels >= 256 && pixels >= 28 * 28);
+    return !(winograd_wins && plain_conv_kernel(p, in_h, in_w, 1, preferred) == ConvKernel::winograd);
+}
+
 namespace {
 
 std::optional<ConvKernel> applicable(const ConvParams& p, std::optional<ConvKernel> preferred) {
@@ -116,8 +130,9 @@ ConvKernel plain_conv_kernel(const ConvParams& p, int64_t in_h, int64_t in_w, in
 int64_t conv_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, std::optional<ConvKernel> preferred) {
     const int64_t out_h = p.window.output_h(in_h), out_w = p.window.output_w(in_w);
     const bool winograd_cached = winograd_keeps_filters(p);
-    const int64_t blocked =
-        conv_runs_blocked(p, preferred) && conv2d_blocked_applies(p) ? conv2d_blocked_workspace(p, in_h, in_w) : 0;
+    const int64_t blocked = conv_runs_blocked(p, in_h, in_w, preferred) && conv2d_blocked_applies(p)
+                                ? conv2d_blocked_workspace(p, in_h, in_w)
+                                : 0;
     if (const auto kernel = applicable(p, preferred)) {
         switch (*kernel) {
             case ConvKernel::gemm: return conv2d_gemm_workspace(p, in_h, in_w, out_h, out_w);
@@ -145,7 +160,7 @@ int64_t conv_workspace(const ConvParams& p, int64_t in_h, int64_t in_w, std::opt
 // direct only where batch 1 does: Winograd's waves only grow). All are made by the first call that
 // needs them.
 int64_t conv_prepared(const ConvParams& p, int64_t in_h, int64_t in_w, std::optional<ConvKernel> preferred) {
-    if (conv_runs_blocked(p, preferred))
+    if (conv_runs_blocked(p, in_h, in_w, preferred))
         return depthwise_blocked_applies(p) ? depthwise_blocked_packed_size(p) : conv2d_blocked_packed_size(p);
     int64_t floats = 0;
     const auto kernel = [&](int64_t batch) { return plain_conv_kernel(p, in_h, in_w, batch, preferred); };

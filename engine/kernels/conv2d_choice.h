@@ -24,6 +24,10 @@ const char* conv_kernel_name(ConvKernel kernel);  // "gemm", "winograd", ...
 // would be mostly padding lanes), unless a plain kernel is preferred.
 inline constexpr int64_t kMinBlockedChannels = 8;
 bool conv_runs_blocked(const ConvParams& p, std::optional<ConvKernel> preferred);
+// The same for an in_h x in_w input: with no preference, also not where Winograd F(4x4, 3x3) on
+// plain maps beats the blocked direct kernel (3x3 stride-1 layers of at least 64 input channels
+// on large maps: 128 or more output channels at 56 x 56 and up, 256 or more at 28 x 28 and up).
+bool conv_runs_blocked(const ConvParams& p, int64_t in_h, int64_t in_w, std::optional<ConvKernel> preferred);
 
 // The plain kernel for a batch of `batch` inputs of in_h x in_w: `preferred` where it applies
 // (gemm always; blocked is no plain kernel), else the measured choice.

@@ -91,7 +91,7 @@ const char* Conv2d::name(Algorithm algorithm) { return conv_kernel_name(algorith
 
 Layer::Blocking Conv2d::blocking(const Shape& input) const {
     output_shape(input);  // checks the input
-    return conv_runs_blocked(p_, preferred_) ? Blocking::leads : Blocking::never;
+    return conv_runs_blocked(p_, input[1], input[2], preferred_) ? Blocking::leads : Blocking::never;
 }
 
 Conv2d::Algorithm Conv2d::algorithm(const Shape& input, int64_t batch) const {
