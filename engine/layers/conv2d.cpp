@@ -111,7 +111,7 @@ int64_t Conv2d::prepared_elements(const Shape& input) const {
 
 void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) const {
     if (is_blocked(output)) return forward_blocked(input, nullptr, activation_, output, pool);
-    const Epilogue epilogue{bias().empty() ? nullptr : bias().data(), activation_};
+    const Epilogue epilogue = this->epilogue(activation_);
     switch (algorithm({input.shape[1], input.shape[2], input.shape[3]}, input.shape[0])) {
         case Algorithm::winograd:
             return conv2d_winograd(p_, winograd_weights(), weight().data(), epilogue, input, output, pool);
@@ -125,7 +125,7 @@ void Conv2d::forward(const Tensor& input, Tensor& output, ThreadPool& pool) cons
 
 void Conv2d::forward_blocked(const Tensor& input, const float* residual, const Activation& activation, Tensor& output,
                              ThreadPool& pool) const {
-    Epilogue epilogue{bias().empty() ? nullptr : bias().data(), activation};
+    Epilogue epilogue = this->epilogue(activation);
     epilogue.residual = residual;
     if (adds_residual()) return conv2d_blocked(p_, blocked_weights(), epilogue, input, output, pool);
     if (residual) throw std::logic_error("Conv2d::forward_blocked: the depthwise kernel adds no residual");

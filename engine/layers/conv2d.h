@@ -24,6 +24,7 @@
 #include "../kernels/activation_function.h"
 #include "../kernels/conv2d_choice.h"
 #include "../kernels/conv2d_params.h"
+#include "../kernels/epilogue.h"
 #include "../layer.h"
 
 namespace gapnet {
@@ -61,6 +62,10 @@ public:
                          ThreadPool& pool) const;
     // The blocked kernel's name: "blocked-dw" (depthwise) or "blocked".
     const char* blocked_kernel() const;
+    // The kernels' epilogue: this layer's bias (or none) and `activation`.
+    Epilogue epilogue(const Activation& activation) const {
+        return {bias().empty() ? nullptr : bias().data(), activation};
+    }
     // The weights packed for the blocked kernel, made by the first call (shared by the layers fused
     // from this one).
     const float* blocked_weights() const;

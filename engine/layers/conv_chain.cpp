@@ -129,10 +129,10 @@ void ConvChain::forward(const Inputs& inputs, Tensor& output, ThreadPool& pool) 
     forward_plain(*inputs.at(0), residual, output, pool);
 }
 
-// Each (sample, span of output rows) is a chunk, run by one
-// thread a band at a time with its own scratch: the expanded rows [a0, a1) the band's depthwise
-// windows read, of which those the band before computed are moved to the front rather than computed
-// again, then the band's depthwise rows, then their projection into the output.
+// Each (sample, span of output rows) is a chunk, run by one thread a band at a time with its own
+// scratch: the expanded rows [a0, a1) the band's depthwise windows read, of which those the band
+// before computed are moved to the front rather than computed again, then the band's depthwise
+// rows, then their projection into the output.
 void ConvChain::forward_blocked(const Tensor& input, const float* residual, Tensor& output, ThreadPool& pool) const {
     const ConvParams& dp = depthwise_.params();
     const int64_t batch = input.shape[0], in_h = input.shape[2], in_w = input.shape[3];
@@ -147,9 +147,8 @@ void ConvChain::forward_blocked(const Tensor& input, const float* residual, Tens
     // threads. A span's first band computes expanded rows the span before also computes (its
     // halo), so spans are not cut finer than the threads need; the values do not depend on them.
     const int64_t spans = batch >= pool.size() ? 1 : std::min<int64_t>(pool.size(), out_h);
-    const Epilogue expand_epilogue{expand_ && !expand_->bias().empty() ? expand_->bias().data() : nullptr,
-                                   expand_ ? expand_->activation() : Activation{}};
-    const Epilogue dw_epilogue{depthwise_.bias().empty() ? nullptr : depthwise_.bias().data(), depthwise_.activation()};
+    const Epilogue expand_epilogue = expand_ ? expand_->epilogue(expand_->activation()) : Epilogue{};
+    const Epilogue dw_epilogue = depthwise_.epilogue(depthwise_.activation());
     const Activation last_activation = residual_ ? output_activation_ : last().activation();
     const float* expand_weights = expand_ ? expand_->blocked_weights() : nullptr;
     const float* dw_weights = depthwise_.blocked_weights();
@@ -190,7 +189,7 @@ void ConvChain::forward_blocked(const Tensor& input, const float* residual, Tens
             if (project_) {
                 depthwise_blocked_rows(dp, dw_weights, dw_epilogue, dw_in, dw_step, dw_row0, in_h, in_w, b, b_plane, y0,
                                        y0, y1);
-                Epilogue e{project_->bias().empty() ? nullptr : project_->bias().data(), last_activation};
+                Epilogue e = project_->epilogue(last_activation);
                 e.residual = r ? r + y0 * out_w * kBlock : nullptr;
                 pointwise_blocked_pixels(project_->params(), project_weights, e, b, b_plane, (y1 - y0) * out_w,
                                          y + y0 * out_w * kBlock, out_plane);
