@@ -185,6 +185,7 @@ int Graph::head_start() const {
 void Graph::unfuse() {
     if (!fused_) return;
     fused_ = false;
+    memory_plan_.reset();
     steps_.clear();
     blocked_output_.clear();
     for (size_t i = 0; i < nodes_.size(); ++i)
@@ -230,6 +231,7 @@ void Graph::fuse() {
     steps_ = std::move(steps);
     fused_ = true;
     plan_layouts();
+    memory_plan_ = plan_memory();
 }
 
 void Graph::set_blocking(bool on) {
@@ -350,16 +352,59 @@ Tensor Graph::forward(const Tensor& batch, ThreadPool& pool, std::vector<double>
     return run_steps(output, boundary, head, steps_.size(), pool, seconds);
 }
 
+// Each step's output lives from its step to the last step that reads it; a reordered input, through
+// its step. A map stored blocked takes whole blocks of 16 channels.
+Graph::MemoryPlan Graph::plan_memory() const {
+    std::vector<size_t> last_use(nodes_.size(), 0);
+    for (size_t k = 0; k < steps_.size(); ++k)
+        for (int in : steps_[k].inputs)
+            if (in >= 0) last_use[in] = k;
+    const auto floats = [&](int node, bool blocked) {
+        const Shape& s = shape_of(node);
+        return blocked ? channel_blocks(s[0]) * kBlock * s[1] * s[2] : element_count(s);
+    };
+    MemoryPlan plan;
+    plan.output_slot.assign(nodes_.size(), -1);
+    std::vector<Lifetime> values;
+    for (size_t k = 0; k < steps_.size(); ++k) {
+        const Step& step = steps_[k];
+        const bool blocked = step.blocked && nodes_[step.last].output_shape.size() == 3;
+        plan.output_slot[step.last] = static_cast<int>(values.size());
+        values.push_back({floats(step.last, blocked), k, std::max(k, last_use[step.last])});
+        plan.reorder_slot.emplace_back(step.inputs.size(), -1);
+        for (size_t i = 0; i < step.inputs.size(); ++i)
+            if (step.reorder[i]) {
+                plan.reorder_slot[k][i] = static_cast<int>(values.size());
+                values.push_back({floats(step.inputs[i], !stored_blocked(step.inputs[i])), k, k});
+            }
+    }
+    const ArenaPlan arena = plan_arena(values);
+    const auto to_slot = [&](int& value) {
+        if (value >= 0) value = arena.slot_of[static_cast<size_t>(value)];
+    };
+    std::for_each(plan.output_slot.begin(), plan.output_slot.end(), to_slot);
+    for (std::vector<int>& slots : plan.reorder_slot) std::for_each(slots.begin(), slots.end(), to_slot);
+    plan.slot_floats = arena.slot_floats;
+    return plan;
+}
+
+int64_t Graph::arena_bytes(int64_t batch) const {
+    const MemoryPlan plan = memory_plan_ ? *memory_plan_ : plan_memory();
+    int64_t floats = 0;
+    for (int64_t f : plan.slot_floats) floats += f;
+    return 4 * batch * floats;
+}
+
 namespace {
 
-// `map` [N, C, H, W] or blocked, in the other layout.
-Tensor reordered(const Tensor& map, int64_t channels, BufferPool& buffers, ThreadPool& pool) {
+// `map` [N, C, H, W] or blocked, in the other layout, in slot `slot` of `pass`.
+Tensor reordered(const Tensor& map, int64_t channels, Arena::Pass& pass, int slot, ThreadPool& pool) {
     if (is_blocked(map)) {
-        Tensor plain = buffers.take({map.shape[0], channels, map.shape[2], map.shape[3]});
+        Tensor plain = pass.take(slot, {map.shape[0], channels, map.shape[2], map.shape[3]});
         from_blocked(map, plain, pool);
         return plain;
     }
-    Tensor blocked = buffers.take(blocked_shape(map.shape[0], channels, map.shape[2], map.shape[3]));
+    Tensor blocked = pass.take(slot, blocked_shape(map.shape[0], channels, map.shape[2], map.shape[3]));
     to_blocked(map, blocked, pool);
     return blocked;
 }
@@ -368,14 +413,18 @@ Tensor reordered(const Tensor& map, int64_t channels, BufferPool& buffers, Threa
 
 Tensor Graph::run_steps(const Tensor& input, int input_node, size_t first, size_t end, ThreadPool& pool,
                         std::vector<double>* seconds) const {
-    // Each intermediate output is freed once the last step reading it has run.
+    // Each intermediate output goes back to its slot once the last step reading it has run.
     std::vector<size_t> last_use(nodes_.size(), 0);
     for (size_t k = first; k < end; ++k)
         for (int in : steps_[k].inputs)
             if (in >= 0) last_use[in] = k;
+    std::optional<MemoryPlan> unfused_plan;
+    if (!memory_plan_) unfused_plan = plan_memory();
+    const MemoryPlan& plan = memory_plan_ ? *memory_plan_ : *unfused_plan;
+    Arena::Pass pass = arena_->begin_pass(plan.slot_floats.size());
     std::vector<Tensor> outputs(nodes_.size());
     Inputs inputs;
-    std::vector<Tensor> reorders;  // this step's inputs in the other layout
+    std::vector<std::pair<int, Tensor>> reorders;  // this step's inputs in the other layout, by slot
     const int64_t n = input.shape[0];
     for (size_t k = first; k < end; ++k) {
         const Step& step = steps_[k];
@@ -386,28 +435,33 @@ Tensor Graph::run_steps(const Tensor& input, int input_node, size_t first, size_
         for (size_t i = 0; i < step.inputs.size(); ++i) {
             const int in = step.inputs[i];
             const Tensor* x = in == input_node ? &input : &outputs[in];
-            if (step.reorder[i]) x = &reorders.emplace_back(reordered(*x, shape_of(in)[0], *buffers_, pool));
+            if (step.reorder[i]) {
+                const int slot = plan.reorder_slot[k][i];
+                x = &reorders.emplace_back(slot, reordered(*x, shape_of(in)[0], pass, slot, pool)).second;
+            }
             inputs.push_back(x);
         }
         const Shape& shape = nodes_[step.last].output_shape;
         const bool blocked = step.blocked && shape.size() == 3;
         Tensor& out = outputs[step.last];
-        // The returned output is the caller's (plain); the others' memory comes back to the pool.
+        // The returned output is the caller's (plain); the others' memory is the arena's.
         if (k + 1 == end && !blocked)
             out = Tensor(batched(n, shape));
         else
-            out = buffers_->take(blocked ? blocked_shape(n, shape[0], shape[1], shape[2]) : batched(n, shape));
+            out = pass.take(plan.output_slot[step.last],
+                            blocked ? blocked_shape(n, shape[0], shape[1], shape[2]) : batched(n, shape));
         step.layer->forward(inputs, out, pool);
-        for (Tensor& t : reorders) buffers_->give(std::move(t));
+        for (auto& [slot, t] : reorders) pass.give(slot, std::move(t));
         for (int in : step.inputs)
-            if (in >= 0 && in != input_node && last_use[in] == k) buffers_->give(std::move(outputs[in]));
+            if (in >= 0 && in != input_node && last_use[in] == k)
+                pass.give(plan.output_slot[in], std::move(outputs[in]));
         if (seconds) (*seconds)[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     Tensor& last = outputs[steps_[end - 1].last];
     if (!is_blocked(last)) return std::move(last);
     Tensor result(batched(n, nodes_[steps_[end - 1].last].output_shape));
     from_blocked(last, result, pool);
-    buffers_->give(std::move(last));
+    pass.give(plan.output_slot[steps_[end - 1].last], std::move(last));
     return result;
 }
 

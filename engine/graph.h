@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "buffer_pool.h"
+#include "activation_arena.h"
 #include "layer.h"
 #include "layers/conv2d.h"
 #include "limits.h"
@@ -62,6 +62,10 @@ public:
     // lanes (a reorder's temporary copy is not counted).
     int64_t peak_memory_bytes(int64_t batch = 1) const;
     int64_t working_memory_bytes(int64_t batch = 1) const;
+    // What forward() keeps of the activations between steps for a batch of `batch`, in bytes: the
+    // slots of its arena, planned from the steps' lifetimes (activation_arena.h). Without the
+    // caller's input and output, and the kernels' scratch.
+    int64_t arena_bytes(int64_t batch = 1) const;
 
     // The classifier head: the nodes after the last one that outputs a feature map (from the global
     // pool or flatten on) to the end. Returns the first one's index, or nodes().size() if the last
@@ -141,7 +145,16 @@ private:
 
     Shape input_shape_;
     Limits limits_;
-    std::unique_ptr<BufferPool> buffers_ = std::make_unique<BufferPool>();  // forward()'s intermediate outputs
+    // Where run_steps keeps each step's output and its reordered inputs: a slot of the arena each
+    // (activation_arena.h), planned by fuse(); a graph run unfused plans on each pass.
+    struct MemoryPlan {
+        std::vector<int> output_slot;                // per node: the slot of the step that outputs it
+        std::vector<std::vector<int>> reorder_slot;  // per step, per input (-1: not reordered)
+        std::vector<int64_t> slot_floats;            // per slot: floats per image
+    };
+    MemoryPlan plan_memory() const;
+    std::optional<MemoryPlan> memory_plan_;
+    std::unique_ptr<Arena> arena_ = std::make_unique<Arena>();
     std::vector<Node> nodes_;
     int64_t work_ = 0;  // checked_work of every node, per image
     std::optional<Conv2d::Algorithm> conv_algorithm_;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "engine/activation_arena.h"
 #include "engine/cam.h"
 #include "engine/error.h"
 #include "engine/io/model_json.h"
@@ -321,4 +322,37 @@ TEST_CASE("a forced kernel whose scratch exceeds the limits is refused at its la
     const auto& conv = dynamic_cast<const Conv2d&>(*g.nodes()[0].layer);
     REQUIRE_FALSE(conv.preferred());
     REQUIRE(conv.algorithm({8, 8, 8}) == Conv2d::Algorithm::depthwise);
+}
+
+TEST_CASE("the arena plan: largest first, each value in the first slot free over its lifetime") {
+    // a 10 floats, steps 0-1; b 6, 1-2; c 8, 2-3; d 3, 3. a -> slot 0; c -> slot 0 (after a);
+    // b meets a at step 1 -> slot 1; d meets c at step 3 -> slot 1 (after b).
+    const ArenaPlan plan = plan_arena({{10, 0, 1}, {6, 1, 2}, {8, 2, 3}, {3, 3, 3}});
+    REQUIRE(plan.slot_of == std::vector<int>{0, 1, 0, 1});
+    REQUIRE(plan.slot_floats == std::vector<int64_t>{10, 6});
+    REQUIRE(plan.floats_per_image() == 16);
+
+    // Random lifetimes: values sharing a slot never live at one step, a slot holds its largest, and
+    // the slots hold at least the most that is alive at any one step.
+    std::mt19937 rng(7);
+    for (int round = 0; round < 200; ++round) {
+        std::vector<Lifetime> values(1 + rng() % 30);
+        for (Lifetime& v : values) {
+            v.floats = 1 + static_cast<int64_t>(rng() % 100);
+            v.first = rng() % 20;
+            v.last = v.first + rng() % 5;
+        }
+        const ArenaPlan p = plan_arena(values);
+        std::vector<int64_t> largest(p.slot_floats.size(), 0), alive(25, 0);
+        for (size_t a = 0; a < values.size(); ++a) {
+            const auto slot = static_cast<size_t>(p.slot_of[a]);
+            largest[slot] = std::max(largest[slot], values[a].floats);
+            for (size_t s = values[a].first; s <= values[a].last; ++s) alive[s] += values[a].floats;
+            for (size_t b = 0; b < a; ++b)
+                if (p.slot_of[b] == p.slot_of[a])
+                    REQUIRE((values[a].last < values[b].first || values[b].last < values[a].first));
+        }
+        REQUIRE(largest == p.slot_floats);
+        REQUIRE(p.floats_per_image() >= *std::max_element(alive.begin(), alive.end()));
+    }
 }

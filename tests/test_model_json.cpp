@@ -165,6 +165,12 @@ TEST_CASE("a valid model loads with shapes, parameters and MACs inferred") {
     // activations double and the scratch (reused per sample) does not.
     REQUIRE(model.graph.peak_memory_bytes(1) == 4 * (37 + 36 + 72 + 640));
     REQUIRE(model.graph.peak_memory_bytes(2) == 4 * (37 + 2 * (36 + 72) + 640));
+    // The arena's slots (activation_arena.h), the steps' outputs largest first, each living from its
+    // step to its reader: conv+bn+relu 72 [0, 1] -> slot 0; max pool 18 [1, 2] -> slot 1; dense 3
+    // [3, 4] -> slot 0; softmax 3 [4, 4] -> slot 1; gap 2 [2, 3] meets both -> slot 2 of 2 floats.
+    REQUIRE(model.graph.steps().size() == 5);
+    REQUIRE(model.graph.arena_bytes(1) == 4 * (72 + 18 + 2));
+    REQUIRE(model.graph.arena_bytes(3) == 3 * 4 * (72 + 18 + 2));
     REQUIRE(model.input.mean == std::vector<float>{0.5f});
 }
 
