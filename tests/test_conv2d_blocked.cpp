@@ -5,6 +5,7 @@
 #include <limits>
 #include <random>
 
+#include "engine/kernels/bfloat16.h"
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv2d_gemm.h"
 #include "engine/kernels/conv2d_blocked.h"
@@ -52,6 +53,17 @@ const BlockedCase kCases[] = {
     {3, 20, 7, 7, 2, 1, 3, 3, 3, 3, 64, 61, 1},   // the first layer at enough work for the threads
 };
 #endif
+
+ConvParams params_of(const BlockedCase& c) {
+    ConvParams p;
+    p.in_channels = c.in, p.out_channels = c.out;
+    p.window.kernel_h = c.k_h, p.window.kernel_w = c.k_w;
+    p.window.stride_h = p.window.stride_w = c.stride;
+    p.window.dilation_h = p.window.dilation_w = c.dilation;
+    p.window.pad_top = c.pad_t, p.window.pad_left = c.pad_l, p.window.pad_bottom = c.pad_b;
+    p.window.pad_right = c.pad_r;
+    return p;
+}
 
 // sum |w| |x| + |b| per output: the scale a float sum's rounding errors are relative to.
 Tensor magnitudes(const ConvParams& p, std::vector<float> weight, std::vector<float> bias, Tensor input,
@@ -115,13 +127,7 @@ TEST_CASE("conv2d_blocked equals conv2d_reference with every epilogue, on 1, 2 a
     ThreadPool one(1), two(2), three(3);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     for (const BlockedCase& c : kCases) {
-        ConvParams p;
-        p.in_channels = c.in, p.out_channels = c.out;
-        p.window.kernel_h = c.k_h, p.window.kernel_w = c.k_w;
-        p.window.stride_h = p.window.stride_w = c.stride;
-        p.window.dilation_h = p.window.dilation_w = c.dilation;
-        p.window.pad_top = c.pad_t, p.window.pad_left = c.pad_l, p.window.pad_bottom = c.pad_b;
-        p.window.pad_right = c.pad_r;
+        const ConvParams p = params_of(c);
         REQUIRE(conv2d_blocked_applies(p));
         const int64_t oh = p.window.output_h(c.h), ow = p.window.output_w(c.w);
         const std::vector<float> weight = random_values(static_cast<size_t>(c.out * c.in * c.k_h * c.k_w), rng);
@@ -197,4 +203,96 @@ TEST_CASE("conv2d_blocked adds a hand-computed residual before the activation", 
     REQUIRE(output.data[0] == 0.0f);   // 2 - 4 + 0.5 + 1 = -0.5 -> 0
     REQUIRE(output.data[16] == 3.5f);  // 6 - 1 + 0.5 - 2
     REQUIRE(output.data[1] == 0.0f);   // a padding lane: relu(0)
+}
+
+TEST_CASE("bfloat16 rounds to nearest, ties to even, as vcvtneps2bf16", "[conv2d_blocked]") {
+    REQUIRE(to_bfloat16(1.0f) == 0x3f80);
+    REQUIRE(to_bfloat16(1.0f + 0x1p-8f) == 0x3f80);             // halfway between 1 and 1 + 2^-7: to the even 1
+    REQUIRE(to_bfloat16(1.0f + 3 * 0x1p-8f) == 0x3f82);         // halfway between 1 + 2^-7 and 1 + 2^-6: to the even
+    REQUIRE(to_bfloat16(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);  // past halfway: up
+    REQUIRE(to_bfloat16(-2.5f) == 0xc020);
+    REQUIRE(to_bfloat16(-0.0f) == 0x8000);
+    REQUIRE(to_bfloat16(0x1p-140f) == 0x0000);                          // a denormal reads as zero
+    REQUIRE(to_bfloat16(std::numeric_limits<float>::max()) == 0x7f80);  // rounds up past the largest: infinity
+    REQUIRE(std::isnan(from_bfloat16(to_bfloat16(std::numeric_limits<float>::quiet_NaN()))));
+    REQUIRE(from_bfloat16(0x3f82) == 1.015625f);
+}
+
+TEST_CASE("conv2d_blocked_bf16 packs pairs of input channels and rounds input and weights to bfloat16",
+          "[conv2d_blocked]") {
+    ConvParams p;
+    p.in_channels = 17, p.out_channels = 18;
+    p.window.kernel_h = 2, p.window.kernel_w = 3;
+    std::vector<float> weight(static_cast<size_t>(18 * 17 * 6));
+    for (size_t i = 0; i < weight.size(); ++i) weight[i] = static_cast<float>(i + 1);  // exact in bf16 up to 256
+    const std::vector<uint16_t> packed = conv2d_blocked_pack_bf16(p, weight.data());
+    REQUIRE(static_cast<int64_t>(packed.size()) == conv2d_blocked_packed_size(p));
+    // out 3, in 5, ky 0, kx 1: block (0, 0), tap 1, pair 2, lane (out 3, second of the pair)
+    const size_t w_3_5 = ((3 * 17 + 5) * 2 + 0) * 3 + 1;
+    REQUIRE(from_bfloat16(packed[1 * 256 + 2 * 32 + 3 * 2 + 1]) == round_to_bfloat16(weight[w_3_5]));
+    // out 17, in 16, ky 1, kx 2: block (1, 1), tap 5, pair 0, lane (out 1, first)
+    const size_t w_17_16 = ((17 * 17 + 16) * 2 + 1) * 3 + 2;
+    REQUIRE(from_bfloat16(packed[((1 * 2 + 1) * 6 + 5) * 256 + 0 * 32 + 1 * 2 + 0]) ==
+            round_to_bfloat16(weight[w_17_16]));
+    REQUIRE(packed[((1 * 2 + 1) * 6 + 5) * 256 + 0 * 32 + 1 * 2 + 1] == 0);  // in 17: past the channels
+
+    // 2 -> 1 channels, 1x1 on one pixel, hand-computed in bfloat16: w = (1 + 2^-8 -> 1, 0.5),
+    // x = (1 + 3 * 2^-8 -> 1.015625, 2): 1 * 1.015625 + 0.5 * 2 + bias 0.25 = 2.265625.
+    ConvParams q;
+    q.in_channels = 2, q.out_channels = 1;
+    const std::vector<float> w{1.0f + 0x1p-8f, 0.5f}, bias{0.25f};
+    const std::vector<uint16_t> qp = conv2d_blocked_pack_bf16(q, w.data());
+    ThreadPool pool(1);
+    Tensor input(blocked_shape(1, 2, 1, 1)), output(blocked_shape(1, 1, 1, 1));
+    input.data[0] = 1.0f + 3 * 0x1p-8f, input.data[1] = 2.0f;
+    input.data[2] = std::numeric_limits<float>::quiet_NaN();  // a padding lane: never reaches a result
+    conv2d_blocked_bf16(q, qp.data(), {bias.data(), {}}, input, output, pool);
+    REQUIRE(output.data[0] == 2.265625f);
+    REQUIRE(output.data[1] == 0.0f);
+}
+
+TEST_CASE("conv2d_blocked_bf16 equals conv2d_reference on bfloat16-rounded input and weights, bit for bit on any pool",
+          "[conv2d_blocked]") {
+    std::mt19937 rng(23);
+    ThreadPool one(1), two(2), three(3);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (const BlockedCase& c : kCases) {
+        const ConvParams p = params_of(c);
+        const int64_t oh = p.window.output_h(c.h), ow = p.window.output_w(c.w);
+        std::vector<float> weight = random_values(static_cast<size_t>(c.out * c.in * c.k_h * c.k_w), rng);
+        const std::vector<float> bias = random_values(static_cast<size_t>(c.out), rng);
+        const std::vector<uint16_t> packed = conv2d_blocked_pack_bf16(p, weight.data());
+        Tensor plain_input({c.batch, c.in, c.h, c.w},
+                           random_values(static_cast<size_t>(c.batch * c.in * c.h * c.w), rng));
+        Tensor blocked_input(blocked_shape(c.batch, c.in, c.h, c.w));
+        to_blocked(plain_input, blocked_input, one);
+        fill_padding_lanes(blocked_input, c.in, nan);
+        // What the kernel computes: the products of bfloat16 values (exact in float32), summed in float32.
+        for (float& v : weight) v = round_to_bfloat16(v);
+        for (float& v : plain_input.data) v = round_to_bfloat16(v);
+        const Shape out{c.batch, c.out, oh, ow};
+        Tensor expected(out);
+        conv2d_reference(p, weight, bias, plain_input, expected);
+        const Tensor magnitude = magnitudes(p, weight, bias, plain_input, out);
+        for (const Activation& activation : {Activation{}, Activation{Activation::Kind::clip, 0.0f, 6.0f}}) {
+            INFO("in " << c.in << " out " << c.out << " kernel " << c.k_h << "x" << c.k_w << " stride " << c.stride
+                       << " map " << c.h << "x" << c.w << " activation " << static_cast<int>(activation.kind));
+            Tensor result(blocked_shape(c.batch, c.out, oh, ow));
+            result.data.assign(static_cast<size_t>(result.size()), nan);
+            conv2d_blocked_bf16(p, packed.data(), {bias.data(), activation}, blocked_input, result, one);
+            REQUIRE(padding_lanes_finite(result, c.out));
+            Tensor actual(out);
+            from_blocked(result, actual, one);
+            for (size_t i = 0; i < actual.data.size(); ++i) {
+                INFO("value " << i << ": " << actual.data[i] << " vs " << activation(expected.data[i]));
+                REQUIRE(std::abs(static_cast<double>(actual.data[i]) - activation(expected.data[i])) <=
+                        1e-5 * (1.0 + magnitude.data[i]));
+            }
+            Tensor on_two(result.shape), on_three(result.shape);
+            conv2d_blocked_bf16(p, packed.data(), {bias.data(), activation}, blocked_input, on_two, two);
+            conv2d_blocked_bf16(p, packed.data(), {bias.data(), activation}, blocked_input, on_three, three);
+            REQUIRE(on_two.data == result.data);
+            REQUIRE(on_three.data == result.data);
+        }
+    }
 }

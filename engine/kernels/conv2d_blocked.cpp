@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "../sanitized.h"
+#include "bfloat16.h"
 #include "blocked.h"
 #include "padding.h"
 #include "parallel.h"
@@ -48,11 +51,78 @@ constexpr int kBlockUnroll = 16;
 
 // Keeps v in a register: GCC would otherwise fold each weight load into every multiply-add that uses
 // it (Mb x P loads per input channel instead of Mb).
-inline void in_register([[maybe_unused]] Vec& v) {
+template <class V>
+inline void in_register([[maybe_unused]] V& v) {
 #if defined(__AVX512F__)
-    asm("" : "+v"(v));
+    if constexpr (sizeof(V) == 64) asm("" : "+v"(v));
 #endif
 }
+
+// The arithmetic of the tiles: the type of the input map and weights they read, and one step of
+// multiply-adds, over kGroup adjacent input channels of a pixel (its values broadcast) and their
+// weight vector for 16 output channels.
+//
+// float32: one channel a step, fma.
+struct Float32Math {
+    using In = float;
+    using Weights = Vec16;
+    using Broadcast = Vec16;
+    static constexpr int kGroup = 1;
+    static Weights weights(const In* w) { return load16(w); }
+    static Broadcast broadcast(const In* x) { return broadcast16(*x); }
+    static Vec16 multiply_add(Broadcast b, Weights w, Vec16 acc) { return fma16(b, w, acc); }
+};
+
+// bfloat16 (bfloat16.h): a pair of channels a step, as AVX512-BF16's vdpbf16ps computes it: the
+// weights of channels c and c + 1 interleaved per output channel ([16 out][2]), and each 32-bit pair
+// of the input broadcast; acc += x[c + 1] * w[c + 1], then += x[c] * w[c], each product exact in
+// float32 and each sum rounded (Intel SDM, VDPBF16PS). Without the instruction, the same sums in that
+// order with fma (whose rounding may differ from vdpbf16ps's on denormals, which it flushes).
+struct Bfloat16Math {
+    using In = uint16_t;
+    static constexpr int kGroup = 2;
+#if defined(__AVX512BF16__)
+    using Weights = __m512bh;
+    using Broadcast = __m512bh;
+    static Weights weights(const In* w) { return std::bit_cast<__m512bh>(_mm512_loadu_si512(w)); }
+    static Broadcast broadcast(const In* x) {
+        int32_t pair;
+        std::memcpy(&pair, x, sizeof pair);
+        return std::bit_cast<__m512bh>(_mm512_set1_epi32(pair));
+    }
+    static Vec16 multiply_add(Broadcast b, Weights w, Vec16 acc) { return _mm512_dpbf16_ps(acc, b, w); }
+#else
+    using Pairs = uint32_t __attribute__((vector_size(64)));  // 16 (even, odd) pairs
+    struct Weights {
+        Vec16 even, odd;  // channels c and c + 1
+    };
+    using Broadcast = Weights;
+    static Vec16 as_floats(Pairs bits) {
+        Vec16 v;
+        std::memcpy(&v, &bits, sizeof v);
+        return v;
+    }
+    static Weights weights(const In* w) {
+        Pairs pairs;
+        std::memcpy(&pairs, w, sizeof pairs);
+        return {as_floats(pairs << 16), as_floats(pairs & 0xffff0000u)};
+    }
+    static Broadcast broadcast(const In* x) {
+        return {broadcast16(from_bfloat16(x[0])), broadcast16(from_bfloat16(x[1]))};
+    }
+    static Vec16 multiply_add(const Broadcast& b, const Weights& w, Vec16 acc) {
+        return fma16(b.even, w.even, fma16(b.odd, w.odd, acc));
+    }
+#endif
+    static void convert16(const float* x, In* out) {
+#if defined(__AVX512BF16__)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                            std::bit_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(x))));
+#else
+        for (int c = 0; c < kBlock; ++c) out[c] = to_bfloat16(x[c]);
+#endif
+    }
+};
 
 // Where a tile reads its input: strides in floats within one sample (possibly the padded copy).
 struct Source {
@@ -80,21 +150,22 @@ struct Sink {
     Activation activation;
 };
 
-// One input channel's multiply-adds: its Mb weight vectors (`w`, blocks weight_step apart) times
-// each of the P pixels' values (`x`, pixel_step apart), broadcast.
-template <int Mb, int P>
-inline void channel(Vec (&acc)[Mb][P], const float* x, const float* w, int64_t weight_step, int64_t pixel_step) {
-    Vec weights[Mb];
+// One step's multiply-adds (Math): its Mb weight vectors (`w`, blocks weight_step apart) times each
+// of the P pixels' values (`x`, pixel_step apart), broadcast.
+template <class Math, int Mb, int P>
+inline void channel(Vec (&acc)[Mb][P], const typename Math::In* x, const typename Math::In* w, int64_t weight_step,
+                    int64_t pixel_step) {
+    typename Math::Weights weights[Mb];
 #pragma GCC unroll 4
     for (int m = 0; m < Mb; ++m) {
-        weights[m] = load16(w + m * weight_step);
+        weights[m] = Math::weights(w + m * weight_step);
         in_register(weights[m]);
     }
 #pragma GCC unroll 24
     for (int p = 0; p < P; ++p) {
-        const Vec b = broadcast16(x[p * pixel_step]);
+        const typename Math::Broadcast b = Math::broadcast(x + p * pixel_step);
 #pragma GCC unroll 4
-        for (int m = 0; m < Mb; ++m) acc[m][p] = fma16(b, weights[m], acc[m][p]);
+        for (int m = 0; m < Mb; ++m) acc[m][p] = Math::multiply_add(b, weights[m], acc[m][p]);
     }
 }
 
@@ -102,10 +173,11 @@ inline void channel(Vec (&acc)[Mb][P], const float* x, const float* w, int64_t w
 // channel 0 of block 0) and at `offset` in each output block; `w`: block ob0's packed weights.
 // Sums input blocks [ib_begin, ib_end) onto zero (first) or onto the partial sums in the output, then
 // stores the sums, or (last) the epilogue's results. Step: the pixel step of a blocked input at stride
-// 1 or 2 (16 or 32 floats; channels adjacent), as constant offsets; 0: any input, steps read from s.
-template <int Mb, int P, int Step>
-void tile(const Source& s, const Sink& o, const float* in, const float* w, int64_t ob0, int64_t offset,
-          int64_t ib_begin, int64_t ib_end, bool first, bool last) {
+// 1 or 2 (16 or 32 values; channels adjacent), as constant offsets; 0: any input, steps read from s.
+template <class Math, int Mb, int P, int Step>
+void tile(const Source& s, const Sink& o, const typename Math::In* in, const typename Math::In* w, int64_t ob0,
+          int64_t offset, int64_t ib_begin, int64_t ib_end, bool first, bool last) {
+    constexpr int group = Math::kGroup;
     const int64_t pixel_step = Step ? Step : s.pixel_step;
     const int64_t channel_step = Step ? 1 : s.channel_step;
     Vec acc[Mb][P];
@@ -114,21 +186,25 @@ void tile(const Source& s, const Sink& o, const float* in, const float* w, int64
             acc[m][p] = first ? Vec{} : load16(o.out + (ob0 + m) * o.block_step + offset + p * kBlock);
     if (s.taps) {
         for (int64_t t = 0; t < s.tap_count; ++t)
-            channel<Mb, P>(acc, in + s.taps[2 * t], w + s.taps[2 * t + 1], s.weight_block_step, pixel_step);
+            channel<Math, Mb, P>(acc, in + s.taps[2 * t], w + s.taps[2 * t + 1], s.weight_block_step, pixel_step);
     } else {
         for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
-            const int64_t lanes = std::min(kBlock, s.channels - ib * kBlock);  // padding lanes never read
+            // Padding lanes are never read by float32; a group reaching past the last channel reads
+            // them (finite) times zero weights.
+            const int64_t lanes = std::min(kBlock, s.channels - ib * kBlock);
             for (int64_t ky = 0; ky < s.kh; ++ky)
                 for (int64_t kx = 0; kx < s.kw; ++kx) {
-                    const float* x = in + ib * s.block_step + ky * s.tap_row + kx * s.tap_col;
-                    const float* wt = w + ((ib * s.kh + ky) * s.kw + kx) * kBlockWeights;
+                    const typename Math::In* x = in + ib * s.block_step + ky * s.tap_row + kx * s.tap_col;
+                    const typename Math::In* wt = w + ((ib * s.kh + ky) * s.kw + kx) * kBlockWeights;
                     if (lanes == kBlock) {
 #pragma GCC unroll kBlockUnroll
-                        for (int c = 0; c < kBlock; ++c)
-                            channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
+                        for (int c = 0; c < kBlock; c += group)
+                            channel<Math, Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step,
+                                                 pixel_step);
                     } else {
-                        for (int64_t c = 0; c < lanes; ++c)
-                            channel<Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step, pixel_step);
+                        for (int64_t c = 0; c < lanes; c += group)
+                            channel<Math, Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step,
+                                                 pixel_step);
                     }
                 }
         }
@@ -152,21 +228,22 @@ void tile(const Source& s, const Sink& o, const float* in, const float* w, int64
     }
 }
 
-using TileFn = void (*)(const Source&, const Sink&, const float*, const float*, int64_t, int64_t, int64_t, int64_t,
-                        bool, bool);
+template <class Math>
+using TileFn = void (*)(const Source&, const Sink&, const typename Math::In*, const typename Math::In*, int64_t,
+                        int64_t, int64_t, int64_t, bool, bool);
 
-template <int Mb, int Step, int... P>
-constexpr std::array<TileFn, sizeof...(P)> tiles_of(std::integer_sequence<int, P...>) {
-    return {&tile<Mb, P + 1, Step>...};
+template <class Math, int Mb, int Step, int... P>
+constexpr std::array<TileFn<Math>, sizeof...(P)> tiles_of(std::integer_sequence<int, P...>) {
+    return {&tile<Math, Mb, P + 1, Step>...};
 }
 
 // The tile of mb blocks x px pixels.
-template <int Step>
-TileFn tile_for(int64_t mb, int64_t px) {
-    static constexpr auto one = tiles_of<1, Step>(std::make_integer_sequence<int, tile_pixels(1)>{});
-    static constexpr auto two = tiles_of<2, Step>(std::make_integer_sequence<int, tile_pixels(2)>{});
-    static constexpr auto three = tiles_of<3, Step>(std::make_integer_sequence<int, tile_pixels(3)>{});
-    static constexpr auto four = tiles_of<4, Step>(std::make_integer_sequence<int, tile_pixels(4)>{});
+template <class Math, int Step>
+TileFn<Math> tile_for(int64_t mb, int64_t px) {
+    static constexpr auto one = tiles_of<Math, 1, Step>(std::make_integer_sequence<int, tile_pixels(1)>{});
+    static constexpr auto two = tiles_of<Math, 2, Step>(std::make_integer_sequence<int, tile_pixels(2)>{});
+    static constexpr auto three = tiles_of<Math, 3, Step>(std::make_integer_sequence<int, tile_pixels(3)>{});
+    static constexpr auto four = tiles_of<Math, 4, Step>(std::make_integer_sequence<int, tile_pixels(4)>{});
     const auto i = static_cast<size_t>(px - 1);
     return mb == 1 ? one[i] : mb == 2 ? two[i] : mb == 3 ? three[i] : four[i];
 }
@@ -180,20 +257,21 @@ struct TileRange {
 // in the output between slices), each row cut into tiles as even as the tile width allows (14 pixels
 // at 6 a tile: 5, 5, 4). in: the input's tap (0, 0) for output pixel (0, 0); row_step: between the
 // input rows of consecutive output rows; out_w: the output rows' length; step: tile_for's Step.
-void run_tiles(const Source& s, const Sink& o, const float* in, const float* packed, const TileRange& r, int64_t out_w,
-               int64_t row_step, int64_t slice, int64_t step) {
+template <class Math>
+void run_tiles(const Source& s, const Sink& o, const typename Math::In* in, const typename Math::In* packed,
+               const TileRange& r, int64_t out_w, int64_t row_step, int64_t slice, int64_t step) {
     const int64_t slices = (s.blocks + slice - 1) / slice;
     const int64_t tiles = (r.x1 - r.x0 + tile_pixels(r.mb) - 1) / tile_pixels(r.mb);
-    const float* weights = packed + r.ob0 * s.weight_block_step;
+    const typename Math::In* weights = packed + r.ob0 * s.weight_block_step;
     for (int64_t sl = 0; sl < slices; ++sl) {
         const int64_t ib0 = sl * slice, ib1 = std::min(s.blocks, ib0 + slice);
         for (int64_t y = r.y0; y < r.y1; ++y)
             for (int64_t t = 0; t < tiles; ++t) {
                 const int64_t xa = r.x0 + part_begin(r.x1 - r.x0, tiles, t);
                 const int64_t px = r.x0 + part_begin(r.x1 - r.x0, tiles, t + 1) - xa;
-                const TileFn fn = step == kBlock       ? tile_for<kBlock>(r.mb, px)
-                                  : step == 2 * kBlock ? tile_for<2 * kBlock>(r.mb, px)
-                                                       : tile_for<0>(r.mb, px);
+                const TileFn<Math> fn = step == kBlock       ? tile_for<Math, kBlock>(r.mb, px)
+                                        : step == 2 * kBlock ? tile_for<Math, 2 * kBlock>(r.mb, px)
+                                                             : tile_for<Math, 0>(r.mb, px);
                 fn(s, o, in + y * row_step + xa * s.pixel_step, weights, r.ob0, (y * out_w + xa) * kBlock, ib0, ib1,
                    sl == 0, sl + 1 == slices);
             }
@@ -237,45 +315,63 @@ void check_shapes(const ConvParams& p, const Plan& plan, const Tensor& input, co
         throw std::logic_error("conv2d_blocked: input or output shape does not match the layer");
 }
 
-}  // namespace
-
-bool conv2d_blocked_applies(const ConvParams& p) { return p.groups == 1; }
-
-int64_t conv2d_blocked_packed_size(const ConvParams& p) {
-    return channel_blocks(p.out_channels) * channel_blocks(p.in_channels) * p.window.kernel_h * p.window.kernel_w *
-           kBlockWeights;
-}
-
-std::vector<float> conv2d_blocked_pack(const ConvParams& p, const float* weight) {
+// weight [out][in][kh][kw] -> [ceil(out/16)][ceil(in/16)][kh][kw][16 / group][16 out][group], zeros
+// past the last input and output channel; `convert` makes each value the tiles' type.
+template <class Math, class Convert>
+std::vector<typename Math::In> pack(const ConvParams& p, const float* weight, Convert convert) {
+    constexpr int64_t group = Math::kGroup;
     const int64_t kh = p.window.kernel_h, kw = p.window.kernel_w, in_blocks = channel_blocks(p.in_channels);
-    std::vector<float> packed(static_cast<size_t>(conv2d_blocked_packed_size(p)), 0.0f);
+    std::vector<typename Math::In> packed(static_cast<size_t>(conv2d_blocked_packed_size(p)), convert(0.0f));
     for (int64_t oc = 0; oc < p.out_channels; ++oc)
         for (int64_t ic = 0; ic < p.in_channels; ++ic)
             for (int64_t ky = 0; ky < kh; ++ky)
                 for (int64_t kx = 0; kx < kw; ++kx) {
                     const int64_t tap = ((oc / kBlock * in_blocks + ic / kBlock) * kh + ky) * kw + kx;
-                    packed[static_cast<size_t>(tap * kBlockWeights + ic % kBlock * kBlock + oc % kBlock)] =
-                        weight[((oc * p.in_channels + ic) * kh + ky) * kw + kx];
+                    const int64_t lane = ic % kBlock / group * kBlock * group + oc % kBlock * group + ic % group;
+                    packed[static_cast<size_t>(tap * kBlockWeights + lane)] =
+                        convert(weight[((oc * p.in_channels + ic) * kh + ky) * kw + kx]);
                 }
     return packed;
 }
 
-int64_t conv2d_blocked_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
-    const Window2d& w = p.window;
-    if (w.pad_top == 0 && w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0) return 0;
-    return channel_blocks(p.in_channels) * kBlock * (in_h + w.pad_top + w.pad_bottom) *
-           (in_w + w.pad_left + w.pad_right);
+// One block plane of a blocked map (in_h x in_w pixels of 16 channels) as the tiles read it: each
+// pixel's first `lanes` channels converted (Math::convert16), its padding lanes zero (a group of
+// channels reaching past the last multiplies them by zero weights: a 0, never a NaN), inside a
+// border of zeros (top, left; ph x pw pixels).
+template <class Math>
+void copy_converted(const float* in, int64_t lanes, int64_t in_h, int64_t in_w, int64_t top, int64_t left, int64_t ph,
+                    int64_t pw, typename Math::In* out) {
+    using In = typename Math::In;
+    std::fill(out, out + top * pw * kBlock, In{});
+    for (int64_t y = 0; y < in_h; ++y) {
+        In* row = out + (top + y) * pw * kBlock;
+        std::fill(row, row + left * kBlock, In{});
+        for (int64_t x = 0; x < in_w; ++x) {
+            In* pixel = row + (left + x) * kBlock;
+            Math::convert16(in + (y * in_w + x) * kBlock, pixel);
+            std::fill(pixel + lanes, pixel + kBlock, In{});
+        }
+        std::fill(row + (left + in_w) * kBlock, row + pw * kBlock, In{});
+    }
+    std::fill(out + (top + in_h) * pw * kBlock, out + ph * pw * kBlock, In{});
 }
 
-void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
-                    Tensor& output, ThreadPool& pool) {
+template <class Math>
+void convolve(const ConvParams& p, const typename Math::In* packed, const Epilogue& epilogue, const Tensor& input,
+              Tensor& output, ThreadPool& pool) {
+    using In = typename Math::In;
+    constexpr bool float32 = std::is_same_v<In, float>;
     const Window2d& w = p.window;
     const Plan plan = plan_for(p, input);
     check_shapes(p, plan, input, output);
+    if (!float32 && !plan.blocked_input)
+        throw std::logic_error("conv2d_blocked: reduced precision needs a blocked input");
     const int64_t batch = input.shape[0], in_blocks = channel_blocks(p.in_channels);
     const int64_t out_blocks = channel_blocks(p.out_channels), taps = w.kernel_h * w.kernel_w;
+    // Whether the tiles read a copy of the sample: the zero-padded one, or the converted one.
+    const bool copied = plan.padded || !float32;
 
-    // Strides of the map the tiles read (the input itself, or its padded copy), in floats.
+    // Strides of the map the tiles read (the input itself, or its copy), in values.
     const int64_t src_h = plan.padded ? plan.ph : plan.in_h, src_w = plan.padded ? plan.pw : plan.in_w;
     const int64_t column = plan.blocked_input ? kBlock : 1;  // between a row's pixels
     Source s;
@@ -288,7 +384,7 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
     s.tap_row = w.dilation_h * s.row_step, s.tap_col = w.dilation_w * column;
     s.weight_block_step = in_blocks * taps * kBlockWeights;
     std::vector<int64_t> taps_list;
-    if (in_blocks == 1 && p.in_channels < kBlock) {
+    if (float32 && in_blocks == 1 && p.in_channels < kBlock) {
         for (int64_t ky = 0; ky < s.kh; ++ky)
             for (int64_t kx = 0; kx < s.kw; ++kx)
                 for (int64_t c = 0; c < p.in_channels; ++c) {
@@ -317,21 +413,26 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
         row_spans(std::min(group_work / kMinChunkWork, max_spans), plan.one_row ? units / tile_pixels(1) : units);
     const int64_t total_work = p.out_channels * p.in_channels * taps * plan.out_h * plan.out_w;
 
-    thread_local std::vector<float> padded_scratch;  // the calling thread's, read by the workers
-    float* padded =
-        plan.padded ? thread_scratch(padded_scratch, conv2d_blocked_workspace(p, plan.in_h, plan.in_w)) : nullptr;
+    thread_local std::vector<In> copy_scratch;  // the calling thread's, read by the workers
+    In* copy = copied ? thread_scratch(copy_scratch, in_blocks * kBlock * src_h * src_w) : nullptr;
 
     for (int64_t n = 0; n < batch; ++n) {
-        const float* in = input.ptr() + n * sample_in;
-        if (plan.padded) {
+        const float* sample = input.ptr() + n * sample_in;
+        const In* in = nullptr;
+        if constexpr (float32) in = sample;
+        if (copied) {
             // A blocked block is a plane of in_h rows of in_w * 16 floats; a plain channel one of in_w.
             const int64_t planes = plan.blocked_input ? in_blocks : p.in_channels;
-            const int64_t plane_in = plan.in_h * plan.in_w * column, plane_out = plan.ph * plan.pw * column;
+            const int64_t plane_in = plan.in_h * plan.in_w * column, plane_out = src_h * src_w * column;
             run_chunks(pool, planes, planes * plane_out, [&](int64_t c) {
-                copy_padded(in + c * plane_in, 1, plan.in_h, plan.in_w * column, w.pad_top, w.pad_left * column,
-                            plan.ph, plan.pw * column, padded + c * plane_out);
+                if constexpr (float32)
+                    copy_padded(sample + c * plane_in, 1, plan.in_h, plan.in_w * column, w.pad_top, w.pad_left * column,
+                                plan.ph, plan.pw * column, copy + c * plane_out);
+                else
+                    copy_converted<Math>(sample + c * plane_in, std::min(kBlock, p.in_channels - c * kBlock), plan.in_h,
+                                         plan.in_w, w.pad_top, w.pad_left, src_h, src_w, copy + c * plane_out);
             });
-            in = padded;
+            in = copy;
         }
         const Sink o{output.ptr() + n * out_blocks * out_plane,
                      epilogue.residual ? epilogue.residual + n * out_blocks * out_plane : nullptr,
@@ -350,9 +451,50 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
                               plan.one_row ? 1 : u1,
                               plan.one_row ? u0 : 0,
                               plan.one_row ? u1 : plan.out_w};
-            run_tiles(s, o, in, packed, r, plan.out_w, w.stride_h * s.row_step, slice, step);
+            run_tiles<Math>(s, o, in, packed, r, plan.out_w, w.stride_h * s.row_step, slice, step);
         });
     }
+}
+
+}  // namespace
+
+bool conv2d_blocked_applies(const ConvParams& p) { return p.groups == 1; }
+
+int64_t conv2d_blocked_packed_size(const ConvParams& p) {
+    return channel_blocks(p.out_channels) * channel_blocks(p.in_channels) * p.window.kernel_h * p.window.kernel_w *
+           kBlockWeights;
+}
+
+std::vector<float> conv2d_blocked_pack(const ConvParams& p, const float* weight) {
+    return pack<Float32Math>(p, weight, [](float v) { return v; });
+}
+
+std::vector<uint16_t> conv2d_blocked_pack_bf16(const ConvParams& p, const float* weight) {
+    return pack<Bfloat16Math>(p, weight, to_bfloat16);
+}
+
+int64_t conv2d_blocked_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
+    const Window2d& w = p.window;
+    if (w.pad_top == 0 && w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0) return 0;
+    return channel_blocks(p.in_channels) * kBlock * (in_h + w.pad_top + w.pad_bottom) *
+           (in_w + w.pad_left + w.pad_right);
+}
+
+int64_t conv2d_blocked_bf16_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
+    const Window2d& w = p.window;
+    const int64_t values =
+        channel_blocks(p.in_channels) * kBlock * (in_h + w.pad_top + w.pad_bottom) * (in_w + w.pad_left + w.pad_right);
+    return (values + 1) / 2;  // two bfloat16 a float
+}
+
+void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
+                    Tensor& output, ThreadPool& pool) {
+    convolve<Float32Math>(p, packed, epilogue, input, output, pool);
+}
+
+void conv2d_blocked_bf16(const ConvParams& p, const uint16_t* packed, const Epilogue& epilogue, const Tensor& input,
+                         Tensor& output, ThreadPool& pool) {
+    convolve<Bfloat16Math>(p, packed, epilogue, input, output, pool);
 }
 
 void pointwise_blocked_pixels(const ConvParams& p, const float* packed, const Epilogue& epilogue, const float* in,
@@ -369,7 +511,8 @@ void pointwise_blocked_pixels(const ConvParams& p, const float* packed, const Ep
     const int64_t groups = (out_blocks + kMaxTileBlocks - 1) / kMaxTileBlocks;
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t ob0 = part_begin(out_blocks, groups, g), mb = part_begin(out_blocks, groups, g + 1) - ob0;
-        run_tiles(s, o, in, packed, {ob0, mb, 0, 1, 0, pixels}, pixels, 0, slice_blocks(in_blocks, 1), kBlock);
+        run_tiles<Float32Math>(s, o, in, packed, {ob0, mb, 0, 1, 0, pixels}, pixels, 0, slice_blocks(in_blocks, 1),
+                               kBlock);
     }
 }
 

@@ -60,6 +60,16 @@ int64_t conv2d_blocked_workspace(const ConvParams& p, int64_t in_h, int64_t in_w
 void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
                     Tensor& output, ThreadPool& pool);
 
+// bfloat16 (kernels/bfloat16.h): the weights rounded to bfloat16, packed in pairs of input channels
+// ([ceil(out/16)][ceil(in/16)][kh][kw][8 pairs][16 out][2]), and the input rounded to bfloat16 as the
+// kernel copies it (a copy of each sample, zero-padded, in the calling thread's scratch:
+// conv2d_blocked_bf16_workspace floats); each pair of products summed in float32 as AVX512-BF16's
+// vdpbf16ps does, or in the same order with float32 fma where the CPU lacks it. Input: blocked only.
+std::vector<uint16_t> conv2d_blocked_pack_bf16(const ConvParams& p, const float* weight);
+int64_t conv2d_blocked_bf16_workspace(const ConvParams& p, int64_t in_h, int64_t in_w);
+void conv2d_blocked_bf16(const ConvParams& p, const uint16_t* packed, const Epilogue& epilogue, const Tensor& input,
+                         Tensor& output, ThreadPool& pool);
+
 // A 1x1 convolution at stride 1 without padding (conv2d_blocked's arithmetic, bit for bit) over
 // `pixels` consecutive pixels of one sample's blocked map, on the calling thread: in's blocks are
 // in_block_step floats apart, out's (and epilogue.residual's) out_block_step apart. For layers that run

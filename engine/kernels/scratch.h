@@ -10,9 +10,10 @@
 
 namespace gapnet {
 
-// `buffer` (a thread_local of the caller) holding at least `floats` values; not zeroed between uses.
-inline float* thread_scratch(std::vector<float>& buffer, int64_t floats) {
-    if (buffer.size() < static_cast<size_t>(floats)) buffer.resize(static_cast<size_t>(floats));
+// `buffer` (a thread_local of the caller) holding at least `count` values; not zeroed between uses.
+template <class T>
+T* thread_scratch(std::vector<T>& buffer, int64_t count) {
+    if (buffer.size() < static_cast<size_t>(count)) buffer.resize(static_cast<size_t>(count));
     return buffer.data();
 }
 
