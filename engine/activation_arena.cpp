@@ -7,13 +7,16 @@
 
 namespace gapnet {
 
-int64_t ArenaPlan::floats_per_image() const { return std::accumulate(slot_floats.begin(), slot_floats.end(), int64_t{0}); }
+int64_t ArenaPlan::floats_per_image() const {
+    return std::accumulate(slot_floats.begin(), slot_floats.end(), int64_t{0});
+}
 
 ArenaPlan plan_arena(const std::vector<Lifetime>& values) {
     std::vector<size_t> order(values.size());
     std::iota(order.begin(), order.end(), size_t{0});
     // Equal sizes keep the values' order, so the plan is the same on every platform.
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return values[a].floats > values[b].floats; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return values[a].floats > values[b].floats; });
     ArenaPlan plan;
     plan.slot_of.assign(values.size(), -1);
     std::vector<std::vector<size_t>> holders;  // per slot: the values in it

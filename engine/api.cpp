@@ -13,7 +13,9 @@
 #include "head.h"
 #include "io/dataset.h"
 #include "io/image.h"
+#include "io/file.h"
 #include "io/model_json.h"
+#include "io/quantize.h"
 #include "layers/add.h"
 #include "layers/conv_chain.h"
 #include "thread_pool.h"
@@ -132,6 +134,17 @@ Model Model::load(const std::string& path, const Options& options) {
         path, [&] { return Model(std::make_unique<Impl>(load_model(path, options.model_limits), options, path)); });
 }
 
+QuantizedFile quantize_model_file(const std::string& path, const std::string& precision, const Limits& limits) {
+    if (precision != "bfloat16")
+        throw Error("precision \"" + precision + "\": only \"bfloat16\" can be made so far (int8 is to come)");
+    return in_file(path, [&] {
+        LargeBytes text;
+        read_file(path, limits.max_file_bytes, limit_note("max_file_bytes", limits.max_file_bytes), text);
+        QuantizedModel q = quantize_model(text.view(), Precision::bfloat16, limits);
+        return QuantizedFile{std::move(q.text), q.layers, q.cases, q.largest_difference, q.tolerance};
+    });
+}
+
 Model Model::from_json(const std::string& text, const Options& options, const std::string& name) {
     check(options);
     return Model(std::make_unique<Impl>(parse_model(text, options.model_limits, name), options, std::string()));
@@ -182,6 +195,8 @@ std::vector<LayerInfo> Model::layers() const {
         l.output = node.output_shape;
         l.parameters = node.parameters;
         l.macs = node.macs;
+        l.precision = precision_name(node.layer->precision());
+        l.parameter_bytes = node.layer->parameter_bytes();
     }
     return layers;
 }
@@ -326,7 +341,9 @@ Tensor Model::class_activation_maps(const Tensor& image, Tensor* output) const {
     return maps;
 }
 
-VerifyReport Model::verify(double tolerance) const { return gapnet::verify(impl_->model, tolerance); }
+VerifyReport Model::verify(std::optional<double> tolerance) const {
+    return gapnet::verify(impl_->model, tolerance.value_or(impl_->model.tolerance));
+}
 
 struct Dataset::Impl {
     std::unique_ptr<DatasetReader> reader;

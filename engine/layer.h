@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "layer_config.h"
+#include "precision.h"
 #include "shape.h"
 #include "tensor.h"
 #include "thread_pool.h"
@@ -42,6 +43,10 @@ public:
 
     // Stored values: weights, biases, and batch norm's running statistics.
     virtual int64_t parameter_count() const { return 0; }
+    // The precision its weights are stored in (the model file's), and the bytes its parameters take
+    // there: the weights in that precision, the rest in float32.
+    virtual Precision precision() const { return Precision::float32; }
+    virtual int64_t parameter_bytes() const { return 4 * parameter_count(); }
 
     // Multiply-accumulates for one sample. Convention: the products of weights and activations
     // (conv2d, dense, batch_norm2d); pooling, activations, merges and softmax count none.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "precision.h"
 #include "shape.h"
 
 namespace gapnet {
@@ -29,7 +30,10 @@ public:
     virtual std::optional<double> number(const std::string& key) = 0;
     virtual bool boolean(const std::string& key, bool fallback) = 0;
     // A tensor of exactly `shape`, every value finite; std::nullopt when absent and not required.
-    virtual std::optional<std::vector<float>> tensor(const std::string& key, const Shape& shape, bool required) = 0;
+    // Stored in float32; where `precision` is given (a layer's weights), also in a reduced precision
+    // the source declares (bfloat16), widened to float32 exactly, the precision set there.
+    virtual std::optional<std::vector<float>> tensor(const std::string& key, const Shape& shape, bool required,
+                                                     Precision* precision = nullptr) = 0;
 
     // Reports a problem with attribute `key`: never returns.
     [[noreturn]] virtual void fail(const std::string& key, const std::string& problem) = 0;

@@ -24,6 +24,10 @@ struct LoadedModel {
     std::vector<std::string> labels;  // one per output value
     Graph graph;
     std::vector<ModelTest> tests;  // may be empty
+    // The largest difference the recorded tests allow (verify's rule, gapnet.h), as the file states
+    // it (version 2: "tolerance", e.g. a bfloat16 file against its float32 outputs), else
+    // kDefaultVerifyTolerance.
+    double tolerance = kDefaultVerifyTolerance;
 };
 
 }  // namespace gapnet

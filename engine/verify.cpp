@@ -7,6 +7,7 @@ namespace gapnet {
 
 VerifyReport verify(const LoadedModel& model, double tolerance) {
     VerifyReport report;
+    report.tolerance = tolerance;
     report.cases = static_cast<int64_t>(model.tests.size());
     if (model.tests.empty()) return report;
 

@@ -10,6 +10,6 @@
 namespace gapnet {
 
 // Runs every recorded test through the graph, as one batch.
-VerifyReport verify(const LoadedModel& model, double tolerance = kDefaultVerifyTolerance);
+VerifyReport verify(const LoadedModel& model, double tolerance);
 
 }  // namespace gapnet

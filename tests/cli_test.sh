@@ -130,6 +130,23 @@ run verify-none 1 "$gapnet" verify "$model" &&
 run verify-default 0 "$gapnet" verify "$src/models/fashion_gap.json"
 run classify-verify 0 "$gapnet" classify --verify --top 1 "$src/data/samples/bag.png"
 
+# quantize: the bundled model in bfloat16 keeps its recorded tests and proves itself with the tolerance
+# it records; summary shows each layer's precision and the bytes per precision; bf16 is the default's
+# only alternative so far.
+if run quantize-bf16 0 "$gapnet" quantize "$src/models/fashion_gap.json" -o "$tmp/bf16.json" --precision bf16; then
+    grep -qE "^$tmp/bf16.json: 5 layers' weights in bfloat16, " "$tmp/out" || { echo "FAIL quantize line"; cat "$tmp/out"; failures=$((failures + 1)); }
+    grep -qE '^[0-9]+ recorded test\(s\): largest difference from the float32 outputs [0-9.e-]+; tolerance [0-9.e-]+$' "$tmp/out" || { echo "FAIL quantize tests line"; cat "$tmp/out"; failures=$((failures + 1)); }
+    run quantize-verify 0 "$gapnet" verify "$tmp/bf16.json"
+    run quantize-summary 0 "$gapnet" summary "$tmp/bf16.json" &&
+        grep -qE '^ +0 +conv1 +conv2d .* bfloat16' "$tmp/out" &&
+        grep -qE '^Parameter bytes +bfloat16 [0-9,]+, float32 [0-9,]+$' "$tmp/out" || { echo "FAIL quantize summary"; cat "$tmp/out"; failures=$((failures + 1)); }
+    run quantize-classify 0 "$gapnet" classify --model "$tmp/bf16.json" --top 1 "$src/data/samples/bag.png" &&
+        grep -q "Bag" "$tmp/out" || { echo "FAIL quantize classify"; cat "$tmp/out"; failures=$((failures + 1)); }
+fi
+run quantize-int8 2 "$gapnet" quantize "$src/models/fashion_gap.json" -o "$tmp/int8.json" &&
+    expect_line quantize-int8 "$tmp/err" "gapnet: error: --precision int8 (the default) is not built yet: use --precision bf16 (see gapnet quantize --help)"
+[ ! -e "$tmp/int8.json" ] || { echo "FAIL quantize-int8 wrote a file"; failures=$((failures + 1)); }
+
 # heads: the textbook comparison, computed from sizes.
 if run heads 0 "$gapnet" heads --input 7x7x64 --classes 10 --hidden 500; then
     grep -qE '^  dense 3136 -> 500 +1,568,000 +500 +1,568,500 +1,568,000$' "$tmp/out" || { echo "FAIL heads dense"; cat "$tmp/out"; failures=$((failures + 1)); }
@@ -295,8 +312,8 @@ if run summary 0 "$gapnet" summary "$model"; then
     grep -q '^Total parameters   4$' "$tmp/out" || { echo "FAIL summary total"; failures=$((failures + 1)); }
 fi
 if run summary-json 0 "$gapnet" summary "$model" --json; then
-    grep -q '"parameters":4,"macs":2,"backbone_parameters":0,"head":{"first_layer":"gap","path":"global_avg_pool2d -> dense -> softmax","kind":"gap_dense","parameters":4}}' "$tmp/out" &&
-    grep -q '{"name":"fc","type":"dense","output_shape":\[2\],"parameters":4,"macs":2,"inputs":\["gap"\],"head":true}' "$tmp/out" ||
+    grep -q '"parameters":4,"parameter_bytes":{"float32":16},"macs":2,"backbone_parameters":0,"head":{"first_layer":"gap","path":"global_avg_pool2d -> dense -> softmax","kind":"gap_dense","parameters":4}}' "$tmp/out" &&
+    grep -q '{"name":"fc","type":"dense","output_shape":\[2\],"parameters":4,"macs":2,"precision":"float32","parameter_bytes":16,"inputs":\["gap"\],"head":true}' "$tmp/out" ||
         { echo "FAIL summary json"; cat "$tmp/out"; failures=$((failures + 1)); }
 fi
 

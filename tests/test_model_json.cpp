@@ -6,8 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/io/base64.h"
 #include "engine/io/model_document.h"
 #include "engine/io/model_json.h"
+#include "engine/io/quantize.h"
+#include "engine/kernels/bfloat16.h"
 #include "engine/layers/conv2d.h"
 #include "engine/layers/dense.h"
 #include "engine/verify.h"
@@ -219,8 +222,8 @@ TEST_CASE("not JSON, not an object, wrong format or version") {
     doc["format"] = "keras";
     REQUIRE(error_of(doc) == "format: expected \"gapnet\", got \"keras\" (not a gapnet model file)");
     doc = valid_model();
-    doc["version"] = 2;
-    REQUIRE(error_of(doc) == "version: version 2 is newer than this gapnet reads (1): upgrade gapnet");
+    doc["version"] = 3;
+    REQUIRE(error_of(doc) == "version: version 3 is newer than this gapnet reads (2): upgrade gapnet");
     doc = valid_model();
     doc.erase("layers");
     REQUIRE(error_of(doc) == "layers: required");
@@ -340,7 +343,10 @@ TEST_CASE("tensor data must match its shape and be finite") {
     REQUIRE(error_of(doc) == "layers[1].running_var: value 0 is negative");
     doc = valid_model();
     doc["layers"][0]["weight"]["dtype"] = "float16";
-    REQUIRE(error_of(doc) == "layers[0].weight.dtype: only \"float32\" is supported, got \"float16\"");
+    REQUIRE(error_of(doc) == "layers[0].weight.dtype: expected \"float32\" or \"bfloat16\", got \"float16\"");
+    doc["layers"][0]["weight"]["dtype"] = "float32";
+    doc["layers"][0]["bias"]["dtype"] = "int8";
+    REQUIRE(error_of(doc) == "layers[0].bias.dtype: expected \"float32\", got \"int8\"");
 }
 
 TEST_CASE("channels, features and sizes must fit the previous layer") {
@@ -454,7 +460,7 @@ TEST_CASE("recorded tests: shapes checked at load, re-run by verify") {
         {{"input", {{"shape", {1, 6, 6}}, {"data", x.data}}}, {"output", {{"shape", {3}}, {"data", y.data}}}}};
     const LoadedModel model = parse_model(doc.dump());
     REQUIRE(model.tests.size() == 1);
-    VerifyReport report = verify(model);
+    VerifyReport report = verify(model, model.tolerance);
     REQUIRE(report.passed);
     REQUIRE(report.largest_difference == 0);
 
@@ -462,7 +468,7 @@ TEST_CASE("recorded tests: shapes checked at load, re-run by verify") {
     std::vector<float> wrong = y.data;
     wrong[2] += 1e-3f;
     doc["tests"][0]["output"]["data"] = wrong;
-    report = verify(parse_model(doc.dump()));
+    report = verify(parse_model(doc.dump()), kDefaultVerifyTolerance);
     REQUIRE_FALSE(report.passed);
     REQUIRE(report.worst_case == 0);
     REQUIRE(report.worst_index == 2);
@@ -757,4 +763,116 @@ TEST_CASE("each way a text breaks JSON is named, with its line, column and byte"
             "l[1].b: key \"k\" appears twice in this object (JSON keys must be unique)");
     REQUIRE(reader_error("[{\"data\": [1, {\"x\": 1, \"x\": 2}]}]") ==
             "[0].data[1]: key \"x\" appears twice in this object (JSON keys must be unique)");
+}
+
+namespace {
+
+// A bfloat16 tensor of `values` (rounded), as the format stores it: base64 of little-endian 16-bit values.
+json bfloat16_tensor(const Shape& shape, const std::vector<float>& values) {
+    std::vector<unsigned char> bytes;
+    for (float v : values) {
+        const uint16_t b = to_bfloat16(v);
+        bytes.push_back(static_cast<unsigned char>(b & 0xff));
+        bytes.push_back(static_cast<unsigned char>(b >> 8));
+    }
+    return {{"shape", shape},
+            {"dtype", "bfloat16"},
+            {"encoding", "base64"},
+            {"data", encode_base64(bytes.data(), bytes.size())}};
+}
+
+}  // namespace
+
+TEST_CASE("version 2: bfloat16 weights widened exactly, the layer's precision bfloat16") {
+    json doc = valid_model();
+    doc["version"] = 2;
+    // 18 conv weights, one of them halfway between two bfloat16 values (1 + 2^-8: to the even 1).
+    std::vector<float> w(18);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = 0.3f + 0.01f * static_cast<float>(i);
+    w[4] = 1.0f + 0x1p-8f;
+    doc["layers"][0]["weight"] = bfloat16_tensor({2, 1, 3, 3}, w);
+    const LoadedModel model = parse_model(doc.dump());
+    const auto& conv = dynamic_cast<const Conv2d&>(*model.graph.nodes()[0].layer);
+    REQUIRE(conv.precision() == Precision::bfloat16);
+    REQUIRE(conv.weight()[4] == 1.0f);
+    for (size_t i = 0; i < w.size(); ++i) REQUIRE(conv.weight()[i] == round_to_bfloat16(w[i]));
+    REQUIRE(conv.parameter_bytes() == 2 * 18 + 4 * 2);                         // bfloat16 weights, float32 bias
+    REQUIRE(model.graph.nodes()[5].layer->precision() == Precision::float32);  // the dense layer
+    REQUIRE(model.tolerance == kDefaultVerifyTolerance);
+
+    // An odd count of values: the last 16 bits of the last base64 group.
+    doc["layers"][5]["weight"] = bfloat16_tensor({3, 2}, {1.5f, -2.0f, 0.25f, 3.0f, -0.125f, 7.0f});
+    const LoadedModel dense = parse_model(doc.dump());
+    const auto& fc = dynamic_cast<const Dense&>(*dense.graph.nodes()[5].layer);
+    REQUIRE(fc.weight() == std::vector<float>{1.5f, -2.0f, 0.25f, 3.0f, -0.125f, 7.0f});
+    REQUIRE(fc.precision() == Precision::bfloat16);
+}
+
+TEST_CASE("bfloat16 and tolerance are refused where the format does not allow them") {
+    json doc = valid_model();
+    doc["layers"][0]["weight"] = bfloat16_tensor({2, 1, 3, 3}, std::vector<float>(18, 0.5f));
+    REQUIRE(error_of(doc) == "layers[0].weight.dtype: bfloat16 tensors need \"version\": 2 or later");
+    doc["version"] = 2;
+    REQUIRE(error_of(doc) == "(no error)");
+    doc["layers"][0]["bias"] = bfloat16_tensor({2}, {0.5f, 0.5f});
+    REQUIRE(error_of(doc) == "layers[0].bias.dtype: must be \"float32\": only a layer's weights may be bfloat16");
+    doc["layers"][0]["bias"] = tensor({2});
+    doc["layers"][0]["weight"]["encoding"] = "json";
+    doc["layers"][0]["weight"]["data"] = std::vector<float>(18, 0.5f);
+    REQUIRE(error_of(doc) ==
+            "layers[0].weight.encoding: a bfloat16 tensor is stored as base64 (\"encoding\": \"base64\")");
+    doc["layers"][0]["weight"] = bfloat16_tensor({2, 1, 3, 3}, std::vector<float>(17, 0.5f));  // 17 values for 18
+    REQUIRE(error_of(doc) == "layers[0].weight.data: decodes to 34 bytes, 18 bfloat16 values need 36");
+    doc["layers"][0]["weight"] = bfloat16_tensor({2, 1, 3, 3}, std::vector<float>(18, 0.5f));
+    doc["layers"][0]["weight"]["dtype"] = "float16";
+    REQUIRE(error_of(doc) == "layers[0].weight.dtype: expected \"float32\" or \"bfloat16\", got \"float16\"");
+    doc["layers"][0]["weight"]["dtype"] = "bfloat16";
+
+    doc["tolerance"] = 0;
+    REQUIRE(error_of(doc) == "tolerance: must be above 0 and at most 1");
+    doc["tolerance"] = 2;
+    REQUIRE(error_of(doc) == "tolerance: must be above 0 and at most 1");
+    doc["tolerance"] = 1e-3;
+    REQUIRE(parse_model(doc.dump()).tolerance == 1e-3);
+    doc["version"] = 1;
+    doc["layers"][0]["weight"] = tensor({2, 1, 3, 3});
+    REQUIRE(error_of(doc) == "tolerance: needs \"version\": 2 or later");
+    doc["version"] = 3;
+    REQUIRE(error_of(doc) == "version: version 3 is newer than this gapnet reads (2): upgrade gapnet");
+}
+
+TEST_CASE("quantize to bfloat16: weights rounded, tests kept, the tolerance measured and recorded") {
+    json doc = valid_model();
+    const LoadedModel original = parse_model(doc.dump());
+    Tensor x({1, 1, 6, 6});
+    for (int64_t i = 0; i < x.size(); ++i) x.data[i] = static_cast<float>(i % 7) * 0.3f - 1.0f;
+    const Tensor y = original.graph.forward(x);
+    doc["tests"] = {
+        {{"input", {{"shape", {1, 6, 6}}, {"data", x.data}}}, {"output", {{"shape", {3}}, {"data", y.data}}}}};
+
+    const QuantizedModel q = quantize_model(doc.dump(), Precision::bfloat16);
+    REQUIRE(q.layers == 2);  // conv1 and fc
+    REQUIRE(q.cases == 1);
+    const LoadedModel model = parse_model(q.text);
+    const auto& conv = dynamic_cast<const Conv2d&>(*model.graph.nodes()[0].layer);
+    const auto& conv0 = dynamic_cast<const Conv2d&>(*original.graph.nodes()[0].layer);
+    REQUIRE(conv.precision() == Precision::bfloat16);
+    for (size_t i = 0; i < conv.weight().size(); ++i) REQUIRE(conv.weight()[i] == round_to_bfloat16(conv0.weight()[i]));
+    REQUIRE(conv.bias() == conv0.bias());  // biases stay float32
+    REQUIRE(model.graph.nodes()[5].layer->precision() == Precision::bfloat16);
+    // The largest difference is the quantized model's own, against the recorded float32 outputs.
+    const Tensor z = model.graph.forward(x);
+    double largest = 0;
+    for (size_t i = 0; i < 3; ++i) largest = std::max(largest, std::abs(static_cast<double>(z.data[i]) - y.data[i]));
+    REQUIRE(q.largest_difference == Approx(largest).margin(1e-12));
+    REQUIRE(largest > 0);  // the weights did change
+    REQUIRE(q.tolerance >= 2 * largest);
+    REQUIRE(q.tolerance <= 2.2 * std::max(largest, kDefaultVerifyTolerance / 2));
+    REQUIRE(model.tolerance == q.tolerance);
+    REQUIRE(verify(model, model.tolerance).passed);
+    REQUIRE(json::parse(q.text)["version"] == 2);
+
+    // Quantizing again changes nothing but keeps the file valid.
+    const QuantizedModel again = quantize_model(q.text, Precision::bfloat16);
+    REQUIRE(parse_model(again.text).graph.nodes()[0].layer->precision() == Precision::bfloat16);
 }

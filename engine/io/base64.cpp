@@ -1,5 +1,6 @@
 #include "base64.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -48,6 +49,19 @@ size_t decode_base64(std::string_view text, unsigned char* out) {
         if ((bit_count += 6) >= 8) *out++ = static_cast<unsigned char>(bits >> (bit_count -= 8));
     }
     return std::string::npos;
+}
+
+std::string encode_base64(const unsigned char* data, size_t size) {
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string text;
+    text.reserve((size + 2) / 3 * 4);
+    for (size_t i = 0; i < size; i += 3) {
+        const size_t n = std::min<size_t>(3, size - i);
+        const uint32_t bits =
+            uint32_t{data[i]} << 16 | (n > 1 ? uint32_t{data[i + 1]} << 8 : 0) | (n > 2 ? data[i + 2] : 0);
+        for (size_t k = 0; k < 4; ++k) text += k <= n ? alphabet[bits >> (18 - 6 * k) & 63] : '=';
+    }
+    return text;
 }
 
 }  // namespace gapnet

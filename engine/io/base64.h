@@ -16,4 +16,7 @@ size_t base64_decoded_size(std::string_view text);
 // `out` is then only partly written.
 size_t decode_base64(std::string_view text, unsigned char* out);
 
+// `size` bytes as base64 text, '=' padded.
+std::string encode_base64(const unsigned char* data, size_t size);
+
 }  // namespace gapnet

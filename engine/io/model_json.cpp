@@ -11,6 +11,7 @@
 #include <set>
 
 #include "../error.h"
+#include "../kernels/bfloat16.h"
 #include "../layer_registry.h"
 #include "file.h"
 #include "model_document.h"
@@ -83,11 +84,25 @@ size_t first_non_finite(const std::vector<float>& values) {
     return values.size();
 }
 
+// The `count` bfloat16 values of a base64 tensor, decoded as float32 (TensorData::values: each holds
+// the little-endian bytes of two), widened to float32.
+std::vector<float> widened_bfloat16(const std::vector<float>& pairs, int64_t count) {
+    std::vector<float> values(static_cast<size_t>(count));
+    for (size_t i = 0; i < values.size(); ++i) {
+        const auto bits = std::bit_cast<uint32_t>(pairs[i / 2]);  // the decoder read the bytes little-endian
+        values[i] = from_bfloat16(static_cast<uint16_t>(i % 2 == 0 ? bits & 0xffffu : bits >> 16));
+    }
+    return values;
+}
+
 // A tensor object ({"shape", "data"[, "dtype", "encoding"]}) whose shape must be `shape` (which
 // `shape_source` names in the error, e.g. "the model input, which is"); its values are counted
 // against max_parameters through `parameters` when that is given.
+// `precision`: where given, the tensor may also be stored in bfloat16 (in a file of `version` 2 or
+// later), and its precision is set there.
 std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::string& where, const Shape& shape,
-                               const Limits& limits, int64_t* parameters,
+                               const Limits& limits, int64_t* parameters, int64_t version = 1,
+                               Precision* precision = nullptr,
                                const char* shape_source = "the layer's attributes, which need") {
     if (!v.is_object())
         throw Error("expected a tensor object {\"shape\": [...], \"data\": ...}, got " + describe(v), where);
@@ -120,16 +135,26 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
         *parameters += count;
     }
 
-    if (const auto dtype = v.find("dtype"); dtype != v.end() && *dtype != "float32")
-        throw Error("only \"float32\" is supported, got " +
-                        (dtype->is_string() ? "\"" + dtype->get<std::string>() + "\"" : describe(*dtype)),
-                    where + ".dtype");
+    Precision stored = Precision::float32;
+    if (const auto dtype = v.find("dtype"); dtype != v.end() && *dtype != "float32") {
+        const std::string got = dtype->is_string() ? "\"" + dtype->get<std::string>() + "\"" : describe(*dtype);
+        if (*dtype != "bfloat16")
+            throw Error((precision ? "expected \"float32\" or \"bfloat16\", got " : "expected \"float32\", got ") + got,
+                        where + ".dtype");
+        if (!precision) throw Error("must be \"float32\": only a layer's weights may be bfloat16", where + ".dtype");
+        if (version < 2) throw Error("bfloat16 tensors need \"version\": 2 or later", where + ".dtype");
+        stored = Precision::bfloat16;
+    }
+    const int64_t value_bytes = precision_bytes(stored);
+    const char* const type_name = stored == Precision::bfloat16 ? " bfloat16" : " float32";
     std::string encoding = "json";
     if (const auto e = v.find("encoding"); e != v.end()) {
         if (!e->is_string() || (*e != "json" && *e != "base64"))
             throw Error("expected \"json\" or \"base64\"", where + ".encoding");
         encoding = e->get<std::string>();
     }
+    if (stored != Precision::float32 && encoding != "base64")
+        throw Error("a bfloat16 tensor is stored as base64 (\"encoding\": \"base64\")", where + ".encoding");
     const auto data_it = v.find("data");
     if (data_it == v.end()) throw Error("required", where + ".data");
     const std::string data_where = where + ".data";
@@ -138,17 +163,17 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
         if (!data || data->source != TensorData::Source::base64_string)
             throw Error("expected a base64 string, got " + (data ? describe(json::value_t::array) : describe(*data_it)),
                         data_where);
-        const int64_t bytes = count * 4;
+        const int64_t bytes = count * value_bytes;
         const int64_t expected_chars = (bytes + 2) / 3 * 4;
         if (static_cast<int64_t>(data->length) != expected_chars)
-            throw Error(std::to_string(data->length) + " base64 characters, " + std::to_string(count) +
-                            " float32 values need " + std::to_string(expected_chars),
+            throw Error(std::to_string(data->length) + " base64 characters, " + std::to_string(count) + type_name +
+                            " values need " + std::to_string(expected_chars),
                         data_where);
         if (data->invalid_character)
             throw Error("invalid base64 character at offset " + std::to_string(*data->invalid_character), data_where);
         if (static_cast<int64_t>(data->bytes) != bytes)
-            throw Error("decodes to " + std::to_string(data->bytes) + " bytes, " + std::to_string(count) +
-                            " float32 values need " + std::to_string(bytes),
+            throw Error("decodes to " + std::to_string(data->bytes) + " bytes, " + std::to_string(count) + type_name +
+                            " values need " + std::to_string(bytes),
                         data_where);
     } else {
         if (!data || data->source != TensorData::Source::number_array)
@@ -165,6 +190,8 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
                         data_where);
     }
     std::vector<float> values = std::move(data->values);  // each tensor is read once
+    if (stored == Precision::bfloat16) values = widened_bfloat16(values, count);
+    if (precision) *precision = stored;
     if (const size_t i = first_non_finite(values); i < values.size())
         throw Error("value " + std::to_string(i) + " is not finite in float32", data_where);
     return values;
@@ -175,8 +202,13 @@ std::vector<float> read_tensor(ModelDocument& doc, const json& v, const std::str
 class JsonLayerConfig : public LayerConfig {
 public:
     JsonLayerConfig(ModelDocument& doc, const json& object, std::string where, const Limits& limits,
-                    int64_t& parameters)
-        : doc_(doc), object_(object), where_(std::move(where)), limits_(limits), parameters_(parameters) {}
+                    int64_t& parameters, int64_t version)
+        : doc_(doc),
+          object_(object),
+          where_(std::move(where)),
+          limits_(limits),
+          parameters_(parameters),
+          version_(version) {}
 
     int64_t integer(const std::string& key, int64_t min, std::optional<int64_t> fallback) override {
         const json* v = find(key);
@@ -222,13 +254,14 @@ public:
         return v->get<bool>();
     }
 
-    std::optional<std::vector<float>> tensor(const std::string& key, const Shape& shape, bool required) override {
+    std::optional<std::vector<float>> tensor(const std::string& key, const Shape& shape, bool required,
+                                             Precision* precision) override {
         const json* v = find(key);
         if (!v) {
             if (required) fail(key, "required (a tensor of shape " + to_string(shape) + ")");
             return std::nullopt;
         }
-        return read_tensor(doc_, *v, at(key), shape, limits_, &parameters_);
+        return read_tensor(doc_, *v, at(key), shape, limits_, &parameters_, version_, precision);
     }
 
     [[noreturn]] void fail(const std::string& key, const std::string& problem) override {
@@ -254,6 +287,7 @@ private:
     std::string where_;
     const Limits& limits_;
     int64_t& parameters_;
+    int64_t version_;
     std::set<std::string> read_;
 };
 
@@ -388,14 +422,23 @@ InputSpec read_input(const json& doc, const Limits& limits) {
 LoadedModel build_model(ModelDocument& document, const Limits& limits, const std::string& fallback_name) {
     const json& doc = document.tree;
     if (!doc.is_object()) throw Error("a model file is a JSON object, got " + describe(doc));
-    reject_unknown_keys(doc, {"format", "version", "name", "input", "labels", "layers", "tests", "metadata"}, "",
-                        "a model");
+    reject_unknown_keys(doc,
+                        {"format", "version", "name", "input", "labels", "layers", "tests", "tolerance", "metadata"},
+                        "", "a model");
     if (const std::string format = read_string(required(doc, "format", ""), "format"); format != "gapnet")
         throw Error("expected \"gapnet\", got \"" + format + "\" (not a gapnet model file)", "format");
     const int64_t version = read_integer(required(doc, "version", ""), "version", 1, INT32_MAX);
-    if (version != 1)
-        throw Error("version " + std::to_string(version) + " is newer than this gapnet reads (1): upgrade gapnet",
+    if (version > kModelFormatVersion)
+        throw Error("version " + std::to_string(version) + " is newer than this gapnet reads (" +
+                        std::to_string(kModelFormatVersion) + "): upgrade gapnet",
                     "version");
+    double tolerance = kDefaultVerifyTolerance;
+    if (const auto it = doc.find("tolerance"); it != doc.end()) {
+        if (version < 2) throw Error("needs \"version\": 2 or later", "tolerance");
+        tolerance = read_number(*it, "tolerance");
+        if (!(tolerance > 0 && tolerance <= kMaxVerifyTolerance))
+            throw Error("must be above 0 and at most 1", "tolerance");
+    }
     std::string name = fallback_name;
     if (const auto it = doc.find("name"); it != doc.end()) name = read_string(*it, "name");
 
@@ -418,7 +461,7 @@ LoadedModel build_model(ModelDocument& document, const Limits& limits, const std
         if (const auto it = layer.find("name"); it != layer.end()) layer_name = read_string(*it, where + ".name");
         const std::vector<std::string> from = read_inputs(layer, where);
         try {
-            JsonLayerConfig config(document, layer, where, limits, parameters);
+            JsonLayerConfig config(document, layer, where, limits, parameters, version);
             auto built = create_layer(type, config);
             config.reject_unread_keys(type);
             graph.add(layer_name, std::move(built), from);
@@ -459,14 +502,16 @@ LoadedModel build_model(ModelDocument& document, const Limits& limits, const std
             if (!test.is_object()) throw Error("expected an {\"input\", \"output\"} object", where);
             reject_unknown_keys(test, {"input", "output"}, where, "a test");
             const Shape& in = graph.input_shape();
-            tests.push_back({Tensor(in, read_tensor(document, required(test, "input", where), where + ".input", in,
-                                                    limits, nullptr, "the model input, which is")),
-                             Tensor(out, read_tensor(document, required(test, "output", where), where + ".output", out,
-                                                     limits, nullptr, "the model output, which is"))});
+            tests.push_back(
+                {Tensor(in, read_tensor(document, required(test, "input", where), where + ".input", in, limits, nullptr,
+                                        version, nullptr, "the model input, which is")),
+                 Tensor(out, read_tensor(document, required(test, "output", where), where + ".output", out, limits,
+                                         nullptr, version, nullptr, "the model output, which is"))});
         }
     }
 
-    return LoadedModel{std::move(name), std::move(input), std::move(labels), std::move(graph), std::move(tests)};
+    return LoadedModel{std::move(name),  std::move(input), std::move(labels),
+                       std::move(graph), std::move(tests), tolerance};
 }
 
 // `text` with control characters written as \xNN: messages quote keys and names from the file, and

@@ -26,6 +26,7 @@
 #include "../kernels/conv2d_params.h"
 #include "../kernels/epilogue.h"
 #include "../layer.h"
+#include "../precision.h"
 
 namespace gapnet {
 
@@ -33,8 +34,9 @@ class Conv2d : public UnaryLayer {
 public:
     using Params = ConvParams;
 
-    // `bias` empty means no bias. Throws gapnet::Error on inconsistent parameters.
-    Conv2d(Params params, std::vector<float> weight, std::vector<float> bias);
+    // `bias` empty means no bias. Throws gapnet::Error on inconsistent parameters. `precision`: the
+    // weights' (bfloat16: their values are bfloat16's, and the blocked kernel computes in it).
+    Conv2d(Params params, std::vector<float> weight, std::vector<float> bias, Precision precision = Precision::float32);
     static std::unique_ptr<Layer> create(LayerConfig& config);
 
     static Shape weight_shape(const Params& p);
@@ -60,20 +62,30 @@ public:
     bool adds_residual() const;
     void forward_blocked(const Tensor& input, const float* residual, const Activation& activation, Tensor& output,
                          ThreadPool& pool) const;
-    // The blocked kernel's name: "blocked-dw" (depthwise) or "blocked".
+    // The blocked kernel's name: "blocked-dw" (depthwise), "blocked-bf16" or "blocked".
     const char* blocked_kernel() const;
+    // Whether the blocked kernel computes in bfloat16: a bfloat16 layer that is not depthwise and
+    // reads a blocked map (a depthwise layer's few multiply-adds per value gain nothing from it, an
+    // image's few channels would be padded to pairs: their bfloat16 weights run in float32).
+    bool blocked_in_bfloat16() const;
     // The kernels' epilogue: this layer's bias (or none) and `activation`.
     Epilogue epilogue(const Activation& activation) const {
         return {bias().empty() ? nullptr : bias().data(), activation};
     }
     // The weights packed for the blocked kernel, made by the first call (shared by the layers fused
-    // from this one).
+    // from this one); a layer computing in bfloat16 packs them so instead (blocked_bf16_weights).
     const float* blocked_weights() const;
+    const uint16_t* blocked_bf16_weights() const;
 
     const Params& params() const { return p_; }
     const std::vector<float>& weight() const { return parameters_->weight; }
     const std::vector<float>& bias() const { return parameters_->bias; }
     const Activation& activation() const { return activation_; }  // a fused activation, or identity
+    Precision precision() const override { return parameters_->precision; }
+    int64_t parameter_bytes() const override {
+        return precision_bytes(precision()) * static_cast<int64_t>(weight().size()) +
+               4 * static_cast<int64_t>(bias().size());
+    }
 
     // blocked: the blocked kernels (on blocked maps; as a preference, the plain kernels' choice
     // stays automatic where a step runs plain).
@@ -92,17 +104,20 @@ public:
 private:
     struct Parameters {
         std::vector<float> weight, bias;
+        Precision precision = Precision::float32;
         // The weights transformed by winograd_filter and those packed for the direct kernel's
         // channel tiles (direct_pack_weights), each made by the first call that runs that kernel:
         // only layers that run them keep these copies of their weights.
-        mutable std::once_flag winograd_once, direct_once, blocked_once;
+        mutable std::once_flag winograd_once, direct_once, blocked_once, blocked_bf16_once;
         mutable std::vector<float> winograd, direct, blocked;  // blocked: packed for the blocked kernel
+        mutable std::vector<uint16_t> blocked_bf16;            // or so in bfloat16
     };
     const float* winograd_weights() const;  // parameters_->winograd, made on first use; null if not kept
     const float* direct_weights() const;    // parameters_->direct, packed on first use; null if unused
     Conv2d(Params params, std::shared_ptr<const Parameters> parameters, Activation activation,
            std::optional<Algorithm> preferred);
-    static std::shared_ptr<const Parameters> make_parameters(std::vector<float> weight, std::vector<float> bias);
+    static std::shared_ptr<const Parameters> make_parameters(std::vector<float> weight, std::vector<float> bias,
+                                                             Precision precision);
 
     Params p_;
     std::shared_ptr<const Parameters> parameters_;

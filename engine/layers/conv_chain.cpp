@@ -32,8 +32,9 @@ bool is_pointwise(const ConvParams& p) {
 
 // A convolution that runs blocked on a blocked input.
 bool chains(const Conv2d& conv) {
+    // The chain's 1x1 stages compute in float32: a layer computing in bfloat16 runs on its own.
     return conv_runs_blocked(conv.params(), conv.preferred()) &&
-           conv.params().in_channels >= Conv2d::kPlainInputChannels;
+           conv.params().in_channels >= Conv2d::kPlainInputChannels && !conv.blocked_in_bfloat16();
 }
 
 // Input rows [first, last) that output rows [y0, y1) of a window read, clipped to the map's rows.

@@ -6,7 +6,8 @@
 
 namespace gapnet {
 
-Dense::Dense(int64_t in_features, int64_t out_features, std::vector<float> weight, std::vector<float> bias)
+Dense::Dense(int64_t in_features, int64_t out_features, std::vector<float> weight, std::vector<float> bias,
+             Precision precision)
     : in_(in_features), out_(out_features) {
     if (in_ < 1 || out_ < 1) throw Error("in_features and out_features must be positive");
     if (static_cast<int64_t>(weight.size()) != in_ * out_)
@@ -18,6 +19,7 @@ Dense::Dense(int64_t in_features, int64_t out_features, std::vector<float> weigh
     auto parameters = std::make_shared<Parameters>();
     parameters->weight = std::move(weight);
     parameters->bias = std::move(bias);
+    parameters->precision = precision;
     parameters_ = std::move(parameters);
 }
 
@@ -28,9 +30,11 @@ Dense::Dense(int64_t in_features, int64_t out_features, std::shared_ptr<const Pa
 std::unique_ptr<Layer> Dense::create(LayerConfig& config) {
     const int64_t in = config.integer("in_features", 1);
     const int64_t out = config.integer("out_features", 1);
-    auto weight = config.tensor("weight", {out, in}, true);
+    Precision precision = Precision::float32;
+    auto weight = config.tensor("weight", {out, in}, true, &precision);
     auto bias = config.tensor("bias", {out}, false);
-    return std::make_unique<Dense>(in, out, std::move(*weight), bias ? std::move(*bias) : std::vector<float>{});
+    return std::make_unique<Dense>(in, out, std::move(*weight), bias ? std::move(*bias) : std::vector<float>{},
+                                   precision);
 }
 
 Shape Dense::output_shape(const Shape& input) const {

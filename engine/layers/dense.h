@@ -11,13 +11,16 @@
 #include "../kernels/activation_function.h"
 #include "../kernels/fully_connected.h"
 #include "../layer.h"
+#include "../precision.h"
 
 namespace gapnet {
 
 class Dense : public UnaryLayer {
 public:
-    // `bias` empty means no bias.
-    Dense(int64_t in_features, int64_t out_features, std::vector<float> weight, std::vector<float> bias);
+    // `bias` empty means no bias. `precision`: the weights' (bfloat16: their values are bfloat16's;
+    // the kernel computes in float32).
+    Dense(int64_t in_features, int64_t out_features, std::vector<float> weight, std::vector<float> bias,
+          Precision precision = Precision::float32);
     static std::unique_ptr<Layer> create(LayerConfig& config);
 
     std::string_view type() const override { return "dense"; }
@@ -33,10 +36,16 @@ public:
     const std::vector<float>& weight() const { return parameters_->weight; }
     const std::vector<float>& bias() const { return parameters_->bias; }
     const Activation& activation() const { return activation_; }  // a fused activation, or identity
+    Precision precision() const override { return parameters_->precision; }
+    int64_t parameter_bytes() const override {
+        return precision_bytes(precision()) * static_cast<int64_t>(weight().size()) +
+               4 * static_cast<int64_t>(bias().size());
+    }
 
 private:
     struct Parameters {
         std::vector<float> weight, bias;
+        Precision precision = Precision::float32;
         // Calls of forward() on a small batch so far: their parity alternates the order in which
         // the weights are read (kernels/fully_connected.h). Shared by the fused layer, as the weights are.
         mutable std::atomic<uint64_t> passes{0};

@@ -167,8 +167,15 @@ struct ImageLimits {
 // --- Checking a model against its recorded outputs -------------------------------------------------
 
 // An output value v matches its recorded value r when |v - r| <= tolerance * max(1, |r|): absolute
-// for probabilities and small logits, relative for large values.
+// for probabilities and small logits, relative for large values. The tolerance is the model file's
+// ("tolerance", at most kMaxVerifyTolerance: a reduced-precision file checked against the float32
+// outputs it was made from, or a deep network its importer matched less closely), else this.
 constexpr double kDefaultVerifyTolerance = 1e-5;
+constexpr double kMaxVerifyTolerance = 1;
+
+// The newest version of the model format this gapnet reads (docs/model-format.md); it reads every
+// older one.
+constexpr int kModelFormatVersion = 2;
 
 // The result of re-running a model file's recorded tests (inputs with the training framework's outputs).
 struct VerifyReport {
@@ -176,8 +183,26 @@ struct VerifyReport {
     double largest_difference = 0;              // |v - r| / max(1, |r|), over every value of every case
     int64_t worst_case = -1, worst_index = -1;  // where it is: tests[worst_case].output[worst_index]
     float worst_value = 0, worst_expected = 0;
+    double tolerance = kDefaultVerifyTolerance;  // the one applied
     bool passed = true;
 };
+
+// --- Reduced precision -----------------------------------------------------------------------------
+
+// A model file rewritten with its conv2d and dense weights in a reduced precision, as
+// `gapnet quantize` writes it.
+struct QuantizedFile {
+    std::string text;               // the new model file (format version 2)
+    int64_t layers = 0;             // layers whose weights it stores in the new precision
+    int64_t cases = 0;              // the original's recorded tests, re-run on the new file
+    double largest_difference = 0;  // the new file's outputs from the recorded ones (verify's measure)
+    double tolerance = 0;           // what it records for them: twice that, rounded up; 0 without tests
+};
+
+// The model file at `path` in `precision`: "bfloat16" (weights rounded to nearest, ties to even; the
+// blocked convolutions also round their inputs and sum in float32). Throws gapnet::Error (with
+// file() = path) for a file that does not load, or another precision.
+QuantizedFile quantize_model_file(const std::string& path, const std::string& precision, const Limits& limits = {});
 
 // --- The API ---------------------------------------------------------------------------------------
 
@@ -256,11 +281,13 @@ struct Summary {
 // One layer of a model, as `gapnet summary` lists it.
 struct LayerInfo {
     std::string name;
-    std::string type;                 // the model file's type: "conv2d", "relu", "add", ...
-    std::vector<std::string> inputs;  // the layers it reads, in order; "input" is the model's input
-    Shape output;                     // its output for one image: {C, H, W} or {F}
-    int64_t parameters = 0;           // stored values
-    int64_t macs = 0;                 // multiply-accumulates per image
+    std::string type;                   // the model file's type: "conv2d", "relu", "add", ...
+    std::vector<std::string> inputs;    // the layers it reads, in order; "input" is the model's input
+    Shape output;                       // its output for one image: {C, H, W} or {F}
+    int64_t parameters = 0;             // stored values
+    int64_t macs = 0;                   // multiply-accumulates per image
+    std::string precision = "float32";  // its weights' in the model file: "float32" or "bfloat16"
+    int64_t parameter_bytes = 0;        // what its parameters take in the file's binary form
 };
 
 // One step of a forward pass: a layer, or layers the engine runs as one (a convolution with the batch
@@ -349,8 +376,9 @@ public:
     // any other head (flatten -> dense has no such map).
     Tensor class_activation_maps(const Tensor& image, Tensor* output = nullptr) const;
 
-    // Re-runs the tests recorded in the model file, as `gapnet verify` does.
-    VerifyReport verify(double tolerance = kDefaultVerifyTolerance) const;
+    // Re-runs the tests recorded in the model file, as `gapnet verify` does, with `tolerance`, or
+    // without it the file's own.
+    VerifyReport verify(std::optional<double> tolerance = std::nullopt) const;
 
 private:
     struct Impl;

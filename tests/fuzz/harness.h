@@ -249,7 +249,7 @@ inline void model_case(std::string_view text) {
             check_probabilities(outputs.back().ptr(), outputs.back().size(), "softmax");
     }
     if (!model.tests.empty() && static_cast<int64_t>(model.tests.size()) * forward_work(graph) <= kMaxForwardWork)
-        (void)verify(model);
+        (void)verify(model, model.tolerance);
 }
 
 // The two fixed input specs of the image harness: a 1x28x28 grayscale model (Fashion-MNIST's) and a

@@ -158,7 +158,7 @@ int classify_command(const std::vector<std::string>& arguments) {
         const VerifyReport report = model.verify();
         if (report.cases == 0 || !report.passed) {
             print_error(model_path, report.cases == 0 ? "has no \"tests\" to verify"
-                                                      : describe_failure(model, report, kDefaultVerifyTolerance));
+                                                      : describe_failure(model, report, report.tolerance));
             return kExitInputFailed;
         }
     }

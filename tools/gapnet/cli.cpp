@@ -166,6 +166,8 @@ std::string with_commas(int64_t n) {
     return n < 0 ? "-" + out : out;
 }
 
+std::string megabytes(int64_t bytes) { return fixed(static_cast<double>(bytes) / 1e6, "%.2f MB"); }
+
 void print_json_line(const nlohmann::ordered_json& value) {
     const std::string text = value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     std::printf("%s\n", text.c_str());

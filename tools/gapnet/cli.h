@@ -84,6 +84,9 @@ std::string fixed(double v, const char* format);
 // 1568500 -> "1,568,500"
 std::string with_commas(int64_t n);
 
+// 1568500 -> "1.57 MB"
+std::string megabytes(int64_t bytes);
+
 // Prints `value` as one line of JSON on stdout. JSON text is UTF-8: a byte of a string that is not
 // valid UTF-8 (a Latin-1 file name) is written as U+FFFD rather than failing the whole output.
 void print_json_line(const nlohmann::ordered_json& value);

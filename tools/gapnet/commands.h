@@ -20,6 +20,7 @@ int compare_command(const std::vector<std::string>& args);
 int features_command(const std::vector<std::string>& args);
 int cam_command(const std::vector<std::string>& args);
 int bench_command(const std::vector<std::string>& args);
+int quantize_command(const std::vector<std::string>& args);
 
 // An evaluation as JSON: images, top1, top5, per_class, confusion (used by eval and compare).
 nlohmann::ordered_json evaluation_json(const Model& model, const Evaluation& evaluation);

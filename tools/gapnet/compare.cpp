@@ -21,7 +21,9 @@ const char* kHelp = R"(Usage: gapnet compare MODEL_A MODEL_B [MODEL_C ...] [--da
 Shows two or more models side by side, one column each, in the order given: parameters (total,
 backbone, classifier head), file size, MACs per image, peak memory of a batch-1 inference, median
 latency per image, and with --dataset top-1 and top-5 accuracy (PATH as for gapnet eval; --limit N
-evaluates only the first N images). Below the table, MODEL_A is compared in words with each other
+evaluates only the first N images) and how often each model's top-1 class is MODEL_A's (for a
+bfloat16 file made by gapnet quantize from MODEL_A: what the smaller weights change). The precision
+row says what each model's weights are stored in. Below the table, MODEL_A is compared in words with each other
 model in turn: the heads' parameters, top-1 accuracy, latency.
 
 Peak memory is computed from the model: weights and the copies fast kernels make of them (Winograd's
@@ -42,8 +44,32 @@ struct Measured {
     Summary summary;
     int64_t file_bytes = 0, head_parameters = 0;
     double latency_ms = 0;
+    std::string precision;  // its layers' weights: "float32", "bfloat16", or both joined by " + "
     std::optional<Evaluation> accuracy;
 };
+
+// "float32", "bfloat16", or "bfloat16 + float32": the precisions of the layers that hold weights.
+std::string precision_of(const Model& model) {
+    std::vector<std::string> kinds;
+    for (const LayerInfo& l : model.layers())
+        if (l.parameters > 0 && std::find(kinds.begin(), kinds.end(), l.precision) == kinds.end())
+            kinds.push_back(l.precision);
+    std::sort(kinds.begin(), kinds.end());
+    std::string text;
+    for (const std::string& k : kinds) text += (text.empty() ? "" : " + ") + k;
+    return text.empty() ? "float32" : text;
+}
+
+// The share of the images both evaluated in which `m` predicts `reference`'s top-1 class, in percent.
+double top1_agreement(const Evaluation& m, const Evaluation& reference) {
+    int64_t both = 0, same = 0;
+    for (size_t i = 0; i < std::min(m.predicted.size(), reference.predicted.size()); ++i)
+        if (m.predicted[i] >= 0 && reference.predicted[i] >= 0) {
+            ++both;
+            same += m.predicted[i] == reference.predicted[i];
+        }
+    return both ? 100.0 * static_cast<double>(same) / static_cast<double>(both) : 0.0;
+}
 
 // One line of the table: its label and one cell per model.
 struct Row {
@@ -68,17 +94,11 @@ double median_latency_ms(const Model& model) {
 
 int64_t backbone_parameters(const Measured& m) { return m.summary.parameters - m.head_parameters; }
 
-std::string megabytes(int64_t bytes) {
-    char s[32];
-    std::snprintf(s, sizeof s, "%.2f MB", static_cast<double>(bytes) / 1e6);
-    return s;
-}
-
 double percent(int64_t part, int64_t whole) {
     return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
-nlohmann::ordered_json measured_json(const Measured& m) {
+nlohmann::ordered_json measured_json(const Measured& m, const Measured& first) {
     nlohmann::ordered_json out = {{"file", m.path},
                                   {"name", m.model->name()},
                                   {"parameters", m.summary.parameters},
@@ -87,27 +107,42 @@ nlohmann::ordered_json measured_json(const Measured& m) {
                                   {"file_bytes", m.file_bytes},
                                   {"macs", m.summary.macs},
                                   {"peak_memory_bytes", m.summary.peak_memory_bytes},
-                                  {"median_latency_ms", rounded(m.latency_ms, 4)}};
-    if (m.accuracy) out["accuracy"] = evaluation_json(*m.model, *m.accuracy);
+                                  {"median_latency_ms", rounded(m.latency_ms, 4)},
+                                  {"precision", m.precision}};
+    if (m.accuracy) {
+        out["accuracy"] = evaluation_json(*m.model, *m.accuracy);
+        if (&m != &first && first.accuracy)
+            out["top1_agreement"] = rounded(top1_agreement(*m.accuracy, *first.accuracy), 4);
+    }
     return out;
 }
 
 // The table's rows, one cell per model; the accuracy rows only when every model was evaluated.
 std::vector<Row> table_rows(const std::vector<Measured>& models) {
-    std::vector<Row> rows = {
-        {"parameters", {}},     {"  in the backbone", {}},     {"  in the head", {}},           {"file size", {}},
-        {"MACs per image", {}}, {"peak memory (batch 1)", {}}, {"median latency (batch 1)", {}}};
+    std::vector<Row> rows = {{"parameters", {}},
+                             {"  in the backbone", {}},
+                             {"  in the head", {}},
+                             {"file size", {}},
+                             {"MACs per image", {}},
+                             {"peak memory (batch 1)", {}},
+                             {"median latency (batch 1)", {}},
+                             {"precision", {}}};
     const bool evaluated =
         std::all_of(models.begin(), models.end(), [](const Measured& m) { return m.accuracy.has_value(); });
-    if (evaluated) rows.insert(rows.end(), {{"top-1 accuracy", {}}, {"top-5 accuracy", {}}});
+    if (evaluated)
+        rows.insert(
+            rows.end(),
+            {{"top-1 accuracy", {}}, {"top-5 accuracy", {}}, {"top-1 agrees with " + models[0].model->name(), {}}});
     for (const Measured& m : models) {
         std::vector<std::string> cells = {with_commas(m.summary.parameters), with_commas(backbone_parameters(m)),
                                           with_commas(m.head_parameters),    megabytes(m.file_bytes),
                                           with_commas(m.summary.macs),       megabytes(m.summary.peak_memory_bytes),
-                                          fixed(m.latency_ms, "%.3f ms")};
+                                          fixed(m.latency_ms, "%.3f ms"),    m.precision};
         if (evaluated) {
             cells.push_back(fixed(percent(m.accuracy->top1, m.accuracy->images), "%.2f %%"));
             cells.push_back(fixed(percent(m.accuracy->top5, m.accuracy->images), "%.2f %%"));
+            cells.push_back(&m == &models[0] ? "-"
+                                             : fixed(top1_agreement(*m.accuracy, *models[0].accuracy), "%.2f %%"));
         }
         for (size_t r = 0; r < rows.size(); ++r) rows[r].cells.push_back(cells[r]);
     }
@@ -223,6 +258,7 @@ int compare_command(const std::vector<std::string>& arguments) {
         m.file_bytes = static_cast<int64_t>(std::filesystem::file_size(m.path, ec));
         m.head_parameters = m.summary.head_parameters;
         m.latency_ms = median_latency_ms(*m.model);
+        m.precision = precision_of(*m.model);
     }
     bool unreadable = false;
     if (!dataset_path.empty()) {
@@ -240,7 +276,7 @@ int compare_command(const std::vector<std::string>& arguments) {
 
     if (json) {
         nlohmann::ordered_json list = nlohmann::ordered_json::array();
-        for (const Measured& m : models) list.push_back(measured_json(m));
+        for (const Measured& m : models) list.push_back(measured_json(m, models[0]));
         print_json_line({{"models", list}});
         return unreadable ? kExitInputFailed : kExitOk;
     }

@@ -78,8 +78,14 @@ Evaluation evaluate(const Model& model, const Dataset& dataset, const std::strin
                 truth.push_back(class_map[static_cast<size_t>(dataset.label(i))]);
             }
         }
-        if (truth.empty()) continue;
+        if (truth.empty()) {
+            result.predicted.insert(result.predicted.end(), static_cast<size_t>(count), -1);
+            continue;
+        }
         const std::vector<std::vector<Prediction>> top = model.classify(read.batch, 5);
+        for (int64_t i = 0, n = 0; i < count; ++i)
+            result.predicted.push_back(read.errors[static_cast<size_t>(i)] ? -1
+                                                                           : top[static_cast<size_t>(n++)][0].index);
         for (size_t n = 0; n < truth.size(); ++n) {
             result.top1 += top[n][0].index == truth[n];
             for (const Prediction& p : top[n]) result.top5 += p.index == truth[n];

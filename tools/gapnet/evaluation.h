@@ -14,6 +14,7 @@ struct Evaluation {
     int64_t unreadable = 0;  // skipped, with a warning
     int64_t top1 = 0, top5 = 0;
     std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class], the model's classes
+    std::vector<int64_t> predicted;               // per dataset image in order: its top-1 class; -1 skipped
     double seconds = 0;
 };
 

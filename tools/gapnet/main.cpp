@@ -25,6 +25,7 @@ Usage:
   gapnet features [--model FILE] --layer NAME IMAGE            any layer's output (--json, -o OUT.npy)
   gapnet cam [--model FILE] [--class C] [--top K] IMAGE        class activation map as PNG
   gapnet bench [--model FILE] [--batch N] [--threads N]         latency, throughput, per-layer GFLOP/s
+  gapnet quantize MODEL -o OUT --precision bf16                the model with bfloat16 weights
   (commands that run a model take --threads N and --model-limit NAME=N)
   gapnet COMMAND --help                                        help on one command
   gapnet --version
@@ -43,7 +44,7 @@ const Command kCommands[] = {
     {"verify", gapnet::cli::verify_command},     {"heads", gapnet::cli::heads_command},
     {"eval", gapnet::cli::eval_command},         {"compare", gapnet::cli::compare_command},
     {"features", gapnet::cli::features_command}, {"cam", gapnet::cli::cam_command},
-    {"bench", gapnet::cli::bench_command},
+    {"bench", gapnet::cli::bench_command},       {"quantize", gapnet::cli::quantize_command},
 };
 
 // The exit status for an output that failed, after printing its line: a closed pipe is quiet and

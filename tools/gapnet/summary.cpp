@@ -2,6 +2,7 @@
 // model.summary()), the totals, and how much of the model is the classifier head.
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "cli.h"
 #include "commands.h"
@@ -49,6 +50,27 @@ bool is_graph(const std::vector<LayerInfo>& layers) {
     return false;
 }
 
+// A layer's line up to its MACs: "H  16  fc1  dense  10  650  640".
+std::string fixed_width_row(bool in_head, size_t index, int name_width, const LayerInfo& l) {
+    const auto print = [&](char* to, size_t size) {
+        return std::snprintf(to, size, "%s %3zu  %-*s  %-18s  %-12s  %12s  %15s", in_head ? "H" : " ", index,
+                             name_width, l.name.c_str(), l.type.c_str(), join(l.output).c_str(),
+                             with_commas(l.parameters).c_str(), with_commas(l.macs).c_str());
+    };
+    std::string line(static_cast<size_t>(print(nullptr, 0)) + 1, '\0');
+    line.resize(static_cast<size_t>(print(line.data(), line.size())));
+    return line;
+}
+
+// The parameters' bytes in the file, per precision of the layers' weights (a layer without weights
+// counts as float32).
+std::map<std::string, int64_t> bytes_by_precision(const std::vector<LayerInfo>& layers) {
+    std::map<std::string, int64_t> bytes;
+    for (const LayerInfo& l : layers)
+        if (l.parameters > 0) bytes[l.precision] += l.parameter_bytes;
+    return bytes;
+}
+
 std::string input_names(const LayerInfo& layer) {
     std::string names;
     for (const std::string& input : layer.inputs) names += (names.empty() ? "" : ", ") + input;
@@ -69,14 +91,20 @@ void print_table(const std::string& file, const Model& model) {
                 static_cast<long long>(in.height), static_cast<long long>(in.width), color_name(in.color),
                 model.labels().size());
     const bool graph_table = is_graph(layers);
-    std::printf("  %3s  %-*s  %-18s  %-12s  %12s  %15s%s\n", "#", nw, "layer", "type", "output", "parameters", "MACs",
-                graph_table ? "  inputs" : "");
+    // A model whose weights are not all float32 (gapnet quantize) shows each layer's precision.
+    const std::map<std::string, int64_t> bytes = bytes_by_precision(layers);
+    const bool mixed = bytes.size() > 1 || !bytes.count("float32");
+    std::printf("  %3s  %-*s  %-18s  %-12s  %12s  %15s%s%s\n", "#", nw, "layer", "type", "output", "parameters", "MACs",
+                mixed ? "  precision" : "", graph_table ? "  inputs" : "");
     for (size_t i = 0; i < layers.size(); ++i) {
         const LayerInfo& l = layers[i];
-        if (i == head) std::printf("  %s\n", std::string(nw + (graph_table ? 77 : 69), '-').c_str());
-        std::printf("%s %3zu  %-*s  %-18s  %-12s  %12s  %15s%s%s\n", i >= head ? "H" : " ", i, nw, l.name.c_str(),
-                    l.type.c_str(), join(l.output).c_str(), with_commas(l.parameters).c_str(),
-                    with_commas(l.macs).c_str(), graph_table ? "  " : "", graph_table ? input_names(l).c_str() : "");
+        if (i == head) std::printf("  %s\n", std::string(nw + (graph_table ? 77 : 69) + (mixed ? 11 : 0), '-').c_str());
+        char precision[16] = "";
+        if (mixed) std::snprintf(precision, sizeof precision, "  %-9s", l.parameters ? l.precision.c_str() : "");
+        std::string line = fixed_width_row(i >= head, i, nw, l) + precision;
+        if (graph_table) line += "  " + input_names(l);
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        std::printf("%s\n", line.c_str());
     }
     const int64_t total = summary.parameters, head_params = summary.head_parameters;
     std::printf("\nTotal parameters   %s\n", with_commas(total).c_str());
@@ -91,6 +119,11 @@ void print_table(const std::string& file, const Model& model) {
             "pooling makes them the class scores (no dense layer)\n",
             summary.classifier.c_str());
     std::printf("Total MACs/image   %s\n", with_commas(summary.macs).c_str());
+    if (mixed) {
+        std::string line;
+        for (const auto& [precision, n] : bytes) line += (line.empty() ? "" : ", ") + precision + " " + with_commas(n);
+        std::printf("Parameter bytes    %s\n", line.c_str());
+    }
 }
 
 void print_json(const std::string& file, const Model& model) {
@@ -105,6 +138,8 @@ void print_json(const std::string& file, const Model& model) {
                          {"output_shape", l.output},
                          {"parameters", l.parameters},
                          {"macs", l.macs},
+                         {"precision", l.precision},
+                         {"parameter_bytes", l.parameter_bytes},
                          {"inputs", l.inputs},
                          {"head", i >= head}});
     }
@@ -114,6 +149,7 @@ void print_json(const std::string& file, const Model& model) {
                      {"input", Shape{in.channels, in.height, in.width}},
                      {"layers", table},
                      {"parameters", summary.parameters},
+                     {"parameter_bytes", bytes_by_precision(layers)},
                      {"macs", summary.macs},
                      {"backbone_parameters", summary.parameters - summary.head_parameters},
                      {"head",

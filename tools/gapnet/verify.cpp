@@ -13,11 +13,12 @@ const char* kHelp = R"(Usage: gapnet verify MODEL [--tolerance T] [--json] [--mo
 
 Runs the model on the inputs recorded in its "tests" (written by tools/export_pytorch.py from
 PyTorch's own outputs) and reports the largest difference. An output v matches its recorded value r
-when |v - r| <= T * max(1, |r|); T defaults to 1e-5. Exit status 1 if any value does not match, or if
-the file has no tests.
+when |v - r| <= T * max(1, |r|); T is the file's "tolerance" (a bfloat16 file made by gapnet quantize
+records how far it may be from the float32 outputs), else 1e-5. Exit status 1 if any value does not
+match, or if the file has no tests.
 
 Options:
-  --tolerance T   the tolerance (default 1e-5)
+  --tolerance T   the tolerance (default: the file's, else 1e-5)
   --json          {"file", "cases", "largest_difference", "tolerance", "passed"}
 )";
 
@@ -36,7 +37,7 @@ std::string describe_failure(const Model& model, const VerifyReport& report, dou
 
 int verify_command(const std::vector<std::string>& arguments) {
     std::string file;
-    double tolerance = kDefaultVerifyTolerance;
+    double tolerance = 0;  // 0: the file's
     bool json = false;
     InputOptions options;
     OptionParser parser(kHelp);
@@ -48,7 +49,8 @@ int verify_command(const std::vector<std::string>& arguments) {
     if (file.empty()) throw UsageError("no model given");
     const std::optional<Model> model = load_model_or_report(file, options.api());
     if (!model) return kExitInputFailed;
-    const VerifyReport report = model->verify(tolerance);
+    const VerifyReport report = tolerance > 0 ? model->verify(tolerance) : model->verify();
+    tolerance = report.tolerance;
     if (report.cases == 0) {
         print_error(file, "has no \"tests\" to verify (tools/export_pytorch.py records them)");
         return kExitInputFailed;
