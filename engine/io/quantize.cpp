@@ -91,8 +91,9 @@ QuantizedModel quantize_model(std::string_view text, Precision precision, const 
         result.largest_difference = verify(quantized, kMaxVerifyTolerance).largest_difference;
         const double tolerance = round_up_two_digits(std::max(2 * result.largest_difference, kDefaultVerifyTolerance));
         if (tolerance > kMaxVerifyTolerance)
-            throw Error("in bfloat16 the recorded tests' outputs differ by " + std::to_string(result.largest_difference) +
-                        ", more than a model file may allow (" + std::to_string(kMaxVerifyTolerance) + ")");
+            throw Error("in bfloat16 the recorded tests' outputs differ by " +
+                        std::to_string(result.largest_difference) + ", more than a model file may allow (" +
+                        std::to_string(kMaxVerifyTolerance) + ")");
         result.tolerance = tolerance;
         result.text = with_tolerance(doc, tolerance).dump();
     }

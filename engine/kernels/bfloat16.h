@@ -19,7 +19,7 @@ inline float from_bfloat16(uint16_t b) {
 inline uint16_t to_bfloat16(float f) {
     uint32_t bits;
     std::memcpy(&bits, &f, sizeof bits);
-    if ((bits & 0x7f800000u) == 0) return static_cast<uint16_t>((bits >> 16) & 0x8000u);  // zero, denormal
+    if ((bits & 0x7f800000u) == 0) return static_cast<uint16_t>((bits >> 16) & 0x8000u);           // zero, denormal
     if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);  // NaN
     bits += 0x7fffu + ((bits >> 16) & 1u);  // to nearest, ties to even (may carry into the exponent)
     return static_cast<uint16_t>(bits >> 16);
