@@ -9,6 +9,7 @@
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv2d_gemm.h"
 #include "engine/kernels/conv2d_blocked.h"
+#include "engine/kernels/quantize.h"
 #include "engine/sanitized.h"
 #include "helpers.h"
 
@@ -83,6 +84,34 @@ void fill_padding_lanes(Tensor& blocked, int64_t channels, float value) {
         for (int64_t i = 0; i < pixels; ++i)
             for (int64_t c = channels - (blocks - 1) * kBlock; c < kBlock; ++c)
                 blocked.data[static_cast<size_t>(((n * blocks + blocks - 1) * pixels + i) * kBlock + c)] = value;
+}
+
+bool padding_lanes_finite(const Tensor& blocked, int64_t channels);
+
+// Runs `convolve(result, pool)`, a blocked convolution writing `result`, on 1, 2 and 3 threads: every
+// lane written (finite), each value within 1e-5 of activation(expected) relative to `magnitude`, and
+// the same bits on every pool. expected, magnitude: plain [N, C, H, W].
+template <class Convolve>
+void require_matches(const Convolve& convolve, const Tensor& expected, const Tensor& magnitude,
+                     const Activation& activation) {
+    const Shape& out = expected.shape;
+    ThreadPool one(1), two(2), three(3);
+    Tensor result(blocked_shape(out[0], out[1], out[2], out[3]));
+    result.data.assign(static_cast<size_t>(result.size()), std::numeric_limits<float>::quiet_NaN());
+    convolve(result, one);
+    REQUIRE(padding_lanes_finite(result, out[1]));
+    Tensor actual(out);
+    from_blocked(result, actual, one);
+    for (size_t i = 0; i < actual.data.size(); ++i) {
+        INFO("value " << i << ": " << actual.data[i] << " vs " << activation(expected.data[i]));
+        REQUIRE(std::abs(static_cast<double>(actual.data[i]) - activation(expected.data[i])) <=
+                1e-5 * (1.0 + magnitude.data[i]));
+    }
+    Tensor on_two(result.shape), on_three(result.shape);
+    convolve(on_two, two);
+    convolve(on_three, three);
+    REQUIRE(on_two.data == result.data);
+    REQUIRE(on_three.data == result.data);
 }
 
 bool padding_lanes_finite(const Tensor& blocked, int64_t channels) {
@@ -254,7 +283,7 @@ TEST_CASE("conv2d_blocked_bf16 packs pairs of input channels and rounds input an
 TEST_CASE("conv2d_blocked_bf16 equals conv2d_reference on bfloat16-rounded input and weights, bit for bit on any pool",
           "[conv2d_blocked]") {
     std::mt19937 rng(23);
-    ThreadPool one(1), two(2), three(3);
+    ThreadPool one(1);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     for (const BlockedCase& c : kCases) {
         const ConvParams p = params_of(c);
@@ -277,22 +306,97 @@ TEST_CASE("conv2d_blocked_bf16 equals conv2d_reference on bfloat16-rounded input
         for (const Activation& activation : {Activation{}, Activation{Activation::Kind::clip, 0.0f, 6.0f}}) {
             INFO("in " << c.in << " out " << c.out << " kernel " << c.k_h << "x" << c.k_w << " stride " << c.stride
                        << " map " << c.h << "x" << c.w << " activation " << static_cast<int>(activation.kind));
-            Tensor result(blocked_shape(c.batch, c.out, oh, ow));
-            result.data.assign(static_cast<size_t>(result.size()), nan);
-            conv2d_blocked_bf16(p, packed.data(), {bias.data(), activation}, blocked_input, result, one);
-            REQUIRE(padding_lanes_finite(result, c.out));
-            Tensor actual(out);
-            from_blocked(result, actual, one);
-            for (size_t i = 0; i < actual.data.size(); ++i) {
-                INFO("value " << i << ": " << actual.data[i] << " vs " << activation(expected.data[i]));
-                REQUIRE(std::abs(static_cast<double>(actual.data[i]) - activation(expected.data[i])) <=
-                        1e-5 * (1.0 + magnitude.data[i]));
-            }
-            Tensor on_two(result.shape), on_three(result.shape);
-            conv2d_blocked_bf16(p, packed.data(), {bias.data(), activation}, blocked_input, on_two, two);
-            conv2d_blocked_bf16(p, packed.data(), {bias.data(), activation}, blocked_input, on_three, three);
-            REQUIRE(on_two.data == result.data);
-            REQUIRE(on_three.data == result.data);
+            require_matches(
+                [&](Tensor& result, ThreadPool& pool) {
+                    conv2d_blocked_bf16(p, packed.data(), {bias.data(), activation}, blocked_input, result, pool);
+                },
+                expected, magnitude, activation);
+        }
+    }
+}
+
+TEST_CASE("quantize_uint8 rounds half to even and saturates, as ONNX's QuantizeLinear", "[conv2d_blocked]") {
+    REQUIRE(quantize_uint8(0.5f, 0.25f, 10) == 12);    // 2 + 10
+    REQUIRE(quantize_uint8(0.625f, 0.25f, 10) == 12);  // 2.5: to the even 2
+    REQUIRE(quantize_uint8(0.875f, 0.25f, 10) == 14);  // 3.5: to the even 4
+    REQUIRE(quantize_uint8(-0.25f, 0.25f, 10) == 9);
+    REQUIRE(quantize_uint8(-10.0f, 0.25f, 10) == 0);  // saturates
+    REQUIRE(quantize_uint8(1e30f, 0.25f, 10) == 255);
+    REQUIRE(quantize_uint8(std::numeric_limits<float>::quiet_NaN(), 0.25f, 10) == 0);
+}
+
+TEST_CASE("conv2d_blocked_int8: a hand-computed sum, the zero point's correction and the padding", "[conv2d_blocked]") {
+    // 2 -> 1 channels, 1x1, one pixel: x = (0.5, -0.25) at scale 0.25, zero point 10 -> (12, 9);
+    // w_q = (3, -2) at scale 0.5. Sum 3 * 12 - 2 * 9 = 18, correction 10 * (3 - 2) = 10:
+    // 0.25 * 0.5 * (18 - 10) = 1 (the float products: 0.5 * 1.5 + -0.25 * -1), + bias 0.5.
+    ConvParams p;
+    p.in_channels = 2, p.out_channels = 1;
+    const std::vector<int8_t> w{3, -2};
+    const std::vector<float> weight_scale{0.5f}, bias{0.5f};
+    const Int8Weights q = conv2d_blocked_pack_int8(p, w.data(), weight_scale.data(), 0.25f, 10);
+    REQUIRE(q.packed[0] == 3);
+    REQUIRE(q.packed[1] == -2);
+    REQUIRE(q.correction[0] == 10);
+    REQUIRE(q.scale[0] == 0.125f);
+    ThreadPool pool(1);
+    Tensor input(blocked_shape(1, 2, 1, 1)), output(blocked_shape(1, 1, 1, 1));
+    input.data[0] = 0.5f, input.data[1] = -0.25f;
+    input.data[2] = std::numeric_limits<float>::quiet_NaN();  // a padding lane: never reaches a result
+    conv2d_blocked_int8(p, q, {bias.data(), {}}, input, output, pool);
+    REQUIRE(output.data[0] == 1.5f);
+
+    // 3x3 with zero padding around one pixel: the border is the zero point (a real 0), so only the
+    // centre tap counts: the same 1.5.
+    ConvParams padded = p;
+    padded.window.kernel_h = padded.window.kernel_w = 3;
+    padded.window.pad_top = padded.window.pad_left = padded.window.pad_bottom = padded.window.pad_right = 1;
+    std::vector<int8_t> w3(18, 0);
+    w3[4] = 3, w3[9 + 4] = -2;                                   // the centre taps
+    for (int i : {0, 8, 9, 17}) w3[static_cast<size_t>(i)] = 7;  // corner taps: they read only the border
+    const Int8Weights q3 = conv2d_blocked_pack_int8(padded, w3.data(), weight_scale.data(), 0.25f, 10);
+    conv2d_blocked_int8(padded, q3, {bias.data(), {}}, input, output, pool);
+    REQUIRE(output.data[0] == 1.5f);
+}
+
+TEST_CASE("conv2d_blocked_int8 equals conv2d_reference on the dequantized values, bit for bit on any pool",
+          "[conv2d_blocked]") {
+    std::mt19937 rng(24);
+    ThreadPool one(1);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (const BlockedCase& c : kCases) {
+        const ConvParams p = params_of(c);
+        const int64_t oh = p.window.output_h(c.h), ow = p.window.output_w(c.w);
+        const auto per_channel = static_cast<size_t>(c.in * c.k_h * c.k_w);
+        std::vector<int8_t> w_q(static_cast<size_t>(c.out) * per_channel);
+        for (int8_t& v : w_q) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+        std::vector<float> weight_scale(static_cast<size_t>(c.out));
+        for (float& s : weight_scale) s = 0.001f + 0.01f * static_cast<float>(rng() % 100) / 100.0f;
+        const std::vector<float> bias = random_values(static_cast<size_t>(c.out), rng);
+        const float input_scale = 0.0078125f;  // an input in [-1, 1] spans 256 steps
+        const int32_t zero_point = 128;
+        const Int8Weights q = conv2d_blocked_pack_int8(p, w_q.data(), weight_scale.data(), input_scale, zero_point);
+        Tensor plain_input({c.batch, c.in, c.h, c.w},
+                           random_values(static_cast<size_t>(c.batch * c.in * c.h * c.w), rng));
+        Tensor blocked_input(blocked_shape(c.batch, c.in, c.h, c.w));
+        to_blocked(plain_input, blocked_input, one);
+        fill_padding_lanes(blocked_input, c.in, nan);
+        // What the kernel computes, in float: the dequantized input and weights.
+        for (float& v : plain_input.data)
+            v = input_scale * static_cast<float>(quantize_uint8(v, input_scale, zero_point) - zero_point);
+        std::vector<float> weight(w_q.size());
+        for (size_t i = 0; i < w_q.size(); ++i) weight[i] = weight_scale[i / per_channel] * static_cast<float>(w_q[i]);
+        const Shape out{c.batch, c.out, oh, ow};
+        Tensor expected(out);
+        conv2d_reference(p, weight, bias, plain_input, expected);
+        const Tensor magnitude = magnitudes(p, weight, bias, plain_input, out);
+        for (const Activation& activation : {Activation{}, Activation{Activation::Kind::relu}}) {
+            INFO("in " << c.in << " out " << c.out << " kernel " << c.k_h << "x" << c.k_w << " stride " << c.stride
+                       << " map " << c.h << "x" << c.w << " activation " << static_cast<int>(activation.kind));
+            require_matches(
+                [&](Tensor& result, ThreadPool& pool) {
+                    conv2d_blocked_int8(p, q, {bias.data(), activation}, blocked_input, result, pool);
+                },
+                expected, magnitude, activation);
         }
     }
 }

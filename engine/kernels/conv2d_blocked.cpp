@@ -12,6 +12,7 @@
 #include "blocked.h"
 #include "padding.h"
 #include "parallel.h"
+#include "quantize.h"
 #include "scratch.h"
 #include "vec16.h"
 
@@ -49,6 +50,17 @@ constexpr int kBlockUnroll = 4;
 constexpr int kBlockUnroll = 16;
 #endif
 
+// In an AVX-512 build the tiles come in every width (P from 1 to tile_pixels(Mb), their loops over
+// pixels unrolled) and for the pixel steps 16 and 32 as constants: 150 tiles per arithmetic. The
+// portable build and the sanitizers' compile one tile per Mb, of the widest P, whose loops run over
+// the tile's actual width: the same sums in the same order (the same results, tested), in a
+// fraction of the compile time.
+#if defined(__AVX512F__) && !GAPNET_SANITIZED
+constexpr bool kEveryTile = true;
+#else
+constexpr bool kEveryTile = false;
+#endif
+
 // Keeps v in a register: GCC would otherwise fold each weight load into every multiply-add that uses
 // it (Mb x P loads per input channel instead of Mb).
 template <class V>
@@ -58,17 +70,38 @@ inline void in_register([[maybe_unused]] V& v) {
 #endif
 }
 
-// The arithmetic of the tiles: the type of the input map and weights they read, and one step of
-// multiply-adds, over kGroup adjacent input channels of a pixel (its values broadcast) and their
-// weight vector for 16 output channels.
+// 16 int32 sums (int8's accumulators).
+using VecI32 = int32_t __attribute__((vector_size(64)));
+
+// An accumulator vector's bits from or to 16 floats' memory: partial sums wait in the output between
+// input slices, whatever their type.
+template <class Acc>
+Acc load_acc(const float* p) {
+    Acc a;
+    std::memcpy(&a, p, sizeof a);
+    return a;
+}
+template <class Acc>
+void store_acc(float* p, const Acc& a) {
+    std::memcpy(p, &a, sizeof a);
+}
+
+// The arithmetic of the tiles: the types of the input map (In) and weights (Weight) they read, of
+// their sums (Acc), and one step of multiply-adds, over kGroup adjacent input channels of a pixel
+// (their values broadcast) and their weight vector for 16 output channels. A reduced precision
+// converts the input as the kernel copies it (convert16, with its Converter's parameters; zero() is
+// what a zero input becomes, for the padding).
 //
 // float32: one channel a step, fma.
 struct Float32Math {
     using In = float;
+    using Weight = float;
+    using Acc = Vec16;
     using Weights = Vec16;
     using Broadcast = Vec16;
     static constexpr int kGroup = 1;
-    static Weights weights(const In* w) { return load16(w); }
+    struct Converter {};
+    static Weights weights(const Weight* w) { return load16(w); }
     static Broadcast broadcast(const In* x) { return broadcast16(*x); }
     static Vec16 multiply_add(Broadcast b, Weights w, Vec16 acc) { return fma16(b, w, acc); }
 };
@@ -80,7 +113,11 @@ struct Float32Math {
 // order with fma (whose rounding may differ from vdpbf16ps's on denormals, which it flushes).
 struct Bfloat16Math {
     using In = uint16_t;
+    using Weight = uint16_t;
+    using Acc = Vec16;
     static constexpr int kGroup = 2;
+    struct Converter {};
+    static In zero(const Converter&) { return 0; }
 #if defined(__AVX512BF16__)
     using Weights = __m512bh;
     using Broadcast = __m512bh;
@@ -114,12 +151,75 @@ struct Bfloat16Math {
         return fma16(b.even, w.even, fma16(b.odd, w.odd, acc));
     }
 #endif
-    static void convert16(const float* x, In* out) {
+    static void convert16(const float* x, In* out, const Converter&) {
 #if defined(__AVX512BF16__)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
                             std::bit_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(x))));
 #else
         for (int c = 0; c < kBlock; ++c) out[c] = to_bfloat16(x[c]);
+#endif
+    }
+};
+
+// int8: four channels a step, as AVX512-VNNI's vpdpbusd computes them: the input quantized to uint8
+// as ONNX's QuantizeLinear does (x_q = clamp(round_half_even(x / scale) + zero_point, 0, 255)), the
+// weights int8 ([16 out][4]), each step's four products added to the int32 sums exactly (at most
+// 4 x 255 x 128 a step: a sum of 16,000 steps, a 3x3 layer of 7,000 input channels, stays in range).
+// Integers are exact, so every CPU gives the same sums; without VNNI, the same products one channel
+// at a time. The epilogue turns a sum into float32 as scale[oc] x (sum - correction[oc])
+// (kernels/conv2d_blocked.h, Int8Weights).
+struct Int8Math {
+    using In = uint8_t;
+    using Weight = int8_t;
+    using Acc = VecI32;
+    static constexpr int kGroup = 4;
+    struct Converter {
+        float scale;
+        int32_t zero_point;
+    };
+    static In zero(const Converter& c) { return static_cast<In>(c.zero_point); }
+#if defined(__AVX512VNNI__)
+    using Weights = __m512i;
+    using Broadcast = __m512i;
+    static Weights weights(const Weight* w) { return _mm512_loadu_si512(w); }
+    static Broadcast broadcast(const In* x) {
+        int32_t quad;
+        std::memcpy(&quad, x, sizeof quad);
+        return _mm512_set1_epi32(quad);
+    }
+    static Acc multiply_add(Broadcast b, Weights w, Acc acc) {
+        return std::bit_cast<Acc>(_mm512_dpbusd_epi32(std::bit_cast<__m512i>(acc), b, w));
+    }
+#else
+    struct Weights {
+        Acc channel[4];  // channels c .. c + 3, each weight sign-extended
+    };
+    struct Broadcast {
+        int32_t channel[4];
+    };
+    static Weights weights(const Weight* w) {
+        Acc quads;
+        std::memcpy(&quads, w, sizeof quads);
+        return {{(quads << 24) >> 24, (quads << 16) >> 24, (quads << 8) >> 24, quads >> 24}};
+    }
+    static Broadcast broadcast(const In* x) { return {{x[0], x[1], x[2], x[3]}}; }
+    static Acc multiply_add(const Broadcast& b, const Weights& w, Acc acc) {
+        return acc + b.channel[0] * w.channel[0] + b.channel[1] * w.channel[1] + b.channel[2] * w.channel[2] +
+               b.channel[3] * w.channel[3];
+    }
+#endif
+    static void convert16(const float* x, In* out, const Converter& c) {
+#if defined(__AVX512F__)
+        // The zero-masked forms: GCC 12 warns that the unmasked ones read an undefined register.
+        constexpr __mmask16 all = 0xffff;
+        __m512 v = _mm512_div_ps(_mm512_loadu_ps(x), _mm512_set1_ps(c.scale));
+        v = _mm512_maskz_roundscale_ps(all, v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm512_add_ps(v, _mm512_set1_ps(static_cast<float>(c.zero_point)));
+        v = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, v, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                         _mm512_maskz_cvtusepi32_epi8(all, _mm512_maskz_cvtps_epi32(all, v)));
+#else
+        for (int i = 0; i < kBlock; ++i) out[i] = quantize_uint8(x[i], c.scale, c.zero_point);
 #endif
     }
 };
@@ -148,13 +248,16 @@ struct Sink {
     const float* bias;
     int64_t out_channels;
     Activation activation;
+    // int8: per output channel, padded to whole blocks (Int8Weights)
+    const float* scale = nullptr;
+    const int32_t* correction = nullptr;
 };
 
 // One step's multiply-adds (Math): its Mb weight vectors (`w`, blocks weight_step apart) times each
 // of the P pixels' values (`x`, pixel_step apart), broadcast.
 template <class Math, int Mb, int P>
-inline void channel(Vec (&acc)[Mb][P], const typename Math::In* x, const typename Math::In* w, int64_t weight_step,
-                    int64_t pixel_step) {
+inline void channel(typename Math::Acc (&acc)[Mb][P], const typename Math::In* x, const typename Math::Weight* w,
+                    int64_t weight_step, int64_t pixel_step, int width) {
     typename Math::Weights weights[Mb];
 #pragma GCC unroll 4
     for (int m = 0; m < Mb; ++m) {
@@ -162,7 +265,7 @@ inline void channel(Vec (&acc)[Mb][P], const typename Math::In* x, const typenam
         in_register(weights[m]);
     }
 #pragma GCC unroll 24
-    for (int p = 0; p < P; ++p) {
+    for (int p = 0; p < width; ++p) {
         const typename Math::Broadcast b = Math::broadcast(x + p * pixel_step);
 #pragma GCC unroll 4
         for (int m = 0; m < Mb; ++m) acc[m][p] = Math::multiply_add(b, weights[m], acc[m][p]);
@@ -175,18 +278,21 @@ inline void channel(Vec (&acc)[Mb][P], const typename Math::In* x, const typenam
 // stores the sums, or (last) the epilogue's results. Step: the pixel step of a blocked input at stride
 // 1 or 2 (16 or 32 values; channels adjacent), as constant offsets; 0: any input, steps read from s.
 template <class Math, int Mb, int P, int Step>
-void tile(const Source& s, const Sink& o, const typename Math::In* in, const typename Math::In* w, int64_t ob0,
-          int64_t offset, int64_t ib_begin, int64_t ib_end, bool first, bool last) {
+void tile(const Source& s, const Sink& o, const typename Math::In* in, const typename Math::Weight* w, int64_t ob0,
+          int64_t offset, int64_t ib_begin, int64_t ib_end, bool first, bool last, int64_t pixels) {
+    const int width = kEveryTile ? P : static_cast<int>(pixels);  // a constant where the tile has one width
+    using Acc = typename Math::Acc;
     constexpr int group = Math::kGroup;
     const int64_t pixel_step = Step ? Step : s.pixel_step;
     const int64_t channel_step = Step ? 1 : s.channel_step;
-    Vec acc[Mb][P];
+    Acc acc[Mb][P];
     for (int m = 0; m < Mb; ++m)
-        for (int p = 0; p < P; ++p)
-            acc[m][p] = first ? Vec{} : load16(o.out + (ob0 + m) * o.block_step + offset + p * kBlock);
+        for (int p = 0; p < width; ++p)
+            acc[m][p] = first ? Acc{} : load_acc<Acc>(o.out + (ob0 + m) * o.block_step + offset + p * kBlock);
     if (s.taps) {
         for (int64_t t = 0; t < s.tap_count; ++t)
-            channel<Math, Mb, P>(acc, in + s.taps[2 * t], w + s.taps[2 * t + 1], s.weight_block_step, pixel_step);
+            channel<Math, Mb, P>(acc, in + s.taps[2 * t], w + s.taps[2 * t + 1], s.weight_block_step, pixel_step,
+                                 width);
     } else {
         for (int64_t ib = ib_begin; ib < ib_end; ++ib) {
             // Padding lanes are never read by float32; a group reaching past the last channel reads
@@ -195,16 +301,16 @@ void tile(const Source& s, const Sink& o, const typename Math::In* in, const typ
             for (int64_t ky = 0; ky < s.kh; ++ky)
                 for (int64_t kx = 0; kx < s.kw; ++kx) {
                     const typename Math::In* x = in + ib * s.block_step + ky * s.tap_row + kx * s.tap_col;
-                    const typename Math::In* wt = w + ((ib * s.kh + ky) * s.kw + kx) * kBlockWeights;
+                    const typename Math::Weight* wt = w + ((ib * s.kh + ky) * s.kw + kx) * kBlockWeights;
                     if (lanes == kBlock) {
 #pragma GCC unroll kBlockUnroll
                         for (int c = 0; c < kBlock; c += group)
                             channel<Math, Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step,
-                                                 pixel_step);
+                                                 pixel_step, width);
                     } else {
                         for (int64_t c = 0; c < lanes; c += group)
                             channel<Math, Mb, P>(acc, x + c * channel_step, wt + c * kBlock, s.weight_block_step,
-                                                 pixel_step);
+                                                 pixel_step, width);
                     }
                 }
         }
@@ -213,15 +319,22 @@ void tile(const Source& s, const Sink& o, const typename Math::In* in, const typ
         const int64_t ob = ob0 + m;
         float* dst = o.out + ob * o.block_step + offset;
         if (!last) {
-            for (int p = 0; p < P; ++p) store16(dst + p * kBlock, acc[m][p]);
+            for (int p = 0; p < width; ++p) store_acc(dst + p * kBlock, acc[m][p]);
             continue;
         }
         // Zero bias past the last output channel: the padding lanes hold activation(0 + residual).
         const Vec bias =
             o.bias ? load_under16(o.bias + ob * kBlock, std::min(kBlock, o.out_channels - ob * kBlock)) : Vec{};
         const float* residual = o.residual ? o.residual + ob * o.block_step + offset : nullptr;
-        for (int p = 0; p < P; ++p) {
-            Vec v = acc[m][p] + bias;
+        for (int p = 0; p < width; ++p) {
+            Vec v;
+            if constexpr (std::is_same_v<Acc, VecI32>) {  // int8: scale x (sum - correction)
+                const VecI32 sum =
+                    acc[m][p] - load_acc<VecI32>(reinterpret_cast<const float*>(o.correction) + ob * kBlock);
+                v = __builtin_convertvector(sum, Vec) * load16(o.scale + ob * kBlock) + bias;
+            } else {
+                v = acc[m][p] + bias;
+            }
             if (residual) v += load16(residual + p * kBlock);
             store16(dst + p * kBlock, o.activation(v));
         }
@@ -229,8 +342,8 @@ void tile(const Source& s, const Sink& o, const typename Math::In* in, const typ
 }
 
 template <class Math>
-using TileFn = void (*)(const Source&, const Sink&, const typename Math::In*, const typename Math::In*, int64_t,
-                        int64_t, int64_t, int64_t, bool, bool);
+using TileFn = void (*)(const Source&, const Sink&, const typename Math::In*, const typename Math::Weight*, int64_t,
+                        int64_t, int64_t, int64_t, bool, bool, int64_t);
 
 template <class Math, int Mb, int Step, int... P>
 constexpr std::array<TileFn<Math>, sizeof...(P)> tiles_of(std::integer_sequence<int, P...>) {
@@ -240,6 +353,13 @@ constexpr std::array<TileFn<Math>, sizeof...(P)> tiles_of(std::integer_sequence<
 // The tile of mb blocks x px pixels.
 template <class Math, int Step>
 TileFn<Math> tile_for(int64_t mb, int64_t px) {
+    if constexpr (!kEveryTile) {
+        (void)px;
+        return mb == 1   ? &tile<Math, 1, tile_pixels(1), 0>
+               : mb == 2 ? &tile<Math, 2, tile_pixels(2), 0>
+               : mb == 3 ? &tile<Math, 3, tile_pixels(3), 0>
+                         : &tile<Math, 4, tile_pixels(4), 0>;
+    }
     static constexpr auto one = tiles_of<Math, 1, Step>(std::make_integer_sequence<int, tile_pixels(1)>{});
     static constexpr auto two = tiles_of<Math, 2, Step>(std::make_integer_sequence<int, tile_pixels(2)>{});
     static constexpr auto three = tiles_of<Math, 3, Step>(std::make_integer_sequence<int, tile_pixels(3)>{});
@@ -258,22 +378,24 @@ struct TileRange {
 // at 6 a tile: 5, 5, 4). in: the input's tap (0, 0) for output pixel (0, 0); row_step: between the
 // input rows of consecutive output rows; out_w: the output rows' length; step: tile_for's Step.
 template <class Math>
-void run_tiles(const Source& s, const Sink& o, const typename Math::In* in, const typename Math::In* packed,
+void run_tiles(const Source& s, const Sink& o, const typename Math::In* in, const typename Math::Weight* packed,
                const TileRange& r, int64_t out_w, int64_t row_step, int64_t slice, int64_t step) {
     const int64_t slices = (s.blocks + slice - 1) / slice;
     const int64_t tiles = (r.x1 - r.x0 + tile_pixels(r.mb) - 1) / tile_pixels(r.mb);
-    const typename Math::In* weights = packed + r.ob0 * s.weight_block_step;
+    const typename Math::Weight* weights = packed + r.ob0 * s.weight_block_step;
     for (int64_t sl = 0; sl < slices; ++sl) {
         const int64_t ib0 = sl * slice, ib1 = std::min(s.blocks, ib0 + slice);
         for (int64_t y = r.y0; y < r.y1; ++y)
             for (int64_t t = 0; t < tiles; ++t) {
                 const int64_t xa = r.x0 + part_begin(r.x1 - r.x0, tiles, t);
                 const int64_t px = r.x0 + part_begin(r.x1 - r.x0, tiles, t + 1) - xa;
-                const TileFn<Math> fn = step == kBlock       ? tile_for<Math, kBlock>(r.mb, px)
-                                        : step == 2 * kBlock ? tile_for<Math, 2 * kBlock>(r.mb, px)
-                                                             : tile_for<Math, 0>(r.mb, px);
+                TileFn<Math> fn = tile_for<Math, 0>(r.mb, px);
+                if constexpr (kEveryTile) {
+                    if (step == kBlock) fn = tile_for<Math, kBlock>(r.mb, px);
+                    if (step == 2 * kBlock) fn = tile_for<Math, 2 * kBlock>(r.mb, px);
+                }
                 fn(s, o, in + y * row_step + xa * s.pixel_step, weights, r.ob0, (y * out_w + xa) * kBlock, ib0, ib1,
-                   sl == 0, sl + 1 == slices);
+                   sl == 0, sl + 1 == slices, px);
             }
     }
 }
@@ -317,11 +439,12 @@ void check_shapes(const ConvParams& p, const Plan& plan, const Tensor& input, co
 
 // weight [out][in][kh][kw] -> [ceil(out/16)][ceil(in/16)][kh][kw][16 / group][16 out][group], zeros
 // past the last input and output channel; `convert` makes each value the tiles' type.
-template <class Math, class Convert>
-std::vector<typename Math::In> pack(const ConvParams& p, const float* weight, Convert convert) {
+template <class Math, class From, class Convert>
+std::vector<typename Math::Weight> pack(const ConvParams& p, const From* weight, Convert convert) {
     constexpr int64_t group = Math::kGroup;
     const int64_t kh = p.window.kernel_h, kw = p.window.kernel_w, in_blocks = channel_blocks(p.in_channels);
-    std::vector<typename Math::In> packed(static_cast<size_t>(conv2d_blocked_packed_size(p)), convert(0.0f));
+    std::vector<typename Math::Weight> packed(static_cast<size_t>(conv2d_blocked_packed_size(p)),
+                                              typename Math::Weight{});
     for (int64_t oc = 0; oc < p.out_channels; ++oc)
         for (int64_t ic = 0; ic < p.in_channels; ++ic)
             for (int64_t ky = 0; ky < kh; ++ky)
@@ -336,29 +459,31 @@ std::vector<typename Math::In> pack(const ConvParams& p, const float* weight, Co
 
 // One block plane of a blocked map (in_h x in_w pixels of 16 channels) as the tiles read it: each
 // pixel's first `lanes` channels converted (Math::convert16), its padding lanes zero (a group of
-// channels reaching past the last multiplies them by zero weights: a 0, never a NaN), inside a
-// border of zeros (top, left; ph x pw pixels).
+// channels reaching past the last multiplies them by zero weights: a finite product, never a NaN),
+// inside a border of zeros (top, left; ph x pw pixels) as the precision writes zero.
 template <class Math>
 void copy_converted(const float* in, int64_t lanes, int64_t in_h, int64_t in_w, int64_t top, int64_t left, int64_t ph,
-                    int64_t pw, typename Math::In* out) {
+                    int64_t pw, const typename Math::Converter& converter, typename Math::In* out) {
     using In = typename Math::In;
-    std::fill(out, out + top * pw * kBlock, In{});
+    const In zero = Math::zero(converter);
+    std::fill(out, out + top * pw * kBlock, zero);
     for (int64_t y = 0; y < in_h; ++y) {
         In* row = out + (top + y) * pw * kBlock;
-        std::fill(row, row + left * kBlock, In{});
+        std::fill(row, row + left * kBlock, zero);
         for (int64_t x = 0; x < in_w; ++x) {
             In* pixel = row + (left + x) * kBlock;
-            Math::convert16(in + (y * in_w + x) * kBlock, pixel);
-            std::fill(pixel + lanes, pixel + kBlock, In{});
+            Math::convert16(in + (y * in_w + x) * kBlock, pixel, converter);
+            std::fill(pixel + lanes, pixel + kBlock, zero);
         }
-        std::fill(row + (left + in_w) * kBlock, row + pw * kBlock, In{});
+        std::fill(row + (left + in_w) * kBlock, row + pw * kBlock, zero);
     }
-    std::fill(out + (top + in_h) * pw * kBlock, out + ph * pw * kBlock, In{});
+    std::fill(out + (top + in_h) * pw * kBlock, out + ph * pw * kBlock, zero);
 }
 
 template <class Math>
-void convolve(const ConvParams& p, const typename Math::In* packed, const Epilogue& epilogue, const Tensor& input,
-              Tensor& output, ThreadPool& pool) {
+void convolve(const ConvParams& p, const typename Math::Weight* packed, const Epilogue& epilogue, const Tensor& input,
+              Tensor& output, ThreadPool& pool, const typename Math::Converter& converter = {},
+              const float* scale = nullptr, const int32_t* correction = nullptr) {
     using In = typename Math::In;
     constexpr bool float32 = std::is_same_v<In, float>;
     const Window2d& w = p.window;
@@ -430,7 +555,8 @@ void convolve(const ConvParams& p, const typename Math::In* packed, const Epilog
                                 plan.ph, plan.pw * column, copy + c * plane_out);
                 else
                     copy_converted<Math>(sample + c * plane_in, std::min(kBlock, p.in_channels - c * kBlock), plan.in_h,
-                                         plan.in_w, w.pad_top, w.pad_left, src_h, src_w, copy + c * plane_out);
+                                         plan.in_w, w.pad_top, w.pad_left, src_h, src_w, converter,
+                                         copy + c * plane_out);
             });
             in = copy;
         }
@@ -439,7 +565,9 @@ void convolve(const ConvParams& p, const typename Math::In* packed, const Epilog
                      out_plane,
                      epilogue.bias,
                      p.out_channels,
-                     epilogue.activation};
+                     epilogue.activation,
+                     scale,
+                     correction};
         run_chunks(pool, groups * spans, total_work, [&](int64_t chunk) {
             const int64_t span = chunk / groups, group = chunk % groups;  // span-major (blocked.h)
             const int64_t ob0 = part_begin(out_blocks, groups, group);
@@ -495,6 +623,35 @@ void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& ep
 void conv2d_blocked_bf16(const ConvParams& p, const uint16_t* packed, const Epilogue& epilogue, const Tensor& input,
                          Tensor& output, ThreadPool& pool) {
     convolve<Bfloat16Math>(p, packed, epilogue, input, output, pool);
+}
+
+Int8Weights conv2d_blocked_pack_int8(const ConvParams& p, const int8_t* weight, const float* weight_scale,
+                                     float input_scale, int32_t input_zero_point) {
+    Int8Weights w;
+    w.packed = pack<Int8Math>(p, weight, [](int8_t v) { return v; });
+    w.input_scale = input_scale, w.input_zero_point = input_zero_point;
+    const int64_t padded = channel_blocks(p.out_channels) * kBlock;
+    w.scale.assign(static_cast<size_t>(padded), 0.0f);
+    w.correction.assign(static_cast<size_t>(padded), 0);
+    const int64_t per_channel = p.in_channels * p.window.kernel_h * p.window.kernel_w;
+    for (int64_t oc = 0; oc < p.out_channels; ++oc) {
+        int32_t sum = 0;
+        for (int64_t i = 0; i < per_channel; ++i) sum += weight[oc * per_channel + i];
+        w.scale[static_cast<size_t>(oc)] = input_scale * weight_scale[oc];
+        w.correction[static_cast<size_t>(oc)] = input_zero_point * sum;
+    }
+    return w;
+}
+
+int64_t conv2d_blocked_int8_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
+    return (conv2d_blocked_bf16_workspace(p, in_h, in_w) + 1) / 2;  // a byte a value
+}
+
+void conv2d_blocked_int8(const ConvParams& p, const Int8Weights& weights, const Epilogue& epilogue, const Tensor& input,
+                         Tensor& output, ThreadPool& pool) {
+    convolve<Int8Math>(p, weights.packed.data(), epilogue, input, output, pool,
+                       {weights.input_scale, weights.input_zero_point}, weights.scale.data(),
+                       weights.correction.data());
 }
 
 void pointwise_blocked_pixels(const ConvParams& p, const float* packed, const Epilogue& epilogue, const float* in,

@@ -70,6 +70,25 @@ int64_t conv2d_blocked_bf16_workspace(const ConvParams& p, int64_t in_h, int64_t
 void conv2d_blocked_bf16(const ConvParams& p, const uint16_t* packed, const Epilogue& epilogue, const Tensor& input,
                          Tensor& output, ThreadPool& pool);
 
+// int8 (kernels/quantize.h): weights quantized per output channel (w = weight_scale[oc] x w_q, w_q
+// int8 [out][in][kh][kw], PyTorch's layout), the input per tensor (x = input_scale x (x_q -
+// input_zero_point), x_q uint8), quantized as the kernel copies it (quantize_uint8, ONNX's
+// QuantizeLinear); the products summed in int32 exactly (AVX512-VNNI's vpdpbusd where the CPU has
+// it), then output = input_scale x weight_scale[oc] x (sum - input_zero_point x sum of w_q[oc]) + the
+// epilogue. The same bits on every CPU. Input: blocked only.
+struct Int8Weights {
+    std::vector<int8_t> packed;       // [ceil(out/16)][ceil(in/16)][kh][kw][4 quads][16 out][4]
+    std::vector<float> scale;         // per output channel, padded to blocks: input x weight scale
+    std::vector<int32_t> correction;  // per output channel, padded: input zero point x weight sum
+    float input_scale = 1;
+    int32_t input_zero_point = 0;
+};
+Int8Weights conv2d_blocked_pack_int8(const ConvParams& p, const int8_t* weight, const float* weight_scale,
+                                     float input_scale, int32_t input_zero_point);
+int64_t conv2d_blocked_int8_workspace(const ConvParams& p, int64_t in_h, int64_t in_w);
+void conv2d_blocked_int8(const ConvParams& p, const Int8Weights& weights, const Epilogue& epilogue, const Tensor& input,
+                         Tensor& output, ThreadPool& pool);
+
 // A 1x1 convolution at stride 1 without padding (conv2d_blocked's arithmetic, bit for bit) over
 // `pixels` consecutive pixels of one sample's blocked map, on the calling thread: in's blocks are
 // in_block_step floats apart, out's (and epilogue.residual's) out_block_step apart. For layers that run
