@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include "error.h"
 #include "kernels/blocked.h"
@@ -390,9 +391,7 @@ Graph::MemoryPlan Graph::plan_memory() const {
 
 int64_t Graph::arena_bytes(int64_t batch) const {
     const MemoryPlan plan = memory_plan_ ? *memory_plan_ : plan_memory();
-    int64_t floats = 0;
-    for (int64_t f : plan.slot_floats) floats += f;
-    return 4 * batch * floats;
+    return 4 * batch * std::accumulate(plan.slot_floats.begin(), plan.slot_floats.end(), int64_t{0});
 }
 
 namespace {

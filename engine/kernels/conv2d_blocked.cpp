@@ -437,6 +437,13 @@ void check_shapes(const ConvParams& p, const Plan& plan, const Tensor& input, co
         throw std::logic_error("conv2d_blocked: input or output shape does not match the layer");
 }
 
+// The values of one sample's copy the tiles read: its blocks of 16 channels over the padded map.
+int64_t copy_values(const ConvParams& p, int64_t in_h, int64_t in_w) {
+    const Window2d& w = p.window;
+    return channel_blocks(p.in_channels) * kBlock * (in_h + w.pad_top + w.pad_bottom) *
+           (in_w + w.pad_left + w.pad_right);
+}
+
 // weight [out][in][kh][kw] -> [ceil(out/16)][ceil(in/16)][kh][kw][16 / group][16 out][group], zeros
 // past the last input and output channel; `convert` makes each value the tiles' type.
 template <class Math, class From, class Convert>
@@ -539,7 +546,7 @@ void convolve(const ConvParams& p, const typename Math::Weight* packed, const Ep
     const int64_t total_work = p.out_channels * p.in_channels * taps * plan.out_h * plan.out_w;
 
     thread_local std::vector<In> copy_scratch;  // the calling thread's, read by the workers
-    In* copy = copied ? thread_scratch(copy_scratch, in_blocks * kBlock * src_h * src_w) : nullptr;
+    In* copy = copied ? thread_scratch(copy_scratch, copy_values(p, plan.in_h, plan.in_w)) : nullptr;
 
     for (int64_t n = 0; n < batch; ++n) {
         const float* sample = input.ptr() + n * sample_in;
@@ -604,15 +611,11 @@ std::vector<uint16_t> conv2d_blocked_pack_bf16(const ConvParams& p, const float*
 int64_t conv2d_blocked_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
     const Window2d& w = p.window;
     if (w.pad_top == 0 && w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0) return 0;
-    return channel_blocks(p.in_channels) * kBlock * (in_h + w.pad_top + w.pad_bottom) *
-           (in_w + w.pad_left + w.pad_right);
+    return copy_values(p, in_h, in_w);
 }
 
 int64_t conv2d_blocked_bf16_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
-    const Window2d& w = p.window;
-    const int64_t values =
-        channel_blocks(p.in_channels) * kBlock * (in_h + w.pad_top + w.pad_bottom) * (in_w + w.pad_left + w.pad_right);
-    return (values + 1) / 2;  // two bfloat16 a float
+    return (copy_values(p, in_h, in_w) + 1) / 2;  // two bfloat16 a float
 }
 
 void conv2d_blocked(const ConvParams& p, const float* packed, const Epilogue& epilogue, const Tensor& input,
@@ -644,7 +647,7 @@ Int8Weights conv2d_blocked_pack_int8(const ConvParams& p, const int8_t* weight, 
 }
 
 int64_t conv2d_blocked_int8_workspace(const ConvParams& p, int64_t in_h, int64_t in_w) {
-    return (conv2d_blocked_bf16_workspace(p, in_h, in_w) + 1) / 2;  // a byte a value
+    return (copy_values(p, in_h, in_w) + 3) / 4;  // four bytes a float
 }
 
 void conv2d_blocked_int8(const ConvParams& p, const Int8Weights& weights, const Epilogue& epilogue, const Tensor& input,
